@@ -1,0 +1,3 @@
+from relayroom.cli import main
+
+main()
