@@ -1,0 +1,91 @@
+"""Public value types of the media layer (what the control plane sees through MediaService)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MediaKind = Literal["audio", "video"]
+TrackSource = Literal["main", "sub"]
+
+
+class InvalidStateError(Exception):
+    """An operation on a closed object, or a pending channel request when the channel closed."""
+
+
+class UnsupportedError(Exception):
+    """A codec or capability the SFU does not support."""
+
+
+class CloseReason(enum.StrEnum):
+    CLOSED = "closed"  # closed on request
+    ROUTER_CLOSED = "router_closed"
+    TRANSPORT_CLOSED = "transport_closed"
+    PRODUCER_CLOSED = "producer_closed"
+    DTLS_FAILED = "dtls_failed"
+    DTLS_CLOSED = "dtls_closed"  # close_notify from the peer
+    CONSENT_TIMEOUT = "consent_timeout"  # no STUN consent / no packets for the timeout
+    WORKER_DIED = "worker_died"
+
+
+class MediaEventType(enum.StrEnum):
+    PRODUCER_ADDED = "producer_added"
+    PRODUCER_CLOSED = "producer_closed"
+    PRODUCER_PAUSED = "producer_paused"
+    PRODUCER_RESUMED = "producer_resumed"
+    TRANSPORT_CONNECTED = "transport_connected"
+    TRANSPORT_CLOSED = "transport_closed"
+    WORKER_DIED = "worker_died"
+    WORKER_RESTARTED = "worker_restarted"
+    STATS = "stats"
+
+
+@dataclass(frozen=True)
+class MediaParams:
+    """How MediaService runs its workers.
+
+    ``ports``: one UDP port per worker (0 or missing = ephemeral). ``announced_ip``: the address put in
+    ICE candidates (defaults to ``host``). ``loopback_only``: ignore STUN from outside 127.0.0.0/8 (tests).
+    """
+
+    workers: int = 1
+    host: str = "127.0.0.1"
+    ports: Sequence[int] = ()
+    announced_ip: str | None = None
+    loopback_only: bool = False
+    rtx_buffer_ms: int = 2000
+    consent_timeout_s: float = 30.0
+    restart_dead_workers: bool = True
+    stats_interval_s: float = 0.0  # 0 = no periodic STATS events
+
+
+@dataclass(frozen=True)
+class ProducerInfo:
+    producer_id: str
+    participant_id: str
+    kind: MediaKind
+    source: TrackSource
+    mid: str
+    ssrc: int
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    answer_sdp: str
+    producers: list[ProducerInfo]  # producers created by this publish call (new m-lines)
+    closed_producer_ids: list[str] = field(default_factory=list)  # m-lines the offer set inactive
+
+
+@dataclass(frozen=True)
+class MediaEvent:
+    """An event from the media layer. ``router_ids`` is set for WORKER_DIED (the routers that were lost)."""
+
+    type: MediaEventType
+    router_id: str | None = None
+    participant_id: str | None = None
+    producer_id: str | None = None
+    reason: str | None = None
+    router_ids: tuple[str, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)
