@@ -1,0 +1,209 @@
+"""Consumer: one outgoing track to one subscriber, with its own SSRC and seq/timestamp space.
+
+A consumer keeps a continuous sequence/timestamp space across producer changes (pause/resume,
+``set_producer`` after a publisher restart): on resync it maps the next forwarded packet (a keyframe
+for video) to ``last_seq + 1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from relayroom.media.producer import Producer
+from relayroom.media.rtp import rtcp
+from relayroom.media.rtp.header import build_rtx, rewritten
+from relayroom.media.rtp.seq import seq_diff, seq_newer
+from relayroom.media.types import CloseReason
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerParams:
+    consumer_id: str
+    ssrc: int
+    payload_type: int
+    rtx_ssrc: int | None = None
+    rtx_payload_type: int | None = None
+
+    @classmethod
+    def from_dict(cls, consumer_id: str, d: dict[str, Any]) -> ConsumerParams:
+        return cls(
+            consumer_id=consumer_id,
+            ssrc=int(d["ssrc"]),
+            payload_type=int(d["payloadType"]),
+            rtx_ssrc=int(d["rtxSsrc"]) if d.get("rtxSsrc") is not None else None,
+            rtx_payload_type=int(d["rtxPayloadType"]) if d.get("rtxPayloadType") is not None else None,
+        )
+
+
+class Consumer:
+    def __init__(
+        self,
+        params: ConsumerParams,
+        producer: Producer,
+        send_rtp: Callable[[bytes], None],
+        send_rtcp: Callable[[bytes], None],
+        on_close: Callable[[Consumer, CloseReason], None],
+        on_producer_closed: Callable[[Consumer], None],
+        paused: bool = False,
+    ) -> None:
+        self.params = params
+        self.id = params.consumer_id
+        self.kind = producer.kind
+        self.producer: Producer | None = producer
+        self.closed = False
+        self.paused = paused
+        self._send = send_rtp
+        self._send_rtcp = send_rtcp
+        self._on_close = on_close
+        self._on_producer_closed = on_producer_closed
+        self._ssrc = params.ssrc
+        self._pt = params.payload_type
+        self._clock_rate = producer.params.clock_rate
+        self._sync = True  # next forwarded packet (keyframe for video) re-bases the offsets
+        self._sync_seq = 0
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._last_seq = random.randint(0, 0x7FFF)
+        self._last_ts = random.randint(0, 0x7FFFFFFF)
+        self._last_send_time = 0.0
+        self._rtx_seq = random.randint(0, 0x7FFF)
+        self.packets = 0
+        self.octets = 0
+        self.retransmitted = 0
+        self.keyframe_requests = 0
+        producer.add_consumer(self)
+
+    # -- hot path ------------------------------------------------------------------------------------
+    def send_rtp(self, data: bytes, seq: int, ts: int, now: float) -> None:
+        if self.paused:
+            return
+        if self._sync:
+            producer = self.producer
+            if producer is None or not producer.is_keyframe(data):
+                return
+            self._rebase(seq, ts, now)
+        elif seq_diff(seq, self._sync_seq) < 0:
+            return  # reordered packet from before the re-base point
+        out_seq = (seq + self._seq_offset) & 0xFFFF
+        out_ts = (ts + self._ts_offset) & 0xFFFFFFFF
+        if seq_newer(out_seq, self._last_seq):
+            self._last_seq = out_seq
+            self._last_ts = out_ts
+            self._last_send_time = now
+        self.packets += 1
+        self.octets += len(data) - 12
+        self._send(rewritten(data, self._pt, out_seq, out_ts, self._ssrc))
+
+    def _rebase(self, seq: int, ts: int, now: float) -> None:
+        gap = 1
+        if self.packets:
+            gap = max(1, int((now - self._last_send_time) * self._clock_rate))
+        self._seq_offset = (self._last_seq + 1 - seq) & 0xFFFF
+        self._ts_offset = (self._last_ts + gap - ts) & 0xFFFFFFFF
+        self._sync_seq = seq
+        self._sync = False
+
+    # -- RTCP from the subscriber ------------------------------------------------------------------
+    def receive_nack(self, seqs: list[int], now: float) -> None:
+        producer = self.producer
+        if producer is None or producer.ring is None:
+            return
+        for out_seq in seqs:
+            in_seq = (out_seq - self._seq_offset) & 0xFFFF
+            pkt = producer.ring.get(in_seq, now * 1000)
+            if pkt is None:
+                producer.request_missing(in_seq)
+                continue
+            ts = ((pkt[4] << 24) | (pkt[5] << 16) | (pkt[6] << 8) | pkt[7]) + self._ts_offset
+            out = rewritten(pkt, self._pt, out_seq, ts & 0xFFFFFFFF, self._ssrc)
+            rtx_ssrc, rtx_pt = self.params.rtx_ssrc, self.params.rtx_payload_type
+            if rtx_ssrc is not None and rtx_pt is not None:
+                self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+                out = bytes(build_rtx(out, rtx_pt, self._rtx_seq, rtx_ssrc, out_seq))
+            self.retransmitted += 1
+            self._send(out)
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
+        if self.producer is not None:
+            self.producer.request_keyframe()
+
+    def sender_report(self, now: float, wallclock: float) -> bytes | None:
+        """SR for the subscriber: NTP/RTP mapping from the publisher's last SR when known."""
+        if not self.packets:
+            return None
+        producer = self.producer
+        if producer is not None and producer.last_sr_time:
+            elapsed = now - producer.last_sr_time
+            ntp = producer.last_sr_ntp + int(elapsed * (1 << 32))
+            rtp_ts = producer.last_sr_rtp + self._ts_offset + int(elapsed * self._clock_rate)
+        else:
+            ntp = int((wallclock + 2208988800) * (1 << 32))
+            rtp_ts = self._last_ts + int((now - self._last_send_time) * self._clock_rate)
+        return rtcp.build_sr(
+            rtcp.SenderReport(
+                self._ssrc, ntp & 0xFFFFFFFFFFFFFFFF, rtp_ts & 0xFFFFFFFF, self.packets, self.octets
+            )
+        )
+
+    # -- state -------------------------------------------------------------------------------------
+    def resync(self) -> None:
+        self._sync = True
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            self._sync = True
+            self.request_keyframe()
+
+    def set_producer(self, producer: Producer) -> None:
+        """Continue this consumer's stream from another producer (publisher restart)."""
+        if producer.kind != self.kind:
+            raise TypeError("producer kind mismatch")
+        if self.producer is not None:
+            self.producer.remove_consumer(self)
+        self.producer = producer
+        self._clock_rate = producer.params.clock_rate
+        self._sync = True
+        producer.add_consumer(self)
+        producer.request_keyframe(time.monotonic())
+
+    def producer_closed(self) -> None:
+        """The producer went away; the consumer stays (silent) until closed or given a new producer."""
+        self.producer = None
+        self._sync = True
+        self._on_producer_closed(self)
+
+    def close(self, reason: CloseReason = CloseReason.CLOSED) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.producer is not None:
+            self.producer.remove_consumer(self)
+            self.producer = None
+        self._on_close(self, reason)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "producerId": self.producer.id if self.producer else None,
+            "ssrc": self._ssrc,
+            "rtxSsrc": self.params.rtx_ssrc,
+            "payloadType": self._pt,
+            "paused": self.paused,
+            "packets": self.packets,
+            "octets": self.octets,
+            "retransmitted": self.retransmitted,
+            "keyframeRequests": self.keyframe_requests,
+        }

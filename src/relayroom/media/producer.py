@@ -1,0 +1,296 @@
+"""Producer: one incoming track (SSRC + optional RTX SSRC) on a publisher's transport."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from relayroom.media.rtp import rtcp
+from relayroom.media.rtp.header import header_length, is_h264_keyframe, is_vp8_keyframe, unwrap_rtx
+from relayroom.media.rtp.nack import RetransmissionBuffer
+from relayroom.media.rtp.seq import seq_diff
+from relayroom.media.types import CloseReason
+
+if TYPE_CHECKING:
+    from relayroom.media.consumer import Consumer
+
+logger = logging.getLogger(__name__)
+
+KEYFRAME_MIN_INTERVAL_S = 0.5
+_MAX_NACK_GAP = 200
+_NACK_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class ProducerParams:
+    producer_id: str
+    kind: str  # audio | video
+    mime_type: str  # e.g. video/VP8
+    clock_rate: int
+    payload_type: int
+    ssrc: int
+    rtx_ssrc: int | None = None
+    rtx_payload_type: int | None = None
+    mid: str = ""
+    rtx_buffer_ms: int = 2000
+
+    @classmethod
+    def from_dict(cls, producer_id: str, d: dict[str, Any], rtx_buffer_ms: int) -> ProducerParams:
+        kind = d["kind"]
+        if kind not in ("audio", "video"):
+            raise TypeError("invalid kind")
+        return cls(
+            producer_id=producer_id,
+            kind=kind,
+            mime_type=str(d["mimeType"]),
+            clock_rate=int(d["clockRate"]),
+            payload_type=int(d["payloadType"]),
+            ssrc=int(d["ssrc"]),
+            rtx_ssrc=int(d["rtxSsrc"]) if d.get("rtxSsrc") is not None else None,
+            rtx_payload_type=int(d["rtxPayloadType"]) if d.get("rtxPayloadType") is not None else None,
+            mid=str(d.get("mid", "")),
+            rtx_buffer_ms=rtx_buffer_ms,
+        )
+
+
+class Producer:
+    """Receives decrypted RTP of one track and fans it out to its consumers."""
+
+    def __init__(
+        self,
+        params: ProducerParams,
+        send_rtcp: Callable[[bytes], None],
+        on_close: Callable[[Producer, CloseReason], None],
+    ) -> None:
+        self.params = params
+        self.id = params.producer_id
+        self.kind = params.kind
+        self.closed = False
+        self.paused = False
+        self._send_rtcp = send_rtcp
+        self._on_close = on_close
+        self._consumers: tuple[Consumer, ...] = ()
+        mime = params.mime_type.lower()
+        self._keyframe_check: Callable[[bytes | bytearray, int], bool] | None = (
+            is_vp8_keyframe if mime == "video/vp8" else is_h264_keyframe if mime == "video/h264" else None
+        )
+        # Retransmission ring (video only): a power of two covering rtx_buffer_ms at ~1000 pps.
+        size = 1
+        while size < max(64, params.rtx_buffer_ms):
+            size <<= 1
+        self.ring: RetransmissionBuffer | None = (
+            RetransmissionBuffer(size, params.rtx_buffer_ms) if params.kind == "video" else None
+        )
+        # receive statistics (RFC 3550 A.3 / A.8)
+        self.packets = 0
+        self.octets = 0
+        self._base_ext: int | None = None
+        self._max_ext = 0
+        self._cycles = 0
+        self._max_seq = 0
+        self._expected_prior = 0
+        self._received_prior = 0
+        self._jitter = 0.0
+        self._last_transit: float | None = None
+        self._started = False
+        # SR from the publisher: for our RR (LSR/DLSR) and for consumers' SRs (NTP<->RTP mapping)
+        self.last_sr_ntp = 0
+        self.last_sr_rtp = 0
+        self.last_sr_time = 0.0
+        # NACK towards the publisher: seq -> retries
+        self._missing: dict[int, int] = {}
+        # keyframe request rate limiting
+        self._last_keyframe_request = -1e9
+        self._keyframe_pending = False
+        self._fir_seq = 0
+        self.keyframe_requests_sent = 0
+        self.rtx_received = 0
+
+    # -- consumers -------------------------------------------------------------------------------
+    def add_consumer(self, consumer: Consumer) -> None:
+        self._consumers = (*self._consumers, consumer)
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        self._consumers = tuple(c for c in self._consumers if c is not consumer)
+
+    @property
+    def consumers(self) -> tuple[Consumer, ...]:
+        return self._consumers
+
+    def is_keyframe(self, data: bytes | bytearray) -> bool:
+        check = self._keyframe_check
+        if check is None:
+            return True
+        try:
+            return check(data, header_length(data))
+        except ValueError:
+            return False
+
+    # -- hot path ----------------------------------------------------------------------------------
+    def receive_rtp(self, data: bytes, pt: int, seq: int, ts: int, ssrc: int, now: float) -> None:
+        """Decrypted RTP for this producer (media or RTX SSRC). Called once per incoming packet."""
+        if ssrc != self.params.ssrc:
+            # RTX (RFC 4588) answering our NACK: restore the original packet and process it.
+            if pt != self.params.rtx_payload_type or len(data) <= header_length(data) + 2:
+                return  # padding-only RTX probes carry no OSN
+            data = bytes(unwrap_rtx(data, self.params.payload_type, self.params.ssrc))
+            seq = (data[2] << 8) | data[3]
+            self.rtx_received += 1
+            if self.ring is not None and self.ring.get(seq, now * 1000) is not None:
+                return
+            self._missing.pop(seq, None)
+            self._forward(data, seq, ts, now)
+            return
+        if pt != self.params.payload_type:
+            return
+        self._update_stats(seq, ts, len(data), now)
+        self._forward(data, seq, ts, now)
+
+    def _forward(self, data: bytes, seq: int, ts: int, now: float) -> None:
+        ring = self.ring
+        if ring is not None:
+            ring.store(seq, data, now * 1000)
+        if self.paused:
+            return
+        for consumer in self._consumers:
+            consumer.send_rtp(data, seq, ts, now)
+
+    def _update_stats(self, seq: int, ts: int, size: int, now: float) -> None:
+        self.packets += 1
+        self.octets += size
+        if not self._started:
+            self._started = True
+            self._max_seq = seq
+            self._base_ext = seq
+            self._max_ext = seq
+        else:
+            d = seq_diff(seq, self._max_seq)
+            if d > 0:
+                if seq < self._max_seq:
+                    self._cycles += 1 << 16
+                if 1 < d <= _MAX_NACK_GAP and self.ring is not None:
+                    for i in range(1, d):
+                        self._missing[(self._max_seq + i) & 0xFFFF] = 0
+                    self._send_nack()
+                self._max_seq = seq
+                self._max_ext = self._cycles | seq
+            elif d < 0:
+                self._missing.pop(seq, None)
+        # interarrival jitter, in RTP timestamp units
+        transit = now * self.params.clock_rate - ts
+        last = self._last_transit
+        if last is not None:
+            delta = abs(transit - last)
+            if delta < 1 << 30:
+                self._jitter += (delta - self._jitter) / 16.0
+        self._last_transit = transit
+
+    # -- RTCP --------------------------------------------------------------------------------------
+    def receive_sr(self, sr: rtcp.SenderReport, now: float) -> None:
+        self.last_sr_ntp = sr.ntp_timestamp
+        self.last_sr_rtp = sr.rtp_timestamp
+        self.last_sr_time = now
+
+    def request_missing(self, seq: int) -> None:
+        """A subscriber asked for a packet the ring does not have."""
+        if self.ring is not None and seq not in self._missing:
+            self._missing[seq] = 0
+
+    def _send_nack(self) -> None:
+        if not self._missing:
+            return
+        seqs = []
+        for seq, tries in list(self._missing.items()):
+            if tries >= _NACK_RETRIES:
+                del self._missing[seq]
+                continue
+            self._missing[seq] = tries + 1
+            seqs.append(seq)
+        if seqs:
+            self._send_rtcp(rtcp.build_rr(1) + rtcp.build_nack(1, self.params.ssrc, seqs))
+
+    def request_keyframe(self, now: float | None = None) -> None:
+        """PLI to the publisher, at most one per KEYFRAME_MIN_INTERVAL_S (later ones are deferred)."""
+        if self.kind != "video" or self.closed:
+            return
+        now = time.monotonic() if now is None else now
+        if now - self._last_keyframe_request < KEYFRAME_MIN_INTERVAL_S:
+            self._keyframe_pending = True
+            return
+        self._keyframe_pending = False
+        self._last_keyframe_request = now
+        self.keyframe_requests_sent += 1
+        self._send_rtcp(rtcp.build_rr(1) + rtcp.build_pli(1, self.params.ssrc))
+
+    def on_tick(self, now: float) -> None:
+        """Called every ~100 ms by the worker: NACK retries and deferred keyframe requests."""
+        if self._missing:
+            self._send_nack()
+        if self._keyframe_pending and now - self._last_keyframe_request >= KEYFRAME_MIN_INTERVAL_S:
+            self.request_keyframe(now)
+
+    def report_block(self, now: float) -> rtcp.ReportBlock | None:
+        """RFC 3550 A.3 report block for our RR to the publisher."""
+        if not self._started or self._base_ext is None:
+            return None
+        expected = self._max_ext - self._base_ext + 1
+        lost = max(expected - self.packets, 0)
+        expected_interval = expected - self._expected_prior
+        received_interval = self.packets - self._received_prior
+        self._expected_prior = expected
+        self._received_prior = self.packets
+        lost_interval = expected_interval - received_interval
+        fraction = (
+            0 if expected_interval <= 0 or lost_interval <= 0 else (lost_interval << 8) // expected_interval
+        )
+        lsr = (self.last_sr_ntp >> 16) & 0xFFFFFFFF
+        dlsr = int((now - self.last_sr_time) * 65536) if self.last_sr_time else 0
+        return rtcp.ReportBlock(
+            ssrc=self.params.ssrc,
+            fraction_lost=min(fraction, 255),
+            packets_lost=min(lost, 0x7FFFFF),
+            highest_seq=self._max_ext & 0xFFFFFFFF,
+            jitter=int(self._jitter),
+            lsr=lsr,
+            dlsr=dlsr & 0xFFFFFFFF,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            for c in self._consumers:
+                c.resync()
+            self.request_keyframe()
+
+    def close(self, reason: CloseReason = CloseReason.CLOSED) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        consumers, self._consumers = self._consumers, ()
+        for c in consumers:
+            c.producer_closed()
+        if self.ring is not None:
+            self.ring.clear()
+        self._on_close(self, reason)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "mimeType": self.params.mime_type,
+            "ssrc": self.params.ssrc,
+            "rtxSsrc": self.params.rtx_ssrc,
+            "paused": self.paused,
+            "packets": self.packets,
+            "octets": self.octets,
+            "rtxReceived": self.rtx_received,
+            "keyframeRequests": self.keyframe_requests_sent,
+            "consumerIds": [c.id for c in self._consumers],
+        }

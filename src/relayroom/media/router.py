@@ -1,0 +1,85 @@
+"""Router: one per room on a worker. Holds transports; producers are found by id for consumers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from relayroom.media.producer import Producer
+from relayroom.media.types import CloseReason, InvalidStateError
+from relayroom.media.webrtc_transport import TransportParams, WebRtcTransport
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RouterParams:
+    router_id: str
+    make_transport_params: Callable[
+        [
+            str,
+            Callable[[str], Producer | None],
+            Callable[[Producer], None],
+            Callable[[WebRtcTransport], None],
+        ],
+        TransportParams,
+    ]
+    on_transport_created: Callable[[WebRtcTransport], None]
+    on_close: Callable[[Router], None]
+
+
+class Router:
+    def __init__(self, params: RouterParams) -> None:
+        self.params = params
+        self.id = params.router_id
+        self.closed = False
+        self.transports: dict[str, WebRtcTransport] = {}
+        self.producers: dict[str, Producer] = {}
+
+    def create_webrtc_transport(self, transport_id: str) -> WebRtcTransport:
+        if self.closed:
+            raise InvalidStateError("router closed")
+        if transport_id in self.transports:
+            raise TypeError("duplicate transport id")
+        tp = self.params.make_transport_params(
+            transport_id, self.producers.get, self._register_producer, self._on_transport_close
+        )
+        transport = WebRtcTransport(tp)
+        self.transports[transport_id] = transport
+        self.params.on_transport_created(transport)
+        return transport
+
+    def _register_producer(self, producer: Producer) -> None:
+        if producer.id in self.producers:
+            raise TypeError("duplicate producer id")
+        self.producers[producer.id] = producer
+        original = producer._on_close
+
+        def on_close(p: Producer, reason: CloseReason) -> None:
+            self.producers.pop(p.id, None)
+            original(p, reason)
+
+        producer._on_close = on_close
+
+    def _on_transport_close(self, transport: WebRtcTransport) -> None:
+        self.transports.pop(transport.id, None)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for t in list(self.transports.values()):
+            t.close(CloseReason.ROUTER_CLOSED)
+        self.transports.clear()
+        self.producers.clear()
+        self.params.on_close(self)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "transportIds": list(self.transports),
+            "producerIds": list(self.producers),
+            "transports": [t.dump() for t in self.transports.values()],
+        }

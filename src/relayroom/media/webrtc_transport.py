@@ -1,0 +1,361 @@
+"""WebRtcTransport: ICE-lite + DTLS + SRTP for one peer connection, on the worker's shared UDP port."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pylibsrtp
+from aiortc.rtcdtlstransport import RTCCertificate
+
+from relayroom.media.consumer import Consumer, ConsumerParams
+from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
+from relayroom.media.producer import Producer, ProducerParams
+from relayroom.media.rtp import rtcp
+from relayroom.media.srtp.session import SrtpPair
+from relayroom.media.types import CloseReason, InvalidStateError
+
+logger = logging.getLogger(__name__)
+
+Addr = tuple[str, int]
+
+
+class TransportState(enum.StrEnum):
+    NEW = "new"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class TransportParams:
+    transport_id: str
+    certificate: RTCCertificate
+    announced_ip: str
+    port: int
+    rtx_buffer_ms: int
+    sendto: Callable[[bytes, Addr], None]
+    # worker callbacks
+    bind_tuple: Callable[[WebRtcTransport, Addr], None]
+    notify: Callable[[str, str, dict[str, Any]], None]  # (target id, event, data)
+    get_producer: Callable[[str], Producer | None]
+    register_producer: Callable[[Producer], None]
+    on_close: Callable[[WebRtcTransport], None]
+
+
+class WebRtcTransport:
+    def __init__(self, params: TransportParams) -> None:
+        self.params = params
+        self.id = params.transport_id
+        self.ice_ufrag = secrets.token_hex(8)
+        self.ice_pwd = secrets.token_hex(16)
+        self.state = TransportState.NEW
+        self.closed = False
+        self.tuple: Addr | None = None
+        self.srtp: SrtpPair | None = None
+        self.dtls = DtlsTransport(
+            params.certificate,
+            send=self._send_raw,
+            on_connected=self._on_dtls_connected,
+            on_failed=self._on_dtls_failed,
+            on_closed=self._on_dtls_closed,
+        )
+        self.producers: dict[str, Producer] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self._rtp_listeners: dict[int, Producer] = {}  # producer ssrc and rtx ssrc -> producer
+        self._consumers_by_ssrc: dict[int, Consumer] = {}
+        self._dtls_started = False
+        self._pending_client: tuple[DtlsRole, list[tuple[str, str]]] | None = None
+        self._pending_dtls: list[bytes] = []
+        self.created_at = time.monotonic()
+        self.last_rx = self.created_at
+        self.rx_packets = 0
+        self.rx_errors = 0
+        self.tx_packets = 0
+
+    # -- parameters ----------------------------------------------------------------------------------
+    def local_parameters(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "iceParameters": {"usernameFragment": self.ice_ufrag, "password": self.ice_pwd, "iceLite": True},
+            "iceCandidates": [
+                {
+                    "foundation": "udpcandidate",
+                    "priority": 1076302079,
+                    "ip": self.params.announced_ip,
+                    "port": self.params.port,
+                    "protocol": "udp",
+                    "type": "host",
+                }
+            ],
+            "dtlsParameters": {
+                "role": "auto",
+                "fingerprints": [
+                    {"algorithm": "sha-256", "value": local_fingerprint(self.params.certificate)}
+                ],
+            },
+        }
+
+    def connect(self, dtls_parameters: dict[str, Any]) -> None:
+        """Remote DTLS parameters. Remote role 'client' (SDP active) makes us the DTLS server."""
+        self._check_open()
+        if self._dtls_started:
+            raise InvalidStateError("transport already connected")
+        fps = [(str(f["algorithm"]), str(f["value"])) for f in dtls_parameters.get("fingerprints", [])]
+        if not fps:
+            raise TypeError("missing dtls fingerprints")
+        remote_role = dtls_parameters.get("role", "client")
+        role = DtlsRole.CLIENT if remote_role == "server" else DtlsRole.SERVER
+        self._dtls_started = True
+        if role == DtlsRole.CLIENT and self.tuple is None:
+            # we must send ClientHello but do not know where yet: start on the first ICE check
+            self._pending_client = (role, fps)
+            return
+        self.dtls.start(role, fps)
+        for data in self._pending_dtls:
+            self.dtls.receive(data)
+        self._pending_dtls.clear()
+
+    # -- ICE ---------------------------------------------------------------------------------------
+    def on_ice_check(self, addr: Addr, nominated: bool) -> None:
+        """A valid (integrity-checked) binding request arrived from addr."""
+        self.last_rx = time.monotonic()
+        if self.tuple is None or (nominated and addr != self.tuple):
+            old = self.tuple
+            self.tuple = addr
+            self.params.bind_tuple(self, addr)
+            if old is None:
+                self._set_state(TransportState.CONNECTING)
+                if self._pending_client is not None:
+                    role, fps = self._pending_client
+                    self._pending_client = None
+                    self.dtls.start(role, fps)
+
+    # -- datagrams (hot path) ------------------------------------------------------------------------
+    def receive_dtls(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        if not self._dtls_started or self.dtls.state == "new":
+            if len(self._pending_dtls) < 8:
+                self._pending_dtls.append(data)
+            return
+        self.dtls.receive(data)
+
+    def receive_srtp(self, data: bytes, now: float) -> None:
+        """SRTP or SRTCP (first byte 128..191) from the bound tuple."""
+        srtp = self.srtp
+        if srtp is None:
+            return
+        self.last_rx = now
+        self.rx_packets += 1
+        if 192 <= data[1] <= 223:  # RFC 5761: RTCP packet types
+            try:
+                plain = srtp.rx.unprotect_rtcp(data)
+            except pylibsrtp.Error:
+                self.rx_errors += 1
+                return
+            self._receive_rtcp(plain, now)
+            return
+        try:
+            plain = srtp.rx.unprotect(data)
+        except pylibsrtp.Error:
+            self.rx_errors += 1
+            return
+        if len(plain) < 12:
+            return
+        # Hand-written header unpack (see rtp/header.py): PT, seq, ts, SSRC straight from the bytes.
+        ssrc = (plain[8] << 24) | (plain[9] << 16) | (plain[10] << 8) | plain[11]
+        producer = self._rtp_listeners.get(ssrc)
+        if producer is None:
+            return
+        seq = (plain[2] << 8) | plain[3]
+        ts = (plain[4] << 24) | (plain[5] << 16) | (plain[6] << 8) | plain[7]
+        producer.receive_rtp(plain, plain[1] & 0x7F, seq, ts, ssrc, now)
+
+    def _receive_rtcp(self, data: bytes, now: float) -> None:
+        try:
+            items = rtcp.parse(data)
+        except ValueError:
+            self.rx_errors += 1
+            return
+        for item in items:
+            if isinstance(item, rtcp.SenderReport):
+                producer = self._rtp_listeners.get(item.ssrc)
+                if producer is not None:
+                    producer.receive_sr(item, now)
+            elif isinstance(item, rtcp.Nack):
+                consumer = self._consumers_by_ssrc.get(item.media_ssrc)
+                if consumer is not None:
+                    consumer.receive_nack(item.lost, now)
+            elif isinstance(item, rtcp.Pli):
+                consumer = self._consumers_by_ssrc.get(item.media_ssrc)
+                if consumer is not None:
+                    consumer.request_keyframe()
+            elif isinstance(item, rtcp.Fir):
+                for ssrc, _ in item.entries:
+                    consumer = self._consumers_by_ssrc.get(ssrc)
+                    if consumer is not None:
+                        consumer.request_keyframe()
+            elif isinstance(item, rtcp.Remb):
+                # Passthrough is not useful without per-subscriber bandwidth estimation; we drop it.
+                pass
+
+    def _send_raw(self, data: bytes) -> None:
+        if self.tuple is not None:
+            self.params.sendto(data, self.tuple)
+
+    def send_rtp(self, data: bytes) -> None:
+        srtp = self.srtp
+        tup = self.tuple
+        if srtp is None or tup is None:
+            return
+        try:
+            protected = srtp.tx.protect(data)
+        except pylibsrtp.Error:
+            return
+        self.tx_packets += 1
+        self.params.sendto(protected, tup)
+
+    def send_rtcp(self, data: bytes) -> None:
+        srtp = self.srtp
+        tup = self.tuple
+        if srtp is None or tup is None:
+            return
+        try:
+            protected = srtp.tx.protect_rtcp(data)
+        except pylibsrtp.Error:
+            return
+        self.params.sendto(protected, tup)
+
+    # -- DTLS callbacks ----------------------------------------------------------------------------
+    def _on_dtls_connected(self, keys: SrtpKeys) -> None:
+        self.srtp = SrtpPair(keys)
+        self._set_state(TransportState.CONNECTED, {"srtpProfile": self.srtp.profile_name})
+
+    def _on_dtls_failed(self, reason: str) -> None:
+        self.close(CloseReason.DTLS_FAILED)
+
+    def _on_dtls_closed(self) -> None:
+        self.close(CloseReason.DTLS_CLOSED)
+
+    # -- producers / consumers -----------------------------------------------------------------------
+    def produce(self, producer_id: str, data: dict[str, Any]) -> Producer:
+        self._check_open()
+        if producer_id in self.producers:
+            raise TypeError("duplicate producer id")
+        params = ProducerParams.from_dict(producer_id, data, self.params.rtx_buffer_ms)
+        for ssrc in (params.ssrc, params.rtx_ssrc):
+            if ssrc is not None and ssrc in self._rtp_listeners:
+                raise TypeError("ssrc already in use")
+        producer = Producer(params, send_rtcp=self.send_rtcp, on_close=self._on_producer_close)
+        self.producers[producer_id] = producer
+        self._rtp_listeners[params.ssrc] = producer
+        if params.rtx_ssrc is not None:
+            self._rtp_listeners[params.rtx_ssrc] = producer
+        self.params.register_producer(producer)
+        return producer
+
+    def _on_producer_close(self, producer: Producer, reason: CloseReason) -> None:
+        self.producers.pop(producer.id, None)
+        for ssrc in (producer.params.ssrc, producer.params.rtx_ssrc):
+            if ssrc is not None and self._rtp_listeners.get(ssrc) is producer:
+                del self._rtp_listeners[ssrc]
+        self.params.notify(producer.id, "producerclose", {"reason": str(reason)})
+
+    def consume(self, consumer_id: str, producer_id: str, data: dict[str, Any]) -> Consumer:
+        self._check_open()
+        if consumer_id in self.consumers:
+            raise TypeError("duplicate consumer id")
+        producer = self.params.get_producer(producer_id)
+        if producer is None:
+            raise TypeError("unknown producer")
+        params = ConsumerParams.from_dict(consumer_id, data)
+        consumer = Consumer(
+            params,
+            producer,
+            send_rtp=self.send_rtp,
+            send_rtcp=self.send_rtcp,
+            on_close=self._on_consumer_close,
+            on_producer_closed=self._on_consumer_producer_closed,
+            paused=bool(data.get("paused", False)),
+        )
+        self.consumers[consumer_id] = consumer
+        self._consumers_by_ssrc[params.ssrc] = consumer
+        if params.rtx_ssrc is not None:
+            self._consumers_by_ssrc[params.rtx_ssrc] = consumer
+        consumer.request_keyframe()
+        return consumer
+
+    def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
+        self.consumers.pop(consumer.id, None)
+        for ssrc in (consumer.params.ssrc, consumer.params.rtx_ssrc):
+            if ssrc is not None and self._consumers_by_ssrc.get(ssrc) is consumer:
+                del self._consumers_by_ssrc[ssrc]
+
+    def _on_consumer_producer_closed(self, consumer: Consumer) -> None:
+        self.params.notify(consumer.id, "producerclose", {})
+
+    # -- periodic ------------------------------------------------------------------------------------
+    def on_tick(self, now: float) -> None:
+        for producer in self.producers.values():
+            producer.on_tick(now)
+
+    def send_reports(self, now: float, wallclock: float) -> None:
+        """RR towards the publisher (one block per producer), SR per consumer towards the subscriber."""
+        if self.srtp is None:
+            return
+        blocks = [b for p in self.producers.values() if (b := p.report_block(now)) is not None]
+        if blocks:
+            self.send_rtcp(rtcp.build_rr(1, blocks))
+        for consumer in self.consumers.values():
+            sr = consumer.sender_report(now, wallclock)
+            if sr is not None:
+                self.send_rtcp(sr)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def _set_state(self, state: TransportState, extra: dict[str, Any] | None = None) -> None:
+        if state == self.state:
+            return
+        logger.debug("transport %s: %s -> %s", self.id, self.state, state)
+        self.state = state
+        self.params.notify(self.id, "statechange", {"state": str(state), **(extra or {})})
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InvalidStateError("transport closed")
+
+    def close(self, reason: CloseReason = CloseReason.CLOSED) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.dtls.close()
+        for consumer in list(self.consumers.values()):
+            consumer.close(CloseReason.TRANSPORT_CLOSED)
+        for producer in list(self.producers.values()):
+            producer.close(CloseReason.TRANSPORT_CLOSED)
+        self.consumers.clear()
+        self.producers.clear()
+        self.srtp = None
+        self.state = TransportState.CLOSED
+        self.params.on_close(self)
+        self.params.notify(self.id, "transportclose", {"reason": str(reason)})
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": str(self.state),
+            "dtlsState": str(self.dtls.state),
+            "tuple": list(self.tuple) if self.tuple else None,
+            "srtpProfile": self.srtp.profile_name if self.srtp else None,
+            "rxPackets": self.rx_packets,
+            "rxErrors": self.rx_errors,
+            "txPackets": self.tx_packets,
+            "producerIds": list(self.producers),
+            "consumerIds": list(self.consumers),
+            "consumers": [c.dump() for c in self.consumers.values()],
+            "producers": [p.dump() for p in self.producers.values()],
+        }

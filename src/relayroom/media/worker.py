@@ -1,0 +1,366 @@
+"""Media worker process: one UDP port, ICE-lite demux, Routers, driven over the channel.
+
+Run as ``python -m relayroom.media.worker --channel-fd N --host 127.0.0.1 --port 0 ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import resource
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc.rtcdtlstransport import RTCCertificate
+
+from relayroom.media.channel import Channel
+from relayroom.media.ice import stun
+from relayroom.media.producer import Producer
+from relayroom.media.router import Router, RouterParams
+from relayroom.media.types import CloseReason, InvalidStateError
+from relayroom.media.webrtc_transport import Addr, TransportParams, WebRtcTransport
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 0.1
+REPORT_INTERVAL_S = 1.0
+
+
+def disable_core_dumps() -> None:
+    """Media must never reach disk: no core files from this process."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+class WorkerProtocol(asyncio.DatagramProtocol):
+    """The shared UDP socket. Every exception is caught and counted: garbage never stops the worker."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
+        w = self._worker
+        try:
+            if not data:
+                return
+            b0 = data[0]
+            t = w.tuples.get(addr)
+            # RFC 7983 demux. Hot path first: SRTP/SRTCP from a bound 5-tuple.
+            if 127 < b0 < 192:
+                if t is not None and len(data) >= 12:
+                    t.receive_srtp(data, time.monotonic())
+                else:
+                    w.dropped += 1
+            elif b0 < 4:
+                w.handle_stun(data, addr)
+            elif 19 < b0 < 64 and t is not None:
+                t.receive_dtls(data)
+            else:
+                w.dropped += 1
+        except Exception:
+            w.errors += 1
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("datagram handling failed", exc_info=True)
+
+    def error_received(self, exc: Exception) -> None:
+        self._worker.errors += 1
+
+
+class Worker:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        announced_ip: str | None,
+        loopback_only: bool,
+        rtx_buffer_ms: int,
+        consent_timeout_s: float,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.announced_ip = announced_ip or host
+        self.loopback_only = loopback_only
+        self.rtx_buffer_ms = rtx_buffer_ms
+        self.consent_timeout_s = consent_timeout_s
+        self.certificate = RTCCertificate.generateCertificate()
+        self.routers: dict[str, Router] = {}
+        self.ufrags: dict[str, WebRtcTransport] = {}
+        self.tuples: dict[Addr, WebRtcTransport] = {}
+        self.channel: Channel | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = asyncio.Event()
+        self.dropped = 0
+        self.errors = 0
+        self.stun_rejected = 0
+
+    # -- setup -------------------------------------------------------------------------------------
+    async def start(self, channel_sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        udp, _ = await loop.create_datagram_endpoint(
+            lambda: WorkerProtocol(self), local_addr=(self.host, self.port), family=socket.AF_INET
+        )
+        self._udp = udp
+        self.port = udp.get_extra_info("sockname")[1]
+        reader, writer = await asyncio.open_unix_connection(sock=channel_sock)
+        self.channel = Channel(reader, writer, on_request=self.handle_request, on_closed=self._closed.set)
+        self._spawn(self._tick_loop())
+        self.channel.notify("worker", "running", {"port": self.port})
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run_until_closed(self) -> None:
+        await self._closed.wait()
+        await self.close()
+
+    async def close(self) -> None:
+        for r in list(self.routers.values()):
+            r.close()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._udp is not None:
+            self._udp.close()
+        if self.channel is not None:
+            await self.channel.close()
+
+    # -- datagram helpers --------------------------------------------------------------------------
+    def sendto(self, data: bytes, addr: Addr) -> None:
+        udp = self._udp
+        if udp is not None:
+            udp.sendto(data, addr)
+
+    def handle_stun(self, data: bytes, addr: Addr) -> None:
+        if self.loopback_only and not ipaddress.ip_address(addr[0]).is_loopback:
+            self.stun_rejected += 1
+            return
+        req = stun.parse_binding_request(data)
+        if req is None:
+            return
+        transport = self.ufrags.get(req.local_ufrag)
+        if transport is None or transport.closed:
+            self.stun_rejected += 1
+            return
+        if not stun.check_integrity(req, transport.ice_pwd):
+            self.stun_rejected += 1
+            self.sendto(stun.build_binding_error(req, 401, "Unauthorized"), addr)
+            return
+        self.sendto(stun.build_binding_success(req, addr, transport.ice_pwd), addr)
+        transport.on_ice_check(addr, req.use_candidate)
+
+    def _bind_tuple(self, transport: WebRtcTransport, addr: Addr) -> None:
+        for a, t in list(self.tuples.items()):
+            if t is transport:
+                del self.tuples[a]
+        self.tuples[addr] = transport
+
+    # -- periodic work -------------------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        last_reports = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = time.monotonic()
+            try:
+                for t in list(self.ufrags.values()):
+                    t.on_tick(now)
+                if now - last_reports >= REPORT_INTERVAL_S:
+                    last_reports = now
+                    wall = time.time()
+                    for t in list(self.ufrags.values()):
+                        t.send_reports(now, wall)
+                        if now - t.last_rx > self.consent_timeout_s:
+                            t.close(CloseReason.CONSENT_TIMEOUT)
+            except Exception:
+                self.errors += 1
+                logger.exception("tick failed")
+
+    # -- objects -------------------------------------------------------------------------------------
+    def _notify(self, target_id: str, event: str, data: dict[str, Any]) -> None:
+        if self.channel is not None:
+            self.channel.notify(target_id, event, data)
+
+    def _make_transport_params(
+        self,
+        transport_id: str,
+        get_producer: Callable[[str], Producer | None],
+        register_producer: Callable[[Producer], None],
+        on_close: Callable[[WebRtcTransport], None],
+    ) -> TransportParams:
+        def closed(t: WebRtcTransport) -> None:
+            self.ufrags.pop(t.ice_ufrag, None)
+            for a, tt in list(self.tuples.items()):
+                if tt is t:
+                    del self.tuples[a]
+            on_close(t)
+
+        return TransportParams(
+            transport_id=transport_id,
+            certificate=self.certificate,
+            announced_ip=self.announced_ip,
+            port=self.port,
+            rtx_buffer_ms=self.rtx_buffer_ms,
+            sendto=self.sendto,
+            bind_tuple=self._bind_tuple,
+            notify=self._notify,
+            get_producer=get_producer,
+            register_producer=register_producer,
+            on_close=closed,
+        )
+
+    def _on_router_close(self, router: Router) -> None:
+        self.routers.pop(router.id, None)
+
+    def _on_transport_created(self, t: WebRtcTransport) -> None:
+        self.ufrags[t.ice_ufrag] = t
+
+    def _router(self, router_id: str | None) -> Router:
+        r = self.routers.get(router_id or "")
+        if r is None:
+            raise InvalidStateError("unknown router")
+        return r
+
+    def _transport(self, transport_id: str | None) -> WebRtcTransport:
+        for r in self.routers.values():
+            t = r.transports.get(transport_id or "")
+            if t is not None:
+                return t
+        raise InvalidStateError("unknown transport")
+
+    def _find(self, kind: str, object_id: str | None) -> Any:
+        for r in self.routers.values():
+            for t in r.transports.values():
+                obj = (t.producers if kind == "producer" else t.consumers).get(object_id or "")
+                if obj is not None:
+                    return obj
+        raise InvalidStateError(f"unknown {kind}")
+
+    async def handle_request(
+        self, method: str, handler_id: str | None, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        if method == "worker.dump":
+            return {
+                "port": self.port,
+                "routerIds": list(self.routers),
+                "routers": [r.dump() for r in self.routers.values()],
+                "dropped": self.dropped,
+                "errors": self.errors,
+                "stunRejected": self.stun_rejected,
+            }
+        if method == "worker.createRouter":
+            router_id = str(data["routerId"])
+            if router_id in self.routers:
+                raise TypeError("duplicate router id")
+            self.routers[router_id] = Router(
+                RouterParams(
+                    router_id=router_id,
+                    make_transport_params=self._make_transport_params,
+                    on_transport_created=self._on_transport_created,
+                    on_close=self._on_router_close,
+                )
+            )
+            return {"routerId": router_id}
+        if method == "router.close":
+            r = self.routers.get(handler_id or "")
+            if r is not None:
+                r.close()
+            return {}
+        if method == "router.createWebRtcTransport":
+            t = self._router(handler_id).create_webrtc_transport(str(data["transportId"]))
+            return t.local_parameters()
+        if method == "router.dump":
+            return self._router(handler_id).dump()
+        if method == "transport.connect":
+            self._transport(handler_id).connect(data["dtlsParameters"])
+            return {}
+        if method == "transport.produce":
+            p = self._transport(handler_id).produce(str(data["producerId"]), data)
+            return {"producerId": p.id}
+        if method == "transport.consume":
+            c = self._transport(handler_id).consume(str(data["consumerId"]), str(data["producerId"]), data)
+            return {"consumerId": c.id}
+        if method == "transport.close":
+            with contextlib.suppress(InvalidStateError):
+                self._transport(handler_id).close()
+            return {}
+        if method == "transport.dump":
+            return self._transport(handler_id).dump()
+        if method == "producer.close":
+            with contextlib.suppress(InvalidStateError):
+                self._find("producer", handler_id).close()
+            return {}
+        if method == "producer.pause":
+            self._find("producer", handler_id).pause()
+            return {}
+        if method == "producer.resume":
+            self._find("producer", handler_id).resume()
+            return {}
+        if method == "producer.requestKeyFrame":
+            self._find("producer", handler_id).request_keyframe()
+            return {}
+        if method == "consumer.close":
+            with contextlib.suppress(InvalidStateError):
+                self._find("consumer", handler_id).close()
+            return {}
+        if method == "consumer.pause":
+            self._find("consumer", handler_id).pause()
+            return {}
+        if method == "consumer.resume":
+            self._find("consumer", handler_id).resume()
+            return {}
+        if method == "consumer.setProducer":
+            consumer = self._find("consumer", handler_id)
+            consumer.set_producer(self._find("producer", str(data["producerId"])))
+            return {}
+        raise TypeError(f"unknown method {method}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="relayroom.media.worker")
+    ap.add_argument("--channel-fd", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--announced-ip", default=None)
+    ap.add_argument("--loopback-only", action="store_true")
+    ap.add_argument("--rtx-buffer-ms", type=int, default=2000)
+    ap.add_argument("--consent-timeout", type=float, default=30.0)
+    ap.add_argument("--log-level", default="WARNING")
+    args = ap.parse_args(argv)
+    disable_core_dumps()
+    logging.basicConfig(level=args.log_level, stream=sys.stderr)
+    sock = socket.socket(fileno=args.channel_fd)
+
+    async def run() -> None:
+        worker = Worker(
+            args.host,
+            args.port,
+            args.announced_ip,
+            args.loopback_only,
+            args.rtx_buffer_ms,
+            args.consent_timeout,
+        )
+        await worker.start(sock)
+        await worker.run_until_closed()
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except ImportError:  # pragma: no cover
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
