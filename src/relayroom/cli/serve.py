@@ -1,0 +1,53 @@
+"""`relayroom serve`: the control plane (HTTP) and, as they land, the media workers."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from relayroom.cli.common import ConfigOpt, DataDirOpt, DbOpt, settings_from
+from relayroom.control.bootstrap import FirstStart, first_start_message
+
+
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    database_url: DbOpt = None,
+    host: Annotated[str | None, typer.Option(help="HTTP bind address (RELAYROOM_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (RELAYROOM_PORT)")] = None,
+    region: Annotated[str | None, typer.Option(help="this node's region (RELAYROOM_REGION)")] = None,
+    regions: Annotated[str | None, typer.Option(help="the deployment's regions, comma-separated")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="dev conveniences (demo UserSig endpoint)")] = False,
+) -> None:
+    """Start RelayRoom with embedded defaults (SQLite in the data dir, one node)."""
+    import uvicorn
+
+    from relayroom.control.app import create_app
+    from relayroom.logs import setup_logging
+
+    settings = settings_from(
+        config,
+        data_dir,
+        database_url,
+        host=host,
+        port=port,
+        region=region,
+        regions=regions.split(",") if regions else None,
+        log_level=log_level,
+        dev=dev or None,
+    )
+    setup_logging(settings.log_level)
+    base_url = f"http://{settings.host}:{settings.port}"
+
+    def announce(fs: FirstStart) -> None:
+        # stdout, not the log: the password must never reach a log file.
+        sys.stdout.write(first_start_message(fs, base_url))
+        sys.stdout.flush()
+
+    app = create_app(settings, on_first_start=announce)
+    sys.stdout.write(f"RelayRoom serving on {base_url} (data in {settings.data_dir.resolve()})\n")
+    sys.stdout.flush()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

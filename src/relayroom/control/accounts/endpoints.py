@@ -1,0 +1,143 @@
+"""Sign-in, accounts and their members."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from relayroom.control.accounts.schemas import (
+    AccountCreateIn,
+    AccountRoleOut,
+    AccountUpdateIn,
+    LoginIn,
+    LoginOut,
+    MemberIn,
+    MemberOut,
+    MemberRoleIn,
+    MeOut,
+    UserOut,
+)
+from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep, WriteSession
+from relayroom.control.errors import NotFound
+from relayroom.storage.models import User
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+
+@router.post("/auth/login", response_model=LoginOut)
+async def login(body: LoginIn, services: ServicesDep, session: WriteSession) -> LoginOut:
+    issued = await services.accounts.login(session, body.username, body.password)
+    user = (await session.execute(select(User).where(User.username == body.username))).scalar_one()
+    return LoginOut(
+        token=issued.token,
+        expires_at=issued.expires_at,
+        user=UserOut(id=user.id, username=user.username, is_admin=user.is_admin),
+    )
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))],
+) -> Response:
+    if creds is not None:
+        await services.accounts.revoke_token(session, creds.credentials)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeOut)
+async def me(principal: PrincipalDep, services: ServicesDep, session: ReadSession) -> MeOut:
+    accounts = await services.accounts.list_accounts(session, principal)
+    return MeOut(
+        user=UserOut(id=principal.user_id or "", username=principal.username or "", is_admin=principal.is_admin),
+        accounts=[AccountRoleOut(id=a.id, name=a.name, role=r, created_at=a.created_at) for a, r in accounts],
+    )
+
+
+@router.get("/accounts", response_model=list[AccountRoleOut])
+async def list_accounts(principal: PrincipalDep, services: ServicesDep, session: ReadSession) -> list[AccountRoleOut]:
+    return [
+        AccountRoleOut(id=a.id, name=a.name, role=r, created_at=a.created_at)
+        for a, r in await services.accounts.list_accounts(session, principal)
+    ]
+
+
+@router.post("/accounts", response_model=AccountRoleOut, status_code=201)
+async def create_account(
+    body: AccountCreateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> AccountRoleOut:
+    owner_id = principal.user_id or ""
+    if body.owner_username:
+        user = (await session.execute(select(User).where(User.username == body.owner_username))).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"no user {body.owner_username!r}")
+        owner_id = user.id
+    account = await services.accounts.create_account(session, principal, name=body.name, owner_user_id=owner_id)
+    from relayroom.storage.models import Role
+
+    return AccountRoleOut(id=account.id, name=account.name, role=Role.OWNER, created_at=account.created_at)
+
+
+@router.get("/accounts/{account_id}", response_model=AccountRoleOut)
+async def get_account(
+    account_id: str, principal: PrincipalDep, services: ServicesDep, session: ReadSession
+) -> AccountRoleOut:
+    account = await services.accounts.get_account(session, principal, account_id)
+    return AccountRoleOut(
+        id=account.id, name=account.name, role=principal.role_in(account_id), created_at=account.created_at
+    )
+
+
+@router.patch("/accounts/{account_id}", response_model=AccountRoleOut)
+async def update_account(
+    account_id: str, body: AccountUpdateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> AccountRoleOut:
+    account = await services.accounts.rename_account(session, principal, account_id, body.name)
+    return AccountRoleOut(
+        id=account.id, name=account.name, role=principal.role_in(account_id), created_at=account.created_at
+    )
+
+
+@router.get("/accounts/{account_id}/members", response_model=list[MemberOut])
+async def list_members(
+    account_id: str, principal: PrincipalDep, services: ServicesDep, session: ReadSession
+) -> list[MemberOut]:
+    rows = await services.accounts.list_members(session, principal, account_id)
+    return [MemberOut(user_id=u.id, username=u.username, role=m.role, since=m.created_at) for u, m in rows]
+
+
+@router.post("/accounts/{account_id}/members", response_model=MemberOut, status_code=201)
+async def add_member(
+    account_id: str, body: MemberIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> MemberOut:
+    u, m = await services.accounts.add_member(
+        session, principal, account_id, username=body.username, role=body.role, password=body.password
+    )
+    return MemberOut(user_id=u.id, username=u.username, role=m.role, since=m.created_at)
+
+
+@router.patch("/accounts/{account_id}/members/{user_id}", response_model=MemberOut)
+async def set_member_role(
+    account_id: str,
+    user_id: str,
+    body: MemberRoleIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
+) -> MemberOut:
+    m = await services.accounts.set_member_role(session, principal, account_id, user_id, body.role)
+    user = await session.get(User, user_id)
+    return MemberOut(user_id=user_id, username=user.username if user else "", role=m.role, since=m.created_at)
+
+
+@router.delete("/accounts/{account_id}/members/{user_id}", status_code=204)
+async def remove_member(
+    account_id: str, user_id: str, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> Response:
+    await services.accounts.remove_member(session, principal, account_id, user_id)
+    return Response(status_code=204)

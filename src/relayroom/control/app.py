@@ -1,0 +1,135 @@
+"""create_app(): the control plane's HTTP server and its lifespan (database, keys, workers)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from relayroom import __version__
+from relayroom.clock import Clock, SystemClock
+from relayroom.config import Settings
+from relayroom.control.accounts.endpoints import router as accounts_router
+from relayroom.control.applications.endpoints import router as applications_router
+from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
+from relayroom.control.context import ControlContext
+from relayroom.control.errors import AppError
+from relayroom.control.keys.endpoints import router as keys_router
+from relayroom.control.oplog.endpoints import router as oplog_router
+from relayroom.control.services import Services
+from relayroom.crypto.keyring import Keyring, load_master_key
+from relayroom.crypto.signing import DeploymentSigner
+from relayroom.storage.db import Database
+
+log = logging.getLogger("relayroom.control")
+
+
+def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details or {}}})
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def build_context(settings: Settings, clock: Clock) -> ControlContext:
+    master = load_master_key(settings.data_dir, settings.master_key)
+    return ControlContext(
+        settings=settings,
+        db=Database(settings.effective_database_url),
+        keyring=Keyring(master),
+        signer=DeploymentSigner.load_or_create(settings.data_dir),
+        clock=clock,
+        pseudonym_secret=ControlContext.derive_pseudonym_secret(master),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_first_start: Callable[[FirstStart], None] | None = None,
+) -> FastAPI:
+    clock = clock or SystemClock()
+    registry = CollectorRegistry()
+    http_requests = Counter(
+        "relayroom_http_requests", "HTTP requests served", ["method", "route", "status"], registry=registry
+    )
+    http_latency = Histogram("relayroom_http_request_seconds", "HTTP request latency", ["route"], registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = build_context(settings, clock)
+        await ctx.db.migrate()
+        services = Services.build(ctx)
+        app.state.services = services
+        fs = await bootstrap_if_empty(services)
+        if fs is not None and on_first_start is not None:
+            on_first_start(fs)
+        app.state.ready = True
+        log.info("control plane ready", extra={"region": settings.region, "db": ctx.db.dialect})
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await ctx.db.dispose()
+
+    app = FastAPI(
+        title="RelayRoom",
+        version=__version__,
+        description="Console API of RelayRoom, a self-hosted TRTC-compatible real-time audio/video platform.",
+        lifespan=lifespan,
+    )
+    app.state.ready = False
+    app.state.settings = settings
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, "invalid_input", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        start = time.perf_counter()
+        response: Response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        http_requests.labels(request.method, route, str(response.status_code)).inc()
+        http_latency.labels(route).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/healthz", tags=["system"])
+    async def healthz() -> JSONResponse:
+        ready = bool(app.state.ready)
+        return JSONResponse(
+            status_code=200 if ready else 503,
+            content={"status": "ok" if ready else "starting", "version": __version__, "region": settings.region},
+        )
+
+    @app.get("/metrics", tags=["system"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    for r in (accounts_router, applications_router, keys_router, oplog_router):
+        app.include_router(r)
+    return app

@@ -1,0 +1,109 @@
+"""Applications: create, list, read, update, disable/enable/terminate; their SDKSecretKeys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+
+from relayroom.control.applications.schemas import (
+    AppCreatedOut,
+    AppCreateIn,
+    AppOut,
+    AppUpdateIn,
+    KeyOut,
+    RotateIn,
+    RotateOut,
+)
+from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep, WriteSession
+from relayroom.storage.models import Application, AppStatus
+
+router = APIRouter(prefix="/api/v1", tags=["applications"])
+
+
+def app_out(app: Application) -> AppOut:
+    return AppOut(
+        sdkappid=app.sdkappid,
+        account_id=app.account_id,
+        name=app.name,
+        description=app.description,
+        tags=dict(app.tags or {}),
+        status=app.status,
+        region=app.region,
+        permission_key_enabled=app.permission_key_enabled,
+        consent_policy=app.consent_policy,
+        created_at=app.created_at,
+        updated_at=app.updated_at,
+        terminated_at=app.terminated_at,
+    )
+
+
+@router.get("/accounts/{account_id}/applications", response_model=list[AppOut])
+async def list_apps(
+    account_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: ReadSession,
+    q: str | None = None,
+    status: AppStatus | None = None,
+    tag: str | None = None,
+) -> list[AppOut]:
+    apps = await services.apps.list(session, principal, account_id, q=q, status=status, tag=tag)
+    return [app_out(a) for a in apps]
+
+
+@router.post("/accounts/{account_id}/applications", response_model=AppCreatedOut, status_code=201)
+async def create_app(
+    account_id: str, body: AppCreateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> AppCreatedOut:
+    app, key = await services.apps.create(
+        session, principal, account_id, name=body.name, description=body.description, tags=body.tags, region=body.region
+    )
+    return AppCreatedOut(**app_out(app).model_dump(), secret_key=key)
+
+
+@router.get("/applications/{sdkappid}", response_model=AppOut)
+async def get_app(sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: ReadSession) -> AppOut:
+    return app_out(await services.apps.get(session, principal, sdkappid))
+
+
+@router.patch("/applications/{sdkappid}", response_model=AppOut)
+async def update_app(
+    sdkappid: int, body: AppUpdateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> AppOut:
+    app = await services.apps.update(session, principal, sdkappid, **body.model_dump(exclude_unset=True))
+    return app_out(app)
+
+
+@router.post("/applications/{sdkappid}/disable", response_model=AppOut)
+async def disable_app(sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession) -> AppOut:
+    return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.DISABLED))
+
+
+@router.post("/applications/{sdkappid}/enable", response_model=AppOut)
+async def enable_app(sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession) -> AppOut:
+    return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.ENABLED))
+
+
+@router.post("/applications/{sdkappid}/terminate", response_model=AppOut)
+async def terminate_app(
+    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> AppOut:
+    """Irreversible: the app stops authenticating at once and its data is purged (7 days at most)."""
+    return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.TERMINATED))
+
+
+@router.get("/applications/{sdkappid}/key", response_model=KeyOut)
+async def reveal_key(sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession) -> KeyOut:
+    """Owners only; every reveal is written to the operation log."""
+    return KeyOut.model_validate(await services.keys.reveal_app_key(session, principal, sdkappid))
+
+
+@router.post("/applications/{sdkappid}/key/rotate", response_model=RotateOut)
+async def rotate_key(
+    sdkappid: int, body: RotateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> RotateOut:
+    key, until = await services.keys.rotate_app_key(
+        session, principal, sdkappid, timedelta(seconds=body.grace_seconds)
+    )
+    return RotateOut(sdkappid=sdkappid, key=key, previous_key_valid_until=until)

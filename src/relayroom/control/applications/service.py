@@ -1,0 +1,268 @@
+"""Applications (SDKAppIDs): lifecycle, regions, and what room entry needs to know about them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relayroom.control.context import ControlContext
+from relayroom.control.errors import InvalidInput, InvalidState, LimitExceeded, NotFound
+from relayroom.control.keys.service import KeyService
+from relayroom.control.oplog.service import OplogService
+from relayroom.control.principal import Principal
+from relayroom.storage.models import Account, AccountStatus, Application, AppStatus, ConsentPolicy
+
+# TRTC's China-site range; random within it so ids cannot be enumerated by counting.
+SDKAPPID_BASE = 1_400_000_000
+SDKAPPID_SPAN = 100_000_000
+_TAG_KEY = re.compile(r"^[\w.:/=+\-@ ]{1,128}$", re.UNICODE)
+MAX_TAGS = 50
+
+
+def app_public(app: Application) -> dict[str, Any]:
+    """Non-secret fields: what the oplog's before/after and the API show."""
+    return {
+        "sdkappid": app.sdkappid,
+        "name": app.name,
+        "description": app.description,
+        "tags": dict(app.tags or {}),
+        "status": app.status.value,
+        "region": app.region,
+        "permission_key_enabled": app.permission_key_enabled,
+        "consent_policy": app.consent_policy.value,
+    }
+
+
+def validate_tags(tags: dict[str, str]) -> dict[str, str]:
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags per application")
+    out: dict[str, str] = {}
+    for k, v in tags.items():
+        if not isinstance(k, str) or not _TAG_KEY.match(k):
+            raise InvalidInput(f"tag key {k!r} must be 1-128 characters of letters, digits, spaces and _.:/=+-@")
+        if not isinstance(v, str) or len(v) > 256:
+            raise InvalidInput(f"tag {k!r}: value must be a string of at most 256 characters")
+        out[k] = v
+    return out
+
+
+def validate_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidInput("application name must be 1-200 characters")
+    return name
+
+
+@dataclass(frozen=True)
+class AppEntryContext:
+    """What the room-entry check needs; keys are plaintext, held only for the check."""
+
+    sdkappid: int
+    account_id: str
+    status: str
+    region: str
+    secret_keys: tuple[str, ...]  # current first, then keys still in their rotation grace
+    permission_key_enabled: bool
+    consent_policy: str
+
+
+class ApplicationService:
+    def __init__(self, ctx: ControlContext, oplog: OplogService, keys: KeyService) -> None:
+        self.ctx = ctx
+        self.oplog = oplog
+        self.keys = keys
+
+    async def _allocate_sdkappid(self, session: AsyncSession) -> int:
+        for _ in range(32):
+            candidate = SDKAPPID_BASE + secrets.randbelow(SDKAPPID_SPAN)
+            if await session.get(Application, candidate) is None:
+                return candidate
+        raise InvalidState("could not allocate an SDKAppID; try again")
+
+    async def create(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        account_id: str,
+        *,
+        name: str,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        region: str | None = None,
+    ) -> tuple[Application, str]:
+        """Create an app and its first SDKSecretKey; returns (app, key) — the key for the owner only."""
+        principal.require_owner(account_id)
+        account = await session.get(Account, account_id)
+        if account is None or account.status is not AccountStatus.ACTIVE:
+            raise NotFound("no such account")
+        region = region or self.ctx.settings.region
+        if region not in self.ctx.settings.regions:
+            raise InvalidInput(f"region {region!r} is not one of this deployment's regions {self.ctx.settings.regions}")
+        if len(description) > 2000:
+            raise InvalidInput("description must be at most 2000 characters")
+        count = (
+            await session.execute(
+                select(func.count())
+                .select_from(Application)
+                .where(Application.account_id == account_id, Application.status != AppStatus.TERMINATED)
+            )
+        ).scalar_one()
+        limit = self.ctx.settings.max_apps_per_account
+        if count >= limit:
+            raise LimitExceeded(f"an account can have at most {limit} applications")
+        now = self.ctx.clock.now()
+        app = Application(
+            sdkappid=await self._allocate_sdkappid(session),
+            account_id=account_id,
+            name=validate_name(name),
+            description=description,
+            tags=validate_tags(tags or {}),
+            status=AppStatus.ENABLED,
+            region=region,
+            permission_key_enabled=False,
+            consent_policy=ConsentPolicy.OFF,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(app)
+        await session.flush()
+        key = await self.keys.create_app_key(session, account, app.sdkappid)
+        await self.oplog.append(
+            session,
+            principal=principal,
+            action="app.create",
+            account_id=account_id,
+            obj={"type": "application", "id": app.sdkappid},
+            after=app_public(app),
+        )
+        return app, key
+
+    async def get(self, session: AsyncSession, principal: Principal, sdkappid: int) -> Application:
+        app = await session.get(Application, sdkappid)
+        if app is None or app.account_id not in principal.roles:
+            raise NotFound(f"no application {sdkappid}")
+        return app
+
+    async def list(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        account_id: str,
+        *,
+        q: str | None = None,
+        status: AppStatus | None = None,
+        tag: str | None = None,
+    ) -> list[Application]:
+        principal.role_in(account_id)
+        stmt = select(Application).where(Application.account_id == account_id)
+        if status is not None:
+            stmt = stmt.where(Application.status == status)
+        apps = list((await session.execute(stmt.order_by(Application.created_at))).scalars())
+        if q:
+            needle = q.casefold()
+            apps = [a for a in apps if needle in a.name.casefold() or needle in str(a.sdkappid)]
+        if tag:
+            k, _, v = tag.partition("=")
+            apps = [a for a in apps if k in (a.tags or {}) and (not v or a.tags[k] == v)]
+        return apps
+
+    async def update(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        sdkappid: int,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        permission_key_enabled: bool | None = None,
+        consent_policy: ConsentPolicy | None = None,
+    ) -> Application:
+        app = await self.get(session, principal, sdkappid)
+        principal.require_owner(app.account_id)
+        if app.status is AppStatus.TERMINATED:
+            raise InvalidState("a terminated application cannot be changed")
+        before = app_public(app)
+        if name is not None:
+            app.name = validate_name(name)
+        if description is not None:
+            if len(description) > 2000:
+                raise InvalidInput("description must be at most 2000 characters")
+            app.description = description
+        if tags is not None:
+            app.tags = validate_tags(tags)
+        if permission_key_enabled is not None:
+            app.permission_key_enabled = permission_key_enabled
+        if consent_policy is not None:
+            app.consent_policy = consent_policy
+        after = app_public(app)
+        if after == before:
+            return app
+        app.updated_at = self.ctx.clock.now()
+        changed = [k for k in after if after[k] != before[k]]
+        await self.oplog.append(
+            session,
+            principal=principal,
+            action="app.update",
+            account_id=app.account_id,
+            obj={"type": "application", "id": sdkappid},
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
+        return app
+
+    async def set_status(
+        self, session: AsyncSession, principal: Principal, sdkappid: int, status: AppStatus
+    ) -> Application:
+        app = await self.get(session, principal, sdkappid)
+        principal.require_owner(app.account_id)
+        if app.status is AppStatus.TERMINATED:
+            raise InvalidState("the application is terminated; this cannot be undone")
+        if app.status is status:
+            return app
+        before = app.status
+        now = self.ctx.clock.now()
+        app.status = status
+        app.updated_at = now
+        if status is AppStatus.TERMINATED:
+            app.terminated_at = now
+        action = {AppStatus.ENABLED: "app.enable", AppStatus.DISABLED: "app.disable", AppStatus.TERMINATED: "app.terminate"}
+        await self.oplog.append(
+            session,
+            principal=principal,
+            action=action[status],
+            account_id=app.account_id,
+            obj={"type": "application", "id": sdkappid},
+            before={"status": before.value},
+            after={"status": status.value},
+        )
+        return app
+
+    async def entry_context(self, session: AsyncSession, sdkappid: int) -> AppEntryContext | None:
+        """Read fresh on every entry: a disable or termination takes effect at once (nothing cached)."""
+        app = await session.get(Application, sdkappid)
+        if app is None:
+            return None
+        account = await session.get(Account, app.account_id)
+        if account is None:
+            return None
+        status = app.status.value
+        if account.status is not AccountStatus.ACTIVE:
+            status = AppStatus.TERMINATED.value
+        keys: tuple[str, ...] = ()
+        if status == AppStatus.ENABLED.value:
+            keys = tuple(await self.keys.verification_keys(session, account, sdkappid))
+        return AppEntryContext(
+            sdkappid=app.sdkappid,
+            account_id=app.account_id,
+            status=status,
+            region=app.region,
+            secret_keys=keys,
+            permission_key_enabled=app.permission_key_enabled,
+            consent_policy=app.consent_policy.value,
+        )

@@ -1,0 +1,54 @@
+"""First start: an admin, a default account and a demo application, announced once on the terminal."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from relayroom.control.principal import SYSTEM
+from relayroom.control.services import Services
+from relayroom.storage.models import User
+
+
+@dataclass(frozen=True)
+class FirstStart:
+    username: str
+    password: str
+    account_id: str
+    sdkappid: int
+    secret_key: str
+
+
+async def bootstrap_if_empty(services: Services, *, username: str = "admin") -> FirstStart | None:
+    """Create the first admin, account and demo app when the database has no users; else None."""
+    async with services.ctx.db.write() as session:
+        if (await session.execute(select(func.count()).select_from(User))).scalar_one():
+            return None
+        password = secrets.token_urlsafe(12)
+        user = await services.accounts.create_user(session, SYSTEM, username=username, password=password, is_admin=True)
+        account = await services.accounts.create_account(session, SYSTEM, name="Default", owner_user_id=user.id)
+        principal = await services.accounts.principal_for(session, user)
+        app, key = await services.apps.create(
+            session, principal, account.id, name="Demo", description="Created on first start", tags={"env": "dev"}
+        )
+        return FirstStart(username, password, account.id, app.sdkappid, key)
+
+
+def first_start_message(fs: FirstStart, base_url: str) -> str:
+    """Printed to the terminal only (never logged): the password is not stored anywhere in clear."""
+    return f"""
+RelayRoom is set up. This is shown once; keep it somewhere safe.
+
+  Console admin   username: {fs.username}   password: {fs.password}
+  Demo app        SDKAppID: {fs.sdkappid}
+                  SDKSecretKey: {fs.secret_key}
+
+Sign in:
+  curl -s -X POST {base_url}/api/v1/auth/login -H 'content-type: application/json' \\
+       -d '{{"username": "{fs.username}", "password": "<password above>"}}'
+Then call the API with 'Authorization: Bearer <token>', e.g. {base_url}/api/v1/me
+Generate a UserSig for the demo app:
+  relayroom usersig gen --sdkappid {fs.sdkappid} --userid alice   (key via RELAYROOM_SDK_SECRET_KEY)
+"""

@@ -1,0 +1,52 @@
+"""FastAPI dependencies: the services, a request-scoped transaction, and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relayroom.control.errors import NotAuthenticated
+from relayroom.control.principal import Principal
+from relayroom.control.services import Services
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/login")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def write_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """Commits when the endpoint returns, rolls back on an error (services never commit)."""
+    async with services.ctx.db.write() as session:
+        yield session
+
+
+async def read_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with services.ctx.db.read() as session:
+        yield session
+
+
+WriteSession = Annotated[AsyncSession, Depends(write_session)]
+ReadSession = Annotated[AsyncSession, Depends(read_session)]
+
+
+async def get_principal(
+    services: ServicesDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None:
+        raise NotAuthenticated("sign in first: send 'Authorization: Bearer <token>'")
+    async with services.ctx.db.read() as session:
+        return await services.accounts.authenticate(session, creds.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

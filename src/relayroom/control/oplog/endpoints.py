@@ -1,0 +1,73 @@
+"""An account's operation log, the chain status and signed checkpoints."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep
+
+router = APIRouter(prefix="/api/v1", tags=["operation log"])
+
+
+class OplogEntryOut(BaseModel):
+    seq: int
+    ts: datetime
+    action: str
+    result: str
+    content: dict[str, Any] | None  # None once purged
+    entry_hash: str
+    prev_hash: str
+
+
+@router.get("/accounts/{account_id}/oplog", response_model=list[OplogEntryOut])
+async def list_oplog(
+    account_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: ReadSession,
+    action: str | None = Query(default=None, description="prefix, e.g. 'app.' or 'app.key.rotate'"),
+    actor: str | None = Query(default=None, description="e.g. 'user:<id>'"),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_seq: int | None = Query(default=None, ge=1, description="page backwards"),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[OplogEntryOut]:
+    principal.role_in(account_id)
+    rows = await services.oplog.list_for_account(
+        session, account_id, action=action, actor=actor, since=since, until=until, limit=limit, before_seq=before_seq
+    )
+    return [
+        OplogEntryOut(
+            seq=e.seq,
+            ts=e.ts,
+            action=e.action,
+            result=e.result,
+            content=json.loads(e.payload) if e.payload else None,
+            entry_hash=e.entry_hash,
+            prev_hash=e.prev_hash,
+        )
+        for e in rows
+    ]
+
+
+@router.get("/accounts/{account_id}/oplog/verify")
+async def verify_oplog(
+    account_id: str, principal: PrincipalDep, services: ServicesDep, session: ReadSession
+) -> dict[str, Any]:
+    """Recomputes the deployment's whole chain (manifests only are compared; nothing of others leaks)."""
+    principal.role_in(account_id)
+    return (await services.oplog.verify(session)).as_dict()
+
+
+@router.get("/accounts/{account_id}/oplog/checkpoint")
+async def oplog_checkpoint(
+    account_id: str, principal: PrincipalDep, services: ServicesDep, session: ReadSession
+) -> dict[str, Any]:
+    """A signed (seq, head hash) to keep: verifiable offline with `relayroom checkpoint verify`."""
+    principal.role_in(account_id)
+    return await services.oplog.checkpoint(session)

@@ -1,0 +1,55 @@
+"""Named errors of room entry and room operations, each carrying the numeric code sent to the client.
+
+Codes mirror TRTC where TRTC has one (5000-series from the Web SDK's ERROR_CODE, -1000xx from the native
+SDKs' entry errors); the -1002xx codes are ours. docs/signalling.md lists every code.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.IntEnum):
+    INVALID_PARAMETER = 5000
+    ROOM_ID_OUT_OF_RANGE = 5012
+    STR_ROOM_ID_INVALID = 5013
+    ROOM_ID_MISSING = 5015
+    ROOM_ID_NOT_NUMBER = 5016
+    INVALID_OPERATION = 5100
+    NOT_IN_ROOM = 5101
+    REMOTE_USER_MISSING = 5102
+    SERVER_ERROR = 5400
+    OPERATION_FAILED = 5500
+    # TRTC native entry errors
+    USERSIG_INVALID = -100018
+    PRIVATEMAPKEY_INVALID = -100006
+    SERVICE_SUSPENDED = -100013
+    # RelayRoom's own
+    REGION_MISMATCH = -100201
+    ROOM_FULL = -100202
+    ANCHOR_LIMIT = -100203
+    AUDIENCE_CANNOT_PUBLISH = -100204
+    CONSENT_REQUIRED = -100205
+    APP_NOT_FOUND = -100206
+    RATE_LIMITED = -100207
+    USER_BLOCKED = -100208
+    SESSION_NOT_FOUND = -100209
+
+
+class RoomError(Exception):
+    """A refusal that goes back to the client as ``{code, extraCode, message}``.
+
+    ``message`` is written for the developer using the SDK; it never contains secrets.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, extra_code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra_code = extra_code
+
+    def to_dict(self) -> dict[str, int | str]:
+        return {"code": int(self.code), "extraCode": self.extra_code, "message": self.message}
+
+    def __repr__(self) -> str:
+        return f"RoomError({self.code.name}, {self.message!r})"

@@ -1,0 +1,1 @@
+"""Encryption at rest (envelope keys) and the deployment's signing key."""

@@ -1,0 +1,24 @@
+"""ORM models, one module per table."""
+
+from relayroom.storage.models.account import Account, AccountStatus
+from relayroom.storage.models.application import Application, AppStatus, ConsentPolicy
+from relayroom.storage.models.base import Base
+from relayroom.storage.models.oplog import OplogEntry
+from relayroom.storage.models.secret import AppSecretKey, CloudCredential
+from relayroom.storage.models.user import ApiToken, Membership, Role, User
+
+__all__ = [
+    "Account",
+    "AccountStatus",
+    "ApiToken",
+    "AppSecretKey",
+    "AppStatus",
+    "Application",
+    "Base",
+    "CloudCredential",
+    "ConsentPolicy",
+    "Membership",
+    "OplogEntry",
+    "Role",
+    "User",
+]
