@@ -267,7 +267,9 @@ def verify_privatemapkey(
         raise TypeError("give exactly one of room_id and str_room_id")
     layer = verify_usersig(pmk, sdkappid=sdkappid, userid=userid, keys=keys, now=now, userbuf=ANY_USERBUF)
 
-    def result(reason: VerifyReason, message: str, buf: PrivateMapKeyBuf | None = None) -> PrivateMapKeyResult:
+    def result(
+        reason: VerifyReason, message: str, buf: PrivateMapKeyBuf | None = None
+    ) -> PrivateMapKeyResult:
         expires_at = layer.expires_at
         if buf is not None and expires_at is not None:
             expires_at = min(expires_at, buf.expire_at)
