@@ -76,7 +76,9 @@ class Settings(BaseSettings):
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """File values are the base; environment wins over the file; explicit flags win over both."""
     file_values: dict[str, Any] = {}
-    path = config_file or (Path(os.environ["RELAYROOM_CONFIG"]) if os.environ.get("RELAYROOM_CONFIG") else None)
+    path = config_file or (
+        Path(os.environ["RELAYROOM_CONFIG"]) if os.environ.get("RELAYROOM_CONFIG") else None
+    )
     if path is not None:
         with path.open("rb") as fh:
             file_values = tomllib.load(fh)

@@ -12,7 +12,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_SECRET_KEYS = re.compile(r"(secret|key|usersig|user_sig|password|token|sig|privatemapkey|authorization)", re.I)
+_SECRET_KEYS = re.compile(
+    r"(secret|key|usersig|user_sig|password|token|sig|privatemapkey|authorization)", re.I
+)
 # 64-hex SDK keys, TLS UserSigs (zlib+base64 start with eJ), bearer tokens we issue.
 _SECRET_SHAPES = re.compile(r"\b[0-9a-fA-F]{64}\b|eJ[\w*\-]{40,}_*|rr_[A-Za-z0-9_\-]{20,}")
 _STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}

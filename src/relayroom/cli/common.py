@@ -20,7 +20,9 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="data direct
 DbOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (RELAYROOM_DATABASE_URL)")]
 
 
-def settings_from(config: Path | None, data_dir: Path | None, database_url: str | None, **extra: Any) -> Settings:
+def settings_from(
+    config: Path | None, data_dir: Path | None, database_url: str | None, **extra: Any
+) -> Settings:
     return load_settings(config, data_dir=data_dir, database_url=database_url, **extra)
 
 

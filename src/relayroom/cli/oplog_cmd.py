@@ -20,7 +20,9 @@ def verify(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     database_url: DbOpt = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="a signed checkpoint kept earlier, to detect truncation")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="a signed checkpoint kept earlier, to detect truncation")
+    ] = None,
 ) -> None:
     """Recompute the whole chain; exit 1 naming the first entry that was tampered with."""
     from relayroom.control.oplog.service import check_checkpoint
@@ -39,7 +41,9 @@ def verify(
                 if not verify_document(held, services.ctx.signer.public_key_b64):
                     problem = "the checkpoint's signature does not verify with this deployment's key"
                 else:
-                    hashes = dict((await session.execute(select(OplogEntry.seq, OplogEntry.entry_hash))).tuples().all())
+                    hashes = dict(
+                        (await session.execute(select(OplogEntry.seq, OplogEntry.entry_hash))).tuples().all()
+                    )
                     problem = check_checkpoint(report, hashes, held)
             return report.as_dict(), problem
 
@@ -54,7 +58,9 @@ def verify(
 
 
 @oplog_app.command("checkpoint")
-def make_checkpoint(config: ConfigOpt = None, data_dir: DataDirOpt = None, database_url: DbOpt = None) -> None:
+def make_checkpoint(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None, database_url: DbOpt = None
+) -> None:
     """Print a signed checkpoint (seq, head hash) of the chain to keep elsewhere."""
 
     async def run(services: Services) -> dict[str, Any]:
@@ -67,7 +73,9 @@ def make_checkpoint(config: ConfigOpt = None, data_dir: DataDirOpt = None, datab
 @checkpoint_app.command("verify")
 def verify_checkpoint_file(
     file: Path,
-    public_key: Annotated[str | None, typer.Option(help="the deployment's Ed25519 public key (base64) to trust")] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="the deployment's Ed25519 public key (base64) to trust")
+    ] = None,
 ) -> None:
     """Check a checkpoint's signature offline (no database needed)."""
     from relayroom.crypto.signing import verify_document

@@ -34,7 +34,9 @@ log = logging.getLogger("relayroom.control")
 
 
 def _error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details or {}}})
+    return JSONResponse(
+        status_code=status, content={"error": {"code": code, "message": message, "details": details or {}}}
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -68,7 +70,9 @@ def create_app(
     http_requests = Counter(
         "relayroom_http_requests", "HTTP requests served", ["method", "route", "status"], registry=registry
     )
-    http_latency = Histogram("relayroom_http_request_seconds", "HTTP request latency", ["route"], registry=registry)
+    http_latency = Histogram(
+        "relayroom_http_request_seconds", "HTTP request latency", ["route"], registry=registry
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,7 +127,11 @@ def create_app(
         ready = bool(app.state.ready)
         return JSONResponse(
             status_code=200 if ready else 503,
-            content={"status": "ok" if ready else "starting", "version": __version__, "region": settings.region},
+            content={
+                "status": "ok" if ready else "starting",
+                "version": __version__,
+                "region": settings.region,
+            },
         )
 
     @app.get("/metrics", tags=["system"], include_in_schema=False)

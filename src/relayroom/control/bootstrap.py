@@ -27,11 +27,20 @@ async def bootstrap_if_empty(services: Services, *, username: str = "admin") -> 
         if (await session.execute(select(func.count()).select_from(User))).scalar_one():
             return None
         password = secrets.token_urlsafe(12)
-        user = await services.accounts.create_user(session, SYSTEM, username=username, password=password, is_admin=True)
-        account = await services.accounts.create_account(session, SYSTEM, name="Default", owner_user_id=user.id)
+        user = await services.accounts.create_user(
+            session, SYSTEM, username=username, password=password, is_admin=True
+        )
+        account = await services.accounts.create_account(
+            session, SYSTEM, name="Default", owner_user_id=user.id
+        )
         principal = await services.accounts.principal_for(session, user)
         app, key = await services.apps.create(
-            session, principal, account.id, name="Demo", description="Created on first start", tags={"env": "dev"}
+            session,
+            principal,
+            account.id,
+            name="Demo",
+            description="Created on first start",
+            tags={"env": "dev"},
         )
         return FirstStart(username, password, account.id, app.sdkappid, key)
 

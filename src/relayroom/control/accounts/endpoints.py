@@ -54,13 +54,17 @@ async def logout(
 async def me(principal: PrincipalDep, services: ServicesDep, session: ReadSession) -> MeOut:
     accounts = await services.accounts.list_accounts(session, principal)
     return MeOut(
-        user=UserOut(id=principal.user_id or "", username=principal.username or "", is_admin=principal.is_admin),
+        user=UserOut(
+            id=principal.user_id or "", username=principal.username or "", is_admin=principal.is_admin
+        ),
         accounts=[AccountRoleOut(id=a.id, name=a.name, role=r, created_at=a.created_at) for a, r in accounts],
     )
 
 
 @router.get("/accounts", response_model=list[AccountRoleOut])
-async def list_accounts(principal: PrincipalDep, services: ServicesDep, session: ReadSession) -> list[AccountRoleOut]:
+async def list_accounts(
+    principal: PrincipalDep, services: ServicesDep, session: ReadSession
+) -> list[AccountRoleOut]:
     return [
         AccountRoleOut(id=a.id, name=a.name, role=r, created_at=a.created_at)
         for a, r in await services.accounts.list_accounts(session, principal)
@@ -73,11 +77,15 @@ async def create_account(
 ) -> AccountRoleOut:
     owner_id = principal.user_id or ""
     if body.owner_username:
-        user = (await session.execute(select(User).where(User.username == body.owner_username))).scalar_one_or_none()
+        user = (
+            await session.execute(select(User).where(User.username == body.owner_username))
+        ).scalar_one_or_none()
         if user is None:
             raise NotFound(f"no user {body.owner_username!r}")
         owner_id = user.id
-    account = await services.accounts.create_account(session, principal, name=body.name, owner_user_id=owner_id)
+    account = await services.accounts.create_account(
+        session, principal, name=body.name, owner_user_id=owner_id
+    )
     from relayroom.storage.models import Role
 
     return AccountRoleOut(id=account.id, name=account.name, role=Role.OWNER, created_at=account.created_at)
@@ -95,7 +103,11 @@ async def get_account(
 
 @router.patch("/accounts/{account_id}", response_model=AccountRoleOut)
 async def update_account(
-    account_id: str, body: AccountUpdateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    account_id: str,
+    body: AccountUpdateIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
 ) -> AccountRoleOut:
     account = await services.accounts.rename_account(session, principal, account_id, body.name)
     return AccountRoleOut(

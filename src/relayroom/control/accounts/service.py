@@ -52,7 +52,13 @@ class AccountService:
 
     # --- users -------------------------------------------------------------------------
     async def create_user(
-        self, session: AsyncSession, principal: Principal, *, username: str, password: str, is_admin: bool = False
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        *,
+        username: str,
+        password: str,
+        is_admin: bool = False,
     ) -> User:
         if not _USERNAME.match(username):
             raise InvalidInput("username must be 3-128 characters of letters, digits and _ . @ + -")
@@ -75,7 +81,9 @@ class AccountService:
         await session.flush()
         return user
 
-    async def login(self, session: AsyncSession, username: str, password: str, *, name: str = "session") -> IssuedToken:
+    async def login(
+        self, session: AsyncSession, username: str, password: str, *, name: str = "session"
+    ) -> IssuedToken:
         user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
         try:
             _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -113,7 +121,9 @@ class AccountService:
         )
         session.add(row)
         await session.flush()
-        return IssuedToken(token=token, token_id=row.id, expires_at=row.expires_at.isoformat() if row.expires_at else None)
+        return IssuedToken(
+            token=token, token_id=row.id, expires_at=row.expires_at.isoformat() if row.expires_at else None
+        )
 
     async def authenticate(self, session: AsyncSession, token: str) -> Principal:
         if not token.startswith(TOKEN_PREFIX):
@@ -122,7 +132,11 @@ class AccountService:
         row = (
             await session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
         ).scalar_one_or_none()
-        if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        if (
+            row is None
+            or row.revoked_at is not None
+            or (row.expires_at is not None and row.expires_at <= now)
+        ):
             raise NotAuthenticated("the token is unknown, revoked or expired")
         user = await session.get(User, row.user_id)
         if user is None or user.disabled:
@@ -199,7 +213,9 @@ class AccountService:
         rows = (await session.execute(select(Account).where(Account.id.in_(principal.roles)))).scalars()
         return [(a, principal.roles[a.id]) for a in rows if a.status is AccountStatus.ACTIVE]
 
-    async def rename_account(self, session: AsyncSession, principal: Principal, account_id: str, name: str) -> Account:
+    async def rename_account(
+        self, session: AsyncSession, principal: Principal, account_id: str, name: str
+    ) -> Account:
         principal.require_owner(account_id)
         account = await self.get_account(session, principal, account_id)
         name = name.strip()
@@ -275,7 +291,9 @@ class AccountService:
     async def _owner_count(self, session: AsyncSession, account_id: str) -> int:
         rows = (
             await session.execute(
-                select(Membership.id).where(Membership.account_id == account_id, Membership.role == Role.OWNER)
+                select(Membership.id).where(
+                    Membership.account_id == account_id, Membership.role == Role.OWNER
+                )
             )
         ).all()
         return len(rows)
@@ -291,7 +309,11 @@ class AccountService:
         ).scalar_one_or_none()
         if m is None:
             raise NotFound("no such member")
-        if m.role is Role.OWNER and role is not Role.OWNER and await self._owner_count(session, account_id) == 1:
+        if (
+            m.role is Role.OWNER
+            and role is not Role.OWNER
+            and await self._owner_count(session, account_id) == 1
+        ):
             raise InvalidState("an account needs at least one owner")
         before = m.role
         m.role = role
@@ -306,7 +328,9 @@ class AccountService:
         )
         return m
 
-    async def remove_member(self, session: AsyncSession, principal: Principal, account_id: str, user_id: str) -> None:
+    async def remove_member(
+        self, session: AsyncSession, principal: Principal, account_id: str, user_id: str
+    ) -> None:
         principal.require_owner(account_id)
         m = (
             await session.execute(

@@ -57,13 +57,21 @@ async def create_app(
     account_id: str, body: AppCreateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
 ) -> AppCreatedOut:
     app, key = await services.apps.create(
-        session, principal, account_id, name=body.name, description=body.description, tags=body.tags, region=body.region
+        session,
+        principal,
+        account_id,
+        name=body.name,
+        description=body.description,
+        tags=body.tags,
+        region=body.region,
     )
     return AppCreatedOut(**app_out(app).model_dump(), secret_key=key)
 
 
 @router.get("/applications/{sdkappid}", response_model=AppOut)
-async def get_app(sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: ReadSession) -> AppOut:
+async def get_app(
+    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: ReadSession
+) -> AppOut:
     return app_out(await services.apps.get(session, principal, sdkappid))
 
 
@@ -76,12 +84,16 @@ async def update_app(
 
 
 @router.post("/applications/{sdkappid}/disable", response_model=AppOut)
-async def disable_app(sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession) -> AppOut:
+async def disable_app(
+    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> AppOut:
     return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.DISABLED))
 
 
 @router.post("/applications/{sdkappid}/enable", response_model=AppOut)
-async def enable_app(sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession) -> AppOut:
+async def enable_app(
+    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> AppOut:
     return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.ENABLED))
 
 
@@ -94,7 +106,9 @@ async def terminate_app(
 
 
 @router.get("/applications/{sdkappid}/key", response_model=KeyOut)
-async def reveal_key(sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession) -> KeyOut:
+async def reveal_key(
+    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> KeyOut:
     """Owners only; every reveal is written to the operation log."""
     return KeyOut.model_validate(await services.keys.reveal_app_key(session, principal, sdkappid))
 

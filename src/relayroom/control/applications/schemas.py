@@ -11,7 +11,9 @@ class AppCreateIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
     tags: dict[str, str] = Field(default_factory=dict)
-    region: str | None = Field(default=None, description="one of the deployment's regions; default: this node's")
+    region: str | None = Field(
+        default=None, description="one of the deployment's regions; default: this node's"
+    )
 
 
 class AppUpdateIn(BaseModel):

@@ -44,7 +44,9 @@ def validate_tags(tags: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in tags.items():
         if not isinstance(k, str) or not _TAG_KEY.match(k):
-            raise InvalidInput(f"tag key {k!r} must be 1-128 characters of letters, digits, spaces and _.:/=+-@")
+            raise InvalidInput(
+                f"tag key {k!r} must be 1-128 characters of letters, digits, spaces and _.:/=+-@"
+            )
         if not isinstance(v, str) or len(v) > 256:
             raise InvalidInput(f"tag {k!r}: value must be a string of at most 256 characters")
         out[k] = v
@@ -102,7 +104,9 @@ class ApplicationService:
             raise NotFound("no such account")
         region = region or self.ctx.settings.region
         if region not in self.ctx.settings.regions:
-            raise InvalidInput(f"region {region!r} is not one of this deployment's regions {self.ctx.settings.regions}")
+            raise InvalidInput(
+                f"region {region!r} is not one of this deployment's regions {self.ctx.settings.regions}"
+            )
         if len(description) > 2000:
             raise InvalidInput("description must be at most 2000 characters")
         count = (
@@ -231,7 +235,11 @@ class ApplicationService:
         app.updated_at = now
         if status is AppStatus.TERMINATED:
             app.terminated_at = now
-        action = {AppStatus.ENABLED: "app.enable", AppStatus.DISABLED: "app.disable", AppStatus.TERMINATED: "app.terminate"}
+        action = {
+            AppStatus.ENABLED: "app.enable",
+            AppStatus.DISABLED: "app.disable",
+            AppStatus.TERMINATED: "app.terminate",
+        }
         await self.oplog.append(
             session,
             principal=principal,

@@ -60,7 +60,9 @@ class KeyService:
     async def _keys(self, session: AsyncSession, sdkappid: int) -> list[AppSecretKey]:
         rows = (
             await session.execute(
-                select(AppSecretKey).where(AppSecretKey.sdkappid == sdkappid).order_by(AppSecretKey.created_at.desc())
+                select(AppSecretKey)
+                .where(AppSecretKey.sdkappid == sdkappid)
+                .order_by(AppSecretKey.created_at.desc())
             )
         ).scalars()
         return list(rows)
@@ -93,7 +95,9 @@ class KeyService:
             raise NotFound(f"no application {sdkappid}")
         return app, account
 
-    async def reveal_app_key(self, session: AsyncSession, principal: Principal, sdkappid: int) -> dict[str, object]:
+    async def reveal_app_key(
+        self, session: AsyncSession, principal: Principal, sdkappid: int
+    ) -> dict[str, object]:
         app, account = await self._app_and_account(session, principal, sdkappid)
         now = self.ctx.clock.now()
         rows = [r for r in await self._keys(session, sdkappid) if r.retires_at is None or r.retires_at > now]
@@ -155,7 +159,9 @@ class KeyService:
         cred = CloudCredential(
             secret_id=secret_id,
             account_id=account_id,
-            ciphertext=self.ctx.keyring.seal(account.id, account.data_key_wrapped, _cred_context(secret_id), secret_key),
+            ciphertext=self.ctx.keyring.seal(
+                account.id, account.data_key_wrapped, _cred_context(secret_id), secret_key
+            ),
             enabled=True,
             created_at=self.ctx.clock.now(),
         )
@@ -170,14 +176,20 @@ class KeyService:
         )
         return cred, secret_key
 
-    async def list_credentials(self, session: AsyncSession, principal: Principal, account_id: str) -> list[CloudCredential]:
+    async def list_credentials(
+        self, session: AsyncSession, principal: Principal, account_id: str
+    ) -> list[CloudCredential]:
         principal.role_in(account_id)
         rows = await session.execute(
-            select(CloudCredential).where(CloudCredential.account_id == account_id).order_by(CloudCredential.created_at)
+            select(CloudCredential)
+            .where(CloudCredential.account_id == account_id)
+            .order_by(CloudCredential.created_at)
         )
         return list(rows.scalars())
 
-    async def _credential(self, session: AsyncSession, principal: Principal, secret_id: str) -> CloudCredential:
+    async def _credential(
+        self, session: AsyncSession, principal: Principal, secret_id: str
+    ) -> CloudCredential:
         cred = await session.get(CloudCredential, secret_id)
         if cred is None or cred.account_id not in principal.roles:
             raise NotFound("no such credential")
@@ -219,5 +231,7 @@ class KeyService:
         account = await session.get(Account, cred.account_id)
         if account is None or account.status is not AccountStatus.ACTIVE:
             return None
-        key = self.ctx.keyring.open(account.id, account.data_key_wrapped, _cred_context(secret_id), cred.ciphertext)
+        key = self.ctx.keyring.open(
+            account.id, account.data_key_wrapped, _cred_context(secret_id), cred.ciphertext
+        )
         return account.id, key

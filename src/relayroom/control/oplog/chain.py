@@ -95,9 +95,13 @@ def verify_chain(rows: list[ChainRow]) -> ChainReport:
     missing_content: set[int] = set()
     for row in rows:
         if row.seq != expected_seq:
-            return ChainReport(False, expected_seq - 1, prev, expected_seq, f"entry {expected_seq} is missing")
+            return ChainReport(
+                False, expected_seq - 1, prev, expected_seq, f"entry {expected_seq} is missing"
+            )
         if row.prev_hash != prev:
-            return ChainReport(False, row.seq - 1, prev, row.seq, "prev_hash does not match the previous entry")
+            return ChainReport(
+                False, row.seq - 1, prev, row.seq, "prev_hash does not match the previous entry"
+            )
         recomputed = entry_hash(
             seq=row.seq,
             ts=row.ts,

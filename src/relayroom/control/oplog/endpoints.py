@@ -39,7 +39,14 @@ async def list_oplog(
 ) -> list[OplogEntryOut]:
     principal.role_in(account_id)
     rows = await services.oplog.list_for_account(
-        session, account_id, action=action, actor=actor, since=since, until=until, limit=limit, before_seq=before_seq
+        session,
+        account_id,
+        action=action,
+        actor=actor,
+        since=since,
+        until=until,
+        limit=limit,
+        before_seq=before_seq,
     )
     return [
         OplogEntryOut(

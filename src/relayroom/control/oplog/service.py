@@ -51,11 +51,13 @@ class OplogService:
 
         Only non-secret fields may be passed in before/after; callers never put keys here.
         """
-        if session.bind.dialect.name == "postgresql":
+        if self.ctx.db.dialect == "postgresql":
             # Several control planes may share one PostgreSQL: serialise appends across nodes.
             await session.execute(text("SELECT pg_advisory_xact_lock(7301)"))
         last = (
-            await session.execute(select(OplogEntry.seq, OplogEntry.entry_hash).order_by(OplogEntry.seq.desc()).limit(1))
+            await session.execute(
+                select(OplogEntry.seq, OplogEntry.entry_hash).order_by(OplogEntry.seq.desc()).limit(1)
+            )
         ).first()
         seq = (last[0] + 1) if last else 1
         prev = last[1] if last else chain.GENESIS
@@ -126,7 +128,9 @@ class OplogService:
 
     async def head(self, session: AsyncSession) -> tuple[int, str]:
         last = (
-            await session.execute(select(OplogEntry.seq, OplogEntry.entry_hash).order_by(OplogEntry.seq.desc()).limit(1))
+            await session.execute(
+                select(OplogEntry.seq, OplogEntry.entry_hash).order_by(OplogEntry.seq.desc()).limit(1)
+            )
         ).first()
         return (last[0], last[1]) if last else (0, chain.GENESIS)
 
@@ -145,7 +149,9 @@ class OplogService:
         )
 
 
-def check_checkpoint(report: chain.ChainReport, rows_hashes: dict[int, str], checkpoint: dict[str, Any]) -> str | None:
+def check_checkpoint(
+    report: chain.ChainReport, rows_hashes: dict[int, str], checkpoint: dict[str, Any]
+) -> str | None:
     """Compare a held checkpoint with the current chain; return a problem or None."""
     seq = int(checkpoint["seq"])
     if seq > report.entries:

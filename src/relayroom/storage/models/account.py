@@ -23,9 +23,7 @@ class Account(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[AccountStatus] = mapped_column(
-        str_enum(AccountStatus), default=AccountStatus.ACTIVE
-    )
+    status: Mapped[AccountStatus] = mapped_column(str_enum(AccountStatus), default=AccountStatus.ACTIVE)
     # AES-GCM wrapped data key; NULL once shredded.
     data_key_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

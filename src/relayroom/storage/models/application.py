@@ -36,9 +36,7 @@ class Application(Base):
     status: Mapped[AppStatus] = mapped_column(str_enum(AppStatus))
     region: Mapped[str] = mapped_column(String(64))
     permission_key_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    consent_policy: Mapped[ConsentPolicy] = mapped_column(
-        str_enum(ConsentPolicy), default=ConsentPolicy.OFF
-    )
+    consent_policy: Mapped[ConsentPolicy] = mapped_column(str_enum(ConsentPolicy), default=ConsentPolicy.OFF)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
