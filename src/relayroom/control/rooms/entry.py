@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 AppStatus = Literal["enabled", "disabled", "terminated"]
 ConsentPolicy = Literal["off", "attest", "enforce"]
 
-ALL_PRIVILEGES = Privilege(0xFF)
+ALL_PRIVILEGES = Privilege.ALL
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Rooms: TRTC's room rules (entry, roles, limits, events) over the media layer."""

@@ -1,0 +1,1 @@
+"""Signalling: the client WebSocket protocol (docs/signalling.md)."""

@@ -1,0 +1,254 @@
+"""The signalling WebSocket (`/signal`): one connection per client, one room per connection.
+
+The endpoint only translates protocol messages into RoomManager calls and back; room rules and media
+live elsewhere. The manager is found at ``websocket.app.state.rooms`` (set by the app factory).
+Never log message payloads, UserSigs or keys: only request types, codes and ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from relayroom.control.rooms.errors import ErrorCode, RoomError
+from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
+from relayroom.control.rooms.participant import Participant
+from relayroom.control.rooms.room import Room
+from relayroom.control.signaling.protocol import (
+    PROTOCOL_VERSION,
+    AnswerData,
+    BadMessage,
+    CustomMessageData,
+    EnterData,
+    MuteData,
+    ProtocolError,
+    PublishData,
+    Request,
+    ResumeData,
+    SubscribeData,
+    SwitchRoleData,
+    UnpublishData,
+    event_message,
+    parse_request,
+    response_error,
+    response_ok,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+# A client that stops reading must not make the server buffer without bound.
+_MAX_QUEUED_MESSAGES = 2000
+
+
+class Connection:
+    """One signalling socket. Implements the manager's EventSink."""
+
+    def __init__(self, websocket: WebSocket, manager: RoomManager) -> None:
+        self._ws = websocket
+        self._manager = manager
+        self._out: asyncio.Queue[str | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self.participant: Participant | None = None
+        self.closed = False
+
+    # EventSink
+    def send_event(self, event: str, data: dict[str, Any]) -> None:
+        self._push(event_message(event, data))
+
+    def _push(self, text: str) -> None:
+        if self.closed:
+            return
+        if self._out.qsize() >= _MAX_QUEUED_MESSAGES:
+            log.warning("signalling client not reading; closing")
+            self.closed = True
+            self._out.put_nowait(None)
+            return
+        self._out.put_nowait(text)
+
+    async def run(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="signal-writer")
+        try:
+            await self._read_loop()
+        finally:
+            self.closed = True
+            p = self.participant
+            if p is not None and not p.closed and p.sink is self:
+                self._manager.detach(p)
+            self._out.put_nowait(None)
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+
+    async def _write_loop(self) -> None:
+        while True:
+            text = await self._out.get()
+            if text is None:
+                with contextlib.suppress(Exception):
+                    await self._ws.close(code=1008)
+                return
+            await self._ws.send_text(text)
+
+    async def _read_loop(self) -> None:
+        while not self.closed:
+            try:
+                message = await self._ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                err = BadMessage(ProtocolError.BINARY_FRAME, "binary frames are not part of the protocol")
+                self._push(response_error(None, err))
+                continue
+            if self.participant is not None and not self.participant.closed:
+                self._manager.touch(self.participant)
+            try:
+                request = parse_request(text)
+            except BadMessage as exc:
+                log.info("bad signalling message", extra={"extra_code": exc.extra_code})
+                self._push(response_error(exc.request_id, exc))
+                continue
+            await self._dispatch(request)
+
+    async def _dispatch(self, req: Request) -> None:
+        try:
+            data = await self._handle(req)
+        except RoomError as exc:
+            log.info("request refused", extra={"request": req.type, "code": int(exc.code)})
+            self._push(response_error(req.id, exc))
+            return
+        except Exception:
+            log.exception("request failed", extra={"request": req.type})
+            self._push(response_error(req.id, RoomError(ErrorCode.SERVER_ERROR, "internal error")))
+            return
+        if data is not None:
+            self._push(response_ok(req.id, data))
+
+    def _current(self) -> Participant:
+        p = self.participant
+        if p is None or p.closed:
+            self.participant = None
+            raise RoomError(ErrorCode.NOT_IN_ROOM, "enter a room first")
+        return p
+
+    async def _handle(self, req: Request) -> dict[str, Any] | None:
+        """Return the response data, or None when the response was already queued."""
+        d = req.data
+        m = self._manager
+        if isinstance(d, EnterData):
+            if self.participant is not None and not self.participant.closed:
+                raise RoomError(ErrorCode.INVALID_OPERATION, "already in a room; exit first")
+            params = EnterParams(
+                sdkappid=d.sdk_app_id,
+                user_id=d.user_id,
+                user_sig=d.user_sig,
+                room_id=d.room_id,
+                str_room_id=d.str_room_id,
+                scene=d.scene,
+                role=d.role,
+                private_map_key=d.private_map_key,
+                auto_receive_audio=d.auto_receive_audio,
+                auto_receive_video=d.auto_receive_video,
+                consent_token=d.consent_token,
+            )
+            # The response goes out before the room snapshot events (see RoomManager.enter).
+            self.participant = await m.enter(params, self, lambda p, room: self._entered(req, p, room))
+            return None
+        if isinstance(d, ResumeData):
+            if self.participant is not None and not self.participant.closed:
+                raise RoomError(ErrorCode.INVALID_OPERATION, "already in a room")
+            self.participant = await m.resume(
+                d.resume_token, self, lambda p, room: self._entered(req, p, room)
+            )
+            return None
+        if req.type == "heartbeat":
+            return {"inRoom": self.participant is not None and not self.participant.closed}
+        p = self._current()
+        if req.type == "exit":
+            await m.exit(p)
+            self.participant = None
+            return {}
+        if isinstance(d, PublishData):
+            tracks = [DeclaredTrack(t.kind, t.stream_type, t.mid) for t in d.tracks]
+            result = await m.publish(p, d.sdp, tracks)
+            return {
+                "sdp": result.answer_sdp,
+                "producers": [
+                    {
+                        "producerId": info.producer_id,
+                        "kind": info.kind,
+                        "streamType": p.publications[info.producer_id].source
+                        if info.producer_id in p.publications
+                        else info.source,
+                        "mid": info.mid,
+                    }
+                    for info in result.producers
+                    if info.producer_id in p.publications
+                ],
+            }
+        if isinstance(d, UnpublishData):
+            return {"producerIds": await m.unpublish(p, d.producer_ids)}
+        if isinstance(d, SubscribeData):
+            await m.set_subscription(p, d.user_id, d.stream_type, d.kind, req.type == "subscribe")
+            return {}
+        if isinstance(d, AnswerData):
+            await m.set_answer(p, d.negotiation_id, d.sdp)
+            return {}
+        if isinstance(d, MuteData):
+            await m.mute(p, d.kind, d.muted, d.stream_type)
+            return {}
+        if isinstance(d, SwitchRoleData):
+            role = await m.switch_role(p, d.role, d.private_map_key)
+            return {"role": role.value}
+        if isinstance(d, CustomMessageData):
+            try:
+                payload = base64.b64decode(d.data, validate=True)
+            except (binascii.Error, ValueError):
+                raise RoomError(ErrorCode.INVALID_PARAMETER, "data must be standard base64") from None
+            seq = await m.custom_message(p, d.cmd_id, payload)
+            return {"seq": seq}
+        raise BadMessage(ProtocolError.UNKNOWN_TYPE, "unknown request type", req.id)
+
+    def _entered(self, req: Request, p: Participant, room: Room) -> None:
+        limits = self._manager.limits
+        self._push(
+            response_ok(
+                req.id,
+                {
+                    "participantId": p.participant_id,
+                    "resumeToken": p.resume_token,
+                    "roomKey": room.key,
+                    "scene": room.scene.value,
+                    "role": p.role.value,
+                    "heartbeatInterval": limits.heartbeat_interval_s,
+                    "idleTimeout": limits.idle_timeout_s,
+                    "members": self._manager.room_state(room, p),
+                },
+            )
+        )
+
+
+@router.websocket("/signal")
+async def signal(websocket: WebSocket) -> None:
+    manager: RoomManager = websocket.app.state.rooms
+    await websocket.accept()
+    conn = Connection(websocket, manager)
+    try:
+        await conn.run()
+    finally:
+        if websocket.client_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+
+__all__ = ["PROTOCOL_VERSION", "Connection", "router"]
