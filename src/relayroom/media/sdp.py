@@ -1,0 +1,392 @@
+"""Server-generated SDP: parse a publisher's offer, build its answer, build subscriber (re-)offers.
+
+Parsing uses ``aiortc.sdp.SessionDescription``; building is hand-written so we control exactly what
+browsers and aiortc see (ICE-lite, BUNDLE, rtcp-mux, one codec per m-line, fixed router-wide PTs).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiortc import sdp as aiortc_sdp
+
+from relayroom.media.types import MediaKind, TrackSource, UnsupportedError
+
+Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
+
+# Header extensions we accept from publishers (answered with the offer's ids).
+SUPPORTED_EXTENSIONS = (
+    "urn:ietf:params:rtp-hdrext:sdes:mid",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+)
+
+# Router-wide payload types for subscribers: one PT value means one codec in every BUNDLE we offer.
+CONSUMER_PT: dict[str, tuple[int, int | None]] = {
+    "audio/opus": (111, None),
+    "video/vp8": (96, 97),
+    "video/h264": (102, 103),
+}
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    mime_type: str  # e.g. "video/VP8"
+    clock_rate: int
+    channels: int | None
+    payload_type: int
+    rtx_payload_type: int | None
+    fmtp: str = ""  # codec fmtp line value (without "a=fmtp:PT ")
+    rtcp_feedback: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mimeType": self.mime_type,
+            "clockRate": self.clock_rate,
+            "channels": self.channels,
+            "payloadType": self.payload_type,
+            "rtxPayloadType": self.rtx_payload_type,
+            "fmtp": self.fmtp,
+            "rtcpFeedback": list(self.rtcp_feedback),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CodecInfo:
+        return cls(
+            mime_type=d["mimeType"],
+            clock_rate=int(d["clockRate"]),
+            channels=d.get("channels"),
+            payload_type=int(d["payloadType"]),
+            rtx_payload_type=d.get("rtxPayloadType"),
+            fmtp=d.get("fmtp", ""),
+            rtcp_feedback=tuple(d.get("rtcpFeedback", ())),
+        )
+
+
+@dataclass(frozen=True)
+class OfferedMedia:
+    """One m-line of a publisher's offer."""
+
+    index: int
+    mid: str
+    kind: str  # audio | video | application | ...
+    direction: Direction
+    port: int
+    fmt: list[Any]
+    codec: CodecInfo | None  # chosen codec; None when none is supported
+    ssrc: int | None
+    rtx_ssrc: int | None
+    msid_stream: str | None
+    msid_track: str | None
+    extensions: list[tuple[int, str]]  # (id, uri) we accept
+
+    @property
+    def sending(self) -> bool:
+        return self.port != 0 and self.direction in ("sendrecv", "sendonly")
+
+    @property
+    def source(self) -> TrackSource:
+        """'sub' when the track/stream label names a secondary stream (screen share), else 'main'."""
+        labels = f"{self.msid_stream or ''} {self.msid_track or ''}".lower()
+        return (
+            "sub" if ("sub" in labels.split() or "screen" in labels or labels.startswith("sub")) else "main"
+        )
+
+
+@dataclass(frozen=True)
+class ParsedOffer:
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprints: list[tuple[str, str]]
+    setup_role: str | None  # aiortc naming: auto (actpass) | client (active) | server (passive)
+    media: list[OfferedMedia]
+
+
+@dataclass(frozen=True)
+class LocalTransport:
+    """Our side of a transport, as the worker reported it."""
+
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprint: str  # sha-256
+    ip: str
+    port: int
+
+    @classmethod
+    def from_worker(cls, params: dict[str, Any]) -> LocalTransport:
+        ice = params["iceParameters"]
+        cand = params["iceCandidates"][0]
+        fp = next(f for f in params["dtlsParameters"]["fingerprints"] if f["algorithm"] == "sha-256")
+        return cls(ice["usernameFragment"], ice["password"], fp["value"], cand["ip"], int(cand["port"]))
+
+
+def _choose_codec(media: aiortc_sdp.MediaDescription) -> CodecInfo | None:
+    codecs = media.rtp.codecs
+    rtx_for: dict[int, int] = {}
+    for c in codecs:
+        if c.mimeType.lower().endswith("/rtx") and c.payloadType is not None:
+            apt = c.parameters.get("apt")
+            if isinstance(apt, int):
+                rtx_for[apt] = c.payloadType
+
+    def make(c: Any) -> CodecInfo:
+        fmtp = ";".join(f"{k}={v}" if v is not None else str(k) for k, v in c.parameters.items())
+        fb = tuple(f"{f.type} {f.parameter}" if f.parameter else f.type for f in c.rtcpFeedback)
+        return CodecInfo(
+            c.mimeType, c.clockRate, c.channels, c.payloadType, rtx_for.get(c.payloadType), fmtp, fb
+        )
+
+    if media.kind == "audio":
+        for c in codecs:
+            if c.mimeType.lower() == "audio/opus":
+                return make(c)
+        return None
+    # video: VP8 first, then H.264 packetization-mode=1 (constrained baseline preferred)
+    for c in codecs:
+        if c.mimeType.lower() == "video/vp8":
+            return make(c)
+    h264 = [
+        c
+        for c in codecs
+        if c.mimeType.lower() == "video/h264" and str(c.parameters.get("packetization-mode", "0")) == "1"
+    ]
+    h264.sort(
+        key=lambda c: 0 if str(c.parameters.get("profile-level-id", "")).lower().startswith("42e0") else 1
+    )
+    return make(h264[0]) if h264 else None
+
+
+def parse_offer(sdp: str) -> ParsedOffer:
+    """Parse a client's offer. Raises ValueError when it lacks ICE/DTLS parameters."""
+    try:
+        desc = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc raises assorted errors on malformed SDP
+        raise ValueError(f"invalid sdp: {exc}") from exc
+    media_out: list[OfferedMedia] = []
+    ice = None
+    dtls = None
+    for index, m in enumerate(desc.media):
+        ice = ice or m.ice
+        dtls = dtls or m.dtls
+        ssrc: int | None = None
+        rtx_ssrc: int | None = None
+        for group in m.ssrc_group:
+            if group.semantic == "FID" and len(group.items) >= 2:
+                ssrc, rtx_ssrc = int(group.items[0]), int(group.items[1])
+                break
+        if ssrc is None and m.ssrc:
+            ssrc = m.ssrc[0].ssrc
+        msid = m.msid or next((s.msid for s in m.ssrc if s.msid), None)
+        stream, track = [*msid.split(" ", 1), None][:2] if msid else (None, None)
+        codec = _choose_codec(m) if m.kind in ("audio", "video") else None
+        if codec is not None and codec.rtx_payload_type is None:
+            rtx_ssrc = None
+        exts = [(e.id, e.uri) for e in m.rtp.headerExtensions if e.uri in SUPPORTED_EXTENSIONS]
+        media_out.append(
+            OfferedMedia(
+                index=index,
+                mid=str(m.rtp.muxId if m.rtp.muxId is not None else index),
+                kind=m.kind,
+                direction=(m.direction or "sendrecv"),  # type: ignore[arg-type]
+                port=m.port,
+                fmt=list(m.fmt),
+                codec=codec,
+                ssrc=ssrc,
+                rtx_ssrc=rtx_ssrc,
+                msid_stream=stream,
+                msid_track=track,
+                extensions=exts,
+            )
+        )
+    if ice is None or not ice.usernameFragment or not ice.password:
+        raise ValueError("offer has no ice credentials")
+    if dtls is None or not dtls.fingerprints:
+        raise ValueError("offer has no dtls fingerprint")
+    return ParsedOffer(
+        ice_ufrag=ice.usernameFragment,
+        ice_pwd=ice.password,
+        fingerprints=[(f.algorithm, f.value) for f in dtls.fingerprints],
+        setup_role=dtls.role,
+        media=media_out,
+    )
+
+
+def _session_header(session_id: int, version: int, bundle: Sequence[str]) -> list[str]:
+    lines = [
+        "v=0",
+        f"o=- {session_id} {version} IN IP4 0.0.0.0",
+        "s=-",
+        "t=0 0",
+        "a=ice-lite",
+    ]
+    if bundle:
+        lines.append("a=group:BUNDLE " + " ".join(bundle))
+    lines.append("a=msid-semantic: WMS *")
+    return lines
+
+
+def _transport_lines(local: LocalTransport, setup: str) -> list[str]:
+    return [
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        f"a=ice-ufrag:{local.ice_ufrag}",
+        f"a=ice-pwd:{local.ice_pwd}",
+        f"a=fingerprint:sha-256 {local.fingerprint}",
+        f"a=setup:{setup}",
+    ]
+
+
+def _candidate_lines(local: LocalTransport) -> list[str]:
+    return [
+        f"a=candidate:udpcandidate 1 udp 1076302079 {local.ip} {local.port} typ host",
+        "a=end-of-candidates",
+    ]
+
+
+def _codec_lines(codec: CodecInfo, pt: int, rtx_pt: int | None, feedback: Sequence[str]) -> list[str]:
+    name = codec.mime_type.split("/", 1)[1]
+    rate = (
+        f"{codec.clock_rate}/{codec.channels}"
+        if codec.channels and codec.channels > 1
+        else str(codec.clock_rate)
+    )
+    lines = [f"a=rtpmap:{pt} {name}/{rate}"]
+    lines += [f"a=rtcp-fb:{pt} {fb}" for fb in feedback]
+    if codec.fmtp:
+        lines.append(f"a=fmtp:{pt} {codec.fmtp}")
+    if rtx_pt is not None:
+        lines.append(f"a=rtpmap:{rtx_pt} rtx/{codec.clock_rate}")
+        lines.append(f"a=fmtp:{rtx_pt} apt={pt}")
+    return lines
+
+
+_ANSWER_FEEDBACK = ("nack", "nack pli", "ccm fir")
+
+
+def build_answer(
+    offer: ParsedOffer, local: LocalTransport, accepted_mids: set[str], session_id: int, version: int = 1
+) -> str:
+    """The server's answer for a publisher: recvonly per accepted m-line, others inactive/rejected."""
+    bundle = [m.mid for m in offer.media if m.port != 0 and (m.codec is not None)]
+    lines = _session_header(session_id, version, bundle)
+    for m in offer.media:
+        if m.codec is None or m.port == 0:
+            # rejected (unsupported codec or application m-line): port 0, echo the formats
+            fmt = " ".join(str(f) for f in m.fmt) or "0"
+            proto = "UDP/DTLS/SCTP" if m.kind == "application" else "UDP/TLS/RTP/SAVPF"
+            lines.append(f"m={m.kind} 0 {proto} {fmt}")
+            lines.append("c=IN IP4 0.0.0.0")
+            lines.append(f"a=mid:{m.mid}")
+            lines.append("a=inactive")
+            continue
+        codec = m.codec
+        pts = [codec.payload_type] + ([codec.rtx_payload_type] if codec.rtx_payload_type is not None else [])
+        lines.append(f"m={m.kind} 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}")
+        lines += _transport_lines(local, "passive")
+        lines.append(f"a=mid:{m.mid}")
+        lines += [f"a=extmap:{i} {uri}" for i, uri in m.extensions]
+        lines.append("a=recvonly" if m.mid in accepted_mids else "a=inactive")
+        lines.append("a=rtcp-mux")
+        fb = [f for f in _ANSWER_FEEDBACK if f in codec.rtcp_feedback] if m.kind == "video" else []
+        lines += _codec_lines(codec, codec.payload_type, codec.rtx_payload_type, fb)
+        lines += _candidate_lines(local)
+    return "\r\n".join(lines) + "\r\n"
+
+
+@dataclass
+class SubscriberMLine:
+    """One m-line of a subscriber's recv transport: a consumer while active, kept forever once created."""
+
+    mid: str
+    kind: MediaKind
+    codec: CodecInfo  # the producer's codec (mime, clock, fmtp)
+    ssrc: int
+    rtx_ssrc: int | None
+    stream_id: str  # msid stream: the publisher's user id
+    track_id: str  # msid track: the first producer id (kept when a replacement producer continues it)
+    source: TrackSource = "main"
+    active: bool = True
+    consumer_id: str | None = None
+    producer_id: str | None = None
+
+    @property
+    def payload_type(self) -> int:
+        return consumer_payload_types(self.codec)[0]
+
+    @property
+    def rtx_payload_type(self) -> int | None:
+        return consumer_payload_types(self.codec)[1] if self.rtx_ssrc is not None else None
+
+
+def consumer_payload_types(codec: CodecInfo) -> tuple[int, int | None]:
+    pts = CONSUMER_PT.get(codec.mime_type.lower())
+    if pts is None:
+        raise UnsupportedError(f"unsupported codec {codec.mime_type}")
+    return pts
+
+
+def new_ssrc(taken: set[int]) -> int:
+    while True:
+        s = random.randint(1, 0xFFFFFFFE)
+        if s not in taken:
+            taken.add(s)
+            return s
+
+
+_OFFER_FEEDBACK_VIDEO = ("nack", "nack pli", "ccm fir")
+
+
+def build_subscriber_offer(
+    mlines: Sequence[SubscriberMLine], local: LocalTransport, session_id: int, version: int, cname: str
+) -> str:
+    """Server offer for a recv transport: one sendonly m-line per consumer, inactive ones kept.
+
+    No header extensions are offered: forwarded packets keep the publisher's extension ids, which the
+    subscriber then ignores (we do not rewrite extensions yet).
+    """
+    lines = _session_header(session_id, version, [m.mid for m in mlines])
+    for m in mlines:
+        pt, rtx_pt = m.payload_type, m.rtx_payload_type
+        pts = [pt] + ([rtx_pt] if rtx_pt is not None else [])
+        lines.append(f"m={m.kind} 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}")
+        lines += _transport_lines(local, "actpass")
+        lines.append(f"a=mid:{m.mid}")
+        lines.append("a=sendonly" if m.active else "a=inactive")
+        lines.append("a=rtcp-mux")
+        lines.append("a=rtcp-rsize")
+        fb = _OFFER_FEEDBACK_VIDEO if m.kind == "video" else ()
+        lines += _codec_lines(m.codec, pt, rtx_pt, fb)
+        if m.active:
+            lines.append(f"a=msid:{m.stream_id} {m.track_id}")
+            if m.rtx_ssrc is not None:
+                lines.append(f"a=ssrc-group:FID {m.ssrc} {m.rtx_ssrc}")
+            for s in (m.ssrc, m.rtx_ssrc):
+                if s is not None:
+                    lines.append(f"a=ssrc:{s} cname:{cname}")
+                    lines.append(f"a=ssrc:{s} msid:{m.stream_id} {m.track_id}")
+        lines += _candidate_lines(local)
+    return "\r\n".join(lines) + "\r\n"
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    fingerprints: list[tuple[str, str]]
+    setup_role: str | None
+    mids: list[str]
+    rejected_mids: list[str] = field(default_factory=list)
+
+
+def parse_answer(sdp: str) -> ParsedAnswer:
+    try:
+        desc = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as exc:
+        raise ValueError(f"invalid sdp: {exc}") from exc
+    dtls = next((m.dtls for m in desc.media if m.dtls is not None and m.dtls.fingerprints), None)
+    if dtls is None:
+        raise ValueError("answer has no dtls fingerprint")
+    mids = [str(m.rtp.muxId) for m in desc.media]
+    rejected = [str(m.rtp.muxId) for m in desc.media if m.port == 0]
+    return ParsedAnswer([(f.algorithm, f.value) for f in dtls.fingerprints], dtls.role, mids, rejected)

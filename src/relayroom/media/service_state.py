@@ -1,0 +1,59 @@
+"""Control-plane side bookkeeping of MediaService: routers, participants, m-lines (no I/O here)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from relayroom.media.sdp import CodecInfo, LocalTransport, SubscriberMLine
+from relayroom.media.types import MediaKind, TrackSource
+
+
+@dataclass
+class ProducerRecord:
+    producer_id: str
+    participant_id: str
+    kind: MediaKind
+    source: TrackSource
+    mid: str
+    ssrc: int
+    codec: CodecInfo
+    has_rtx: bool
+    paused: bool = False
+
+
+@dataclass
+class ParticipantState:
+    participant_id: str
+    send_transport_id: str | None = None
+    send_local: LocalTransport | None = None
+    send_connected: bool = False
+    published: dict[str, str] = field(default_factory=dict)  # mid -> producer id
+    recv_transport_id: str | None = None
+    recv_local: LocalTransport | None = None
+    recv_connected: bool = False
+    mlines: list[SubscriberMLine] = field(default_factory=list)
+    session_id: int = field(default_factory=lambda: random.randint(1, 2**62))
+    send_session_id: int = field(default_factory=lambda: random.randint(1, 2**62))
+    recv_version: int = 0
+    send_version: int = 0
+
+    def active_mline_for(self, producer_id: str) -> SubscriberMLine | None:
+        return next((m for m in self.mlines if m.active and m.producer_id == producer_id), None)
+
+
+@dataclass
+class RouterState:
+    router_id: str
+    room_key: str
+    worker_index: int
+    participants: dict[str, ParticipantState] = field(default_factory=dict)
+    producers: dict[str, ProducerRecord] = field(default_factory=dict)
+    ssrcs: set[int] = field(default_factory=set)  # consumer ssrcs in use in this router
+
+    def participant(self, participant_id: str) -> ParticipantState:
+        p = self.participants.get(participant_id)
+        if p is None:
+            p = ParticipantState(participant_id)
+            self.participants[participant_id] = p
+        return p
