@@ -15,7 +15,7 @@ from unittest import mock
 
 import av
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AUDIO_PTIME, VIDEO_CLOCK_RATE, VIDEO_PTIME, VIDEO_TIME_BASE
+from aiortc.mediastreams import AUDIO_PTIME, VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 
 from relayroom.media.service import MediaService
 
@@ -181,7 +181,8 @@ async def apply_offer(svc: MediaService, router_id: str, sub: Subscriber, offer:
     await svc.set_subscriber_answer(router_id, sub.user, sub.pc.localDescription.sdp)
 
 
-async def wait_for(pred: Any, timeout: float = 10.0, interval: float = 0.05) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
+async def wait_for(pred: Any, within: float = 10.0, interval: float = 0.05) -> None:
+    """Poll ``pred`` (state lives in aiortc callbacks and worker counters, not in events we own)."""
+    async with asyncio.timeout(within):
+        while not pred():  # noqa: ASYNC110
             await asyncio.sleep(interval)

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
 from relayroom.media.service import MediaService
@@ -21,7 +18,7 @@ async def test_publisher_audio_and_video_reach_a_subscriber(
     assert len(producer_ids) == 2
     sub = await subscribe(svc, router_id, "bob", producer_ids)
     try:
-        await wait_for(lambda: len(sub.video_frames) >= 10 and len(sub.audio_frames) >= 20, timeout=15)
+        await wait_for(lambda: len(sub.video_frames) >= 10 and len(sub.audio_frames) >= 20, within=15)
         assert close_colour(sub.video_frames[-1][2], "red"), sub.video_frames[-1]
         assert max(e for _, _, e in sub.audio_frames[-20:]) > 100
         assert any(e.type == MediaEventType.PRODUCER_ADDED for e in events)
