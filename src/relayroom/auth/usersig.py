@@ -54,6 +54,7 @@ _UINT64_MAX: Final = 2**64 - 1
 _T = TypeVar("_T")
 
 _TO_URLISH: Final = str.maketrans("+/=", "*-_")
+_TO_URLISH_BYTES: Final = bytes.maketrans(b"+/=", b"*-_")
 _FROM_URLISH: Final = bytes.maketrans(b"*-_", b"+/=")
 
 
@@ -136,7 +137,8 @@ def urlish_b64encode(data: bytes) -> str:
 def urlish_b64decode(text: str | bytes) -> bytes:
     """Strict inverse of `urlish_b64encode`.
 
-    Only the canonical encoding is accepted (padding present, unused bits zero), so no two
+    Only the canonical encoding is accepted (url-ish alphabet only, padding present, unused
+    bits zero; Go's decoder is laxer), so no two
     strings decode to the same bytes. (zlib itself still has equivalent encodings of one
     document; see `DecodedUserSig.fingerprint`.)
     """
@@ -147,12 +149,11 @@ def urlish_b64decode(text: str | bytes) -> bytes:
             raise UserSigDecodeError("not ascii") from None
     else:
         raw = bytes(text)
-    std = raw.translate(_FROM_URLISH)
     try:
-        data = base64.b64decode(std, validate=True)
+        data = base64.b64decode(raw.translate(_FROM_URLISH), validate=True)
     except binascii.Error:
         raise UserSigDecodeError("not url-ish base64") from None
-    if base64.b64encode(data) != std:
+    if base64.b64encode(data).translate(_TO_URLISH_BYTES) != raw:
         raise UserSigDecodeError("not canonical url-ish base64")
     return data
 
