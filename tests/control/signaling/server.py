@@ -1,0 +1,45 @@
+"""A small FastAPI app with the signalling router, served by uvicorn on 127.0.0.1 (ephemeral port)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from relayroom.control.rooms.manager import RoomManager
+from relayroom.control.signaling.endpoints import router
+
+
+@dataclass
+class RunningServer:
+    url: str  # ws://127.0.0.1:<port>/signal
+    manager: RoomManager
+
+
+@contextlib.asynccontextmanager
+async def serve(manager: RoomManager) -> AsyncIterator[RunningServer]:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.rooms = manager
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    await manager.start()
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield RunningServer(f"ws://127.0.0.1:{port}/signal", manager)
+    finally:
+        await manager.close()
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
