@@ -41,9 +41,8 @@ def verify(
                 if not verify_document(held, services.ctx.signer.public_key_b64):
                     problem = "the checkpoint's signature does not verify with this deployment's key"
                 else:
-                    hashes = dict(
-                        (await session.execute(select(OplogEntry.seq, OplogEntry.entry_hash))).tuples().all()
-                    )
+                    rows = await session.execute(select(OplogEntry.seq, OplogEntry.entry_hash))
+                    hashes = {seq: h for seq, h in rows.all()}
                     problem = check_checkpoint(report, hashes, held)
             return report.as_dict(), problem
 

@@ -18,11 +18,12 @@ from relayroom.control.accounts.schemas import (
     MemberOut,
     MemberRoleIn,
     MeOut,
+    UserCreateIn,
     UserOut,
 )
 from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep, WriteSession
-from relayroom.control.errors import NotFound
-from relayroom.storage.models import User
+from relayroom.control.errors import Forbidden, NotFound
+from relayroom.storage.models import Role, User
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -61,6 +62,27 @@ async def me(principal: PrincipalDep, services: ServicesDep, session: ReadSessio
     )
 
 
+@router.post("/users", response_model=UserOut, status_code=201)
+async def create_user(
+    body: UserCreateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+) -> UserOut:
+    """Deployment admins create console users (owners add members to their accounts instead)."""
+    if not principal.is_admin:
+        raise Forbidden("only a deployment admin can create users")
+    user = await services.accounts.create_user(
+        session, principal, username=body.username, password=body.password, is_admin=body.is_admin
+    )
+    await services.oplog.append(
+        session,
+        principal=principal,
+        action="user.create",
+        account_id=None,
+        obj={"type": "user", "id": user.id},
+        after={"username": user.username, "is_admin": user.is_admin},
+    )
+    return UserOut(id=user.id, username=user.username, is_admin=user.is_admin)
+
+
 @router.get("/accounts", response_model=list[AccountRoleOut])
 async def list_accounts(
     principal: PrincipalDep, services: ServicesDep, session: ReadSession
@@ -86,7 +108,6 @@ async def create_account(
     account = await services.accounts.create_account(
         session, principal, name=body.name, owner_user_id=owner_id
     )
-    from relayroom.storage.models import Role
 
     return AccountRoleOut(id=account.id, name=account.name, role=Role.OWNER, created_at=account.created_at)
 

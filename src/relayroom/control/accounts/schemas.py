@@ -60,3 +60,9 @@ class MemberOut(BaseModel):
     username: str
     role: Role
     since: datetime
+
+
+class UserCreateIn(BaseModel):
+    username: str = Field(max_length=128)
+    password: str = Field(max_length=1024)
+    is_admin: bool = False

@@ -58,14 +58,13 @@ class KeyService:
         return key
 
     async def _keys(self, session: AsyncSession, sdkappid: int) -> list[AppSecretKey]:
-        rows = (
-            await session.execute(
-                select(AppSecretKey)
-                .where(AppSecretKey.sdkappid == sdkappid)
-                .order_by(AppSecretKey.created_at.desc())
-            )
-        ).scalars()
-        return list(rows)
+        """The current key (retires_at NULL) first, then rotated ones, newest first."""
+        rows = await session.execute(
+            select(AppSecretKey)
+            .where(AppSecretKey.sdkappid == sdkappid)
+            .order_by(AppSecretKey.retires_at.is_not(None), AppSecretKey.created_at.desc())
+        )
+        return list(rows.scalars())
 
     async def verification_keys(self, session: AsyncSession, account: Account, sdkappid: int) -> list[str]:
         """Current key first, then rotated keys whose grace has not ended."""

@@ -1,0 +1,91 @@
+"""`relayroom serve` as a newcomer runs it: a real process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYROOM_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "relayroom", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server exited"
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            if r.status_code == 200:
+                out: dict[str, str] = r.json()
+                return out
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not become ready")
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.terminate()
+    out, err = proc.communicate(timeout=20)
+    return out, err
+
+
+def test_serve_first_start_prints_credentials_once_and_never_logs_them(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    proc = start(data, port)
+    try:
+        assert wait_ready(port, proc)["status"] == "ok"
+        r = httpx.get(f"http://127.0.0.1:{port}/openapi.json")
+        assert r.status_code == 200 and "/api/v1/applications/{sdkappid}" in r.json()["paths"]
+        m = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert m.status_code == 200 and "relayroom_http_requests" in m.text
+    finally:
+        out, err = stop(proc)
+    assert "password:" in out and "SDKSecretKey:" in out
+    password = out.split("password:")[1].split()[0]
+    key = out.split("SDKSecretKey:")[1].split()[0]
+    assert len(key) == 64
+    assert password not in err and key not in err  # the log stream never sees them
+    login = None
+
+    port = free_port()
+    proc = start(data, port)
+    try:
+        wait_ready(port, proc)
+        login = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/login", json={"username": "admin", "password": password}
+        )
+    finally:
+        out2, err2 = stop(proc)
+    assert login is not None and login.status_code == 200
+    assert "password:" not in out2 and password not in out2 + err2 and key not in out2 + err2
+
+
+def test_python_dash_m_relayroom_shows_the_commands() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "relayroom", "--help"], capture_output=True, text=True, check=True
+    )
+    for cmd in ("serve", "oplog", "usersig", "privatemapkey"):
+        assert cmd in r.stdout
