@@ -711,22 +711,39 @@ class RoomManager:
             p.negotiator.cancel()
         p.negotiator = None
 
-    def _stream_table(self, room: Room, producer_ids: Iterable[str]) -> list[dict[str, Any]]:
+    def _stream_table(self, room: Room, producer_ids: Iterable[str], offer_sdp: str) -> list[dict[str, Any]]:
+        """Which remote stream each active m-line of a subscriber offer carries, so that the client can
+        label its tracks. The media layer writes ``a=msid:<publisher participant id> <producer id>``
+        (the track id stays the first producer's id when a republished producer continues it)."""
         owners = {
             pub.producer_id: (o, pub) for o in room.participants.values() for pub in o.publications.values()
         }
+        wanted = {pid for pid in producer_ids if pid in owners}
+        sections = _offer_sections(offer_sdp)
+        mids: dict[str, str] = {}
+        for mid, _kind, _stream_id, track_id in sections:
+            if track_id in wanted:
+                mids[track_id] = mid
+        for mid, kind, stream_id, _track_id in sections:  # continued tracks: match publisher + kind
+            if mid in mids.values():
+                continue
+            for pid in sorted(wanted - mids.keys()):
+                o, pub = owners[pid]
+                if o.participant_id == stream_id and pub.kind == kind:
+                    mids[pid] = mid
+                    break
         out = []
-        for producer_id in sorted(producer_ids):
-            if producer_id in owners:
-                o, pub = owners[producer_id]
-                out.append(
-                    {
-                        "producerId": producer_id,
-                        "userId": o.user_id,
-                        "kind": pub.kind,
-                        "streamType": pub.source,
-                    }
-                )
+        for producer_id in sorted(wanted):
+            o, pub = owners[producer_id]
+            out.append(
+                {
+                    "producerId": producer_id,
+                    "userId": o.user_id,
+                    "kind": pub.kind,
+                    "streamType": pub.source,
+                    "mid": mids.get(producer_id),
+                }
+            )
         return out
 
     async def _negotiate(self, room: Room, p: Participant) -> None:
@@ -763,7 +780,7 @@ class RoomManager:
             p.pending_offer = {
                 "negotiationId": nid,
                 "sdp": offer,
-                "streams": self._stream_table(room, p.subscribed),
+                "streams": self._stream_table(room, p.subscribed, offer),
             }
             p.send("offer", p.pending_offer)
             try:
@@ -963,3 +980,22 @@ def _available(user_id: str, pub: Publication, available: bool) -> tuple[str, di
     if pub.kind == "audio":
         return f"remote-audio-{state}", {"userId": user_id, "streamType": pub.source}
     return f"remote-video-{state}", {"userId": user_id, "streamType": pub.source}
+
+
+def _offer_sections(sdp: str) -> list[tuple[str, str, str, str]]:
+    """(mid, kind, msid stream, msid track) of each active m-section of an SDP."""
+    out = []
+    for section in sdp.replace("\r\n", "\n").split("\nm=")[1:]:
+        lines = section.split("\n")
+        kind = lines[0].split(" ", 1)[0]
+        mid = stream = track = ""
+        for line in lines[1:]:
+            if line.startswith("a=mid:"):
+                mid = line[6:].strip()
+            elif line.startswith("a=msid:"):
+                parts = line[7:].split()
+                if len(parts) == 2:
+                    stream, track = parts
+        if mid and track:
+            out.append((mid, kind, stream, track))
+    return out
