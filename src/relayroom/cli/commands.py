@@ -1,9 +1,14 @@
 """Registers every sub-command module on the root Typer app."""
 
 from relayroom.cli import app
+from relayroom.cli.admin_cmd import accounts_app, apps_app, credentials_app, users_app
 from relayroom.cli.oplog_cmd import checkpoint_app, oplog_app
 from relayroom.cli.serve import serve
 
 app.command("serve")(serve)
 app.add_typer(oplog_app, name="oplog")
 app.add_typer(checkpoint_app, name="checkpoint")
+app.add_typer(users_app, name="users")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(apps_app, name="apps")
+app.add_typer(credentials_app, name="credentials")
