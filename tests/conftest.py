@@ -89,7 +89,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     if backend == "postgres":
         url = request.getfixturevalue("pg_database")
     return Settings(
-        data_dir=tmp_path / "data", database_url=url, max_apps_per_account=5, media={"workers": 1}
+        data_dir=tmp_path / "data", database_url=url, max_apps_per_account=5, media={"enabled": False}
     )
 
 

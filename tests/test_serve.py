@@ -21,6 +21,8 @@ def free_port() -> int:
 
 def start(data_dir: Path, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYROOM_")}
+    # one worker on an ephemeral UDP port, so a developer's `make run` on the default ports is no conflict
+    env.update(RELAYROOM_MEDIA__WORKERS="1", RELAYROOM_MEDIA__PORTS="[0]")
     return subprocess.Popen(
         [sys.executable, "-m", "relayroom", "serve", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,

@@ -16,12 +16,23 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 class MediaSettings(BaseModel):
     """Media workers: one process and one UDP port each."""
 
+    enabled: bool = True  # off: control plane only (API tests)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     host: str = "127.0.0.1"
     # One port per worker; 0 lets the OS pick (tests). Default: a fixed dev range.
     ports: list[int] = Field(default_factory=lambda: [40000 + i for i in range(64)])
     announced_ip: str | None = None
     loopback_only: bool = False
+    consent_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class RoomSettings(BaseModel):
+    """TRTC's room rules, configurable where TRTC's are product limits."""
+
+    rtc_max_members: int = Field(default=300, ge=1)
+    live_max_anchors: int = Field(default=50, ge=1)
+    live_max_audience: int = Field(default=100_000, ge=0)
+    idle_timeout_s: float = Field(default=90.0, gt=0)  # abnormal disconnect → removed (TRTC: 90 s)
 
 
 class RetentionSettings(BaseModel):
@@ -47,6 +58,7 @@ class Settings(BaseSettings):
     max_apps_per_account: int = Field(default=300, ge=1)
     session_ttl_hours: float = Field(default=12.0, gt=0)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    rooms: RoomSettings = Field(default_factory=RoomSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("regions", mode="before")

@@ -25,9 +25,13 @@ from relayroom.control.context import ControlContext
 from relayroom.control.errors import AppError
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.oplog.endpoints import router as oplog_router
+from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.services import Services
+from relayroom.control.signaling.endpoints import router as signaling_router
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
+from relayroom.media.service import MediaService
+from relayroom.media.types import MediaParams
 from relayroom.storage.db import Database
 
 log = logging.getLogger("relayroom.control")
@@ -59,6 +63,44 @@ def build_context(settings: Settings, clock: Clock) -> ControlContext:
     )
 
 
+async def _start_media(
+    settings: Settings, services: Services
+) -> tuple[MediaService | None, RoomManager | None]:
+    """Media workers and the room manager; skipped when media is disabled (control-plane-only tests)."""
+    if not settings.media.enabled:
+        return None, None
+    from relayroom.control.applications.directory import DbAppDirectory
+
+    m = settings.media
+    media = MediaService(
+        MediaParams(
+            workers=m.workers,
+            host=m.host,
+            ports=m.ports[: m.workers],
+            announced_ip=m.announced_ip,
+            loopback_only=m.loopback_only,
+            consent_timeout_s=m.consent_timeout_s,
+        )
+    )
+    await media.start()
+    r = settings.rooms
+    rooms = RoomManager(
+        RoomManagerParams(
+            media=media,
+            directory=DbAppDirectory(services),
+            node_region=settings.region,
+            limits=RoomLimits(
+                rtc_max_members=r.rtc_max_members,
+                live_max_anchors=r.live_max_anchors,
+                live_max_audience=r.live_max_audience,
+                idle_timeout_s=r.idle_timeout_s,
+            ),
+        )
+    )
+    await rooms.start()
+    return media, rooms
+
+
 def create_app(
     settings: Settings,
     *,
@@ -76,6 +118,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        media: MediaService | None = None
+        rooms: RoomManager | None = None
         ctx = build_context(settings, clock)
         await ctx.db.migrate()
         services = Services.build(ctx)
@@ -83,12 +127,20 @@ def create_app(
         fs = await bootstrap_if_empty(services)
         if fs is not None and on_first_start is not None:
             on_first_start(fs)
+        media, rooms = await _start_media(settings, services)
+        app.state.media = media
+        app.state.rooms = rooms
         app.state.ready = True
         log.info("control plane ready", extra={"region": settings.region, "db": ctx.db.dialect})
         try:
             yield
         finally:
             app.state.ready = False
+            # drain: rooms first (members are told), then workers, then the database
+            if rooms is not None:
+                await rooms.close()
+            if media is not None:
+                await media.close()
             await ctx.db.dispose()
 
     app = FastAPI(
@@ -138,6 +190,6 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    for r in (accounts_router, applications_router, keys_router, oplog_router):
+    for r in (accounts_router, applications_router, keys_router, oplog_router, signaling_router):
         app.include_router(r)
     return app
