@@ -1,0 +1,1 @@
+"""Micro-benchmarks: `python bench/<name>.py`, or through `make bench`."""
