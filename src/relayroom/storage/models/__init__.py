@@ -4,6 +4,14 @@ from relayroom.storage.models.account import Account, AccountStatus
 from relayroom.storage.models.application import Application, AppStatus, ConsentPolicy
 from relayroom.storage.models.base import Base
 from relayroom.storage.models.oplog import OplogEntry
+from relayroom.storage.models.privacy import (
+    ConsentAttestation,
+    ConsentRecord,
+    DataSubjectRequest,
+    DeletionReceipt,
+    RetentionJob,
+    Tombstone,
+)
 from relayroom.storage.models.secret import AppSecretKey, CloudCredential
 from relayroom.storage.models.user import ApiToken, Membership, Role, User
 
@@ -16,9 +24,15 @@ __all__ = [
     "Application",
     "Base",
     "CloudCredential",
+    "ConsentAttestation",
+    "ConsentRecord",
+    "DataSubjectRequest",
+    "DeletionReceipt",
     "ConsentPolicy",
     "Membership",
     "OplogEntry",
+    "RetentionJob",
     "Role",
+    "Tombstone",
     "User",
 ]
