@@ -374,7 +374,7 @@ def verify_usersig(
                 key, decoded.identifier, decoded.sdkappid, decoded.time, decoded.expire, decoded.userbuf
             )
         except UnicodeEncodeError:  # lone surrogates in the identifier or key cannot be signed
-            return fail(VerifyReason.MALFORMED, "malformed usersig: identifier is not valid unicode")
+            return fail(VerifyReason.MALFORMED, "malformed usersig: identifier or key is not valid unicode")
         if hmac.compare_digest(expected, decoded.sig):
             return UserSigResult(True, VerifyReason.OK, "ok", decoded, decoded.expires_at, index)
     return fail(VerifyReason.SIG_MISMATCH, "signature does not match")
