@@ -14,7 +14,13 @@ from typing import Any
 from unittest import mock
 
 import av
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import AUDIO_PTIME, VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 
 from relayroom.media.service import MediaService
@@ -25,6 +31,16 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "green": (145, 54, 34),
     "blue": (41, 240, 110),
 }
+
+
+def client_config() -> RTCConfiguration:
+    """No STUN servers (offline), and max-bundle.
+
+    aiortc's default BALANCED policy mis-bundles a server offer with two m-lines of one kind when the
+    first of that kind is not the first m-line: the second one stays on a discarded transport and
+    never receives. MAX_BUNDLE puts every new transceiver on the first transceiver's transport.
+    """
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 @contextlib.contextmanager
@@ -120,7 +136,7 @@ def close_colour(yuv: tuple[int, int, int], colour: str, tol: int = 20) -> bool:
 async def publish(
     svc: MediaService, router_id: str, user: str, colour: str | None = "red", audio: bool = True
 ) -> tuple[RTCPeerConnection, list[str]]:
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc = RTCPeerConnection(client_config())
     if audio:
         pc.addTransceiver(SineAudioTrack(), direction="sendonly")
     if colour:
@@ -168,7 +184,7 @@ async def subscribe(
     svc: MediaService, router_id: str, user: str, producer_ids: list[str], sub: Subscriber | None = None
 ) -> Subscriber:
     if sub is None:
-        sub = Subscriber(user, RTCPeerConnection(RTCConfiguration(iceServers=[])))
+        sub = Subscriber(user, RTCPeerConnection(client_config()))
         sub.pc.on("track", sub.on_track)
     offer = await svc.subscribe(router_id, user, producer_ids)
     await apply_offer(svc, router_id, sub, offer)
@@ -186,3 +202,74 @@ async def wait_for(pred: Any, within: float = 10.0, interval: float = 0.05) -> N
     async with asyncio.timeout(within):
         while not pred():  # noqa: ASYNC110
             await asyncio.sleep(interval)
+
+
+class UdpRelay(asyncio.DatagramProtocol):
+    """A 127.0.0.1 UDP relay between one client and the worker, with optional loss and injection.
+
+    The client is pointed at the relay by rewriting the candidate port in the SDP it receives; the
+    worker then sees the relay's address as the client's 5-tuple.
+    """
+
+    def __init__(self, worker_addr: tuple[str, int], drop_every: int = 0, min_drop_size: int = 0) -> None:
+        self.worker_addr = worker_addr
+        self.drop_every = drop_every  # drop 1 in N worker->client SRTP packets larger than min_drop_size
+        self.min_drop_size = min_drop_size
+        self.blackhole = False
+        self.client_addr: tuple[str, int] | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.dropped = 0
+        self._count = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        if self.blackhole:
+            return
+        if addr == self.worker_addr:
+            if self.client_addr is None:
+                return
+            is_rtp = 127 < data[0] < 192 and not 192 <= data[1] <= 223
+            if self.drop_every and is_rtp and len(data) > self.min_drop_size:
+                self._count += 1
+                if self._count % self.drop_every == 0:
+                    self.dropped += 1
+                    return
+            self.transport.sendto(data, self.client_addr)
+        else:
+            self.client_addr = addr
+            self.transport.sendto(data, self.worker_addr)
+
+    def inject(self, data: bytes) -> None:
+        """Send bytes to the worker from the client's bound 5-tuple."""
+        assert self.transport is not None
+        self.transport.sendto(data, self.worker_addr)
+
+    def rewrite_sdp(self, sdp: str) -> str:
+        host, port = self.worker_addr
+        return sdp.replace(f" {host} {port} typ host", f" 127.0.0.1 {self.port} typ host")
+
+
+async def start_relay(worker_port: int, drop_every: int = 0) -> UdpRelay:
+    loop = asyncio.get_running_loop()
+    _, relay = await loop.create_datagram_endpoint(
+        lambda: UdpRelay(("127.0.0.1", worker_port), drop_every), local_addr=("127.0.0.1", 0)
+    )
+    return relay
+
+
+async def subscribe_via_relay(
+    svc: MediaService, router_id: str, user: str, producer_ids: list[str], relay: UdpRelay
+) -> Subscriber:
+    sub = Subscriber(user, RTCPeerConnection(client_config()))
+    sub.pc.on("track", sub.on_track)
+    offer = await svc.subscribe(router_id, user, producer_ids)
+    await apply_offer(svc, router_id, sub, relay.rewrite_sdp(offer))
+    return sub

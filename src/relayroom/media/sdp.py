@@ -24,7 +24,7 @@ SUPPORTED_EXTENSIONS = (
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
 )
 
-# Router-wide payload types for subscribers: one PT value means one codec in every BUNDLE we offer.
+# Codecs we can forward, with conventional payload types (used by tests and as documentation).
 CONSUMER_PT: dict[str, tuple[int, int | None]] = {
     "audio/opus": (111, None),
     "video/vp8": (96, 97),
@@ -303,6 +303,8 @@ class SubscriberMLine:
     mid: str
     kind: MediaKind
     codec: CodecInfo  # the producer's codec (mime, clock, fmtp)
+    payload_type: int
+    rtx_payload_type: int | None
     ssrc: int
     rtx_ssrc: int | None
     stream_id: str  # msid stream: the publisher's user id
@@ -312,13 +314,31 @@ class SubscriberMLine:
     consumer_id: str | None = None
     producer_id: str | None = None
 
-    @property
-    def payload_type(self) -> int:
-        return consumer_payload_types(self.codec)[0]
 
-    @property
-    def rtx_payload_type(self) -> int | None:
-        return consumer_payload_types(self.codec)[1] if self.rtx_ssrc is not None else None
+# Dynamic payload types (RFC 3551 §3 allows 35-63 too; browsers use them).
+_PT_POOL = (*range(96, 128), *range(35, 64))
+
+
+def allocate_payload_types(
+    mlines: Sequence[SubscriberMLine], codec: CodecInfo, rtx: bool
+) -> tuple[int, int | None]:
+    """Payload types for a new subscriber m-line: unique per m-line while the pool lasts.
+
+    Unique PTs make every m-line routable by PT alone. aiortc needs this: it registers its receivers
+    one by one after DTLS connects and meanwhile learns unknown SSRCs from the PT, which would bind a
+    second VP8 stream to the first VP8 receiver for good if both used the same PT. When the pool is
+    exhausted we reuse the PTs of an m-line with the same codec (legal in one BUNDLE).
+    """
+    consumer_payload_types(codec)  # raises UnsupportedError for codecs we cannot forward
+    used = {m.payload_type for m in mlines} | {m.rtx_payload_type for m in mlines if m.rtx_payload_type}
+    free = [pt for pt in _PT_POOL if pt not in used]
+    if len(free) >= (2 if rtx else 1):
+        return free[0], (free[1] if rtx else None)
+    for m in mlines:
+        if m.codec.mime_type.lower() == codec.mime_type.lower() and m.codec.fmtp == codec.fmtp:
+            if not rtx or m.rtx_payload_type is not None:
+                return m.payload_type, (m.rtx_payload_type if rtx else None)
+    raise UnsupportedError("no payload type left for another m-line")
 
 
 def consumer_payload_types(codec: CodecInfo) -> tuple[int, int | None]:

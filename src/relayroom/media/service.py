@@ -454,12 +454,16 @@ class MediaService:
                 if p.active_mline_for(producer_id) is not None:
                     continue
                 rec = state.producers[producer_id]
+                with_rtx = rec.has_rtx and rec.kind == "video"
+                pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
                 ml = sdp.SubscriberMLine(
                     mid=str(len(p.mlines)),
                     kind=rec.kind,
                     codec=rec.codec,
+                    payload_type=pt,
+                    rtx_payload_type=rtx_pt,
                     ssrc=sdp.new_ssrc(state.ssrcs),
-                    rtx_ssrc=sdp.new_ssrc(state.ssrcs) if rec.has_rtx and rec.kind == "video" else None,
+                    rtx_ssrc=sdp.new_ssrc(state.ssrcs) if with_rtx else None,
                     stream_id=rec.participant_id,
                     track_id=producer_id,
                     source=rec.source,
@@ -501,7 +505,7 @@ class MediaService:
                 raise InvalidStateError("participant has no recv transport")
             wanted = set(producer_ids)
             for ml in p.mlines:
-                if ml.active and (ml.producer_id in wanted or ml.track_id in wanted):
+                if ml.active and ml.producer_id in wanted:
                     ml.active = False
                     if ml.consumer_id is not None:
                         self._consumer_owner.pop(ml.consumer_id, None)

@@ -1,0 +1,270 @@
+"""Integration: real MediaService worker processes and real aiortc peers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+import time
+
+import pytest
+
+from relayroom.media.service import MediaService
+from relayroom.media.types import MediaEvent, MediaEventType, MediaParams
+from tests.media.peers import (
+    apply_offer,
+    close_colour,
+    publish,
+    start_relay,
+    subscribe,
+    subscribe_via_relay,
+    wait_for,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+Media = tuple[MediaService, list[MediaEvent]]
+
+
+def _track_colours(
+    sub_frames: list[tuple[float, str, tuple[int, int, int]]],
+) -> dict[str, tuple[int, int, int]]:
+    last: dict[str, tuple[int, int, int]] = {}
+    for _, track_id, yuv in sub_frames:
+        last[track_id] = yuv
+    return last
+
+
+async def test_three_members_two_publishers_each_see_the_right_pictures(media: Media) -> None:
+    svc, _ = media
+    router_id = await svc.create_router("room-3")
+    alice, alice_p = await publish(svc, router_id, "alice", "red")
+    carol, carol_p = await publish(svc, router_id, "carol", "blue")
+    bob = await subscribe(svc, router_id, "bob", alice_p + carol_p)
+    alice_sub = await subscribe(svc, router_id, "alice", carol_p)
+    carol_sub = await subscribe(svc, router_id, "carol", alice_p)
+    try:
+        await wait_for(
+            lambda: len(_track_colours(bob.video_frames)) == 2 and len(bob.video_frames) > 20, within=15
+        )
+        await wait_for(lambda: len(alice_sub.video_frames) > 5 and len(carol_sub.video_frames) > 5, within=15)
+        colours = sorted(_track_colours(bob.video_frames).values())
+        assert any(close_colour(c, "red") for c in colours), colours
+        assert any(close_colour(c, "blue") for c in colours), colours
+        assert close_colour(alice_sub.video_frames[-1][2], "blue")
+        assert close_colour(carol_sub.video_frames[-1][2], "red")
+        # msid stream id carries the publisher's user id
+        streams = {t.id for t in bob.pc.getReceivers() and [r.track for r in bob.pc.getReceivers()]}
+        assert len(streams) == 4
+    finally:
+        for s in (bob, alice_sub, carol_sub):
+            await s.close()
+        await alice.close()
+        await carol.close()
+
+
+async def test_late_subscriber_gets_a_keyframe_quickly_through_forwarded_pli(media: Media) -> None:
+    # aiortc's VP8 encoder uses a 3000-frame GOP: without a forwarded PLI a late joiner sees nothing.
+    svc, _ = media
+    router_id = await svc.create_router("room-late")
+    pub, producer_ids = await publish(svc, router_id, "alice", "green")
+    early = await subscribe(svc, router_id, "bob", producer_ids)
+    try:
+        await wait_for(lambda: len(early.video_frames) > 10, within=15)
+        t0 = time.monotonic()
+        late = await subscribe(svc, router_id, "dave", producer_ids)
+        try:
+            await wait_for(lambda: len(late.video_frames) > 0, within=5)
+            assert time.monotonic() - t0 < 3.0
+            assert close_colour(late.video_frames[-1][2], "green")
+        finally:
+            await late.close()
+    finally:
+        await early.close()
+        await pub.close()
+
+
+async def test_unsubscribe_reoffer_keeps_mline_inactive_and_other_tracks_flowing(media: Media) -> None:
+    svc, _ = media
+    router_id = await svc.create_router("room-unsub")
+    alice, alice_p = await publish(svc, router_id, "alice", "red", audio=False)
+    carol, carol_p = await publish(svc, router_id, "carol", "blue", audio=False)
+    bob = await subscribe(svc, router_id, "bob", alice_p + carol_p)
+    try:
+        await wait_for(lambda: len(_track_colours(bob.video_frames)) == 2, within=15)
+        offer = await svc.unsubscribe(router_id, "bob", alice_p)
+        assert offer.count("m=video") == 2 and "a=inactive" in offer
+        await apply_offer(svc, router_id, bob, offer)
+        t0 = time.monotonic() + 0.5
+        await asyncio.sleep(1.5)
+        after = [c for t, _, c in bob.video_frames if t > t0]
+        assert after and all(close_colour(c, "blue") for c in after)
+        # subscribe again: a new m-line is appended, the inactive one stays
+        offer = await svc.subscribe(router_id, "bob", alice_p)
+        assert offer.count("m=video") == 3
+        await apply_offer(svc, router_id, bob, offer)
+        t1 = time.monotonic()
+        await wait_for(
+            lambda: any(close_colour(c, "red") for t, _, c in bob.video_frames if t > t1), within=10
+        )
+    finally:
+        await bob.close()
+        await alice.close()
+        await carol.close()
+
+
+def _garbage(rng_seed: int = 1) -> list[bytes]:
+    import random
+
+    rng = random.Random(rng_seed)
+    out = [bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 1400))) for _ in range(200)]
+    out += [b"\x00", b"\x00\x01", b"\x00\x01\x00\x08\x21\x12\xa4\x42" + b"\x00" * 4]  # truncated STUN
+    out += [b"\x00\x01\x00\x00\x21\x12\xa4\x42" + os.urandom(12)]  # binding request without USERNAME
+    out += [b"\x80", b"\x80\x60\x00", b"\x80\x60" + os.urandom(10)]  # truncated RTP
+    out += [b"\x90\x60" + os.urandom(30)]  # RTP with extension bit, garbage
+    out += [b"\x80\xc8\x00\x06" + os.urandom(8), b"\x81\xcd\x00\x02" + os.urandom(4)]  # truncated RTCP
+    out += [
+        b"\x16\xfe\xfd" + os.urandom(50),
+        b"\x17\xfe\xfd" + os.urandom(30),
+        b"\x15\xfe\xfd\x00",
+    ]  # DTLS junk
+    out += [b"\x80\x60" + os.urandom(1200) for _ in range(50)]  # SRTP with bad auth tags
+    return out
+
+
+async def test_garbage_udp_to_the_worker_port_does_not_stop_media(media: Media) -> None:
+    svc, _ = media
+    router_id = await svc.create_router("room-garbage")
+    port = svc.worker_for_router(router_id).port
+    pub, producer_ids = await publish(svc, router_id, "alice", "red")
+    relay = await start_relay(port)
+    sub = await subscribe_via_relay(svc, router_id, "bob", producer_ids, relay)
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        await wait_for(lambda: len(sub.video_frames) > 5, within=15)
+        for data in _garbage():
+            stranger.sendto(data, ("127.0.0.1", port))  # from an unknown address
+            relay.inject(data)  # from the subscriber's bound 5-tuple
+        await asyncio.sleep(0.3)
+        t0 = time.monotonic()
+        await wait_for(
+            lambda: len(sub.colours_since(t0)) > 10 and len([a for a in sub.audio_frames if a[0] > t0]) > 20,
+            within=10,
+        )
+        assert close_colour(sub.colours_since(t0)[-1], "red")
+        dump = await svc.dump()
+        worker = dump["workers"][0]
+        assert worker["dropped"] + worker["errors"] + worker["stunRejected"] > 0
+    finally:
+        stranger.close()
+        await sub.close()
+        await pub.close()
+        assert relay.transport is not None
+        relay.transport.close()
+
+
+async def test_nack_and_rtx_keep_video_decoding_through_a_lossy_link(media: Media) -> None:
+    svc, _ = media
+    router_id = await svc.create_router("room-lossy")
+    port = svc.worker_for_router(router_id).port
+    pub, producer_ids = await publish(svc, router_id, "alice", "blue", audio=False)
+    relay = await start_relay(port, drop_every=20)  # 5 % of video packets to the subscriber
+    sub = await subscribe_via_relay(svc, router_id, "bob", producer_ids, relay)
+    try:
+        await wait_for(lambda: len(sub.video_frames) > 5, within=15)
+        t0 = time.monotonic()
+        await asyncio.sleep(4)
+        frames = sub.colours_since(t0)
+        assert relay.dropped > 0
+        assert len(frames) > 30  # ~15 fps for 4 s
+        assert close_colour(frames[-1], "blue")
+        dump = await svc.dump()
+        consumers = [
+            c for r in dump["workers"][0]["routers"] for t in r["transports"] for c in t["consumers"]
+        ]
+        assert sum(c["retransmitted"] for c in consumers) > 0
+    finally:
+        await sub.close()
+        await pub.close()
+        assert relay.transport is not None
+        relay.transport.close()
+
+
+async def test_silent_peer_is_closed_with_consent_timeout(loopback: None) -> None:
+    svc = MediaService(MediaParams(workers=1, loopback_only=True, consent_timeout_s=2.0))
+    events: list[MediaEvent] = []
+    svc.on_event(events.append)
+    await svc.start()
+    try:
+        router_id = await svc.create_router("room-consent")
+        pub, producer_ids = await publish(svc, router_id, "alice", "red", audio=False)
+        relay = await start_relay(svc.worker_for_router(router_id).port)
+        sub = await subscribe_via_relay(svc, router_id, "bob", producer_ids, relay)
+        await wait_for(lambda: len(sub.video_frames) > 3, within=15)
+        relay.blackhole = True  # the subscriber vanishes without a DTLS close
+        await wait_for(
+            lambda: any(
+                e.type == MediaEventType.TRANSPORT_CLOSED and e.participant_id == "bob" for e in events
+            ),
+            within=8,
+        )
+        closed = next(
+            e for e in events if e.type == MediaEventType.TRANSPORT_CLOSED and e.participant_id == "bob"
+        )
+        assert closed.reason == "consent_timeout"
+        await sub.close()
+        await pub.close()
+        assert relay.transport is not None
+        relay.transport.close()
+    finally:
+        await svc.close()
+
+
+async def test_killed_worker_is_reported_and_restarted_while_the_other_keeps_flowing(loopback: None) -> None:
+    svc = MediaService(MediaParams(workers=2, loopback_only=True))
+    events: list[MediaEvent] = []
+    svc.on_event(events.append)
+    await svc.start()
+    try:
+        room_a = await svc.create_router("room-a")
+        room_b = await svc.create_router("room-b")
+        worker_a = svc.worker_for_router(room_a)
+        assert worker_a is not svc.worker_for_router(room_b)  # least-loaded placement
+        pub_b, prods_b = await publish(svc, room_b, "alice", "green", audio=False)
+        sub_b = await subscribe(svc, room_b, "bob", prods_b)
+        pub_a, prods_a = await publish(svc, room_a, "carol", "red", audio=False)
+        await wait_for(lambda: len(sub_b.video_frames) > 5, within=15)
+        old_pid = worker_a.pid
+        worker_a.kill()
+        await wait_for(lambda: any(e.type == MediaEventType.WORKER_DIED for e in events), within=5)
+        died = next(e for e in events if e.type == MediaEventType.WORKER_DIED)
+        assert died.router_ids == (room_a,)
+        t0 = time.monotonic()
+        await wait_for(lambda: any(e.type == MediaEventType.WORKER_RESTARTED for e in events), within=15)
+        assert old_pid not in svc.worker_pids()
+        await wait_for(lambda: len(sub_b.colours_since(t0)) > 10, within=10)
+        assert close_colour(sub_b.colours_since(t0)[-1], "green")
+        # the restarted worker takes new rooms
+        room_c = await svc.create_router("room-c")
+        assert svc.worker_for_router(room_c).index == worker_a.index
+        with pytest.raises(Exception):  # noqa: B017 - the lost router is unknown now
+            await svc.publish(room_a, "carol", "v=0\r\n")
+        await sub_b.close()
+        await pub_b.close()
+        await pub_a.close()
+    finally:
+        await svc.close()
+
+
+async def test_service_close_is_idempotent_and_stops_workers(loopback: None) -> None:
+    svc = MediaService(MediaParams(workers=1, loopback_only=True))
+    await svc.start()
+    pids = svc.worker_pids()
+    await svc.close()
+    await svc.close()
+    for pid in pids:
+        assert pid is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    _ = struct  # keep import list stable for later tests
