@@ -4,6 +4,7 @@ from relayroom.cli import app
 from relayroom.cli.admin_cmd import accounts_app, apps_app, credentials_app, users_app
 from relayroom.cli.oplog_cmd import checkpoint_app, oplog_app
 from relayroom.cli.serve import serve
+from relayroom.cli.usersig_cmd import privatemapkey_app, usersig_app
 
 app.command("serve")(serve)
 app.add_typer(oplog_app, name="oplog")
@@ -12,3 +13,5 @@ app.add_typer(users_app, name="users")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(apps_app, name="apps")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(usersig_app, name="usersig")
+app.add_typer(privatemapkey_app, name="privatemapkey")

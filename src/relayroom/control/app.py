@@ -25,7 +25,7 @@ from relayroom.control.context import ControlContext
 from relayroom.control.errors import AppError
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.oplog.endpoints import router as oplog_router
-from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
+from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.services import Services
 from relayroom.control.signaling.endpoints import router as signaling_router
 from relayroom.crypto.keyring import Keyring, load_master_key
@@ -63,8 +63,28 @@ def build_context(settings: Settings, clock: Clock) -> ControlContext:
     )
 
 
+class RoomObservers:
+    """Fans the room manager's events out to every subscriber (webhooks, usage metering, ...).
+
+    Called on the room manager's loop: subscribers must only enqueue, never block.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[RoomEvent], None]] = []
+
+    def subscribe(self, cb: Callable[[RoomEvent], None]) -> None:
+        self._subscribers.append(cb)
+
+    def __call__(self, event: RoomEvent) -> None:
+        for cb in self._subscribers:
+            try:
+                cb(event)
+            except Exception:
+                log.exception("room event subscriber failed", extra={"event": event.type.value})
+
+
 async def _start_media(
-    settings: Settings, services: Services
+    settings: Settings, services: Services, observers: RoomObservers
 ) -> tuple[MediaService | None, RoomManager | None]:
     """Media workers and the room manager; skipped when media is disabled (control-plane-only tests)."""
     if not settings.media.enabled:
@@ -95,6 +115,7 @@ async def _start_media(
                 live_max_audience=r.live_max_audience,
                 idle_timeout_s=r.idle_timeout_s,
             ),
+            observer=observers,
         )
     )
     await rooms.start()
@@ -127,7 +148,9 @@ def create_app(
         fs = await bootstrap_if_empty(services)
         if fs is not None and on_first_start is not None:
             on_first_start(fs)
-        media, rooms = await _start_media(settings, services)
+        observers = RoomObservers()
+        app.state.room_observers = observers
+        media, rooms = await _start_media(settings, services, observers)
         app.state.media = media
         app.state.rooms = rooms
         app.state.ready = True
