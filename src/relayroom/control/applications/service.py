@@ -253,6 +253,12 @@ class ApplicationService:
 
     async def entry_context(self, session: AsyncSession, sdkappid: int) -> AppEntryContext | None:
         """Read fresh on every entry: a disable or termination takes effect at once (nothing cached)."""
+        return await self.load_entry_context(self.ctx, session, sdkappid)
+
+    @staticmethod
+    async def load_entry_context(
+        ctx: ControlContext, session: AsyncSession, sdkappid: int
+    ) -> AppEntryContext | None:
         app = await session.get(Application, sdkappid)
         if app is None:
             return None
@@ -264,7 +270,9 @@ class ApplicationService:
             status = AppStatus.TERMINATED.value
         keys: tuple[str, ...] = ()
         if status == AppStatus.ENABLED.value:
-            keys = tuple(await self.keys.verification_keys(session, account, sdkappid))
+            keys = tuple(
+                await KeyService(ctx, OplogService(ctx)).verification_keys(session, account, sdkappid)
+            )
         return AppEntryContext(
             sdkappid=app.sdkappid,
             account_id=app.account_id,

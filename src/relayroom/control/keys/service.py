@@ -35,6 +35,30 @@ def _cred_context(secret_id: str) -> str:
     return f"cloudcred:{secret_id}"
 
 
+async def _app_keys(session: AsyncSession, sdkappid: int) -> list[AppSecretKey]:
+    """The current key (retires_at NULL) first, then rotated ones, newest first."""
+    rows = await session.execute(
+        select(AppSecretKey)
+        .where(AppSecretKey.sdkappid == sdkappid)
+        .order_by(AppSecretKey.retires_at.is_not(None), AppSecretKey.created_at.desc())
+    )
+    return list(rows.scalars())
+
+
+async def verification_keys(
+    ctx: ControlContext, session: AsyncSession, account: Account, sdkappid: int
+) -> list[str]:
+    """Plaintext keys that verify now: current first, then rotated keys whose grace has not ended."""
+    now = ctx.clock.now()
+    return [
+        ctx.keyring.open(
+            account.id, account.data_key_wrapped, _app_key_context(sdkappid, row.id), row.ciphertext
+        )
+        for row in await _app_keys(session, sdkappid)
+        if row.retires_at is None or row.retires_at > now
+    ]
+
+
 class KeyService:
     def __init__(self, ctx: ControlContext, oplog: OplogService) -> None:
         self.ctx = ctx
@@ -58,27 +82,10 @@ class KeyService:
         return key
 
     async def _keys(self, session: AsyncSession, sdkappid: int) -> list[AppSecretKey]:
-        """The current key (retires_at NULL) first, then rotated ones, newest first."""
-        rows = await session.execute(
-            select(AppSecretKey)
-            .where(AppSecretKey.sdkappid == sdkappid)
-            .order_by(AppSecretKey.retires_at.is_not(None), AppSecretKey.created_at.desc())
-        )
-        return list(rows.scalars())
+        return await _app_keys(session, sdkappid)
 
     async def verification_keys(self, session: AsyncSession, account: Account, sdkappid: int) -> list[str]:
-        """Current key first, then rotated keys whose grace has not ended."""
-        now = self.ctx.clock.now()
-        out: list[str] = []
-        for row in await self._keys(session, sdkappid):
-            if row.retires_at is not None and row.retires_at <= now:
-                continue
-            out.append(
-                self.ctx.keyring.open(
-                    account.id, account.data_key_wrapped, _app_key_context(sdkappid, row.id), row.ciphertext
-                )
-            )
-        return out
+        return await verification_keys(self.ctx, session, account, sdkappid)
 
     async def _app_and_account(
         self, session: AsyncSession, principal: Principal, sdkappid: int
