@@ -799,10 +799,20 @@ class RoomManager:
                 self._log.warning("subscriber answer refused", extra={"participant": p.participant_id})
                 p.send("error", {"code": int(ErrorCode.INVALID_PARAMETER), "message": "answer refused"})
                 return
-            if add:
-                for producer_id in add:
-                    with contextlib.suppress(Exception):
-                        await self._media.request_keyframe(room.router_id, producer_id)
+            await self._request_keyframes(room, add)
+
+    async def _request_keyframes(self, room: Room, producer_ids: Iterable[str]) -> None:
+        video = {
+            pub.producer_id
+            for o in room.participants.values()
+            for pub in o.publications.values()
+            if pub.kind == "video"
+        }
+        for producer_id in sorted(set(producer_ids) & video):
+            try:
+                await self._media.request_keyframe(room.router_id, producer_id)
+            except Exception:
+                self._log.debug("keyframe request failed", extra={"producer": producer_id})
 
     # ------------------------------------------------------------------ announcements
 
@@ -867,6 +877,12 @@ class RoomManager:
                     if pub is not None:
                         self._announce_unpublished(room, p, pub)
                         self._renegotiate(room, room.others(p))
+        elif event.type is MediaEventType.TRANSPORT_CONNECTED and event.participant_id:
+            # A keyframe forwarded before the subscriber's DTLS-SRTP was up is lost, and aiortc
+            # publishers send the next one only on request: ask again once the transport is up.
+            for p in room.participants.values():
+                if p.participant_id == event.participant_id:
+                    await self._request_keyframes(room, p.subscribed)
         elif event.type is MediaEventType.TRANSPORT_CLOSED and event.participant_id:
             if event.reason in ("closed", "router_closed"):
                 return

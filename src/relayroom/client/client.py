@@ -1,0 +1,578 @@
+"""RelayRoomClient: the Python SDK on aiortc, shaped like TRTC's Web SDK v5.
+
+One signalling WebSocket (docs/signalling.md), one send RTCPeerConnection (the client offers, the server
+answers) and one receive RTCPeerConnection (the server offers, the client answers). TRTC names map to
+snake_case: enterRoom → enter_room, exitRoom → exit_room, sendCustomMessage → send_custom_message, events
+keep TRTC's kebab-case names (``remote-user-enter``, ``remote-video-available``, ``kicked-out``...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import aioice.ice
+import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from websockets.asyncio.client import ClientConnection, connect
+
+from relayroom.client.tracks import audio_rms, dominant_rgb
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+_CLOSED = object()
+
+
+class RelayRoomError(Exception):
+    """A refused request: TRTC-like ``code``, ``extra_code`` and ``message`` (docs/signalling.md)."""
+
+    def __init__(self, code: int, message: str, extra_code: int = 0) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.extra_code = extra_code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ClientEvent:
+    name: str
+    data: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class _LoopbackGathering:
+    """aioice leaves 127.0.0.1 out of host candidates. While at least one loopback client gathers,
+    `aioice.ice.get_host_addresses` returns only 127.0.0.1 (a reference-counted, scoped patch:
+    it is aioice's module function, so the patch cannot be per connection)."""
+
+    def __init__(self) -> None:
+        self._users = 0
+        self._original: Callable[[bool, bool], list[str]] | None = None
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        if self._users == 0:
+            self._original = aioice.ice.get_host_addresses
+            aioice.ice.get_host_addresses = _loopback_addresses
+        self._users += 1
+        try:
+            yield
+        finally:
+            self._users -= 1
+            if self._users == 0 and self._original is not None:
+                aioice.ice.get_host_addresses = self._original  # type: ignore[assignment]
+                self._original = None
+
+
+def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return ["127.0.0.1"] if use_ipv4 else []
+
+
+_LOOPBACK = _LoopbackGathering()
+
+
+def _peer_connection() -> RTCPeerConnection:
+    # No STUN servers (the SFU is ICE-lite with known addresses). MAX_BUNDLE because aiortc's default
+    # BALANCED policy leaves the second m-line of a kind on a discarded transport when the server's offer
+    # BUNDLEs everything: a subscriber receiving two video tracks would never start the second receiver.
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+
+class RemoteTrack:
+    """A received track of a remote user, decoded by aiortc; keeps counters, not frames."""
+
+    def __init__(self, user_id: str, kind: str, stream_type: str, mid: str, track: MediaStreamTrack) -> None:
+        self.user_id = user_id
+        self.kind = kind
+        self.stream_type = stream_type
+        self.mid = mid
+        self.track = track
+        self.frames = 0
+        self.created_at = time.monotonic()
+        self.first_frame_at: float | None = None
+        self.last_frame_at: float | None = None
+        self.last_frame: av.VideoFrame | av.AudioFrame | None = None
+        self.last_rms = 0.0  # audio
+        self.ended = False
+        self._task: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"remote-{self.kind}")
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                frame = await self.track.recv()
+                now = time.monotonic()
+                if self.first_frame_at is None:
+                    self.first_frame_at = now
+                self.last_frame_at = now
+                self.frames += 1
+                if isinstance(frame, av.AudioFrame):
+                    self.last_rms = audio_rms(frame)
+                self.last_frame = frame  # type: ignore[assignment]
+                for n, fut in list(self._waiters):
+                    if self.frames >= n and not fut.done():
+                        fut.set_result(None)
+        except Exception:
+            # MediaStreamError when the track ends (unpublished, left, closed).
+            self.ended = True
+
+    def colour(self) -> tuple[int, int, int] | None:
+        """Dominant RGB of the last decoded video frame."""
+        if isinstance(self.last_frame, av.VideoFrame):
+            return dominant_rgb(self.last_frame)
+        return None
+
+    async def wait_frames(self, count: int, within: float = 10.0) -> None:
+        if self.frames >= count:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((count, fut))
+        try:
+            await asyncio.wait_for(fut, within)
+        finally:
+            self._waiters = [w for w in self._waiters if w[1] is not fut]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+RemoteKey = tuple[str, str, str]  # (userId, kind, streamType)
+
+
+class RelayRoomClient:
+    """One user's connection to a RelayRoom server.
+
+    ``url`` is the signalling WebSocket, e.g. ``ws://127.0.0.1:8080/signal``. ``loopback`` makes aiortc
+    gather ICE candidates on 127.0.0.1 (default: when the URL's host is a loopback address).
+    """
+
+    def __init__(self, url: str, *, loopback: bool | None = None, request_timeout: float = 15.0) -> None:
+        self.url = url
+        host = urlparse(url).hostname or ""
+        self.loopback = loopback if loopback is not None else host in ("127.0.0.1", "localhost", "::1")
+        self._timeout = request_timeout
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._negotiator: asyncio.Task[None] | None = None
+        self._offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._next_id = 0
+        self._listeners: dict[str, list[Callable[[ClientEvent], Any]]] = {}
+        self._queues: list[asyncio.Queue[ClientEvent | object]] = []
+        self._send_pc: RTCPeerConnection | None = None
+        self._recv_pc: RTCPeerConnection | None = None
+        self._mid_streams: dict[str, dict[str, Any]] = {}
+        self._local: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, streamType) -> producer
+        self.remote_tracks: dict[RemoteKey, RemoteTrack] = {}
+        self.room: dict[str, Any] | None = None  # the enter response
+        self.user_id: str | None = None
+        self.event_log: list[ClientEvent] = []
+        self.closed = False
+
+    # ------------------------------------------------------------------ events
+
+    def on(self, event: str, cb: Callable[[ClientEvent], Any]) -> None:
+        """Register a callback for an event name ('*' for all). Coroutine callbacks are awaited in a task."""
+        self._listeners.setdefault(event, []).append(cb)
+
+    def off(self, event: str, cb: Callable[[ClientEvent], Any]) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._listeners[event].remove(cb)
+
+    async def events(self) -> AsyncIterator[ClientEvent]:
+        """Every event from now on, in order, until the client closes."""
+        queue: asyncio.Queue[ClientEvent | object] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _CLOSED or not isinstance(item, ClientEvent):
+                    return
+                yield item
+        finally:
+            with contextlib.suppress(ValueError):
+                self._queues.remove(queue)
+
+    async def wait_for_event(
+        self, name: str, predicate: Callable[[dict[str, Any]], bool] | None = None, within: float = 10.0
+    ) -> ClientEvent:
+        """The first event ``name`` (already received or future) matching ``predicate``."""
+        for ev in self.event_log:
+            if ev.name == name and (predicate is None or predicate(ev.data)):
+                return ev
+        fut: asyncio.Future[ClientEvent] = asyncio.get_running_loop().create_future()
+
+        def check(ev: ClientEvent) -> None:
+            if not fut.done() and (predicate is None or predicate(ev.data)):
+                fut.set_result(ev)
+
+        self.on(name, check)
+        try:
+            return await asyncio.wait_for(fut, within)
+        finally:
+            self.off(name, check)
+
+    def _emit(self, name: str, data: dict[str, Any]) -> None:
+        ev = ClientEvent(name, data)
+        self.event_log.append(ev)
+        for q in self._queues:
+            q.put_nowait(ev)
+        for cb in [*self._listeners.get(name, []), *self._listeners.get("*", [])]:
+            try:
+                result = cb(ev)
+                if asyncio.iscoroutine(result):
+                    asyncio.get_running_loop().create_task(result)
+            except Exception:
+                log.exception("event listener failed")
+
+    # ------------------------------------------------------------------ signalling
+
+    async def connect(self) -> None:
+        if self._ws is not None:
+            return
+        self._ws = await connect(self.url, max_queue=None, max_size=1 << 20)
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name="signal-reader")
+        self._negotiator = asyncio.get_running_loop().create_task(self._negotiate_loop(), name="negotiator")
+
+    async def request(self, rtype: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one request and return its response data, or raise RelayRoomError."""
+        if self._ws is None:
+            raise RelayRoomError(5101, "not connected")
+        self._next_id += 1
+        rid = self._next_id
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            await self._ws.send(
+                json.dumps({"v": PROTOCOL_VERSION, "id": rid, "type": rtype, "data": data or {}})
+            )
+            msg = await asyncio.wait_for(fut, self._timeout)
+        finally:
+            self._pending.pop(rid, None)
+        if not msg.get("ok"):
+            err = msg.get("error") or {}
+            raise RelayRoomError(
+                int(err.get("code", 5999)), str(err.get("message", "")), int(err.get("extraCode", 0))
+            )
+        data_out: dict[str, Any] = msg.get("data") or {}
+        return data_out
+
+    async def _read_loop(self) -> None:
+        assert self._ws is not None
+        try:
+            async for raw in self._ws:
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue
+                if msg.get("type") == "response":
+                    fut = self._pending.get(msg.get("id"))
+                    if fut is not None and not fut.done():
+                        fut.set_result(msg)
+                elif msg.get("type") == "event":
+                    self._on_server_event(str(msg.get("event")), msg.get("data") or {})
+        except Exception:
+            pass
+        finally:
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(RelayRoomError(5998, "signalling connection closed"))
+            if not self.closed:
+                self._emit("connection-state-changed", {"state": "DISCONNECTED"})
+
+    def _on_server_event(self, name: str, data: dict[str, Any]) -> None:
+        if name == "offer":
+            self._offers.put_nowait(data)
+            return
+        if name.endswith("-unavailable") and name.startswith("remote-"):
+            kind = "audio" if "audio" in name else "video"
+            track = self.remote_tracks.get(
+                (str(data.get("userId")), kind, str(data.get("streamType", "main")))
+            )
+            if track is not None and data.get("reason") != "mute":
+                track.ended = True
+        if name == "kicked-out":
+            self.room = None
+        self._emit(name, data)
+
+    async def _heartbeat_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(RelayRoomError, asyncio.TimeoutError):
+                await self.request("heartbeat")
+
+    # ------------------------------------------------------------------ room
+
+    async def enter_room(
+        self,
+        *,
+        sdk_app_id: int,
+        user_id: str,
+        user_sig: str,
+        room_id: int | None = None,
+        str_room_id: str | None = None,
+        scene: str = "rtc",
+        role: str = "anchor",
+        private_map_key: str | None = None,
+        auto_receive_audio: bool = True,
+        auto_receive_video: bool = False,
+        consent_token: str | None = None,
+    ) -> dict[str, Any]:
+        """TRTC enterRoom. Returns the server's enter response (members already in the room...)."""
+        await self.connect()
+        data: dict[str, Any] = {
+            "sdkAppId": sdk_app_id,
+            "userId": user_id,
+            "userSig": user_sig,
+            "scene": scene,
+            "role": role,
+            "autoReceiveAudio": auto_receive_audio,
+            "autoReceiveVideo": auto_receive_video,
+        }
+        if room_id is not None:
+            data["roomId"] = room_id
+        if str_room_id is not None:
+            data["strRoomId"] = str_room_id
+        if private_map_key is not None:
+            data["privateMapKey"] = private_map_key
+        if consent_token is not None:
+            data["consentToken"] = consent_token
+        self.room = await self.request("enter", data)
+        self.user_id = user_id
+        if self._heartbeat is None:
+            interval = float(self.room.get("heartbeatInterval", 10.0))
+            self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop(interval))
+        return self.room
+
+    async def resume(self, resume_token: str) -> dict[str, Any]:
+        """Reattach to a membership after the signalling socket dropped (docs/signalling.md)."""
+        await self.connect()
+        self.room = await self.request("resume", {"resumeToken": resume_token})
+        return self.room
+
+    async def exit_room(self) -> None:
+        """TRTC exitRoom: leave, stop publishing and receiving."""
+        if self.room is not None:
+            with contextlib.suppress(RelayRoomError):
+                await self.request("exit")
+        self.room = None
+        await self._close_peer_connections()
+
+    async def switch_role(self, role: str, private_map_key: str | None = None) -> str:
+        data: dict[str, Any] = {"role": role}
+        if private_map_key is not None:
+            data["privateMapKey"] = private_map_key
+        result = await self.request("switchRole", data)
+        if role == "audience":
+            self._local.clear()
+            if self._send_pc is not None:
+                await self._send_pc.close()
+                self._send_pc = None
+        return str(result["role"])
+
+    async def send_custom_message(self, cmd_id: int, data: bytes) -> int:
+        """TRTC sendCustomMessage (anchors only, cmdId 1..10, ≤1 KB, ≤30/s and ≤8 KB/s)."""
+        result = await self.request(
+            "customMessage", {"cmdId": cmd_id, "data": base64.b64encode(data).decode()}
+        )
+        return int(result["seq"])
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish(
+        self,
+        audio_track: MediaStreamTrack | None = None,
+        video_track: MediaStreamTrack | None = None,
+        screen_track: MediaStreamTrack | None = None,
+    ) -> list[dict[str, Any]]:
+        """Publish local tracks (main audio, main video, sub-stream video) on a new send connection."""
+        if self._send_pc is not None:
+            raise RelayRoomError(5100, "already publishing; unpublish first")
+        pc = _peer_connection()
+        declared: list[tuple[Any, str, str]] = []
+        for track, stream_type in ((audio_track, "main"), (video_track, "main"), (screen_track, "sub")):
+            if track is not None:
+                transceiver = pc.addTransceiver(track, direction="sendonly")
+                declared.append((transceiver, track.kind, stream_type))
+        if not declared:
+            await pc.close()
+            raise RelayRoomError(5000, "nothing to publish")
+        with self._gathering():
+            await pc.setLocalDescription(await pc.createOffer())
+        tracks = [{"kind": kind, "streamType": st, "mid": t.mid} for t, kind, st in declared]
+        try:
+            result = await self.request("publish", {"sdp": pc.localDescription.sdp, "tracks": tracks})
+            await pc.setRemoteDescription(RTCSessionDescription(result["sdp"], "answer"))
+        except BaseException:
+            await pc.close()
+            raise
+        self._send_pc = pc
+        producers: list[dict[str, Any]] = result.get("producers", [])
+        for prod in producers:
+            self._local[(prod["kind"], prod["streamType"])] = prod
+        return producers
+
+    async def unpublish(self) -> None:
+        if self._send_pc is None:
+            return
+        with contextlib.suppress(RelayRoomError):
+            await self.request("unpublish", {})
+        self._local.clear()
+        await self._send_pc.close()
+        self._send_pc = None
+
+    async def mute_local_audio(self, muted: bool) -> None:
+        await self.request("mute", {"kind": "audio", "muted": muted})
+
+    async def mute_local_video(self, muted: bool) -> None:
+        await self.request("mute", {"kind": "video", "muted": muted})
+
+    # ------------------------------------------------------------------ receiving
+
+    async def subscribe(self, user_id: str, kind: str, stream_type: str = "main") -> None:
+        """Receive a remote stream that autoReceive does not cover (TRTC startRemoteVideo)."""
+        await self.request("subscribe", {"userId": user_id, "kind": kind, "streamType": stream_type})
+
+    async def unsubscribe(self, user_id: str, kind: str, stream_type: str = "main") -> None:
+        await self.request("unsubscribe", {"userId": user_id, "kind": kind, "streamType": stream_type})
+
+    def remote_track(self, user_id: str, kind: str, stream_type: str = "main") -> RemoteTrack | None:
+        return self.remote_tracks.get((user_id, kind, stream_type))
+
+    async def wait_remote_track(
+        self, user_id: str, kind: str, stream_type: str = "main", within: float = 10.0
+    ) -> RemoteTrack:
+        key = (user_id, kind, stream_type)
+        track = self.remote_tracks.get(key)
+        if track is not None and not track.ended:
+            return track
+        await self.wait_for_event(
+            "track",
+            lambda d: (d["userId"], d["kind"], d["streamType"]) == key and not self.remote_tracks[key].ended,
+            within,
+        )
+        return self.remote_tracks[key]
+
+    async def _negotiate_loop(self) -> None:
+        while True:
+            offer = await self._offers.get()
+            try:
+                await self._apply_offer(offer)
+            except Exception as exc:
+                log.warning("subscriber offer failed: %s", type(exc).__name__)
+                self._emit("error", {"code": 5500, "message": "could not apply the server's offer"})
+
+    async def _apply_offer(self, offer: dict[str, Any]) -> None:
+        if self._recv_pc is None:
+            self._recv_pc = _peer_connection()
+            self._recv_pc.on("track", self._on_track)
+        for stream in offer.get("streams", []):
+            if stream.get("mid") is not None:
+                self._mid_streams[str(stream["mid"])] = stream
+        pc = self._recv_pc
+        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        with self._gathering():
+            await pc.setLocalDescription(await pc.createAnswer())
+        await self.request(
+            "answer", {"negotiationId": offer["negotiationId"], "sdp": pc.localDescription.sdp}
+        )
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        assert self._recv_pc is not None
+        mid = next((t.mid for t in self._recv_pc.getTransceivers() if t.receiver.track is track), None)
+        stream = self._mid_streams.get(mid or "")
+        if mid is None or stream is None:
+            log.warning("remote track without a stream label")
+            return
+        key = (str(stream["userId"]), str(stream["kind"]), str(stream["streamType"]))
+        old = self.remote_tracks.get(key)
+        if old is not None:
+            old.ended = True
+        remote = RemoteTrack(key[0], key[1], key[2], mid, track)
+        remote.start()
+        self.remote_tracks[key] = remote
+        self._emit("track", {"userId": key[0], "kind": key[1], "streamType": key[2], "mid": mid})
+
+    @contextlib.contextmanager
+    def _gathering(self) -> Iterator[None]:
+        if self.loopback:
+            with _LOOPBACK.active():
+                yield
+        else:
+            yield
+
+    # ------------------------------------------------------------------ teardown
+
+    async def _close_peer_connections(self) -> None:
+        for remote in list(self.remote_tracks.values()):
+            await remote.close()
+        self.remote_tracks.clear()
+        self._mid_streams.clear()
+        self._local.clear()
+        for pc in (self._send_pc, self._recv_pc):
+            if pc is not None:
+                await pc.close()
+        self._send_pc = self._recv_pc = None
+
+    async def close(self) -> None:
+        """Exit the room (if in one) and close everything. Idempotent."""
+        if self.closed:
+            return
+        if self.room is not None and self._ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.exit_room(), 5)
+        self.closed = True
+        await self._close_peer_connections()
+        for task in (self._heartbeat, self._negotiator, self._reader):
+            if task is not None:
+                task.cancel()
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        for task in (self._heartbeat, self._negotiator, self._reader):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        for q in self._queues:
+            q.put_nowait(_CLOSED)
+
+    async def drop_connection(self) -> None:
+        """Close only the signalling socket, as a network failure would (tests of session resume)."""
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        if self._negotiator is not None:
+            self._negotiator.cancel()
+            self._negotiator = None
+
+    async def __aenter__(self) -> RelayRoomClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
