@@ -3,6 +3,7 @@
 from relayroom.storage.models.account import Account, AccountStatus
 from relayroom.storage.models.application import Application, AppStatus, ConsentPolicy
 from relayroom.storage.models.base import Base
+from relayroom.storage.models.cloudapi import CallQualitySample, CallRoom, CallUser, CallUserEvent
 from relayroom.storage.models.oplog import OplogEntry
 from relayroom.storage.models.privacy import (
     ConsentAttestation,
@@ -13,7 +14,9 @@ from relayroom.storage.models.privacy import (
     Tombstone,
 )
 from relayroom.storage.models.secret import AppSecretKey, CloudCredential
+from relayroom.storage.models.usage import UsageBucket
 from relayroom.storage.models.user import ApiToken, Membership, Role, User
+from relayroom.storage.models.webhooks import CallbackConfig, WebhookDelivery
 
 __all__ = [
     "Account",
@@ -23,16 +26,23 @@ __all__ = [
     "AppStatus",
     "Application",
     "Base",
+    "CallQualitySample",
+    "CallRoom",
+    "CallUser",
+    "CallUserEvent",
+    "CallbackConfig",
     "CloudCredential",
     "ConsentAttestation",
+    "ConsentPolicy",
     "ConsentRecord",
     "DataSubjectRequest",
     "DeletionReceipt",
-    "ConsentPolicy",
     "Membership",
     "OplogEntry",
     "RetentionJob",
     "Role",
     "Tombstone",
+    "UsageBucket",
     "User",
+    "WebhookDelivery",
 ]
