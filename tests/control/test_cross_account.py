@@ -42,9 +42,33 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/accounts/{account_id}/oplog"): None,
     ("GET", "/api/v1/accounts/{account_id}/oplog/verify"): None,
     ("GET", "/api/v1/accounts/{account_id}/oplog/checkpoint"): None,
+    ("DELETE", "/api/v1/accounts/{account_id}"): None,
+    ("GET", "/api/v1/accounts/{account_id}/retention"): None,
+    ("GET", "/api/v1/privacy/receipts/{receipt_id}"): None,  # public by unguessable id
+    ("GET", "/api/v1/privacy/public-key"): None,
+    ("POST", "/api/v1/accounts/{account_id}/privacy/requests"): {"kind": "access", "subject_kind": "account"},
+    ("GET", "/api/v1/accounts/{account_id}/privacy/requests"): None,
+    ("GET", "/api/v1/privacy/requests/{request_id}"): None,
+    ("POST", "/api/v1/privacy/requests/{request_id}/process"): None,
+    ("GET", "/api/v1/privacy/requests/{request_id}/export"): None,
+    ("GET", "/api/v1/applications/{sdkappid}/consent"): None,
+    ("PUT", "/api/v1/applications/{sdkappid}/consent/attestation"): {
+        "dpa_version": "x",
+        "consent_mechanism": "x",
+        "age_gate_method": "x",
+        "parental_flow": False,
+    },
+    ("POST", "/api/v1/applications/{sdkappid}/consent/withdraw"): {"userid": "alice"},
+    ("GET", "/api/v1/privacy/consent-ages"): None,
+    ("GET", "/api/v1/privacy/processing-records"): None,
 }
 # Routes that only ever act on the caller's own data (no object id to point elsewhere).
-SELF_ONLY = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/logout"), ("GET", "/api/v1/me")}
+SELF_ONLY = {
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/privacy/receipts/{receipt_id}"),
+}
 
 
 async def test_every_endpoint_refuses_another_accounts_objects(settings: Settings) -> None:
@@ -56,11 +80,18 @@ async def test_every_endpoint_refuses_another_accounts_objects(settings: Setting
         admin_id = (await rt.client.get("/api/v1/me", headers=admin)).json()["user"]["id"]
         await make_account(rt, admin, "Mallory Inc", "mallory", "mallory-password")
         mallory = await rt.login("mallory", "mallory-password")
+        req = await rt.client.post(
+            f"/api/v1/accounts/{a_acc}/privacy/requests",
+            headers=admin,
+            json={"kind": "access", "subject_kind": "end_user", "sdkappid": a_app, "userid": "alice"},
+        )
+        assert req.status_code == 201, req.text
         ids = {
             "account_id": a_acc,
             "sdkappid": str(a_app),
             "secret_id": cred["secret_id"],
             "user_id": admin_id,
+            "request_id": req.json()["id"],
         }
 
         paths = rt.app.openapi()["paths"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +27,7 @@ from relayroom.control.context import ControlContext
 from relayroom.control.errors import AppError
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.oplog.endpoints import router as oplog_router
+from relayroom.control.privacy.endpoints import router as privacy_router
 from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.services import Services
 from relayroom.control.signaling.endpoints import router as signaling_router
@@ -83,6 +86,45 @@ class RoomObservers:
                 log.exception("room event subscriber failed", extra={"event": event.type.value})
 
 
+class RoomsLiveControl:
+    """The privacy engine's handle on live rooms (close an app's rooms, remove a withdrawn user)."""
+
+    def __init__(self, rooms: RoomManager) -> None:
+        self._rooms = rooms
+
+    async def close_app_rooms(self, sdkappid: int) -> int:
+        closed = 0
+        for room in self._rooms.list_rooms(sdkappid):
+            closed += int(await self._rooms.dismiss_room(room["roomKey"]))
+        return closed
+
+    async def remove_user(self, sdkappid: int, userid: str) -> int:
+        removed = 0
+        for room in self._rooms.list_rooms(sdkappid):
+            removed += len(await self._rooms.remove_users(room["roomKey"], [userid]))
+        return removed
+
+    def presence(self, sdkappid: int, userid: str) -> list[dict[str, Any]]:
+        out = []
+        for room in self._rooms.list_rooms(sdkappid):
+            r = self._rooms.get_room(room["roomKey"])
+            if r is not None and userid in r.participants:
+                out.append({"roomId": room["roomId"], "scene": room["scene"], "present": True})
+        return out
+
+
+async def _retention_loop(services: Services) -> None:
+    """Purges and pending requests on a schedule (hourly by default) after the start-up catch-up."""
+    interval = services.ctx.settings.retention.schedule_minutes * 60
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await services.retention.run_due()
+            await services.requests.process_pending()
+        except Exception:
+            log.exception("retention run failed; retried at the next tick")
+
+
 async def _start_media(
     settings: Settings, services: Services, observers: RoomObservers
 ) -> tuple[MediaService | None, RoomManager | None]:
@@ -109,6 +151,7 @@ async def _start_media(
             media=media,
             directory=DbAppDirectory(services),
             node_region=settings.region,
+            consent=services.consent,
             limits=RoomLimits(
                 rtc_max_members=r.rtc_max_members,
                 live_max_anchors=r.live_max_anchors,
@@ -145,6 +188,12 @@ def create_app(
         await ctx.db.migrate()
         services = Services.build(ctx)
         app.state.services = services
+        # Catch-up before anything is served: every purge due (also after days of downtime) runs
+        # to completion first; late ones are recorded as SLA breaches.
+        caught_up = await services.retention.run_due()
+        if caught_up:
+            log.info("retention catch-up", extra={"purges": len(caught_up)})
+        await services.requests.process_pending()
         fs = await bootstrap_if_empty(services)
         if fs is not None and on_first_start is not None:
             on_first_start(fs)
@@ -153,12 +202,18 @@ def create_app(
         media, rooms = await _start_media(settings, services, observers)
         app.state.media = media
         app.state.rooms = rooms
+        if rooms is not None:
+            services.consent.live = RoomsLiveControl(rooms)
+        scheduler = asyncio.create_task(_retention_loop(services), name="retention-scheduler")
         app.state.ready = True
         log.info("control plane ready", extra={"region": settings.region, "db": ctx.db.dialect})
         try:
             yield
         finally:
             app.state.ready = False
+            scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scheduler
             # drain: rooms first (members are told), then workers, then the database
             if rooms is not None:
                 await rooms.close()
@@ -213,6 +268,13 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    for r in (accounts_router, applications_router, keys_router, oplog_router, signaling_router):
+    for r in (
+        accounts_router,
+        applications_router,
+        keys_router,
+        oplog_router,
+        privacy_router,
+        signaling_router,
+    ):
         app.include_router(r)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
 from relayroom.control.applications.schemas import (
     AppCreatedOut,
@@ -85,9 +85,16 @@ async def update_app(
 
 @router.post("/applications/{sdkappid}/disable", response_model=AppOut)
 async def disable_app(
-    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    sdkappid: int,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
+    background: BackgroundTasks,
 ) -> AppOut:
-    return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.DISABLED))
+    """Entry stops at once; rooms of the app are closed."""
+    app = await services.apps.set_status(session, principal, sdkappid, AppStatus.DISABLED)
+    background.add_task(services.consent.live.close_app_rooms, sdkappid)  # after the commit
+    return app_out(app)
 
 
 @router.post("/applications/{sdkappid}/enable", response_model=AppOut)
@@ -99,10 +106,16 @@ async def enable_app(
 
 @router.post("/applications/{sdkappid}/terminate", response_model=AppOut)
 async def terminate_app(
-    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    sdkappid: int,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
+    background: BackgroundTasks,
 ) -> AppOut:
     """Irreversible: the app stops authenticating at once and its data is purged (7 days at most)."""
-    return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.TERMINATED))
+    app = await services.apps.set_status(session, principal, sdkappid, AppStatus.TERMINATED)
+    background.add_task(services.consent.live.close_app_rooms, sdkappid)  # after the commit
+    return app_out(app)
 
 
 @router.get("/applications/{sdkappid}/key", response_model=KeyOut)

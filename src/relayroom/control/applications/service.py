@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,8 @@ class ApplicationService:
         self.ctx = ctx
         self.oplog = oplog
         self.keys = keys
+        # Set by the privacy engine: schedules the purge in the terminating transaction.
+        self.on_terminated: Callable[[AsyncSession, Application], Awaitable[Any]] | None = None
 
     async def _allocate_sdkappid(self, session: AsyncSession) -> int:
         for _ in range(32):
@@ -235,6 +238,8 @@ class ApplicationService:
         app.updated_at = now
         if status is AppStatus.TERMINATED:
             app.terminated_at = now
+            if self.on_terminated is not None:
+                await self.on_terminated(session, app)
         action = {
             AppStatus.ENABLED: "app.enable",
             AppStatus.DISABLED: "app.disable",

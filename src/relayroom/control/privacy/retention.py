@@ -258,6 +258,11 @@ class RetentionService:
                     },
                 )
             receipt_id = await self._write_receipt(s, job, counts, now)
+            if job.request_id is not None:
+                req = await s.get(DataSubjectRequest, job.request_id)
+                if req is not None:
+                    req.state, req.completed_at, req.receipt_id = "completed", now, receipt_id
+                    req.result = json.dumps(counts)
             job.state = "completed"
             job.completed_at = now
             job.receipt_id = receipt_id
