@@ -266,3 +266,31 @@ async def test_service_close_is_idempotent_and_stops_workers(loopback: None) -> 
         assert pid is not None
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_republished_stream_continues_on_the_same_subscriber_track(media: Media) -> None:
+    """A publisher restarts its peer connection: subscribers keep their m-line, SSRC and sequence space."""
+    svc, events = media
+    router_id = await svc.create_router("room-republish")
+    pub1, old = await publish(svc, router_id, "alice", "red")
+    bob = await subscribe(svc, router_id, "bob", old)
+    pub2 = None
+    try:
+        await wait_for(lambda: len(bob.video_frames) > 5, within=15)
+        await pub1.close()
+        pub2, new = await publish(svc, router_id, "alice", "blue")
+        assert set(new).isdisjoint(old)
+        assert {e.producer_id for e in events if e.type == MediaEventType.PRODUCER_CLOSED} >= set(old)
+        t0 = time.monotonic()
+        await wait_for(lambda: any(close_colour(c, "blue") for c in bob.colours_since(t0)), within=10)
+        # same track (the first producer's id), no renegotiation needed
+        assert {t for _, t, _ in bob.video_frames} == {old[1]}
+        offer = await svc.subscribe(router_id, "bob", new)
+        assert offer.count("m=") == 2
+        await wait_for(lambda: len([a for a in bob.audio_frames if a[0] > t0]) > 20, within=10)
+        assert max(e for t, _, e in bob.audio_frames if t > t0) > 100
+    finally:
+        await bob.close()
+        await pub1.close()
+        if pub2 is not None:
+            await pub2.close()

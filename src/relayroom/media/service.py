@@ -283,9 +283,16 @@ class MediaService:
             state = self._router(router_id)
             worker = self.worker_for_router(router_id)
             p = state.participant(participant_id)
+            replaced: list[str] = []
+            remote_ice = (offer.ice_ufrag, offer.ice_pwd)
+            if p.send_transport_id is not None and p.send_remote_ice not in (None, remote_ice):
+                # A new peer connection (or an ICE restart): replace the send transport. Its producers
+                # close now; producers created below continue their consumers (same kind/source).
+                replaced = await self._close_send_transport(worker, state, p)
             if p.send_transport_id is None or p.send_local is None:
                 p.send_transport_id, p.send_local = await self._create_transport(router_id, participant_id)
                 p.send_connected = False
+                p.send_remote_ice = remote_ice
             if not p.send_connected:
                 # We answer setup:passive, so the client is the DTLS client.
                 await worker.request(
@@ -295,7 +302,7 @@ class MediaService:
                 )
                 p.send_connected = True
             created: list[ProducerInfo] = []
-            closed: list[str] = []
+            closed: list[str] = list(replaced)
             accepted: set[str] = set()
             for m in offer.media:
                 existing = p.published.get(m.mid)
@@ -385,6 +392,23 @@ class MediaService:
                             "consumer.setProducer", ml.consumer_id, {"producerId": rec.producer_id}
                         )
                         ml.producer_id = rec.producer_id
+
+    async def _close_send_transport(
+        self, worker: WorkerHandle, state: RouterState, p: ParticipantState
+    ) -> list[str]:
+        closed = [pid for pid, rec in state.producers.items() if rec.participant_id == p.participant_id]
+        for pid in closed:
+            del state.producers[pid]
+        p.published.clear()
+        tid, p.send_transport_id, p.send_local = p.send_transport_id, None, None
+        p.send_connected = False
+        p.send_remote_ice = None
+        if tid is not None:
+            self._transport_owner.pop(tid, None)
+            worker.transport_count = max(0, worker.transport_count - 1)
+            with contextlib.suppress(InvalidStateError):
+                await worker.request("transport.close", tid)
+        return closed
 
     async def _close_producer(self, worker: WorkerHandle, state: RouterState, producer_id: str) -> None:
         rec = state.producers.pop(producer_id, None)
