@@ -26,7 +26,7 @@ async def server() -> AsyncIterator[RunningServer]:
         )
     )
     try:
-        async with serve(manager) as running:
+        async with serve(manager, media) as running:
             yield running
     finally:
         await media.close()

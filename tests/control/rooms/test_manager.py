@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
@@ -398,3 +399,30 @@ async def test_media_failure_to_create_a_router_is_a_server_error() -> None:
     with pytest.raises(RoomError) as exc:
         await enter(m, "alice")
     assert exc.value.code == ErrorCode.SERVER_ERROR
+
+
+async def test_a_subscribe_failing_for_a_producer_that_went_away_does_not_block_the_others() -> None:
+    m, media, _ = make_manager()
+    a, sa = await enter(m, "alice")
+    c, sc = await enter(m, "carol")
+    await m.publish(a, "audio", AUDIO)
+    await m.publish(c, "audio", AUDIO)
+    await answer_all(m, a, sa)
+    await answer_all(m, c, sc)
+    real_subscribe = media.subscribe
+    calls = 0
+
+    async def flaky(router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            # alice unpublishes while bob's subscribe to alice + carol is in flight
+            await m.unpublish(a)
+            raise ValueError("unknown producer")
+        return await real_subscribe(router_id, participant_id, producer_ids)
+
+    media.subscribe = flaky  # type: ignore[method-assign]
+    b, sb = await enter(m, "bob")
+    await answer_all(m, b, sb)
+    assert not b.subscribe_failed
+    assert b.subscribed == set(c.publications)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,10 +19,11 @@ from relayroom.control.signaling.endpoints import router
 class RunningServer:
     url: str  # ws://127.0.0.1:<port>/signal
     manager: RoomManager
+    media: Any = None  # the real MediaService when the test uses one
 
 
 @contextlib.asynccontextmanager
-async def serve(manager: RoomManager) -> AsyncIterator[RunningServer]:
+async def serve(manager: RoomManager, media: Any = None) -> AsyncIterator[RunningServer]:
     app = FastAPI()
     app.include_router(router)
     app.state.rooms = manager
@@ -37,7 +39,7 @@ async def serve(manager: RoomManager) -> AsyncIterator[RunningServer]:
                 task.result()
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
-        yield RunningServer(f"ws://127.0.0.1:{port}/signal", manager)
+        yield RunningServer(f"ws://127.0.0.1:{port}/signal", manager, media)
     finally:
         await manager.close()
         server.should_exit = True

@@ -768,8 +768,13 @@ class RoomManager:
                     # The producer is gone already (publisher left); its consumer went with it.
                     p.subscribed -= remove
                     continue
+                published = {
+                    pub.producer_id for o in room.participants.values() for pub in o.publications.values()
+                }
+                if add - published:
+                    continue  # raced with an unpublish: recompute without the producer that went away
                 self._log.warning("subscribe failed", extra={"participant": p.participant_id})
-                p.subscribe_failed |= add
+                p.subscribe_failed |= add  # not retried until republished, so a bad producer cannot spin
                 continue
             if p.closed:
                 return

@@ -1,0 +1,161 @@
+"""SDK features against the real server and MediaService: events API, mute, custom messages, roles,
+session resume and worker death."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from relayroom.client import (
+    ClientEvent,
+    RelayRoomClient,
+    RelayRoomError,
+    SineAudioTrack,
+    TestPatternVideoTrack,
+    colour_close,
+)
+from relayroom.media.types import MediaEventType
+from tests.control.rooms.fakes import SDKAPPID, usersig
+from tests.control.signaling.server import RunningServer
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
+
+RED = (220, 30, 30)
+
+
+@contextlib.asynccontextmanager
+async def client(
+    server: RunningServer, user: str, room_id: int = 77, **kw: object
+) -> AsyncIterator[RelayRoomClient]:
+    c = RelayRoomClient(server.url)
+    try:
+        await c.enter_room(
+            sdk_app_id=SDKAPPID,
+            user_id=user,
+            user_sig=usersig(user),
+            room_id=room_id,
+            auto_receive_video=True,
+            **kw,  # type: ignore[arg-type]
+        )
+        yield c
+    finally:
+        await c.close()
+
+
+async def test_events_arrive_in_order_through_the_async_iterator_and_callbacks(server: RunningServer) -> None:
+    async with client(server, "alice") as alice:
+        seen_by_callback: list[str] = []
+        alice.on("*", lambda ev: seen_by_callback.append(ev.name))
+        seen_by_iterator: list[ClientEvent] = []
+
+        async def collect() -> None:
+            async for ev in alice.events():
+                seen_by_iterator.append(ev)
+                if ev.name == "remote-user-exit":
+                    return
+
+        task = asyncio.create_task(collect())
+        await asyncio.sleep(0)
+        async with client(server, "bob") as bob:
+            await bob.publish(audio_track=SineAudioTrack(), video_track=TestPatternVideoTrack(RED))
+            await alice.wait_remote_track("bob", "video")
+        await asyncio.wait_for(task, 10)
+        names = [e.name for e in seen_by_iterator if e.name != "track"]
+        assert names[0] == "remote-user-enter"
+        assert set(names[1:3]) == {"remote-audio-available", "remote-video-available"}
+        assert names[-3:] == ["remote-audio-unavailable", "remote-video-unavailable", "remote-user-exit"]
+        assert [n for n in seen_by_callback if n != "track"] == names
+
+
+async def test_mute_video_tells_the_room_and_unmute_brings_the_picture_back(server: RunningServer) -> None:
+    async with client(server, "alice") as alice, client(server, "bob") as bob:
+        await alice.publish(video_track=TestPatternVideoTrack(RED))
+        track = await bob.wait_remote_track("alice", "video")
+        await track.wait_frames(5)
+        await alice.mute_local_video(True)
+        ev = await bob.wait_for_event("remote-video-unavailable")
+        assert ev.data == {"userId": "alice", "streamType": "main", "reason": "mute"}
+        await asyncio.sleep(0.3)
+        frozen = track.frames
+        await asyncio.sleep(0.5)
+        assert track.frames <= frozen + 1  # paused at the SFU
+        await alice.mute_local_video(False)
+        await bob.wait_for_event("remote-video-available", lambda d: d.get("reason") == "mute")
+        await track.wait_frames(frozen + 5, within=5)
+        colour = track.colour()
+        assert colour is not None and colour_close(colour, RED)
+
+
+async def test_custom_messages_reach_the_other_members_and_audience_cannot_send(
+    server: RunningServer,
+) -> None:
+    async with (
+        client(server, "host", scene="live", role="anchor") as host,
+        client(server, "viewer", scene="live", role="audience") as viewer,
+    ):
+        assert await host.send_custom_message(2, b"\x00hello") == 1
+        ev = await viewer.wait_for_event("custom-message")
+        assert ev.data["userId"] == "host" and ev.data["cmdId"] == 2 and ev.data["seq"] == 1
+        with pytest.raises(RelayRoomError) as exc:
+            await viewer.send_custom_message(2, b"no")
+        assert exc.value.code == 5100
+
+
+async def test_audience_cannot_publish_until_it_switches_to_anchor(server: RunningServer) -> None:
+    async with (
+        client(server, "host", scene="live", role="anchor") as host,
+        client(server, "viewer", scene="live", role="audience") as viewer,
+    ):
+        with pytest.raises(RelayRoomError) as exc:
+            await viewer.publish(audio_track=SineAudioTrack())
+        assert exc.value.code == -100204
+        assert await viewer.switch_role("anchor") == "anchor"
+        await host.wait_for_event("remote-user-enter", lambda d: d["userId"] == "viewer")
+        await viewer.publish(video_track=TestPatternVideoTrack(RED))
+        track = await host.wait_remote_track("viewer", "video")
+        await track.wait_frames(3)
+        assert await viewer.switch_role("audience") == "audience"
+        ev = await host.wait_for_event("remote-user-exit", lambda d: d["userId"] == "viewer")
+        assert ev.data["reason"] == 3
+
+
+async def test_a_dropped_socket_resumes_with_its_token_and_media_keeps_flowing(server: RunningServer) -> None:
+    async with client(server, "alice") as alice, client(server, "bob") as bob:
+        await alice.publish(video_track=TestPatternVideoTrack(RED))
+        track = await bob.wait_remote_track("alice", "video")
+        await track.wait_frames(3)
+        assert bob.room is not None
+        token = bob.room["resumeToken"]
+        await bob.drop_connection()
+        before = track.frames
+        await asyncio.sleep(0.5)
+        assert track.frames > before  # media does not depend on the signalling socket
+        resumed = await bob.resume(token)
+        assert resumed["members"][0]["userId"] == "alice"
+        assert not [e for e in alice.event_log if e.name == "remote-user-exit"]
+
+
+async def test_worker_death_sends_reconnect_and_members_can_enter_again(server: RunningServer) -> None:
+    events: list[MediaEventType] = []
+    server.media.on_event(lambda e: events.append(e.type))
+    async with client(server, "alice") as alice, client(server, "bob") as bob:
+        await alice.publish(video_track=TestPatternVideoTrack(RED))
+        await (await bob.wait_remote_track("alice", "video")).wait_frames(3)
+        room = server.manager.get_room(f"{SDKAPPID}:n:77")
+        assert room is not None
+        server.media.worker_for_router(room.router_id).kill()
+        for c in (alice, bob):
+            ev = await c.wait_for_event("reconnect", within=10)
+            assert ev.data == {"reason": "worker_died"}
+        async with asyncio.timeout(20):
+            while MediaEventType.WORKER_RESTARTED not in events:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        for c in (alice, bob):
+            await c.exit_room()  # drops the dead peer connections; the server already forgot the member
+        async with client(server, "alice") as alice2, client(server, "bob") as bob2:
+            await alice2.publish(video_track=TestPatternVideoTrack(RED))
+            track = await bob2.wait_remote_track("alice", "video")
+            await track.wait_frames(3)
