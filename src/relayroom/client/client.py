@@ -176,6 +176,7 @@ class RelayRoomClient:
         self._reader: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._negotiator: asyncio.Task[None] | None = None
+        self._teardown: asyncio.Task[None] | None = None
         self._offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 0
@@ -313,8 +314,11 @@ class RelayRoomClient:
             )
             if track is not None and data.get("reason") != "mute":
                 track.ended = True
-        if name == "kicked-out":
+        if name == "kicked-out" or (name == "reconnect" and data.get("reason") in ("worker_died", "timeout")):
+            # The membership is gone on the server: drop the media connections; enter_room works again.
             self.room = None
+            if self._teardown is None or self._teardown.done():
+                self._teardown = asyncio.get_running_loop().create_task(self._close_peer_connections())
         self._emit(name, data)
 
     async def _heartbeat_loop(self, interval: float) -> None:
@@ -341,6 +345,8 @@ class RelayRoomClient:
         consent_token: str | None = None,
     ) -> dict[str, Any]:
         """TRTC enterRoom. Returns the server's enter response (members already in the room...)."""
+        if self._teardown is not None:
+            await self._teardown  # media of a session the server ended must be gone before the new one
         await self.connect()
         data: dict[str, Any] = {
             "sdkAppId": sdk_app_id,
@@ -478,9 +484,13 @@ class RelayRoomClient:
     async def _negotiate_loop(self) -> None:
         while True:
             offer = await self._offers.get()
+            if self.room is None or self.closed:
+                continue  # queued before we left the room
             try:
                 await self._apply_offer(offer)
             except Exception as exc:
+                if self.room is None or self.closed:
+                    continue  # left the room while applying it
                 log.warning("subscriber offer failed: %s", type(exc).__name__)
                 self._emit("error", {"code": 5500, "message": "could not apply the server's offer"})
 
@@ -545,13 +555,13 @@ class RelayRoomClient:
                 await asyncio.wait_for(self.exit_room(), 5)
         self.closed = True
         await self._close_peer_connections()
-        for task in (self._heartbeat, self._negotiator, self._reader):
+        for task in (self._heartbeat, self._negotiator, self._reader, self._teardown):
             if task is not None:
                 task.cancel()
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
-        for task in (self._heartbeat, self._negotiator, self._reader):
+        for task in (self._heartbeat, self._negotiator, self._reader, self._teardown):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
