@@ -49,5 +49,11 @@ def setup_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aioice", "aiortc", "uvicorn.access"):
+    setup_quiet_libraries()
+
+
+def setup_quiet_libraries() -> None:
+    """Libraries whose debug output carries SQL parameters or packet contents stay at WARNING
+    whatever the level: their debug lines would put names, user ids and secrets in the log."""
+    for noisy in ("aioice", "aiortc", "uvicorn.access", "aiosqlite", "sqlalchemy.engine", "asyncpg", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

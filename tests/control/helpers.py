@@ -38,13 +38,16 @@ class Running:
 
 
 @asynccontextmanager
-async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Running]:
-    seen: list[FirstStart] = []
+async def running(
+    settings: Settings, clock: Clock | None = None, first: FirstStart | None = None
+) -> AsyncIterator[Running]:
+    """Start the app (lifespan included). On a restart pass the FirstStart of the first run."""
+    seen: list[FirstStart] = [first] if first else []
     app = create_app(settings, clock=clock, on_first_start=seen.append)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield Running(app=app, client=client, first=seen[0])
+            yield Running(app=app, client=client, first=seen[-1])
 
 
 async def make_account(

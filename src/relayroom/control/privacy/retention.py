@@ -374,6 +374,10 @@ class RetentionService:
         sole = await self._sole_members(s, account_id)
         counts["memberships"] = await self._count_delete(s, Membership, Membership.account_id == account_id)
         if sole:
+            for uid in sole:  # user.create / user.login entries name the user, not the account
+                counts["oplog_entries_redacted"] += await self._redact(
+                    s, OplogEntry.payload.like(_object_pattern("user", uid)), job
+                )
             await self._count_delete(s, ApiToken, ApiToken.user_id.in_(sole))
             counts["users"] = await self._count_delete(s, User, User.id.in_(sole))
         # Requests are kept as pseudonymised evidence: drop the sealed subject and export.
