@@ -159,3 +159,39 @@ async def test_worker_death_sends_reconnect_and_members_can_enter_again(server: 
             await alice2.publish(video_track=TestPatternVideoTrack(RED))
             track = await bob2.wait_remote_track("alice", "video")
             await track.wait_frames(3)
+
+
+async def test_unpublish_then_publish_again_is_received_again(server: RunningServer) -> None:
+    blue = (30, 30, 220)
+    async with client(server, "alice") as alice, client(server, "bob") as bob:
+        await alice.publish(audio_track=SineAudioTrack(), video_track=TestPatternVideoTrack(RED))
+        first = await bob.wait_remote_track("alice", "video")
+        await first.wait_frames(3)
+        await alice.unpublish()
+        await bob.wait_for_event("remote-video-unavailable")
+        assert first.ended
+        await alice.publish(audio_track=SineAudioTrack(), video_track=TestPatternVideoTrack(blue))
+        second = await bob.wait_remote_track("alice", "video")
+        assert second is not first
+        await second.wait_frames(5)
+        colour = second.colour()
+        assert colour is not None and colour_close(colour, blue), colour
+        audio = await bob.wait_remote_track("alice", "audio")
+        await audio.wait_frames(10)
+
+
+async def test_screen_share_is_published_and_received_as_the_sub_stream(server: RunningServer) -> None:
+    green = (30, 200, 30)
+    async with client(server, "alice") as alice, client(server, "bob") as bob:
+        producers = await alice.publish(
+            video_track=TestPatternVideoTrack(RED), screen_track=TestPatternVideoTrack(green)
+        )
+        assert sorted(p["streamType"] for p in producers) == ["main", "sub"]
+        await bob.wait_for_event("remote-video-available", lambda d: d["streamType"] == "sub")
+        main = await bob.wait_remote_track("alice", "video", "main")
+        sub = await bob.wait_remote_track("alice", "video", "sub")
+        await main.wait_frames(3)
+        await sub.wait_frames(3)
+        main_colour, sub_colour = main.colour(), sub.colour()
+        assert main_colour is not None and colour_close(main_colour, RED), main_colour
+        assert sub_colour is not None and colour_close(sub_colour, green), sub_colour
