@@ -426,3 +426,16 @@ async def test_a_subscribe_failing_for_a_producer_that_went_away_does_not_block_
     await answer_all(m, b, sb)
     assert not b.subscribe_failed
     assert b.subscribed == set(c.publications)
+
+
+async def test_concurrent_entries_of_one_user_leave_exactly_one_session() -> None:
+    m, media, _ = make_manager()
+    await enter(m, "bob")
+    (p1, s1), (p2, s2) = await asyncio.gather(enter(m, "alice"), enter(m, "alice"))
+    assert p1.closed != p2.closed
+    loser = s1 if p1.closed else s2
+    assert ("kicked-out", {"reason": "kick"}) in loser.events
+    info = m.room_info(p1.room_key)
+    assert info is not None and sorted(x["userId"] for x in info["members"]) == ["alice", "bob"]
+    closed = p1 if p1.closed else p2
+    assert (closed.participant_id,) == media.called("close_participant")[-1][1:]

@@ -257,8 +257,15 @@ class RoomManager:
         for _attempt in range(3):
             room = await self._get_or_create_room(ref, scene, grant.privileges, grant.permission_key_enforced)
             async with room.lock:
-                if not room.closed:
-                    return self._admit(room, req, user_id, role, grant, sink, on_entered)
+                if room.closed:
+                    continue  # closed while we waited for its lock: create it again
+                existing = room.participants.get(user_id)
+                if existing is not None and not existing.closed:
+                    # A concurrent entry of the same UserId got in first: the newest one wins.
+                    await self._remove(room, existing, ExitReason.KICK, kick=KickReason.KICK)
+                    if room.closed:
+                        continue
+                return self._admit(room, req, user_id, role, grant, sink, on_entered)
         raise RoomError(ErrorCode.OPERATION_FAILED, "room closed while entering; enter again")
 
     def _admit(
