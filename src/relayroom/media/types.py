@@ -59,6 +59,7 @@ class MediaParams:
     consent_timeout_s: float = 30.0
     restart_dead_workers: bool = True
     stats_interval_s: float = 0.0  # 0 = no periodic STATS events
+    udp_gso: bool = True  # batch RTP bursts to one address with UDP_SEGMENT when the kernel supports it
 
 
 @dataclass(frozen=True)

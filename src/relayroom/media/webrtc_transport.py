@@ -40,6 +40,7 @@ class TransportParams:
     port: int
     rtx_buffer_ms: int
     sendto: Callable[[bytes, Addr], None]
+    send_rtp: Callable[[bytes, Addr], None]  # batched (GSO) path for forwarded RTP
     # worker callbacks
     bind_tuple: Callable[[WebRtcTransport, Addr], None]
     notify: Callable[[str, str, dict[str, Any]], None]  # (target id, event, data)
@@ -218,7 +219,7 @@ class WebRtcTransport:
         except pylibsrtp.Error:
             return
         self.tx_packets += 1
-        self.params.sendto(protected, tup)
+        self.params.send_rtp(protected, tup)
 
     def send_rtcp(self, data: bytes) -> None:
         srtp = self.srtp

@@ -24,6 +24,7 @@ from relayroom.media.ice import stun
 from relayroom.media.producer import Producer
 from relayroom.media.router import Router, RouterParams
 from relayroom.media.types import CloseReason, InvalidStateError
+from relayroom.media.udp_sender import UdpSender
 from relayroom.media.webrtc_transport import Addr, TransportParams, WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Worker:
         loopback_only: bool,
         rtx_buffer_ms: int,
         consent_timeout_s: float,
+        gso: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -98,6 +100,8 @@ class Worker:
         self.tuples: dict[Addr, WebRtcTransport] = {}
         self.channel: Channel | None = None
         self._udp: asyncio.DatagramTransport | None = None
+        self._sender: UdpSender | None = None
+        self.gso = gso
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
         self.dropped = 0
@@ -107,11 +111,16 @@ class Worker:
     # -- setup -------------------------------------------------------------------------------------
     async def start(self, channel_sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        udp, _ = await loop.create_datagram_endpoint(
-            lambda: WorkerProtocol(self), local_addr=(self.host, self.port), family=socket.AF_INET
-        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
+        sock.bind((self.host, self.port))
+        udp, _ = await loop.create_datagram_endpoint(lambda: WorkerProtocol(self), sock=sock)
         self._udp = udp
-        self.port = udp.get_extra_info("sockname")[1]
+        self._sender = UdpSender(sock, loop, self.gso)
+        self.port = sock.getsockname()[1]
         reader, writer = await asyncio.open_unix_connection(sock=channel_sock)
         self.channel = Channel(reader, writer, on_request=self.handle_request, on_closed=self._closed.set)
         self._spawn(self._tick_loop())
@@ -132,6 +141,8 @@ class Worker:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._sender is not None:
+            self._sender.close()
         if self._udp is not None:
             self._udp.close()
         if self.channel is not None:
@@ -139,9 +150,14 @@ class Worker:
 
     # -- datagram helpers --------------------------------------------------------------------------
     def sendto(self, data: bytes, addr: Addr) -> None:
-        udp = self._udp
-        if udp is not None:
-            udp.sendto(data, addr)
+        sender = self._sender
+        if sender is not None:
+            sender.sendto(data, addr)
+
+    def send_rtp(self, data: bytes, addr: Addr) -> None:
+        sender = self._sender
+        if sender is not None:
+            sender.queue(data, addr)
 
     def handle_stun(self, data: bytes, addr: Addr) -> None:
         if self.loopback_only and not ipaddress.ip_address(addr[0]).is_loopback:
@@ -213,6 +229,7 @@ class Worker:
             port=self.port,
             rtx_buffer_ms=self.rtx_buffer_ms,
             sendto=self.sendto,
+            send_rtp=self.send_rtp,
             bind_tuple=self._bind_tuple,
             notify=self._notify,
             get_producer=get_producer,
@@ -258,6 +275,10 @@ class Worker:
                 "dropped": self.dropped,
                 "errors": self.errors,
                 "stunRejected": self.stun_rejected,
+                "sendErrors": self._sender.send_errors if self._sender else 0,
+                "gso": bool(self._sender and self._sender.gso),
+                "gsoCalls": self._sender.gso_calls if self._sender else 0,
+                "gsoPackets": self._sender.gso_packets if self._sender else 0,
             }
         if method == "worker.createRouter":
             router_id = str(data["routerId"])
@@ -336,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--loopback-only", action="store_true")
     ap.add_argument("--rtx-buffer-ms", type=int, default=2000)
     ap.add_argument("--consent-timeout", type=float, default=30.0)
+    ap.add_argument("--no-gso", action="store_true")
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args(argv)
     disable_core_dumps()
@@ -350,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
             args.loopback_only,
             args.rtx_buffer_ms,
             args.consent_timeout,
+            gso=not args.no_gso,
         )
         await worker.start(sock)
         await worker.run_until_closed()

@@ -73,6 +73,8 @@ class WorkerHandle:
             args += ["--announced-ip", p.announced_ip]
         if p.loopback_only:
             args.append("--loopback-only")
+        if not p.udp_gso:
+            args.append("--no-gso")
         loop = asyncio.get_running_loop()
         self._running = loop.create_future()
         try:

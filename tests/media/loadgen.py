@@ -1,0 +1,143 @@
+"""Synthetic WebRTC peers for load tests: ICE (one binding request) + DTLS client + SRTP, no SDP, no codec.
+
+They talk to a real worker process through its channel (WorkerHandle) and skip MediaService's SDP,
+so the worker's forwarding cost can be measured without aiortc's encoders/decoders in the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import struct
+from typing import Any
+
+from aioice import stun as aioice_stun
+from aiortc import RTCCertificate
+
+from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
+from relayroom.media.srtp.session import SrtpPair
+from relayroom.media.worker_handle import WorkerHandle
+
+_HDR = struct.Struct("!BBHII")
+
+
+class FakePeer(asyncio.DatagramProtocol):
+    """One client transport. Counts received SRTP packets (without decrypting them)."""
+
+    def __init__(self, worker_port: int) -> None:
+        self.worker_addr = ("127.0.0.1", worker_port)
+        self.cert = RTCCertificate.generateCertificate()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.srtp: SrtpPair | None = None
+        self.connected = asyncio.Event()
+        self.received = 0
+        self.received_bytes = 0
+        self.dtls = DtlsTransport(self.cert, self._send, self._on_keys, lambda r: None, lambda: None)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def _send(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data, self.worker_addr)
+
+    def _on_keys(self, keys: SrtpKeys) -> None:
+        self.srtp = SrtpPair(keys)
+        self.connected.set()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        b0 = data[0]
+        if 127 < b0 < 192:
+            self.received += 1
+            self.received_bytes += len(data)
+        elif 19 < b0 < 64:
+            self.dtls.receive(data)
+
+    async def connect(self, params: dict[str, Any]) -> None:
+        """ICE: one nominating binding request; then DTLS as client."""
+        ice = params["iceParameters"]
+        msg = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
+        msg.attributes["USERNAME"] = f"{ice['usernameFragment']}:{secrets.token_hex(4)}"
+        msg.attributes["PRIORITY"] = 1
+        msg.attributes["ICE-CONTROLLING"] = 1
+        msg.attributes["USE-CANDIDATE"] = None
+        msg.add_message_integrity(ice["password"].encode())
+        self._send(bytes(msg))
+        server_fp = params["dtlsParameters"]["fingerprints"][0]["value"]
+        await asyncio.sleep(0.05)
+        self.dtls.start(DtlsRole.CLIENT, [("sha-256", server_fp)])
+        async with asyncio.timeout(10):
+            await self.connected.wait()
+
+    def send_rtp(self, pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool = False) -> None:
+        assert self.srtp is not None
+        packet = _HDR.pack(0x80, pt | (0x80 if marker else 0), seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
+        self._send(self.srtp.tx.protect(packet))
+
+    def dtls_parameters(self) -> dict[str, Any]:
+        return {
+            "role": "client",
+            "fingerprints": [{"algorithm": "sha-256", "value": local_fingerprint(self.cert)}],
+        }
+
+
+async def open_peer(worker: WorkerHandle, router_id: str) -> tuple[FakePeer, str]:
+    loop = asyncio.get_running_loop()
+    _, peer = await loop.create_datagram_endpoint(lambda: FakePeer(worker.port), local_addr=("127.0.0.1", 0))
+    tid = secrets.token_hex(8)
+    params = await worker.request("router.createWebRtcTransport", router_id, {"transportId": tid})
+    await worker.request("transport.connect", tid, {"dtlsParameters": peer.dtls_parameters()})
+    await peer.connect(params)
+    return peer, tid
+
+
+async def build_room(
+    worker: WorkerHandle, subscribers: int, kind: str = "video"
+) -> tuple[FakePeer, list[FakePeer]]:
+    """One publisher with one producer (SSRC 1234, PT 96) and N subscribers consuming it."""
+    router_id = secrets.token_hex(8)
+    await worker.request("worker.createRouter", None, {"routerId": router_id})
+    pub, pub_tid = await open_peer(worker, router_id)
+    mime, rate = ("video/VP8", 90000) if kind == "video" else ("audio/opus", 48000)
+    await worker.request(
+        "transport.produce",
+        pub_tid,
+        {
+            "producerId": "p-" + router_id,
+            "kind": kind,
+            "mimeType": mime,
+            "clockRate": rate,
+            "payloadType": 96,
+            "ssrc": 1234,
+            "mid": "0",
+        },
+    )
+    subs = []
+    for i in range(subscribers):
+        sub, tid = await open_peer(worker, router_id)
+        await worker.request(
+            "transport.consume",
+            tid,
+            {
+                "consumerId": f"c{i}-{router_id}",
+                "producerId": "p-" + router_id,
+                "ssrc": 5000 + i,
+                "payloadType": 100,
+            },
+        )
+        subs.append(sub)
+    return pub, subs
+
+
+VP8_KEY = b"\x10\x00\x9d\x01\x2a"
+
+
+def vp8_payload(size: int, key: bool) -> bytes:
+    return (VP8_KEY if key else b"\x10\x01\x9d\x01\x2a") + os.urandom(max(0, size - 5))
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
