@@ -503,6 +503,13 @@ class RelayRoomClient:
                 self._mid_streams[str(stream["mid"])] = stream
         pc = self._recv_pc
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        for stream in offer.get("streams", []):
+            # A republished producer may continue an existing m-line (same publisher, kind and source):
+            # no new track appears, the old one carries the new stream.
+            key = (str(stream["userId"]), str(stream["kind"]), str(stream["streamType"]))
+            remote = self.remote_tracks.get(key)
+            if remote is not None and remote.mid == stream.get("mid"):
+                remote.ended = False
         with self._gathering():
             await pc.setLocalDescription(await pc.createAnswer())
         await self.request(
