@@ -437,7 +437,8 @@ class RoomManager:
             p.send(*notice)
         p.closed = True
         self._stop_negotiator(p)
-        room.participants.pop(p.user_id, None)
+        if room.participants.get(p.user_id) is p:
+            del room.participants[p.user_id]
         self._by_token.pop(p.resume_token, None)
         if media_alive:
             try:
