@@ -195,3 +195,21 @@ async def test_screen_share_is_published_and_received_as_the_sub_stream(server: 
         main_colour, sub_colour = main.colour(), sub.colour()
         assert main_colour is not None and colour_close(main_colour, RED), main_colour
         assert sub_colour is not None and colour_close(sub_colour, green), sub_colour
+
+
+async def test_live_audience_receives_the_anchors_and_is_invisible_to_them(server: RunningServer) -> None:
+    async with (
+        client(server, "host", scene="live", role="anchor") as host,
+        client(server, "viewer", scene="live", role="audience") as viewer,
+        client(server, "viewer2", scene="live", role="audience") as viewer2,
+    ):
+        await host.publish(audio_track=SineAudioTrack(), video_track=TestPatternVideoTrack(RED))
+        for v in (viewer, viewer2):
+            video = await v.wait_remote_track("host", "video")
+            audio = await v.wait_remote_track("host", "audio")
+            await video.wait_frames(5)
+            await audio.wait_frames(10)
+            colour = video.colour()
+            assert colour is not None and colour_close(colour, RED)
+        assert not [e for e in host.event_log if e.name == "remote-user-enter"]
+        assert not [e for e in viewer.event_log if e.data.get("userId") == "viewer2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,8 +14,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
 from relayroom.control.rooms.errors import ErrorCode
+from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.signaling.protocol import MAX_FRAME_BYTES, ProtocolError
-from tests.control.rooms.fakes import SDKAPPID, make_manager, usersig
+from tests.control.rooms.fakes import REGION, SDKAPPID, FakeDirectory, FakeMedia, make_manager, usersig
 from tests.control.signaling.server import RunningServer, serve
 
 pytestmark = pytest.mark.timeout(30)
@@ -224,3 +226,28 @@ async def test_publish_and_subscriber_offer_answer_over_the_socket(server: Runni
         r = await a.request("unpublish", {})
         assert r["ok"] and len(r["data"]["producerIds"]) == 2
         assert await b.wait_event("remote-audio-unavailable") == {"userId": "alice", "streamType": "main"}
+
+
+async def test_a_silent_client_is_removed_after_the_idle_timeout_in_real_time() -> None:
+    # Real time for this one: the background sweeper does the removal.
+    m = RoomManager(
+        RoomManagerParams(
+            media=FakeMedia(),
+            directory=FakeDirectory(),
+            node_region=REGION,
+            limits=RoomLimits(idle_timeout_s=0.6, sweep_interval_s=0.05),
+        )
+    )
+    async with serve(m) as server, connect(server.url) as ws_a, connect(server.url) as ws_b:
+        a, b = Wire(ws_a), Wire(ws_b)
+        await a.enter("alice")
+        await b.enter("bob")
+        await a.wait_event("remote-user-enter")
+        t0 = time.monotonic()
+        for _ in range(6):  # alice keeps talking, bob goes silent
+            await asyncio.sleep(0.2)
+            assert (await a.request("heartbeat"))["ok"]
+        assert await a.wait_event("remote-user-exit") == {"userId": "bob", "reason": 1}
+        assert await b.wait_event("reconnect") == {"reason": "timeout"}
+        assert time.monotonic() - t0 >= 0.6
+        assert (await a.request("heartbeat"))["data"] == {"inRoom": True}
