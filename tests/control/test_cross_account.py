@@ -42,6 +42,11 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("GET", "/api/v1/accounts/{account_id}/oplog"): None,
     ("GET", "/api/v1/accounts/{account_id}/oplog/verify"): None,
     ("GET", "/api/v1/accounts/{account_id}/oplog/checkpoint"): None,
+    ("GET", "/api/v1/applications/{sdkappid}/callback"): None,
+    ("PUT", "/api/v1/applications/{sdkappid}/callback"): {"url": "http://127.0.0.1:9/cb", "key": "abc123"},
+    ("GET", "/api/v1/applications/{sdkappid}/callback/deliveries"): None,
+    ("GET", "/api/v1/applications/{sdkappid}/usage"): None,
+    ("GET", "/api/v1/applications/{sdkappid}/usage/export"): None,
     ("DELETE", "/api/v1/accounts/{account_id}"): None,
     ("GET", "/api/v1/accounts/{account_id}/retention"): None,
     ("GET", "/api/v1/privacy/receipts/{receipt_id}"): None,  # public by unguessable id

@@ -23,6 +23,8 @@ from relayroom.config import Settings
 from relayroom.control.accounts.endpoints import router as accounts_router
 from relayroom.control.applications.endpoints import router as applications_router
 from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
+from relayroom.control.cloudapi.endpoints import router as cloudapi_router  # issue 7
+from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import AppError
 from relayroom.control.keys.endpoints import router as keys_router
@@ -31,6 +33,8 @@ from relayroom.control.privacy.endpoints import router as privacy_router
 from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.services import Services
 from relayroom.control.signaling.endpoints import router as signaling_router
+from relayroom.control.usage.endpoints import router as usage_router  # issue 7
+from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
 from relayroom.media.service import MediaService
@@ -199,6 +203,9 @@ def create_app(
             on_first_start(fs)
         observers = RoomObservers()
         app.state.room_observers = observers
+        # issue 7: call history, webhook outbox + delivery, usage meter (subscribers only enqueue)
+        cloud = CloudRuntime(app, services, observers)
+        await cloud.start()
         media, rooms = await _start_media(settings, services, observers)
         app.state.media = media
         app.state.rooms = rooms
@@ -217,6 +224,7 @@ def create_app(
             # drain: rooms first (members are told), then workers, then the database
             if rooms is not None:
                 await rooms.close()
+            await cloud.close()  # issue 7: after the rooms' last events, before the database goes
             if media is not None:
                 await media.close()
             await ctx.db.dispose()
@@ -275,6 +283,9 @@ def create_app(
         oplog_router,
         privacy_router,
         signaling_router,
+        webhooks_router,  # issue 7
+        usage_router,  # issue 7
+        cloudapi_router,  # issue 7: POST / (TRTC server API)
     ):
         app.include_router(r)
     return app

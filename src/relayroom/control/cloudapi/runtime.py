@@ -1,0 +1,50 @@
+"""The background parts of the cloud API, callbacks and metering, started and stopped together by the
+app's lifespan: call history, webhook outbox + delivery, usage meter, and the purge provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from relayroom.control.cloudapi.history import CallHistory
+from relayroom.control.services import Services
+from relayroom.control.usage.meter import UsageMeter
+from relayroom.control.usage.privacy import CustomerDataProvider
+from relayroom.control.webhooks.service import WebhookService
+
+
+class CloudRuntime:
+    def __init__(self, app: FastAPI, services: Services, observers: Any) -> None:
+        ctx = services.ctx
+        self.history = CallHistory(ctx)
+        self.webhooks = WebhookService(ctx, services.oplog)
+        state = app.state
+        self.meter = UsageMeter(
+            ctx,
+            rooms=lambda: getattr(state, "rooms", None),
+            media=lambda: getattr(state, "media", None),
+            history=self.history,
+        )
+        self.provider = CustomerDataProvider()
+        state.call_history = self.history
+        state.webhooks = self.webhooks
+        state.usage_meter = self.meter
+        state.customer_data_provider = self.provider
+        observers.subscribe(self.history.on_room_event)
+        observers.subscribe(self.webhooks.on_room_event)
+        retention = getattr(services, "retention", None)
+        if retention is not None:
+            retention.subject_data_providers.append(self.provider)
+
+    async def start(self) -> None:
+        """Before the room manager starts: closes history rows a previous process left open."""
+        await self.history.start()
+        await self.webhooks.start()
+        await self.meter.start()
+
+    async def close(self) -> None:
+        """After the rooms are drained (their exit events are queued): final flush of everything."""
+        await self.meter.close()
+        await self.history.close()
+        await self.webhooks.close()

@@ -1,0 +1,1 @@
+"""TRTC-compatible room and media event callbacks (webhooks)."""

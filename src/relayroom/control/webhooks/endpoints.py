@@ -1,0 +1,101 @@
+"""Console API: an application's callback URL and key, and its delivery log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from relayroom.control.deps import PrincipalDep, ReadSession, WriteSession
+from relayroom.control.webhooks.service import WebhookService
+
+router = APIRouter(prefix="/api/v1", tags=["callbacks"])
+
+
+def _service(request: Request) -> WebhookService:
+    svc: WebhookService = request.app.state.webhooks
+    return svc
+
+
+class CallbackOut(BaseModel):
+    sdkappid: int
+    url: str
+    key_set: bool
+    updated_at: datetime | None = None
+    key: str | None = Field(default=None, description="Only when generate_key was asked for: shown once.")
+
+
+class CallbackIn(BaseModel):
+    url: str | None = Field(default=None, description="http(s) URL, at most 2083 characters; '' disables")
+    key: str | None = Field(default=None, description="1-32 characters of [A-Za-z0-9]; '' removes the key")
+    generate_key: bool = Field(default=False, description="Generate a 32-character key and return it once")
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_group: int
+    event_type: int
+    user_id: str | None
+    state: Literal["pending", "delivered", "failed", "dropped"]
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    first_attempt_at: datetime | None
+    next_attempt_at: datetime
+    finished_at: datetime | None
+
+
+@router.get("/applications/{sdkappid}/callback", response_model=CallbackOut)
+async def get_callback(
+    sdkappid: int, request: Request, principal: PrincipalDep, session: ReadSession
+) -> CallbackOut:
+    """The callback URL and whether a key is set (the key itself is never returned)."""
+    cfg = await _service(request).get_config(session, principal, sdkappid)
+    return CallbackOut(**cfg)
+
+
+@router.put("/applications/{sdkappid}/callback", response_model=CallbackOut)
+async def put_callback(
+    sdkappid: int, body: CallbackIn, request: Request, principal: PrincipalDep, session: WriteSession
+) -> CallbackOut:
+    """Set the callback URL and/or key (owners only; the key is stored encrypted; recorded in the oplog)."""
+    cfg, key = await _service(request).set_config(
+        session, principal, sdkappid, url=body.url, key=body.key, generate_key=body.generate_key
+    )
+    return CallbackOut(**cfg, key=key)
+
+
+@router.get("/applications/{sdkappid}/callback/deliveries", response_model=list[DeliveryOut])
+async def list_deliveries(
+    sdkappid: int,
+    request: Request,
+    principal: PrincipalDep,
+    session: ReadSession,
+    state: Literal["pending", "delivered", "failed", "dropped"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: int | None = None,
+) -> list[DeliveryOut]:
+    """The delivery log, newest first: state, attempts, last HTTP status (never bodies or signatures)."""
+    rows = await _service(request).list_deliveries(
+        session, principal, sdkappid, state=state, limit=limit, before_id=before_id
+    )
+    return [
+        DeliveryOut(
+            id=r.id,
+            event_group=r.event_group,
+            event_type=r.event_type,
+            user_id=r.user_id,
+            state=r.state,
+            attempts=r.attempts,
+            last_status=r.last_status,
+            last_error=r.last_error,
+            created_at=r.created_at,
+            first_attempt_at=r.first_attempt_at,
+            next_attempt_at=r.next_attempt_at,
+            finished_at=r.finished_at,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,421 @@
+"""Event callbacks: per-application configuration, a durable outbox and the delivery worker.
+
+Flow: the room manager's observer hands each RoomEvent to :meth:`WebhookService.on_room_event`, which
+only enqueues (it runs on the media path's loop and must never block). A writer task translates events
+(events.py) and inserts outbox rows in one transaction, *before* any delivery attempt, so a crash or
+restart after that point loses nothing: the delivery worker picks up every pending row on start.
+
+Delivery (TRTC's rules): POST the cJSON body with ``Sign`` and ``SdkAppId`` headers; HTTP 200 within
+5 s is success; on failure retry immediately, then every 10 s until 1 minute after the first try, then
+the row is marked ``failed``. Rows of one application are sent one at a time in event order, so a
+healthy receiver sees events in order; a failing row does not hold back later ones.
+
+Never logged: callback keys, signatures, bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relayroom.control.context import ControlContext
+from relayroom.control.errors import InvalidInput, InvalidState, NotFound
+from relayroom.control.oplog.service import OplogService
+from relayroom.control.principal import Principal
+from relayroom.control.rooms.manager import RoomEvent
+from relayroom.control.webhooks import body as cb_body
+from relayroom.control.webhooks.events import CallbackEvent, Translator
+from relayroom.storage.models import (
+    Account,
+    AccountStatus,
+    Application,
+    AppStatus,
+    CallbackConfig,
+    WebhookDelivery,
+)
+
+log = logging.getLogger(__name__)
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
+_ALNUM = string.ascii_letters + string.digits
+MAX_URL = 2083  # TRTC's limit for callback URLs
+
+
+@dataclass(frozen=True)
+class WebhookParams:
+    retry_interval_s: float = 10.0
+    retry_window_s: float = 60.0
+    timeout_s: float = 5.0
+    poll_interval_s: float = 1.0
+    batch: int = 100
+    config_cache_s: float = 5.0
+
+
+def _key_context(sdkappid: int) -> str:
+    return f"callbackkey:{sdkappid}"
+
+
+def validate_url(url: str) -> str:
+    url = url.strip()
+    if not url:
+        return ""
+    if len(url) > MAX_URL:
+        raise InvalidInput(f"callback URL must be at most {MAX_URL} characters")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInput("callback URL must be an http:// or https:// URL with a host")
+    return url
+
+
+def validate_key(key: str) -> str:
+    if not _KEY_RE.match(key):
+        raise InvalidInput("callback key must be 1-32 characters of [A-Za-z0-9]")
+    return key
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    key: str | None
+
+
+class WebhookService:
+    def __init__(self, ctx: ControlContext, oplog: OplogService, params: WebhookParams | None = None) -> None:
+        self.ctx = ctx
+        self.oplog = oplog
+        self.params = params or WebhookParams()
+        self._queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
+        self._translator = Translator()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: httpx.AsyncClient | None = None
+        self._has_url: dict[int, tuple[float, bool]] = {}
+        self.closed = False
+
+    # --- console configuration ----------------------------------------------------------------
+    async def _owned_app(self, session: AsyncSession, principal: Principal, sdkappid: int) -> Application:
+        app = await session.get(Application, sdkappid)
+        if app is None or app.account_id not in principal.roles:
+            raise NotFound(f"no application {sdkappid}")
+        return app
+
+    async def get_config(self, session: AsyncSession, principal: Principal, sdkappid: int) -> dict[str, Any]:
+        app = await self._owned_app(session, principal, sdkappid)
+        cfg = await session.get(CallbackConfig, app.sdkappid)
+        return {
+            "sdkappid": sdkappid,
+            "url": cfg.url if cfg else "",
+            "key_set": bool(cfg and cfg.key_ciphertext),
+            "updated_at": cfg.updated_at if cfg else None,
+        }
+
+    async def set_config(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        sdkappid: int,
+        *,
+        url: str | None,
+        key: str | None,
+        generate_key: bool = False,
+    ) -> tuple[dict[str, Any], str | None]:
+        """Set the URL and/or key (``key=""`` removes it). Returns (config, generated key or None)."""
+        app = await self._owned_app(session, principal, sdkappid)
+        principal.require_owner(app.account_id)
+        if app.status is AppStatus.TERMINATED:
+            raise InvalidState("a terminated application cannot be changed")
+        account = await session.get(Account, app.account_id)
+        if account is None or account.status is not AccountStatus.ACTIVE:
+            raise NotFound(f"no application {sdkappid}")
+        if generate_key and key:
+            raise InvalidInput("give either key or generate_key, not both")
+        new_key: str | None = None
+        if generate_key:
+            new_key = "".join(secrets.choice(_ALNUM) for _ in range(32))
+            key = new_key
+        cfg = await session.get(CallbackConfig, sdkappid)
+        now = self.ctx.clock.now()
+        if cfg is None:
+            cfg = CallbackConfig(sdkappid=sdkappid, url="", key_ciphertext=None, updated_at=now)
+            session.add(cfg)
+        before = {"url": cfg.url, "key_set": cfg.key_ciphertext is not None}
+        if url is not None:
+            cfg.url = validate_url(url)
+        key_changed = False
+        if key is not None:
+            key_changed = True
+            if key == "":
+                cfg.key_ciphertext = None
+            else:
+                cfg.key_ciphertext = self.ctx.keyring.seal(
+                    account.id, account.data_key_wrapped, _key_context(sdkappid), validate_key(key)
+                )
+        cfg.updated_at = now
+        after = {"url": cfg.url, "key_set": cfg.key_ciphertext is not None}
+        await session.flush()
+        if before != after or key_changed:
+            await self.oplog.append(
+                session,
+                principal=principal,
+                action="app.callback.update",
+                account_id=app.account_id,
+                obj={"type": "application", "id": sdkappid},
+                before=before,
+                after=after | ({"key_changed": True} if key_changed else {}),
+            )
+        self._has_url.pop(sdkappid, None)
+        return {"sdkappid": sdkappid, "updated_at": now} | after, new_key
+
+    async def list_deliveries(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        sdkappid: int,
+        *,
+        state: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[WebhookDelivery]:
+        await self._owned_app(session, principal, sdkappid)
+        q = select(WebhookDelivery).where(WebhookDelivery.sdkappid == sdkappid)
+        if state:
+            q = q.where(WebhookDelivery.state == state)
+        if before_id:
+            q = q.where(WebhookDelivery.id < before_id)
+        rows = await session.execute(q.order_by(WebhookDelivery.id.desc()).limit(max(1, min(limit, 1000))))
+        return list(rows.scalars())
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._http = httpx.AsyncClient(timeout=self.params.timeout_s, follow_redirects=False, trust_env=False)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._writer_loop(), name="webhook-writer"),
+            loop.create_task(self._delivery_loop(), name="webhook-delivery"),
+        ]
+
+    async def close(self) -> None:
+        """Write what is queued (so it is delivered after a restart), then stop."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self._write_queued()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._http is not None:
+            await self._http.aclose()
+
+    # --- event intake (media path: enqueue only) --------------------------------------------------
+    def on_room_event(self, event: RoomEvent) -> None:
+        if not self.closed:
+            self._queue.put_nowait(event)
+
+    async def _writer_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            try:
+                await self._write_queued(first)
+            except Exception:
+                log.exception("webhook outbox write failed")
+
+    async def _write_queued(self, first: RoomEvent | None = None) -> None:
+        batch = [first] if first is not None else []
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        if not batch:
+            return
+        events = self._translator.translate(batch)
+        if not events:
+            return
+        wanted = [e for e in events if await self._wants(e.sdkappid)]
+        if not wanted:
+            return
+        now = self.ctx.clock.now()
+        async with self.ctx.db.write() as session:
+            for e in wanted:
+                session.add(self._row(e, now))
+        self._wake.set()
+
+    def _row(self, e: CallbackEvent, now: datetime) -> WebhookDelivery:
+        return WebhookDelivery(
+            sdkappid=e.sdkappid,
+            event_group=e.group,
+            event_type=e.type,
+            user_id=e.user_id,
+            event_info=json.dumps(e.info, separators=(",", ":")),
+            state="pending",
+            created_at=now,
+            next_attempt_at=now,
+            attempts=0,
+        )
+
+    async def _wants(self, sdkappid: int) -> bool:
+        """Only applications with a callback URL get outbox rows (short cache, read fresh after PUT)."""
+        mono = asyncio.get_running_loop().time()
+        hit = self._has_url.get(sdkappid)
+        if hit is not None and mono - hit[0] < self.params.config_cache_s:
+            return hit[1]
+        async with self.ctx.db.read() as session:
+            cfg = await session.get(CallbackConfig, sdkappid)
+        has = bool(cfg and cfg.url)
+        self._has_url[sdkappid] = (mono, has)
+        return has
+
+    # --- delivery -----------------------------------------------------------------------------
+    async def _delivery_loop(self) -> None:
+        while True:
+            try:
+                busy = await self.deliver_due()
+            except Exception:
+                log.exception("webhook delivery round failed")
+                busy = False
+            if busy:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.params.poll_interval_s)
+
+    async def deliver_due(self) -> bool:
+        """One round: every due row, applications in parallel, each application's rows in order.
+        Returns whether anything was attempted."""
+        now = self.ctx.clock.now()
+        async with self.ctx.db.read() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(WebhookDelivery)
+                        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
+                        .order_by(WebhookDelivery.id)
+                        .limit(self.params.batch)
+                    )
+                ).scalars()
+            )
+        if not rows:
+            return False
+        per_app: dict[int, list[WebhookDelivery]] = {}
+        for r in rows:
+            per_app.setdefault(r.sdkappid, []).append(r)
+        await asyncio.gather(*(self._deliver_app(app, rs) for app, rs in per_app.items()))
+        return True
+
+    async def _target(self, sdkappid: int) -> _Target | None:
+        async with self.ctx.db.read() as session:
+            cfg = await session.get(CallbackConfig, sdkappid)
+            if cfg is None or not cfg.url:
+                return None
+            key = None
+            if cfg.key_ciphertext is not None:
+                app = await session.get(Application, sdkappid)
+                account = await session.get(Account, app.account_id) if app else None
+                if account is None:
+                    return None
+                key = self.ctx.keyring.open(
+                    account.id, account.data_key_wrapped, _key_context(sdkappid), cfg.key_ciphertext
+                )
+            return _Target(cfg.url, key)
+
+    async def _deliver_app(self, sdkappid: int, rows: list[WebhookDelivery]) -> None:
+        target = await self._target(sdkappid)
+        for row in rows:
+            if target is None:
+                await self._finish(row, "dropped", None, "no callback URL configured")
+                continue
+            await self._attempt(row, target)
+
+    async def _attempt(self, row: WebhookDelivery, target: _Target) -> None:
+        assert self._http is not None
+        now = self.ctx.clock.now()
+        first = row.first_attempt_at or now
+        body = cb_body.render(
+            row.event_group, row.event_type, int(self.ctx.clock.time() * 1000), json.loads(row.event_info)
+        )
+        headers = {"Content-Type": "application/json", "SdkAppId": str(row.sdkappid)}
+        if target.key:
+            headers["Sign"] = cb_body.sign(target.key, body)
+        status: int | None = None
+        error: str | None = None
+        try:
+            resp = await self._http.post(target.url, content=body, headers=headers)
+            status = resp.status_code
+            if status != 200:
+                error = f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = type(exc).__name__
+        attempts = row.attempts + 1
+        if error is None:
+            await self._save(
+                row.id, attempts=attempts, first=first, status=status, error=None, state="delivered"
+            )
+            return
+        log.info(
+            "callback delivery failed",
+            extra={"sdkappid": row.sdkappid, "delivery": row.id, "attempt": attempts, "error": error},
+        )
+        p = self.params
+        if attempts == 1:
+            nxt = now
+        else:
+            nxt = first + timedelta(seconds=p.retry_interval_s * (attempts - 1))
+        if nxt > first + timedelta(seconds=p.retry_window_s):
+            await self._save(
+                row.id, attempts=attempts, first=first, status=status, error=error, state="failed"
+            )
+        else:
+            await self._save(
+                row.id, attempts=attempts, first=first, status=status, error=error, state="pending", nxt=nxt
+            )
+            if attempts == 1:
+                self._wake.set()
+
+    async def _save(
+        self,
+        row_id: int,
+        *,
+        attempts: int,
+        first: datetime,
+        status: int | None,
+        error: str | None,
+        state: str,
+        nxt: datetime | None = None,
+    ) -> None:
+        async with self.ctx.db.write() as session:
+            row = await session.get(WebhookDelivery, row_id)
+            if row is None:  # purged meanwhile
+                return
+            row.attempts = attempts
+            row.first_attempt_at = first
+            row.last_status = status
+            row.last_error = error
+            row.state = state
+            if nxt is not None:
+                row.next_attempt_at = nxt
+            if state != "pending":
+                row.finished_at = self.ctx.clock.now()
+
+    async def _finish(self, row: WebhookDelivery, state: str, status: int | None, error: str | None) -> None:
+        await self._save(
+            row.id,
+            attempts=row.attempts,
+            first=row.first_attempt_at or self.ctx.clock.now(),
+            status=status,
+            error=error,
+            state=state,
+        )
