@@ -18,6 +18,7 @@ from relayroom.auth.privatemapkey import Privilege, verify_privatemapkey
 from relayroom.auth.usersig import verify_usersig
 from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.ids import RoomRef
+from relayroom.media.types import MediaKind, TrackSource
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,21 @@ class PrivilegeNeed(enum.Enum):
     RECV_AUDIO = "receive audio"
     RECV_VIDEO = "receive video"
     RECV_SUB = "receive the sub stream"
+
+
+# Which PrivateMapKey bit a track needs, by (kind, streamType). Sub-stream audio counts as audio.
+SEND_PRIVILEGE: dict[tuple[MediaKind, TrackSource], tuple[Privilege, PrivilegeNeed]] = {
+    ("audio", "main"): (Privilege.SEND_AUDIO, PrivilegeNeed.SEND_AUDIO),
+    ("audio", "sub"): (Privilege.SEND_AUDIO, PrivilegeNeed.SEND_AUDIO),
+    ("video", "main"): (Privilege.SEND_VIDEO, PrivilegeNeed.SEND_VIDEO),
+    ("video", "sub"): (Privilege.SEND_SUB, PrivilegeNeed.SEND_SUB),
+}
+RECV_PRIVILEGE: dict[tuple[MediaKind, TrackSource], tuple[Privilege, PrivilegeNeed]] = {
+    ("audio", "main"): (Privilege.RECV_AUDIO, PrivilegeNeed.RECV_AUDIO),
+    ("audio", "sub"): (Privilege.RECV_AUDIO, PrivilegeNeed.RECV_AUDIO),
+    ("video", "main"): (Privilege.RECV_VIDEO, PrivilegeNeed.RECV_VIDEO),
+    ("video", "sub"): (Privilege.RECV_SUB, PrivilegeNeed.RECV_SUB),
+}
 
 
 def require_privilege(grant_privileges: Privilege, bit: Privilege, need: PrivilegeNeed) -> None:

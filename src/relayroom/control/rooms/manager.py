@@ -10,6 +10,7 @@ call directly with a fake clock.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import enum
 import logging
@@ -18,10 +19,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from relayroom.auth.privatemapkey import Privilege
+from relayroom.control.rooms.backend import MediaBackend
 from relayroom.control.rooms.entry import (
+    RECV_PRIVILEGE,
+    SEND_PRIVILEGE,
     AppDirectory,
     ConsentCheck,
     EntryChecker,
@@ -47,26 +51,10 @@ from relayroom.control.rooms.participant import (
     Role,
 )
 from relayroom.control.rooms.room import Room, Scene
+from relayroom.control.rooms.subscriptions import SubscriptionNegotiator
 from relayroom.media.types import MediaEvent, MediaEventType, MediaKind, PublishResult, TrackSource
 
 log = logging.getLogger(__name__)
-
-
-class MediaBackend(Protocol):
-    """The part of `relayroom.media.service.MediaService` the room rules use."""
-
-    def on_event(self, cb: Callable[[MediaEvent], None]) -> None: ...
-    async def create_router(self, room_key: str) -> str: ...
-    async def close_router(self, router_id: str) -> None: ...
-    async def publish(self, router_id: str, participant_id: str, offer_sdp: str) -> PublishResult: ...
-    async def unpublish(self, router_id: str, participant_id: str, producer_id: str) -> None: ...
-    async def pause_producer(self, router_id: str, producer_id: str) -> None: ...
-    async def resume_producer(self, router_id: str, producer_id: str) -> None: ...
-    async def subscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str: ...
-    async def unsubscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str: ...
-    async def set_subscriber_answer(self, router_id: str, participant_id: str, answer_sdp: str) -> None: ...
-    async def request_keyframe(self, router_id: str, producer_id: str) -> None: ...
-    async def close_participant(self, router_id: str, participant_id: str) -> None: ...
 
 
 class RoomEventType(enum.StrEnum):
@@ -144,18 +132,6 @@ class DeclaredTrack:
     mid: str | None = None
 
 
-_SEND_BIT: dict[tuple[MediaKind, TrackSource], tuple[Privilege, PrivilegeNeed]] = {
-    ("audio", "main"): (Privilege.SEND_AUDIO, PrivilegeNeed.SEND_AUDIO),
-    ("audio", "sub"): (Privilege.SEND_AUDIO, PrivilegeNeed.SEND_AUDIO),
-    ("video", "main"): (Privilege.SEND_VIDEO, PrivilegeNeed.SEND_VIDEO),
-    ("video", "sub"): (Privilege.SEND_SUB, PrivilegeNeed.SEND_SUB),
-}
-_RECV_BIT: dict[tuple[MediaKind, TrackSource], tuple[Privilege, PrivilegeNeed]] = {
-    ("audio", "main"): (Privilege.RECV_AUDIO, PrivilegeNeed.RECV_AUDIO),
-    ("audio", "sub"): (Privilege.RECV_AUDIO, PrivilegeNeed.RECV_AUDIO),
-    ("video", "main"): (Privilege.RECV_VIDEO, PrivilegeNeed.RECV_VIDEO),
-    ("video", "sub"): (Privilege.RECV_SUB, PrivilegeNeed.RECV_SUB),
-}
 _CUSTOM_MAX_BYTES = 1024
 _CUSTOM_MAX_PER_S = 30
 _CUSTOM_MAX_BYTES_PER_S = 8192
@@ -168,6 +144,9 @@ class RoomManager:
         self._limits = params.limits
         self._clock = params.clock
         self._log = params.logger
+        self._subs = SubscriptionNegotiator(
+            params.media, params.limits.answer_timeout_s, self._spawn, params.logger
+        )
         self._entry = EntryChecker(params.directory, params.node_region, params.consent, params.wall_clock)
         self._rooms: dict[RoomKey, Room] = {}
         self._by_router: dict[str, Room] = {}
@@ -310,7 +289,7 @@ class RoomManager:
             for other in room.others(p):
                 other.send("remote-user-enter", {"userId": p.user_id})
         self._send_snapshot(room, p)
-        self._renegotiate(room, [p])
+        self._subs.renegotiate(room, [p])
         return p
 
     async def exit(self, p: Participant) -> None:
@@ -436,7 +415,7 @@ class RoomManager:
         if notice is not None:
             p.send(*notice)
         p.closed = True
-        self._stop_negotiator(p)
+        self._subs.stop(p)
         if room.participants.get(p.user_id) is p:
             del room.participants[p.user_id]
         self._by_token.pop(p.resume_token, None)
@@ -457,7 +436,7 @@ class RoomManager:
             extra={"room": room.key, "participant": p.participant_id, "reason": reason.name},
         )
         if media_alive:
-            self._renegotiate(room, room.participants.values())
+            self._subs.renegotiate(room, room.participants.values())
         if not room.participants and not room.closed:
             delay = 0.0
             if room.scene is Scene.LIVE and p.role is Role.AUDIENCE:
@@ -516,7 +495,7 @@ class RoomManager:
             )
         if p.permission_key_enforced:
             for t in tracks:
-                bit, need = _SEND_BIT[(t.kind, t.source)]
+                bit, need = SEND_PRIVILEGE[(t.kind, t.source)]
                 require_privilege(p.privileges, bit, need)
         async with room.lock:
             if p.closed:
@@ -537,7 +516,7 @@ class RoomManager:
             refused: list[str] = []
             for info in result.producers:
                 source: TrackSource = declared.get(info.mid, info.source)
-                if p.permission_key_enforced and not p.privileges & _SEND_BIT[(info.kind, source)][0]:
+                if p.permission_key_enforced and not p.privileges & SEND_PRIVILEGE[(info.kind, source)][0]:
                     refused.append(info.producer_id)  # an undeclared track the key does not allow
                     continue
                 pub = Publication(info.producer_id, info.kind, source, info.mid)
@@ -546,7 +525,7 @@ class RoomManager:
             for producer_id in refused:
                 with contextlib.suppress(Exception):
                     await self._media.unpublish(room.router_id, p.participant_id, producer_id)
-            self._renegotiate(room, room.others(p))
+            self._subs.renegotiate(room, room.others(p))
             return result
 
     async def unpublish(self, p: Participant, producer_ids: Sequence[str] | None = None) -> list[str]:
@@ -564,7 +543,7 @@ class RoomManager:
                     self._log.warning("unpublish failed", extra={"producer": producer_id})
                 self._announce_unpublished(room, p, pub)
                 done.append(producer_id)
-            self._renegotiate(room, room.others(p))
+            self._subs.renegotiate(room, room.others(p))
             return done
 
     async def mute(self, p: Participant, kind: MediaKind, muted: bool, source: TrackSource = "main") -> None:
@@ -600,13 +579,13 @@ class RoomManager:
     ) -> None:
         room = self._room_of(p)
         if wanted and p.permission_key_enforced:
-            bit, need = _RECV_BIT[(kind, stream_type)]
+            bit, need = RECV_PRIVILEGE[(kind, stream_type)]
             require_privilege(p.privileges, bit, need)
         remote = room.participants.get(user_id)
         if remote is None or remote is p:
             raise RoomError(ErrorCode.REMOTE_USER_MISSING, f"user {user_id} is not in the room")
         p.overrides[(user_id, stream_type, kind)] = wanted
-        self._renegotiate(room, [p])
+        self._subs.renegotiate(room, [p])
 
     async def set_answer(self, p: Participant, negotiation_id: int, answer_sdp: str) -> None:
         self._room_of(p)
@@ -650,7 +629,7 @@ class RoomManager:
                         "remote-user-exit", {"userId": p.user_id, "reason": int(ExitReason.ROLE_CHANGE)}
                     )
                 p.role = new_role
-                self._renegotiate(room, room.others(p))
+                self._subs.renegotiate(room, room.others(p))
             self._emit(RoomEventType.ROLE_CHANGED, room, p.user_id, role=new_role.value)
             return new_role
 
@@ -674,8 +653,6 @@ class RoomManager:
             raise RoomError(ErrorCode.RATE_LIMITED, "custom messages are limited to 30 per second and 8 KB/s")
         window.append((now, len(data)))
         p.custom_seq += 1
-        import base64  # local: only this path encodes
-
         payload = {
             "userId": p.user_id,
             "cmdId": cmd_id,
@@ -685,147 +662,6 @@ class RoomManager:
         for other in room.others(p):
             other.send("custom-message", payload)
         return p.custom_seq
-
-    # ------------------------------------------------------------------ subscriptions
-
-    def _desired(self, room: Room, p: Participant) -> set[str]:
-        want: set[str] = set()
-        for other in room.others(p):
-            for pub in other.publications.values():
-                if pub.producer_id in p.subscribe_failed:
-                    continue
-                key = (other.user_id, pub.source, pub.kind)
-                auto = p.auto_receive_audio if pub.kind == "audio" else p.auto_receive_video
-                if not p.overrides.get(key, auto):
-                    continue
-                if p.permission_key_enforced and not p.privileges & _RECV_BIT[(pub.kind, pub.source)][0]:
-                    continue
-                want.add(pub.producer_id)
-        return want
-
-    def _renegotiate(self, room: Room, participants: Iterable[Participant]) -> None:
-        for p in participants:
-            if p.closed:
-                continue
-            if p.negotiator is None or p.negotiator.done():
-                p.negotiator = self._spawn(self._negotiate(room, p), f"negotiate-{p.participant_id}")
-
-    def _stop_negotiator(self, p: Participant) -> None:
-        if p.pending_answer is not None and not p.pending_answer[1].done():
-            p.pending_answer[1].cancel()
-        p.pending_answer = None
-        p.pending_offer = None
-        if p.negotiator is not None and p.negotiator is not asyncio.current_task():
-            p.negotiator.cancel()
-        p.negotiator = None
-
-    def _stream_table(self, room: Room, producer_ids: Iterable[str], offer_sdp: str) -> list[dict[str, Any]]:
-        """Which remote stream each active m-line of a subscriber offer carries, so that the client can
-        label its tracks. The media layer writes ``a=msid:<publisher participant id> <producer id>``
-        (the track id stays the first producer's id when a republished producer continues it)."""
-        owners = {
-            pub.producer_id: (o, pub) for o in room.participants.values() for pub in o.publications.values()
-        }
-        wanted = {pid for pid in producer_ids if pid in owners}
-        sections = _offer_sections(offer_sdp)
-        mids: dict[str, str] = {}
-        for mid, _kind, _stream_id, track_id in sections:
-            if track_id in wanted:
-                mids[track_id] = mid
-        for mid, kind, stream_id, _track_id in sections:  # continued tracks: match publisher + kind
-            if mid in mids.values():
-                continue
-            for pid in sorted(wanted - mids.keys()):
-                o, pub = owners[pid]
-                if o.participant_id == stream_id and pub.kind == kind:
-                    mids[pid] = mid
-                    break
-        out = []
-        for producer_id in sorted(wanted):
-            o, pub = owners[producer_id]
-            out.append(
-                {
-                    "producerId": producer_id,
-                    "userId": o.user_id,
-                    "kind": pub.kind,
-                    "streamType": pub.source,
-                    "mid": mids.get(producer_id),
-                }
-            )
-        return out
-
-    async def _negotiate(self, room: Room, p: Participant) -> None:
-        """One offer/answer at a time per subscriber: the recv transport is renegotiated until it
-        carries exactly the producers ``p`` wants (removals first, then additions)."""
-        loop = asyncio.get_running_loop()
-        while not p.closed and not room.closed:
-            desired = self._desired(room, p)
-            remove = p.subscribed - desired
-            add = desired - p.subscribed
-            if not add and not remove:
-                return
-            try:
-                if remove:
-                    offer = await self._media.unsubscribe(room.router_id, p.participant_id, sorted(remove))
-                    p.subscribed -= remove
-                else:
-                    offer = await self._media.subscribe(room.router_id, p.participant_id, sorted(add))
-                    p.subscribed |= add
-            except Exception:
-                if remove:
-                    # The producer is gone already (publisher left); its consumer went with it.
-                    p.subscribed -= remove
-                    continue
-                published = {
-                    pub.producer_id for o in room.participants.values() for pub in o.publications.values()
-                }
-                if add - published:
-                    continue  # raced with an unpublish: recompute without the producer that went away
-                self._log.warning("subscribe failed", extra={"participant": p.participant_id})
-                p.subscribe_failed |= add  # not retried until republished, so a bad producer cannot spin
-                continue
-            if p.closed:
-                return
-            p.negotiation_seq += 1
-            nid = p.negotiation_seq
-            fut: asyncio.Future[str] = loop.create_future()
-            p.pending_answer = (nid, fut)
-            p.pending_offer = {
-                "negotiationId": nid,
-                "sdp": offer,
-                "streams": self._stream_table(room, p.subscribed, offer),
-            }
-            p.send("offer", p.pending_offer)
-            try:
-                answer = await asyncio.wait_for(fut, self._limits.answer_timeout_s)
-            except TimeoutError:
-                # A client that does not answer is idle; the sweeper removes it. Do not spin.
-                self._log.warning("no answer to subscriber offer", extra={"participant": p.participant_id})
-                return
-            finally:
-                if p.pending_answer is not None and p.pending_answer[0] == nid:
-                    p.pending_answer = None
-                    p.pending_offer = None
-            try:
-                await self._media.set_subscriber_answer(room.router_id, p.participant_id, answer)
-            except Exception:
-                self._log.warning("subscriber answer refused", extra={"participant": p.participant_id})
-                p.send("error", {"code": int(ErrorCode.INVALID_PARAMETER), "message": "answer refused"})
-                return
-            await self._request_keyframes(room, add)
-
-    async def _request_keyframes(self, room: Room, producer_ids: Iterable[str]) -> None:
-        video = {
-            pub.producer_id
-            for o in room.participants.values()
-            for pub in o.publications.values()
-            if pub.kind == "video"
-        }
-        for producer_id in sorted(set(producer_ids) & video):
-            try:
-                await self._media.request_keyframe(room.router_id, producer_id)
-            except Exception:
-                self._log.debug("keyframe request failed", extra={"producer": producer_id})
 
     # ------------------------------------------------------------------ announcements
 
@@ -889,13 +725,13 @@ class RoomManager:
                     pub = p.publications.pop(event.producer_id, None)
                     if pub is not None:
                         self._announce_unpublished(room, p, pub)
-                        self._renegotiate(room, room.others(p))
+                        self._subs.renegotiate(room, room.others(p))
         elif event.type is MediaEventType.TRANSPORT_CONNECTED and event.participant_id:
             # A keyframe forwarded before the subscriber's DTLS-SRTP was up is lost, and aiortc
             # publishers send the next one only on request: ask again once the transport is up.
             for p in room.participants.values():
                 if p.participant_id == event.participant_id:
-                    await self._request_keyframes(room, p.subscribed)
+                    await self._subs.request_keyframes(room, p.subscribed)
         elif event.type is MediaEventType.TRANSPORT_CLOSED and event.participant_id:
             if event.reason in ("closed", "router_closed"):
                 return
@@ -912,7 +748,7 @@ class RoomManager:
             for p in list(room.participants.values()):
                 p.send("reconnect", {"reason": reason})
                 p.closed = True
-                self._stop_negotiator(p)
+                self._subs.stop(p)
                 self._by_token.pop(p.resume_token, None)
                 self._emit(RoomEventType.USER_EXITED, room, p.user_id, role=p.role.value, reason=reason)
             room.participants.clear()
@@ -1009,22 +845,3 @@ def _available(user_id: str, pub: Publication, available: bool) -> tuple[str, di
     if pub.kind == "audio":
         return f"remote-audio-{state}", {"userId": user_id, "streamType": pub.source}
     return f"remote-video-{state}", {"userId": user_id, "streamType": pub.source}
-
-
-def _offer_sections(sdp: str) -> list[tuple[str, str, str, str]]:
-    """(mid, kind, msid stream, msid track) of each active m-section of an SDP."""
-    out = []
-    for section in sdp.replace("\r\n", "\n").split("\nm=")[1:]:
-        lines = section.split("\n")
-        kind = lines[0].split(" ", 1)[0]
-        mid = stream = track = ""
-        for line in lines[1:]:
-            if line.startswith("a=mid:"):
-                mid = line[6:].strip()
-            elif line.startswith("a=msid:"):
-                parts = line[7:].split()
-                if len(parts) == 2:
-                    stream, track = parts
-        if mid and track:
-            out.append((mid, kind, stream, track))
-    return out
