@@ -24,10 +24,15 @@ window.publish = async () => {
   const stream = await navigator.mediaDevices.getUserMedia({audio: true, video: {width: 320, height: 240}});
   for (const t of stream.getTracks()) pc.addTransceiver(t, {direction: 'sendonly', streams: [stream]});
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise(r => { if (pc.iceGatheringState === 'complete') r(); else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
+  await new Promise(r => {
+    if (pc.iceGatheringState === 'complete') r();
+    else pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+  });
   return pc.localDescription.sdp;
 };
-window.setPublishAnswer = async (sdp) => { await window.pcs.pub.setRemoteDescription({type: 'answer', sdp}); };
+window.setPublishAnswer = async (sdp) => {
+  await window.pcs.pub.setRemoteDescription({type: 'answer', sdp});
+};
 window.subscribe = async (offer) => {
   let pc = window.pcs.sub;
   if (!pc) {
