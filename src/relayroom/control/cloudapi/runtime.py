@@ -18,13 +18,15 @@ class CloudRuntime:
     def __init__(self, app: FastAPI, services: Services, observers: Any) -> None:
         ctx = services.ctx
         self.history = CallHistory(ctx)
-        self.webhooks = WebhookService(ctx, services.oplog)
         state = app.state
+        # Timers can be tuned before start (tests): app.state.webhook_params / app.state.meter_params.
+        self.webhooks = WebhookService(ctx, services.oplog, getattr(state, "webhook_params", None))
         self.meter = UsageMeter(
             ctx,
             rooms=lambda: getattr(state, "rooms", None),
             media=lambda: getattr(state, "media", None),
             history=self.history,
+            params=getattr(state, "meter_params", None),
         )
         self.provider = CustomerDataProvider()
         state.call_history = self.history

@@ -1,0 +1,112 @@
+"""The whole app (create_app, lifespan included) served by uvicorn on 127.0.0.1, plus the official
+TRTC SDK pointed at it, for the cloud-API, webhook and usage tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from relayroom.clock import Clock
+from relayroom.config import Settings
+from relayroom.control.app import create_app
+from relayroom.control.bootstrap import FirstStart
+
+
+def settings_for(data_dir: Path, *, media: bool = False) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        media=({"workers": 1, "ports": [0], "loopback_only": True} if media else {"enabled": False}),
+        rooms={"idle_timeout_s": 10.0},
+    )
+
+
+@dataclass
+class Live:
+    app: FastAPI
+    port: int
+    first: FirstStart | None
+    http: httpx.AsyncClient
+    admin: dict[str, str]
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def signal_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/signal"
+
+    async def credential(self, account_id: str | None = None) -> tuple[str, str]:
+        acc = account_id or (self.first.account_id if self.first else "")
+        r = await self.http.post(f"/api/v1/accounts/{acc}/credentials", headers=self.admin)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return body["secret_id"], body["secret_key"]
+
+
+@contextlib.asynccontextmanager
+async def live_server(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    login: tuple[str, str] | None = None,
+    state: dict[str, Any] | None = None,
+) -> AsyncIterator[Live]:
+    seen: list[FirstStart] = []
+    app = create_app(settings, clock=clock, on_first_start=seen.append)
+    for k, v in (state or {}).items():
+        setattr(app.state, k, v)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if task.done():
+                task.result()
+            assert time.monotonic() < deadline, "server did not start"
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http:
+            first = seen[0] if seen else None
+            user, password = login or ((first.username, first.password) if first else ("", ""))
+            r = await http.post("/api/v1/auth/login", json={"username": user, "password": password})
+            assert r.status_code == 200, r.text
+            admin = {"Authorization": f"Bearer {r.json()['token']}"}
+            yield Live(app, port, first, http, admin)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 20)
+
+
+def trtc_client(host: str, secret_id: str, secret_key: str) -> Any:
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.trtc.v20190722 import trtc_client as tc
+
+    hp = HttpProfile(endpoint=host, protocol="http", reqTimeout=20)
+    return tc.TrtcClient(
+        credential.Credential(secret_id, secret_key), "ap-guangzhou", ClientProfile(httpProfile=hp)
+    )
+
+
+async def call(client: Any, action: str, params: dict[str, Any]) -> Any:
+    """Run one SDK action in a thread (the SDK is synchronous); returns the response model."""
+    from tencentcloud.trtc.v20190722 import models
+
+    req = getattr(models, f"{action}Request")()
+    req.from_json_string(__import__("json").dumps(params))
+    return await asyncio.to_thread(getattr(client, action), req)
