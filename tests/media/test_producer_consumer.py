@@ -205,3 +205,18 @@ def test_sender_report_uses_the_publishers_ntp_mapping() -> None:
     assert sr.ssrc == 5555 and sr.ntp_timestamp >> 32 == 6 and sr.packet_count == 1
     first_ts = parsed(down.rtp[0]).timestamp
     assert (sr.rtp_timestamp - first_ts) & 0xFFFFFFFF == 90000
+
+
+def test_remb_sent_upstream_is_the_lowest_subscriber_estimate() -> None:
+    up, d1, d2 = Sink(), Sink(), Sink()
+    p = make_producer(up)
+    assert p.aggregate_remb() is None
+    c1 = make_consumer(d1, p)
+    c2 = Consumer(
+        ConsumerParams("c2", 7777, 100), p, d2.rtp.append, d2.rtcp.append, lambda c, r: None, lambda c: None
+    )
+    c1.remb_bitrate = 900_000
+    c2.remb_bitrate = 300_000
+    remb = rtcp.parse(p.aggregate_remb() or b"")[0]
+    assert isinstance(remb, rtcp.Remb) and remb.ssrcs == [1111]
+    assert abs(remb.bitrate - 300_000) < 300

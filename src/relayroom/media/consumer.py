@@ -78,6 +78,7 @@ class Consumer:
         self.octets = 0
         self.retransmitted = 0
         self.keyframe_requests = 0
+        self.remb_bitrate: int | None = None  # last REMB from the subscriber covering this SSRC
         producer.add_consumer(self)
 
     # -- hot path ------------------------------------------------------------------------------------

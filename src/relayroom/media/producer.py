@@ -194,6 +194,13 @@ class Producer:
         self.last_sr_rtp = sr.rtp_timestamp
         self.last_sr_time = now
 
+    def aggregate_remb(self) -> bytes | None:
+        """REMB towards the publisher: the lowest estimate among subscribers that sent one."""
+        rates = [c.remb_bitrate for c in self._consumers if c.remb_bitrate]
+        if not rates:
+            return None
+        return rtcp.build_remb(1, min(rates), [self.params.ssrc])
+
     def request_missing(self, seq: int) -> None:
         """A subscriber asked for a packet the ring does not have."""
         if self.ring is not None and seq not in self._missing:

@@ -151,14 +151,14 @@ class WebRtcTransport:
         srtp = self.srtp
         if srtp is None:
             return
-        self.last_rx = now
-        self.rx_packets += 1
         if 192 <= data[1] <= 223:  # RFC 5761: RTCP packet types
             try:
                 plain = srtp.rx.unprotect_rtcp(data)
             except pylibsrtp.Error:
                 self.rx_errors += 1
                 return
+            self.last_rx = now  # only authenticated packets count as consent
+            self.rx_packets += 1
             self._receive_rtcp(plain, now)
             return
         try:
@@ -166,6 +166,8 @@ class WebRtcTransport:
         except pylibsrtp.Error:
             self.rx_errors += 1
             return
+        self.last_rx = now
+        self.rx_packets += 1
         if len(plain) < 12:
             return
         # Hand-written header unpack (see rtp/header.py): PT, seq, ts, SSRC straight from the bytes.
@@ -202,8 +204,11 @@ class WebRtcTransport:
                     if consumer is not None:
                         consumer.request_keyframe()
             elif isinstance(item, rtcp.Remb):
-                # Passthrough is not useful without per-subscriber bandwidth estimation; we drop it.
-                pass
+                # Remembered per consumer; the producer sends the minimum upstream (send_reports).
+                for ssrc in item.ssrcs:
+                    consumer = self._consumers_by_ssrc.get(ssrc)
+                    if consumer is not None:
+                        consumer.remb_bitrate = item.bitrate
 
     def _send_raw(self, data: bytes) -> None:
         if self.tuple is not None:
@@ -236,6 +241,10 @@ class WebRtcTransport:
     def _on_dtls_connected(self, keys: SrtpKeys) -> None:
         self.srtp = SrtpPair(keys)
         self._set_state(TransportState.CONNECTED, {"srtpProfile": self.srtp.profile_name})
+        # Anything forwarded before now was dropped: start every consumer at a fresh key frame.
+        for consumer in self.consumers.values():
+            consumer.resync()
+            consumer.request_keyframe()
 
     def _on_dtls_failed(self, reason: str) -> None:
         self.close(CloseReason.DTLS_FAILED)
@@ -311,7 +320,12 @@ class WebRtcTransport:
             return
         blocks = [b for p in self.producers.values() if (b := p.report_block(now)) is not None]
         if blocks:
-            self.send_rtcp(rtcp.build_rr(1, blocks))
+            report = rtcp.build_rr(1, blocks)
+            for producer in self.producers.values():
+                remb = producer.aggregate_remb()
+                if remb is not None:
+                    report += remb
+            self.send_rtcp(report)
         for consumer in self.consumers.values():
             sr = consumer.sender_report(now, wallclock)
             if sr is not None:
