@@ -10,14 +10,25 @@ import asyncio
 import os
 import secrets
 import struct
-from typing import Any
+from typing import Any, Protocol
 
 from aioice import stun as aioice_stun
 from aiortc import RTCCertificate
 
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
 from relayroom.media.srtp.session import SrtpPair
-from relayroom.media.worker_handle import WorkerHandle
+
+
+class WorkerLike(Protocol):
+    """A WorkerHandle, or an in-process worker's channel plus its port."""
+
+    @property
+    def port(self) -> int: ...
+
+    async def request(
+        self, method: str, handler_id: str | None = None, data: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+
 
 _HDR = struct.Struct("!BBHII")
 
@@ -82,7 +93,7 @@ class FakePeer(asyncio.DatagramProtocol):
         }
 
 
-async def open_peer(worker: WorkerHandle, router_id: str) -> tuple[FakePeer, str]:
+async def open_peer(worker: WorkerLike, router_id: str) -> tuple[FakePeer, str]:
     loop = asyncio.get_running_loop()
     _, peer = await loop.create_datagram_endpoint(lambda: FakePeer(worker.port), local_addr=("127.0.0.1", 0))
     tid = secrets.token_hex(8)
@@ -93,7 +104,7 @@ async def open_peer(worker: WorkerHandle, router_id: str) -> tuple[FakePeer, str
 
 
 async def build_room(
-    worker: WorkerHandle, subscribers: int, kind: str = "video"
+    worker: WorkerLike, subscribers: int, kind: str = "video"
 ) -> tuple[FakePeer, list[FakePeer]]:
     """One publisher with one producer (SSRC 1234, PT 96) and N subscribers consuming it."""
     router_id = secrets.token_hex(8)
