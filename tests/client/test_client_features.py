@@ -17,9 +17,11 @@ from relayroom.client import (
     TestPatternVideoTrack,
     colour_close,
 )
-from relayroom.media.types import MediaEventType
-from tests.control.rooms.fakes import SDKAPPID, usersig
-from tests.control.signaling.server import RunningServer
+from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
+from relayroom.media.service import MediaService
+from relayroom.media.types import MediaEventType, MediaParams
+from tests.control.rooms.fakes import REGION, SDKAPPID, FakeDirectory, usersig
+from tests.control.signaling.server import RunningServer, serve
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
@@ -213,3 +215,63 @@ async def test_live_audience_receives_the_anchors_and_is_invisible_to_them(serve
             assert colour is not None and colour_close(colour, RED)
         assert not [e for e in host.event_log if e.name == "remote-user-enter"]
         assert not [e for e in viewer.event_log if e.data.get("userId") == "viewer2"]
+
+
+async def test_trtc_named_remote_controls_start_and_stop_receiving(server: RunningServer) -> None:
+    async with client(server, "alice") as alice:
+        bob = RelayRoomClient(server.url)
+        try:
+            await bob.enter_room(sdk_app_id=SDKAPPID, user_id="bob", user_sig=usersig("bob"), room_id=77)
+            await alice.publish(audio_track=SineAudioTrack(), video_track=TestPatternVideoTrack(RED))
+            audio = await bob.wait_remote_track("alice", "audio")  # autoReceiveAudio defaults to on
+            await audio.wait_frames(5)
+            assert bob.remote_track("alice", "video") is None  # autoReceiveVideo defaults to off (TRTC)
+            await bob.start_remote_video("alice")
+            video = await bob.wait_remote_track("alice", "video")
+            await video.wait_frames(3)
+            await bob.stop_remote_video("alice")
+            await bob.mute_remote_audio("alice", True)
+            await asyncio.sleep(0.5)
+            v, a = video.frames, audio.frames
+            await asyncio.sleep(0.5)
+            assert video.frames <= v + 1 and audio.frames <= a + 2  # inactive m-lines carry nothing
+        finally:
+            await bob.close()
+
+
+async def test_killing_one_worker_resets_only_its_room_while_the_other_room_keeps_flowing() -> None:
+    media = MediaService(MediaParams(workers=2, loopback_only=True))
+    await media.start()
+    manager = RoomManager(
+        RoomManagerParams(media=media, directory=FakeDirectory(), node_region=REGION, limits=RoomLimits())
+    )
+    try:
+        async with serve(manager, media) as srv:
+            async with (
+                client(srv, "a1", room_id=1) as a1,
+                client(srv, "a2", room_id=1) as a2,
+                client(srv, "b1", room_id=2) as b1,
+                client(srv, "b2", room_id=2) as b2,
+            ):
+                await a1.publish(video_track=TestPatternVideoTrack(RED))
+                await b1.publish(video_track=TestPatternVideoTrack(RED))
+                await (await a2.wait_remote_track("a1", "video")).wait_frames(3)
+                b_track = await b2.wait_remote_track("b1", "video")
+                await b_track.wait_frames(3)
+                room_a = manager.get_room(f"{SDKAPPID}:n:1")
+                room_b = manager.get_room(f"{SDKAPPID}:n:2")
+                assert room_a is not None and room_b is not None
+                worker_a = media.worker_for_router(room_a.router_id)
+                assert worker_a is not media.worker_for_router(room_b.router_id)
+                worker_a.kill()
+                for c in (a1, a2):
+                    assert (await c.wait_for_event("reconnect", within=10)).data == {"reason": "worker_died"}
+                before = b_track.frames
+                await b_track.wait_frames(before + 10, within=5)
+                assert not [
+                    e for e in b1.event_log + b2.event_log if e.name in ("reconnect", "remote-user-exit")
+                ]
+                assert manager.get_room(f"{SDKAPPID}:n:1") is None
+                assert manager.get_room(f"{SDKAPPID}:n:2") is room_b
+    finally:
+        await media.close()

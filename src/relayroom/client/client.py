@@ -464,6 +464,21 @@ class RelayRoomClient:
     async def unsubscribe(self, user_id: str, kind: str, stream_type: str = "main") -> None:
         await self.request("unsubscribe", {"userId": user_id, "kind": kind, "streamType": stream_type})
 
+    async def start_remote_video(self, user_id: str, stream_type: str = "main") -> None:
+        """TRTC startRemoteVideo: receive a user's main or sub video (needed when autoReceiveVideo is off)."""
+        await self.subscribe(user_id, "video", stream_type)
+
+    async def stop_remote_video(self, user_id: str, stream_type: str = "main") -> None:
+        """TRTC stopRemoteVideo."""
+        await self.unsubscribe(user_id, "video", stream_type)
+
+    async def mute_remote_audio(self, user_id: str, mute: bool) -> None:
+        """TRTC muteRemoteAudio: stop (or resume) receiving a user's audio."""
+        if mute:
+            await self.unsubscribe(user_id, "audio")
+        else:
+            await self.subscribe(user_id, "audio")
+
     def remote_track(self, user_id: str, kind: str, stream_type: str = "main") -> RemoteTrack | None:
         return self.remote_tracks.get((user_id, kind, stream_type))
 
