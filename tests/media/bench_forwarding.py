@@ -72,13 +72,9 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=5, help="packets per frame sent back to back")
     ap.add_argument("--no-gso", action="store_true")
     args = ap.parse_args()
-    try:
-        import uvloop
+    import uvloop
 
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
-    result = runner(run(args.subs, args.pps, args.seconds, args.size, args.burst, not args.no_gso))
+    result = uvloop.run(run(args.subs, args.pps, args.seconds, args.size, args.burst, not args.no_gso))
     for k, v in result.items():
         print(f"{k:>20}: {v:.2f}" if isinstance(v, float) else f"{k:>20}: {v}")
 

@@ -147,7 +147,10 @@ def test_keyframe_requests_are_rate_limited_and_deferred() -> None:
     p.request_keyframe(10.0)
     p.request_keyframe(10.1)
     p.request_keyframe(10.2)
-    plis = lambda: [i for d in up.rtcp for i in rtcp.parse(d) if isinstance(i, rtcp.Pli)]  # noqa: E731
+
+    def plis() -> list[rtcp.Pli]:
+        return [i for d in up.rtcp for i in rtcp.parse(d) if isinstance(i, rtcp.Pli)]
+
     assert len(plis()) == 1
     p.on_tick(10.3)
     assert len(plis()) == 1
@@ -220,3 +223,14 @@ def test_remb_sent_upstream_is_the_lowest_subscriber_estimate() -> None:
     remb = rtcp.parse(p.aggregate_remb() or b"")[0]
     assert isinstance(remb, rtcp.Remb) and remb.ssrcs == [1111]
     assert abs(remb.bitrate - 300_000) < 300
+
+
+def test_padding_only_rtx_probe_is_not_mistaken_for_a_retransmission() -> None:
+    up, down = Sink(), Sink()
+    p = make_producer(up)
+    make_consumer(down, p)
+    feed(p, vp8(1, 0, KEY), 0.0)
+    probe = RtpPacket(payload_type=98, sequence_number=9, timestamp=0, ssrc=1112, payload=b"")
+    probe.padding_size = 200
+    feed(p, probe.serialize(), 0.01)
+    assert p.rtx_received == 0 and len(down.rtp) == 1

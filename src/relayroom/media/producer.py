@@ -134,8 +134,9 @@ class Producer:
         """Decrypted RTP for this producer (media or RTX SSRC). Called once per incoming packet."""
         if ssrc != self.params.ssrc:
             # RTX (RFC 4588) answering our NACK: restore the original packet and process it.
-            if pt != self.params.rtx_payload_type or len(data) <= header_length(data) + 2:
-                return  # padding-only RTX probes carry no OSN
+            payload_len = len(data) - header_length(data) - (data[-1] if data[0] & 0x20 else 0)
+            if pt != self.params.rtx_payload_type or payload_len <= 2:
+                return  # padding-only RTX (bandwidth probes) carries no original packet
             data = bytes(unwrap_rtx(data, self.params.payload_type, self.params.ssrc))
             seq = (data[2] << 8) | data[3]
             self.rtx_received += 1
