@@ -294,3 +294,51 @@ async def test_republished_stream_continues_on_the_same_subscriber_track(media: 
         await pub1.close()
         if pub2 is not None:
             await pub2.close()
+
+
+async def test_paused_producer_stops_and_resumes_at_a_keyframe(media: Media) -> None:
+    svc, events = media
+    router_id = await svc.create_router("room-mute")
+    pub, producer_ids = await publish(svc, router_id, "alice", "green", audio=False)
+    sub = await subscribe(svc, router_id, "bob", producer_ids)
+    try:
+        await wait_for(lambda: len(sub.video_frames) > 5, within=15)
+        await svc.pause_producer(router_id, producer_ids[0])
+        await asyncio.sleep(0.5)
+        t0 = time.monotonic()
+        await asyncio.sleep(1.0)
+        assert sub.colours_since(t0) == []
+        await svc.resume_producer(router_id, producer_ids[0])
+        t1 = time.monotonic()
+        await wait_for(lambda: len(sub.colours_since(t1)) > 3, within=5)
+        assert close_colour(sub.colours_since(t1)[-1], "green")
+        kinds = [e.type for e in events if e.producer_id == producer_ids[0]]
+        assert MediaEventType.PRODUCER_PAUSED in kinds and MediaEventType.PRODUCER_RESUMED in kinds
+        await svc.request_keyframe(router_id, producer_ids[0])
+        with pytest.raises(ValueError):
+            await svc.pause_producer(router_id, "no-such-producer")
+    finally:
+        await sub.close()
+        await pub.close()
+
+
+async def test_stats_events_and_dump_describe_workers_and_routers(loopback: None) -> None:
+    svc = MediaService(MediaParams(workers=1, loopback_only=True, stats_interval_s=0.2))
+    events: list[MediaEvent] = []
+    svc.on_event(events.append)
+
+    def broken(event: MediaEvent) -> None:
+        raise RuntimeError("listener bug")
+
+    svc.on_event(broken)  # a failing listener does not stop the others
+    await svc.start()
+    try:
+        router_id = await svc.create_router("room-stats")
+        await wait_for(lambda: any(e.type == MediaEventType.STATS for e in events), within=3)
+        dump = await svc.dump()
+        assert dump["routers"][router_id]["roomKey"] == "room-stats"
+        assert dump["workers"][0]["running"] and dump["workers"][0]["routerIds"] == [router_id]
+        await svc.close_router(router_id)
+        assert router_id not in (await svc.dump())["routers"]
+    finally:
+        await svc.close()
