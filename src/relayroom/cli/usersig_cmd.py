@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -220,16 +221,59 @@ def _emit(report: dict[str, Any]) -> None:
 @usersig_app.command("gen")
 def usersig_gen_cmd(
     sdkappid: SdkAppIdOpt,
-    key: KeyOpt,
     userid: UserIdOpt,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            envvar=KEY_ENV,
+            show_envvar=True,
+            help=f"SDKSecretKey (64 hex chars); prefer {KEY_ENV}. Without it, the application's stored "
+            "key is used (operators: reads the server's database, see --data-dir).",
+        ),
+    ] = None,
     expire: ExpireOpt = DEFAULT_CLI_EXPIRE,
     issued: TimeOpt = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="server data directory")] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help="server database URL")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="server TOML config")] = None,
 ) -> None:
     """Print a UserSig, byte-identical to Tencent's TLSSigAPIv2 for the same time."""
+    if key is None:
+        key = _stored_key(sdkappid, config, data_dir, database_url)
     try:
         typer.echo(usersig_gen(sdkappid=sdkappid, key=key, userid=userid, expire=expire, issued=issued))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def _stored_key(sdkappid: int, config: Path | None, data_dir: Path | None, database_url: str | None) -> str:
+    """The application's current SDKSecretKey from the server's database (the use is logged)."""
+    from relayroom.cli.common import settings_from, with_services
+    from relayroom.control.principal import Principal
+    from relayroom.control.services import Services
+
+    async def run(services: Services) -> str | None:
+        async with services.ctx.db.write() as s:
+            ctx = await services.apps.entry_context(s, sdkappid)
+            if ctx is None or not ctx.secret_keys:
+                return None
+            await services.oplog.append(
+                s,
+                principal=Principal(actor="system:cli"),
+                action="app.key.use",
+                account_id=ctx.account_id,
+                obj={"type": "application", "id": sdkappid},
+                extra={"purpose": "usersig gen"},
+            )
+            return ctx.secret_keys[0]
+
+    key = with_services(settings_from(config, data_dir, database_url), run)
+    if key is None:
+        raise typer.BadParameter(
+            f"no enabled application {sdkappid} with a key in that database", param_hint="--sdkappid"
+        )
+    return key
 
 
 @usersig_app.command("verify")
