@@ -56,7 +56,9 @@ async def check_receives(client: RelayRoomClient, others: list[str]) -> None:
         await audio.wait_frames(25, within=20)
         colour = video.colour()
         assert colour is not None and colour_close(colour, COLOURS[other]), (client.user_id, other, colour)
-        assert audio.last_rms > 1000, (client.user_id, other, audio.last_rms)
+        assert audio.last_rms > 2000, (client.user_id, other, audio.last_rms)  # the tone's amplitude is 8000
+        # each publisher has its own tone: the client hears the right one
+        assert abs(audio.last_frequency - TONES[other]) < 60, (client.user_id, other, audio.last_frequency)
 
 
 def names_for(events: list[ClientEvent], user: str) -> list[str]:

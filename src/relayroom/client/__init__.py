@@ -4,6 +4,7 @@ from relayroom.client.client import ClientEvent, RelayRoomClient, RelayRoomError
 from relayroom.client.tracks import (
     SineAudioTrack,
     TestPatternVideoTrack,
+    audio_frequency,
     audio_rms,
     colour_close,
     dominant_rgb,
@@ -19,6 +20,7 @@ __all__ = [
     "Room",
     "SineAudioTrack",
     "TestPatternVideoTrack",
+    "audio_frequency",
     "audio_rms",
     "colour_close",
     "dominant_rgb",

@@ -30,7 +30,7 @@ from aiortc import (
 )
 from websockets.asyncio.client import ClientConnection, connect
 
-from relayroom.client.tracks import audio_rms, dominant_rgb
+from relayroom.client.tracks import audio_frequency, audio_rms, dominant_rgb
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ class RemoteTrack:
         self.last_frame_at: float | None = None
         self.last_frame: av.VideoFrame | av.AudioFrame | None = None
         self.last_rms = 0.0  # audio
+        self.last_frequency = 0.0  # audio: zero-crossing estimate of the tone
         self.ended = False
         self._task: asyncio.Task[None] | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -126,6 +127,7 @@ class RemoteTrack:
                 self.frames += 1
                 if isinstance(frame, av.AudioFrame):
                     self.last_rms = audio_rms(frame)
+                    self.last_frequency = audio_frequency(frame)
                 self.last_frame = frame  # type: ignore[assignment]
                 for n, fut in list(self._waiters):
                     if self.frames >= n and not fut.done():

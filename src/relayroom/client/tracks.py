@@ -9,6 +9,7 @@ from __future__ import annotations
 import array
 import asyncio
 import fractions
+import itertools
 import math
 import time
 
@@ -123,10 +124,23 @@ def audio_rms(frame: av.AudioFrame) -> float:
         frame = av.AudioResampler(format="s16", layout=frame.layout.name, rate=frame.sample_rate).resample(
             frame
         )[0]
-    data = array.array("h", bytes(frame.planes[0]))
+    # The plane's buffer can be larger than the samples it holds (decoder padding): count only those.
+    count = frame.samples * (len(frame.layout.channels) if not frame.format.is_planar else 1)
+    data = array.array("h", bytes(frame.planes[0])[: count * 2])
     if not data:
         return 0.0
     return math.sqrt(sum(s * s for s in data) / len(data))
+
+
+def audio_frequency(frame: av.AudioFrame) -> float:
+    """Estimate of a tone's frequency from the zero crossings of the first channel (tests tell apart
+    publishers by their tone)."""
+    if frame.format.name != "s16" or frame.samples == 0:
+        return 0.0
+    channels = 1 if frame.format.is_planar else len(frame.layout.channels)
+    data = array.array("h", bytes(frame.planes[0])[: frame.samples * channels * 2])[::channels]
+    crossings = sum(1 for a, b in itertools.pairwise(data) if (a < 0) != (b < 0))
+    return crossings * frame.sample_rate / (2 * len(data))
 
 
 def colour_close(a: RGB, b: RGB, tolerance: int = 40) -> bool:
