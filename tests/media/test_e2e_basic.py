@@ -25,3 +25,29 @@ async def test_publisher_audio_and_video_reach_a_subscriber(
     finally:
         await sub.close()
         await pub.close()
+
+
+async def test_offer_with_setup_passive_makes_the_server_the_dtls_client(
+    media: tuple[MediaService, list[MediaEvent]],
+) -> None:
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from tests.media.peers import ColourVideoTrack, client_config
+
+    svc, _ = media
+    router_id = await svc.create_router("room-passive")
+    pc = RTCPeerConnection(client_config())
+    pc.addTransceiver(ColourVideoTrack("blue"), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    result = await svc.publish(
+        router_id, "alice", pc.localDescription.sdp.replace("a=setup:actpass", "a=setup:passive")
+    )
+    assert "a=setup:active" in result.answer_sdp
+    await pc.setRemoteDescription(RTCSessionDescription(result.answer_sdp, "answer"))
+    sub = await subscribe(svc, router_id, "bob", [p.producer_id for p in result.producers])
+    try:
+        await wait_for(lambda: len(sub.video_frames) >= 5, within=15)
+        assert close_colour(sub.video_frames[-1][2], "blue")
+    finally:
+        await sub.close()
+        await pc.close()

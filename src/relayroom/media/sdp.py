@@ -285,7 +285,8 @@ def build_answer(
         codec = m.codec
         pts = [codec.payload_type] + ([codec.rtx_payload_type] if codec.rtx_payload_type is not None else [])
         lines.append(f"m={m.kind} 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}")
-        lines += _transport_lines(local, "passive")
+        # We are the DTLS server (passive) unless the client insists on being it (offer setup:passive).
+        lines += _transport_lines(local, "active" if offer.setup_role == "server" else "passive")
         lines.append(f"a=mid:{m.mid}")
         lines += [f"a=extmap:{i} {uri}" for i, uri in m.extensions]
         lines.append("a=recvonly" if m.mid in accepted_mids else "a=inactive")

@@ -60,7 +60,6 @@ class MediaService:
         self._consumer_owner: dict[str, tuple[str, str]] = {}  # consumer id -> (router id, participant id)
         self._listeners: list[Callable[[MediaEvent], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._lock = asyncio.Lock()
         self._started = False
         self.closed = False
 
@@ -279,7 +278,7 @@ class MediaService:
         """
         self._check()
         offer = sdp.parse_offer(offer_sdp)
-        async with self._lock:
+        async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
             worker = self.worker_for_router(router_id)
             p = state.participant(participant_id)
@@ -294,11 +293,12 @@ class MediaService:
                 p.send_connected = False
                 p.send_remote_ice = remote_ice
             if not p.send_connected:
-                # We answer setup:passive, so the client is the DTLS client.
+                # We answer setup:passive (the client is the DTLS client) unless the offer says passive.
+                remote_role = "server" if offer.setup_role == "server" else "client"
                 await worker.request(
                     "transport.connect",
                     p.send_transport_id,
-                    {"dtlsParameters": {"role": "client", "fingerprints": _fps(offer.fingerprints)}},
+                    {"dtlsParameters": {"role": remote_role, "fingerprints": _fps(offer.fingerprints)}},
                 )
                 p.send_connected = True
             created: list[ProducerInfo] = []
@@ -421,7 +421,7 @@ class MediaService:
 
     async def unpublish(self, router_id: str, participant_id: str, producer_id: str) -> None:
         self._check()
-        async with self._lock:
+        async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
             rec = state.producers.get(producer_id)
             if rec is None or rec.participant_id != participant_id:
@@ -464,7 +464,7 @@ class MediaService:
     async def subscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str:
         """Add consumers; returns a (re-)offer for the participant's recv transport covering ALL consumers."""
         self._check()
-        async with self._lock:
+        async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
             worker = self.worker_for_router(router_id)
             p = state.participant(participant_id)
@@ -521,7 +521,7 @@ class MediaService:
     async def unsubscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str:
         """Close consumers; returns a re-offer (their m-lines become inactive, never removed)."""
         self._check()
-        async with self._lock:
+        async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
             worker = self.worker_for_router(router_id)
             p = state.participants.get(participant_id)
@@ -541,7 +541,7 @@ class MediaService:
     async def set_subscriber_answer(self, router_id: str, participant_id: str, answer_sdp: str) -> None:
         self._check()
         answer = sdp.parse_answer(answer_sdp)
-        async with self._lock:
+        async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
             p = state.participants.get(participant_id)
             if p is None or p.recv_transport_id is None:
@@ -561,10 +561,10 @@ class MediaService:
     async def close_participant(self, router_id: str, participant_id: str) -> None:
         """Close both transports of a participant and everything on them."""
         self._check()
-        async with self._lock:
-            state = self._routers.get(router_id)
-            if state is None:
-                return
+        state = self._routers.get(router_id)
+        if state is None:
+            return
+        async with state.lock:
             p = state.participants.pop(participant_id, None)
             if p is None:
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 
@@ -51,6 +52,7 @@ class RouterState:
     participants: dict[str, ParticipantState] = field(default_factory=dict)
     producers: dict[str, ProducerRecord] = field(default_factory=dict)
     ssrcs: set[int] = field(default_factory=set)  # consumer ssrcs in use in this router
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises SDP/state changes of this room
 
     def participant(self, participant_id: str) -> ParticipantState:
         p = self.participants.get(participant_id)
