@@ -233,3 +233,47 @@ async def test_members_need_an_owner(settings: Settings) -> None:
         assert r.status_code == 409 and "owner" in r.json()["error"]["message"]
         other = await make_account(rt, h, "Other Co", "carol", "carol-password-1")
         assert other["role"] == "owner"
+
+
+async def test_console_token_tools_sign_with_the_current_key(settings: Settings) -> None:
+    from relayroom.auth.privatemapkey import Privilege, verify_privatemapkey
+    from relayroom.auth.usersig import verify_usersig
+
+    async with running(settings) as rt:
+        h = await rt.admin()
+        sdk = rt.first.sdkappid
+        r = await rt.client.post(
+            f"/api/v1/applications/{sdk}/usersig", headers=h, json={"userid": "alice", "expire": 600}
+        )
+        assert r.status_code == 200, r.text
+        tok = r.json()
+        now = tok["expires_at"] - 600
+        res = verify_usersig(tok["token"], sdkappid=sdk, userid="alice", keys=[rt.first.secret_key], now=now)
+        assert res.ok
+        r = await rt.client.post(
+            f"/api/v1/applications/{sdk}/privatemapkey",
+            headers=h,
+            json={"userid": "alice", "roomid": 42, "privilege": 42},
+        )
+        assert r.status_code == 200, r.text
+        pmk = verify_privatemapkey(
+            r.json()["token"], sdkappid=sdk, userid="alice", keys=[rt.first.secret_key], now=now, room_id=42
+        )
+        assert pmk.ok and pmk.privilege == Privilege.ENTER_ROOM | Privilege.RECV_AUDIO | Privilege.RECV_VIDEO
+        bad = await rt.client.post(
+            f"/api/v1/applications/{sdk}/usersig", headers=h, json={"userid": "bad id!"}
+        )
+        assert bad.status_code == 422 and "userid" in bad.json()["error"]["message"]
+        both = await rt.client.post(
+            f"/api/v1/applications/{sdk}/privatemapkey",
+            headers=h,
+            json={"userid": "a", "roomid": 1, "strroomid": "x"},
+        )
+        assert both.status_code == 422 and "exactly one" in both.json()["error"]["message"]
+        log = (
+            await rt.client.get(f"/api/v1/accounts/{rt.first.account_id}/oplog?action=app.usersig", headers=h)
+        ).json()
+        assert len(log) == 1 and tok["token"] not in str(log)
+        await rt.client.post(f"/api/v1/applications/{sdk}/disable", headers=h)
+        r = await rt.client.post(f"/api/v1/applications/{sdk}/usersig", headers=h, json={"userid": "alice"})
+        assert r.status_code == 409

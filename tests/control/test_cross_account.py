@@ -65,6 +65,8 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     },
     ("POST", "/api/v1/applications/{sdkappid}/consent/withdraw"): {"userid": "alice"},
     ("GET", "/api/v1/privacy/consent-ages"): None,
+    ("POST", "/api/v1/applications/{sdkappid}/usersig"): {"userid": "mallory"},
+    ("POST", "/api/v1/applications/{sdkappid}/privatemapkey"): {"userid": "mallory", "roomid": 1},
     ("GET", "/api/v1/privacy/processing-records"): None,
 }
 # Routes that only ever act on the caller's own data (no object id to point elsewhere).

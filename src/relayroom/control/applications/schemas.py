@@ -58,3 +58,23 @@ class RotateOut(BaseModel):
     sdkappid: int
     key: str
     previous_key_valid_until: str | None
+
+
+class UserSigIn(BaseModel):
+    userid: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
+    expire: int = Field(default=86400, ge=1, le=180 * 86400, description="seconds")
+
+
+class PrivateMapKeyIn(UserSigIn):
+    roomid: int | None = Field(default=None, ge=1, le=4294967294)
+    strroomid: str | None = Field(default=None, min_length=1, max_length=64)
+    privilege: int = Field(
+        default=255, ge=0, le=255, description="bits: 1 create, 2 enter, 4/8 audio, 16/32 video"
+    )
+
+
+class TokenOut(BaseModel):
+    sdkappid: int
+    userid: str
+    token: str
+    expires_at: int
