@@ -141,7 +141,8 @@ class SubscriptionNegotiator:
             try:
                 answer = await asyncio.wait_for(fut, self._answer_timeout_s)
             except TimeoutError:
-                # A client that does not answer is idle; the sweeper removes it. Do not spin.
+                # Give up this round rather than spin: the next room change renegotiates again, and a
+                # client that went silent is removed by the sweeper.
                 self._log.warning("no answer to subscriber offer", extra={"participant": p.participant_id})
                 return
             finally:
