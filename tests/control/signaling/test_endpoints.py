@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -251,3 +252,26 @@ async def test_a_silent_client_is_removed_after_the_idle_timeout_in_real_time() 
         assert await b.wait_event("reconnect") == {"reason": "timeout"}
         assert time.monotonic() - t0 >= 0.6
         assert (await a.request("heartbeat"))["data"] == {"inRoom": True}
+
+
+async def test_no_usersig_key_sdp_or_payload_reaches_the_logs(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    good, bad = usersig("alice"), usersig("mallory", key="c" * 64)
+    secret_sdp = "audio video"  # the fake media's offer format
+    payload = base64.b64encode(b"very private words").decode()
+    async with connect(server.url) as ws_a, connect(server.url) as ws_m:
+        a, mallory = Wire(ws_a), Wire(ws_m)
+        assert (await mallory.enter("mallory", userSig=bad))["ok"] is False
+        assert (await a.enter("alice", userSig=good))["ok"]
+        tracks = [{"kind": "audio"}, {"kind": "video"}]
+        assert (await a.request("publish", {"sdp": secret_sdp, "tracks": tracks}))["ok"]
+        assert (await a.request("customMessage", {"cmdId": 1, "data": payload}))["ok"]
+        assert (await a.raw('{"v": 1, "type": "enter", "data": {"userSig": 5, "x": "' + good + '"}}'))[
+            "ok"
+        ] is False
+    text = caplog.text
+    assert caplog.records  # the server did log
+    for secret in (good, bad, "a" * 64, "c" * 64, payload, secret_sdp):
+        assert secret not in text
