@@ -65,6 +65,9 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     },
     ("POST", "/api/v1/applications/{sdkappid}/consent/withdraw"): {"userid": "alice"},
     ("GET", "/api/v1/privacy/consent-ages"): None,
+    ("GET", "/api/v1/applications/{sdkappid}/rooms"): None,
+    ("POST", "/api/v1/applications/{sdkappid}/rooms/{room_key}/remove-users"): {"user_ids": ["alice"]},
+    ("POST", "/api/v1/applications/{sdkappid}/rooms/{room_key}/dismiss"): None,
     ("POST", "/api/v1/applications/{sdkappid}/usersig"): {"userid": "mallory"},
     ("POST", "/api/v1/applications/{sdkappid}/privatemapkey"): {"userid": "mallory", "roomid": 1},
     ("GET", "/api/v1/privacy/processing-records"): None,
@@ -99,6 +102,7 @@ async def test_every_endpoint_refuses_another_accounts_objects(settings: Setting
             "secret_id": cred["secret_id"],
             "user_id": admin_id,
             "request_id": req.json()["id"],
+            "room_key": f"{a_app}:n:1",
         }
 
         paths = rt.app.openapi()["paths"]

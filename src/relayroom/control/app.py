@@ -28,6 +28,7 @@ from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import AppError
 from relayroom.control.keys.endpoints import router as keys_router
+from relayroom.control.live.endpoints import router as live_router
 from relayroom.control.oplog.endpoints import router as oplog_router
 from relayroom.control.privacy.endpoints import router as privacy_router
 from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
@@ -282,6 +283,7 @@ def create_app(
         keys_router,
         oplog_router,
         privacy_router,
+        live_router,
         signaling_router,
         webhooks_router,  # issue 7
         usage_router,  # issue 7

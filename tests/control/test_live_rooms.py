@@ -1,0 +1,93 @@
+"""Live rooms in the console API against the real server: list members and tracks, remove, dismiss."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from relayroom.auth.usersig import gen_usersig
+from relayroom.client import RelayRoomClient, SineAudioTrack
+from relayroom.config import Settings
+from relayroom.control.app import create_app
+from relayroom.control.bootstrap import FirstStart
+from tests.test_serve import free_port
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart]]:
+    seen: list[FirstStart] = []
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        port=free_port(),
+        media={"workers": 1, "ports": [0], "loopback_only": True},
+    )
+    app = create_app(settings, on_first_start=seen.append)
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(srv.serve())
+    while not srv.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{settings.port}", seen[0]
+    finally:
+        srv.should_exit = True
+        await task
+
+
+async def test_console_lists_removes_and_dismisses_live_rooms(server: tuple[str, FirstStart]) -> None:
+    host, first = server
+    base = f"http://{host}"
+    sdk, key = first.sdkappid, first.secret_key
+    clients: list[RelayRoomClient] = []
+    try:
+        for user in ("alice", "bob"):
+            c = RelayRoomClient(f"ws://{host}/signal")
+            clients.append(c)
+            await c.enter_room(
+                sdk_app_id=sdk,
+                user_id=user,
+                user_sig=gen_usersig(sdk, key, user, 600, now=int(time.time())),
+                room_id=31,
+            )
+        await clients[0].publish(audio_track=SineAudioTrack(440))
+        async with httpx.AsyncClient(base_url=base) as http:
+            tok = (
+                await http.post("/api/v1/auth/login", json={"username": "admin", "password": first.password})
+            ).json()
+            h = {"Authorization": f"Bearer {tok['token']}"}
+            rooms = (await http.get(f"/api/v1/applications/{sdk}/rooms", headers=h)).json()
+            assert len(rooms) == 1 and rooms[0]["roomId"] == 31
+            members = {m["userId"]: m for m in rooms[0]["members"]}
+            assert set(members) == {"alice", "bob"} and members["alice"]["role"] == "anchor"
+            assert [t["kind"] for t in members["alice"]["tracks"]] == ["audio"]
+            key_ = rooms[0]["roomKey"]
+
+            r = await http.post(
+                f"/api/v1/applications/{sdk}/rooms/{key_}/remove-users", headers=h, json={"user_ids": ["bob"]}
+            )
+            assert r.json() == {"removed": ["bob"]}
+            kicked = await clients[1].wait_for_event("kicked-out", within=5)
+            assert kicked.data["reason"] == "banned"
+
+            r = await http.post(f"/api/v1/applications/{sdk}/rooms/{key_}/dismiss", headers=h)
+            assert r.status_code == 200
+            disband = await clients[0].wait_for_event("kicked-out", within=5)
+            assert disband.data["reason"] == "room_disband"
+            assert (await http.get(f"/api/v1/applications/{sdk}/rooms", headers=h)).json() == []
+            r = await http.post(f"/api/v1/applications/{sdk}/rooms/{key_}/dismiss", headers=h)
+            assert r.status_code == 404
+            log = (
+                await http.get(f"/api/v1/accounts/{first.account_id}/oplog?action=room.", headers=h)
+            ).json()
+            assert [e["action"] for e in log] == ["room.dismiss", "room.remove_users"]
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
