@@ -51,6 +51,17 @@ def _stream_type(ev: RoomEvent, on: bool) -> int | None:
     return None
 
 
+def _part_of_exit(ev: RoomEvent, rest: Sequence[RoomEvent]) -> bool:
+    """A stream stop emitted as part of the member's exit: the room manager emits a leaving member's
+    stream stops and then its exit back to back (one synchronous burst, nothing in between)."""
+    for r in rest:
+        same = r.room_key == ev.room_key and r.user_id == ev.user_id
+        if same and r.type is RoomEventType.STREAM_STOPPED:
+            continue
+        return same and r.type is RoomEventType.USER_EXITED
+    return False
+
+
 @dataclass
 class Translator:
     """Stateful across batches: held room creations and which streams are on."""
@@ -115,15 +126,7 @@ class Translator:
         elif t in (RoomEventType.STREAM_STOPPED, RoomEventType.STREAM_MUTED):
             etype = _stream_type(ev, False)
             key = (ev.room_key, ev.user_id or "", ev.kind or "", ev.stream_type or "main")
-            leaving = any(
-                (
-                    r.type is RoomEventType.USER_EXITED
-                    and r.room_key == ev.room_key
-                    and r.user_id == ev.user_id
-                )
-                or (r.type is RoomEventType.ROOM_CLOSED and r.room_key == ev.room_key)
-                for r in rest
-            )
+            leaving = _part_of_exit(ev, rest)
             if etype is not None and key in self.streams_on:
                 self.streams_on.discard(key)
                 if not leaving:

@@ -268,7 +268,7 @@ class WebhookService:
         )
 
     async def _wants(self, sdkappid: int) -> bool:
-        """Only applications with a callback URL get outbox rows (short cache, read fresh after PUT)."""
+        """Only applications with a callback URL get outbox rows (a short cache of the positives)."""
         mono = asyncio.get_running_loop().time()
         hit = self._has_url.get(sdkappid)
         if hit is not None and mono - hit[0] < self.params.config_cache_s:
@@ -276,7 +276,8 @@ class WebhookService:
         async with self.ctx.db.read() as session:
             cfg = await session.get(CallbackConfig, sdkappid)
         has = bool(cfg and cfg.url)
-        self._has_url[sdkappid] = (mono, has)
+        if has:  # only positives are cached: a URL set a moment ago must take effect at once
+            self._has_url[sdkappid] = (mono, has)
         return has
 
     # --- delivery -----------------------------------------------------------------------------

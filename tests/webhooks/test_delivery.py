@@ -1,0 +1,226 @@
+"""Callbacks end to end: a scripted call through the RoomManager of a live app, a receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relayroom.auth.usersig import gen_usersig
+from relayroom.control.rooms.entry import AppEntryInfo
+from relayroom.control.rooms.manager import EnterParams, RoomManager
+from relayroom.control.webhooks import body as cb_body
+from relayroom.control.webhooks.service import WebhookParams
+from tests.cloudapi.server import Live, live_server, settings_for
+from tests.control.rooms.fakes import FakeDirectory, RecordingSink, make_manager
+from tests.webhooks.receiver import Receiver, receiver
+
+pytestmark = pytest.mark.timeout(90)
+FAST = WebhookParams(retry_interval_s=0.3, retry_window_s=1.5, timeout_s=2.0, poll_interval_s=0.1)
+KEY = "Cb0Key123"
+
+
+async def _until(cond: Callable[[], bool], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def _manager(live: Live) -> RoomManager:
+    assert live.first is not None
+    directory = FakeDirectory(AppEntryInfo(live.first.sdkappid, "enabled", "local", (live.first.secret_key,)))
+    manager, _media, _clock = make_manager(directory=directory, observer=live.app.state.room_observers)
+    return manager
+
+
+def _enter(live: Live, user: str, **kw: Any) -> EnterParams:
+    assert live.first is not None
+    sig = gen_usersig(live.first.sdkappid, live.first.secret_key, user, 3600)
+    return EnterParams(sdkappid=live.first.sdkappid, user_id=user, user_sig=sig, room_id=8489, **kw)
+
+
+async def _configure(live: Live, url: str) -> None:
+    assert live.first is not None
+    r = await live.http.put(
+        f"/api/v1/applications/{live.first.sdkappid}/callback",
+        headers=live.admin,
+        json={"url": url, "key": KEY},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["key_set"] is True and r.json()["key"] is None
+    r = await live.http.get(f"/api/v1/applications/{live.first.sdkappid}/callback", headers=live.admin)
+    assert r.json()["url"] == url and r.json()["key_set"] is True and r.json()["key"] is None
+
+
+async def _scripted_call(manager: RoomManager, live: Live) -> None:
+    alice = await manager.enter(_enter(live, "alice", scene="live"), RecordingSink())
+    await manager.publish(alice, "audio video", [])
+    bob = await manager.enter(_enter(live, "bob", scene="live", role="audience"), RecordingSink())
+    await manager.switch_role(bob, "anchor")
+    await manager.publish(bob, "audio", [])
+    await manager.mute(alice, "video", True)
+    await manager.mute(alice, "video", False)
+    sub = await manager.publish(alice, "video:sub", [])
+    await manager.unpublish(alice, [sub.producers[0].producer_id])
+    await manager.exit(bob)
+    await manager.exit(alice)
+
+
+EXPECTED = [
+    (101, "alice"),
+    (103, "alice"),
+    (203, "alice"),
+    (201, "alice"),
+    (103, "bob"),
+    (105, "bob"),
+    (203, "bob"),
+    (202, "alice"),
+    (201, "alice"),
+    (205, "alice"),
+    (206, "alice"),
+    (104, "bob"),
+    (104, "alice"),
+    (102, None),
+]
+
+
+async def test_receiver_gets_every_room_and_media_event_in_order_signed_with_the_callback_key(
+    tmp_path: Path,
+) -> None:
+    async with (
+        receiver() as rcv,
+        live_server(settings_for(tmp_path / "d"), state={"webhook_params": FAST}) as live,
+    ):
+        assert live.first is not None
+        await _configure(live, rcv.url)
+        manager = _manager(live)
+        await manager.start()
+        try:
+            await _scripted_call(manager, live)
+            await _until(lambda: len(rcv.acked()) >= len(EXPECTED))
+        finally:
+            await manager.close()
+        got = [(r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked()]
+        assert got == EXPECTED
+        for r in rcv.acked():
+            assert r.headers["content-type"] == "application/json"
+            assert r.headers["sdkappid"] == str(live.first.sdkappid)
+            assert cb_body.verify(KEY, r.body, r.headers["sign"])
+            assert not cb_body.verify("wrong", r.body, r.headers["sign"])
+            assert (
+                r.body.startswith(b'{\n\t"EventGroupId":\t') and b'"EventInfo":\t{\n\t\t"RoomId":\t' in r.body
+            )
+            info = r.json["EventInfo"]
+            assert abs(info["EventMsTs"] - info["EventTs"] * 1000) < 1000
+            assert r.json["EventGroupId"] == (1 if r.json["EventType"] < 200 else 2)
+        by_type = {r.json["EventType"]: r.json["EventInfo"] for r in rcv.acked()}
+        assert (
+            by_type[103]["Role"] in (20, 21) and by_type[103]["UserType"] == 1 and by_type[103]["Reason"] == 1
+        )
+        assert by_type[105]["Role"] == 20 and by_type[202]["Reason"] == 0
+        assert by_type[104]["Reason"] == 1 and "UserId" not in by_type[102]
+        assert by_type[101]["RoomId"] == 8489
+
+        r = await live.http.get(
+            f"/api/v1/applications/{live.first.sdkappid}/callback/deliveries", headers=live.admin
+        )
+        log = r.json()
+        assert len(log) == len(EXPECTED) and {d["state"] for d in log} == {"delivered"}
+        assert all(d["attempts"] == 1 and d["last_status"] == 200 for d in log)
+        assert all("body" not in d and "sign" not in d for d in log)
+
+
+async def test_failing_receiver_gets_each_event_acknowledged_exactly_once_and_a_dead_one_is_given_up(
+    tmp_path: Path,
+) -> None:
+    async with (
+        receiver(Receiver(fail_first=2)) as rcv,
+        live_server(settings_for(tmp_path / "d"), state={"webhook_params": FAST}) as live,
+    ):
+        assert live.first is not None
+        await _configure(live, rcv.url)
+        manager = _manager(live)
+        await manager.start()
+        try:
+            await _scripted_call(manager, live)
+            await _until(lambda: len(rcv.acked()) >= len(EXPECTED))
+            await asyncio.sleep(1.0)  # nothing more arrives
+        finally:
+            await manager.close()
+        # Bodies carry no unique id and two events may share a millisecond: compare as multisets.
+        acked = Counter((r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked())
+        assert acked == Counter(EXPECTED)  # each event acknowledged exactly once
+        per_key = Counter(r.event_key for r in rcv.acked())
+        # each event: fail, immediate retry fails, then the first 10 s (here 0.3 s) retry succeeds
+        assert all(rcv.seen[k] == 3 * n for k, n in per_key.items())
+        log = (
+            await live.http.get(
+                f"/api/v1/applications/{live.first.sdkappid}/callback/deliveries", headers=live.admin
+            )
+        ).json()
+        assert all(d["state"] == "delivered" and d["attempts"] == 3 for d in log)
+
+        # a receiver that never succeeds: retried within the window, then marked failed
+        rcv.always_fail = True
+        rcv.received.clear()
+        manager = _manager(live)
+        await manager.start()
+        try:
+            p = await manager.enter(_enter(live, "carol"), RecordingSink())
+            await manager.exit(p)
+            await _until(lambda: len(rcv.received) >= 3)
+        finally:
+            await manager.close()
+
+        async def failed() -> list[dict[str, Any]]:
+            r = await live.http.get(
+                f"/api/v1/applications/{live.first.sdkappid}/callback/deliveries?state=failed",  # type: ignore[union-attr]
+                headers=live.admin,
+            )
+            out: list[dict[str, Any]] = r.json()
+            return out
+
+        deadline = time.monotonic() + 10
+        while len(await failed()) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        rows = await failed()
+        assert len(rows) == 4  # 101, 103, 104, 102
+        # TRTC: immediately, then every interval until the window after the first try has passed
+        assert all(r["attempts"] == 2 + int(FAST.retry_window_s / FAST.retry_interval_s) for r in rows)
+        assert all(r["last_status"] == 500 and r["finished_at"] for r in rows)
+
+
+async def test_stopping_the_server_mid_delivery_loses_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    async with receiver(Receiver(hang_s=30.0)) as rcv:
+        async with live_server(settings_for(data), state={"webhook_params": FAST}) as live:
+            assert live.first is not None
+            first = live.first
+            await _configure(live, rcv.url)
+            manager = _manager(live)
+            await manager.start()
+            p = await manager.enter(_enter(live, "dave"), RecordingSink())
+            await _until(lambda: len(rcv.seen) >= 1)  # the first delivery is in flight (hanging)
+            # the server goes away while the receiver has not answered; the rest is only in the outbox
+            await manager.exit(p)
+            await manager.close()
+        assert rcv.acked() == []
+        rcv.hang_s = 0.0
+        async with live_server(
+            settings_for(data), state={"webhook_params": FAST}, login=(first.username, first.password)
+        ) as live2:
+            await _until(lambda: len(rcv.acked()) >= 4)
+            got = [(r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked()]
+            assert got == [(101, "dave"), (103, "dave"), (104, "dave"), (102, None)]
+            log = (
+                await live2.http.get(
+                    f"/api/v1/applications/{first.sdkappid}/callback/deliveries", headers=live2.admin
+                )
+            ).json()
+            assert {d["state"] for d in log} == {"delivered"} and len(log) == 4
