@@ -35,6 +35,7 @@ from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, 
 from relayroom.control.services import Services
 from relayroom.control.signaling.endpoints import router as signaling_router
 from relayroom.control.usage.endpoints import router as usage_router  # issue 7
+from relayroom.control.web import router as web_router  # issue 5: /sdk, /demo, dev UserSig
 from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
@@ -288,6 +289,7 @@ def create_app(
         webhooks_router,  # issue 7
         usage_router,  # issue 7
         cloudapi_router,  # issue 7: POST / (TRTC server API)
+        web_router,  # issue 5
     ):
         app.include_router(r)
     return app

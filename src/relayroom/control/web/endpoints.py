@@ -1,0 +1,132 @@
+"""Static browser files and the demo app's dev-only UserSig endpoint.
+
+The files are package data (``relayroom/control/web/static``), read with ``importlib.resources`` so an
+installed wheel serves them as well as a checkout; the repository's ``sdk/js/`` and ``web/demo/`` are
+links to them. ``POST /api/dev/usersig`` exists only when ``settings.dev`` is true (``relayroom serve
+--dev``): it signs a UserSig for the demo application so that a newcomer can open two tabs and talk.
+It never returns or logs the key, and never logs the UserSig.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from relayroom.auth.usersig import gen_usersig
+from relayroom.control.applications.service import ApplicationService
+from relayroom.control.services import Services
+from relayroom.storage.models import Account, AccountStatus, Application, AppStatus
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+DEMO_USERSIG_EXPIRE_S = 24 * 3600
+_USER_ID = re.compile(r"[A-Za-z0-9_\-]{1,32}")
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".ts": "application/typescript; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+}
+_SDK_FILES = ("relayroom.js", "relayroom.d.ts")
+_DEMO_FILES = ("index.html", "demo.js", "demo.css")
+# The demo page loads only same-origin files; camera, microphone and screen capture for this origin.
+_DEMO_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; frame-ancestors 'none'"
+)
+
+
+def static_root() -> Traversable:
+    return resources.files("relayroom.control.web").joinpath("static")
+
+
+def _file(folder: str, name: str, *, csp: bool = False) -> Response:
+    path = static_root().joinpath(folder, name)
+    if not path.is_file():
+        raise HTTPException(status_code=404, detail="not found")
+    suffix = "." + name.rsplit(".", 1)[-1]
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if folder == "sdk":
+        headers["Access-Control-Allow-Origin"] = "*"  # an ES module another origin may import
+    if csp:
+        headers["Content-Security-Policy"] = _DEMO_CSP
+    media_type = _TYPES.get(suffix, "application/octet-stream")
+    return Response(path.read_bytes(), media_type=media_type, headers=headers)
+
+
+@router.get("/sdk/{name}", tags=["browser"], include_in_schema=False)
+async def sdk_file(name: str) -> Response:
+    if name not in _SDK_FILES:
+        raise HTTPException(status_code=404, detail="not found")
+    return _file("sdk", name)
+
+
+@router.get("/demo", tags=["browser"], include_in_schema=False)
+async def demo_redirect() -> RedirectResponse:
+    return RedirectResponse("/demo/", status_code=307)
+
+
+@router.get("/demo/", tags=["browser"], include_in_schema=False)
+async def demo_index() -> Response:
+    return _file("demo", "index.html", csp=True)
+
+
+@router.get("/demo/{name}", tags=["browser"], include_in_schema=False)
+async def demo_file(name: str) -> Response:
+    if name not in _DEMO_FILES:
+        raise HTTPException(status_code=404, detail="not found")
+    return _file("demo", name, csp=name == "index.html")
+
+
+class DevUserSigRequest(BaseModel):
+    user_id: str = Field(alias="userId", min_length=1, max_length=32)
+
+
+async def demo_sdkappid(services: Services, preferred: int | None = None) -> int | None:
+    """The demo app: ``preferred`` when given (app.state.demo_sdkappid), else the oldest enabled
+    application of the oldest active account."""
+    if preferred is not None:
+        return preferred
+    async with services.ctx.db.read() as session:
+        row = (
+            await session.execute(
+                select(Application.sdkappid)
+                .join(Account, Account.id == Application.account_id)
+                .where(Account.status == AccountStatus.ACTIVE, Application.status == AppStatus.ENABLED)
+                .order_by(Account.created_at, Application.created_at)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return int(row) if row is not None else None
+
+
+@router.post("/api/dev/usersig", tags=["dev"], include_in_schema=False)
+async def dev_usersig(body: DevUserSigRequest, request: Request) -> dict[str, Any]:
+    """Dev mode only (404 otherwise): a UserSig of the demo application for ``userId``."""
+    if not getattr(request.app.state.settings, "dev", False):
+        raise HTTPException(status_code=404, detail="not found")
+    if not _USER_ID.fullmatch(body.user_id):
+        raise HTTPException(status_code=422, detail="userId must be 1..32 characters of [a-zA-Z0-9_-]")
+    services: Services = request.app.state.services
+    sdkappid = await demo_sdkappid(services, getattr(request.app.state, "demo_sdkappid", None))
+    if sdkappid is None:
+        raise HTTPException(status_code=409, detail="no enabled application to use for the demo")
+    async with services.ctx.db.read() as session:
+        entry = await ApplicationService.load_entry_context(services.ctx, session, sdkappid)
+    if entry is None or not entry.secret_keys:
+        raise HTTPException(status_code=409, detail="the demo application has no usable key")
+    sig = gen_usersig(sdkappid, entry.secret_keys[0], body.user_id, DEMO_USERSIG_EXPIRE_S)
+    log.info("dev usersig issued", extra={"sdkappid": sdkappid})
+    return {"sdkAppId": sdkappid, "userSig": sig, "expire": DEMO_USERSIG_EXPIRE_S}
