@@ -13,11 +13,11 @@ import pytest
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.control.rooms.entry import AppEntryInfo
-from relayroom.control.rooms.manager import EnterParams, RoomManager
+from relayroom.control.rooms.manager import EnterParams, RoomManager, RoomManagerParams
 from relayroom.control.webhooks import body as cb_body
 from relayroom.control.webhooks.service import WebhookParams
 from tests.cloudapi.server import Live, live_server, settings_for
-from tests.control.rooms.fakes import FakeDirectory, RecordingSink, make_manager
+from tests.control.rooms.fakes import FakeDirectory, FakeMedia, RecordingSink
 from tests.webhooks.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.timeout(90)
@@ -32,11 +32,30 @@ async def _until(cond: Callable[[], bool], within: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
+class _StrictWallClock:
+    """Wall time that advances by at least 1 ms per call, so every event has its own EventMsTs
+    (bodies carry no unique id; the receiver tells events apart by type, time and user)."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self) -> float:
+        self.last = max(time.time(), self.last + 0.001)
+        return self.last
+
+
 def _manager(live: Live) -> RoomManager:
     assert live.first is not None
     directory = FakeDirectory(AppEntryInfo(live.first.sdkappid, "enabled", "local", (live.first.secret_key,)))
-    manager, _media, _clock = make_manager(directory=directory, observer=live.app.state.room_observers)
-    return manager
+    return RoomManager(
+        RoomManagerParams(
+            media=FakeMedia(),
+            directory=directory,
+            node_region="local",
+            wall_clock=_StrictWallClock(),
+            observer=live.app.state.room_observers,
+        )
+    )
 
 
 def _enter(live: Live, user: str, **kw: Any) -> EnterParams:
@@ -127,10 +146,10 @@ async def test_receiver_gets_every_room_and_media_event_in_order_signed_with_the
         assert by_type[104]["Reason"] == 1 and "UserId" not in by_type[102]
         assert by_type[101]["RoomId"] == 8489
 
-        r = await live.http.get(
+        resp = await live.http.get(
             f"/api/v1/applications/{live.first.sdkappid}/callback/deliveries", headers=live.admin
         )
-        log = r.json()
+        log = resp.json()
         assert len(log) == len(EXPECTED) and {d["state"] for d in log} == {"delivered"}
         assert all(d["attempts"] == 1 and d["last_status"] == 200 for d in log)
         assert all("body" not in d and "sign" not in d for d in log)
@@ -153,12 +172,11 @@ async def test_failing_receiver_gets_each_event_acknowledged_exactly_once_and_a_
             await asyncio.sleep(1.0)  # nothing more arrives
         finally:
             await manager.close()
-        # Bodies carry no unique id and two events may share a millisecond: compare as multisets.
-        acked = Counter((r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked())
-        assert acked == Counter(EXPECTED)  # each event acknowledged exactly once
-        per_key = Counter(r.event_key for r in rcv.acked())
-        # each event: fail, immediate retry fails, then the first 10 s (here 0.3 s) retry succeeds
-        assert all(rcv.seen[k] == 3 * n for k, n in per_key.items())
+        acked = [r.event_key for r in rcv.acked()]
+        assert len(acked) == len(set(acked)) == len(EXPECTED)  # each event acknowledged exactly once
+        assert Counter((k[0], k[3]) for k in acked) == Counter(EXPECTED)
+        # each event: fail, the immediate retry fails, then the first 10 s (here 0.3 s) retry succeeds
+        assert all(n == 3 for n in rcv.seen.values())
         log = (
             await live.http.get(
                 f"/api/v1/applications/{live.first.sdkappid}/callback/deliveries", headers=live.admin

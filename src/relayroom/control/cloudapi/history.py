@@ -48,6 +48,8 @@ class CallHistory:
         self._queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
         self._open: dict[str, _OpenCall] = {}
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()  # events leave the queue only under it: drain() sees them all
         self.closed = False
 
     def call_id_for(self, room_key: str) -> int | None:
@@ -57,6 +59,7 @@ class CallHistory:
     def on_room_event(self, event: RoomEvent) -> None:
         if not self.closed:
             self._queue.put_nowait(event)
+            self._wake.set()
 
     async def start(self) -> None:
         now = int(self.ctx.clock.time())
@@ -78,24 +81,24 @@ class CallHistory:
 
     async def _loop(self) -> None:
         while True:
-            first = await self._queue.get()
+            await self._wake.wait()
+            self._wake.clear()
             try:
-                await self._write([first])
+                await self.drain()
             except Exception:
                 log.exception("call history write failed")
 
     async def drain(self) -> None:
-        """Persist everything queued now (tests and shutdown)."""
-        await self._write([])
-
-    async def _write(self, batch: list[RoomEvent]) -> None:
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        if not batch:
-            return
-        async with self.ctx.db.write() as s:
-            for ev in batch:
-                await self._apply(s, ev)
+        """Persist everything queued up to now (the writer task, queries that must see it, shutdown)."""
+        async with self._lock:
+            batch: list[RoomEvent] = []
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if not batch:
+                return
+            async with self.ctx.db.write() as s:
+                for ev in batch:
+                    await self._apply(s, ev)
 
     async def _apply(self, s: AsyncSession, ev: RoomEvent) -> None:
         ts = int(ev.at)

@@ -100,6 +100,8 @@ class WebhookService:
         self._queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
         self._translator = Translator()
         self._wake = asyncio.Event()
+        self._queued = asyncio.Event()
+        self._write_lock = asyncio.Lock()  # events leave the queue only under it
         self._tasks: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
         self._has_url: dict[int, tuple[float, bool]] = {}
@@ -227,31 +229,33 @@ class WebhookService:
     def on_room_event(self, event: RoomEvent) -> None:
         if not self.closed:
             self._queue.put_nowait(event)
+            self._queued.set()
 
     async def _writer_loop(self) -> None:
         while True:
-            first = await self._queue.get()
+            await self._queued.wait()
+            self._queued.clear()
             try:
-                await self._write_queued(first)
+                await self._write_queued()
             except Exception:
                 log.exception("webhook outbox write failed")
 
-    async def _write_queued(self, first: RoomEvent | None = None) -> None:
-        batch = [first] if first is not None else []
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        if not batch:
-            return
-        events = self._translator.translate(batch)
-        if not events:
-            return
-        wanted = [e for e in events if await self._wants(e.sdkappid)]
-        if not wanted:
-            return
-        now = self.ctx.clock.now()
-        async with self.ctx.db.write() as session:
-            for e in wanted:
-                session.add(self._row(e, now))
+    async def _write_queued(self) -> None:
+        """Translate and store everything queued up to now, in one transaction."""
+        async with self._write_lock:
+            batch: list[RoomEvent] = []
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if not batch:
+                return
+            events = self._translator.translate(batch)
+            wanted = [e for e in events if await self._wants(e.sdkappid)]
+            if not wanted:
+                return
+            now = self.ctx.clock.now()
+            async with self.ctx.db.write() as session:
+                for e in wanted:
+                    session.add(self._row(e, now))
         self._wake.set()
 
     def _row(self, e: CallbackEvent, now: datetime) -> WebhookDelivery:
