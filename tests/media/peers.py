@@ -200,7 +200,7 @@ async def apply_offer(svc: MediaService, router_id: str, sub: Subscriber, offer:
 async def wait_for(pred: Any, within: float = 10.0, interval: float = 0.05) -> None:
     """Poll ``pred`` (state lives in aiortc callbacks and worker counters, not in events we own)."""
     async with asyncio.timeout(within):
-        while not pred():  # noqa: ASYNC110
+        while not pred():
             await asyncio.sleep(interval)
 
 

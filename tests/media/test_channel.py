@@ -57,7 +57,7 @@ async def test_request_response_and_notification(channels: Any) -> None:
     assert await control.request("echo", "r1", {"x": 1}) == {"handlerId": "r1", "x": 1}
     worker.notify("p1", "producerclose", {"reason": "closed"})
     async with asyncio.timeout(2):
-        while not notes:  # noqa: ASYNC110
+        while not notes:
             await asyncio.sleep(0.01)
     assert notes == [("p1", "producerclose", {"reason": "closed"})]
 

@@ -92,7 +92,7 @@ async def test_fingerprint_mismatch_fails() -> None:
     server.dtls.start(DtlsRole.SERVER, [("sha-256", local_fingerprint(other))])
     client.dtls.start(DtlsRole.CLIENT, [("sha-256", local_fingerprint(server.cert))])
     async with asyncio.timeout(5):
-        while server.failed is None:  # noqa: ASYNC110
+        while server.failed is None:
             await asyncio.sleep(0.01)
     assert server.failed == "fingerprint mismatch" and server.dtls.state == DtlsState.FAILED
 

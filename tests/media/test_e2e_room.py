@@ -342,3 +342,15 @@ async def test_stats_events_and_dump_describe_workers_and_routers(loopback: None
         assert router_id not in (await svc.dump())["routers"]
     finally:
         await svc.close()
+
+
+async def test_a_busy_udp_port_fails_start_with_a_clear_error(loopback: None) -> None:
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy.bind(("127.0.0.1", 0))
+    svc = MediaService(MediaParams(workers=1, ports=[busy.getsockname()[1]], loopback_only=True))
+    try:
+        with pytest.raises(OSError, match=r"udp bind 127\.0\.0\.1"):
+            await svc.start()
+    finally:
+        await svc.close()
+        busy.close()

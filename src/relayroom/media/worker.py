@@ -111,18 +111,26 @@ class Worker:
     # -- setup -------------------------------------------------------------------------------------
     async def start(self, channel_sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_unix_connection(sock=channel_sock)
+        self.channel = Channel(reader, writer, on_request=self.handle_request, on_closed=self._closed.set)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setblocking(False)
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
-        sock.bind((self.host, self.port))
+        try:
+            sock.setblocking(False)
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            self.channel.notify(
+                "worker", "failed", {"reason": f"udp bind {self.host}:{self.port}: {exc.strerror}"}
+            )
+            await writer.drain()
+            raise
         udp, _ = await loop.create_datagram_endpoint(lambda: WorkerProtocol(self), sock=sock)
         self._udp = udp
         self._sender = UdpSender(sock, loop, self.gso)
         self.port = sock.getsockname()[1]
-        reader, writer = await asyncio.open_unix_connection(sock=channel_sock)
-        self.channel = Channel(reader, writer, on_request=self.handle_request, on_closed=self._closed.set)
         self._spawn(self._tick_loop())
         self.channel.notify("worker", "running", {"port": self.port})
 

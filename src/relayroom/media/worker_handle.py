@@ -90,9 +90,12 @@ class WorkerHandle:
             self.port = await self._running
 
     def _notification(self, target_id: str, event: str, data: dict[str, Any]) -> None:
-        if target_id == "worker" and event == "running":
+        if target_id == "worker" and event in ("running", "failed"):
             if self._running is not None and not self._running.done():
-                self._running.set_result(int(data["port"]))
+                if event == "running":
+                    self._running.set_result(int(data["port"]))
+                else:
+                    self._running.set_exception(OSError(str(data.get("reason", "worker failed to start"))))
             return
         self._on_notification(self, target_id, event, data)
 
