@@ -147,7 +147,7 @@ class UsageMeter:
             before = prev.packets if prev is not None else {}
             moved = lambda pid: fwd.packets.get(pid, 0) > before.get(pid, 0)  # noqa: E731
         wall = self.ctx.clock.time()
-        bucket = int(wall // FIVE_MIN) * FIVE_MIN
+        bucket = int((wall - dt) // FIVE_MIN) * FIVE_MIN  # the bucket the interval started in
         for info in rooms.list_rooms():
             room = rooms.get_room(info["roomKey"])
             if room is None or room.closed:
