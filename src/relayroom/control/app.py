@@ -35,6 +35,7 @@ from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, 
 from relayroom.control.services import Services
 from relayroom.control.signaling.endpoints import router as signaling_router
 from relayroom.control.usage.endpoints import router as usage_router  # issue 7
+from relayroom.control.usage.privacy import CustomerDataProvider  # issue 7
 from relayroom.control.web import router as web_router  # issue 5: /sdk, /demo, dev UserSig
 from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
 from relayroom.crypto.keyring import Keyring, load_master_key
@@ -194,6 +195,8 @@ def create_app(
         await ctx.db.migrate()
         services = Services.build(ctx)
         app.state.services = services
+        # issue 7: usage records, call history and callback outbox are reached by purges and DSARs
+        services.retention.subject_data_providers.append(CustomerDataProvider())
         # Catch-up before anything is served: every purge due (also after days of downtime) runs
         # to completion first; late ones are recorded as SLA breaches.
         caught_up = await services.retention.run_due()

@@ -1,5 +1,6 @@
 """The background parts of the cloud API, callbacks and metering, started and stopped together by the
-app's lifespan: call history, webhook outbox + delivery, usage meter, and the purge provider."""
+app's lifespan: call history, webhook outbox + delivery, usage meter. (The purge provider,
+usage/privacy.py, is registered by the lifespan before the retention catch-up.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from fastapi import FastAPI
 from relayroom.control.cloudapi.history import CallHistory
 from relayroom.control.services import Services
 from relayroom.control.usage.meter import UsageMeter
-from relayroom.control.usage.privacy import CustomerDataProvider
 from relayroom.control.webhooks.service import WebhookService
 
 
@@ -28,16 +28,11 @@ class CloudRuntime:
             history=self.history,
             params=getattr(state, "meter_params", None),
         )
-        self.provider = CustomerDataProvider()
         state.call_history = self.history
         state.webhooks = self.webhooks
         state.usage_meter = self.meter
-        state.customer_data_provider = self.provider
         observers.subscribe(self.history.on_room_event)
         observers.subscribe(self.webhooks.on_room_event)
-        retention = getattr(services, "retention", None)
-        if retention is not None:
-            retention.subject_data_providers.append(self.provider)
 
     async def start(self) -> None:
         """Before the room manager starts: closes history rows a previous process left open."""
