@@ -37,6 +37,7 @@ from relayroom.control.signaling.endpoints import router as signaling_router
 from relayroom.control.usage.endpoints import router as usage_router  # issue 7
 from relayroom.control.usage.privacy import CustomerDataProvider  # issue 7
 from relayroom.control.web import router as web_router  # issue 5: /sdk, /demo, dev UserSig
+from relayroom.control.web_console import router as web_console_router  # issue 8: /console/
 from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
@@ -293,6 +294,7 @@ def create_app(
         usage_router,  # issue 7
         cloudapi_router,  # issue 7: POST / (TRTC server API)
         web_router,  # issue 5
+        web_console_router,  # issue 8: the web console at /console/ (GET / redirects)
     ):
         app.include_router(r)
     return app
