@@ -11,11 +11,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
 from relayroom.control.rooms.errors import ErrorCode
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
+from relayroom.control.signaling.endpoints import router
 from relayroom.control.signaling.protocol import MAX_FRAME_BYTES, ProtocolError
 from tests.control.rooms.fakes import REGION, SDKAPPID, FakeDirectory, FakeMedia, make_manager, usersig
 from tests.control.signaling.server import RunningServer, serve
@@ -275,3 +279,23 @@ async def test_no_usersig_key_sdp_or_payload_reaches_the_logs(
     assert caplog.records  # the server did log
     for secret in (good, bad, "a" * 64, "c" * 64, payload, secret_sdp):
         assert secret not in text
+
+
+async def test_a_node_without_rooms_closes_the_socket_with_try_again_later() -> None:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.rooms = None
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    try:
+        while not srv.started:
+            await asyncio.sleep(0.01)
+        port = srv.servers[0].sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/signal") as ws:
+            with pytest.raises(ConnectionClosed) as exc:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert exc.value.rcvd is not None and exc.value.rcvd.code == 1013
+    finally:
+        srv.should_exit = True
+        await asyncio.wait_for(task, 5)

@@ -240,8 +240,12 @@ class Connection:
 
 @router.websocket("/signal")
 async def signal(websocket: WebSocket) -> None:
-    manager: RoomManager = websocket.app.state.rooms
+    manager: RoomManager | None = getattr(websocket.app.state, "rooms", None)
     await websocket.accept()
+    if manager is None:
+        # Media (and so rooms) disabled on this node, e.g. a control-plane-only deployment.
+        await websocket.close(code=1013, reason="rooms are not available on this node")
+        return
     conn = Connection(websocket, manager)
     try:
         await conn.run()
