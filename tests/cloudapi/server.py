@@ -47,7 +47,11 @@ class Live:
 
     async def credential(self, account_id: str | None = None) -> tuple[str, str]:
         acc = account_id or (self.first.account_id if self.first else "")
-        r = await self.http.post(f"/api/v1/accounts/{acc}/credentials", headers=self.admin)
+        for _ in range(50):  # a login's commit may land just after its response
+            r = await self.http.post(f"/api/v1/accounts/{acc}/credentials", headers=self.admin)
+            if r.status_code != 401:
+                break
+            await asyncio.sleep(0.05)
         assert r.status_code == 201, r.text
         body = r.json()
         return body["secret_id"], body["secret_key"]
