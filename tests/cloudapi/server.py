@@ -88,6 +88,10 @@ async def live_server(
             r = await http.post("/api/v1/auth/login", json={"username": user, "password": password})
             assert r.status_code == 200, r.text
             admin = {"Authorization": f"Bearer {r.json()['token']}"}
+            for _ in range(50):  # a login's commit may land just after its response
+                if (await http.get("/api/v1/me", headers=admin)).status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
             yield Live(app, port, first, http, admin)
     finally:
         server.should_exit = True

@@ -73,7 +73,11 @@ async def _configure(live: Live, url: str) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["key_set"] is True and r.json()["key"] is None
-    r = await live.http.get(f"/api/v1/applications/{live.first.sdkappid}/callback", headers=live.admin)
+    for _ in range(50):  # the PUT's commit may land just after its response
+        r = await live.http.get(f"/api/v1/applications/{live.first.sdkappid}/callback", headers=live.admin)
+        if r.json()["url"] == url:
+            break
+        await asyncio.sleep(0.05)
     assert r.json()["url"] == url and r.json()["key_set"] is True and r.json()["key"] is None
 
 
