@@ -29,6 +29,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from relayroom.client.tracks import audio_frequency, audio_rms, dominant_rgb
 
@@ -272,6 +273,10 @@ class RelayRoomClient:
                 json.dumps({"v": PROTOCOL_VERSION, "id": rid, "type": rtype, "data": data or {}})
             )
             msg = await asyncio.wait_for(fut, self._timeout)
+        except ConnectionClosed:
+            raise RelayRoomError(5998, "signalling connection closed") from None
+        except TimeoutError:
+            raise RelayRoomError(5998, f"no response to {rtype} within {self._timeout} s") from None
         finally:
             self._pending.pop(rid, None)
         if not msg.get("ok"):
@@ -326,7 +331,7 @@ class RelayRoomClient:
     async def _heartbeat_loop(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(RelayRoomError, asyncio.TimeoutError):
+            with contextlib.suppress(RelayRoomError):
                 await self.request("heartbeat")
 
     # ------------------------------------------------------------------ room
