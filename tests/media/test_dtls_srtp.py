@@ -103,3 +103,32 @@ async def test_garbage_records_do_not_break_a_connected_association() -> None:
     for junk in (b"\x16\xfe\xfd" + bytes(40), b"\x17\xfe\xfd\x00\x01" + bytes(30), b"\x15", b"\x14\xfe"):
         server.dtls.receive(junk)
     assert server.dtls.state == DtlsState.CONNECTED
+
+
+@pytest.mark.parametrize("gcm", [True, False])
+def test_fast_rewriting_protect_matches_rewrite_then_session_protect(gcm: bool) -> None:
+    import os
+
+    from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80
+
+    profile = SRTP_AEAD_AES_128_GCM if gcm else SRTP_AES128_CM_SHA1_80
+    size = 2 * (profile.key_length + profile.salt_length)
+    keys = SrtpKeys(profile, tx_key=os.urandom(size // 2), rx_key=os.urandom(size // 2))
+    fast, slow = SrtpPair(keys), SrtpPair(keys)
+    slow._fast = None
+    peer = SrtpPair(SrtpKeys(profile, tx_key=keys.rx_key, rx_key=keys.tx_key))
+    for seq in (1, 2, 65535, 0):
+        data = RtpPacket(
+            payload_type=97, marker=1, sequence_number=9, timestamp=9, ssrc=9, payload=os.urandom(900)
+        ).serialize()
+        a = fast.protect_rewritten(data, 100, seq, 123456, 0xCAFE)
+        b = slow.protect_rewritten(data, 100, seq, 123456, 0xCAFE)
+        assert a == b
+        plain = RtpPacket.parse(peer.rx.unprotect(a))
+        assert (plain.payload_type, plain.sequence_number, plain.timestamp, plain.ssrc, plain.marker) == (
+            100,
+            seq,
+            123456,
+            0xCAFE,
+            1,
+        )

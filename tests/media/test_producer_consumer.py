@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 from aiortc.rtp import RtpPacket
 
 from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.producer import KEYFRAME_MIN_INTERVAL_S, Producer, ProducerParams
-from relayroom.media.rtp import rtcp
+from relayroom.media.rtp import header, rtcp
 from relayroom.media.types import CloseReason
 
 KEY = b"\x10\x00\x9d\x01\x2a"  # VP8 key frame start
@@ -29,6 +30,13 @@ class Sink:
         self.closed: list[str] = []
 
 
+def rewriter(sink: Sink) -> Callable[[bytes, int, int, int, int], None]:
+    def send(data: bytes, pt: int, seq: int, ts: int, ssrc: int) -> None:
+        sink.rtp.append(header.rewritten(data, pt, seq, ts, ssrc))
+
+    return send
+
+
 def make_producer(sink: Sink, pid: str = "p1", ssrc: int = 1111) -> Producer:
     params = ProducerParams(pid, "video", "video/VP8", 90000, 97, ssrc, ssrc + 1, 98, "1", 2000)
     return Producer(params, sink.rtcp.append, lambda p, r: sink.closed.append(str(r)))
@@ -40,6 +48,7 @@ def make_consumer(sink: Sink, producer: Producer, rtx: bool = True) -> Consumer:
         params,
         producer,
         sink.rtp.append,
+        rewriter(sink),
         sink.rtcp.append,
         lambda c, r: sink.closed.append(str(r)),
         lambda c: sink.closed.append("producer"),
@@ -216,7 +225,13 @@ def test_remb_sent_upstream_is_the_lowest_subscriber_estimate() -> None:
     assert p.aggregate_remb() is None
     c1 = make_consumer(d1, p)
     c2 = Consumer(
-        ConsumerParams("c2", 7777, 100), p, d2.rtp.append, d2.rtcp.append, lambda c, r: None, lambda c: None
+        ConsumerParams("c2", 7777, 100),
+        p,
+        d2.rtp.append,
+        rewriter(d2),
+        d2.rtcp.append,
+        lambda c, r: None,
+        lambda c: None,
     )
     c1.remb_bitrate = 900_000
     c2.remb_bitrate = 300_000

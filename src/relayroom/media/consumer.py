@@ -48,6 +48,7 @@ class Consumer:
         params: ConsumerParams,
         producer: Producer,
         send_rtp: Callable[[bytes], None],
+        send_rewritten: Callable[[bytes, int, int, int, int], None],
         send_rtcp: Callable[[bytes], None],
         on_close: Callable[[Consumer, CloseReason], None],
         on_producer_closed: Callable[[Consumer], None],
@@ -60,6 +61,7 @@ class Consumer:
         self.closed = False
         self.paused = paused
         self._send = send_rtp
+        self._send_rewritten = send_rewritten
         self._send_rtcp = send_rtcp
         self._on_close = on_close
         self._on_producer_closed = on_producer_closed
@@ -100,7 +102,7 @@ class Consumer:
             self._last_send_time = now
         self.packets += 1
         self.octets += len(data) - 12
-        self._send(rewritten(data, self._pt, out_seq, out_ts, self._ssrc))
+        self._send_rewritten(data, self._pt, out_seq, out_ts, self._ssrc)
 
     def _rebase(self, seq: int, ts: int, now: float) -> None:
         gap = 1

@@ -226,6 +226,19 @@ class WebRtcTransport:
         self.tx_packets += 1
         self.params.send_rtp(protected, tup)
 
+    def send_rtp_rewritten(self, data: bytes, payload_type: int, seq: int, ts: int, ssrc: int) -> None:
+        """Forwarding hot path: rewrite + protect in one step (see srtp/session.py) and queue."""
+        srtp = self.srtp
+        tup = self.tuple
+        if srtp is None or tup is None:
+            return
+        try:
+            protected = srtp.protect_rewritten(data, payload_type, seq, ts, ssrc)
+        except (pylibsrtp.Error, ValueError):
+            return
+        self.tx_packets += 1
+        self.params.send_rtp(protected, tup)
+
     def send_rtcp(self, data: bytes) -> None:
         srtp = self.srtp
         tup = self.tuple
@@ -288,6 +301,7 @@ class WebRtcTransport:
             params,
             producer,
             send_rtp=self.send_rtp,
+            send_rewritten=self.send_rtp_rewritten,
             send_rtcp=self.send_rtcp,
             on_close=self._on_consumer_close,
             on_producer_closed=self._on_consumer_producer_closed,
