@@ -103,6 +103,8 @@ class Browser:
 
     async def page(self, name: str) -> Any:
         context = await self.browser.new_context(viewport={"width": 1100, "height": 680})
+        # the browser asks for /favicon.ico on top-level pages the server does not style (healthz)
+        await context.route("**/favicon.ico", lambda route: route.fulfill(status=204, body=b""))
         pg = await context.new_page()
         pg.set_default_timeout(20_000)
 

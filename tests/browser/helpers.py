@@ -59,8 +59,14 @@ async def inbound(page: Any, rr_expr: str = "demo.rr") -> dict[tuple[str, str, s
 
 
 async def wait_media_from(
-    page: Any, users: list[str], *, rr_expr: str = "demo.rr", video: bool = True, audio: bool = True,
-    stream_type: str = "main", within: float = 25.0,
+    page: Any,
+    users: list[str],
+    *,
+    rr_expr: str = "demo.rr",
+    video: bool = True,
+    audio: bool = True,
+    stream_type: str = "main",
+    within: float = 25.0,
 ) -> None:
     """Every listed user's inbound video decodes more frames over time and their audio carries energy."""
     want: list[tuple[str, str, str]] = []
@@ -94,3 +100,55 @@ async def wait_media_from(
         await eventually(check, within=within, interval=0.5, what=f"media from {users}")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; missing: {getattr(check, 'last', None)}") from None
+
+
+SDK_PAGE = """<head><meta charset="utf-8"></head>
+<body><div id="me" style="width:320px;height:240px"></div><div id="remote"></div></body>"""
+
+# Counts WebSockets the page opens (installed before the SDK is used).
+COUNT_SOCKETS = """() => {
+  window.__sockets = [];
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); window.__sockets.push(this); }
+  };
+}"""
+
+
+async def sdk_page(b: Browser, server: Server, name: str) -> Any:
+    """A blank page on the server's origin with the SDK imported as ``window.RelayRoom`` and a helper
+    ``window.userSig(userId)`` that asks the dev endpoint; WebSockets are counted in ``__sockets``."""
+    page = await b.page(name)
+    # A page the server itself serves (a page Playwright fulfils has no address and Chromium's local
+    # network access checks then refuse its connections to 127.0.0.1), rewritten for the test.
+    await page.goto(f"{server.base_url}/healthz")
+    await page.evaluate("(html) => { document.documentElement.innerHTML = html; }", SDK_PAGE)
+    await page.evaluate(COUNT_SOCKETS)
+    await page.evaluate(
+        """async () => {
+          const m = await import('/sdk/relayroom.js');
+          window.RelayRoom = m.default;
+          window.sdk = m;
+          window.userSig = async (userId) => {
+            const r = await fetch('/api/dev/usersig', {method: 'POST',
+              headers: {'content-type': 'application/json'}, body: JSON.stringify({userId})});
+            return r.json();
+          };
+        }"""
+    )
+    return page
+
+
+async def enter_and_publish(page: Any, user_id: str, room: int, *, video: bool = True) -> None:
+    """``window.rr``: enter ``room`` receiving everything, publish microphone (+ 240p camera)."""
+    await page.evaluate(
+        """async ([userId, roomId, video]) => {
+          window.rr = RelayRoom.create();
+          const {sdkAppId, userSig} = await window.userSig(userId);
+          await rr.enterRoom({sdkAppId, userId, userSig, roomId, autoReceiveVideo: true});
+          await rr.startLocalAudio();
+          if (video) await rr.startLocalVideo({view: 'me', option: {profile: '240p'}});
+        }""",
+        [user_id, room, video],
+    )
+    await record_events(page, "rr")

@@ -1,0 +1,280 @@
+"""The SDK on a bare page: parameter validation before anything is sent, interop with the Python SDK,
+and reconnecting by itself (worker killed, signalling socket dropped)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from relayroom.auth.usersig import gen_usersig
+from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
+from tests.browser.conftest import Browser, Server, eventually
+from tests.browser.helpers import enter_and_publish, events, sdk_page, wait_media_from
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+BLUE = (30, 60, 230)
+
+# [call, expected code, expected extraCode]; every call must fail before a socket is opened.
+INVALID_CALLS = """async () => {
+  const base = {sdkAppId: 1400000001, userId: 'alice', userSig: 'sig', roomId: 1};
+  const cases = [
+    ['roomId 0', {...base, roomId: 0}],
+    ['roomId too big', {...base, roomId: 4294967295}],
+    ['roomId fraction', {...base, roomId: 1.5}],
+    ['roomId NaN', {...base, roomId: NaN}],
+    ['roomId string', {...base, roomId: '123'}],
+    ['no room', {sdkAppId: 1400000001, userId: 'alice', userSig: 'sig'}],
+    ['strRoomId empty', {...base, roomId: undefined, strRoomId: ''}],
+    ['strRoomId 65 bytes', {...base, roomId: undefined, strRoomId: 'a'.repeat(65)}],
+    ['strRoomId slash', {...base, roomId: undefined, strRoomId: 'a/b'}],
+    ['strRoomId non-ascii', {...base, roomId: undefined, strRoomId: 'caf\\u00e9'}],
+    ['strRoomId number', {...base, roomId: undefined, strRoomId: 12}],
+    ['userId empty', {...base, userId: ''}],
+    ['userId 33', {...base, userId: 'u'.repeat(33)}],
+    ['userId space', {...base, userId: 'a b'}],
+    ['userId unicode', {...base, userId: '\\u00fcser'}],
+    ['userId number', {...base, userId: 7}],
+    ['sdkAppId string', {...base, sdkAppId: '1400000001'}],
+    ['sdkAppId zero', {...base, sdkAppId: 0}],
+    ['userSig missing', {...base, userSig: ''}],
+    ['scene', {...base, scene: 'meeting'}],
+    ['role', {...base, scene: 'live', role: 'host'}],
+    ['autoReceiveVideo', {...base, autoReceiveVideo: 'yes'}],
+    ['serverUrl', {...base, serverUrl: 'ftp://x'}],
+  ];
+  const rr = RelayRoom.create();
+  const out = {};
+  for (const [name, params] of cases) {
+    try { await rr.enterRoom(params); out[name] = 'no error'; }
+    catch (e) { out[name] = [e.name, e.code, e.extraCode, e.functionName]; }
+  }
+  const calls = {
+    'sendCustomMessage cmdId 11': () => rr.sendCustomMessage({cmdId: 11, data: new ArrayBuffer(1)}),
+    'sendCustomMessage 1025 bytes': () => rr.sendCustomMessage({cmdId: 1, data: new ArrayBuffer(1025)}),
+    'sendCustomMessage not in room': () => rr.sendCustomMessage({cmdId: 1, data: new ArrayBuffer(1)}),
+    'startRemoteVideo bad streamType': () =>
+      rr.startRemoteVideo({userId: 'bob', streamType: 'aux', view: 'me'}),
+    'startRemoteVideo not in room': () => rr.startRemoteVideo({userId: 'bob', view: 'me'}),
+    'startRemoteVideo no such view': () => rr.startRemoteVideo({userId: 'bob', view: 'nope'}),
+    'switchRole bad role': () => rr.switchRole('host'),
+    'switchRole not in room': () => rr.switchRole('audience'),
+    'muteRemoteAudio bad userId': () => rr.muteRemoteAudio('a b', true),
+    'setRemoteAudioVolume negative': async () => rr.setRemoteAudioVolume('bob', -1),
+    'startLocalVideo bad profile': () => rr.startLocalVideo({option: {profile: '999p'}}),
+    'updateLocalAudio before start': () => rr.updateLocalAudio({mute: true}),
+  };
+  for (const [name, call] of Object.entries(calls)) {
+    try { await call(); out[name] = 'no error'; }
+    catch (e) { out[name] = [e.name, e.code, e.extraCode, e.functionName]; }
+  }
+  // valid ids pass the pure check (roomId wins over a bad strRoomId; the whole strRoomId charset)
+  const ok = [
+    sdk.validateEnterRoomParams({...base, roomId: 4294967294, strRoomId: 'a/b'}).roomId,
+    sdk.validateEnterRoomParams({...base, roomId: undefined,
+      strRoomId: 'aZ09 !#$%&()+-:;<=.>?@[]^_{}|~,'}).strRoomId,
+    sdk.validateEnterRoomParams({...base, roomId: null, strRoomId: 'x'.repeat(64)}).strRoomId.length,
+    sdk.validateEnterRoomParams({...base, userId: 'A-z_9'.padEnd(32, 'x')}).userId.length,
+  ];
+  return {out, ok, sockets: window.__sockets.length};
+}"""
+
+E5000 = ["RtcError", 5000, 0]
+EXPECTED: dict[str, list[Any]] = {
+    "roomId 0": ["RtcError", 5000, 5012],
+    "roomId too big": ["RtcError", 5000, 5012],
+    "roomId fraction": ["RtcError", 5000, 5012],
+    "roomId NaN": ["RtcError", 5000, 5012],
+    "roomId string": ["RtcError", 5000, 5016],
+    "no room": ["RtcError", 5000, 5015],
+    "strRoomId empty": ["RtcError", 5000, 5013],
+    "strRoomId 65 bytes": ["RtcError", 5000, 5013],
+    "strRoomId slash": ["RtcError", 5000, 5013],
+    "strRoomId non-ascii": ["RtcError", 5000, 5013],
+    "strRoomId number": ["RtcError", 5000, 5013],
+    "userId empty": E5000,
+    "userId 33": E5000,
+    "userId space": E5000,
+    "userId unicode": E5000,
+    "userId number": E5000,
+    "sdkAppId string": E5000,
+    "sdkAppId zero": E5000,
+    "userSig missing": E5000,
+    "scene": E5000,
+    "role": E5000,
+    "autoReceiveVideo": E5000,
+    "serverUrl": E5000,
+    "sendCustomMessage cmdId 11": E5000,
+    "sendCustomMessage 1025 bytes": E5000,
+    "sendCustomMessage not in room": ["RtcError", 5100, 5101],
+    "startRemoteVideo bad streamType": E5000,
+    "startRemoteVideo not in room": ["RtcError", 5100, 5101],
+    "startRemoteVideo no such view": E5000,
+    "switchRole bad role": E5000,
+    "switchRole not in room": ["RtcError", 5100, 5101],
+    "muteRemoteAudio bad userId": E5000,
+    "setRemoteAudioVolume negative": E5000,
+    "startLocalVideo bad profile": E5000,
+    "updateLocalAudio before start": ["RtcError", 5100, 0],
+}
+
+
+async def test_invalid_parameters_fail_before_anything_is_sent(server: Server, chromium: Browser) -> None:
+    page = await sdk_page(chromium, server, "validation")
+    result = await page.evaluate(INVALID_CALLS)
+    got = {name: row[:3] for name, row in result["out"].items()}
+    assert got == EXPECTED
+    assert result["out"]["roomId 0"][3] == "enterRoom"
+    assert result["ok"] == [4294967294, "aZ09 !#$%&()+-:;<=.>?@[]^_{}|~,", 64, 32]
+    assert result["sockets"] == 0, "a WebSocket was opened for an invalid call"
+
+    # What the server refuses comes back as TRTC's SERVER_ERROR with the server's code as extraCode.
+    refused = await page.evaluate(
+        """async () => {
+          const {sdkAppId} = await userSig('mallory');
+          const rr = RelayRoom.create();
+          try { await rr.enterRoom({sdkAppId, userId: 'mallory', userSig: 'not-a-usersig', roomId: 5}); }
+          catch (e) { return [e.code, e.extraCode, rr.connectionState, window.__sockets.length]; }
+          return 'entered';
+        }"""
+    )
+    assert refused == [5400, -100018, "DISCONNECTED", 1]
+    # Entering twice is an invalid operation; the second call sends nothing.
+    twice = await page.evaluate(
+        """async () => {
+          const {sdkAppId, userSig: sig} = await userSig('alice');
+          const rr = RelayRoom.create();
+          await rr.enterRoom({sdkAppId, userId: 'alice', userSig: sig, strRoomId: 'lobby'});
+          const before = window.__sockets.length;
+          let err = null;
+          try { await rr.enterRoom({sdkAppId, userId: 'alice', userSig: sig, strRoomId: 'lobby'}); }
+          catch (e) { err = [e.code, e.extraCode]; }
+          const room = rr.room;
+          await rr.exitRoom();
+          return [err, window.__sockets.length - before, room.strRoomId, rr.connectionState];
+        }"""
+    )
+    assert twice == [[5100, 0], 0, "lobby", "DISCONNECTED"]
+
+
+async def _python_client(server: Server, user_id: str, room: int) -> RelayRoomClient:
+    sdkappid, key = server.first.sdkappid, server.first.secret_key
+    client = RelayRoomClient(server.ws_url)
+    await client.enter_room(
+        sdk_app_id=sdkappid,
+        user_id=user_id,
+        user_sig=gen_usersig(sdkappid, key, user_id),
+        room_id=room,
+        auto_receive_video=True,
+    )
+    await client.publish(audio_track=SineAudioTrack(440), video_track=TestPatternVideoTrack(BLUE))
+    return client
+
+
+CENTRE_PIXEL = """(userId) => {
+  const v = document.querySelector(`#remote [data-user-id="${userId}"] video`);
+  if (!v || !v.videoWidth) return null;
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0);
+  return Array.from(g.getImageData(c.width >> 2, c.height >> 1, 1, 1).data.slice(0, 3));
+}"""
+
+
+async def _python_hears_and_sees(client: RelayRoomClient, user_id: str) -> None:
+    video = await client.wait_remote_track(user_id, "video", within=20)
+    start = video.frames
+    await video.wait_frames(start + 10, within=20)
+    audio = await client.wait_remote_track(user_id, "audio", within=20)
+    await audio.wait_frames(audio.frames + 20, within=20)
+    await eventually(lambda: _async(audio.last_rms > 0), within=10, what="audio energy at the Python client")
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+async def test_browser_and_python_client_see_and_hear_each_other(server: Server, chromium: Browser) -> None:
+    room = 777
+    py = await _python_client(server, "py", room)
+    try:
+        page = await sdk_page(chromium, server, "web")
+        await enter_and_publish(page, "web", room)
+        await page.evaluate(
+            "() => rr.startRemoteVideo({userId: 'py', view: document.getElementById('remote')})"
+        )
+        await wait_media_from(page, ["py"], rr_expr="rr")
+        pixel = await eventually(lambda: page.evaluate(CENTRE_PIXEL, "py"), what="a decoded picture")
+        assert colour_close(tuple(pixel), BLUE), pixel
+        await _python_hears_and_sees(py, "web")
+
+        # mute and custom messages both ways
+        await page.evaluate("() => rr.updateLocalAudio({mute: true})")
+        ev = await py.wait_for_event(
+            "remote-audio-unavailable", lambda d: d["userId"] == "web" and d.get("reason") == "mute"
+        )
+        assert ev.data["streamType"] == "main"
+        await py.send_custom_message(3, b"from python")
+        await page.evaluate("() => rr.sendCustomMessage({cmdId: 4, data: new TextEncoder().encode('web')})")
+        got = await py.wait_for_event("custom-message", lambda d: d["userId"] == "web")
+        assert got.data["cmdId"] == 4 and got.data["data"] == "d2Vi"
+        msgs = await eventually(lambda: events(page, "custom-message"), what="custom message in the page")
+        assert msgs[0] == {"userId": "py", "cmdId": 3, "seq": msgs[0]["seq"], "data": "from python"}
+        await page.evaluate("() => rr.exitRoom()")
+        await py.wait_for_event("remote-user-exit", lambda d: d["userId"] == "web")
+    finally:
+        await py.close()
+
+
+async def test_page_reconnects_by_itself(server: Server, chromium: Browser) -> None:
+    room = 31337
+    py = await _python_client(server, "py", room)
+    try:
+        page = await sdk_page(chromium, server, "web")
+        await enter_and_publish(page, "web", room)
+        await wait_media_from(page, ["py"], rr_expr="rr")
+
+        # 1. The signalling socket drops: the page resumes its session; media never stopped.
+        await page.evaluate("() => window.__sockets.at(-1).close()")
+        await eventually(
+            lambda: page.evaluate("() => rr.connectionState === 'CONNECTED' && __sockets.length === 2"),
+            what="resumed on a second socket",
+        )
+        states = [e["state"] for e in await events(page, "connection-state-changed")]
+        assert states == ["RECONNECTING", "CONNECTED"]
+        assert not [e for e in py.event_log if e.name == "remote-user-exit"]
+        await wait_media_from(page, ["py"], rr_expr="rr")
+
+        # 2. The media worker holding the room is killed: the service restarts it, the server sends
+        # `reconnect {worker_died}`, and the page enters again and republishes without being told to.
+        media = server.app.state.media
+        [pid] = media.worker_pids()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        await py.wait_for_event("reconnect", lambda d: d["reason"] == "worker_died", within=15)
+        await eventually(lambda: _async(media.worker_pids()[0] not in (None, pid)), what="worker restarted")
+        await eventually(
+            lambda: page.evaluate("() => rr.connectionState === 'CONNECTED'"), what="page connected again"
+        )
+        states = [e["state"] for e in await events(page, "connection-state-changed")]
+        assert states[-2:] == ["RECONNECTING", "CONNECTED"] and len(states) == 4
+        await asyncio.sleep(0.5)  # the Python client's own teardown of its dead connections
+        py_sig = gen_usersig(server.first.sdkappid, server.first.secret_key, "py")
+        await py.enter_room(
+            sdk_app_id=server.first.sdkappid,
+            user_id="py",
+            user_sig=py_sig,
+            room_id=room,
+            auto_receive_video=True,
+        )
+        await py.publish(audio_track=SineAudioTrack(440), video_track=TestPatternVideoTrack(BLUE))
+        await wait_media_from(page, ["py"], rr_expr="rr")
+        await _python_hears_and_sees(py, "web")
+        assert not await events(page, "error")
+    finally:
+        await py.close()
