@@ -299,3 +299,16 @@ async def test_a_node_without_rooms_closes_the_socket_with_try_again_later() -> 
     finally:
         srv.should_exit = True
         await asyncio.wait_for(task, 5)
+
+
+async def test_after_a_resume_elsewhere_the_old_socket_no_longer_controls_the_session(
+    server: RunningServer,
+) -> None:
+    async with connect(server.url) as ws_old, connect(server.url) as ws_new:
+        old, new = Wire(ws_old), Wire(ws_new)
+        token = (await old.enter("alice"))["data"]["resumeToken"]
+        assert (await new.request("resume", {"resumeToken": token}))["ok"]
+        assert (await old.request("heartbeat"))["data"] == {"inRoom": False}
+        r = await old.request("exit")
+        assert error_of(r)[0] == ErrorCode.NOT_IN_ROOM
+        assert (await new.request("heartbeat"))["data"] == {"inRoom": True}

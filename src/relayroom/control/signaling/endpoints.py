@@ -110,7 +110,8 @@ class Connection:
                 err = BadMessage(ProtocolError.BINARY_FRAME, "binary frames are not part of the protocol")
                 self._push(response_error(None, err))
                 continue
-            if self.participant is not None and not self.participant.closed:
+            if self._in_room():
+                assert self.participant is not None
                 self._manager.touch(self.participant)
             try:
                 request = parse_request(text)
@@ -136,17 +137,22 @@ class Connection:
 
     def _current(self) -> Participant:
         p = self.participant
-        if p is None or p.closed:
+        if p is None or p.closed or p.sink is not self:
+            # Closed, or taken over by another socket with the resume token.
             self.participant = None
             raise RoomError(ErrorCode.NOT_IN_ROOM, "enter a room first")
         return p
+
+    def _in_room(self) -> bool:
+        p = self.participant
+        return p is not None and not p.closed and p.sink is self
 
     async def _handle(self, req: Request) -> dict[str, Any] | None:
         """Return the response data, or None when the response was already queued."""
         d = req.data
         m = self._manager
         if isinstance(d, EnterData):
-            if self.participant is not None and not self.participant.closed:
+            if self._in_room():
                 raise RoomError(ErrorCode.INVALID_OPERATION, "already in a room; exit first")
             params = EnterParams(
                 sdkappid=d.sdk_app_id,
@@ -165,14 +171,14 @@ class Connection:
             self.participant = await m.enter(params, self, lambda p, room: self._entered(req, p, room))
             return None
         if isinstance(d, ResumeData):
-            if self.participant is not None and not self.participant.closed:
+            if self._in_room():
                 raise RoomError(ErrorCode.INVALID_OPERATION, "already in a room")
             self.participant = await m.resume(
                 d.resume_token, self, lambda p, room: self._entered(req, p, room)
             )
             return None
         if req.type == "heartbeat":
-            return {"inRoom": self.participant is not None and not self.participant.closed}
+            return {"inRoom": self._in_room()}
         p = self._current()
         if req.type == "exit":
             await m.exit(p)
