@@ -69,7 +69,6 @@ export const EVENT = Object.freeze({
   CUSTOM_MESSAGE: 'custom-message',
   SCREEN_SHARE_STOPPED: 'screen-share-stopped',
   PUBLISH_STATE_CHANGED: 'publish-state-changed',
-  STATISTICS: 'statistics',
 });
 
 /** TRTC.TYPE */

@@ -1,0 +1,1 @@
+../../src/relayroom/control/web/static/sdk/relayroom.d.ts

@@ -1,0 +1,270 @@
+// Type declarations for the RelayRoom browser SDK (/sdk/relayroom.js), shaped like trtc-sdk-v5's index.d.ts.
+
+export declare const ERROR_CODE: Readonly<{
+  INVALID_PARAMETER: 5000;
+  INVALID_OPERATION: 5100;
+  ENV_NOT_SUPPORTED: 5200;
+  DEVICE_ERROR: 5300;
+  SERVER_ERROR: 5400;
+  OPERATION_FAILED: 5500;
+  OPERATION_ABORT: 5998;
+  UNKNOWN_ERROR: 5999;
+}>;
+
+export declare const EXTRA_CODE: Readonly<{
+  ROOM_ID_OUT_OF_RANGE: 5012;
+  STR_ROOM_ID_INVALID: 5013;
+  ROOM_ID_MISSING: 5015;
+  ROOM_ID_NOT_NUMBER: 5016;
+  NOT_IN_ROOM: 5101;
+  REMOTE_USER_MISSING: 5102;
+  DEVICE_NOT_FOUND: 5301;
+  DEVICE_NOT_ALLOWED: 5302;
+  DEVICE_NOT_READABLE: 5303;
+  DEVICE_OVERCONSTRAINED: 5304;
+  DEVICE_INVALID_STATE: 5305;
+  DEVICE_SECURITY: 5306;
+  DEVICE_ABORTED: 5307;
+  RECONNECT_FAILED: 5501;
+  SIGNAL_CLOSED: 5502;
+  TIMEOUT: 5503;
+}>;
+
+export declare const EVENT: Readonly<{
+  ERROR: 'error';
+  AUTOPLAY_FAILED: 'autoplay-failed';
+  KICKED_OUT: 'kicked-out';
+  REMOTE_USER_ENTER: 'remote-user-enter';
+  REMOTE_USER_EXIT: 'remote-user-exit';
+  REMOTE_AUDIO_AVAILABLE: 'remote-audio-available';
+  REMOTE_AUDIO_UNAVAILABLE: 'remote-audio-unavailable';
+  REMOTE_VIDEO_AVAILABLE: 'remote-video-available';
+  REMOTE_VIDEO_UNAVAILABLE: 'remote-video-unavailable';
+  AUDIO_VOLUME: 'audio-volume';
+  NETWORK_QUALITY: 'network-quality';
+  CONNECTION_STATE_CHANGED: 'connection-state-changed';
+  CUSTOM_MESSAGE: 'custom-message';
+  SCREEN_SHARE_STOPPED: 'screen-share-stopped';
+  PUBLISH_STATE_CHANGED: 'publish-state-changed';
+}>;
+
+export declare const TYPE: Readonly<{
+  SCENE_RTC: 'rtc';
+  SCENE_LIVE: 'live';
+  ROLE_ANCHOR: 'anchor';
+  ROLE_AUDIENCE: 'audience';
+  STREAM_TYPE_MAIN: 'main';
+  STREAM_TYPE_SUB: 'sub';
+  CONNECTION_STATE_DISCONNECTED: 'DISCONNECTED';
+  CONNECTION_STATE_CONNECTING: 'CONNECTING';
+  CONNECTION_STATE_CONNECTED: 'CONNECTED';
+  CONNECTION_STATE_RECONNECTING: 'RECONNECTING';
+  QUALITY_UNKNOWN: 0;
+  QUALITY_EXCELLENT: 1;
+  QUALITY_GOOD: 2;
+  QUALITY_POOR: 3;
+  QUALITY_BAD: 4;
+  QUALITY_VERY_BAD: 5;
+  QUALITY_DISCONNECTED: 6;
+}>;
+
+export type Scene = 'rtc' | 'live';
+export type Role = 'anchor' | 'audience';
+export type StreamType = 'main' | 'sub';
+export type ConnectionState = 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING';
+/** 0 unknown, 1 excellent, 2 good, 3 poor, 4 bad, 5 very bad, 6 disconnected */
+export type NetworkQuality = 0 | 1 | 2 | 3 | 4 | 5 | 6;
+export type VideoProfileName = '120p' | '180p' | '240p' | '360p' | '480p' | '720p' | '1080p' | '1440p' | '4K';
+export type ScreenShareProfileName = '480p' | '720p' | '1080p';
+export type AudioProfileName = 'standard' | 'standard-stereo' | 'high' | 'high-stereo';
+export interface VideoProfile { width: number; height: number; frameRate?: number; bitrate?: number }
+/** An element id or the element the SDK renders a <video> into. */
+export type View = string | HTMLElement | null;
+
+export declare class RtcError extends Error {
+  readonly name: 'RtcError';
+  /** ERROR_CODE value */
+  readonly code: number;
+  /** Detail: 5012/5013/5015/5016 for room ids, 51xx, 53xx, or the server's own code (e.g. −100018) with 5400. */
+  readonly extraCode: number;
+  /** The API call that failed, e.g. 'enterRoom'. */
+  readonly functionName: string;
+}
+
+export interface CreateOptions {
+  /** Signalling URL: ws(s)://host/signal, or http(s)://host (then /signal). Default: this page's origin. */
+  serverUrl?: string;
+}
+
+export interface EnterRoomConfig {
+  sdkAppId: number;
+  userId: string;
+  userSig: string;
+  /** Integer 1..4294967294. Wins over strRoomId when both are given. */
+  roomId?: number;
+  /** 1..64 bytes of [a-zA-Z0-9], space and !#$%&()+-:;<=.>?@[]^_{}|~, — a different room than the number. */
+  strRoomId?: string;
+  scene?: Scene;
+  role?: Role;
+  privateMapKey?: string;
+  /** default true */
+  autoReceiveAudio?: boolean;
+  /** default false (as trtc-sdk-v5 ≥ 5.6): call startRemoteVideo on remote-video-available */
+  autoReceiveVideo?: boolean;
+  /** RelayRoom: the signalling URL for this entry (default: create()'s, else the page's origin /signal). */
+  serverUrl?: string;
+  /** RelayRoom: a consent token when the application's consent policy asks for one. */
+  consentToken?: string;
+}
+
+export interface LocalAudioConfig {
+  publish?: boolean;
+  mute?: boolean;
+  option?: {
+    microphoneId?: string;
+    audioTrack?: MediaStreamTrack;
+    profile?: AudioProfileName;
+    echoCancellation?: boolean;
+    noiseSuppression?: boolean;
+    autoGainControl?: boolean;
+  };
+}
+
+export interface LocalVideoConfig {
+  view?: View;
+  publish?: boolean;
+  mute?: boolean;
+  option?: {
+    cameraId?: string;
+    useFrontCamera?: boolean;
+    videoTrack?: MediaStreamTrack;
+    profile?: VideoProfileName | VideoProfile;
+    fillMode?: 'contain' | 'cover' | 'fill';
+    mirror?: boolean;
+  };
+}
+
+export interface ScreenShareConfig {
+  view?: View;
+  publish?: boolean;
+  option?: { profile?: ScreenShareProfileName | VideoProfile };
+}
+
+export interface RemoteVideoConfig {
+  userId: string;
+  streamType?: StreamType;
+  view?: View;
+  option?: { fillMode?: 'contain' | 'cover' | 'fill'; mirror?: boolean };
+}
+
+export interface RemoteStatistics {
+  userId: string;
+  kind: 'audio' | 'video';
+  streamType: StreamType;
+  mid: string;
+  packetsReceived: number;
+  bytesReceived: number;
+  framesDecoded: number;
+  frameWidth: number;
+  frameHeight: number;
+  totalAudioEnergy: number;
+  audioLevel: number;
+}
+
+export interface EventMap {
+  'error': RtcError;
+  'autoplay-failed': { userId: string; mediaType: 'audio' | 'video'; resume: () => void };
+  'kicked-out': { reason: 'kick' | 'banned' | 'room_disband' };
+  'remote-user-enter': { userId: string };
+  /** reason: 0 normal, 1 timeout, 2 kicked, 3 role change */
+  'remote-user-exit': { userId: string; reason: 0 | 1 | 2 | 3 };
+  'remote-audio-available': { userId: string; reason?: 'mute' };
+  'remote-audio-unavailable': { userId: string; reason?: 'mute' };
+  'remote-video-available': { userId: string; streamType: StreamType; reason?: 'mute' };
+  'remote-video-unavailable': { userId: string; streamType: StreamType; reason?: 'mute' };
+  /** userId '' is the local user; volume 0..100 */
+  'audio-volume': { result: Array<{ userId: string; volume: number; floatVolume: number }> };
+  'network-quality': {
+    uplinkNetworkQuality: NetworkQuality;
+    downlinkNetworkQuality: NetworkQuality;
+    uplinkRTT: number;
+    uplinkLoss: number;
+    downlinkRTT: number;
+    downlinkLoss: number;
+  };
+  'connection-state-changed': { prevState: ConnectionState; state: ConnectionState };
+  'custom-message': { userId: string; cmdId: number; seq: number; data: ArrayBuffer };
+  'screen-share-stopped': Record<string, never>;
+  'publish-state-changed': { mediaType: 'audio' | 'video' | 'screen'; state: 'started' | 'stopped' };
+}
+
+export declare class RelayRoom {
+  static readonly EVENT: typeof EVENT;
+  static readonly ERROR_CODE: typeof ERROR_CODE;
+  static readonly EXTRA_CODE: typeof EXTRA_CODE;
+  static readonly TYPE: typeof TYPE;
+  static readonly VERSION: string;
+
+  static create(options?: CreateOptions): RelayRoom;
+  static setLogLevel(level: 0 | 1 | 2 | 3 | 4 | 5): void;
+  static isSupported(): Promise<{ result: boolean; detail: Record<string, boolean> }>;
+  static getCameraList(): Promise<MediaDeviceInfo[]>;
+  static getMicrophoneList(): Promise<MediaDeviceInfo[]>;
+  static getSpeakerList(): Promise<MediaDeviceInfo[]>;
+
+  constructor(options?: CreateOptions);
+
+  readonly connectionState: ConnectionState;
+  /** The room as entered, or null outside a room. */
+  readonly room: { roomId?: number; strRoomId?: string; userId: string; scene: Scene; role: Role } | null;
+
+  enterRoom(config: EnterRoomConfig): Promise<void>;
+  exitRoom(): Promise<void>;
+  switchRole(role: Role, option?: { privateMapKey?: string }): Promise<void>;
+  destroy(): Promise<void>;
+
+  startLocalAudio(config?: LocalAudioConfig): Promise<void>;
+  updateLocalAudio(config?: LocalAudioConfig): Promise<void>;
+  stopLocalAudio(): Promise<void>;
+  startLocalVideo(config?: LocalVideoConfig): Promise<void>;
+  updateLocalVideo(config?: LocalVideoConfig): Promise<void>;
+  stopLocalVideo(): Promise<void>;
+  startScreenShare(config?: ScreenShareConfig): Promise<void>;
+  stopScreenShare(): Promise<void>;
+  getLocalTrack(slot?: 'audio' | 'video' | 'screen'): MediaStreamTrack | null;
+
+  startRemoteVideo(config: RemoteVideoConfig): Promise<void>;
+  updateRemoteVideo(config: RemoteVideoConfig): Promise<void>;
+  /** userId '*' stops every remote video. */
+  stopRemoteVideo(config: { userId: string; streamType?: StreamType }): Promise<void>;
+  /** Stops (true) or resumes (false) receiving the user's audio; '*' for everyone. */
+  muteRemoteAudio(userId: string, mute: boolean): Promise<void>;
+  /** 0..100 */
+  setRemoteAudioVolume(userId: string, volume: number): void;
+  /** interval in ms (default 2000; ≤ 0 turns it off) */
+  enableAudioVolumeEvaluation(interval?: number, enableInBackground?: boolean): void;
+
+  /** cmdId 1..10, data ≤ 1024 bytes; anchors only; resolves to the message's sequence number. */
+  sendCustomMessage(message: { cmdId: number; data: ArrayBuffer | ArrayBufferView }): Promise<number>;
+
+  on<K extends keyof EventMap>(event: K, handler: (data: EventMap[K]) => void, context?: unknown): this;
+  once<K extends keyof EventMap>(event: K, handler: (data: EventMap[K]) => void, context?: unknown): this;
+  off<K extends keyof EventMap>(event: K | '*', handler?: (data: EventMap[K]) => void): this;
+
+  /** RelayRoom extension: inbound counters per remote stream (getStats, labelled by user). */
+  getRemoteStatistics(): Promise<RemoteStatistics[]>;
+  /** RelayRoom extension: remote users and which of their streams are available. */
+  getRemoteUsers(): Array<{ userId: string; streams: Record<string, boolean> }>;
+}
+
+export declare function validateEnterRoomParams(config: EnterRoomConfig): Record<string, unknown>;
+export declare function validateRoom(roomId?: unknown, strRoomId?: unknown, functionName?: string):
+  { roomId: number } | { strRoomId: string };
+export declare function validateUserId(userId: unknown, functionName?: string): string;
+export declare function signalUrl(serverUrl?: string): string;
+export declare function fromServerError(
+  error: { code: number; extraCode?: number; message?: string }, functionName?: string): RtcError;
+export declare const ROOM_ID_MIN: 1;
+export declare const ROOM_ID_MAX: 4294967294;
+
+export default RelayRoom;
