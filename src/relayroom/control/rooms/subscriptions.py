@@ -61,7 +61,7 @@ class SubscriptionNegotiator:
             p.negotiator.cancel()
         p.negotiator = None
 
-    def _stream_table(self, room: Room, producer_ids: Iterable[str], offer_sdp: str) -> list[dict[str, Any]]:
+    def stream_table(self, room: Room, producer_ids: Iterable[str], offer_sdp: str) -> list[dict[str, Any]]:
         """Which remote stream each active m-line of a subscriber offer carries, so that the client can
         label its tracks. The media layer writes ``a=msid:<publisher participant id> <producer id>``
         (the track id stays the first producer's id when a republished producer continues it)."""
@@ -135,7 +135,7 @@ class SubscriptionNegotiator:
             p.pending_offer = {
                 "negotiationId": nid,
                 "sdp": offer,
-                "streams": self._stream_table(room, p.subscribed, offer),
+                "streams": self.stream_table(room, p.subscribed, offer),
             }
             p.send("offer", p.pending_offer)
             try:
