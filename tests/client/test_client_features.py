@@ -153,7 +153,7 @@ async def test_worker_death_sends_reconnect_and_members_can_enter_again(server: 
             ev = await c.wait_for_event("reconnect", within=10)
             assert ev.data == {"reason": "worker_died"}
         async with asyncio.timeout(20):
-            while MediaEventType.WORKER_RESTARTED not in events:  # noqa: ASYNC110
+            while MediaEventType.WORKER_RESTARTED not in events:
                 await asyncio.sleep(0.05)
         for c in (alice, bob):
             await c.exit_room()  # drops the dead peer connections; the server already forgot the member
