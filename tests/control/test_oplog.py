@@ -169,7 +169,7 @@ async def test_signed_checkpoint_detects_truncation(settings: Settings) -> None:
 def test_cli_oplog_verify_names_the_tampered_entry(tmp_path: Path) -> None:
     import asyncio
 
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", media={"enabled": False})
 
     async def setup() -> None:
         async with running(settings) as rt:
