@@ -75,7 +75,7 @@ async def test_late_subscriber_gets_a_keyframe_quickly_through_forwarded_pli(med
         late = await subscribe(svc, router_id, "dave", producer_ids)
         try:
             await wait_for(lambda: len(late.video_frames) > 0, within=5)
-            assert time.monotonic() - t0 < 3.0
+            assert time.monotonic() - t0 < 5.0  # without the forwarded PLI: ~200 s (GOP)
             assert close_colour(late.video_frames[-1][2], "green")
         finally:
             await late.close()

@@ -249,3 +249,13 @@ def test_padding_only_rtx_probe_is_not_mistaken_for_a_retransmission() -> None:
     probe.padding_size = 200
     feed(p, probe.serialize(), 0.01)
     assert p.rtx_received == 0 and len(down.rtp) == 1
+
+
+def test_fir_only_publisher_gets_fir_with_increasing_sequence_numbers() -> None:
+    up = Sink()
+    params = ProducerParams("p", "video", "video/VP8", 90000, 97, 1111, use_fir=True)
+    p = Producer(params, up.rtcp.append, lambda p, r: None)
+    p.request_keyframe(1.0)
+    p.request_keyframe(2.0)
+    firs = [i for d in up.rtcp for i in rtcp.parse(d) if isinstance(i, rtcp.Fir)]
+    assert [f.entries for f in firs] == [[(1111, 1)], [(1111, 2)]]

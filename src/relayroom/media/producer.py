@@ -36,6 +36,7 @@ class ProducerParams:
     rtx_payload_type: int | None = None
     mid: str = ""
     rtx_buffer_ms: int = 2000
+    use_fir: bool = False  # the publisher negotiated "ccm fir" but not "nack pli"
 
     @classmethod
     def from_dict(cls, producer_id: str, d: dict[str, Any], rtx_buffer_ms: int) -> ProducerParams:
@@ -53,6 +54,7 @@ class ProducerParams:
             rtx_payload_type=int(d["rtxPayloadType"]) if d.get("rtxPayloadType") is not None else None,
             mid=str(d.get("mid", "")),
             rtx_buffer_ms=rtx_buffer_ms,
+            use_fir=bool(d.get("useFir", False)),
         )
 
 
@@ -221,7 +223,8 @@ class Producer:
             self._send_rtcp(rtcp.build_rr(1) + rtcp.build_nack(1, self.params.ssrc, seqs))
 
     def request_keyframe(self, now: float | None = None) -> None:
-        """PLI to the publisher, at most one per KEYFRAME_MIN_INTERVAL_S (later ones are deferred)."""
+        """PLI (FIR if the publisher only offered ccm fir) to the publisher, at most one per
+        KEYFRAME_MIN_INTERVAL_S; requests inside that window are deferred to its end, not lost."""
         if self.kind != "video" or self.closed:
             return
         now = time.monotonic() if now is None else now
@@ -231,7 +234,11 @@ class Producer:
         self._keyframe_pending = False
         self._last_keyframe_request = now
         self.keyframe_requests_sent += 1
-        self._send_rtcp(rtcp.build_rr(1) + rtcp.build_pli(1, self.params.ssrc))
+        if self.params.use_fir:
+            self._fir_seq = (self._fir_seq + 1) & 0xFF
+            self._send_rtcp(rtcp.build_rr(1) + rtcp.build_fir(1, self.params.ssrc, self._fir_seq))
+        else:
+            self._send_rtcp(rtcp.build_rr(1) + rtcp.build_pli(1, self.params.ssrc))
 
     def on_tick(self, now: float) -> None:
         """Called every ~100 ms by the worker: NACK retries and deferred keyframe requests."""

@@ -364,6 +364,7 @@ class MediaService:
                 "rtxSsrc": m.rtx_ssrc,
                 "rtxPayloadType": m.codec.rtx_payload_type if m.rtx_ssrc is not None else None,
                 "mid": m.mid,
+                "useFir": "nack pli" not in m.codec.rtcp_feedback and "ccm fir" in m.codec.rtcp_feedback,
             },
         )
         rec = ProducerRecord(

@@ -369,7 +369,7 @@ class WebRtcTransport:
         self.consumers.clear()
         self.producers.clear()
         self.srtp = None
-        self.state = TransportState.CLOSED
+        self._set_state(TransportState.CLOSED, {"reason": str(reason)})
         self.params.on_close(self)
         self.params.notify(self.id, "transportclose", {"reason": str(reason)})
 
