@@ -1535,15 +1535,16 @@ export class RelayRoom {
       });
     }
     if (this._local.audio) result.push({userId: '', volume: Math.round(local * 100), floatVolume: local});
-    for (const [, entry] of this._remoteTracks) {
-      if (entry.kind !== 'audio') continue;
-      const user = this._remoteUsers.get(entry.userId);
+    // Subscriber m-lines carry no audio-level header extension (docs/decisions/0002): the level is
+    // the decoder's (inbound-rtp audioLevel), not the RTP header's.
+    const levels = new Map();
+    for (const row of await this.getRemoteStatistics()) {
+      if (row.kind === 'audio' && row.streamType === 'main') levels.set(row.userId, row.audioLevel || 0);
+    }
+    for (const [userId, level] of levels) {
+      const user = this._remoteUsers.get(userId);
       if (!user || !user.streams.get('audio|main')) continue;
-      let level = 0;
-      for (const src of entry.receiver.getSynchronizationSources()) {
-        if (typeof src.audioLevel === 'number' && performance.now() - src.timestamp < 1000) level = Math.max(level, src.audioLevel);
-      }
-      result.push({userId: entry.userId, volume: Math.round(level * 100), floatVolume: level});
+      result.push({userId, volume: Math.round(level * 100), floatVolume: level});
     }
     this._emit(EVENT.AUDIO_VOLUME, {result});
   }

@@ -1,0 +1,91 @@
+"""The web router without a browser: static SDK and demo files (package data), dev-only UserSig endpoint."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from relayroom.auth.usersig import verify_usersig
+from relayroom.config import Settings
+from relayroom.control.app import create_app
+from relayroom.control.bootstrap import FirstStart
+from relayroom.control.web.endpoints import static_root
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _client(tmp_path: Path, dev: bool) -> Iterator[tuple[TestClient, FirstStart]]:
+    first: list[FirstStart] = []
+    settings = Settings(dev=dev, data_dir=tmp_path / "data", media={"enabled": False})
+    with TestClient(create_app(settings, on_first_start=first.append)) as client:
+        yield client, first[-1]
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[tuple[TestClient, FirstStart]]:
+    yield from _client(tmp_path, True)
+
+
+@pytest.fixture
+def prod(tmp_path: Path) -> Iterator[tuple[TestClient, FirstStart]]:
+    yield from _client(tmp_path, False)
+
+
+def test_sdk_and_demo_files_are_served_from_package_data(prod: tuple[TestClient, FirstStart]) -> None:
+    client, _ = prod
+    js = client.get("/sdk/relayroom.js")
+    assert js.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    # the repository's sdk/js and web/demo are the package's files
+    assert js.content == (REPO / "sdk/js/relayroom.js").read_bytes()
+    assert js.content == static_root().joinpath("sdk", "relayroom.js").read_bytes()
+    assert b"export default RelayRoom" in js.content
+    dts = client.get("/sdk/relayroom.d.ts")
+    assert dts.status_code == 200 and dts.content == (REPO / "sdk/js/relayroom.d.ts").read_bytes()
+    for name, ctype in (("demo.js", "text/javascript"), ("demo.css", "text/css")):
+        r = client.get(f"/demo/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith(ctype)
+        assert r.content == (REPO / "web/demo" / name).read_bytes()
+    page = client.get("/demo/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/demo", follow_redirects=False).headers["location"] == "/demo/"
+    for path in ("/sdk/other.js", "/sdk/..%2Fendpoints.py", "/demo/secret.txt", "/demo/../endpoints.py"):
+        assert client.get(path).status_code == 404, path
+    # no external resources on the demo page
+    for name in ("index.html", "demo.css", "demo.js"):
+        text = (REPO / "web/demo" / name).read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, name
+
+
+def test_dev_usersig_is_off_outside_dev_mode(prod: tuple[TestClient, FirstStart]) -> None:
+    client, _ = prod
+    assert client.post("/api/dev/usersig", json={"userId": "alice"}).status_code == 404
+
+
+def test_dev_usersig_signs_for_the_demo_app(
+    dev: tuple[TestClient, FirstStart], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, first = dev
+    with caplog.at_level(logging.DEBUG):
+        r = client.post("/api/dev/usersig", json={"userId": "alice_1"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["sdkAppId"] == first.sdkappid
+    result = verify_usersig(
+        body["userSig"],
+        sdkappid=first.sdkappid,
+        userid="alice_1",
+        keys=[first.secret_key],
+        now=int(time.time()),
+    )
+    assert result.ok, result.message
+    assert first.secret_key not in r.text
+    assert body["userSig"] not in caplog.text and first.secret_key not in caplog.text
+    for bad in ("", "a b", "x" * 33, "ü"):
+        assert client.post("/api/dev/usersig", json={"userId": bad}).status_code == 422, bad
