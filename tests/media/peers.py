@@ -30,6 +30,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (81, 90, 240),
     "green": (145, 54, 34),
     "blue": (41, 240, 110),
+    "yellow": (210, 16, 146),
 }
 
 

@@ -354,3 +354,28 @@ async def test_a_busy_udp_port_fails_start_with_a_clear_error(loopback: None) ->
     finally:
         await svc.close()
         busy.close()
+
+
+async def test_four_members_all_to_all_each_see_the_three_others(media: Media) -> None:
+    svc, _ = media
+    router_id = await svc.create_router("room-4")
+    colours = {"ann": "red", "ben": "green", "cat": "blue", "dan": "yellow"}
+    pubs = {u: await publish(svc, router_id, u, c, audio=False) for u, c in colours.items()}
+    subs = {
+        u: await subscribe(svc, router_id, u, [p for o, (_, ps) in pubs.items() if o != u for p in ps])
+        for u in colours
+    }
+    try:
+        await wait_for(
+            lambda: all(len(_track_colours(s.video_frames)) == 3 for s in subs.values()), within=20
+        )
+        for user, sub in subs.items():
+            seen = _track_colours(sub.video_frames)
+            for other, (_, producer_ids) in pubs.items():
+                if other != user:
+                    assert close_colour(seen[producer_ids[0]], colours[other]), (user, other, seen)
+    finally:
+        for s in subs.values():
+            await s.close()
+        for pc, _ in pubs.values():
+            await pc.close()
