@@ -246,3 +246,72 @@ async def test_stopping_the_server_mid_delivery_loses_nothing(tmp_path: Path) ->
                 )
             ).json()
             assert {d["state"] for d in log} == {"delivered"} and len(log) == 4
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_killing_the_server_process_mid_delivery_loses_nothing(tmp_path: Path) -> None:
+    """SIGKILL of a real `relayroom serve` while a callback is in flight; the next start delivers it."""
+    import os
+    import signal
+    import sys
+
+    data = tmp_path / "d"
+    async with receiver(Receiver(hang_s=60.0)) as rcv:
+        # 1. events reach the outbox; their delivery hangs and the server stops before any answer
+        async with live_server(settings_for(data), state={"webhook_params": FAST}) as live:
+            assert live.first is not None
+            first = live.first
+            await _configure(live, rcv.url)
+            manager = _manager(live)
+            await manager.start()
+            p = await manager.enter(_enter(live, "erin"), RecordingSink())
+            await manager.exit(p)
+            await manager.close()
+            await _until(lambda: len(rcv.seen) >= 1)
+        attempts_before = sum(rcv.seen.values())
+        # 2. a real server process picks the pending rows up and is killed while a delivery hangs
+        port = _free_port()
+        env = dict(os.environ, RELAYROOM_MEDIA__ENABLED="false")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "relayroom",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await _until(lambda: sum(rcv.seen.values()) > attempts_before, within=30)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+        assert rcv.acked() == []
+        # 3. the next start delivers every event, each acknowledged once
+        rcv.hang_s = 0.0
+        async with live_server(
+            settings_for(data), state={"webhook_params": FAST}, login=(first.username, first.password)
+        ) as live3:
+            await _until(lambda: len(rcv.acked()) >= 4)
+            got = [(r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked()]
+            assert got == [(101, "erin"), (103, "erin"), (104, "erin"), (102, None)]
+            log = (
+                await live3.http.get(
+                    f"/api/v1/applications/{first.sdkappid}/callback/deliveries", headers=live3.admin
+                )
+            ).json()
+            assert {d["state"] for d in log} == {"delivered"} and len(log) == 4
