@@ -37,7 +37,7 @@ function s(tag, attrs, ...children) {
   return h(tag, { ...attrs, svg: true }, ...children);
 }
 
-function append(el, children) {
+function append(el, ...children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
@@ -62,7 +62,7 @@ function fmtTime(v) {
 }
 
 function fmtDuration(hours) {
-  if (hours % 24 === 0 && hours >= 24) return `${hours / 24} day${hours === 24 ? "" : "s"}`;
+  if (hours % 24 === 0 && hours >= 48) return `${hours / 24} day${hours === 24 ? "" : "s"}`;
   return `${hours} hour${hours === 1 ? "" : "s"}`;
 }
 
@@ -102,7 +102,16 @@ class ApiError extends Error {
   }
 }
 
+// The server commits a write after it has sent the response (FastAPI runs the exit of yield
+// dependencies late), so a read right after a write could see the state before it. Until that is
+// fixed server-side, reads wait until a short settle time after the last write has passed.
+const WRITE_SETTLE_MS = 120;
+
 async function api(method, path, body, { raw = false } = {}) {
+  if (method === "GET") {
+    const wait = (S.settleUntil || 0) - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
   const headers = { Accept: "application/json" };
   if (S.token) headers.Authorization = `Bearer ${S.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -131,6 +140,7 @@ async function api(method, path, body, { raw = false } = {}) {
     }
     throw new ApiError(message, r.status, code);
   }
+  if (method !== "GET") S.settleUntil = Date.now() + WRITE_SETTLE_MS;
   if (raw) return r;
   if (r.status === 204) return null;
   return r.json();
@@ -1058,7 +1068,7 @@ async function appPicker(base, current) {
 
 // ---------------------------------------------------------------- live rooms
 
-async function pageLive(main, [id]) {
+async function pageLive(main, [id], seq) {
   const { apps, sel } = await appPicker("#/live", Number(id));
   if (!apps.length) {
     clear(main, pageHead("Live rooms"), card(null, null, empty("No applications", "Create an application first; its rooms appear here while people are in them.", h("a", { class: "btn btn-primary", href: "#/apps" }, "Go to applications"))));
@@ -1087,6 +1097,7 @@ async function pageLive(main, [id]) {
     }
   };
   await load();
+  if (seq !== S.renderSeq) return;
   const timer = setInterval(load, 2000);
   S.cleanup.push(() => {
     stopped = true;
@@ -1416,7 +1427,7 @@ async function pagePrivacy(main) {
         [
           { label: "Received", cls: "nowrap", render: (r) => fmtTime(r.received_at) },
           { label: "Kind", render: (r) => h("strong", {}, r.kind === "access" ? "Access" : "Deletion") },
-          { label: "Subject", render: (r) => (r.subject_kind === "account" ? "The whole account" : h("span", {}, "End user of ", h("span", { class: "mono" }, String(r.sdkappid)), h("div", { class: "mono muted small", title: "Pseudonymous subject reference" }, short(r.subject_ref, 16))))) },
+          { label: "Subject", render: (r) => (r.subject_kind === "account" ? "The whole account" : h("span", {}, "End user of ", h("span", { class: "mono" }, String(r.sdkappid)), h("div", { class: "mono muted small", title: "Pseudonymous subject reference" }, short(r.subject_ref, 16)))) },
           { label: "State", render: (r) => badge(r.state) },
           { label: "Due", cls: "nowrap", render: (r) => fmtTime(r.due_at) },
           { label: "Completed", cls: "nowrap", render: (r) => fmtTime(r.completed_at) },
@@ -1427,7 +1438,7 @@ async function pagePrivacy(main) {
               h(
                 "div",
                 { class: "row-actions" },
-                r.state === "pending" && owner ? h("button", { class: "btn btn-sm", dataset: { action: "process" }, onclick: guard(async () => { await post(`/privacy/requests/${r.id}/process`); toast("Request processed"); await Promise.all([loadRequests(), loadRetention()]); }) }, "Process now") : null,
+                r.state !== "completed" && r.state !== "rejected" && owner ? h("button", { class: "btn btn-sm", dataset: { action: "process" }, onclick: guard(async () => { await post(`/privacy/requests/${r.id}/process`); toast("Request processed"); await Promise.all([loadRequests(), loadRetention()]); }) }, "Process now") : null,
                 r.export_available ? h("button", { class: "btn btn-sm", dataset: { action: "export" }, onclick: guard(async () => { downloadJson(`access-export-${r.id}.json`, await get(`/privacy/requests/${r.id}/export`)); toast("Export downloaded"); }) }, "Download export") : null,
                 r.receipt_id ? receiptButton(r.receipt_id) : null,
               ),
@@ -1467,7 +1478,7 @@ async function pagePrivacy(main) {
       h("div", { class: "row" }, h("button", { class: "btn btn-sm", onclick: () => downloadJson("processing-records.json", r) }, "Download as JSON")),
     );
   });
-  const subjectApp = h("select", { name: "sdkappid", class: "select" }, apps.filter((a) => a.status !== "terminated").map((a) => h("option", { value: a.sdkappid }, `${a.name} · ${a.sdkappid}`)));
+  const subjectApp = h("select", { name: "sdkappid", id: "dsr-app", class: "select" }, apps.filter((a) => a.status !== "terminated").map((a) => h("option", { value: a.sdkappid }, `${a.name} · ${a.sdkappid}`)));
   const fileForm = h(
     "form",
     {
@@ -1492,14 +1503,16 @@ async function pagePrivacy(main) {
       { class: "form-row" },
       field("Request", h("select", { name: "kind", class: "select" }, h("option", { value: "access" }, "Access (export everything held)"), h("option", { value: "deletion" }, "Deletion (erase the subject)"))),
       field("Subject", h("select", { name: "subject_kind", class: "select", onchange: (ev) => { for (const el of fileForm.querySelectorAll(".end-user")) el.hidden = ev.target.value !== "end_user"; } }, h("option", { value: "end_user" }, "An end user of an application"), h("option", { value: "account" }, "This account"))),
+      h("div", { class: "field end-user" }, h("label", { for: "dsr-app" }, "Application"), subjectApp),
+      h("div", { class: "field end-user" }, h("label", { for: "dsr-user" }, "UserID"), h("input", { id: "dsr-user", name: "userid", maxlength: 32, placeholder: "e.g. alice" })),
+      h("div", { class: "field field-button" }, h("button", { type: "submit", class: "btn btn-primary", disabled: !owner }, "File request")),
     ),
-    h("div", { class: "form-row end-user" }, field("Application", subjectApp), field("UserID", h("input", { name: "userid", maxlength: 32, placeholder: "e.g. alice" }))),
-    h("button", { type: "submit", class: "btn btn-primary", disabled: !owner }, "File request"),
   );
   clear(
     main,
     pageHead("Privacy", "Data-subject requests, what will be purged when, and the records of processing of this deployment."),
-    h("div", { class: "grid-2 grid-2-wide" }, card("File a request", null, owner ? null : h("p", { class: "muted" }, "Only owners can file requests."), fileForm), card("Requests", [h("button", { class: "btn btn-sm", id: "refresh-requests", onclick: loadRequests }, "Refresh")], reqs)),
+    card("File a request", null, owner ? null : h("p", { class: "muted" }, "Only owners can file requests."), fileForm),
+    card("Requests", [h("button", { class: "btn btn-sm", id: "refresh-requests", onclick: loadRequests }, "Refresh")], reqs),
     card("Retention status", [h("button", { class: "btn btn-sm", onclick: loadRetention }, "Refresh")], ret),
     card("Records of processing", null, rec),
   );
