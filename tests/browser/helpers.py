@@ -139,16 +139,19 @@ async def sdk_page(b: Browser, server: Server, name: str) -> Any:
     return page
 
 
-async def enter_and_publish(page: Any, user_id: str, room: int, *, video: bool = True) -> None:
-    """``window.rr``: enter ``room`` receiving everything, publish microphone (+ 240p camera)."""
+async def enter_and_publish(
+    page: Any, user_id: str, room: int, *, video: bool = True, auto_receive_video: bool = True
+) -> None:
+    """``window.rr``: enter ``room`` (receiving video automatically unless told not to), publish the
+    microphone (and a 240p camera)."""
     await page.evaluate(
-        """async ([userId, roomId, video]) => {
+        """async ([userId, roomId, video, autoReceiveVideo]) => {
           window.rr = RelayRoom.create();
           const {sdkAppId, userSig} = await window.userSig(userId);
-          await rr.enterRoom({sdkAppId, userId, userSig, roomId, autoReceiveVideo: true});
+          await rr.enterRoom({sdkAppId, userId, userSig, roomId, autoReceiveVideo});
           await rr.startLocalAudio();
           if (video) await rr.startLocalVideo({view: 'me', option: {profile: '240p'}});
         }""",
-        [user_id, room, video],
+        [user_id, room, video, auto_receive_video],
     )
     await record_events(page, "rr")

@@ -236,7 +236,11 @@ async def test_page_reconnects_by_itself(server: Server, chromium: Browser) -> N
     py = await _python_client(server, "py", room)
     try:
         page = await sdk_page(chromium, server, "web")
-        await enter_and_publish(page, "web", room)
+        # TRTC's default: video only after startRemoteVideo, which must survive the re-entry below
+        await enter_and_publish(page, "web", room, auto_receive_video=False)
+        await page.evaluate(
+            "() => rr.startRemoteVideo({userId: 'py', view: document.getElementById('remote')})"
+        )
         await wait_media_from(page, ["py"], rr_expr="rr")
 
         # 1. The signalling socket drops: the page resumes its session; media never stopped.
@@ -278,3 +282,57 @@ async def test_page_reconnects_by_itself(server: Server, chromium: Browser) -> N
         assert not await events(page, "error")
     finally:
         await py.close()
+
+
+async def test_live_room_audience_switches_to_anchor_and_back(server: Server, chromium: Browser) -> None:
+    sdkappid, key = server.first.sdkappid, server.first.secret_key
+    async with RelayRoomClient(server.ws_url) as anchor:
+        await anchor.enter_room(
+            sdk_app_id=sdkappid,
+            user_id="host",
+            user_sig=gen_usersig(sdkappid, key, "host"),
+            str_room_id="live show",
+            scene="live",
+            auto_receive_video=True,
+        )
+        await anchor.publish(audio_track=SineAudioTrack(440), video_track=TestPatternVideoTrack(BLUE))
+        page = await sdk_page(chromium, server, "viewer")
+        await page.evaluate(
+            """async () => {
+              window.rr = RelayRoom.create();
+              const {sdkAppId, userSig} = await window.userSig('viewer');
+              await rr.enterRoom({sdkAppId, userId: 'viewer', userSig, strRoomId: 'live show', scene: 'live',
+                                  role: 'audience', autoReceiveVideo: true});
+              try { await rr.sendCustomMessage({cmdId: 1, data: new ArrayBuffer(1)}); }
+              catch (e) { window.__audienceSend = [e.code]; }
+              await rr.startLocalAudio();  // started, but an audience member does not publish it
+            }"""
+        )
+        assert await page.evaluate("window.__audienceSend") == [5100]
+        await wait_media_from(page, ["host"], rr_expr="rr")
+        assert not [e for e in anchor.event_log if e.name == "remote-user-enter"]
+
+        await page.evaluate("() => rr.switchRole('anchor')")
+        await anchor.wait_for_event("remote-user-enter", lambda d: d["userId"] == "viewer")
+        audio = await anchor.wait_remote_track("viewer", "audio", within=20)
+        await audio.wait_frames(20, within=20)
+
+        await page.evaluate("() => rr.switchRole('audience')")
+        ev = await anchor.wait_for_event("remote-user-exit", lambda d: d["userId"] == "viewer")
+        assert ev.data["reason"] == 3
+        await wait_media_from(page, ["host"], rr_expr="rr")
+        # and back once more: the kept send connection publishes again
+        await page.evaluate("() => rr.switchRole('anchor')")
+        await eventually(
+            lambda: _async(
+                len(
+                    [
+                        e
+                        for e in anchor.event_log
+                        if e.name == "remote-audio-available" and e.data["userId"] == "viewer"
+                    ]
+                )
+                == 2
+            ),
+            what="viewer's audio published again",
+        )

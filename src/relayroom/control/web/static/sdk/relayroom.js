@@ -371,6 +371,7 @@ export class RelayRoom {
     this._publishChain = Promise.resolve();
     this._offerChain = Promise.resolve();
     this._local = {audio: null, video: null, screen: null};
+    this._starting = new Set(); // slots whose capture is in progress
     this._midStreams = new Map(); // mid -> {userId, kind, streamType, producerId}
     this._remoteTracks = new Map(); // key -> {track, mid, receiver}
     this._remoteUsers = new Map(); // userId -> {streams: Map(kind|streamType -> available bool)}
@@ -755,7 +756,18 @@ export class RelayRoom {
     this._startHeartbeat(res.heartbeatInterval);
     this._startQualityTimer();
     if (this._volumeInterval > 0) this._startVolumeTimer();
-    if (res.role === 'anchor') await this._syncPublish(true);
+    if (res.role !== 'anchor') return;
+    if (again) {
+      await this._syncPublish(true); // a failure makes the recovery try again
+      return;
+    }
+    try {
+      await this._syncPublish(true);
+    } catch (e) {
+      // In the room but not publishing: tell the application (as trtc-sdk-v5 does for a failed publish).
+      this._emit(EVENT.ERROR, e instanceof RtcError ? e : new RtcError({code: ERROR_CODE.OPERATION_FAILED,
+        message: `publish failed: ${(e && e.message) || e}`, functionName: 'publish'}));
+    }
   }
 
   /** TRTC exitRoom: leave the room; local tracks keep running (stop them with stopLocal*). */
@@ -858,6 +870,7 @@ export class RelayRoom {
     const deadline = Date.now() + Math.max(10, Number(this._room && this._room.idleTimeout) || 90) * 1000;
     const run = async () => {
       let delay = 250;
+      let leaveFirst = why === 'media' || why === 'not_in_room'; // the membership may still exist
       if (this._recoverNeedsEnter) this._mediaLost();
       while (this._inRoom && !this._destroyed) {
         try {
@@ -875,7 +888,7 @@ export class RelayRoom {
               this._recoverNeedsEnter = true; // the membership is gone: enter again
               this._mediaLost();
             }
-          } else if (why === 'media' || why === 'not_in_room') {
+          } else if (leaveFirst) {
             // the membership may still exist on the server: leave it before entering again
             try { await this._request('exit', {}, 'exitRoom', 5000); } catch (e) { /* gone already */ }
           }
@@ -889,6 +902,10 @@ export class RelayRoom {
           }
           if (Date.now() + delay > deadline) throw e;
           log.info('reconnect attempt failed:', e && e.message);
+          if (this._recoverNeedsEnter) {
+            leaveFirst = true; // an entry that got in but could not publish must be left before the next
+            this._mediaLost();
+          }
           if (this._ws && e && e.extraCode === EXTRA_CODE.TIMEOUT) this._closeSocket();
           await sleep(delay);
           delay = Math.min(delay * 2, 4000);
@@ -897,7 +914,9 @@ export class RelayRoom {
     };
     this._recovering = run().then(() => {
       this._recovering = null;
-      if (this._inRoom) this._setState('CONNECTED');
+      if (!this._inRoom) return;
+      this._setState('CONNECTED');
+      for (const userId of this._remoteUsers.keys()) this._sendOverrides(userId);
     }, (e) => {
       this._recovering = null;
       if (!this._inRoom) return;
@@ -928,9 +947,17 @@ export class RelayRoom {
   async startLocalAudio(config = {}) {
     const fn = 'startLocalAudio';
     this._assertAlive(fn);
-    if (this._local.audio) throw invalidOperation(fn, 'local audio already started; use updateLocalAudio');
+    if (this._local.audio || this._starting.has('audio')) {
+      throw invalidOperation(fn, 'local audio already started; use updateLocalAudio');
+    }
     const {publish = true, mute = false, option = {}} = config || {};
-    const track = await this._captureAudio(option, fn);
+    this._starting.add('audio');
+    let track;
+    try {
+      track = await this._captureAudio(option, fn);
+    } finally {
+      this._starting.delete('audio');
+    }
     this._local.audio = {track, publish: publish !== false, mute: !!mute, option: {...option}};
     track.enabled = !mute;
     await this._syncPublish();
@@ -972,11 +999,19 @@ export class RelayRoom {
   async startLocalVideo(config = {}) {
     const fn = 'startLocalVideo';
     this._assertAlive(fn);
-    if (this._local.video) throw invalidOperation(fn, 'local video already started; use updateLocalVideo');
+    if (this._local.video || this._starting.has('video')) {
+      throw invalidOperation(fn, 'local video already started; use updateLocalVideo');
+    }
     const {view, publish = true, mute = false, option = {}} = config || {};
     const el = resolveView(view, fn);
     const profile = profileOf(option.profile, VIDEO_PROFILES, '480p', fn);
-    const track = await this._captureVideo(option, profile, fn);
+    this._starting.add('video');
+    let track;
+    try {
+      track = await this._captureVideo(option, profile, fn);
+    } finally {
+      this._starting.delete('video');
+    }
     const local = {track, publish: publish !== false, mute: !!mute, option: {...option}, profile, view: el, el: null};
     this._local.video = local;
     track.enabled = !mute;
@@ -1039,7 +1074,7 @@ export class RelayRoom {
   async startScreenShare(config = {}) {
     const fn = 'startScreenShare';
     this._assertAlive(fn);
-    if (this._local.screen) throw invalidOperation(fn, 'screen share already started');
+    if (this._local.screen || this._starting.has('screen')) throw invalidOperation(fn, 'screen share already started');
     const {view, publish = true, option = {}} = config || {};
     const el = resolveView(view, fn);
     const profile = profileOf(option.profile, SCREEN_PROFILES, '1080p', fn);
@@ -1047,6 +1082,7 @@ export class RelayRoom {
       throw new RtcError({code: ERROR_CODE.ENV_NOT_SUPPORTED, message: 'screen capture is not supported', functionName: fn});
     }
     let stream;
+    this._starting.add('screen');
     try {
       stream = await navigator.mediaDevices.getDisplayMedia({
         video: {width: {ideal: profile.width}, height: {ideal: profile.height}, frameRate: {ideal: profile.frameRate}},
@@ -1054,6 +1090,8 @@ export class RelayRoom {
       });
     } catch (e) {
       throw deviceError(e, fn);
+    } finally {
+      this._starting.delete('screen');
     }
     const track = stream.getVideoTracks()[0];
     if ('contentHint' in track) track.contentHint = 'detail';
@@ -1410,7 +1448,7 @@ export class RelayRoom {
   async _setOverride(userId, kind, streamType, wanted, fn) {
     const key = keyOf(userId, kind, streamType);
     this._overrides.set(key, wanted);
-    if (!this._inRoom || !this._ws || this._recovering) return; // sent when the user (re)appears
+    if (!this._inRoom || !this._ws || this._recovering) return; // sent when the recovery is done
     try {
       await this._request(wanted ? 'subscribe' : 'unsubscribe', {userId, kind, streamType}, fn);
     } catch (e) {
