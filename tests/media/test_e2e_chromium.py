@@ -71,6 +71,14 @@ window.inbound = async () => {
   });
   return out;
 };
+window.audioLevel = () => {
+  let level = 0;
+  for (const r of window.pcs.sub.getReceivers()) {
+    if (r.track.kind !== 'audio') continue;
+    for (const s of r.getSynchronizationSources()) level = Math.max(level, s.audioLevel || 0);
+  }
+  return level;
+};
 window.centerPixel = () => {
   const v = window.videos[0];
   if (!v || !v.videoWidth) return null;
@@ -153,6 +161,8 @@ async def test_aiortc_publisher_reaches_a_chromium_subscriber_with_the_right_col
             await page.wait_for_timeout(200)
         assert stats["video"] > 10 and stats["audio"] > 20, stats
         assert stats["audioEnergy"] > 0
+        # the publisher's ssrc-audio-level extension arrives under the subscriber's extension id
+        assert await page.evaluate("audioLevel()") > 0
         pixel = None
         for _ in range(25):
             pixel = await page.evaluate("centerPixel()")

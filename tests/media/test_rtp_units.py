@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 from aiortc.rtp import RtpPacket
@@ -186,3 +187,82 @@ def test_retransmission_ring_is_indexed_by_seq_and_bounded_by_age() -> None:
 )
 def test_nack_items_round_trip(seqs: list[int]) -> None:
     assert list(nack_items_to_seqs(seqs_to_nack_items(seqs))) == seqs
+
+
+def _with_extensions(ids: dict[str, int], **values: Any) -> bytes:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap
+
+    uris = {
+        "mid": "urn:ietf:params:rtp-hdrext:sdes:mid",
+        "audio_level": header.EXT_URI_AUDIO_LEVEL,
+        "abs_send_time": header.EXT_URI_ABS_SEND_TIME,
+    }
+    m = HeaderExtensionsMap()
+    m.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=i, uri=uris[name]) for name, i in ids.items()
+            ]
+        )
+    )
+    p = RtpPacket(payload_type=111, sequence_number=1, timestamp=2, ssrc=3, payload=b"opus")
+    for name, value in values.items():
+        setattr(p.extensions, name, value)
+    return p.serialize(m)
+
+
+def _parse_canonical(data: bytes) -> RtpPacket:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap
+
+    m = HeaderExtensionsMap()
+    m.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=header.EXT_AUDIO_LEVEL, uri=header.EXT_URI_AUDIO_LEVEL),
+                RTCRtpHeaderExtensionParameters(
+                    id=header.EXT_ABS_SEND_TIME, uri=header.EXT_URI_ABS_SEND_TIME
+                ),
+                RTCRtpHeaderExtensionParameters(id=4, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+            ]
+        )
+    )
+    return RtpPacket.parse(data, m)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        {"mid": 1, "audio_level": 2, "abs_send_time": 3},  # aiortc's offer
+        {"audio_level": 1, "abs_send_time": 2, "mid": 4},  # Chromium's offer
+        {"mid": 9, "audio_level": 14, "abs_send_time": 5},
+    ],
+)
+def test_extension_ids_are_remapped_to_the_subscriber_ids_and_mid_removed(ids: dict[str, int]) -> None:
+    uris = {
+        "mid": "urn:ietf:params:rtp-hdrext:sdes:mid",
+        "audio_level": header.EXT_URI_AUDIO_LEVEL,
+        "abs_send_time": header.EXT_URI_ABS_SEND_TIME,
+    }
+    table = header.extension_table([(i, uris[n]) for n, i in ids.items()])
+    assert table is not None
+    data = _with_extensions(ids, mid="0", audio_level=(True, 42), abs_send_time=0x123456)
+    buf = bytearray(data)
+    header.remap_extensions(buf, table)
+    assert len(buf) == len(data)
+    out = _parse_canonical(bytes(buf))
+    assert out.extensions.audio_level == (True, 42)
+    assert out.extensions.abs_send_time == 0x123456
+    assert out.extensions.mid is None
+    assert out.payload == b"opus"
+
+
+def test_identical_ids_need_no_rewrite_and_truncated_extensions_raise() -> None:
+    assert (
+        header.extension_table([(1, header.EXT_URI_AUDIO_LEVEL), (3, header.EXT_URI_ABS_SEND_TIME)]) is None
+    )
+    table = header.extension_table([(2, header.EXT_URI_AUDIO_LEVEL)])
+    assert table is not None
+    with pytest.raises(ValueError):
+        header.remap_extensions(bytearray(b"\x90\x60" + bytes(10) + b"\xbe\xde\x00\x09\x10"), table)

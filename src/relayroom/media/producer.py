@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from relayroom.media.rtp import rtcp
-from relayroom.media.rtp.header import header_length, is_h264_keyframe, is_vp8_keyframe, unwrap_rtx
+from relayroom.media.rtp.header import (
+    extension_table,
+    header_length,
+    is_h264_keyframe,
+    is_vp8_keyframe,
+    remap_extensions,
+    unwrap_rtx,
+)
 from relayroom.media.rtp.nack import RetransmissionBuffer
 from relayroom.media.rtp.seq import seq_diff
 from relayroom.media.types import CloseReason
@@ -37,6 +44,7 @@ class ProducerParams:
     mid: str = ""
     rtx_buffer_ms: int = 2000
     use_fir: bool = False  # the publisher negotiated "ccm fir" but not "nack pli"
+    header_extensions: tuple[tuple[int, str], ...] = ()  # (id, uri) negotiated with the publisher
 
     @classmethod
     def from_dict(cls, producer_id: str, d: dict[str, Any], rtx_buffer_ms: int) -> ProducerParams:
@@ -55,6 +63,7 @@ class ProducerParams:
             mid=str(d.get("mid", "")),
             rtx_buffer_ms=rtx_buffer_ms,
             use_fir=bool(d.get("useFir", False)),
+            header_extensions=tuple((int(i), str(u)) for i, u in d.get("headerExtensions", ())),
         )
 
 
@@ -75,6 +84,8 @@ class Producer:
         self._send_rtcp = send_rtcp
         self._on_close = on_close
         self._consumers: tuple[Consumer, ...] = ()
+        # publisher extension ids -> the ids every subscriber m-line uses (None: already identical)
+        self._ext_table = extension_table(list(params.header_extensions))
         mime = params.mime_type.lower()
         self._keyframe_check: Callable[[bytes | bytearray, int], bool] | None = (
             is_vp8_keyframe if mime == "video/vp8" else is_h264_keyframe if mime == "video/h264" else None
@@ -153,6 +164,11 @@ class Producer:
         self._forward(data, seq, ts, now)
 
     def _forward(self, data: bytes, seq: int, ts: int, now: float) -> None:
+        table = self._ext_table
+        if table is not None and data[0] & 0x10:
+            buf = bytearray(data)
+            remap_extensions(buf, table)  # once per incoming packet, shared by every consumer
+            data = bytes(buf)
         ring = self.ring
         if ring is not None:
             ring.store(seq, data, now * 1000)

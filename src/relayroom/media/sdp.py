@@ -13,6 +13,12 @@ from typing import Any, Literal
 
 from aiortc import sdp as aiortc_sdp
 
+from relayroom.media.rtp.header import (
+    EXT_ABS_SEND_TIME,
+    EXT_AUDIO_LEVEL,
+    EXT_URI_ABS_SEND_TIME,
+    EXT_URI_AUDIO_LEVEL,
+)
 from relayroom.media.types import MediaKind, TrackSource, UnsupportedError
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
@@ -263,7 +269,7 @@ def _codec_lines(codec: CodecInfo, pt: int, rtx_pt: int | None, feedback: Sequen
     return lines
 
 
-_ANSWER_FEEDBACK = ("nack", "nack pli", "ccm fir")
+_ANSWER_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb")
 
 
 def build_answer(
@@ -357,7 +363,7 @@ def new_ssrc(taken: set[int]) -> int:
             return s
 
 
-_OFFER_FEEDBACK_VIDEO = ("nack", "nack pli", "ccm fir")
+_OFFER_FEEDBACK_VIDEO = ("nack", "nack pli", "ccm fir", "goog-remb")
 
 
 def build_subscriber_offer(
@@ -365,8 +371,8 @@ def build_subscriber_offer(
 ) -> str:
     """Server offer for a recv transport: one sendonly m-line per consumer, inactive ones kept.
 
-    No header extensions are offered: forwarded packets keep the publisher's extension ids, which the
-    subscriber then ignores (we do not rewrite extensions yet).
+    Header extensions use fixed ids in every m-line (producers rewrite publisher ids to these once per
+    packet): ssrc-audio-level (audio) and abs-send-time. abs-send-time keeps the publisher's send time.
     """
     lines = _session_header(session_id, version, [m.mid for m in mlines])
     for m in mlines:
@@ -375,6 +381,9 @@ def build_subscriber_offer(
         lines.append(f"m={m.kind} 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}")
         lines += _transport_lines(local, "actpass")
         lines.append(f"a=mid:{m.mid}")
+        if m.kind == "audio":
+            lines.append(f"a=extmap:{EXT_AUDIO_LEVEL} {EXT_URI_AUDIO_LEVEL}")
+        lines.append(f"a=extmap:{EXT_ABS_SEND_TIME} {EXT_URI_ABS_SEND_TIME}")
         lines.append("a=sendonly" if m.active else "a=inactive")
         lines.append("a=rtcp-mux")
         lines.append("a=rtcp-rsize")

@@ -365,6 +365,7 @@ class MediaService:
                 "rtxPayloadType": m.codec.rtx_payload_type if m.rtx_ssrc is not None else None,
                 "mid": m.mid,
                 "useFir": "nack pli" not in m.codec.rtcp_feedback and "ccm fir" in m.codec.rtcp_feedback,
+                "headerExtensions": [[i, uri] for i, uri in m.extensions],
             },
         )
         rec = ProducerRecord(

@@ -147,3 +147,56 @@ def rewritten(data: bytes, payload_type: int, seq: int, ts: int, ssrc: int) -> b
     (one allocation for the header, one for the result) instead of bytearray + rewrite + bytes().
     """
     return _HDR.pack(data[0], (data[1] & 0x80) | payload_type, seq, ts, ssrc) + data[12:]
+
+
+# Header extension ids every subscriber m-line uses (RFC 8285 one-byte form; the same in every BUNDLE).
+EXT_AUDIO_LEVEL = 1
+EXT_ABS_SEND_TIME = 3
+EXT_URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+EXT_URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+_CANONICAL_EXT = {EXT_URI_AUDIO_LEVEL: EXT_AUDIO_LEVEL, EXT_URI_ABS_SEND_TIME: EXT_ABS_SEND_TIME}
+
+
+def extension_table(publisher_ids: list[tuple[int, str]]) -> bytes | None:
+    """16-entry map publisher id -> subscriber id (0 = remove); None when packets can pass unchanged."""
+    table = bytearray(16)
+    for ext_id, uri in publisher_ids:
+        if 1 <= ext_id <= 14:
+            table[ext_id] = _CANONICAL_EXT.get(uri, 0)
+    identity = all(table[ext_id] == ext_id for ext_id, _ in publisher_ids if 1 <= ext_id <= 14)
+    return None if identity else bytes(table)
+
+
+def remap_extensions(buf: bytearray, table: bytes) -> None:
+    """Rewrite one-byte header extension ids in place; unmapped elements become padding (id 0).
+
+    Done once per incoming packet (not per consumer) so every subscriber sees the same ids.
+    """
+    if not buf[0] & 0x10:
+        return
+    pos = 12 + 4 * (buf[0] & 0x0F)
+    n = len(buf)
+    if n < pos + 4:
+        raise ValueError("rtp extension truncated")
+    if buf[pos] != 0xBE or buf[pos + 1] != 0xDE:
+        return  # two-byte form: left as is
+    end = pos + 4 + 4 * ((buf[pos + 2] << 8) | buf[pos + 3])
+    if end > n:
+        raise ValueError("rtp extension truncated")
+    i = pos + 4
+    while i < end:
+        b = buf[i]
+        if b == 0:
+            i += 1
+            continue
+        ext_id = b >> 4
+        if ext_id == 15:
+            break
+        length = (b & 0x0F) + 1
+        new_id = table[ext_id]
+        if new_id:
+            buf[i] = (new_id << 4) | (b & 0x0F)
+        else:
+            stop = min(i + 1 + length, end)
+            buf[i:stop] = bytes(stop - i)
+        i += 1 + length
