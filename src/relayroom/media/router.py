@@ -9,7 +9,7 @@ from typing import Any
 
 from relayroom.media.producer import Producer
 from relayroom.media.types import CloseReason, InvalidStateError
-from relayroom.media.webrtc_transport import TransportParams, WebRtcTransport
+from relayroom.media.webrtc_transport import RouterLink, TransportParams, WebRtcTransport
 
 logger = logging.getLogger(__name__)
 
@@ -17,15 +17,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RouterParams:
     router_id: str
-    make_transport_params: Callable[
-        [
-            str,
-            Callable[[str], Producer | None],
-            Callable[[Producer], None],
-            Callable[[WebRtcTransport], None],
-        ],
-        TransportParams,
-    ]
+    make_transport_params: Callable[[str, RouterLink], TransportParams]
     on_transport_created: Callable[[WebRtcTransport], None]
     on_close: Callable[[Router], None]
 
@@ -43,9 +35,13 @@ class Router:
             raise InvalidStateError("router closed")
         if transport_id in self.transports:
             raise TypeError("duplicate transport id")
-        tp = self.params.make_transport_params(
-            transport_id, self.producers.get, self._register_producer, self._on_transport_close
+        link = RouterLink(
+            get_producer=self.producers.get,
+            register_producer=self._register_producer,
+            unregister_producer=self._unregister_producer,
+            on_transport_close=self._on_transport_close,
         )
+        tp = self.params.make_transport_params(transport_id, link)
         transport = WebRtcTransport(tp)
         self.transports[transport_id] = transport
         self.params.on_transport_created(transport)
@@ -55,13 +51,10 @@ class Router:
         if producer.id in self.producers:
             raise TypeError("duplicate producer id")
         self.producers[producer.id] = producer
-        original = producer._on_close
 
-        def on_close(p: Producer, reason: CloseReason) -> None:
-            self.producers.pop(p.id, None)
-            original(p, reason)
-
-        producer._on_close = on_close
+    def _unregister_producer(self, producer: Producer) -> None:
+        if self.producers.get(producer.id) is producer:
+            del self.producers[producer.id]
 
     def _on_transport_close(self, transport: WebRtcTransport) -> None:
         self.transports.pop(transport.id, None)

@@ -33,6 +33,16 @@ class TransportState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class RouterLink:
+    """What a transport may ask of its router: functions, not a reference to the router."""
+
+    get_producer: Callable[[str], Producer | None]
+    register_producer: Callable[[Producer], None]
+    unregister_producer: Callable[[Producer], None]
+    on_transport_close: Callable[[WebRtcTransport], None]
+
+
+@dataclass(frozen=True)
 class TransportParams:
     transport_id: str
     certificate: RTCCertificate
@@ -44,9 +54,8 @@ class TransportParams:
     # worker callbacks
     bind_tuple: Callable[[WebRtcTransport, Addr], None]
     notify: Callable[[str, str, dict[str, Any]], None]  # (target id, event, data)
-    get_producer: Callable[[str], Producer | None]
-    register_producer: Callable[[Producer], None]
-    on_close: Callable[[WebRtcTransport], None]
+    router: RouterLink
+    on_close: Callable[[WebRtcTransport], None]  # worker bookkeeping (ufrag, 5-tuple), then the router
 
 
 class WebRtcTransport:
@@ -279,11 +288,12 @@ class WebRtcTransport:
         self._rtp_listeners[params.ssrc] = producer
         if params.rtx_ssrc is not None:
             self._rtp_listeners[params.rtx_ssrc] = producer
-        self.params.register_producer(producer)
+        self.params.router.register_producer(producer)
         return producer
 
     def _on_producer_close(self, producer: Producer, reason: CloseReason) -> None:
         self.producers.pop(producer.id, None)
+        self.params.router.unregister_producer(producer)
         for ssrc in (producer.params.ssrc, producer.params.rtx_ssrc):
             if ssrc is not None and self._rtp_listeners.get(ssrc) is producer:
                 del self._rtp_listeners[ssrc]
@@ -293,7 +303,7 @@ class WebRtcTransport:
         self._check_open()
         if consumer_id in self.consumers:
             raise TypeError("duplicate consumer id")
-        producer = self.params.get_producer(producer_id)
+        producer = self.params.router.get_producer(producer_id)
         if producer is None:
             raise TypeError("unknown producer")
         params = ConsumerParams.from_dict(consumer_id, data)

@@ -14,18 +14,16 @@ import resource
 import socket
 import sys
 import time
-from collections.abc import Callable
 from typing import Any, cast
 
 from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.media.channel import Channel
 from relayroom.media.ice import stun
-from relayroom.media.producer import Producer
 from relayroom.media.router import Router, RouterParams
 from relayroom.media.types import CloseReason, InvalidStateError
 from relayroom.media.udp_sender import UdpSender
-from relayroom.media.webrtc_transport import Addr, TransportParams, WebRtcTransport
+from relayroom.media.webrtc_transport import Addr, RouterLink, TransportParams, WebRtcTransport
 
 logger = logging.getLogger(__name__)
 
@@ -216,19 +214,13 @@ class Worker:
         if self.channel is not None:
             self.channel.notify(target_id, event, data)
 
-    def _make_transport_params(
-        self,
-        transport_id: str,
-        get_producer: Callable[[str], Producer | None],
-        register_producer: Callable[[Producer], None],
-        on_close: Callable[[WebRtcTransport], None],
-    ) -> TransportParams:
+    def _make_transport_params(self, transport_id: str, router: RouterLink) -> TransportParams:
         def closed(t: WebRtcTransport) -> None:
             self.ufrags.pop(t.ice_ufrag, None)
             for a, tt in list(self.tuples.items()):
                 if tt is t:
                     del self.tuples[a]
-            on_close(t)
+            router.on_transport_close(t)
 
         return TransportParams(
             transport_id=transport_id,
@@ -240,8 +232,7 @@ class Worker:
             send_rtp=self.send_rtp,
             bind_tuple=self._bind_tuple,
             notify=self._notify,
-            get_producer=get_producer,
-            register_producer=register_producer,
+            router=router,
             on_close=closed,
         )
 
