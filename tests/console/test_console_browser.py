@@ -27,6 +27,7 @@ from relayroom.client import RelayRoomClient, SineAudioTrack
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
+from relayroom.control.usage.meter import MeterParams
 from tests.test_serve import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
@@ -62,6 +63,7 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart]]:
         media={"workers": 1, "ports": [0], "loopback_only": True},
     )
     app = create_app(settings, on_first_start=seen.append)
+    app.state.meter_params = MeterParams(tick_s=0.5, flush_s=1.0)  # usage shows up within seconds
     srv = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on")
     )
@@ -116,7 +118,8 @@ class Watch:
 
 async def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.wait_for_timeout(150)  # let toasts and transitions settle
+    await page.evaluate("document.getElementById('toasts').replaceChildren()")
+    await page.wait_for_timeout(100)  # let transitions settle
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
@@ -219,7 +222,10 @@ async def _walk(
     await shot(page, "04-application-tokens")
 
     # ---- Python clients enter a room: alice with the UI's UserSig, bob signed with the revealed key
-    for user, sig in (("alice", alice_sig), ("bob", gen_usersig(sdkappid, key, "bob", 600, now=int(time.time())))):
+    for user, sig in (
+        ("alice", alice_sig),
+        ("bob", gen_usersig(sdkappid, key, "bob", 600, now=int(time.time()))),
+    ):
         c = RelayRoomClient(f"ws://{host}/signal")
         clients.append(c)
         await c.enter_room(sdk_app_id=sdkappid, user_id=user, user_sig=sig, room_id=42)
@@ -309,6 +315,8 @@ async def _walk(
     await page.get_by_role("link", name="Usage").click()
     await page.locator("#app-picker").select_option(str(sdkappid))
     await expect(page.locator("#usage-totals .stat")).to_have_count(7)
+    await expect(page.locator("#usage-chart svg.chart rect").first).to_be_visible()  # real minutes
+    assert await page.locator("#usage-totals .stat-audio .stat-value").inner_text() != "0"
     await page.locator("[data-granularity='5min']").click()
     await expect(page.locator("[data-granularity='5min']")).to_have_attribute("aria-pressed", "true")
     async with page.expect_download() as dl_info:
@@ -411,7 +419,7 @@ async def _walk(
     await expect(page.locator("#chain-text")).to_contain_text("Chain verified")
     await page.locator("#oplog-filters").get_by_label("Actor").fill(actor)
     await page.locator("#oplog-filters").get_by_label("Actor").press("Enter")
-    await expect(page.locator("#oplog-table tbody tr").first).to_be_visible()
+    await expect(page.locator("#oplog-table")).to_have_attribute("data-query", re.compile("actor="))
     got = await page.locator("#oplog-table tbody tr").evaluate_all(
         "rows => rows.map(r => [r.dataset.action, r.dataset.actor])"
     )
@@ -442,6 +450,7 @@ async def _walk(
     assert expected <= done, expected - done
     await page.locator("#oplog-filters").get_by_label("Action").fill("room.")
     await page.locator("#oplog-filters").get_by_label("Action").press("Enter")
+    await expect(page.locator("#oplog-table")).to_have_attribute("data-query", re.compile("action=room"))
     await expect(page.locator("#oplog-table tbody tr")).to_have_count(2)
     async with page.expect_download() as dl_info:
         await page.click("#download-checkpoint")

@@ -214,7 +214,9 @@ async function loadMe() {
 
 function toast(message, kind = "ok") {
   const t = h("div", { class: ["toast", `toast-${kind}`], role: kind === "error" ? "alert" : "status" }, message);
-  document.getElementById("toasts").append(t);
+  const box = document.getElementById("toasts");
+  box.append(t);
+  while (box.children.length > 3) box.firstElementChild.remove();
   setTimeout(() => t.classList.add("out"), kind === "error" ? 6000 : 3500);
   setTimeout(() => t.remove(), kind === "error" ? 6400 : 3900);
 }
@@ -1359,7 +1361,7 @@ async function pageOplog(main) {
           { label: "Time", cls: "nowrap", render: (e) => fmtTime(e.ts) },
           { label: "Action", render: (e) => h("span", { class: "mono action", dataset: { action: e.action } }, e.action) },
           { label: "Actor", render: (e) => actorCell(e, members) },
-          { label: "Object", render: (e) => (e.content?.object?.type ? h("span", {}, e.content.object.type, " ", h("span", { class: "mono" }, String(e.content.object.id ?? ""))) : "—") },
+          { label: "Object", cls: "nowrap", render: (e) => (e.content?.object?.type ? h("span", { title: String(e.content.object.id ?? "") }, e.content.object.type.replace(/_/g, " "), " ", h("span", { class: "mono" }, short(String(e.content.object.id ?? ""), 12))) : "—") },
           { label: "Details", render: (e) => details(e) },
           { label: "Result", render: (e) => badge(e.result, e.result === "ok" ? "enabled" : "terminated") },
         ],
@@ -1367,6 +1369,7 @@ async function pageOplog(main) {
         { empty: empty("No entries match", "Change the filters to see more."), rowAttrs: (e) => ({ dataset: { seq: e.seq, action: e.action, actor: e.content?.actor || "" } }) },
       ),
     );
+    rowsEl.dataset.query = q.toString();
     clear(more, page.length === 50 ? h("button", { class: "btn", onclick: () => load(false) }, "Load older entries") : entries.length ? h("span", { class: "muted small" }, "Start of the log") : null);
   });
   const verify = guard(async () => {
@@ -1399,9 +1402,10 @@ function actorCell(e, members) {
 function details(e) {
   if (!e.content) return h("span", { class: "muted" }, "content purged");
   const parts = [];
-  const fmt = (o) => Object.entries(o || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
-  if (e.content.before && Object.keys(e.content.before).length) parts.push(h("div", { class: "small" }, h("span", { class: "muted" }, "before "), fmt(e.content.before)));
-  if (e.content.after && Object.keys(e.content.after).length) parts.push(h("div", { class: "small" }, h("span", { class: "muted" }, parts.length ? "after " : ""), fmt(e.content.after)));
+  const fmt = (o) => Object.entries(o || {}).map(([k, v]) => h("span", { class: "kv" }, h("span", { class: "muted" }, `${k} `), typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)));
+  const hasBefore = e.content.before && Object.keys(e.content.before).length;
+  if (hasBefore) parts.push(h("div", { class: "small" }, h("span", { class: "tag-before" }, "before"), fmt(e.content.before)));
+  if (e.content.after && Object.keys(e.content.after).length) parts.push(h("div", { class: "small" }, hasBefore ? h("span", { class: "tag-after" }, "after") : null, fmt(e.content.after)));
   return parts.length ? h("div", { class: "details" }, parts) : "—";
 }
 
