@@ -1,1 +1,1 @@
-../../src/relayroom/control/web/static/sdk/relayroom.d.ts
+../../src/relayroom/web/sdk/relayroom.d.ts

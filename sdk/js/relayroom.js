@@ -1,1 +1,1 @@
-../../src/relayroom/control/web/static/sdk/relayroom.js
+../../src/relayroom/web/sdk/relayroom.js

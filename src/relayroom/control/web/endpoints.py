@@ -1,10 +1,12 @@
 """Static browser files and the demo app's dev-only UserSig endpoint.
 
-The files are package data (``relayroom/control/web/static``), read with ``importlib.resources`` so an
-installed wheel serves them as well as a checkout; the repository's ``sdk/js/`` and ``web/demo/`` are
-links to them. ``POST /api/dev/usersig`` exists only when ``settings.dev`` is true (``relayroom serve
---dev``): it signs a UserSig for the demo application so that a newcomer can open two tabs and talk.
-It never returns or logs the key, and never logs the UserSig.
+The files are package data (``relayroom/web/sdk`` and ``relayroom/web/demo``, covered by the
+``web/**/*`` package-data pattern), read with ``importlib.resources`` so an installed wheel serves them
+as well as a checkout; the repository's ``sdk/js/`` and ``web/demo/`` are links to them.
+
+``POST /api/dev/usersig`` exists only when ``settings.dev`` is true (``relayroom serve --dev``): it signs
+a UserSig for the demo application so that a newcomer can open two tabs and talk. It never returns or
+logs the key, and never logs the UserSig.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ _DEMO_CSP = (
 
 
 def static_root() -> Traversable:
-    return resources.files("relayroom.control.web").joinpath("static")
+    return resources.files("relayroom").joinpath("web")
 
 
 def _file(folder: str, name: str, *, csp: bool = False) -> Response:
