@@ -185,3 +185,30 @@ async def test_udp_sender_batches_equal_size_packets_and_the_receiver_sees_them_
         assert sender.gso_calls == 2 and sender.gso_packets == 10  # [7x1200 + 300], [1200 + 50]
     rx.close()
     tx.close()
+
+
+async def test_stun_with_another_client_ufrag_is_rejected_once_the_client_is_known(worker: InProcess) -> None:
+    from aioice import stun as aioice_stun
+
+    await worker.request("worker.createRouter", None, {"routerId": "r1"})
+    params = await worker.request("router.createWebRtcTransport", "r1", {"transportId": "t1"})
+    ice = params["iceParameters"]
+    await worker.request(
+        "transport.connect",
+        "t1",
+        {
+            "dtlsParameters": {"role": "client", "fingerprints": [{"algorithm": "sha-256", "value": "AA"}]},
+            "iceParameters": {"usernameFragment": "good"},
+        },
+    )
+
+    def request(client_ufrag: str) -> bytes:
+        msg = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
+        msg.attributes["USERNAME"] = f"{ice['usernameFragment']}:{client_ufrag}"
+        msg.add_message_integrity(ice["password"].encode())
+        return bytes(msg)
+
+    worker.worker.handle_stun(request("evil"), ("127.0.0.1", 5000))
+    assert worker.worker.tuples == {}
+    worker.worker.handle_stun(request("good"), ("127.0.0.1", 5001))
+    assert list(worker.worker.tuples) == [("127.0.0.1", 5001)]

@@ -407,6 +407,7 @@ class ParsedAnswer:
     setup_role: str | None
     mids: list[str]
     rejected_mids: list[str] = field(default_factory=list)
+    ice_ufrag: str | None = None
 
 
 def parse_answer(sdp: str) -> ParsedAnswer:
@@ -419,4 +420,11 @@ def parse_answer(sdp: str) -> ParsedAnswer:
         raise ValueError("answer has no dtls fingerprint")
     mids = [str(m.rtp.muxId) for m in desc.media]
     rejected = [str(m.rtp.muxId) for m in desc.media if m.port == 0]
-    return ParsedAnswer([(f.algorithm, f.value) for f in dtls.fingerprints], dtls.role, mids, rejected)
+    ice = next((m.ice for m in desc.media if m.ice is not None and m.ice.usernameFragment), None)
+    return ParsedAnswer(
+        [(f.algorithm, f.value) for f in dtls.fingerprints],
+        dtls.role,
+        mids,
+        rejected,
+        ice.usernameFragment if ice is not None else None,
+    )

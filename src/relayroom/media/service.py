@@ -298,7 +298,10 @@ class MediaService:
                 await worker.request(
                     "transport.connect",
                     p.send_transport_id,
-                    {"dtlsParameters": {"role": remote_role, "fingerprints": _fps(offer.fingerprints)}},
+                    {
+                        "dtlsParameters": {"role": remote_role, "fingerprints": _fps(offer.fingerprints)},
+                        "iceParameters": {"usernameFragment": offer.ice_ufrag},
+                    },
                 )
                 p.send_connected = True
             created: list[ProducerInfo] = []
@@ -556,7 +559,10 @@ class MediaService:
             await self.worker_for_router(router_id).request(
                 "transport.connect",
                 p.recv_transport_id,
-                {"dtlsParameters": {"role": role, "fingerprints": _fps(answer.fingerprints)}},
+                {
+                    "dtlsParameters": {"role": role, "fingerprints": _fps(answer.fingerprints)},
+                    "iceParameters": {"usernameFragment": answer.ice_ufrag},
+                },
             )
             p.recv_connected = True
 

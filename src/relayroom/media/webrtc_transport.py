@@ -80,6 +80,7 @@ class WebRtcTransport:
         self._rtp_listeners: dict[int, Producer] = {}  # producer ssrc and rtx ssrc -> producer
         self._consumers_by_ssrc: dict[int, Consumer] = {}
         self._dtls_started = False
+        self.remote_ufrag: str | None = None  # the client's ICE ufrag, checked in STUN USERNAME once known
         self._pending_client: tuple[DtlsRole, list[tuple[str, str]]] | None = None
         self._pending_dtls: list[bytes] = []
         self.created_at = time.monotonic()
@@ -111,7 +112,7 @@ class WebRtcTransport:
             },
         }
 
-    def connect(self, dtls_parameters: dict[str, Any]) -> None:
+    def connect(self, dtls_parameters: dict[str, Any], remote_ufrag: str | None = None) -> None:
         """Remote DTLS parameters. Remote role 'client' (SDP active) makes us the DTLS server."""
         self._check_open()
         if self._dtls_started:
@@ -119,6 +120,7 @@ class WebRtcTransport:
         fps = [(str(f["algorithm"]), str(f["value"])) for f in dtls_parameters.get("fingerprints", [])]
         if not fps:
             raise TypeError("missing dtls fingerprints")
+        self.remote_ufrag = remote_ufrag
         remote_role = dtls_parameters.get("role", "client")
         role = DtlsRole.CLIENT if remote_role == "server" else DtlsRole.SERVER
         self._dtls_started = True

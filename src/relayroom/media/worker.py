@@ -176,6 +176,9 @@ class Worker:
         if transport is None or transport.closed:
             self.stun_rejected += 1
             return
+        if transport.remote_ufrag is not None and req.remote_ufrag != transport.remote_ufrag:
+            self.stun_rejected += 1  # USERNAME must be serverUfrag:clientUfrag of this session
+            return
         if not stun.check_integrity(req, transport.ice_pwd):
             self.stun_rejected += 1
             self.sendto(stun.build_binding_error(req, 401, "Unauthorized"), addr)
@@ -303,7 +306,8 @@ class Worker:
         if method == "router.dump":
             return self._router(handler_id).dump()
         if method == "transport.connect":
-            self._transport(handler_id).connect(data["dtlsParameters"])
+            ice = data.get("iceParameters") or {}
+            self._transport(handler_id).connect(data["dtlsParameters"], ice.get("usernameFragment"))
             return {}
         if method == "transport.produce":
             p = self._transport(handler_id).produce(str(data["producerId"]), data)
