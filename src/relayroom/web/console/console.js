@@ -67,6 +67,7 @@ function fmtDuration(hours) {
 }
 
 function fmtMinutes(m) {
+  if (m > 0 && m < 1) return m.toFixed(2);
   return m >= 100 ? Math.round(m).toLocaleString("en-US") : (Math.round(m * 10) / 10).toLocaleString("en-US");
 }
 
@@ -1289,7 +1290,7 @@ function usageChart(u) {
   for (let i = 0; i <= 4; i++) {
     const v = (nice * i) / 4;
     const yy = H - padB - y(v);
-    svg.append(s("line", { x1: padL, x2: W, y1: yy, y2: yy, class: "grid-line" }), s("text", { x: padL - 6, y: yy + 4, "text-anchor": "end", class: "axis" }, fmtMinutes(v)));
+    svg.append(s("line", { x1: padL, x2: W, y1: yy, y2: yy, class: "grid-line" }), s("text", { x: padL - 6, y: yy + 4, "text-anchor": "end", class: "axis" }, v.toFixed(nice < 1 ? 2 : nice < 10 ? 1 : 0)));
   }
   const labelEvery = Math.ceil(pts.length / 10);
   pts.forEach((p, i) => {
@@ -1358,10 +1359,10 @@ async function pageOplog(main) {
       table(
         [
           { label: "#", cls: "mono num", render: (e) => String(e.seq) },
-          { label: "Time", cls: "nowrap", render: (e) => fmtTime(e.ts) },
+          { label: "Time (UTC)", cls: "nowrap", render: (e) => fmtTime(e.ts).replace(" UTC", "") },
           { label: "Action", render: (e) => h("span", { class: "mono action", dataset: { action: e.action } }, e.action) },
           { label: "Actor", render: (e) => actorCell(e, members) },
-          { label: "Object", cls: "nowrap", render: (e) => (e.content?.object?.type ? h("span", { title: String(e.content.object.id ?? "") }, e.content.object.type.replace(/_/g, " "), " ", h("span", { class: "mono" }, short(String(e.content.object.id ?? ""), 12))) : "—") },
+          { label: "Object", render: (e) => (e.content?.object?.type ? h("span", { title: String(e.content.object.id ?? "") }, e.content.object.type.replace(/_/g, " "), " ", h("span", { class: "mono" }, short(String(e.content.object.id ?? ""), 12))) : "—") },
           { label: "Details", render: (e) => details(e) },
           { label: "Result", render: (e) => badge(e.result, e.result === "ok" ? "enabled" : "terminated") },
         ],
