@@ -379,3 +379,15 @@ async def test_four_members_all_to_all_each_see_the_three_others(media: Media) -
             await s.close()
         for pc, _ in pubs.values():
             await pc.close()
+
+
+async def test_workers_run_without_core_dumps(loopback: None) -> None:
+    svc = MediaService(MediaParams(workers=1, loopback_only=True))
+    await svc.start()
+    try:
+        (pid,) = svc.worker_pids()
+        limits = open(f"/proc/{pid}/limits").read()
+        line = next(row for row in limits.splitlines() if row.startswith("Max core file size"))
+        assert line.split()[4:6] == ["0", "0"], line
+    finally:
+        await svc.close()
