@@ -13,7 +13,7 @@ import pytest
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
 from tests.browser.conftest import Browser, Server, eventually
-from tests.browser.helpers import enter_and_publish, events, sdk_page, wait_media_from
+from tests.browser.helpers import enter_and_publish, events, record_events, sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -336,3 +336,32 @@ async def test_live_room_audience_switches_to_anchor_and_back(server: Server, ch
             ),
             what="viewer's audio published again",
         )
+
+
+async def test_kicked_out_when_the_same_user_enters_elsewhere(server: Server, chromium: Browser) -> None:
+    page = await sdk_page(chromium, server, "kicked")
+    await page.evaluate(
+        """async () => {
+          window.rr = RelayRoom.create();
+          const {sdkAppId, userSig} = await window.userSig('dup');
+          await rr.enterRoom({sdkAppId, userId: 'dup', userSig, roomId: 99});
+        }"""
+    )
+    await record_events(page, "rr")
+    sdkappid, key = server.first.sdkappid, server.first.secret_key
+    async with RelayRoomClient(server.ws_url) as other:
+        await other.enter_room(
+            sdk_app_id=sdkappid, user_id="dup", user_sig=gen_usersig(sdkappid, key, "dup"), room_id=99
+        )
+        kicked = await eventually(lambda: events(page, "kicked-out"), what="kicked-out")
+        assert kicked == [{"reason": "kick"}]
+        await asyncio.sleep(1.0)  # no reconnect attempt follows a kick
+        state = await page.evaluate("() => [rr.connectionState, rr.room, __sockets.length]")
+        assert state == ["DISCONNECTED", None, 1]
+        assert [e["state"] for e in await events(page, "connection-state-changed")] == ["DISCONNECTED"]
+        assert [e.name for e in other.event_log if e.name == "remote-user-exit"] == []
+    # destroy() leaves the instance unusable
+    code = await page.evaluate(
+        "async () => { await rr.destroy(); try { await rr.startLocalAudio(); } catch (e) { return e.code; } }"
+    )
+    assert code == 5100
