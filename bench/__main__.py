@@ -9,11 +9,13 @@ RelayRoom worker under a fan-out load instead.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.genpool import GenPool
 from bench.report import print_tables, summarize
-from bench.runner import StepContext, run_step
+from bench.runner import StepContext, run_step, server_rss
 from bench.scenarios import Plan, fanout, full_plan, quick_plan
 from bench.servers import JanusServer, RelayRoomServer, Server, ensure_janus
 
@@ -53,12 +55,49 @@ def _parse() -> argparse.Namespace:
         default=0.90,
         help="skip a scenario's larger steps once delivery falls below this",
     )
+    ap.add_argument(
+        "--max-foreign",
+        type=float,
+        default=10.0,
+        help="re-measure a window while other processes use more than this %% of the server core",
+    )
+    ap.add_argument(
+        "--retries",
+        type=int,
+        default=-1,
+        help="extra windows when the core was busy (default 1 quick, 2 full)",
+    )
+    ap.add_argument(
+        "--nice",
+        type=int,
+        default=-10,
+        help="niceness of servers and generators (needs root; 0 = leave as is)",
+    )
     ap.add_argument("--out", default="", help="results JSON path (default bench/results/<date>.json)")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--profile", action="store_true", help="py-spy the RelayRoom worker under fan-out load")
     ap.add_argument("--profile-subs", type=int, default=150)
     ap.add_argument("--profile-seconds", type=float, default=15.0)
     return ap.parse_args()
+
+
+def _git_state() -> dict[str, Any]:
+    """HEAD and the uncommitted media files the run measured (the working tree is what runs)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--short", "--", "src/relayroom/media"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"head": head, "media_uncommitted": [d.strip() for d in dirty if d.strip()]}
 
 
 def _cpus(s: str) -> set[int]:
@@ -93,6 +132,13 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     server_cpus, gen_cpus = _cpus(args.server_cpu), _cpus(args.gen_cpu)
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, gen_cpus)  # the coordinator shares the generators' core
+    niced = False
+    if args.nice:
+        # inherited by everything we start (workers, janus, generators): both servers get the same
+        # edge over other work on a shared machine
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+            niced = True
     plan = _plan(args)
     labels = [s for s in args.servers.split(",") if s]
     if any(label.startswith("janus") for label in labels) and ensure_janus(console.print) is None:
@@ -119,6 +165,8 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             "janus": "HTTP API, VideoRoom plugin",
         },
         "versions": {},
+        "git": _git_state(),
+        "nice": args.nice if niced else 0,
     }
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -140,12 +188,23 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 await server.start()
                 meta["versions"][label] = getattr(server, "version", "")
                 await gens.start()
+                await asyncio.sleep(0.5)
+                base_rss = server_rss(server.pids())
                 for step in plan.steps:
                     if step.scenario in skip:
                         progress.advance(overall)
                         continue
                     progress.update(overall, description=f"{label}: {step.scenario} {step.label}")
-                    ctx = StepContext(server, gens, plan.window_s, console.print)
+                    ctx = StepContext(
+                        server,
+                        gens,
+                        plan.window_s,
+                        console.print,
+                        server_cpus=server_cpus,
+                        retries=args.retries if args.retries >= 0 else (1 if args.quick else 2),
+                        max_foreign_pct=args.max_foreign,
+                        base_rss=base_rss,
+                    )
                     try:
                         res = await run_step(ctx, step)
                     except Exception as exc:
@@ -160,7 +219,8 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     results.append(res)
                     if "error" not in res:
                         status = (
-                            f"{res['out_pps']:.0f} pps  cpu {res['cpu_pct']:.0f}%  "
+                            f"other {res['foreign_pct']:.0f}%  {res['out_pps']:.0f} pps  "
+                            f"cpu {res['cpu_pct']:.0f}%  "
                             f"deliv {100 * res['delivery']:.1f}%  gen {res['gen_cpu_pct']:.0f}%"
                         )
                         if res["delivery"] < args.stop_below:
@@ -177,7 +237,7 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 
 def main() -> None:
     args = _parse()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 180)
     if args.profile:
         from bench.profile import run_profile
 

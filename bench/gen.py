@@ -135,6 +135,7 @@ class Generator:
                 "sent": dict(w.sent),
                 "joins": joins,
                 "no_media": waiting,
+                "socket_drops": self.socket_drops(),
                 "key_frames": sum(p.key_frames_sent for p in self.publishers),
                 "plis": sum(p.plis for p in self.publishers),
             }
@@ -149,6 +150,19 @@ class Generator:
         if op == "ping":
             return {"pid": os.getpid()}
         raise ValueError(f"unknown op {op}")
+
+    def socket_drops(self) -> int:
+        """Datagrams the kernel dropped on our subscribers' sockets (full receive buffer): generator
+        overload, not server loss. From the last column of /proc/net/udp."""
+        ports = {f"0100007F:{p.port:04X}" for p in self.peers.values() if isinstance(p, Subscriber)}
+        drops = 0
+        with contextlib.suppress(OSError), open("/proc/net/udp") as f:
+            next(f, None)
+            for line in f:
+                cols = line.split()
+                if len(cols) > 12 and cols[1] in ports:
+                    drops += int(cols[-1])
+        return drops
 
     def close(self) -> None:
         self.stop.set()

@@ -87,12 +87,13 @@ def print_tables(console: Console, data: dict[str, Any]) -> None:
             "join ms",
             "RSS/part KB",
             "gen CPU %",
+            "other %",
         ):
             t.add_column(col, justify="right")
         by = {(r["server"], r["load"]): r for r in rows}
         for r in sorted(rows, key=lambda r: (r["load"], r["server"])):
             if "error" in r:
-                t.add_row(r["label"], r["server"], f"[red]{r['error'][:50]}", *[""] * 9)
+                t.add_row(r["label"], r["server"], f"[red]{r['error'][:50]}", *[""] * 10)
                 continue
             ref = by.get(("janus-el1", r["load"]))
             ratio = (
@@ -114,6 +115,7 @@ def print_tables(console: Console, data: dict[str, Any]) -> None:
                 _f(r["join_first_p50_ms"], "{:.0f}"),
                 _f(r["rss_per_participant_kb"], "{:.0f}"),
                 f"{r['gen_cpu_pct']:.0f}",
+                f"{r.get('foreign_pct', 0):.0f}",
             )
         console.print(t)
     summ = data.get("summary", {})

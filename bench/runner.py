@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.genpool import GenPool
@@ -28,6 +30,11 @@ class StepContext:
     gens: GenPool
     window_s: float
     log: Any
+    server_cpus: set[int] = field(default_factory=lambda: {1})
+    retries: int = 2
+    max_foreign_pct: float = 10.0
+    base_rss: int = 0  # the server's RSS with no room (per-participant RSS is measured from it)
+    before_window: Callable[[], Awaitable[None]] | None = None  # e.g. start a profiler
 
 
 def _percentile(hist: list[int], q: float) -> float | None:
@@ -58,7 +65,7 @@ def _server_cpu(pids: list[int]) -> float:
     return total
 
 
-def _server_rss(pids: list[int]) -> int:
+def server_rss(pids: list[int]) -> int:
     total = 0
     for p in pids:
         with contextlib.suppress(OSError):
@@ -76,10 +83,93 @@ async def _bounded(coros: list[Any], limit: int) -> list[Any]:
     return list(await asyncio.gather(*(run(c) for c in coros)))
 
 
+def _core_busy(cpus: set[int]) -> float:
+    """Busy seconds (everything but idle and iowait) of the given cores, from /proc/stat."""
+    total = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name = line.split(" ", 1)[0]
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                v = [int(x) for x in line.split()[1:]]
+                total += sum(v[:8]) - v[3] - v[4]
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(
+    ctx: StepContext, step: Step, pids: list[int], stream_ids: dict[str, int]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    gens = ctx.gens
+    gen_pids = gens.pids()
+    t0 = time.time_ns() + 200_000_000
+    t1 = t0 + int(ctx.window_s * 1e9)
+    await gens.broadcast("arm", t0=t0, t1=t1)
+    await asyncio.sleep(max(0.0, (t0 - time.time_ns()) / 1e9))
+    cpu0, gcpu0, busy0, w0 = (
+        _server_cpu(pids),
+        _server_cpu(gen_pids),
+        _core_busy(ctx.server_cpus),
+        time.monotonic(),
+    )
+    await asyncio.sleep(max(0.0, (t1 - time.time_ns()) / 1e9))
+    cpu1, gcpu1, busy1, w1 = (
+        _server_cpu(pids),
+        _server_cpu(gen_pids),
+        _core_busy(ctx.server_cpus),
+        time.monotonic(),
+    )
+    await asyncio.sleep(0.5)  # late packets of the window
+    reports = await gens.broadcast("collect")
+    elapsed = w1 - w0
+    sent: dict[str, int] = {}
+    hist = [0] * HIST_BINS
+    received = rbytes = bad = drops = 0
+    joins: list[dict[str, Any]] = []
+    no_media: list[str] = []
+    for r in reports:
+        received += r["received"]
+        rbytes += r["bytes"]
+        bad += r["bad"]
+        drops += r.get("socket_drops", 0)
+        for k, v in r["sent"].items():
+            sent[k] = sent.get(k, 0) + v
+        for i, c in r["hist"].items():
+            hist[int(i)] += c
+        joins += r["joins"]
+        no_media += r["no_media"]
+    expected = 0
+    for p in step.subscribers:
+        for pub in p.subscribes:
+            sid = stream_ids[pub]
+            expected += sent.get(f"{sid}:0", 0) + sent.get(f"{sid}:1", 0)
+    in_packets = sum(sent.values())
+    cpu = cpu1 - cpu0
+    cpu_pct = 100 * cpu / elapsed
+    m = {
+        "window_s": round(elapsed, 3),
+        "in_pps": in_packets / ctx.window_s,
+        "out_pps": received / ctx.window_s,
+        "out_mbps": rbytes * 8 / ctx.window_s / 1e6,
+        "expected": expected,
+        "received": received,
+        "delivery": received / expected if expected else 0.0,
+        "bad_packets": bad,
+        "gen_socket_drops": drops,
+        "cpu_pct": cpu_pct,
+        "us_per_pkt": 1e6 * cpu / received if received else None,
+        "gen_cpu_pct": 100 * (gcpu1 - gcpu0) / elapsed,
+        "foreign_pct": max(0.0, 100 * (busy1 - busy0) / elapsed - cpu_pct),
+        "lat_p50_us": _percentile(hist, 0.50),
+        "lat_p99_us": _percentile(hist, 0.99),
+        "lat_p999_us": _percentile(hist, 0.999),
+        "no_media": len(no_media),
+    }
+    return m, joins
+
+
 async def run_step(ctx: StepContext, step: Step) -> dict[str, Any]:
     server, gens = ctx.server, ctx.gens
     pids = server.pids()
-    rss0 = _server_rss(pids)
+    rss0 = server_rss(pids)
     room: Room = await server.create_room(f"{step.scenario}-{step.load}")
     stream_ids = {p.name: i for i, p in enumerate(step.publishers)}
     result: dict[str, Any] = {
@@ -121,7 +211,7 @@ async def run_step(ctx: StepContext, step: Step) -> dict[str, Any]:
 
         await _bounded([subscribe(p) for p in step.subscribers], JOIN_CONCURRENCY)
         sub_names = [f"{p.name}.sub" for p in step.subscribers]
-        failed, profiles2 = await gens.wait_connected(sub_names, 20)
+        failed, profiles2 = await gens.wait_connected(sub_names, 45)
         result["connect_failed"] = len(failed)
         result["srtp_profiles"] = sorted(set(profiles) | set(profiles2))
         result["setup_s"] = round(time.monotonic() - t_setup, 2)
@@ -130,73 +220,42 @@ async def run_step(ctx: StepContext, step: Step) -> dict[str, Any]:
                 f"{len(failed)} subscribers failed to connect: {dict(list(failed.items())[:3])}"
             )
         await asyncio.sleep(1.0)
-        rss1 = _server_rss(pids)
+        rss1 = server_rss(pids)
 
-        # the measurement window, by send time
-        gen_pids = gens.pids()
-        t0 = time.time_ns() + 200_000_000
-        t1 = t0 + int(ctx.window_s * 1e9)
-        await gens.broadcast("arm", t0=t0, t1=t1)
-        await asyncio.sleep(max(0.0, (t0 - time.time_ns()) / 1e9))
-        cpu0, gcpu0, w0 = _server_cpu(pids), _server_cpu(gen_pids), time.monotonic()
-        await asyncio.sleep(max(0.0, (t1 - time.time_ns()) / 1e9))
-        cpu1, gcpu1, w1 = _server_cpu(pids), _server_cpu(gen_pids), time.monotonic()
-        await asyncio.sleep(0.5)  # late packets of the window
-        reports = await gens.broadcast("collect")
+        # the measurement window(s), by send time. Other work on the server's core (this machine is
+        # shared) makes latency and delivery meaningless: re-measure while it exceeds max_foreign_pct.
+        if ctx.before_window is not None:
+            await ctx.before_window()
+        best: dict[str, Any] | None = None
+        joins: list[dict[str, Any]] = []
+        for attempt in range(1 + ctx.retries):
+            m, j = await _measure(ctx, step, pids, stream_ids)
+            joins += j
+            m["attempt"] = attempt + 1
+            if best is None or m["foreign_pct"] < best["foreign_pct"]:
+                best = m
+            if m["foreign_pct"] <= ctx.max_foreign_pct:
+                break
+            await asyncio.sleep(0.5)
+        assert best is not None
     finally:
         with contextlib.suppress(Exception):
             await server.close_room(room)
         with contextlib.suppress(Exception):
             await gens.close_all()
-
-    elapsed = w1 - w0
-    sent: dict[str, int] = {}
-    hist = [0] * HIST_BINS
-    received = rbytes = bad = 0
-    joins: list[dict[str, Any]] = []
-    no_media: list[str] = []
-    for r in reports:
-        received += r["received"]
-        rbytes += r["bytes"]
-        bad += r["bad"]
-        for k, v in r["sent"].items():
-            sent[k] = sent.get(k, 0) + v
-        for i, c in r["hist"].items():
-            hist[int(i)] += c
-        joins += r["joins"]
-        no_media += r["no_media"]
-    expected = 0
-    for p in step.subscribers:
-        for pub in p.subscribes:
-            sid = stream_ids[pub]
-            expected += sent.get(f"{sid}:0", 0) + sent.get(f"{sid}:1", 0)
-    in_packets = sum(sent.values())
-    cpu = cpu1 - cpu0
     first = [j["first_ms"] for j in joins]
     key = [j["key_ms"] for j in joins if j["key_ms"] is not None]
+    result.update(best)
     result.update(
         {
-            "window_s": round(elapsed, 3),
-            "in_pps": in_packets / ctx.window_s,
-            "out_pps": received / ctx.window_s,
-            "out_mbps": rbytes * 8 / ctx.window_s / 1e6,
-            "expected": expected,
-            "received": received,
-            "delivery": received / expected if expected else 0.0,
-            "bad_packets": bad,
-            "cpu_pct": 100 * cpu / elapsed,
-            "us_per_pkt": 1e6 * cpu / received if received else None,
-            "gen_cpu_pct": 100 * (gcpu1 - gcpu0) / elapsed,
-            "lat_p50_us": _percentile(hist, 0.50),
-            "lat_p99_us": _percentile(hist, 0.99),
-            "lat_p999_us": _percentile(hist, 0.999),
             "join_first_p50_ms": _pct(first, 0.5),
             "join_first_p95_ms": _pct(first, 0.95),
             "join_key_p50_ms": _pct(key, 0.5),
             "join_key_p95_ms": _pct(key, 0.95),
-            "no_media": len(no_media),
             "rss_mb": rss1 / 2**20,
-            "rss_per_participant_kb": (rss1 - rss0) / 1024 / max(1, len(step.participants)),
+            "rss_step_delta_kb": (rss1 - rss0) / 1024,
+            "rss_per_participant_kb": (rss1 - (ctx.base_rss or rss0)) / 1024 / max(1, len(step.participants)),
+            "join_connect_p50_ms": _pct([j["connect_ms"] for j in joins if j["connect_ms"] is not None], 0.5),
         }
     )
     return result

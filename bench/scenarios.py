@@ -73,7 +73,7 @@ class Plan:
 
 
 def quick_plan() -> Plan:
-    return Plan([fanout(n) for n in (10, 20, 30)], window_s=3.0)
+    return Plan([fanout(n) for n in (10, 20, 30)], window_s=2.5)
 
 
 def full_plan() -> Plan:
