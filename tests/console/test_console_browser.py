@@ -260,6 +260,9 @@ async def _walk(
     await expect(page.locator("#attestation")).to_contain_text("2026-01")
     await page.locator("#consent-policy input[value=off]").check()
     await expect(page.locator(".toast").last).to_contain_text("Consent policy set to off")
+    await page.locator("#withdraw-form").get_by_label("UserID").fill("dave")
+    await page.locator("#withdraw-form").get_by_label("UserID").press("Enter")
+    await expect(page.locator(".toast").last).to_contain_text("Consent withdrawn for dave")
     await shot(page, "05-application-security")
 
     # ---- callbacks: URL and a generated key (shown once), delivery log
@@ -356,7 +359,12 @@ async def _walk(
     await dlg.get_by_label("Username").fill("carol")
     await dlg.get_by_label("Password").fill("carol-password-1")
     await dlg.get_by_role("button", name="Add user").click()
-    await expect(page.locator("#members tr[data-username=carol]")).to_contain_text("member")
+    carol = page.locator("#members tr[data-username=carol]")
+    await expect(carol.get_by_label("Role of carol")).to_have_value("member")
+    await carol.get_by_label("Role of carol").select_option("owner")
+    await expect(page.locator(".toast").last).to_contain_text("carol is now owner")
+    await carol.get_by_label("Role of carol").select_option("member")
+    await expect(page.locator(".toast").last).to_contain_text("carol is now member")
     await shot(page, "11-users")
 
     # ---- privacy: access request (process, download export), deletion request (process, receipt)
@@ -440,6 +448,8 @@ async def _walk(
         "credential.enable",
         "credential.delete",
         "member.add",
+        "member.update",
+        "consent.withdraw",
         "privacy.request.access",
         "privacy.request.deletion",
         "app.disable",
@@ -474,3 +484,16 @@ async def _walk(
     await page.click("#sign-out")
     await expect(page.get_by_role("heading", name="RelayRoom Console")).to_be_visible()
     assert await page.evaluate("sessionStorage.getItem('relayroom.console.token')") is None
+
+    # ---- a member sees the account but cannot change it
+    await page.get_by_label("Username").fill("carol")
+    await page.get_by_label("Password").fill("carol-password-1")
+    await page.get_by_label("Password").press("Enter")
+    await expect(page.locator("#role-badge")).to_have_text("member")
+    await expect(page.locator("#create-app")).to_be_disabled()
+    await page.locator(f"#apps-list tr[data-sdkappid='{first.sdkappid}']").click()
+    await expect(page.locator("#reveal-key")).to_be_disabled()
+    await expect(page.locator("#edit-app")).to_have_count(0)
+    await shot(page, "16-member-view")
+    await page.click("#sign-out")
+    await expect(page.get_by_role("heading", name="RelayRoom Console")).to_be_visible()
