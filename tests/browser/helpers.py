@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import Browser, Server, eventually
+from tests.browser.conftest import Browser, Server, artifact, eventually
 
 EVENTS = [
     "remote-user-enter",
@@ -41,11 +41,15 @@ async def events(page: Any, name: str) -> list[dict[str, Any]]:
     return [d for n, d in rows if n == name]
 
 
-async def join_demo(b: Browser, server: Server, name: str, room: int) -> Any:
+async def join_demo(
+    b: Browser, server: Server, name: str, room: int, *, screenshot: str | None = None
+) -> Any:
     """Open /demo/, enter ``name`` and join ``room`` (240p camera + microphone); wait until connected."""
     page = await b.page(name)
     await page.goto(f"{server.base_url}/demo/?room={room}&profile=240p")
     await page.fill("#name", name)
+    if screenshot:
+        await page.screenshot(path=str(artifact(screenshot)))
     await record_events(page)
     await page.click("#join-btn")
     await page.wait_for_selector("#state[data-state=CONNECTED]")

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 async def test_three_people_call_through_the_demo_page(server: Server, chromium: Browser) -> None:
     room = 4821
-    alice = await join_demo(chromium, server, "alice", room)
+    alice = await join_demo(chromium, server, "alice", room, screenshot="demo-join.png")
     bob = await join_demo(chromium, server, "bob", room)
     # two people: each renders the other's video and hears the other's audio
     await wait_media_from(alice, ["bob"])
