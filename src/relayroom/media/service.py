@@ -187,10 +187,16 @@ class MediaService:
                 if participant.send_transport_id == target_id:
                     participant.send_transport_id = None
                     participant.send_local = None
+                    participant.send_connected = False
+                    participant.send_remote_ice = None
                     participant.published.clear()
                 if participant.recv_transport_id == target_id:
                     participant.recv_transport_id = None
                     participant.recv_local = None
+                    participant.recv_connected = False
+                    for ml in participant.mlines:
+                        if ml.consumer_id is not None:
+                            self._consumer_owner.pop(ml.consumer_id, None)
                     participant.mlines.clear()
             self._emit(
                 MediaEvent(

@@ -150,7 +150,8 @@ class WebRtcTransport:
 
     # -- datagrams (hot path) ------------------------------------------------------------------------
     def receive_dtls(self, data: bytes) -> None:
-        self.last_rx = time.monotonic()
+        if self.state != TransportState.CONNECTED:
+            self.last_rx = time.monotonic()  # handshake progress; once connected only SRTP/STUN count
         if not self._dtls_started or self.dtls.state == "new":
             if len(self._pending_dtls) < 8:
                 self._pending_dtls.append(data)
