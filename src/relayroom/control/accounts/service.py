@@ -268,12 +268,7 @@ class AccountService:
             user = await self.create_user(session, principal, username=username, password=password)
         elif password is not None:
             raise Conflict(f"user {username!r} already exists; add them without a password")
-        existing = (
-            await session.execute(
-                select(Membership).where(Membership.account_id == account_id, Membership.user_id == user.id)
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
+        if await self._membership(session, account_id, user.id) is not None:
             raise Conflict(f"{username!r} is already a member")
         m = Membership(account_id=account_id, user_id=user.id, role=role, created_at=self.ctx.clock.now())
         session.add(m)
@@ -287,6 +282,10 @@ class AccountService:
             after={"username": username, "role": role.value},
         )
         return user, m
+
+    async def _membership(self, session: AsyncSession, account_id: str, user_id: str) -> Membership | None:
+        q = select(Membership).where(Membership.account_id == account_id, Membership.user_id == user_id)
+        return (await session.execute(q)).scalar_one_or_none()
 
     async def _owner_count(self, session: AsyncSession, account_id: str) -> int:
         rows = (
@@ -302,11 +301,7 @@ class AccountService:
         self, session: AsyncSession, principal: Principal, account_id: str, user_id: str, role: Role
     ) -> Membership:
         principal.require_owner(account_id)
-        m = (
-            await session.execute(
-                select(Membership).where(Membership.account_id == account_id, Membership.user_id == user_id)
-            )
-        ).scalar_one_or_none()
+        m = await self._membership(session, account_id, user_id)
         if m is None:
             raise NotFound("no such member")
         if (
@@ -332,11 +327,7 @@ class AccountService:
         self, session: AsyncSession, principal: Principal, account_id: str, user_id: str
     ) -> None:
         principal.require_owner(account_id)
-        m = (
-            await session.execute(
-                select(Membership).where(Membership.account_id == account_id, Membership.user_id == user_id)
-            )
-        ).scalar_one_or_none()
+        m = await self._membership(session, account_id, user_id)
         if m is None:
             raise NotFound("no such member")
         if m.role is Role.OWNER and await self._owner_count(session, account_id) == 1:
