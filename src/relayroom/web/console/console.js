@@ -61,6 +61,13 @@ function fmtTime(v) {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
 }
 
+// A table cell's time: minutes (or seconds) in UTC, the full time on hover.
+function when(v, seconds = false) {
+  if (!v) return "—";
+  const full = fmtTime(v);
+  return h("time", { datetime: typeof v === "number" ? new Date(v * 1000).toISOString() : v, title: full }, full.slice(0, seconds ? 19 : 16));
+}
+
 function fmtDuration(hours) {
   if (hours % 24 === 0 && hours >= 48) return `${hours / 24} day${hours === 24 ? "" : "s"}`;
   return `${hours} hour${hours === 1 ? "" : "s"}`;
@@ -253,6 +260,7 @@ function dialog({ title, body, submit = "Save", danger = false, cancel = "Cancel
         const v = await onSubmit(new FormData(form), form);
         if (v !== false) close(v === undefined ? true : v);
       } catch (e) {
+        if (!(e instanceof ApiError)) reportBug(e);
         err.textContent = e.message;
         err.hidden = false;
       } finally {
@@ -334,12 +342,22 @@ function table(columns, rows, { empty: emptyNode, rowAttrs } = {}) {
   );
 }
 
+// A bug in the console (not an API error) is shown and re-thrown as an uncaught error, so that it is
+// visible in the browser's error console and fails the browser tests instead of hiding in a toast.
+function reportBug(e) {
+  toast("Something went wrong in the console. Reload the page and try again.", "error");
+  setTimeout(() => {
+    throw e;
+  });
+}
+
 function guard(fn) {
   return async (...args) => {
     try {
       await fn(...args);
     } catch (e) {
-      if (e.status !== 401) toast(e.message, "error");
+      if (!(e instanceof ApiError)) reportBug(e);
+      else if (e.status !== 401) toast(e.message, "error");
     }
   };
 }
@@ -376,7 +394,7 @@ function shell() {
       { class: "sidebar" },
       h("a", { class: "brand", href: "#/apps" }, h("img", { src: "/console/favicon.svg", alt: "", width: 28, height: 28 }), h("span", {}, "RelayRoom")),
       h("nav", { "aria-label": "Main" }, h("ul", {}, NAV.map(([href, label, icon]) => h("li", {}, h("a", { href, class: "nav-link", dataset: { nav: href } }, h("span", { class: "nav-icon", "aria-hidden": "true" }, icon), label))))),
-      h("div", { class: "sidebar-foot" }, "Self-hosted · TRTC-compatible"),
+      h("div", { class: "sidebar-foot" }, "Self-hosted · TRTC-compatible", h("br"), "All times are UTC"),
     ),
     h(
       "div",
@@ -518,7 +536,7 @@ async function pageApps(main) {
             { label: "Status", render: (a) => badge(a.status) },
             { label: "Tags", render: (a) => h("div", { class: "chips" }, Object.entries(a.tags).map(([k, v]) => h("span", { class: "chip" }, v ? `${k}: ${v}` : k))) },
             { label: "Region", render: (a) => a.region },
-            { label: "Created", cls: "nowrap", render: (a) => fmtTime(a.created_at) },
+            { label: "Created", cls: "nowrap", render: (a) => when(a.created_at) },
           ],
           apps,
           {
@@ -765,7 +783,7 @@ async function terminateApp(app) {
     submit: "Terminate application",
     danger: true,
     onSubmit: async (fd) => {
-      if (fd.get("confirm").trim() !== String(app.sdkappid)) throw new Error("The SDKAppID you typed does not match.");
+      if (fd.get("confirm").trim() !== String(app.sdkappid)) throw new ApiError("The SDKAppID you typed does not match.", 0, "confirm_mismatch");
       await post(`/applications/${app.sdkappid}/terminate`);
       toast(`${app.name} terminated; its data will be purged`);
       route();
@@ -994,8 +1012,8 @@ async function appCallbacks(body, app, owner) {
             { label: "State", render: (d) => badge(d.state) },
             { label: "Attempts", cls: "num", render: (d) => String(d.attempts) },
             { label: "Last status", render: (d) => (d.last_status ? String(d.last_status) : d.last_error || "—") },
-            { label: "Created", cls: "nowrap", render: (d) => fmtTime(d.created_at) },
-            { label: "Finished / next try", cls: "nowrap", render: (d) => (d.finished_at ? fmtTime(d.finished_at) : `next ${fmtTime(d.next_attempt_at)}`) },
+            { label: "Created", cls: "nowrap", render: (d) => when(d.created_at) },
+            { label: "Finished / next try", cls: "nowrap", render: (d) => (d.finished_at ? when(d.finished_at) : h("span", {}, "next ", when(d.next_attempt_at))) },
           ],
           rows,
           { empty: empty("No deliveries yet", "Room and media events are posted to your callback URL once it is set.") },
@@ -1359,7 +1377,7 @@ async function pageOplog(main) {
       table(
         [
           { label: "#", cls: "mono num", render: (e) => String(e.seq) },
-          { label: "Time (UTC)", cls: "nowrap", render: (e) => fmtTime(e.ts).replace(" UTC", "") },
+          { label: "Time (UTC)", cls: "nowrap", render: (e) => when(e.ts, true) },
           { label: "Action", render: (e) => h("span", { class: "mono action", dataset: { action: e.action } }, e.action) },
           { label: "Actor", render: (e) => actorCell(e, members) },
           { label: "Object", render: (e) => (e.content?.object?.type ? h("span", { title: String(e.content.object.id ?? "") }, e.content.object.type.replace(/_/g, " "), " ", h("span", { class: "mono" }, short(String(e.content.object.id ?? ""), 12))) : "—") },
@@ -1430,12 +1448,12 @@ async function pagePrivacy(main) {
       reqs,
       table(
         [
-          { label: "Received", cls: "nowrap", render: (r) => fmtTime(r.received_at) },
+          { label: "Received", cls: "nowrap", render: (r) => when(r.received_at) },
           { label: "Kind", render: (r) => h("strong", {}, r.kind === "access" ? "Access" : "Deletion") },
           { label: "Subject", render: (r) => (r.subject_kind === "account" ? "The whole account" : h("span", {}, "End user of ", h("span", { class: "mono" }, String(r.sdkappid)), h("div", { class: "mono muted small", title: "Pseudonymous subject reference" }, short(r.subject_ref, 16)))) },
           { label: "State", render: (r) => badge(r.state) },
-          { label: "Due", cls: "nowrap", render: (r) => fmtTime(r.due_at) },
-          { label: "Completed", cls: "nowrap", render: (r) => fmtTime(r.completed_at) },
+          { label: "Due", cls: "nowrap", render: (r) => when(r.due_at) },
+          { label: "Completed", cls: "nowrap", render: (r) => when(r.completed_at) },
           {
             label: "",
             cls: "right nowrap",
@@ -1534,10 +1552,10 @@ function retentionTable(jobs) {
       { label: "Scope", render: (j) => h("span", {}, h("strong", {}, j.scope), j.sdkappid ? h("span", { class: "mono" }, ` ${j.sdkappid}`) : null) },
       { label: "Trigger", render: (j) => j.trigger },
       { label: "State", render: (j) => badge(j.state) },
-      { label: "Requested", cls: "nowrap", render: (j) => fmtTime(j.requested_at) },
-      { label: "Purge due", cls: "nowrap", render: (j) => fmtTime(j.due_at) },
-      { label: "Deadline", cls: "nowrap", render: (j) => fmtTime(j.deadline_at) },
-      { label: "Completed", cls: "nowrap", render: (j) => (j.completed_at ? h("span", {}, fmtTime(j.completed_at), j.sla_breach ? h("span", {}, " ", badge("late", "terminated")) : null) : "—") },
+      { label: "Requested", cls: "nowrap", render: (j) => when(j.requested_at) },
+      { label: "Purge due", cls: "nowrap", render: (j) => when(j.due_at) },
+      { label: "Deadline", cls: "nowrap", render: (j) => when(j.deadline_at) },
+      { label: "Completed", cls: "nowrap", render: (j) => (j.completed_at ? h("span", {}, when(j.completed_at), j.sla_breach ? h("span", {}, " ", badge("late", "terminated")) : null) : "—") },
       { label: "", cls: "right", render: (j) => (j.receipt_id ? receiptButton(j.receipt_id) : null) },
     ],
     jobs,
@@ -1558,8 +1576,8 @@ async function pageCredentials(main) {
         [
           { label: "SecretId", cls: "mono", render: (c) => c.secret_id },
           { label: "Status", render: (c) => badge(c.enabled ? "enabled" : "disabled") },
-          { label: "Created", cls: "nowrap", render: (c) => fmtTime(c.created_at) },
-          { label: "Last used", cls: "nowrap", render: (c) => (c.last_used_at ? fmtTime(c.last_used_at) : h("span", { class: "muted" }, "never")) },
+          { label: "Created", cls: "nowrap", render: (c) => when(c.created_at) },
+          { label: "Last used", cls: "nowrap", render: (c) => (c.last_used_at ? when(c.last_used_at) : h("span", { class: "muted" }, "never")) },
           {
             label: "",
             cls: "right nowrap",
@@ -1647,7 +1665,7 @@ async function pageUsers(main) {
                   )
                 : badge(m.role, m.role),
           },
-          { label: "Member since", cls: "nowrap", render: (m) => fmtTime(m.since) },
+          { label: "Member since", cls: "nowrap", render: (m) => when(m.since) },
           {
             label: "",
             cls: "right",
@@ -1733,7 +1751,8 @@ async function route() {
   try {
     await page(scratch, hash.match(re).slice(1).filter((x) => x !== undefined), seq);
   } catch (e) {
-    if (seq === S.renderSeq && e.status !== 401) clear(scratch, errorBox(e));
+    if (!(e instanceof ApiError)) reportBug(e);
+    else if (seq === S.renderSeq && e.status !== 401) clear(scratch, errorBox(e));
   }
 }
 
