@@ -82,7 +82,10 @@ async def live_server(
             assert time.monotonic() < deadline, "server did not start"
             await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as http:
+        # generous timeout: the machine is shared with other suites (2 cores)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=30
+        ) as http:
             first = seen[0] if seen else None
             user, password = login or ((first.username, first.password) if first else ("", ""))
             r = await http.post("/api/v1/auth/login", json={"username": user, "password": password})
