@@ -53,3 +53,16 @@ async def test_three_people_call_through_the_demo_page(server: Server, chromium:
         exits = await events(page, "remote-user-exit")
         assert {"userId": "carol", "reason": 0} in exits
     await eventually(lambda: carol.is_visible("#join"), what="carol back on the join screen")
+
+    # the page that left joins again as "alice" (same instance, new entry): the old alice is kicked out,
+    # goes back to the join screen and releases her camera
+    await carol.fill("#name", "alice")
+    await carol.click("#join-btn")
+    await carol.wait_for_selector("#state[data-state=CONNECTED]")
+    await alice.wait_for_selector("#join", state="visible")
+    assert await events(alice, "kicked-out") == [{"reason": "kick"}]
+    assert await alice.evaluate(
+        "demo.rr.getLocalTrack('video') === null && demo.rr.getLocalTrack('audio') === null"
+    )
+    await bob.wait_for_selector("#tile-main-alice[data-video=on] video")
+    await wait_media_from(bob, ["alice"])

@@ -9,7 +9,7 @@ const CMD_CHAT = 1;
 const VIDEO_PROFILE = new URLSearchParams(location.search).get('profile') || '480p';
 
 const rr = RelayRoom.create();
-const state = {userId: null, roomId: null, mic: true, camera: true, screen: false, tiles: new Map()};
+const state = {userId: null, roomId: null, inCall: false, mic: true, camera: true, screen: false, tiles: new Map()};
 window.demo = {rr, state}; // for the browser tests and the curious
 
 // ------------------------------------------------------------------------------ tiles
@@ -173,6 +173,15 @@ rr.on(RelayRoom.EVENT.NETWORK_QUALITY, (q) => {
 rr.on(RelayRoom.EVENT.CONNECTION_STATE_CHANGED, ({state: s}) => {
   $('state').dataset.state = s;
   $('state').textContent = STATES[s] || s;
+  if (s === 'DISCONNECTED') {
+    $('quality').dataset.quality = '0';
+    $('quality-label').textContent = '—';
+    if (state.inCall) {
+      // the SDK left the room on its own (kicked out, or reconnecting gave up)
+      state.inCall = false;
+      releaseLocal().then(showJoin);
+    }
+  }
 });
 
 rr.on(RelayRoom.EVENT.CUSTOM_MESSAGE, ({userId, cmdId, data}) => {
@@ -182,7 +191,6 @@ rr.on(RelayRoom.EVENT.CUSTOM_MESSAGE, ({userId, cmdId, data}) => {
 
 rr.on(RelayRoom.EVENT.KICKED_OUT, ({reason}) => {
   toast(reason === 'kick' ? 'You joined from another tab; this one left the call.' : `Removed from the room (${reason})`, 'error');
-  showJoin();
 });
 
 rr.on(RelayRoom.EVENT.SCREEN_SHARE_STOPPED, () => {
@@ -227,6 +235,7 @@ async function join(ev) {
     state.camera = $('opt-camera').checked;
     state.mic = $('opt-mic').checked;
     await rr.enterRoom({sdkAppId, userId, userSig, roomId, autoReceiveAudio: true, autoReceiveVideo: false});
+    state.inCall = true;
     showCall();
     rr.enableAudioVolumeEvaluation(300);
     const local = ensureTile(userId, 'main', true);
@@ -249,10 +258,12 @@ async function join(ev) {
     setButton('btn-mic', state.mic, state.mic ? 'Mute' : 'Unmute');
     setButton('btn-cam', state.camera, state.camera ? 'Stop video' : 'Start video');
   } catch (e) {
+    state.inCall = false;
+    await rr.exitRoom().catch(() => {});
+    await releaseLocal().catch(() => {});
+    showJoin();
     err.textContent = describe(e);
     err.hidden = false;
-    await rr.exitRoom().catch(() => {});
-    showJoin();
   } finally {
     $('join-btn').disabled = false;
   }
@@ -279,11 +290,16 @@ function showJoin() {
   $('join').hidden = false;
 }
 
-async function leave() {
-  await rr.exitRoom();
+async function releaseLocal() {
   await rr.stopLocalVideo();
   await rr.stopLocalAudio();
   await rr.stopScreenShare();
+}
+
+async function leave() {
+  state.inCall = false;
+  await rr.exitRoom();
+  await releaseLocal();
   showJoin();
   toast('You left the call');
 }
