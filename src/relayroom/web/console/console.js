@@ -336,7 +336,7 @@ function table(columns, rows, { empty: emptyNode, rowAttrs } = {}) {
     h(
       "table",
       { class: "table" },
-      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", class: c.cls }, c.label)))),
+      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", class: (c.cls || "").replace(/\b(mono|small)\b/g, "").trim() || null }, c.label)))),
       h("tbody", {}, rows.map((r) => h("tr", rowAttrs ? rowAttrs(r) : {}, columns.map((c) => h("td", { class: c.cls }, c.render(r)))))),
     ),
   );
@@ -364,14 +364,29 @@ function guard(fn) {
 
 // ---------------------------------------------------------------- shell
 
+// Line icons (24x24, stroked): drawn here so that no icon font or image has to be fetched.
+const ICONS = {
+  apps: ["M4 4h6v6H4z", "M14 4h6v6h-6z", "M4 14h6v6H4z", "M14 14h6v6h-6z"],
+  live: ["M12 10.5a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z", "M8.5 8.5a5 5 0 0 0 0 7", "M15.5 8.5a5 5 0 0 1 0 7", "M5.6 5.6a9 9 0 0 0 0 12.8", "M18.4 5.6a9 9 0 0 1 0 12.8"],
+  usage: ["M3 20h18", "M6 20v-6", "M11 20V8", "M16 20v-9", "M21 20V4"],
+  oplog: ["M9 6h12", "M9 12h12", "M9 18h12", "M4 6h.01", "M4 12h.01", "M4 18h.01"],
+  privacy: ["M12 3l8 3v6c0 4.7-3.4 8-8 9-4.6-1-8-4.3-8-9V6z", "M9 12l2 2 4-4"],
+  keys: ["M8 11a4 4 0 1 0 0 8 4 4 0 0 0 0-8z", "M10.8 12.2L20 3", "M16 7l3 3", "M18 5l2 2"],
+  users: ["M9 4a4 4 0 1 0 0 8 4 4 0 0 0 0-8z", "M2 21c0-3.9 3.1-7 7-7s7 3.1 7 7", "M16 3.6a4 4 0 0 1 0 7.8", "M22 21c0-3-1.8-5.6-4.5-6.6"],
+};
+
+function icon(name) {
+  return s("svg", { viewBox: "0 0 24 24", width: 18, height: 18, fill: "none", stroke: "currentColor", "stroke-width": 1.8, "stroke-linecap": "round", "stroke-linejoin": "round", "aria-hidden": "true", class: "icon" }, ICONS[name].map((d) => s("path", { d })));
+}
+
 const NAV = [
-  ["#/apps", "Applications", "▣"],
-  ["#/live", "Live rooms", "◉"],
-  ["#/usage", "Usage", "▤"],
-  ["#/oplog", "Operation log", "≣"],
-  ["#/privacy", "Privacy", "◈"],
-  ["#/credentials", "Cloud API keys", "⚿"],
-  ["#/users", "Users", "☺"],
+  ["#/apps", "Applications", "apps"],
+  ["#/live", "Live rooms", "live"],
+  ["#/usage", "Usage", "usage"],
+  ["#/oplog", "Operation log", "oplog"],
+  ["#/privacy", "Privacy", "privacy"],
+  ["#/credentials", "Cloud API keys", "keys"],
+  ["#/users", "Users", "users"],
 ];
 
 function go(hash) {
@@ -393,7 +408,7 @@ function shell() {
       "aside",
       { class: "sidebar" },
       h("a", { class: "brand", href: "#/apps" }, h("img", { src: "/console/favicon.svg", alt: "", width: 28, height: 28 }), h("span", {}, "RelayRoom")),
-      h("nav", { "aria-label": "Main" }, h("ul", {}, NAV.map(([href, label, icon]) => h("li", {}, h("a", { href, class: "nav-link", dataset: { nav: href } }, h("span", { class: "nav-icon", "aria-hidden": "true" }, icon), label))))),
+      h("nav", { "aria-label": "Main" }, h("ul", {}, NAV.map(([href, label, ic]) => h("li", {}, h("a", { href, class: "nav-link", dataset: { nav: href } }, h("span", { class: "nav-icon", "aria-hidden": "true" }, icon(ic)), label))))),
       h("div", { class: "sidebar-foot" }, "Self-hosted · TRTC-compatible", h("br"), "All times are UTC"),
     ),
     h(
