@@ -21,7 +21,7 @@ from tests.control.rooms.fakes import FakeDirectory, FakeMedia, RecordingSink
 from tests.webhooks.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.timeout(90)
-FAST = WebhookParams(retry_interval_s=0.3, retry_window_s=1.5, timeout_s=2.0, poll_interval_s=0.1)
+FAST = WebhookParams(retry_interval_s=0.3, retry_window_s=1.5, timeout_s=5.0, poll_interval_s=0.1)
 KEY = "Cb0Key123"
 
 
