@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from relayroom.media.service import MediaService
@@ -50,4 +52,35 @@ async def test_offer_with_setup_passive_makes_the_server_the_dtls_client(
         assert close_colour(sub.video_frames[-1][2], "blue")
     finally:
         await sub.close()
+        await pc.close()
+
+
+async def test_h264_publisher_reaches_a_subscriber_through_keyframe_gating(
+    media: tuple[MediaService, list[MediaEvent]],
+) -> None:
+    from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+    from tests.media.peers import ColourVideoTrack, client_config
+
+    svc, _ = media
+    router_id = await svc.create_router("room-h264")
+    pc = RTCPeerConnection(client_config())
+    transceiver = pc.addTransceiver(ColourVideoTrack("green"), direction="sendonly")
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.mimeType in ("video/H264", "video/rtx")])
+    await pc.setLocalDescription(await pc.createOffer())
+    result = await svc.publish(router_id, "alice", pc.localDescription.sdp)
+    assert "H264/90000" in result.answer_sdp and "VP8" not in result.answer_sdp
+    await pc.setRemoteDescription(RTCSessionDescription(result.answer_sdp, "answer"))
+    late = None
+    try:
+        await asyncio.sleep(1.0)  # join mid-stream: the consumer must wait for an IDR (PLI forwarded)
+        late = await subscribe(svc, router_id, "bob", [p.producer_id for p in result.producers])
+        offer = late.pc.remoteDescription.sdp
+        assert "H264/90000" in offer and "packetization-mode=1" in offer
+        await wait_for(lambda: len(late.video_frames) >= 5, within=15)
+        assert close_colour(late.video_frames[-1][2], "green")
+    finally:
+        if late is not None:
+            await late.close()
         await pc.close()
