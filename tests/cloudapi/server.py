@@ -21,9 +21,10 @@ from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
 
 
-def settings_for(data_dir: Path, *, media: bool = False) -> Settings:
+def settings_for(data_dir: Path, *, media: bool = False, database_url: str | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
+        database_url=database_url,
         media=({"workers": 1, "ports": [0], "loopback_only": True} if media else {"enabled": False}),
         rooms={"idle_timeout_s": 10.0},
     )

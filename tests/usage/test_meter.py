@@ -59,9 +59,9 @@ def test_tiers_follow_trtc_resolution_bounds() -> None:
     assert tier_for_pixels(3840 * 2160) is Tier.K4
 
 
-async def test_scripted_call_minutes_match_and_survive_a_restart_and_purge(tmp_path: Path) -> None:
+async def test_scripted_call_minutes_match_and_survive_a_restart_and_purge(settings: Settings) -> None:
+    # SQLite and PostgreSQL (the `settings` fixture's backends)
     clock = FrozenClock(T0)
-    settings = _settings(tmp_path)
     async with running(settings, clock=clock) as rt:
         admin = await rt.admin()
         manager = _manager(rt)

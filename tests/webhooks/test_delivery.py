@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from relayroom.auth.usersig import gen_usersig
+from relayroom.config import Settings
 from relayroom.control.rooms.entry import AppEntryInfo
 from relayroom.control.rooms.manager import EnterParams, RoomManager, RoomManagerParams
 from relayroom.control.webhooks import body as cb_body
@@ -114,12 +115,11 @@ EXPECTED = [
 
 
 async def test_receiver_gets_every_room_and_media_event_in_order_signed_with_the_callback_key(
-    tmp_path: Path,
+    tmp_path: Path, settings: Settings
 ) -> None:
-    async with (
-        receiver() as rcv,
-        live_server(settings_for(tmp_path / "d"), state={"webhook_params": FAST}) as live,
-    ):
+    # SQLite and PostgreSQL (the `settings` fixture's backends)
+    cfg = settings_for(tmp_path / "d", database_url=settings.database_url)
+    async with receiver() as rcv, live_server(cfg, state={"webhook_params": FAST}) as live:
         assert live.first is not None
         await _configure(live, rcv.url)
         manager = _manager(live)
