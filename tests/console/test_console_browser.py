@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,7 +56,7 @@ def _need_chromium() -> None:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart]]:
+async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart, Path]]:
     seen: list[FirstStart] = []
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -71,7 +72,7 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart]]:
     while not srv.started:
         await asyncio.sleep(0.05)
     try:
-        yield f"127.0.0.1:{settings.port}", seen[0]
+        yield f"127.0.0.1:{settings.port}", seen[0], settings.data_dir / "relayroom.db"
     finally:
         srv.should_exit = True
         await task
@@ -123,12 +124,12 @@ async def shot(page: Any, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def test_console_every_page_against_a_real_server(server: tuple[str, FirstStart]) -> None:
+async def test_console_every_page_against_a_real_server(server: tuple[str, FirstStart, Path]) -> None:
     _need_chromium()
     from playwright.async_api import async_playwright, expect
 
     expect.set_options(timeout=10_000)
-    host, first = server
+    host, first, db_path = server
     base = f"http://{host}"
     watch = Watch()
     clients: list[RelayRoomClient] = []
@@ -141,7 +142,7 @@ async def test_console_every_page_against_a_real_server(server: tuple[str, First
         page = await ctx.new_page()
         watch.attach(page)
         try:
-            await _walk(page, expect, base, host, first, watch, clients)
+            await _walk(page, expect, base, host, first, db_path, watch, clients)
         except BaseException:
             print("browser problems so far:", *watch.problems, sep="\n  ")
             await shot(page, "failure")
@@ -159,6 +160,7 @@ async def _walk(
     base: str,
     host: str,
     first: FirstStart,
+    db_path: Path,
     watch: Watch,
     clients: list[RelayRoomClient],
 ) -> None:
@@ -468,6 +470,13 @@ async def _walk(
     assert cp["type"] == "relayroom.oplog.checkpoint" and cp["signature"]["alg"] == "Ed25519"
     await page.locator("#oplog-filters").get_by_role("button", name="Reset").click()
     await shot(page, "14-operation-log")
+    # someone edits entry 5 behind the server's back: the page names the entry
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE oplog_entries SET action = 'app.nothing_to_see' WHERE seq = 5")
+    await page.locator("#chain-status").get_by_role("button", name="Verify again").click()
+    await expect(page.locator("#chain-status")).to_have_class(re.compile("broken"))
+    await expect(page.locator("#chain-text")).to_contain_text("Chain broken at entry 5")
+    await shot(page, "14b-operation-log-broken-chain")
 
     # ---- account switcher: a new account, then back
     await page.locator("#account-switcher").select_option("__new__")
