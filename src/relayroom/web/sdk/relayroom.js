@@ -791,7 +791,9 @@ export class RelayRoom {
     this._stopQualityTimer();
     this._stopVolumeTimer();
     this._teardownMedia();
-    for (const userId of [...this._remoteUsers.keys()]) this._userGone(userId, 0);
+    // Our own exit: the room is gone for us, without per-user exit events (as trtc-sdk-v5).
+    for (const userId of [...this._remoteUsers.keys()]) this._dropRemoteAudio(userId);
+    this._remoteUsers.clear();
     for (const t of this._pendingExits.values()) clearTimeout(t);
     this._pendingExits.clear();
     this._overrides.clear();
@@ -1302,6 +1304,8 @@ export class RelayRoom {
   _queueOffer(offer, generation) {
     this._offerChain = this._offerChain.then(() => this._applyOffer(offer, generation)).catch((e) => {
       if (generation !== this._generation || !this._inRoom) return;
+      // The socket closed before the answer went out: after `resume` the server sends the offer again.
+      if (e instanceof RtcError && (e.code === ERROR_CODE.OPERATION_ABORT || e.extraCode === EXTRA_CODE.NOT_IN_ROOM)) return;
       log.warn('could not apply the server offer:', e && e.message);
       this._emit(EVENT.ERROR, new RtcError({code: ERROR_CODE.OPERATION_FAILED, message: 'could not apply the server offer',
         functionName: 'subscribe'}));
