@@ -15,7 +15,7 @@ from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentClo
 from relayroom.auth import tc3
 from tests.cloudapi.server import Live, call, live_server, settings_for, trtc_client
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.filterwarnings("error:.*fileds are useless")]
 
 
 class OffsetClock:

@@ -20,7 +20,12 @@ from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTr
 from relayroom.control.usage.meter import MeterParams
 from tests.cloudapi.server import Live, call, live_server, settings_for, trtc_client
 
-pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
+# every response field is one the SDK model knows (it warns "fileds are useless" otherwise)
+pytestmark = [
+    pytest.mark.timeout(150),
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("error:.*fileds are useless"),
+]
 ROOM = 4242
 
 
