@@ -476,6 +476,7 @@ async def _walk(
     await page.locator("#chain-status").get_by_role("button", name="Verify again").click()
     await expect(page.locator("#chain-status")).to_have_class(re.compile("broken"))
     await expect(page.locator("#chain-text")).to_contain_text("Chain broken at entry 5")
+    await expect(page.locator("#oplog-table tr.row-broken")).to_have_attribute("data-seq", "5")
     await shot(page, "14b-operation-log-broken-chain")
 
     # ---- account switcher: a new account, then back

@@ -1379,6 +1379,7 @@ async function pageOplog(main) {
   const rowsEl = h("div", { id: "oplog-table" });
   const more = h("div", { class: "more" });
   let entries = [];
+  let brokenAt = null;
   const load = guard(async (reset) => {
     const fd = new FormData(form);
     const q = new URLSearchParams({ limit: "50" });
@@ -1400,7 +1401,7 @@ async function pageOplog(main) {
           { label: "Result", render: (e) => badge(e.result, e.result === "ok" ? "enabled" : "terminated") },
         ],
         entries,
-        { empty: empty("No entries match", "Change the filters to see more."), rowAttrs: (e) => ({ dataset: { seq: e.seq, action: e.action, actor: e.content?.actor || "" } }) },
+        { empty: empty("No entries match", "Change the filters to see more."), rowAttrs: (e) => ({ class: e.seq === brokenAt && "row-broken", title: e.seq === brokenAt ? "The chain breaks here" : null, dataset: { seq: e.seq, action: e.action, actor: e.content?.actor || "" } }) },
       ),
     );
     rowsEl.dataset.query = q.toString();
@@ -1409,12 +1410,13 @@ async function pageOplog(main) {
   const verify = guard(async () => {
     clear(status, "Verifying the chain…");
     const v = await get(`/accounts/${acc}/oplog/verify`);
+    brokenAt = v.ok ? null : v.broken_at;
     status.className = ["chain-status", v.ok ? "ok" : "broken"].join(" ");
     clear(
       status,
       h("span", { class: "chain-icon", "aria-hidden": "true" }, v.ok ? "✓" : "✕"),
       v.ok ? h("span", { id: "chain-text" }, h("strong", {}, "Chain verified"), ` · ${v.entries} entries · head `, h("span", { class: "mono" }, short(v.head_hash, 16))) : h("span", { id: "chain-text" }, h("strong", {}, `Chain broken at entry ${v.broken_at}`), v.problem ? ` · ${v.problem}` : ""),
-      h("button", { class: "btn btn-sm", onclick: verify }, "Verify again"),
+      h("button", { class: "btn btn-sm", onclick: async () => { await verify(); await load(true); } }, "Verify again"),
     );
   });
   const checkpoint = guard(async () => {
@@ -1423,7 +1425,8 @@ async function pageOplog(main) {
     toast(`Signed checkpoint at entry ${cp.seq} downloaded`);
   });
   clear(main, pageHead("Operation log", "Every change in this account, hash-chained and signed; verify offline with `relayroom checkpoint verify`.", h("button", { class: "btn", id: "download-checkpoint", onclick: checkpoint }, "Download signed checkpoint")), status, form, card(null, null, rowsEl, more));
-  await Promise.all([verify(), load(true)]);
+  await verify();
+  await load(true);
 }
 
 function actorCell(e, members) {
