@@ -84,3 +84,29 @@ async def test_h264_publisher_reaches_a_subscriber_through_keyframe_gating(
         if late is not None:
             await late.close()
         await pc.close()
+
+
+async def test_re_offer_with_new_ice_credentials_is_an_ice_restart_not_a_new_transport(
+    media: tuple[MediaService, list[MediaEvent]],
+) -> None:
+    import re
+
+    svc, _ = media
+    router_id = await svc.create_router("room-ice-restart")
+    pc, producer_ids = await publish(svc, router_id, "alice", "red")
+    try:
+        offer = pc.localDescription.sdp
+        ufrag = re.search(r"a=ice-ufrag:(\S+)", offer)
+        pwd = re.search(r"a=ice-pwd:(\S+)", offer)
+        assert ufrag and pwd
+        restarted = offer.replace(ufrag.group(1), "rstr").replace(pwd.group(1), "restartedpassword0123456789")
+        before = (await svc.dump())["workers"][0]["routers"][0]["transportIds"]
+        result = await svc.publish(router_id, "alice", restarted)
+        assert result.producers == [] and result.closed_producer_ids == []
+        assert (await svc.dump())["workers"][0]["routers"][0]["transportIds"] == before
+        old_local = re.search(r"a=ice-ufrag:(\S+)", pc.remoteDescription.sdp)
+        new_local = re.search(r"a=ice-ufrag:(\S+)", result.answer_sdp)
+        assert old_local and new_local and old_local.group(1) != new_local.group(1)
+        assert set(producer_ids) <= set((await svc.dump())["routers"][router_id]["producers"])
+    finally:
+        await pc.close()

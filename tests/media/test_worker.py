@@ -212,3 +212,34 @@ async def test_stun_with_another_client_ufrag_is_rejected_once_the_client_is_kno
     assert worker.worker.tuples == {}
     worker.worker.handle_stun(request("good"), ("127.0.0.1", 5001))
     assert list(worker.worker.tuples) == [("127.0.0.1", 5001)]
+
+
+async def test_ice_restart_rotates_credentials_and_keeps_dtls_and_media(worker: InProcess) -> None:
+    from aioice import stun as aioice_stun
+
+    pub, subs = await build_room(worker, 1)
+    sub = subs[0]
+    rid = (await worker.request("worker.dump"))["routerIds"][0]
+    tid = (await worker.request("router.dump", rid))["transportIds"][1]
+    old_ufrag = next(u for u, t in worker.worker.ufrags.items() if t.id == tid)
+    params = await worker.request("transport.restartIce", tid, {"usernameFragment": "newclient"})
+    assert params["usernameFragment"] != old_ufrag and old_ufrag not in worker.worker.ufrags
+
+    def check(ufrag: str, pwd: str) -> bytes:
+        msg = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
+        msg.attributes["USERNAME"] = f"{ufrag}:newclient"
+        msg.attributes["USE-CANDIDATE"] = None
+        msg.add_message_integrity(pwd.encode())
+        return bytes(msg)
+
+    rejected = worker.worker.stun_rejected
+    sub._send(check(old_ufrag, "whatever-old-password-0123456789"))
+    sub._send(check(params["usernameFragment"], params["password"]))
+    await asyncio.sleep(0.1)
+    assert worker.worker.stun_rejected == rejected + 1
+    before = sub.received
+    for seq in range(1, 11):
+        pub.send_rtp(96, seq, 0, 1234, vp8_payload(500, key=seq == 1))
+    await wait_for(lambda: sub.received >= before + 10, within=3)
+    dump = await worker.request("transport.dump", tid)
+    assert dump["dtlsState"] == "connected"

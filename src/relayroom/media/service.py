@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -291,13 +292,28 @@ class MediaService:
             replaced: list[str] = []
             remote_ice = (offer.ice_ufrag, offer.ice_pwd)
             if p.send_transport_id is not None and p.send_remote_ice not in (None, remote_ice):
-                # A new peer connection (or an ICE restart): replace the send transport. Its producers
-                # close now; producers created below continue their consumers (same kind/source).
-                replaced = await self._close_send_transport(worker, state, p)
+                if p.send_fingerprints == _fp_set(offer.fingerprints):
+                    # Same peer connection (same DTLS certificate), new ICE credentials: an ICE restart.
+                    # DTLS and SRTP carry on; we rotate our ICE credentials and learn the new ufrag.
+                    params = await worker.request(
+                        "transport.restartIce", p.send_transport_id, {"usernameFragment": offer.ice_ufrag}
+                    )
+                    assert p.send_local is not None
+                    p.send_local = dataclasses.replace(
+                        p.send_local,
+                        ice_ufrag=params["usernameFragment"],
+                        ice_pwd=params["password"],
+                    )
+                    p.send_remote_ice = remote_ice
+                else:
+                    # A new peer connection: replace the send transport. Its producers close now;
+                    # producers created below continue their consumers (same kind and source).
+                    replaced = await self._close_send_transport(worker, state, p)
             if p.send_transport_id is None or p.send_local is None:
                 p.send_transport_id, p.send_local = await self._create_transport(router_id, participant_id)
                 p.send_connected = False
                 p.send_remote_ice = remote_ice
+                p.send_fingerprints = _fp_set(offer.fingerprints)
             if not p.send_connected:
                 # We answer setup:passive (the client is the DTLS client) unless the offer says passive.
                 remote_role = "server" if offer.setup_role == "server" else "client"
@@ -627,6 +643,10 @@ class MediaService:
                 for rid, s in self._routers.items()
             },
         }
+
+
+def _fp_set(fingerprints: list[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+    return frozenset((a.lower(), v.upper()) for a, v in fingerprints)
 
 
 def _fps(fingerprints: list[tuple[str, str]]) -> list[dict[str, str]]:

@@ -30,6 +30,7 @@ class ParticipantState:
     send_local: LocalTransport | None = None
     send_connected: bool = False
     send_remote_ice: tuple[str, str] | None = None  # (ufrag, pwd) of the peer that owns the send transport
+    send_fingerprints: frozenset[tuple[str, str]] = frozenset()  # its DTLS certificate fingerprints
     published: dict[str, str] = field(default_factory=dict)  # mid -> producer id
     recv_transport_id: str | None = None
     recv_local: LocalTransport | None = None

@@ -134,6 +134,15 @@ class WebRtcTransport:
         self._pending_dtls.clear()
 
     # -- ICE ---------------------------------------------------------------------------------------
+    def restart_ice(self, remote_ufrag: str | None) -> tuple[str, str]:
+        """New local ICE credentials (RFC 8445 §9); DTLS, SRTP and the bound 5-tuple stay until the
+        client nominates a new path. Returns (ufrag, pwd); the worker re-indexes the ufrag."""
+        self._check_open()
+        self.ice_ufrag = secrets.token_hex(8)
+        self.ice_pwd = secrets.token_hex(16)
+        self.remote_ufrag = remote_ufrag
+        return self.ice_ufrag, self.ice_pwd
+
     def on_ice_check(self, addr: Addr, nominated: bool) -> None:
         """A valid (integrity-checked) binding request arrived from addr."""
         self.last_rx = time.monotonic()

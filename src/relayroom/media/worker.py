@@ -309,6 +309,14 @@ class Worker:
             ice = data.get("iceParameters") or {}
             self._transport(handler_id).connect(data["dtlsParameters"], ice.get("usernameFragment"))
             return {}
+        if method == "transport.restartIce":
+            t = self._transport(handler_id)
+            old_ufrag = t.ice_ufrag
+            ufrag, pwd = t.restart_ice(data.get("usernameFragment"))
+            if self.ufrags.get(old_ufrag) is t:
+                del self.ufrags[old_ufrag]
+            self.ufrags[ufrag] = t
+            return {"usernameFragment": ufrag, "password": pwd, "iceLite": True}
         if method == "transport.produce":
             p = self._transport(handler_id).produce(str(data["producerId"]), data)
             return {"producerId": p.id}
