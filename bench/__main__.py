@@ -78,7 +78,15 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--profile", action="store_true", help="py-spy the RelayRoom worker under fan-out load")
     ap.add_argument("--profile-subs", type=int, default=150)
     ap.add_argument("--profile-seconds", type=float, default=15.0)
+    ap.add_argument(
+        "--profile-native", action="store_true", help="py-spy --native (C frames: libsrtp, syscalls)"
+    )
     return ap.parse_args()
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    """Steps done so far (a crash or ^C keeps them)."""
+    path.write_text(json.dumps(data, indent=1))
 
 
 def _git_state() -> dict[str, Any]:
@@ -128,7 +136,7 @@ def _plan(args: argparse.Namespace) -> Plan:
     return Plan(steps, window_s=args.window or plan.window_s)
 
 
-async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+async def _run(args: argparse.Namespace, console: Console, partial: Path) -> dict[str, Any]:
     server_cpus, gen_cpus = _cpus(args.server_cpu), _cpus(args.gen_cpu)
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, gen_cpus)  # the coordinator shares the generators' core
@@ -217,6 +225,7 @@ async def _run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                         }
                         skip.add(step.scenario)
                     results.append(res)
+                    _save(partial, {"meta": meta, "results": results})
                     if "error" not in res:
                         status = (
                             f"other {res['foreign_pct']:.0f}%  {res['out_pps']:.0f} pps  "
@@ -246,16 +255,18 @@ def main() -> None:
     try:
         import uvloop
 
-        data = uvloop.run(_run(args, console))
+        RESULTS.mkdir(exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%MZ")
+        out = Path(args.out) if args.out else RESULTS / f"{stamp}{'-quick' if args.quick else ''}.json"
+        partial = out.with_suffix(".partial.json")
+        data = uvloop.run(_run(args, console, partial))
     except KeyboardInterrupt:
-        console.print("[red]interrupted")
+        console.print("[red]interrupted (steps done so far are in bench/results/*.partial.json)")
         sys.exit(130)
     data["meta"]["duration_s"] = round(time.monotonic() - t0, 1)
     data["summary"] = summarize(data["results"])
-    RESULTS.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%MZ")
-    out = Path(args.out) if args.out else RESULTS / f"{stamp}{'-quick' if args.quick else ''}.json"
     out.write_text(json.dumps(data, indent=1))
+    partial.unlink(missing_ok=True)
     print_tables(console, data)
     if not args.no_plot:
         try:

@@ -42,6 +42,8 @@ def plot(data: dict[str, Any], path: str, scenario: str = "fanout") -> str:
     ax2.axhline(100, color="gray", lw=0.5)
     ax3.set_title("delivery % (labels: subscribers)")
     ax3.axhline(99, color="gray", lw=0.5, ls="--")
+    low = min((100 * r["delivery"] for r in rows), default=99.0)
+    ax3.set_ylim(max(0.0, min(97.0, low - 2)), 100.5)
     for ax in (ax1, ax2, ax3):
         ax.set_xlabel("forwarded kpps (1 publisher, 1 Mbit/s VP8 + Opus)")
         ax.grid(alpha=0.3)

@@ -1,8 +1,9 @@
 """`python -m bench --profile`: py-spy on the RelayRoom worker while it forwards a fan-out load.
 
 Needs py-spy in the virtualenv (``.venv/bin/pip install py-spy``; not a project dependency). Samples
-the worker (native frames off, idle frames dropped) and prints the functions with the most samples,
-self and inclusive, plus the raw collapsed stacks' path (bench/results/<date>-profile.txt).
+the worker (Python frames; ``--profile-native`` adds C frames: libsrtp, syscalls) and prints the
+functions with the most samples, self and inclusive, plus the raw collapsed stacks' path
+(bench/results/<date>-profile.txt).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ async def _run(args: argparse.Namespace, console: Console, out: Path) -> dict[st
                     "raw",
                     "--output",
                     str(out),
-                    "--nonblocking",
+                    *(["--native"] if args.profile_native else ["--nonblocking"]),
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )
