@@ -1226,7 +1226,15 @@ export class RelayRoom {
     try {
       res = await this._request('publish', {sdp: pc.localDescription.sdp, tracks}, 'publish');
     } catch (e) {
-      if (generation === this._generation && this._sendPc === pc) this._closeSendPc();
+      if (generation === this._generation && this._sendPc === pc) {
+        if (pc.currentRemoteDescription && pc.signalingState === 'have-local-offer') {
+          // Keep the established connection (closing it would look like lost media to the server);
+          // the slots that did not get published are retried by the next sync.
+          try { await pc.setLocalDescription({type: 'rollback'}); } catch (err) { this._closeSendPc(); }
+        } else {
+          this._closeSendPc();
+        }
+      }
       throw e;
     }
     if (generation !== this._generation || this._sendPc !== pc) return;
