@@ -152,15 +152,20 @@ async def test_scripted_call_minutes_match_and_survive_a_restart_and_purge(setti
 
 
 class CountingMedia(FakeMedia):
-    """A FakeMedia with the workers' dump(): consumers' packet counters the test moves."""
+    """A FakeMedia with the workers' dump(): consumers' packet counters the test moves, and producer
+    fields (width/height) the media layer may report."""
 
     def __init__(self) -> None:
         super().__init__()
         self.packets: dict[str, int] = {}
+        self.producer_fields: dict[str, dict[str, Any]] = {}
 
     async def dump(self) -> dict[str, Any]:
         consumers = [{"producerId": pid, "packets": n} for pid, n in self.packets.items()]
-        return {"workers": [{"routers": [{"transports": [{"consumers": consumers, "producers": []}]}]}]}
+        producers = [{"id": pid, "octets": 0, **f} for pid, f in self.producer_fields.items()]
+        return {
+            "workers": [{"routers": [{"transports": [{"consumers": consumers, "producers": producers}]}]}]
+        }
 
 
 async def test_only_what_the_workers_actually_forward_is_counted(tmp_path: Path) -> None:
@@ -191,3 +196,38 @@ async def test_only_what_the_workers_actually_forward_is_counted(tmp_path: Path)
             pts = await queries.series(s, [rt.first.sdkappid], T0, T0 + timedelta(days=1), "day")
         audio, sd = pts[0].seconds[0], pts[0].seconds[1]
         assert (audio, sd) == (60.0, 0.0)
+
+
+async def test_video_tier_follows_the_aggregate_received_resolution_when_known(tmp_path: Path) -> None:
+    clock = FrozenClock(T0)
+    async with running(_settings(tmp_path), clock=clock) as rt:
+        media = CountingMedia()
+        manager = _manager(rt, media)
+        meter = UsageMeter(rt.services.ctx, rooms=lambda: manager, media=lambda: media)
+        carol = await manager.enter(_enter(rt, "carol", auto_receive_video=True), RecordingSink())
+        alice = await manager.enter(_enter(rt, "alice"), RecordingSink())
+        bob = await manager.enter(_enter(rt, "bob"), RecordingSink())
+        (va,) = (await manager.publish(alice, "video", [])).producers
+        (vb,) = (await manager.publish(bob, "video", [])).producers
+        await _settle()
+        media.producer_fields[va.producer_id] = {"width": 1280, "height": 720}
+        await meter.tick(TICK)
+        for n in range(1, 13):  # 1 minute: carol receives one 720p video (HD) ...
+            media.packets[va.producer_id] = n
+            clock.advance(timedelta(seconds=TICK))
+            await meter.tick(TICK)
+        media.producer_fields[vb.producer_id] = {"width": 1280, "height": 720}
+        for n in range(13, 25):  # ... then two (aggregate 2 x 720p: FHD)
+            media.packets[va.producer_id] = n
+            media.packets[vb.producer_id] = n
+            clock.advance(timedelta(seconds=TICK))
+            await meter.tick(TICK)
+        await manager.close()
+        await meter.flush()
+        async with rt.services.ctx.db.read() as s:
+            from relayroom.control.usage import queries
+
+            rows = await queries.details(s, rt.first.sdkappid, T0, T0 + timedelta(days=1), "day")
+        carol_row = next(r for r in rows if r.user_id == "carol")
+        assert carol_row.seconds == (0.0, 0.0, 60.0, 60.0, 0.0, 0.0)  # audio, SD, HD, FHD, 2K, 4K
+        assert carol is not None

@@ -36,7 +36,8 @@ from relayroom.storage.models import (
 
 DAY = 86400
 MAX_USER_IDS_REMOVE = 10
-QUALITY_METRICS = ("aBit", "bigvBit", "subvBit")  # what the workers' counters give today
+# Uplink series from the workers' counters; loss and frame size once the media layer reports them.
+QUALITY_METRICS = ("aBit", "bigvBit", "subvBit", "aLoss", "bigvLoss", "bigvWidth", "bigvHeight")
 
 
 @dataclass

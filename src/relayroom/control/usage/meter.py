@@ -52,11 +52,13 @@ BucketKey = tuple[int, str, bool, str, int]  # sdkappid, room_id, str_room, user
 class _Forwarded:
     packets: dict[str, int]  # producer id -> packets sent to all its consumers
     octets_in: dict[str, int]  # producer id -> octets received from the publisher
+    producers: dict[str, dict[str, Any]]  # producer id -> its dump (width/height/fractionLost if known)
 
 
 def _walk_dump(dump: dict[str, Any]) -> _Forwarded:
     packets: dict[str, int] = {}
     octets: dict[str, int] = {}
+    producers: dict[str, dict[str, Any]] = {}
     for w in dump.get("workers", []):
         for r in w.get("routers", []) or []:
             for t in r.get("transports", []) or []:
@@ -67,7 +69,8 @@ def _walk_dump(dump: dict[str, Any]) -> _Forwarded:
                 for p in t.get("producers", []) or []:
                     if p.get("id"):
                         octets[p["id"]] = int(p.get("octets", 0))
-    return _Forwarded(packets, octets)
+                        producers[p["id"]] = p
+    return _Forwarded(packets, octets, producers)
 
 
 class UsageMeter:
@@ -87,6 +90,7 @@ class UsageMeter:
         self._acc: dict[BucketKey, list[float]] = {}
         self._samples: list[CallQualitySample] = []
         self._last: _Forwarded | None = None
+        self._pixels = 0  # aggregate resolution of the member being looked at (tick scratch)
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self.closed = False
@@ -161,12 +165,13 @@ class UsageMeter:
                     continue
                 audio = False
                 video: Tier | None = None
+                self._pixels = 0
                 for pid in p.subscribed:
                     owner = owners.get(pid)
                     if owner is None or owner[1].muted or not moved(pid):
                         continue
                     if owner[1].kind == "video":
-                        video = self._video_tier(video, pid)
+                        video = self._video_tier(video, pid, fwd)
                     else:
                         audio = True
                 tier = video if video is not None else (Tier.AUDIO if audio else None)
@@ -177,10 +182,18 @@ class UsageMeter:
             if self.params.quality_samples and fwd is not None and prev is not None:
                 self._quality(room, owners, fwd, prev, dt, int(wall))
 
-    def _video_tier(self, current: Tier | None, producer_id: str) -> Tier:
-        # Frame sizes are not reported by the media layer yet: every video is of unknown size.
-        pixels = 0
-        tier = max(tier_for_pixels(pixels), self.params.default_video_tier, key=video_rank)
+    def _video_tier(self, current: Tier | None, producer_id: str, fwd: _Forwarded | None) -> Tier:
+        """TRTC bills the aggregate resolution of the videos a member receives. Frame sizes come from
+        the producer's dump (``width``/``height``) when the media layer reports them; a video of
+        unknown size counts at ``default_video_tier``."""
+        pd = fwd.producers.get(producer_id, {}) if fwd is not None else {}
+        width, height = pd.get("width"), pd.get("height")
+        if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+            pixels = width * height
+            self._pixels += pixels
+            tier = tier_for_pixels(self._pixels)
+        else:
+            tier = self.params.default_video_tier
         if current is None:
             return tier
         return max(current, tier, key=video_rank)
@@ -195,18 +208,31 @@ class UsageMeter:
             if pid not in fwd.octets_in or pid not in prev.octets_in:
                 continue
             kbps = max(0, fwd.octets_in[pid] - prev.octets_in[pid]) * 8 / dt / 1000
-            name = "aBit" if pub.kind == "audio" else ("bigvBit" if pub.source == "main" else "subvBit")
-            self._samples.append(
-                CallQualitySample(
-                    call_id=call_id,
-                    sdkappid=room.ref.sdkappid,
-                    user_id=owner.user_id,
-                    peer_id="",
-                    data_type=name,
-                    ts=ts,
-                    value=round(kbps, 1),
+            points = [
+                ("aBit" if pub.kind == "audio" else ("bigvBit" if pub.source == "main" else "subvBit"), kbps)
+            ]
+            # Fields the media layer may report (docs/decisions/0004): uplink loss and frame size.
+            pd = fwd.producers.get(pid, {})
+            if isinstance(pd.get("fractionLost"), int) and (pub.kind == "audio" or pub.source == "main"):
+                points.append(
+                    ("aLoss" if pub.kind == "audio" else "bigvLoss", pd["fractionLost"] * 100 / 256)
                 )
-            )
+            if pub.kind == "video" and pub.source == "main":
+                for key, name in (("width", "bigvWidth"), ("height", "bigvHeight")):
+                    if isinstance(pd.get(key), int):
+                        points.append((name, float(pd[key])))
+            for name, value in points:
+                self._samples.append(
+                    CallQualitySample(
+                        call_id=call_id,
+                        sdkappid=room.ref.sdkappid,
+                        user_id=owner.user_id,
+                        peer_id="",
+                        data_type=name,
+                        ts=ts,
+                        value=round(value, 1),
+                    )
+                )
 
     def add(
         self, sdkappid: int, room_id: int | str, user_id: str, tier: Tier, seconds: float, at: float
