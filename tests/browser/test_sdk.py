@@ -80,7 +80,12 @@ INVALID_CALLS = """async () => {
     sdk.validateEnterRoomParams({...base, roomId: null, strRoomId: 'x'.repeat(64)}).strRoomId.length,
     sdk.validateEnterRoomParams({...base, userId: 'A-z_9'.padEnd(32, 'x')}).userId.length,
   ];
-  return {out, ok, sockets: window.__sockets.length};
+  const e = (err) => { const r = sdk.fromServerError(err, 'x'); return [r.code, r.extraCode]; };
+  const mapped = [e({code: 5012}), e({code: 5101}), e({code: -100018}), e({code: 5000, extraCode: 4}),
+                  e({code: 5400}), e({code: 42})];
+  const urls = [sdk.signalUrl(), sdk.signalUrl('https://rtc.example.com'), sdk.signalUrl('http://h:8080/'),
+                sdk.signalUrl('wss://rtc.example.com/custom')];
+  return {out, ok, mapped, urls, origin: location.host, sockets: window.__sockets.length};
 }"""
 
 E5000 = ["RtcError", 5000, 0]
@@ -131,6 +136,14 @@ async def test_invalid_parameters_fail_before_anything_is_sent(server: Server, c
     assert result["out"]["roomId 0"][3] == "enterRoom"
     assert result["ok"] == [4294967294, "aZ09 !#$%&()+-:;<=.>?@[]^_{}|~,", 64, 32]
     assert result["sockets"] == 0, "a WebSocket was opened for an invalid call"
+    # the server's codes as trtc-sdk-v5 applications read them; the default signalling URL
+    assert result["mapped"] == [[5000, 5012], [5100, 5101], [5400, -100018], [5000, 4], [5400, 0], [5999, 42]]
+    assert result["urls"] == [
+        f"ws://{result['origin']}/signal",
+        "wss://rtc.example.com/signal",
+        "ws://h:8080/signal",
+        "wss://rtc.example.com/custom",
+    ]
 
     # What the server refuses comes back as TRTC's SERVER_ERROR with the server's code as extraCode.
     refused = await page.evaluate(
