@@ -8,7 +8,7 @@ from collections.abc import Callable
 from aiortc.rtp import RtpPacket
 
 from relayroom.media.consumer import Consumer, ConsumerParams
-from relayroom.media.producer import KEYFRAME_MIN_INTERVAL_S, Producer, ProducerParams
+from relayroom.media.producer import KEYFRAME_MIN_INTERVAL_S, REMB_FLOOR_BPS, Producer, ProducerParams
 from relayroom.media.rtp import header, rtcp
 from relayroom.media.types import CloseReason
 
@@ -234,10 +234,13 @@ def test_remb_sent_upstream_is_the_lowest_subscriber_estimate() -> None:
         lambda c: None,
     )
     c1.remb_bitrate = 900_000
-    c2.remb_bitrate = 300_000
+    c2.remb_bitrate = 400_000
     remb = rtcp.parse(p.aggregate_remb() or b"")[0]
     assert isinstance(remb, rtcp.Remb) and remb.ssrcs == [1111]
-    assert abs(remb.bitrate - 300_000) < 300
+    assert abs(remb.bitrate - 400_000) < 400
+    c2.remb_bitrate = 6_000  # a subscriber estimate that low is floored
+    remb = rtcp.parse(p.aggregate_remb() or b"")[0]
+    assert isinstance(remb, rtcp.Remb) and abs(remb.bitrate - REMB_FLOOR_BPS) < 300
 
 
 def test_padding_only_rtx_probe_is_not_mistaken_for_a_retransmission() -> None:

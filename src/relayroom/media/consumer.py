@@ -209,4 +209,5 @@ class Consumer:
             "octets": self.octets,
             "retransmitted": self.retransmitted,
             "keyframeRequests": self.keyframe_requests,
+            "rembBitrate": self.remb_bitrate,
         }

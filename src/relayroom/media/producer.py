@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 KEYFRAME_MIN_INTERVAL_S = 0.5
+REMB_FLOOR_BPS = 300_000
 _MAX_NACK_GAP = 200
 _NACK_RETRIES = 3
 
@@ -214,11 +215,12 @@ class Producer:
         self.last_sr_time = now
 
     def aggregate_remb(self) -> bytes | None:
-        """REMB towards the publisher: the lowest estimate among subscribers that sent one."""
+        """REMB towards the publisher: the lowest estimate among subscribers that sent one, never below
+        REMB_FLOOR_BPS (without simulcast one slow subscriber would otherwise starve the whole room)."""
         rates = [c.remb_bitrate for c in self._consumers if c.remb_bitrate]
         if not rates:
             return None
-        return rtcp.build_remb(1, min(rates), [self.params.ssrc])
+        return rtcp.build_remb(1, max(min(rates), REMB_FLOOR_BPS), [self.params.ssrc])
 
     def request_missing(self, seq: int) -> None:
         """A subscriber asked for a packet the ring does not have."""
