@@ -391,3 +391,50 @@ async def test_workers_run_without_core_dumps(loopback: None) -> None:
         assert line.split()[4:6] == ["0", "0"], line
     finally:
         await svc.close()
+
+
+def _strip_rtx(answer: str) -> str:
+    import re
+
+    rtx_pts = set(re.findall(r"a=rtpmap:(\d+) rtx/", answer))
+    out = []
+    for line in answer.split("\r\n"):
+        if any(line.startswith(f"a=rtpmap:{pt} ") or line.startswith(f"a=fmtp:{pt} ") for pt in rtx_pts):
+            continue
+        if line.startswith("m=video"):
+            parts = line.split(" ")
+            line = " ".join(parts[:3] + [p for p in parts[3:] if p not in rtx_pts])
+        out.append(line)
+    return "\r\n".join(out)
+
+
+async def test_subscriber_without_rtx_gets_plain_retransmissions(media: Media) -> None:
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    from tests.media.peers import Subscriber, client_config
+
+    svc, _ = media
+    router_id = await svc.create_router("room-nortx")
+    pub, producer_ids = await publish(svc, router_id, "alice", "red", audio=False)
+    relay = await start_relay(svc.worker_for_router(router_id).port, drop_every=20)
+    sub = Subscriber("bob", RTCPeerConnection(client_config()))
+    sub.pc.on("track", sub.on_track)
+    try:
+        offer = relay.rewrite_sdp(await svc.subscribe(router_id, "bob", producer_ids))
+        await sub.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        await sub.pc.setLocalDescription(await sub.pc.createAnswer())
+        await svc.set_subscriber_answer(router_id, "bob", _strip_rtx(sub.pc.localDescription.sdp))
+        await wait_for(lambda: len(sub.video_frames) > 5, within=15)
+        await asyncio.sleep(3)
+        dump = await svc.dump()
+        consumers = [
+            c for r in dump["workers"][0]["routers"] for t in r["transports"] for c in t["consumers"]
+        ]
+        assert consumers[0]["rtxSsrc"] is None
+        assert relay.dropped > 0 and consumers[0]["retransmitted"] > 0
+        assert close_colour(sub.video_frames[-1][2], "red")
+    finally:
+        await sub.close()
+        await pub.close()
+        assert relay.transport is not None
+        relay.transport.close()

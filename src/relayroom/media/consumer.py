@@ -76,6 +76,8 @@ class Consumer:
         self._last_ts = random.randint(0, 0x7FFFFFFF)
         self._last_send_time = 0.0
         self._rtx_seq = random.randint(0, 0x7FFF)
+        self._rtx_ssrc = params.rtx_ssrc
+        self._rtx_pt = params.rtx_payload_type
         self.packets = 0
         self.octets = 0
         self.retransmitted = 0
@@ -126,12 +128,17 @@ class Consumer:
                 continue
             ts = ((pkt[4] << 24) | (pkt[5] << 16) | (pkt[6] << 8) | pkt[7]) + self._ts_offset
             out = rewritten(pkt, self._pt, out_seq, ts & 0xFFFFFFFF, self._ssrc)
-            rtx_ssrc, rtx_pt = self.params.rtx_ssrc, self.params.rtx_payload_type
+            rtx_ssrc, rtx_pt = self._rtx_ssrc, self._rtx_pt
             if rtx_ssrc is not None and rtx_pt is not None:
                 self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
                 out = bytes(build_rtx(out, rtx_pt, self._rtx_seq, rtx_ssrc, out_seq))
             self.retransmitted += 1
             self._send(out)
+
+    def disable_rtx(self) -> None:
+        """The subscriber did not accept RTX: answer NACKs with plain retransmissions."""
+        self._rtx_ssrc = None
+        self._rtx_pt = None
 
     def request_keyframe(self) -> None:
         self.keyframe_requests += 1
@@ -202,7 +209,7 @@ class Consumer:
             "kind": self.kind,
             "producerId": self.producer.id if self.producer else None,
             "ssrc": self._ssrc,
-            "rtxSsrc": self.params.rtx_ssrc,
+            "rtxSsrc": self._rtx_ssrc,
             "payloadType": self._pt,
             "paused": self.paused,
             "packets": self.packets,

@@ -320,6 +320,7 @@ class SubscriberMLine:
     active: bool = True
     consumer_id: str | None = None
     producer_id: str | None = None
+    rtx_accepted: bool = True  # False once the subscriber's answer dropped our RTX payload type
 
 
 # Dynamic payload types (RFC 3551 §3 allows 35-63 too; browsers use them).
@@ -408,6 +409,7 @@ class ParsedAnswer:
     mids: list[str]
     rejected_mids: list[str] = field(default_factory=list)
     ice_ufrag: str | None = None
+    payload_types: dict[str, set[int]] = field(default_factory=dict)  # mid -> PTs the answer kept
 
 
 def parse_answer(sdp: str) -> ParsedAnswer:
@@ -427,4 +429,5 @@ def parse_answer(sdp: str) -> ParsedAnswer:
         mids,
         rejected,
         ice.usernameFragment if ice is not None else None,
+        {str(m.rtp.muxId): {int(f) for f in m.fmt if str(f).isdigit()} for m in desc.media},
     )

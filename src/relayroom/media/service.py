@@ -573,12 +573,21 @@ class MediaService:
             p = state.participants.get(participant_id)
             if p is None or p.recv_transport_id is None:
                 raise InvalidStateError("participant has no recv transport")
+            worker = self.worker_for_router(router_id)
+            for ml in p.mlines:
+                # RTX is offered on every video m-line; a client that drops it gets plain retransmissions
+                kept = answer.payload_types.get(ml.mid)
+                if ml.active and ml.consumer_id and ml.rtx_payload_type is not None and kept is not None:
+                    if ml.rtx_payload_type not in kept and ml.rtx_accepted:
+                        ml.rtx_accepted = False
+                        with contextlib.suppress(InvalidStateError):
+                            await worker.request("consumer.disableRtx", ml.consumer_id)
             if p.recv_connected:
                 return
             role = answer.setup_role or "client"
             if role not in ("client", "server"):
                 raise ValueError("answer must use setup active or passive")
-            await self.worker_for_router(router_id).request(
+            await worker.request(
                 "transport.connect",
                 p.recv_transport_id,
                 {

@@ -352,6 +352,9 @@ class Worker:
         if method == "consumer.resume":
             self._find("consumer", handler_id).resume()
             return {}
+        if method == "consumer.disableRtx":
+            self._find("consumer", handler_id).disable_rtx()
+            return {}
         if method == "consumer.setProducer":
             consumer = self._find("consumer", handler_id)
             consumer.set_producer(self._find("producer", str(data["producerId"])))
