@@ -29,6 +29,7 @@ from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
 from relayroom.control.usage.meter import MeterParams
+from relayroom.control.webhooks.service import WebhookParams
 from tests.test_serve import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
@@ -65,6 +66,7 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart, Path]]:
     )
     app = create_app(settings, on_first_start=seen.append)
     app.state.meter_params = MeterParams(tick_s=0.5, flush_s=1.0)  # usage shows up within seconds
+    app.state.webhook_params = WebhookParams(poll_interval_s=0.2, config_cache_s=0.2)
     srv = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on")
     )
@@ -117,6 +119,41 @@ class Watch:
         page.on("requestfailed", on_failed)
 
 
+class Hooks:
+    """A callback receiver on 127.0.0.1: answers 200 and keeps the event bodies."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/trtc/callback"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+                self.events.append(json.loads(await reader.readexactly(length)))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n"
+                )
+                writer.write(b'{"code":0}')
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
 async def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.evaluate("document.getElementById('toasts').replaceChildren()")
@@ -133,6 +170,8 @@ async def test_console_every_page_against_a_real_server(server: tuple[str, First
     base = f"http://{host}"
     watch = Watch()
     clients: list[RelayRoomClient] = []
+    hooks = Hooks()
+    await hooks.start()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         ctx = await browser.new_context(
@@ -142,13 +181,14 @@ async def test_console_every_page_against_a_real_server(server: tuple[str, First
         page = await ctx.new_page()
         watch.attach(page)
         try:
-            await _walk(page, expect, base, host, first, db_path, watch, clients)
+            await _walk(page, expect, base, host, first, db_path, watch, clients, hooks)
         except BaseException:
             print("browser problems so far:", *watch.problems, sep="\n  ")
             await shot(page, "failure")
             raise
         finally:
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+            await hooks.close()
             await ctx.close()
             await browser.close()
     assert watch.problems == []
@@ -163,6 +203,7 @@ async def _walk(
     db_path: Path,
     watch: Watch,
     clients: list[RelayRoomClient],
+    hooks: Hooks,
 ) -> None:
     # ---- sign-in: GET / redirects to the console; a wrong password shows the API's message
     await page.goto(base + "/")
@@ -223,16 +264,6 @@ async def _walk(
     await expect(page.locator("[data-secret=privatemapkey]")).to_be_visible()
     await shot(page, "04-application-tokens")
 
-    # ---- Python clients enter a room: alice with the UI's UserSig, bob signed with the revealed key
-    for user, sig in (
-        ("alice", alice_sig),
-        ("bob", gen_usersig(sdkappid, key, "bob", 600, now=int(time.time()))),
-    ):
-        c = RelayRoomClient(f"ws://{host}/signal")
-        clients.append(c)
-        await c.enter_room(sdk_app_id=sdkappid, user_id=user, user_sig=sig, room_id=42)
-    await clients[0].publish(audio_track=SineAudioTrack(440))
-
     # ---- edit name/description/tags
     await page.get_by_role("tab", name="Overview").click()
     await expect(page.locator("#reveal-key")).to_be_visible()
@@ -271,13 +302,23 @@ async def _walk(
     await page.get_by_role("tab", name="Callbacks").click()
     await expect(page.locator("#callback-form")).to_be_visible()
     cb = page.locator("#callback-form")
-    await cb.get_by_label("Callback URL").fill("https://hooks.example.com/trtc")
+    await cb.get_by_label("Callback URL").fill(hooks.url)
     await cb.get_by_label("Generate a new key").check()
     await cb.get_by_role("button", name="Save").click()
     await expect(page.locator("[data-secret=callback-key]")).to_be_visible()
     assert re.fullmatch(r"[A-Za-z0-9]{32}", await page.locator("[data-secret=callback-key]").input_value())
     await expect(page.locator("#deliveries")).to_be_visible()
     await shot(page, "06-application-callbacks")
+
+    # ---- Python clients enter a room: alice with the UI's UserSig, bob signed with the revealed key
+    for user, sig in (
+        ("alice", alice_sig),
+        ("bob", gen_usersig(sdkappid, key, "bob", 600, now=int(time.time()))),
+    ):
+        c = RelayRoomClient(f"ws://{host}/signal")
+        clients.append(c)
+        await c.enter_room(sdk_app_id=sdkappid, user_id=user, user_sig=sig, room_id=42)
+    await clients[0].publish(audio_track=SineAudioTrack(440))
 
     # ---- applications list: search by name, tag, status
     await page.get_by_role("link", name="Applications").first.click()
@@ -315,6 +356,18 @@ async def _walk(
     disband = await clients[0].wait_for_event("kicked-out", within=10)
     assert disband.data["reason"] == "room_disband"
     await expect(page.locator("#rooms .empty")).to_contain_text("No live rooms")
+
+    # ---- the room's events reached the callback URL; the delivery log shows them
+    await page.goto(f"{base}/console/#/apps/{sdkappid}/callbacks")
+    delivered = page.locator("#deliveries tbody tr", has_text="delivered")
+    for _ in range(50):
+        if await delivered.count() >= 4:
+            break
+        await page.wait_for_timeout(200)
+        await page.locator("#refresh-deliveries").click()
+    await expect(delivered.first).to_be_visible()
+    assert hooks.events and all(e.get("EventGroupId") for e in hooks.events)
+    await shot(page, "06b-callback-deliveries")
 
     # ---- usage: chart (or empty state), day / 5-minute, CSV export
     await page.get_by_role("link", name="Usage").click()

@@ -1079,7 +1079,7 @@ async function appCallbacks(body, app, owner) {
   append(
     body,
     card("Callback", null, cfgArea),
-    card("Delivery log", [stateSel, h("button", { class: "btn btn-sm", onclick: loadDeliveries }, "Refresh")], deliveries),
+    card("Delivery log", [stateSel, h("button", { class: "btn btn-sm", id: "refresh-deliveries", onclick: loadDeliveries }, "Refresh")], deliveries),
   );
   try {
     renderCfg(await get(`/applications/${app.sdkappid}/callback`));
