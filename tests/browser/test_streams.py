@@ -20,7 +20,8 @@ async def test_screen_share_camera_toggle_and_remote_audio(server: Server, chrom
     await bob.evaluate(
         "() => { window.__volumes = []; window.__quality = [];"
         " rr.on('audio-volume', (e) => __volumes.push(...e.result));"
-        " rr.on('network-quality', (q) => __quality.push(q)); }"
+        " rr.on('network-quality', (q) => __quality.push(q));"
+        " rr.on('statistics', (st) => { window.__stats = st; }); }"
     )
     await wait_media_from(bob, ["alice"], rr_expr="rr")
     await wait_media_from(alice, ["bob"], rr_expr="rr", video=False)
@@ -87,6 +88,19 @@ async def test_screen_share_camera_toggle_and_remote_audio(server: Server, chrom
     )
     assert quality[-1]["downlinkNetworkQuality"] in (1, 2), quality[-1]
     assert quality[-1]["uplinkNetworkQuality"] in (1, 2), quality[-1]
+    stats = await eventually(
+        lambda: bob.evaluate(
+            "() => { const r = __stats && __stats.remoteStatistics.find((x) => x.userId === 'alice');"
+            " return r && r.audio.bitrate > 0 && r.video.length && r.video[0].bitrate > 0 ? __stats : null; }"
+        ),
+        what="statistics with bitrates",
+    )
+    [from_alice] = [r for r in stats["remoteStatistics"] if r["userId"] == "alice"]
+    assert from_alice["audio"]["bitrate"] > 0
+    assert [(v["width"], v["height"], v["videoType"]) for v in from_alice["video"]] == [(320, 240, "big")]
+    assert from_alice["video"][0]["bitrate"] > 0 and from_alice["video"][0]["frameRate"] > 0, stats
+    assert stats["localStatistics"]["audio"]["bitrate"] > 0 and stats["localStatistics"]["video"] == []
+    assert stats["bytesReceived"] > 0 and stats["bytesSent"] > 0
     assert not await events(bob, "error") and not await events(alice, "error")
 
 

@@ -46,6 +46,7 @@ export declare const EVENT: Readonly<{
   CUSTOM_MESSAGE: 'custom-message';
   SCREEN_SHARE_STOPPED: 'screen-share-stopped';
   PUBLISH_STATE_CHANGED: 'publish-state-changed';
+  STATISTICS: 'statistics';
 }>;
 
 export declare const TYPE: Readonly<{
@@ -196,6 +197,25 @@ export interface EventMap {
   'custom-message': { userId: string; cmdId: number; seq: number; data: ArrayBuffer };
   'screen-share-stopped': Record<string, never>;
   'publish-state-changed': { mediaType: 'audio' | 'video' | 'screen'; state: 'started' | 'stopped' };
+  /** every 2 s in a room; bitrates in kbps, loss in %, rtt in ms */
+  'statistics': {
+    rtt: number;
+    upLoss: number;
+    downLoss: number;
+    bytesSent: number;
+    bytesReceived: number;
+    localStatistics: { audio: AudioStatistics; video: VideoStatistics[] };
+    remoteStatistics: Array<{ userId: string; audio: AudioStatistics; video: VideoStatistics[] }>;
+  };
+}
+
+export interface AudioStatistics { bitrate: number; audioLevel: number }
+export interface VideoStatistics {
+  width: number;
+  height: number;
+  frameRate: number;
+  bitrate: number;
+  videoType: 'big' | 'sub';
 }
 
 export declare class RelayRoom {

@@ -69,6 +69,7 @@ export const EVENT = Object.freeze({
   CUSTOM_MESSAGE: 'custom-message',
   SCREEN_SHARE_STOPPED: 'screen-share-stopped',
   PUBLISH_STATE_CHANGED: 'publish-state-changed',
+  STATISTICS: 'statistics',
 });
 
 /** TRTC.TYPE */
@@ -1620,12 +1621,11 @@ export class RelayRoom {
     return 5;
   }
 
-  async _pcQuality(pc, direction) {
-    if (!pc) return {quality: 0, rtt: 0, loss: 0};
+  _pcQuality(pc, stats, direction) {
+    if (!pc || !stats) return {quality: 0, rtt: 0, loss: 0};
     if (pc.connectionState === 'failed' || pc.connectionState === 'disconnected' || pc.connectionState === 'closed') {
       return {quality: 6, rtt: 0, loss: 0};
     }
-    const stats = await pc.getStats();
     let rtt = null;
     let loss = null;
     let received = 0;
@@ -1660,13 +1660,18 @@ export class RelayRoom {
 
   async _evaluateQuality() {
     if (!this._inRoom) return;
+    const sendPc = this._sendPc;
+    const recvPc = this._recvPc;
+    const sendStats = sendPc && sendPc.connectionState !== 'closed' ? await sendPc.getStats() : null;
+    const recvStats = recvPc && recvPc.connectionState !== 'closed' ? await recvPc.getStats() : null;
+    if (!this._inRoom) return;
     let up;
     let down;
     if (this._state === 'RECONNECTING' || !this._ws) {
       up = down = {quality: 6, rtt: 0, loss: 0};
     } else {
-      up = await this._pcQuality(this._sendPc, 'up');
-      down = await this._pcQuality(this._recvPc, 'down');
+      up = this._pcQuality(sendPc, sendStats, 'up');
+      down = this._pcQuality(recvPc, recvStats, 'down');
     }
     this._emit(EVENT.NETWORK_QUALITY, {
       uplinkNetworkQuality: up.quality,
@@ -1676,6 +1681,70 @@ export class RelayRoom {
       downlinkRTT: down.rtt,
       downlinkLoss: Math.round(down.loss * 100),
     });
+    const list = this._listeners.get(EVENT.STATISTICS);
+    if (list && list.length) this._emit(EVENT.STATISTICS, this._statistics(sendStats, recvStats, up, down));
+  }
+
+  /** trtc-sdk-v5's STATISTICS payload from the two connections' stats (bitrates in kbps since the last call). */
+  _statistics(sendStats, recvStats, up, down) {
+    const now = performance.now();
+    const prev = this._prevBytes || new Map();
+    const next = new Map();
+    const kbps = (id, bytes) => {
+      next.set(id, {bytes, at: now});
+      const p = prev.get(id);
+      return p && now > p.at && bytes >= p.bytes ? Math.round(((bytes - p.bytes) * 8) / (now - p.at)) : 0;
+    };
+    let bytesSent = 0;
+    let bytesReceived = 0;
+    const local = {audio: {bitrate: 0, audioLevel: 0}, video: []};
+    const screenMid = this._senders.screen ? this._senders.screen.mid : null;
+    if (sendStats) {
+      sendStats.forEach((s) => {
+        if (s.type === 'media-source' && s.kind === 'audio' && typeof s.audioLevel === 'number') {
+          local.audio.audioLevel = s.audioLevel;
+        }
+        if (s.type !== 'outbound-rtp') return;
+        bytesSent += s.bytesSent || 0;
+        const bitrate = kbps(s.id, s.bytesSent || 0);
+        if (s.kind === 'audio') {
+          local.audio.bitrate = bitrate;
+        } else {
+          local.video.push({width: s.frameWidth || 0, height: s.frameHeight || 0,
+            frameRate: Math.round(s.framesPerSecond || 0), bitrate, videoType: s.mid === screenMid ? 'sub' : 'big'});
+        }
+      });
+    }
+    const remote = new Map();
+    const byMid = new Map();
+    for (const [, e] of this._remoteTracks) byMid.set(e.mid, e);
+    if (recvStats) {
+      recvStats.forEach((s) => {
+        if (s.type !== 'inbound-rtp') return;
+        bytesReceived += s.bytesReceived || 0;
+        const e = byMid.get(s.mid);
+        if (!e) return;
+        const bitrate = kbps(s.id, s.bytesReceived || 0);
+        if (!remote.has(e.userId)) remote.set(e.userId, {userId: e.userId, audio: {bitrate: 0, audioLevel: 0}, video: []});
+        const r = remote.get(e.userId);
+        if (e.kind === 'audio') {
+          r.audio = {bitrate, audioLevel: s.audioLevel || 0};
+        } else {
+          r.video.push({width: s.frameWidth || 0, height: s.frameHeight || 0,
+            frameRate: Math.round(s.framesPerSecond || 0), bitrate, videoType: e.streamType === 'sub' ? 'sub' : 'big'});
+        }
+      });
+    }
+    this._prevBytes = next;
+    return {
+      rtt: Math.max(up.rtt, down.rtt),
+      upLoss: Math.round(up.loss * 100),
+      downLoss: Math.round(down.loss * 100),
+      bytesSent,
+      bytesReceived,
+      localStatistics: local,
+      remoteStatistics: [...remote.values()],
+    };
   }
 
   // ------------------------------------------------------------------------------------ introspection
