@@ -121,7 +121,7 @@ async def test_aiortc_accepts_the_answer_and_the_subscriber_offers() -> None:
                     track_id=f"p{m.mid}",
                 )
             )
-        text = sdp.build_subscriber_offer(mlines, LOCAL, 9, 1, "bob")
+        text = sdp.build_subscriber_offer(mlines, LOCAL, 9, 1)
         await sub.setRemoteDescription(RTCSessionDescription(text, "offer"))
         await sub.setLocalDescription(await sub.createAnswer())
         parsed = sdp.parse_answer(sub.localDescription.sdp)
@@ -144,8 +144,9 @@ async def test_aiortc_accepts_the_answer_and_the_subscriber_offers() -> None:
                 "p2",
             )
         )
-        reoffer = sdp.build_subscriber_offer(mlines, LOCAL, 9, 2, "bob")
+        reoffer = sdp.build_subscriber_offer(mlines, LOCAL, 9, 2)
         assert "a=inactive" in reoffer and reoffer.count("m=") == 3
+        assert "cname:carol" in reoffer and "cname:alice" in reoffer  # CNAME = publisher (lip sync)
         await sub.setRemoteDescription(RTCSessionDescription(reoffer, "offer"))
         await sub.setLocalDescription(await sub.createAnswer())
         assert sdp.parse_answer(sub.localDescription.sdp).mids == ["0", "1", "2"]

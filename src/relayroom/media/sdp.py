@@ -368,7 +368,7 @@ _OFFER_FEEDBACK_VIDEO = ("nack", "nack pli", "ccm fir", "goog-remb")
 
 
 def build_subscriber_offer(
-    mlines: Sequence[SubscriberMLine], local: LocalTransport, session_id: int, version: int, cname: str
+    mlines: Sequence[SubscriberMLine], local: LocalTransport, session_id: int, version: int
 ) -> str:
     """Server offer for a recv transport: one sendonly m-line per consumer, inactive ones kept.
 
@@ -396,7 +396,8 @@ def build_subscriber_offer(
                 lines.append(f"a=ssrc-group:FID {m.ssrc} {m.rtx_ssrc}")
             for s in (m.ssrc, m.rtx_ssrc):
                 if s is not None:
-                    lines.append(f"a=ssrc:{s} cname:{cname}")
+                    # CNAME = the publisher: the subscriber lip-syncs one publisher's audio and video
+                    lines.append(f"a=ssrc:{s} cname:{m.stream_id}")
                     lines.append(f"a=ssrc:{s} msid:{m.stream_id} {m.track_id}")
         lines += _candidate_lines(local)
     return "\r\n".join(lines) + "\r\n"

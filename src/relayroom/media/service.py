@@ -541,9 +541,7 @@ class MediaService:
     def _subscriber_offer(self, p: ParticipantState) -> str:
         assert p.recv_local is not None
         p.recv_version += 1
-        return sdp.build_subscriber_offer(
-            p.mlines, p.recv_local, p.session_id, p.recv_version, p.participant_id
-        )
+        return sdp.build_subscriber_offer(p.mlines, p.recv_local, p.session_id, p.recv_version)
 
     async def unsubscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str:
         """Close consumers; returns a re-offer (their m-lines become inactive, never removed)."""
