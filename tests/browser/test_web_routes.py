@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +90,26 @@ def test_dev_usersig_signs_for_the_demo_app(
     assert body["userSig"] not in caplog.text and first.secret_key not in caplog.text
     for bad in ("", "a b", "x" * 33, "ü"):
         assert client.post("/api/dev/usersig", json={"userId": bad}).status_code == 422, bad
+
+
+def test_typescript_declarations_match_the_module() -> None:
+    """Every method, event and error code the .d.ts declares exists in relayroom.js (and vice versa for
+    the public methods), so the hand-written declarations cannot drift silently."""
+    js = (REPO / "sdk/js/relayroom.js").read_text()
+    dts = (REPO / "sdk/js/relayroom.d.ts").read_text()
+    cls = dts[dts.index("export declare class RelayRoom") :]
+    cls = cls[: cls.index("\n}\n")]
+    declared = set(re.findall(r"^  (?:static )?(\w+)(?:<[^>]*>)?\(", cls, re.M))
+    js_cls = js[js.index("export class RelayRoom") :]
+    defined = {
+        name
+        for name in re.findall(r"^  (?:static )?(?:async )?(\w+)\(", js_cls, re.M)
+        if not name.startswith("_") and name != "constructor"
+    }
+    assert declared - {"constructor"} == defined
+    for const in ("ERROR_CODE", "EXTRA_CODE", "EVENT", "TYPE"):
+        js_block = js[js.index(f"export const {const} = Object.freeze({{") :]
+        js_pairs = re.findall(r"^  (\w+): ([^,\n]+),", js_block[: js_block.index("});")], re.M)
+        dts_block = dts[dts.index(f"export declare const {const}: Readonly<{{") :]
+        dts_pairs = re.findall(r"^  (\w+): ([^;\n]+);", dts_block[: dts_block.index("}>;")], re.M)
+        assert js_pairs == dts_pairs, const
