@@ -262,3 +262,20 @@ def test_fir_only_publisher_gets_fir_with_increasing_sequence_numbers() -> None:
     p.request_keyframe(2.0)
     firs = [i for d in up.rtcp for i in rtcp.parse(d) if isinstance(i, rtcp.Fir)]
     assert [f.entries for f in firs] == [[(1111, 1)], [(1111, 2)]]
+
+
+def test_nack_flood_is_capped_by_a_token_bucket() -> None:
+    from relayroom.media.consumer import RTX_BURST, RTX_RATE
+
+    up, down = Sink(), Sink()
+    p = make_producer(up)
+    c = make_consumer(down, p)
+    for seq in range(1, 601):
+        feed(p, vp8(seq, seq * 10, KEY if seq == 1 else CONT), 0.0)
+    first = parsed(down.rtp[0]).sequence_number
+    down.rtp.clear()
+    everything = [(first + i) & 0xFFFF for i in range(600)]
+    c.receive_nack(everything, 0.0)
+    assert len(down.rtp) == RTX_BURST and c.retransmissions_refused == 600 - RTX_BURST
+    c.receive_nack(everything, 0.1)  # 0.1 s later: RTX_RATE * 0.1 more tokens
+    assert len(down.rtp) == RTX_BURST + int(RTX_RATE * 0.1)

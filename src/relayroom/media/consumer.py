@@ -22,6 +22,9 @@ from relayroom.media.types import CloseReason
 
 logger = logging.getLogger(__name__)
 
+RTX_RATE = 500.0  # retransmissions per second per consumer, sustained
+RTX_BURST = 200  # and in one burst
+
 
 @dataclass(frozen=True)
 class ConsumerParams:
@@ -78,6 +81,9 @@ class Consumer:
         self._rtx_seq = random.randint(0, 0x7FFF)
         self._rtx_ssrc = params.rtx_ssrc
         self._rtx_pt = params.rtx_payload_type
+        self._rtx_tokens = float(RTX_BURST)
+        self._rtx_refill = 0.0
+        self.retransmissions_refused = 0
         self.packets = 0
         self.octets = 0
         self.retransmitted = 0
@@ -120,7 +126,13 @@ class Consumer:
         producer = self.producer
         if producer is None or producer.ring is None:
             return
+        # Token bucket: a NACK flood must not turn the SFU into an amplifier.
+        self._rtx_tokens = min(RTX_BURST, self._rtx_tokens + (now - self._rtx_refill) * RTX_RATE)
+        self._rtx_refill = now
         for out_seq in seqs:
+            if self._rtx_tokens < 1:
+                self.retransmissions_refused += 1
+                continue
             in_seq = (out_seq - self._seq_offset) & 0xFFFF
             pkt = producer.ring.get(in_seq, now * 1000)
             if pkt is None:
@@ -133,6 +145,7 @@ class Consumer:
                 self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
                 out = bytes(build_rtx(out, rtx_pt, self._rtx_seq, rtx_ssrc, out_seq))
             self.retransmitted += 1
+            self._rtx_tokens -= 1
             self._send(out)
 
     def disable_rtx(self) -> None:
@@ -215,6 +228,7 @@ class Consumer:
             "packets": self.packets,
             "octets": self.octets,
             "retransmitted": self.retransmitted,
+            "retransmissionsRefused": self.retransmissions_refused,
             "keyframeRequests": self.keyframe_requests,
             "rembBitrate": self.remb_bitrate,
         }
