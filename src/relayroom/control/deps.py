@@ -35,8 +35,10 @@ async def read_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-WriteSession = Annotated[AsyncSession, Depends(write_session)]
-ReadSession = Annotated[AsyncSession, Depends(read_session)]
+# scope="function": the transaction commits when the endpoint returns, before the response is sent, so
+# a client that reads right after a write sees it (the default scope exits after the response).
+WriteSession = Annotated[AsyncSession, Depends(write_session, scope="function")]
+ReadSession = Annotated[AsyncSession, Depends(read_session, scope="function")]
 
 
 async def get_principal(
