@@ -438,3 +438,29 @@ async def test_subscriber_without_rtx_gets_plain_retransmissions(media: Media) -
         await pub.close()
         assert relay.transport is not None
         relay.transport.close()
+
+
+def test_binding_all_interfaces_needs_an_announced_ip() -> None:
+    with pytest.raises(ValueError):
+        MediaService(MediaParams(host="0.0.0.0"))
+    MediaService(MediaParams(host="0.0.0.0", announced_ip="203.0.113.7"))
+
+
+async def test_announced_ip_is_the_candidate_address(loopback: None) -> None:
+    svc = MediaService(MediaParams(workers=1, host="127.0.0.1", announced_ip="127.0.0.2", loopback_only=True))
+    await svc.start()
+    try:
+        router_id = await svc.create_router("room-announce")
+        port = svc.worker_for_router(router_id).port
+        from aiortc import RTCPeerConnection
+
+        from tests.media.peers import SineAudioTrack, client_config
+
+        pc = RTCPeerConnection(client_config())
+        pc.addTransceiver(SineAudioTrack(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        result = await svc.publish(router_id, "alice", pc.localDescription.sdp)
+        await pc.close()
+        assert f"a=candidate:udpcandidate 1 udp 1076302079 127.0.0.2 {port} typ host" in result.answer_sdp
+    finally:
+        await svc.close()

@@ -54,6 +54,8 @@ class MediaService:
     def __init__(self, params: MediaParams) -> None:
         if params.workers < 1:
             raise ValueError("workers must be >= 1")
+        if params.host in ("0.0.0.0", "::") and not params.announced_ip:
+            raise ValueError("announced_ip is required when binding all interfaces")
         self._params = params
         self._workers: list[WorkerHandle | None] = [None] * params.workers
         self._routers: dict[str, RouterState] = {}
