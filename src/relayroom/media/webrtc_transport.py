@@ -52,7 +52,7 @@ class TransportParams:
     sendto: Callable[[bytes, Addr], None]
     send_rtp: Callable[[bytes, Addr], None]  # batched (GSO) path for forwarded RTP
     # worker callbacks
-    bind_tuple: Callable[[WebRtcTransport, Addr], None]
+    bind_tuple: Callable[[WebRtcTransport, Addr | None, Addr], None]  # (transport, old, new)
     notify: Callable[[str, str, dict[str, Any]], None]  # (target id, event, data)
     router: RouterLink
     on_close: Callable[[WebRtcTransport], None]  # worker bookkeeping (ufrag, 5-tuple), then the router
@@ -149,7 +149,7 @@ class WebRtcTransport:
         if self.tuple is None or (nominated and addr != self.tuple):
             old = self.tuple
             self.tuple = addr
-            self.params.bind_tuple(self, addr)
+            self.params.bind_tuple(self, old, addr)
             if old is None:
                 self._set_state(TransportState.CONNECTING)
                 if self._pending_client is not None:

@@ -180,16 +180,14 @@ class Worker:
             self.stun_rejected += 1  # USERNAME must be serverUfrag:clientUfrag of this session
             return
         if not stun.check_integrity(req, transport.ice_pwd):
-            self.stun_rejected += 1
-            self.sendto(stun.build_binding_error(req, 401, "Unauthorized"), addr)
+            self.stun_rejected += 1  # dropped silently: no unauthenticated replies to spoofable sources
             return
         self.sendto(stun.build_binding_success(req, addr, transport.ice_pwd), addr)
         transport.on_ice_check(addr, req.use_candidate)
 
-    def _bind_tuple(self, transport: WebRtcTransport, addr: Addr) -> None:
-        for a, t in list(self.tuples.items()):
-            if t is transport:
-                del self.tuples[a]
+    def _bind_tuple(self, transport: WebRtcTransport, old: Addr | None, addr: Addr) -> None:
+        if old is not None and self.tuples.get(old) is transport:
+            del self.tuples[old]
         self.tuples[addr] = transport
 
     # -- periodic work -------------------------------------------------------------------------------
@@ -219,10 +217,10 @@ class Worker:
 
     def _make_transport_params(self, transport_id: str, router: RouterLink) -> TransportParams:
         def closed(t: WebRtcTransport) -> None:
-            self.ufrags.pop(t.ice_ufrag, None)
-            for a, tt in list(self.tuples.items()):
-                if tt is t:
-                    del self.tuples[a]
+            if self.ufrags.get(t.ice_ufrag) is t:
+                del self.ufrags[t.ice_ufrag]
+            if t.tuple is not None and self.tuples.get(t.tuple) is t:
+                del self.tuples[t.tuple]
             router.on_transport_close(t)
 
         return TransportParams(

@@ -49,14 +49,3 @@ def build_binding_success(req: BindingRequest, addr: tuple[str, int], password: 
     response.add_message_integrity(password.encode("utf8"))
     response.add_fingerprint()
     return bytes(response)
-
-
-def build_binding_error(req: BindingRequest, code: int, reason: str) -> bytes:
-    response = stun.Message(
-        message_method=stun.Method.BINDING,
-        message_class=stun.Class.ERROR,
-        transaction_id=req.transaction_id,
-    )
-    response.attributes["ERROR-CODE"] = (code, reason)
-    response.add_fingerprint()
-    return bytes(response)
