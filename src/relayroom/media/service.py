@@ -164,15 +164,18 @@ class MediaService:
         state = self._routers.pop(router_id, None)
         if state is None:
             return
+        removed = 0
         for tid, (rid, _) in list(self._transport_owner.items()):
             if rid == router_id:
                 del self._transport_owner[tid]
+                removed += 1
         for cid, (rid, _) in list(self._consumer_owner.items()):
             if rid == router_id:
                 del self._consumer_owner[cid]
         w = self._workers[state.worker_index]
         if w is not None:
             w.router_ids.discard(router_id)
+            w.transport_count = max(0, w.transport_count - removed)
 
     def _on_worker_notification(
         self, handle: WorkerHandle, target_id: str, event: str, data: dict[str, Any]
