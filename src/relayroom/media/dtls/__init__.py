@@ -1,1 +1,1 @@
-"""dtls."""
+"""DTLS-SRTP handshake over memory BIOs (pyOpenSSL)."""

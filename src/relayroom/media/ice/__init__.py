@@ -1,1 +1,1 @@
-"""ice."""
+"""ICE-lite: STUN Binding responses on the worker's shared port."""

@@ -1,1 +1,1 @@
-"""srtp."""
+"""SRTP/SRTCP contexts (pylibsrtp) with a rewrite-and-protect fast path."""
