@@ -110,16 +110,7 @@ class ApiError extends Error {
   }
 }
 
-// The server commits a write after it has sent the response (FastAPI runs the exit of yield
-// dependencies late), so a read right after a write could see the state before it. Until that is
-// fixed server-side, reads wait until a short settle time after the last write has passed.
-const WRITE_SETTLE_MS = 120;
-
 async function api(method, path, body, { raw = false } = {}) {
-  if (method === "GET") {
-    const wait = (S.settleUntil || 0) - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  }
   const headers = { Accept: "application/json" };
   if (S.token) headers.Authorization = `Bearer ${S.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -148,7 +139,6 @@ async function api(method, path, body, { raw = false } = {}) {
     }
     throw new ApiError(message, r.status, code);
   }
-  if (method !== "GET") S.settleUntil = Date.now() + WRITE_SETTLE_MS;
   if (raw) return r;
   if (r.status === 204) return null;
   return r.json();
