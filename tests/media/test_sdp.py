@@ -166,3 +166,12 @@ def test_payload_types_run_out_then_reuse_same_codec() -> None:
     assert set(pts[30:]) <= set(pts[:30])
     with pytest.raises(UnsupportedError):
         sdp.allocate_payload_types(mlines, sdp.CodecInfo("video/VP9", 90000, None, 98, None), False)
+
+
+def test_oversized_sdp_is_rejected() -> None:
+    text = _offer("aiortc116_offer.sdp")
+    with pytest.raises(ValueError, match="too large"):
+        sdp.parse_offer(text + "a=x-padding:" + "x" * sdp.MAX_SDP_BYTES + "\r\n")
+    media = text[text.index("m=audio") :]
+    with pytest.raises(ValueError, match="too large"):
+        sdp.parse_offer(text + media * 70)

@@ -243,3 +243,24 @@ async def test_ice_restart_rotates_credentials_and_keeps_dtls_and_media(worker: 
     await wait_for(lambda: sub.received >= before + 10, within=3)
     dump = await worker.request("transport.dump", tid)
     assert dump["dtlsState"] == "connected"
+
+
+async def test_a_transport_refuses_more_producers_than_the_limit(worker: InProcess) -> None:
+    from relayroom.media.webrtc_transport import MAX_PRODUCERS_PER_TRANSPORT
+
+    await worker.request("worker.createRouter", None, {"routerId": "r1"})
+    await worker.request("router.createWebRtcTransport", "r1", {"transportId": "t1"})
+    for i in range(MAX_PRODUCERS_PER_TRANSPORT + 1):
+        data = {
+            "producerId": f"p{i}",
+            "kind": "audio",
+            "mimeType": "audio/opus",
+            "clockRate": 48000,
+            "payloadType": 111,
+            "ssrc": 1000 + i,
+        }
+        if i < MAX_PRODUCERS_PER_TRANSPORT:
+            await worker.request("transport.produce", "t1", data)
+        else:
+            with pytest.raises(ValueError, match="too many producers"):
+                await worker.request("transport.produce", "t1", data)

@@ -165,8 +165,14 @@ def _choose_codec(media: aiortc_sdp.MediaDescription) -> CodecInfo | None:
     return make(h264[0]) if h264 else None
 
 
+MAX_SDP_BYTES = 128 * 1024
+MAX_MEDIA_SECTIONS = 64
+
+
 def parse_offer(sdp: str) -> ParsedOffer:
-    """Parse a client's offer. Raises ValueError when it lacks ICE/DTLS parameters."""
+    """Parse a client's offer. Raises ValueError when it lacks ICE/DTLS parameters or is too large."""
+    if len(sdp) > MAX_SDP_BYTES or sdp.count("\nm=") > MAX_MEDIA_SECTIONS:
+        raise ValueError("sdp too large")
     try:
         desc = aiortc_sdp.SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc raises assorted errors on malformed SDP
@@ -414,6 +420,8 @@ class ParsedAnswer:
 
 
 def parse_answer(sdp: str) -> ParsedAnswer:
+    if len(sdp) > MAX_SDP_BYTES:
+        raise ValueError("sdp too large")
     try:
         desc = aiortc_sdp.SessionDescription.parse(sdp)
     except Exception as exc:

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
 
+MAX_PRODUCERS_PER_TRANSPORT = 32
+MAX_CONSUMERS_PER_TRANSPORT = 1024
+
 
 class TransportState(enum.StrEnum):
     NEW = "new"
@@ -289,6 +292,8 @@ class WebRtcTransport:
     # -- producers / consumers -----------------------------------------------------------------------
     def produce(self, producer_id: str, data: dict[str, Any]) -> Producer:
         self._check_open()
+        if len(self.producers) >= MAX_PRODUCERS_PER_TRANSPORT:
+            raise ValueError("too many producers on this transport")
         if producer_id in self.producers:
             raise TypeError("duplicate producer id")
         params = ProducerParams.from_dict(producer_id, data, self.params.rtx_buffer_ms)
@@ -313,6 +318,8 @@ class WebRtcTransport:
 
     def consume(self, consumer_id: str, producer_id: str, data: dict[str, Any]) -> Consumer:
         self._check_open()
+        if len(self.consumers) >= MAX_CONSUMERS_PER_TRANSPORT:
+            raise ValueError("too many consumers on this transport")
         if consumer_id in self.consumers:
             raise TypeError("duplicate consumer id")
         producer = self.params.router.get_producer(producer_id)
