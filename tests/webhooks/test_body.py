@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from relayroom.control.rooms.manager import RoomEvent, RoomEventType
 from relayroom.control.webhooks import body
 from relayroom.control.webhooks.events import Translator
@@ -36,7 +38,7 @@ def test_cjson_strings_arrays_and_empty_objects() -> None:
     assert body.cjson_dumps(1.5) == "1.5" and body.cjson_dumps(2.0) == "2"
 
 
-def _ev(t: RoomEventType, user: str | None = None, **kw: object) -> RoomEvent:
+def _ev(t: RoomEventType, user: str | None = None, **kw: Any) -> RoomEvent:
     return RoomEvent(type=t, room_key="1:n:7", sdkappid=1, room_id=7, at=100.0, user_id=user, **kw)
 
 
