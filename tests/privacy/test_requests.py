@@ -107,7 +107,14 @@ async def test_account_access_export_and_processing_records(settings: Settings) 
         assert [a["sdkappid"] for a in export["applications"]] == [rt.first.sdkappid]
         assert rt.first.secret_key not in str(export)
         assert any(e["action"] == "app.create" for e in export["operation_log"])
+        r = await rt.client.put(
+            f"/api/v1/applications/{rt.first.sdkappid}/callback",
+            headers=h,
+            json={"url": "http://127.0.0.1:9/trtc/callback?x=1", "key": "abc123"},
+        )
+        assert r.status_code == 200, r.text
         rec = (await rt.client.get("/api/v1/privacy/processing-records", headers=h)).json()
+        assert rec["recipients"]["webhook_targets"] == ["http://127.0.0.1:9"]
         datas = [c["data"] for c in rec["categories"]]
         assert any("Audio and video" in d for d in datas) and any("temporary key" in d for d in datas)
         assert rec["generated_from"]["node_region"] == settings.region

@@ -84,17 +84,11 @@ async def processing_records(ctx: ControlContext, webhook_targets: list[str] | N
 
 
 async def _webhook_targets(ctx: ControlContext) -> list[str]:
-    """Origins of configured webhook URLs, if the webhooks subsystem keeps any (issue 7)."""
-    try:
-        from relayroom.storage.models import webhooks as wh  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    model = getattr(wh, "CallbackConfig", None)
-    url_col = getattr(model, "url", None)
-    if model is None or url_col is None:
-        return []
+    """Origins of the customers' callback URLs: the only external recipients of any data."""
     from urllib.parse import urlsplit
 
+    from relayroom.storage.models.webhooks import CallbackConfig
+
     async with ctx.db.read() as s:
-        urls = [r[0] for r in await s.execute(select(url_col)) if r[0]]
+        urls = [r[0] for r in await s.execute(select(CallbackConfig.url)) if r[0]]
     return sorted({f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in urls})
