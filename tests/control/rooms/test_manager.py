@@ -284,6 +284,30 @@ async def test_mute_pauses_the_producer_and_tells_the_room() -> None:
     assert media.called("request_keyframe")
 
 
+async def test_set_media_blocked_stops_media_refuses_own_unmute_and_unblock_restores() -> None:
+    m, media, _ = make_manager()
+    a, sa = await enter(m, "alice")
+    _b, sb = await enter(m, "bob")
+    await m.publish(a, "audio video", AV)
+    await m.mute(a, "video", True)  # muted by alice herself before the block
+    await m.set_media_blocked(a.room_key, "alice", audio=True, video=True)
+    assert sb.events[-1] == (
+        "remote-audio-unavailable",
+        {"userId": "alice", "streamType": "main", "reason": "mute"},
+    )
+    with pytest.raises(RoomError) as exc:
+        await m.mute(a, "audio", False)
+    assert exc.value.code == ErrorCode.USER_BLOCKED and "blocked" in exc.value.message
+    await m.set_media_blocked(a.room_key, "alice", audio=False, video=True)
+    assert a.publication_for("audio", "main").muted is False  # type: ignore[union-attr]
+    assert a.publication_for("video", "main").muted is True  # type: ignore[union-attr]  # alice's own mute stays
+    with pytest.raises(RoomError):
+        await m.mute(a, "video", False)
+    await m.set_media_blocked(a.room_key, "alice", audio=False, video=False)
+    await m.mute(a, "video", False)  # allowed again
+    assert len(media.called("pause_producer")) == 2 and sa.events is not None
+
+
 async def test_switch_role_anchor_to_audience_unpublishes_and_back_checks_the_anchor_limit() -> None:
     m, media, _ = make_manager(live_max_anchors=1)
     host, _ = await enter(m, "host", scene="live", role="anchor")

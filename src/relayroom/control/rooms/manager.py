@@ -152,6 +152,9 @@ class RoomManager:
         self._by_router: dict[str, Room] = {}
         self._by_token: dict[str, Participant] = {}
         self._blocked: set[tuple[int, str]] = set()
+        # SetUserBlocked: (room key, user id) -> kinds kept off; producers the block paused
+        self._media_blocked: dict[tuple[str, str], set[MediaKind]] = {}
+        self._paused_by_block: set[str] = set()
         self._rooms_lock = asyncio.Lock()  # creation/removal of rooms in the dict
         self._media_events: asyncio.Queue[MediaEvent] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -478,6 +481,8 @@ class RoomManager:
             del self._rooms[room.ref.key]
         if self._by_router.get(room.router_id) is room:
             del self._by_router[room.router_id]
+        for key in [k for k in self._media_blocked if k[0] == room.key]:
+            del self._media_blocked[key]
 
     # ------------------------------------------------------------------ media requests
 
@@ -525,6 +530,11 @@ class RoomManager:
             for producer_id in refused:
                 with contextlib.suppress(Exception):
                     await self._media.unpublish(room.router_id, p.participant_id, producer_id)
+            blocked = self._media_blocked.get((room.key, p.user_id), set())
+            for pub in list(p.publications.values()):
+                if pub.kind in blocked and not pub.muted:
+                    await self._set_muted(room, p, pub, True)
+                    self._paused_by_block.add(pub.producer_id)
             self._subs.renegotiate(room, room.others(p))
             return result
 
@@ -552,27 +562,64 @@ class RoomManager:
             pub = p.publication_for(kind, source)
             if pub is None:
                 raise RoomError(ErrorCode.INVALID_OPERATION, f"no published {kind} {source} track to mute")
-            if pub.muted == muted:
+            if not muted and kind in self._media_blocked.get((room.key, p.user_id), ()):
+                raise RoomError(
+                    ErrorCode.USER_BLOCKED, f"your {kind} is blocked in this room by the application's server"
+                )
+            await self._set_muted(room, p, pub, muted)
+
+    async def _set_muted(self, room: Room, p: Participant, pub: Publication, muted: bool) -> None:
+        """Pause/resume one publication and tell the room; the caller holds room.lock."""
+        if pub.muted == muted:
+            return
+        try:
+            if muted:
+                await self._media.pause_producer(room.router_id, pub.producer_id)
+            else:
+                await self._media.resume_producer(room.router_id, pub.producer_id)
+        except Exception:
+            self._log.warning("pause/resume failed", extra={"producer": pub.producer_id})
+            raise RoomError(ErrorCode.OPERATION_FAILED, "mute failed in the media layer") from None
+        pub.muted = muted
+        for other in room.others(p):
+            event, data = _available(p.user_id, pub, not muted)
+            data["reason"] = "mute"
+            other.send(event, data)
+        etype = RoomEventType.STREAM_MUTED if muted else RoomEventType.STREAM_UNMUTED
+        self._emit(etype, room, p.user_id, kind=pub.kind, stream_type=pub.source)
+        if not muted and pub.kind == "video":
+            # Subscribers need a keyframe to show the resumed picture at once.
+            with contextlib.suppress(Exception):
+                await self._media.request_keyframe(room.router_id, pub.producer_id)
+
+    async def set_media_blocked(self, room_key: str, user_id: str, *, audio: bool, video: bool) -> None:
+        """TRTC SetUserBlocked: stop a member's audio and/or video; while blocked, their own unmute and
+        new tracks of that kind stay off. Unblocking resumes what the block had paused."""
+        room = self._rooms.get(RoomKey(room_key))
+        if room is None:
+            raise RoomError(ErrorCode.INVALID_OPERATION, "no such room")
+        blocked: set[MediaKind] = set()
+        if audio:
+            blocked.add("audio")
+        if video:
+            blocked.add("video")
+        key = (room.key, user_id)
+        async with room.lock:
+            if blocked:
+                self._media_blocked[key] = blocked
+            else:
+                self._media_blocked.pop(key, None)
+            p = room.participants.get(user_id)
+            if p is None:
                 return
-            try:
-                if muted:
-                    await self._media.pause_producer(room.router_id, pub.producer_id)
-                else:
-                    await self._media.resume_producer(room.router_id, pub.producer_id)
-            except Exception:
-                self._log.warning("pause/resume failed", extra={"producer": pub.producer_id})
-                raise RoomError(ErrorCode.OPERATION_FAILED, "mute failed in the media layer") from None
-            pub.muted = muted
-            for other in room.others(p):
-                event, data = _available(p.user_id, pub, not muted)
-                data["reason"] = "mute"
-                other.send(event, data)
-            etype = RoomEventType.STREAM_MUTED if muted else RoomEventType.STREAM_UNMUTED
-            self._emit(etype, room, p.user_id, kind=pub.kind, stream_type=pub.source)
-            if not muted and pub.kind == "video":
-                # Subscribers need a keyframe to show the resumed picture at once.
-                with contextlib.suppress(Exception):
-                    await self._media.request_keyframe(room.router_id, pub.producer_id)
+            for pub in list(p.publications.values()):
+                if pub.kind in blocked:
+                    if not pub.muted:
+                        await self._set_muted(room, p, pub, True)
+                        self._paused_by_block.add(pub.producer_id)
+                elif pub.producer_id in self._paused_by_block:
+                    self._paused_by_block.discard(pub.producer_id)
+                    await self._set_muted(room, p, pub, False)
 
     async def set_subscription(
         self, p: Participant, user_id: str, stream_type: TrackSource, kind: MediaKind, wanted: bool
