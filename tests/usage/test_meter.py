@@ -231,3 +231,42 @@ async def test_video_tier_follows_the_aggregate_received_resolution_when_known(t
         carol_row = next(r for r in rows if r.user_id == "carol")
         assert carol_row.seconds == (0.0, 0.0, 60.0, 60.0, 0.0, 0.0)  # audio, SD, HD, FHD, 2K, 4K
         assert carol is not None
+
+
+async def test_usage_can_be_read_per_room_numeric_and_string_rooms_apart(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", media={"enabled": False})
+    clock = FrozenClock(T0)
+    async with running(settings, clock=clock) as rt:
+        admin = await rt.admin()
+        sdk = rt.first.sdkappid
+        meter = UsageMeter(rt.services.ctx, rooms=lambda: None, media=lambda: None)
+        at = T0.timestamp()
+        meter.add(sdk, 7, "alice", "audio", 120, at)
+        meter.add(sdk, "7", "bob", "audio", 60, at)  # a string room "7" is another room
+        meter.add(sdk, 8, "carol", "audio", 30, at)
+        await meter.flush()
+        span = {"granularity": "day", "start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
+
+        async def audio(**room: object) -> float:
+            r = await rt.client.get(
+                f"/api/v1/applications/{sdk}/usage", headers=admin, params={**span, **room}
+            )
+            assert r.status_code == 200, r.text
+            return float(r.json()["totals"]["Audio"])
+
+        assert await audio() == 3.5
+        assert await audio(room_id=7) == 2.0
+        assert await audio(str_room_id="7") == 1.0
+        assert await audio(room_id=8) == 0.5
+        r = await rt.client.get(
+            f"/api/v1/applications/{sdk}/usage",
+            headers=admin,
+            params={**span, "room_id": 7, "str_room_id": "7"},
+        )
+        assert r.status_code == 422 and "not both" in r.json()["error"]["message"]
+        csv_text = (
+            await rt.client.get(
+                f"/api/v1/applications/{sdk}/usage/export", headers=admin, params={**span, "room_id": 7}
+            )
+        ).text
+        assert "alice" in csv_text and "bob" not in csv_text and "carol" not in csv_text

@@ -55,6 +55,16 @@ def _range(
     return start, end
 
 
+def _room(room_id: int | None, str_room_id: str | None) -> queries.RoomFilter | None:
+    if room_id is not None and str_room_id is not None:
+        raise InvalidInput("give room_id or str_room_id, not both")
+    if room_id is not None:
+        return queries.RoomFilter(str(room_id), False)
+    if str_room_id is not None:
+        return queries.RoomFilter(str_room_id, True)
+    return None
+
+
 @router.get("/applications/{sdkappid}/usage", response_model=UsageOut)
 async def get_usage(
     sdkappid: int,
@@ -66,11 +76,15 @@ async def get_usage(
         datetime | None, Query(description="UTC, ISO 8601; default: 1 day (5min) or 7 days back")
     ] = None,
     end: Annotated[datetime | None, Query(description="UTC, ISO 8601, exclusive; default: now")] = None,
+    room_id: Annotated[int | None, Query(ge=1, le=4294967294, description="only this numeric room")] = None,
+    str_room_id: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="only this string room")
+    ] = None,
 ) -> UsageOut:
     """Minutes per bucket (UTC) of audio and of video by subscribed-resolution tier."""
     await services.apps.get(session, principal, sdkappid)
     s, e = _range(granularity, start, end, services.ctx.clock.now())
-    points = await queries.series(session, [sdkappid], s, e, granularity)
+    points = await queries.series(session, [sdkappid], s, e, granularity, _room(room_id, str_room_id))
     keys = [USAGE_KEY[t] for t in TIERS]
     totals = [sum(p.seconds[i] for p in points) / 60 for i in range(len(TIERS))]
     return UsageOut(
@@ -98,11 +112,15 @@ async def export_usage(
     granularity: Granularity = "day",
     start: datetime | None = None,
     end: datetime | None = None,
+    room_id: Annotated[int | None, Query(ge=1, le=4294967294, description="only this numeric room")] = None,
+    str_room_id: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="only this string room")
+    ] = None,
 ) -> Response:
     """CSV, one line per bucket, room and user, with the minutes of each tier."""
     await services.apps.get(session, principal, sdkappid)
     s, e = _range(granularity, start, end, services.ctx.clock.now())
-    rows = await queries.details(session, sdkappid, s, e, granularity)
+    rows = await queries.details(session, sdkappid, s, e, granularity, _room(room_id, str_room_id))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(

@@ -41,10 +41,30 @@ def align(when: datetime, granularity: str) -> datetime:
     return when.replace(minute=when.minute - when.minute % 5, second=0, microsecond=0)
 
 
+@dataclass(frozen=True)
+class RoomFilter:
+    """A numeric RoomId and a StrRoomId are different rooms, even with the same characters."""
+
+    room_id: str
+    str_room: bool
+
+
+def _room_clause(room: RoomFilter | None) -> list[Any]:
+    if room is None:
+        return []
+    return [UsageBucket.room_id == room.room_id, UsageBucket.str_room == room.str_room]
+
+
 async def series(
-    session: AsyncSession, sdkappids: Sequence[int], start: datetime, end: datetime, granularity: str
+    session: AsyncSession,
+    sdkappids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    room: RoomFilter | None = None,
 ) -> list[Point]:
-    """Every bucket in [start, end) (zeros included), summed over the given applications."""
+    """Every bucket in [start, end) (zeros included), summed over the given applications (one room's
+    buckets only when ``room`` is given)."""
     step = STEP[granularity]
     start = align(start, granularity)
     sums: dict[datetime, tuple[float, ...]] = {}
@@ -56,6 +76,7 @@ async def series(
                 UsageBucket.granularity == granularity,
                 UsageBucket.bucket_start >= start,
                 UsageBucket.bucket_start < end,
+                *_room_clause(room),
             )
             .group_by(UsageBucket.bucket_start)
         )
@@ -71,7 +92,12 @@ async def series(
 
 
 async def details(
-    session: AsyncSession, sdkappid: int, start: datetime, end: datetime, granularity: str
+    session: AsyncSession,
+    sdkappid: int,
+    start: datetime,
+    end: datetime,
+    granularity: str,
+    room: RoomFilter | None = None,
 ) -> list[Detail]:
     rows = await session.execute(
         select(UsageBucket)
@@ -80,6 +106,7 @@ async def details(
             UsageBucket.granularity == granularity,
             UsageBucket.bucket_start >= align(start, granularity),
             UsageBucket.bucket_start < end,
+            *_room_clause(room),
         )
         .order_by(UsageBucket.bucket_start, UsageBucket.room_id, UsageBucket.user_id)
     )
