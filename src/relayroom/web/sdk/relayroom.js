@@ -963,7 +963,7 @@ export class RelayRoom {
     }
     this._local.audio = {track, publish: publish !== false, mute: !!mute, option: {...option}};
     track.enabled = !mute;
-    await this._syncPublish();
+    await this._publishStarted('audio');
   }
 
   async updateLocalAudio(config = {}) {
@@ -1020,7 +1020,7 @@ export class RelayRoom {
     track.enabled = !mute;
     if (el) local.el = this._render(el, track, {mirror: option.mirror !== false, fillMode: option.fillMode || 'cover',
       local: true, streamType: 'main'});
-    await this._syncPublish();
+    await this._publishStarted('video');
   }
 
   async updateLocalVideo(config = {}) {
@@ -1107,7 +1107,20 @@ export class RelayRoom {
       this._emit(EVENT.SCREEN_SHARE_STOPPED, {});
     });
     if (el) local.el = this._render(el, track, {mirror: false, fillMode: 'contain', local: true, streamType: 'sub'});
-    await this._syncPublish();
+    await this._publishStarted('screen');
+  }
+
+  /** Publish a slot just started. If the server refuses, the capture is released and the error thrown
+   *  (the call failed as a whole); if the socket dropped meanwhile, the reconnect publishes it. */
+  async _publishStarted(slot) {
+    try {
+      await this._syncPublish();
+    } catch (e) {
+      if (e instanceof RtcError && e.code === ERROR_CODE.OPERATION_ABORT) return;
+      this._releaseLocal(slot);
+      this._syncPublish().catch(() => {});
+      throw e;
+    }
   }
 
   async stopScreenShare() {
@@ -1526,7 +1539,7 @@ export class RelayRoom {
     this._assertAlive(fn);
     if (typeof mute !== 'boolean') throw invalid(fn, 'mute must be a boolean');
     if (userId === '*') {
-      for (const uid of this._remoteUsers.keys()) await this.muteRemoteAudio(uid, mute);
+      for (const uid of [...this._remoteUsers.keys()]) await this.muteRemoteAudio(uid, mute);
       return;
     }
     validateUserId(userId, fn);
@@ -1541,6 +1554,7 @@ export class RelayRoom {
   /** TRTC setRemoteAudioVolume(userId, volume 0..100). */
   setRemoteAudioVolume(userId, volume) {
     const fn = 'setRemoteAudioVolume';
+    this._assertAlive(fn);
     validateUserId(userId, fn);
     if (typeof volume !== 'number' || !(volume >= 0)) throw invalid(fn, 'volume must be a number ≥ 0');
     let a = this._remoteAudio.get(userId);
