@@ -30,6 +30,13 @@ window.publish = async () => {
   });
   return pc.localDescription.sdp;
 };
+window.publishBwe = async () => {
+  let aob = 0;
+  (await window.pcs.pub.getStats()).forEach(r => {
+    if (r.type === 'candidate-pair' && r.nominated) aob = r.availableOutgoingBitrate || 0;
+  });
+  return aob;
+};
 window.setPublishAnswer = async (sdp) => {
   await window.pcs.pub.setRemoteDescription({type: 'answer', sdp});
 };
@@ -135,6 +142,16 @@ async def test_chromium_publisher_reaches_an_aiortc_subscriber(
     try:
         await wait_for(lambda: len(sub.video_frames) > 10 and len(sub.audio_frames) > 20, within=20)
         assert max(e for _, _, e in sub.audio_frames) > 10  # Chromium's fake microphone beeps
+        assert "transport-cc" in result.answer_sdp and "goog-remb" not in result.answer_sdp
+        # Our transport-wide CC feedback drives Chromium's estimator: it probes past 800 kbps at once
+        # (loss-based estimation alone starts at 300 kbps and grows ~8 % per second).
+        bwe = 0.0
+        for _ in range(50):
+            bwe = await page.evaluate("publishBwe()")
+            if bwe > 800_000:
+                break
+            await page.wait_for_timeout(200)
+        assert bwe > 800_000, bwe
     finally:
         await sub.close()
 

@@ -22,7 +22,7 @@ def _offer(name: str) -> str:
 @pytest.mark.parametrize(
     ("name", "audio_ssrc", "video", "ext_ids"),
     [
-        ("chromium156_offer.sdp", 19558256, ("video/VP8", 96, 97, 2187697942, 3264535372), {1, 2, 4}),
+        ("chromium156_offer.sdp", 19558256, ("video/VP8", 96, 97, 2187697942, 3264535372), {1, 2, 3, 4}),
         ("aiortc116_offer.sdp", 3858130451, ("video/VP8", 97, 98, 1187322836, 1562938187), {1, 2}),
     ],
 )
@@ -175,3 +175,14 @@ def test_oversized_sdp_is_rejected() -> None:
     media = text[text.index("m=audio") :]
     with pytest.raises(ValueError, match="too large"):
         sdp.parse_offer(text + media * 70)
+
+
+def test_transport_cc_is_answered_when_offered_and_replaces_remb() -> None:
+    chrome = sdp.parse_offer(_offer("chromium156_offer.sdp"))
+    answer = sdp.build_answer(chrome, LOCAL, {"0", "1"}, session_id=1)
+    assert answer.count("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc") == 2
+    assert "a=rtcp-fb:111 transport-cc" in answer and "a=rtcp-fb:96 transport-cc" in answer
+    assert "goog-remb" not in answer
+    aio = sdp.parse_offer(_offer("aiortc116_offer.sdp"))
+    answer = sdp.build_answer(aio, LOCAL, {"0", "1"}, session_id=1)
+    assert "transport-cc" not in answer and "goog-remb" in answer

@@ -19,6 +19,7 @@ from relayroom.media.rtp.header import (
     EXT_URI_ABS_SEND_TIME,
     EXT_URI_AUDIO_LEVEL,
 )
+from relayroom.media.rtp.twcc import TWCC_URI
 from relayroom.media.types import MediaKind, TrackSource, UnsupportedError
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
@@ -28,6 +29,7 @@ SUPPORTED_EXTENSIONS = (
     "urn:ietf:params:rtp-hdrext:sdes:mid",
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    TWCC_URI,  # we send transport-wide CC feedback to publishers (rtp/twcc.py)
 )
 
 # Codecs we can forward, with conventional payload types (used by tests and as documentation).
@@ -275,7 +277,7 @@ def _codec_lines(codec: CodecInfo, pt: int, rtx_pt: int | None, feedback: Sequen
     return lines
 
 
-_ANSWER_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb")
+_ANSWER_FEEDBACK = ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc")
 
 
 def build_answer(
@@ -300,10 +302,15 @@ def build_answer(
         # We are the DTLS server (passive) unless the client insists on being it (offer setup:passive).
         lines += _transport_lines(local, "active" if offer.setup_role == "server" else "passive")
         lines.append(f"a=mid:{m.mid}")
-        lines += [f"a=extmap:{i} {uri}" for i, uri in m.extensions]
+        twcc = any(uri == TWCC_URI for _, uri in m.extensions) and "transport-cc" in codec.rtcp_feedback
+        lines += [f"a=extmap:{i} {uri}" for i, uri in m.extensions if uri != TWCC_URI or twcc]
         lines.append("a=recvonly" if m.mid in accepted_mids else "a=inactive")
         lines.append("a=rtcp-mux")
-        fb = [f for f in _ANSWER_FEEDBACK if f in codec.rtcp_feedback] if m.kind == "video" else []
+        wanted = _ANSWER_FEEDBACK if m.kind == "video" else ("transport-cc",)
+        # With transport-cc the publisher estimates from our feedback; no REMB cap on top of it.
+        fb = [f for f in wanted if f in codec.rtcp_feedback and not (twcc and f == "goog-remb")]
+        if not twcc:
+            fb = [f for f in fb if f != "transport-cc"]
         lines += _codec_lines(codec, codec.payload_type, codec.rtx_payload_type, fb)
         lines += _candidate_lines(local)
     return "\r\n".join(lines) + "\r\n"

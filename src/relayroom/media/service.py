@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from relayroom.media import sdp
+from relayroom.media.rtp.twcc import TWCC_URI
 from relayroom.media.service_state import ParticipantState, ProducerRecord, RouterState
 from relayroom.media.types import (
     CloseReason,
@@ -395,7 +396,11 @@ class MediaService:
                 "rtxPayloadType": m.codec.rtx_payload_type if m.rtx_ssrc is not None else None,
                 "mid": m.mid,
                 "useFir": "nack pli" not in m.codec.rtcp_feedback and "ccm fir" in m.codec.rtcp_feedback,
-                "headerExtensions": [[i, uri] for i, uri in m.extensions],
+                "headerExtensions": [
+                    [i, uri]
+                    for i, uri in m.extensions
+                    if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
+                ],
             },
         )
         rec = ProducerRecord(

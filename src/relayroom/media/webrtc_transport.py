@@ -17,6 +17,7 @@ from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
 from relayroom.media.producer import Producer, ProducerParams
 from relayroom.media.rtp import rtcp
+from relayroom.media.rtp.twcc import TWCC_URI, TwccRecorder, find_extension
 from relayroom.media.srtp.session import SrtpPair
 from relayroom.media.types import CloseReason, InvalidStateError
 
@@ -86,6 +87,8 @@ class WebRtcTransport:
         self.remote_ufrag: str | None = None  # the client's ICE ufrag, checked in STUN USERNAME once known
         self._pending_client: tuple[DtlsRole, list[tuple[str, str]]] | None = None
         self._pending_dtls: list[bytes] = []
+        self._twcc_id = 0  # transport-wide CC extension id negotiated with the publisher (0 = none)
+        self._twcc = TwccRecorder()
         self.created_at = time.monotonic()
         self.last_rx = self.created_at
         self.rx_packets = 0
@@ -194,6 +197,11 @@ class WebRtcTransport:
         self.rx_packets += 1
         if len(plain) < 12:
             return
+        twcc_id = self._twcc_id
+        if twcc_id:  # every packet counts for congestion control, probes and RTX included
+            pos = find_extension(plain, twcc_id)
+            if pos > 0:
+                self._twcc.record((plain[pos] << 8) | plain[pos + 1], int(now * 1_000_000))
         # Hand-written header unpack (see rtp/header.py): PT, seq, ts, SSRC straight from the bytes.
         ssrc = (plain[8] << 24) | (plain[9] << 16) | (plain[10] << 8) | plain[11]
         producer = self._rtp_listeners.get(ssrc)
@@ -303,6 +311,9 @@ class WebRtcTransport:
         producer = Producer(params, send_rtcp=self.send_rtcp, on_close=self._on_producer_close)
         self.producers[producer_id] = producer
         self._rtp_listeners[params.ssrc] = producer
+        for ext_id, uri in params.header_extensions:
+            if uri == TWCC_URI and 1 <= ext_id <= 14:
+                self._twcc_id = ext_id
         if params.rtx_ssrc is not None:
             self._rtp_listeners[params.rtx_ssrc] = producer
         self.params.router.register_producer(producer)
@@ -356,6 +367,10 @@ class WebRtcTransport:
     def on_tick(self, now: float) -> None:
         for producer in self.producers.values():
             producer.on_tick(now)
+        if self._twcc_id and self.srtp is not None and self.producers:
+            media_ssrc = next(iter(self.producers.values())).params.ssrc
+            for feedback in self._twcc.feedback(1, media_ssrc):
+                self.send_rtcp(feedback)
 
     def send_reports(self, now: float, wallclock: float) -> None:
         """RR towards the publisher (one block per producer), SR per consumer towards the subscriber."""
@@ -365,7 +380,7 @@ class WebRtcTransport:
         if blocks:
             report = rtcp.build_rr(1, blocks)
             for producer in self.producers.values():
-                remb = producer.aggregate_remb()
+                remb = None if self._twcc_id else producer.aggregate_remb()  # TWCC publishers: no cap
                 if remb is not None:
                     report += remb
             self.send_rtcp(report)
