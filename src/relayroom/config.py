@@ -43,6 +43,22 @@ class RetentionSettings(BaseModel):
     schedule_minutes: float = Field(default=60.0, gt=0)
 
 
+class WebhookSettings(BaseModel):
+    """Event callbacks: TRTC retries at once, then every 10 s until 1 min after the first try."""
+
+    retry_interval_s: float = Field(default=10.0, gt=0)
+    retry_window_s: float = Field(default=60.0, ge=0)
+    timeout_s: float = Field(default=5.0, gt=0)  # TRTC: the receiver answers within 5 s
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+
+class UsageSettings(BaseModel):
+    """Usage metering: how often forwarded tracks are sampled and buckets written."""
+
+    tick_s: float = Field(default=5.0, gt=0)
+    flush_s: float = Field(default=30.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELAYROOM_", env_nested_delimiter="__", extra="forbid")
 
@@ -59,6 +75,8 @@ class Settings(BaseSettings):
     session_ttl_hours: float = Field(default=12.0, gt=0)
     media: MediaSettings = Field(default_factory=MediaSettings)
     rooms: RoomSettings = Field(default_factory=RoomSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("regions", mode="before")

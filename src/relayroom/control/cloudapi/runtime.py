@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from relayroom.control.cloudapi.history import CallHistory
 from relayroom.control.services import Services
-from relayroom.control.usage.meter import UsageMeter
-from relayroom.control.webhooks.service import WebhookService
+from relayroom.control.usage.meter import MeterParams, UsageMeter
+from relayroom.control.webhooks.service import WebhookParams, WebhookService
 
 
 class CloudRuntime:
@@ -19,14 +19,26 @@ class CloudRuntime:
         ctx = services.ctx
         self.history = CallHistory(ctx)
         state = app.state
-        # Timers can be tuned before start (tests): app.state.webhook_params / app.state.meter_params.
-        self.webhooks = WebhookService(ctx, services.oplog, getattr(state, "webhook_params", None))
+        # Timers come from Settings (webhooks, usage); tests may set app.state.webhook_params /
+        # app.state.meter_params before start to tune what Settings does not expose.
+        wh = ctx.settings.webhooks
+        webhook_params = getattr(state, "webhook_params", None) or WebhookParams(
+            retry_interval_s=wh.retry_interval_s,
+            retry_window_s=wh.retry_window_s,
+            timeout_s=wh.timeout_s,
+            poll_interval_s=wh.poll_interval_s,
+        )
+        us = ctx.settings.usage
+        meter_params = getattr(state, "meter_params", None) or MeterParams(
+            tick_s=us.tick_s, flush_s=us.flush_s
+        )
+        self.webhooks = WebhookService(ctx, services.oplog, webhook_params)
         self.meter = UsageMeter(
             ctx,
             rooms=lambda: getattr(state, "rooms", None),
             media=lambda: getattr(state, "media", None),
             history=self.history,
-            params=getattr(state, "meter_params", None),
+            params=meter_params,
         )
         state.call_history = self.history
         state.webhooks = self.webhooks
