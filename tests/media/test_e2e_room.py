@@ -338,6 +338,7 @@ async def test_stats_events_and_dump_describe_workers_and_routers(loopback: None
         dump = await svc.dump()
         assert dump["routers"][router_id]["roomKey"] == "room-stats"
         assert dump["workers"][0]["running"] and dump["workers"][0]["routerIds"] == [router_id]
+        assert dump["workers"][0]["cpuSeconds"] > 0 and dump["workers"][0]["maxRssKb"] > 0
         await svc.close_router(router_id)
         assert router_id not in (await svc.dump())["routers"]
     finally:

@@ -268,8 +268,11 @@ class Worker:
         self, method: str, handler_id: str | None, data: dict[str, Any]
     ) -> dict[str, Any]:
         if method == "worker.dump":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
             return {
                 "port": self.port,
+                "cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3),
+                "maxRssKb": usage.ru_maxrss,
                 "routerIds": list(self.routers),
                 "routers": [r.dump() for r in self.routers.values()],
                 "dropped": self.dropped,
