@@ -540,7 +540,18 @@ async def _walk(
     await expect(page.locator("#account-switcher option:checked")).to_have_text("Staging")
     await expect(page.locator("#apps-list .empty")).to_contain_text("No applications yet")
     await shot(page, "15-account-switcher")
+    # close the new account from the Privacy page: typed confirmation, purge scheduled
+    await page.get_by_role("link", name="Privacy").click()
+    await page.click("#close-account")
+    dlg = page.locator("#close-account-dialog")
+    await dlg.get_by_label("Type the account name").fill("Stagin")
+    await dlg.get_by_role("button", name="Close account").click()
+    await expect(dlg.locator(".form-error")).to_contain_text("does not match")
+    await dlg.get_by_label("Type the account name").fill("Staging")
+    await dlg.get_by_role("button", name="Close account").click()
+    await expect(page.locator("#account-switcher option", has_text="Staging")).to_have_count(0)
     await page.locator("#account-switcher").select_option(first.account_id)
+    await page.get_by_role("link", name="Applications").first.click()
     await expect(page.locator("#apps-list tbody tr")).to_have_count(2)
 
     # ---- sign out: the token is revoked and the sign-in page is back

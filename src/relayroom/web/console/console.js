@@ -1546,8 +1546,36 @@ async function pagePrivacy(main) {
     card("Requests", [h("button", { class: "btn btn-sm", id: "refresh-requests", onclick: loadRequests }, "Refresh")], reqs),
     card("Retention status", [h("button", { class: "btn btn-sm", onclick: loadRetention }, "Refresh")], ret),
     card("Records of processing", null, rec),
+    owner ? card("Close this account", null, h("p", {}, "Every credential of the account stops working at once (console sessions of its members, UserSigs, PrivateMapKeys, cloud-API credentials), its live rooms are closed, and all its data is purged: within 24 hours as a rule, 7 days at the latest. A signed deletion receipt is issued; keep its id."), h("div", { class: "row" }, h("button", { class: "btn btn-danger-outline", id: "close-account", onclick: () => closeAccount() }, "Close account…"))) : null,
   );
   await Promise.all([loadRequests(), loadRetention(), loadRecords()]);
+}
+
+function closeAccount() {
+  const acc = account();
+  if (!acc) return;
+  const confirmInput = h("input", { name: "confirm", required: true, autocomplete: "off", placeholder: acc.name || acc.id });
+  return dialog({
+    title: `Close ${acc.name || "this account"}?`,
+    id: "close-account-dialog",
+    body: [
+      h("div", { class: "alert alert-warn" }, h("strong", {}, "This cannot be undone. "), "All applications, keys, credentials, members' access, consent records, usage and the content of the operation log are purged."),
+      field(h("span", {}, "Type the account name ", h("span", { class: "mono" }, acc.name || acc.id), " to confirm"), confirmInput),
+    ],
+    submit: "Close account",
+    danger: true,
+    onSubmit: async (fd) => {
+      if (fd.get("confirm").trim() !== (acc.name || acc.id)) throw new ApiError("The name you typed does not match.", 0, "confirm_mismatch");
+      const job = await api("DELETE", `/accounts/${acc.id}`);
+      toast(`Account closed; purge due ${fmtTime(job.purge_due)}`);
+      try {
+        await loadMe();
+      } catch {
+        /* signed out: this user belonged only to the closed account */
+      }
+      route();
+    },
+  });
 }
 
 function receiptButton(id) {
