@@ -135,3 +135,46 @@ def print_tables(console: Console, data: dict[str, Any]) -> None:
             f"{_f(v['join_first_p50_ms'], '{:.0f}')} ms; RSS/participant "
             f"{_f(v['rss_per_participant_kb'], '{:.0f}')} KB"
         )
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    """The tables of docs/performance.md: `python -m bench.report bench/results/<date>.json`."""
+    out: list[str] = []
+    results = data["results"]
+    head = (
+        "| step | server | out pps | Mbit/s | CPU % | µs/pkt | ×janus-el1 | delivery | latency p50 / p99 µs "
+        "| join p50 ms | RSS/participant KB | gen CPU % | other % |"
+    )
+    for scenario in ("fanout", "meeting", "audio", "live"):
+        rows = [r for r in results if r["scenario"] == scenario]
+        if not rows:
+            continue
+        out += [f"\n**{scenario}**\n", head, "|" + "---|" * 13]
+        by = {(r["server"], r["load"]): r for r in rows}
+        for r in sorted(rows, key=lambda r: (r["load"], r["server"])):
+            if "error" in r:
+                out.append(f"| {r['label']} | {r['server']} | failed: {r['error'][:70]} |" + " |" * 10)
+                continue
+            ref = by.get(("janus-el1", r["load"]))
+            ratio = (
+                r["us_per_pkt"] / ref["us_per_pkt"]
+                if ref and "error" not in ref and ref.get("us_per_pkt") and r.get("us_per_pkt")
+                else None
+            )
+            out.append(
+                f"| {r['label']} | {r['server']} | {r['out_pps']:.0f} | {r['out_mbps']:.1f} "
+                f"| {r['cpu_pct']:.1f} "
+                f"| {_f(r['us_per_pkt'])} | {_f(ratio, '{:.2f}')} | {100 * r['delivery']:.2f} % "
+                f"| {_f(r['lat_p50_us'], '{:.0f}')} / {_f(r['lat_p99_us'], '{:.0f}')} "
+                f"| {_f(r['join_first_p50_ms'], '{:.0f}')} | {_f(r['rss_per_participant_kb'], '{:.0f}')} "
+                f"| {r['gen_cpu_pct']:.0f} | {r.get('foreign_pct', 0):.0f} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    with open(sys.argv[1]) as f:
+        print(to_markdown(json.load(f)))
