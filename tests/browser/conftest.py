@@ -106,7 +106,7 @@ class Browser:
         # the browser asks for /favicon.ico on top-level pages the server does not style (healthz)
         await context.route("**/favicon.ico", lambda route: route.fulfill(status=204, body=b""))
         pg = await context.new_page()
-        pg.set_default_timeout(20_000)
+        pg.set_default_timeout(30_000)
 
         def on_console(msg: Any) -> None:
             if msg.type == "error":
@@ -134,7 +134,7 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], within: float = 20.0, interval: float = 0.25, what: str = ""
+    check: Callable[[], Awaitable[Any]], within: float = 30.0, interval: float = 0.25, what: str = ""
 ) -> Any:
     """Poll ``check`` until it returns a truthy value; fail with the last value after ``within`` s."""
     deadline = time.monotonic() + within

@@ -70,7 +70,7 @@ async def wait_media_from(
     video: bool = True,
     audio: bool = True,
     stream_type: str = "main",
-    within: float = 25.0,
+    within: float = 40.0,
 ) -> None:
     """Every listed user's inbound video decodes more frames over time and their audio carries energy."""
     want: list[tuple[str, str, str]] = []
