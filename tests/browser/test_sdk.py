@@ -15,7 +15,7 @@ from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTr
 from tests.browser.conftest import Browser, Server, eventually
 from tests.browser.helpers import enter_and_publish, events, record_events, sdk_page, wait_media_from
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 BLUE = (30, 60, 230)
 

@@ -7,7 +7,7 @@ import pytest
 from tests.browser.conftest import Browser, Server, eventually
 from tests.browser.helpers import enter_and_publish, events, inbound, sdk_page, wait_media_from
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 
 async def test_screen_share_camera_toggle_and_remote_audio(server: Server, chromium: Browser) -> None:
