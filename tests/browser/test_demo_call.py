@@ -20,6 +20,15 @@ async def test_three_people_call_through_the_demo_page(server: Server, chromium:
     assert await alice.locator("#tile-main-bob[data-video=on] video").count() == 1
     assert await alice.text_content("#room-id") == str(room)
 
+    # screen share from the demo's button: a tile of its own on the other page, then gone again
+    await alice.click("#btn-screen")
+    await bob.wait_for_selector("#tile-sub-alice[data-video=on] video")
+    await wait_media_from(bob, ["alice"], audio=False, stream_type="sub")
+    await bob.screenshot(path=str(artifact("screen-share.png")))
+    await alice.click("#btn-screen")
+    await bob.wait_for_selector("#tile-sub-alice", state="detached")
+    assert await alice.locator("#tile-sub-me").count() == 0
+
     carol = await join_demo(chromium, server, "carol", room)
     await wait_media_from(carol, ["alice", "bob"])
     await wait_media_from(alice, ["bob", "carol"])
