@@ -89,6 +89,15 @@ class Consumer:
         self.retransmitted = 0
         self.keyframe_requests = 0
         self.remb_bitrate: int | None = None  # last REMB from the subscriber covering this SSRC
+        # from the subscriber's receiver reports about our SSRC (None until the first one)
+        self.fraction_lost: float | None = None
+        self.packets_lost: int | None = None
+        self.jitter_ms: float | None = None
+        self.rtt_ms: float | None = None
+        self.bitrate = 0
+        self._rate_time = 0.0
+        self._rate_octets = 0
+        self._sr_sent: dict[int, float] = {}  # middle 32 bits of the NTP of our recent SRs -> monotonic
         producer.add_consumer(self)
 
     # -- hot path ------------------------------------------------------------------------------------
@@ -170,11 +179,48 @@ class Consumer:
         else:
             ntp = int((wallclock + 2208988800) * (1 << 32))
             rtp_ts = self._last_ts + int((now - self._last_send_time) * self._clock_rate)
+        ntp &= 0xFFFFFFFFFFFFFFFF
+        # The NTP may come from the publisher's clock, so RTT is measured against when we sent it.
+        sent = self._sr_sent
+        if len(sent) >= 8:
+            del sent[next(iter(sent))]
+        sent[(ntp >> 16) & 0xFFFFFFFF] = now
         return rtcp.build_sr(
-            rtcp.SenderReport(
-                self._ssrc, ntp & 0xFFFFFFFFFFFFFFFF, rtp_ts & 0xFFFFFFFF, self.packets, self.octets
-            )
+            rtcp.SenderReport(self._ssrc, ntp, rtp_ts & 0xFFFFFFFF, self.packets, self.octets)
         )
+
+    def receive_report(self, block: rtcp.ReportBlock, now: float) -> None:
+        """A report block from the subscriber about our SSRC (RFC 3550 §6.4.1). RTT = now - LSR - DLSR,
+        with LSR looked up among the SRs we sent (their send time), so the NTP base does not matter."""
+        self.fraction_lost = block.fraction_lost / 256
+        self.packets_lost = block.packets_lost
+        self.jitter_ms = round(block.jitter * 1000 / self._clock_rate, 2)
+        sent_at = self._sr_sent.get(block.lsr) if block.lsr else None
+        if sent_at is not None:
+            rtt = now - sent_at - block.dlsr / 65536
+            if 0 <= rtt < 60:
+                self.rtt_ms = round(rtt * 1000, 1)
+
+    def update_rates(self, now: float) -> None:
+        """Bitrate sent over the interval since the last call (once per report interval)."""
+        dt = now - self._rate_time
+        if self._rate_time and dt > 0:
+            self.bitrate = int((self.octets - self._rate_octets) * 8 / dt)
+        self._rate_time = now
+        self._rate_octets = self.octets
+
+    def stats(self) -> dict[str, Any]:
+        """Send-side quality of this track towards its subscriber (docs/channel.md ``router.stats``)."""
+        return {
+            "kind": self.kind,
+            "producerId": self.producer.id if self.producer else None,
+            "paused": self.paused,
+            "bitrate": self.bitrate,
+            "fractionLost": None if self.fraction_lost is None else round(self.fraction_lost, 4),
+            "packetsLost": self.packets_lost,
+            "jitterMs": self.jitter_ms,
+            "rttMs": self.rtt_ms,
+        }
 
     # -- state -------------------------------------------------------------------------------------
     def resync(self) -> None:
@@ -231,4 +277,5 @@ class Consumer:
             "retransmissionsRefused": self.retransmissions_refused,
             "keyframeRequests": self.keyframe_requests,
             "rembBitrate": self.remb_bitrate,
+            **self.stats(),
         }

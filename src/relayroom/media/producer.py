@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 from relayroom.media.rtp import rtcp
 from relayroom.media.rtp.header import (
     extension_table,
+    h264_picture_size,
     header_length,
     is_h264_keyframe,
     is_vp8_keyframe,
     remap_extensions,
     unwrap_rtx,
+    vp8_picture_size,
 )
 from relayroom.media.rtp.nack import RetransmissionBuffer
 from relayroom.media.rtp.seq import seq_diff
@@ -91,6 +93,12 @@ class Producer:
         self._keyframe_check: Callable[[bytes | bytearray, int], bool] | None = (
             is_vp8_keyframe if mime == "video/vp8" else is_h264_keyframe if mime == "video/h264" else None
         )
+        # picture size, probed on the first packet of each frame only (see _new_frame)
+        self._size_probe: Callable[[bytes | bytearray, int], tuple[int, int] | None] | None = (
+            vp8_picture_size if mime == "video/vp8" else h264_picture_size if mime == "video/h264" else None
+        )
+        self.width: int | None = None
+        self.height: int | None = None
         # Retransmission ring (video only): a power of two covering rtx_buffer_ms at ~1000 pps.
         size = 1
         while size < max(64, params.rtx_buffer_ms):
@@ -110,6 +118,16 @@ class Producer:
         self._jitter = 0.0
         self._last_transit: float | None = None
         self._started = False
+        self._last_ts = -1  # RTP timestamp of the newest frame seen (frame counting, size probing)
+        self.frames = 0
+        # derived once per report interval (update_rates / report_block), read by dump() and stats()
+        self.fraction_lost = 0.0
+        self.packets_lost = 0
+        self.bitrate = 0
+        self.frame_rate = 0.0
+        self._rate_time = 0.0
+        self._rate_octets = 0
+        self._rate_frames = 0
         # SR from the publisher: for our RR (LSR/DLSR) and for consumers' SRs (NTP<->RTP mapping)
         self.last_sr_ntp = 0
         self.last_sr_rtp = 0
@@ -162,7 +180,24 @@ class Producer:
         if pt != self.params.payload_type:
             return
         self._update_stats(seq, ts, len(data), now)
+        if ts != self._last_ts:
+            self._new_frame(data, ts)
         self._forward(data, seq, ts, now)
+
+    def _new_frame(self, data: bytes, ts: int) -> None:
+        """First packet seen of a new frame (timestamp change): count it; for video, probe the picture
+        size (a key frame starts with the VP8 key frame header / the H.264 SPS). Once per frame, not per
+        packet. A reordered older packet counts as a frame too; the rate is an estimate."""
+        self._last_ts = ts
+        self.frames += 1
+        probe = self._size_probe
+        if probe is not None:
+            try:
+                size = probe(data, header_length(data))
+            except ValueError:
+                return
+            if size is not None:
+                self.width, self.height = size
 
     def _forward(self, data: bytes, seq: int, ts: int, now: float) -> None:
         table = self._ext_table
@@ -279,6 +314,8 @@ class Producer:
         fraction = (
             0 if expected_interval <= 0 or lost_interval <= 0 else (lost_interval << 8) // expected_interval
         )
+        self.fraction_lost = min(fraction, 255) / 256
+        self.packets_lost = lost
         lsr = (self.last_sr_ntp >> 16) & 0xFFFFFFFF
         dlsr = int((now - self.last_sr_time) * 65536) if self.last_sr_time else 0
         return rtcp.ReportBlock(
@@ -290,6 +327,38 @@ class Producer:
             lsr=lsr,
             dlsr=dlsr & 0xFFFFFFFF,
         )
+
+    # -- statistics --------------------------------------------------------------------------------
+    def update_rates(self, now: float) -> None:
+        """Bitrate and frame rate over the interval since the last call (the worker calls it once per
+        report interval)."""
+        dt = now - self._rate_time
+        if self._rate_time and dt > 0:
+            self.bitrate = int((self.octets - self._rate_octets) * 8 / dt)
+            self.frame_rate = round((self.frames - self._rate_frames) / dt, 1)
+        self._rate_time = now
+        self._rate_octets = self.octets
+        self._rate_frames = self.frames
+
+    @property
+    def jitter_ms(self) -> float:
+        return round(self._jitter * 1000 / self.params.clock_rate, 2)
+
+    def stats(self) -> dict[str, Any]:
+        """Receive-side quality of this track (see docs/channel.md ``router.stats``)."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "paused": self.paused,
+            "bitrate": self.bitrate,
+            "fractionLost": round(self.fraction_lost, 4),
+            "packetsLost": self.packets_lost,
+            "jitterMs": self.jitter_ms,
+        }
+        if self.kind == "video":
+            out["frameRate"] = self.frame_rate
+            out["width"] = self.width
+            out["height"] = self.height
+        return out
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def pause(self) -> None:
@@ -326,4 +395,5 @@ class Producer:
             "rtxReceived": self.rtx_received,
             "keyframeRequests": self.keyframe_requests_sent,
             "consumerIds": [c.id for c in self._consumers],
+            **self.stats(),
         }

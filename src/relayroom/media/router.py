@@ -69,6 +69,10 @@ class Router:
         self.producers.clear()
         self.params.on_close(self)
 
+    def stats(self) -> dict[str, Any]:
+        """Per transport: its producers' and consumers' quality statistics (no ids beyond those)."""
+        return {tid: t.stats() for tid, t in self.transports.items()}
+
     def dump(self) -> dict[str, Any]:
         return {
             "id": self.id,

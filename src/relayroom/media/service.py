@@ -637,6 +637,22 @@ class MediaService:
                 )
             )
 
+    async def stats(self, router_id: str) -> dict[str, dict[str, Any]]:
+        """Quality statistics of one router by participant:
+        ``{participant_id: {"producers": {producer_id: {...}}, "consumers": {consumer_id: {...}}}}``
+        (fields in docs/channel.md, ``router.stats``). Participants without a transport are absent."""
+        self._check()
+        by_transport = await self.worker_for_router(router_id).request("router.stats", router_id)
+        out: dict[str, dict[str, Any]] = {}
+        for tid, t in by_transport.items():
+            owner = self._transport_owner.get(tid)
+            if owner is None or owner[0] != router_id or not isinstance(t, dict):
+                continue
+            entry = out.setdefault(owner[1], {"producers": {}, "consumers": {}})
+            entry["producers"].update(t.get("producers") or {})
+            entry["consumers"].update(t.get("consumers") or {})
+        return out
+
     async def dump(self) -> dict[str, Any]:
         workers: list[dict[str, Any]] = []
         for w in self._workers:

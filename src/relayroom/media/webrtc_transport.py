@@ -218,10 +218,15 @@ class WebRtcTransport:
             self.rx_errors += 1
             return
         for item in items:
-            if isinstance(item, rtcp.SenderReport):
-                producer = self._rtp_listeners.get(item.ssrc)
-                if producer is not None:
-                    producer.receive_sr(item, now)
+            if isinstance(item, rtcp.SenderReport | rtcp.ReceiverReport):
+                if isinstance(item, rtcp.SenderReport):
+                    producer = self._rtp_listeners.get(item.ssrc)
+                    if producer is not None:
+                        producer.receive_sr(item, now)
+                for block in item.reports:  # the subscriber's reception of our consumers' SSRCs
+                    consumer = self._consumers_by_ssrc.get(block.ssrc)
+                    if consumer is not None:
+                        consumer.receive_report(block, now)
             elif isinstance(item, rtcp.Nack):
                 consumer = self._consumers_by_ssrc.get(item.media_ssrc)
                 if consumer is not None:
@@ -388,6 +393,19 @@ class WebRtcTransport:
             sr = consumer.sender_report(now, wallclock)
             if sr is not None:
                 self.send_rtcp(sr)
+
+    def update_rates(self, now: float) -> None:
+        """Once per report interval: bitrates (and frame rates) of every producer and consumer."""
+        for producer in self.producers.values():
+            producer.update_rates(now)
+        for consumer in self.consumers.values():
+            consumer.update_rates(now)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "producers": {p.id: p.stats() for p in self.producers.values()},
+            "consumers": {c.id: c.stats() for c in self.consumers.values()},
+        }
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _set_state(self, state: TransportState, extra: dict[str, Any] | None = None) -> None:

@@ -203,6 +203,7 @@ class Worker:
                     last_reports = now
                     wall = time.time()
                     for t in list(self.ufrags.values()):
+                        t.update_rates(now)
                         t.send_reports(now, wall)
                         if now - t.last_rx > self.consent_timeout_s:
                             t.close(CloseReason.CONSENT_TIMEOUT)
@@ -306,6 +307,8 @@ class Worker:
             return t.local_parameters()
         if method == "router.dump":
             return self._router(handler_id).dump()
+        if method == "router.stats":
+            return self._router(handler_id).stats()
         if method == "transport.connect":
             ice = data.get("iceParameters") or {}
             self._transport(handler_id).connect(data["dtlsParameters"], ice.get("usernameFragment"))

@@ -95,27 +95,160 @@ def unwrap_rtx(packet: bytes | bytearray, payload_type: int, ssrc: int) -> bytea
 
 def is_vp8_keyframe(data: bytes | bytearray, hlen: int) -> bool:
     """VP8 payload descriptor (RFC 7741) start-of-partition of a key frame."""
+    return _vp8_keyframe_start(data, hlen) >= 0
+
+
+def _vp8_keyframe_start(data: bytes | bytearray, hlen: int) -> int:
+    """Offset of the VP8 payload header when this packet starts a key frame, else -1."""
     n = len(data)
     if n <= hlen:
-        return False
+        return -1
     b = data[hlen]
     pos = hlen + 1
     if b & 0x80:  # X
         if pos >= n:
-            return False
+            return -1
         x = data[pos]
         pos += 1
         if x & 0x80:  # I
             if pos >= n:
-                return False
+                return -1
             pos += 2 if data[pos] & 0x80 else 1
         if x & 0x40:  # L
             pos += 1
         if x & 0x30:  # T/K
             pos += 1
     if not (b & 0x10) or (b & 0x07) != 0 or pos >= n:  # S bit and PID 0
-        return False
-    return not (data[pos] & 0x01)
+        return -1
+    return -1 if data[pos] & 0x01 else pos
+
+
+def vp8_picture_size(data: bytes | bytearray, hlen: int) -> tuple[int, int] | None:
+    """(width, height) from a packet that starts a VP8 key frame (RFC 6386 §9.1: 3-byte frame tag,
+    start code 9d 01 2a, then 14-bit width and height, little-endian); None for anything else."""
+    pos = _vp8_keyframe_start(data, hlen)
+    if pos < 0 or len(data) < pos + 10 or data[pos + 3 : pos + 6] != b"\x9d\x01\x2a":
+        return None
+    width = (data[pos + 6] | (data[pos + 7] << 8)) & 0x3FFF
+    height = (data[pos + 8] | (data[pos + 9] << 8)) & 0x3FFF
+    return (width, height) if width and height else None
+
+
+def _h264_sps(data: bytes | bytearray, hlen: int) -> bytes | None:
+    """The SPS NAL unit carried by this packet (single NAL or inside a STAP-A), if any."""
+    n = len(data)
+    if n <= hlen:
+        return None
+    nal = data[hlen] & 0x1F
+    if nal == 7:
+        return bytes(data[hlen:])
+    if nal == 24:
+        pos = hlen + 1
+        while pos + 2 < n:
+            size = _U16.unpack_from(data, pos)[0]
+            if data[pos + 2] & 0x1F == 7:
+                return bytes(data[pos + 2 : min(pos + 2 + size, n)])
+            pos += 2 + size
+    return None
+
+
+class _Bits:
+    """Exp-Golomb bit reader over an RBSP (emulation prevention bytes removed)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def u(self, count: int) -> int:
+        v = 0
+        for _ in range(count):
+            byte = self.data[self.pos >> 3]  # IndexError past the end: the caller gives up
+            v = (v << 1) | ((byte >> (7 - (self.pos & 7))) & 1)
+            self.pos += 1
+        return v
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("exp-golomb code too long")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) >> 1 if k & 1 else -(k >> 1)
+
+
+def _sps_size(nal: bytes) -> tuple[int, int] | None:
+    """Picture size from an H.264 SPS (ITU-T H.264 §7.3.2.1.1), cropping applied."""
+    rbsp = nal[1:256].replace(b"\x00\x00\x03", b"\x00\x00")
+    r = _Bits(rbsp)
+    profile = r.u(8)
+    r.u(16)  # constraint flags, level
+    r.ue()  # seq_parameter_set_id
+    chroma_format = 1
+    separate_planes = 0
+    if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
+        chroma_format = r.ue()
+        if chroma_format == 3:
+            separate_planes = r.u(1)
+        r.ue()  # bit_depth_luma_minus8
+        r.ue()  # bit_depth_chroma_minus8
+        r.u(1)  # qpprime_y_zero_transform_bypass_flag
+        if r.u(1):  # seq_scaling_matrix_present_flag
+            for i in range(8 if chroma_format != 3 else 12):
+                if r.u(1):
+                    last, nxt = 8, 8
+                    for _ in range(16 if i < 6 else 64):
+                        if nxt:
+                            nxt = (last + r.se() + 256) % 256
+                        last = nxt or last
+    r.ue()  # log2_max_frame_num_minus4
+    poc_type = r.ue()
+    if poc_type == 0:
+        r.ue()
+    elif poc_type == 1:
+        r.u(1)
+        r.se()
+        r.se()
+        cycle = r.ue()
+        if cycle > 255:
+            return None
+        for _ in range(cycle):
+            r.se()
+    r.ue()  # max_num_ref_frames
+    r.u(1)  # gaps_in_frame_num_value_allowed_flag
+    width_mbs = r.ue() + 1
+    height_map_units = r.ue() + 1
+    frame_mbs_only = r.u(1)
+    if not frame_mbs_only:
+        r.u(1)  # mb_adaptive_frame_field_flag
+    r.u(1)  # direct_8x8_inference_flag
+    width = width_mbs * 16
+    height = (2 - frame_mbs_only) * height_map_units * 16
+    if r.u(1):  # frame_cropping_flag
+        left, right, top, bottom = r.ue(), r.ue(), r.ue(), r.ue()
+        array_type = 0 if separate_planes else chroma_format
+        crop_x = 1 if array_type == 0 else (2 if array_type in (1, 2) else 1)
+        crop_y = (1 if array_type in (0, 2, 3) else 2) * (2 - frame_mbs_only)
+        width -= crop_x * (left + right)
+        height -= crop_y * (top + bottom)
+    if not (0 < width <= 16384 and 0 < height <= 16384):
+        return None
+    return width, height
+
+
+def h264_picture_size(data: bytes | bytearray, hlen: int) -> tuple[int, int] | None:
+    """(width, height) from the SPS in this packet (single NAL or STAP-A); None when there is none or
+    it does not parse."""
+    nal = _h264_sps(data, hlen)
+    if nal is None:
+        return None
+    try:
+        return _sps_size(nal)
+    except (IndexError, ValueError):
+        return None
 
 
 def is_h264_keyframe(data: bytes | bytearray, hlen: int) -> bool:
