@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 
 from relayroom.auth.usersig import gen_usersig
-from relayroom.client import RelayRoomClient, SineAudioTrack
+from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
@@ -58,7 +58,8 @@ async def test_console_lists_removes_and_dismisses_live_rooms(server: tuple[str,
                 user_sig=gen_usersig(sdk, key, user, 600, now=int(time.time())),
                 room_id=31,
             )
-        await clients[0].publish(audio_track=SineAudioTrack(440))
+        await clients[0].publish(audio_track=SineAudioTrack(440), video_track=TestPatternVideoTrack())
+        await clients[1].subscribe("alice", "video")
         async with httpx.AsyncClient(base_url=base) as http:
             tok = (
                 await http.post("/api/v1/auth/login", json={"username": "admin", "password": first.password})
@@ -68,7 +69,29 @@ async def test_console_lists_removes_and_dismisses_live_rooms(server: tuple[str,
             assert len(rooms) == 1 and rooms[0]["roomId"] == 31
             members = {m["userId"]: m for m in rooms[0]["members"]}
             assert set(members) == {"alice", "bob"} and members["alice"]["role"] == "anchor"
-            assert [t["kind"] for t in members["alice"]["tracks"]] == ["audio"]
+            assert sorted(t["kind"] for t in members["alice"]["tracks"]) == ["audio", "video"]
+            # live quality from the media workers: uplink per track, downlink per member
+            deadline = time.monotonic() + 30
+            while True:
+                rooms = (await http.get(f"/api/v1/applications/{sdk}/rooms", headers=h)).json()
+                members = {m["userId"]: m for m in rooms[0]["members"]}
+                tracks = {t["kind"]: t for t in members["alice"]["tracks"]}
+                down = members["bob"]["downlink"]
+                if (
+                    (tracks["video"]["width"], tracks["video"]["height"]) == (160, 120)
+                    and all((t["bitrate"] or 0) > 0 for t in tracks.values())
+                    and down is not None
+                    and down["rttMs"] is not None
+                    and down["bitrate"] > 0
+                ) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            assert (tracks["video"]["width"], tracks["video"]["height"]) == (160, 120), tracks
+            assert tracks["audio"]["fractionLost"] == 0.0 and "width" not in tracks["audio"]
+            assert all(t["bitrate"] > 0 for t in tracks.values()), tracks
+            assert down is not None and down["rttMs"] is not None and down["bitrate"] > 0, down
+            assert down["fractionLost"] is not None
+            assert members["alice"]["downlink"] is None  # alice receives nothing
             key_ = rooms[0]["roomKey"]
 
             r = await http.post(

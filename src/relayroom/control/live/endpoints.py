@@ -1,7 +1,9 @@
-"""Live rooms of an application for the console: members, roles, tracks; remove a user, dismiss a room."""
+"""Live rooms of an application for the console: members, roles, tracks with live quality; remove a user,
+dismiss a room."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +14,7 @@ from relayroom.control.errors import AppError, NotFound
 from relayroom.control.rooms.manager import RoomManager
 
 router = APIRouter(prefix="/api/v1", tags=["live rooms"])
+log = logging.getLogger(__name__)
 
 
 class MediaUnavailable(AppError):
@@ -37,18 +40,60 @@ def _room_of_app(rooms: RoomManager, sdkappid: int, room_key: str) -> dict[str, 
     return info
 
 
+async def _media_stats(request: Request, router_id: Any) -> dict[str, Any]:
+    """``MediaService.stats`` of one room; {} when the media layer has none (or fails)."""
+    stats = getattr(getattr(request.app.state, "media", None), "stats", None)
+    if stats is None or not isinstance(router_id, str):
+        return {}
+    try:
+        result = await stats(router_id)
+    except Exception:
+        log.debug("media statistics unavailable for a live room", exc_info=True)
+        return {}
+    return result if isinstance(result, dict) else {}
+
+
+def _with_quality(member: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+    """Add live quality to a member: per published track (uplink as the SFU receives it) and the
+    member's downlink (what its subscriber's receiver reports say about the tracks we send it)."""
+    mine = stats.get(str(member.get("participantId"))) or {}
+    producers = mine.get("producers") or {}
+    tracks = []
+    for t in member.get("tracks", []):
+        ps = producers.get(t.get("producerId")) or {}
+        q: dict[str, Any] = {"bitrate": ps.get("bitrate"), "fractionLost": ps.get("fractionLost")}
+        if t.get("kind") == "video":
+            q.update(width=ps.get("width"), height=ps.get("height"), frameRate=ps.get("frameRate"))
+        tracks.append({**t, **q})
+    consumers = [c for c in (mine.get("consumers") or {}).values() if isinstance(c, dict)]
+    downlink: dict[str, Any] | None = None
+    if consumers:
+        losses = [c["fractionLost"] for c in consumers if isinstance(c.get("fractionLost"), int | float)]
+        rtts = [c["rttMs"] for c in consumers if isinstance(c.get("rttMs"), int | float)]
+        downlink = {
+            "bitrate": sum(int(c.get("bitrate") or 0) for c in consumers),
+            "fractionLost": max(losses) if losses else None,  # the worst received track
+            "rttMs": round(sum(rtts) / len(rtts), 1) if rtts else None,
+        }
+    return {**member, "tracks": tracks, "downlink": downlink}
+
+
 @router.get("/applications/{sdkappid}/rooms")
 async def list_live_rooms(
     sdkappid: int, request: Request, principal: PrincipalDep, services: ServicesDep, session: ReadSession
 ) -> list[dict[str, Any]]:
-    """Rooms of the application live on this node, with members, roles and published tracks."""
+    """Rooms of the application live on this node, with members, roles, published tracks and their live
+    quality (``bitrate``, ``fractionLost``, video ``width``/``height``/``frameRate``; ``null`` when the
+    media layer does not know) and each member's ``downlink`` (``bitrate``, worst ``fractionLost``, mean
+    ``rttMs``; ``null`` while it receives nothing)."""
     await services.apps.get(session, principal, sdkappid)
     rooms = _rooms(request)
     out = []
     for r in rooms.list_rooms(sdkappid):
         info = rooms.room_info(r["roomKey"])
         if info is not None:
-            out.append({**r, "members": info["members"]})
+            stats = await _media_stats(request, info.get("routerId"))
+            out.append({**r, "members": [_with_quality(m, stats) for m in info["members"]]})
     return out
 
 
