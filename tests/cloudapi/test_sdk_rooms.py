@@ -109,9 +109,17 @@ async def test_every_action_works_with_real_clients_in_a_room(tmp_path: Path) ->
                 {**window, "StartTime": now - 300, "CommId": comm, "UserIds": ["alice"], "DataType": ["all"]},
             )
             assert [u.UserId for u in detail.UserList] == ["alice"]
-            series = {d.DataType: d.Content for d in detail.Data}
+            series = {d.DataType: d.Content for d in detail.Data if d.PeerId == ""}
             assert series["aBit"] and max(p.Value for p in series["aBit"]) > 5  # kbit/s of Opus
             assert series["bigvBit"] and max(p.Value for p in series["bigvBit"]) > 1  # a still test pattern
+            # the workers' RTCP statistics: uplink size, frame rate, loss, jitter; downlink RTT and loss
+            assert {p.Value for p in series["bigvWidth"]} == {160.0}
+            assert {p.Value for p in series["bigvHeight"]} == {120.0}
+            assert series["bigvEncFps"] and max(p.Value for p in series["bigvEncFps"]) > 5
+            assert series["aLoss"] and series["bigvLoss"] and series["aJitter"] and series["bigvJitter"]
+            assert series["rtt"] and all(0 <= p.Value < 1000 for p in series["rtt"])
+            downlink = {d.DataType: d.Content for d in detail.Data if d.PeerId == "bob"}
+            assert downlink.get("bigvLoss") and all(p.Value <= 100 for p in downlink["bigvLoss"])
 
             scale = await call(sdk, "DescribeScaleInfo", window)
             today = scale.ScaleList[-1]

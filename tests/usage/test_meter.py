@@ -270,3 +270,77 @@ async def test_usage_can_be_read_per_room_numeric_and_string_rooms_apart(tmp_pat
             )
         ).text
         assert "alice" in csv_text and "bob" not in csv_text and "carol" not in csv_text
+
+
+class StatsMedia(CountingMedia):
+    """CountingMedia plus ``stats(router_id)``: per participant the consumers' RR-derived numbers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.octets: dict[str, int] = {}
+        self.participant_stats: dict[str, dict[str, Any]] = {}
+
+    async def dump(self) -> dict[str, Any]:
+        d = await super().dump()
+        for p in d["workers"][0]["routers"][0]["transports"][0]["producers"]:
+            p["octets"] = self.octets.get(p["id"], 0)
+        return d
+
+    async def stats(self, router_id: str) -> dict[str, dict[str, Any]]:
+        return self.participant_stats
+
+
+class OneCall:
+    def call_id_for(self, room_key: str) -> int | None:
+        return 77
+
+
+async def test_quality_samples_take_the_media_statistics(tmp_path: Path) -> None:
+    clock = FrozenClock(T0)
+    async with running(_settings(tmp_path), clock=clock) as rt:
+        media = StatsMedia()
+        manager = _manager(rt, media)
+        meter = UsageMeter(
+            rt.services.ctx,
+            rooms=lambda: manager,
+            media=lambda: media,
+            history=OneCall(),
+        )
+        alice = await manager.enter(_enter(rt, "alice"), RecordingSink())
+        bob = await manager.enter(_enter(rt, "bob", auto_receive_video=True), RecordingSink())
+        audio, video = (await manager.publish(alice, "audio video", [])).producers
+        await _settle()
+        media.producer_fields[audio.producer_id] = {"fractionLost": 0.0, "jitterMs": 2.5}
+        media.producer_fields[video.producer_id] = {
+            "fractionLost": 0.125,
+            "jitterMs": 4.0,
+            "width": 640,
+            "height": 360,
+            "frameRate": 15.0,
+        }
+        media.participant_stats = {
+            bob.participant_id: {
+                "producers": {},
+                "consumers": {
+                    "c1": {"producerId": video.producer_id, "fractionLost": 0.25, "rttMs": 30.0},
+                    "c2": {"producerId": audio.producer_id, "fractionLost": None, "rttMs": 50.0},
+                },
+            }
+        }
+        await meter.tick(TICK)
+        media.octets = {audio.producer_id: 25_000, video.producer_id: 250_000}
+        clock.advance(timedelta(seconds=TICK))
+        await meter.tick(TICK)
+        got = {
+            (s.user_id, s.peer_id, s.data_type): s.value for s in meter._samples if s.ts == int(clock.time())
+        }
+        assert got[("alice", "", "aBit")] == 40.0 and got[("alice", "", "bigvBit")] == 400.0
+        assert got[("alice", "", "aLoss")] == 0.0 and got[("alice", "", "bigvLoss")] == 12.5
+        assert got[("alice", "", "aJitter")] == 2.5 and got[("alice", "", "bigvJitter")] == 4.0
+        assert got[("alice", "", "bigvWidth")] == 640.0 and got[("alice", "", "bigvHeight")] == 360.0
+        assert got[("alice", "", "bigvEncFps")] == 15.0
+        assert got[("bob", "", "rtt")] == 40.0  # mean over the tracks bob receives
+        assert got[("bob", "alice", "bigvLoss")] == 25.0  # downlink: PeerId is the publisher
+        assert ("bob", "alice", "aLoss") not in got  # no receiver report yet
+        assert all(s.call_id == 77 for s in meter._samples)
+        await manager.close()

@@ -37,7 +37,20 @@ from relayroom.storage.models import (
 DAY = 86400
 MAX_USER_IDS_REMOVE = 10
 # Uplink series from the workers' counters; loss and frame size once the media layer reports them.
-QUALITY_METRICS = ("aBit", "bigvBit", "subvBit", "aLoss", "bigvLoss", "bigvWidth", "bigvHeight")
+# TRTC names, plus RelayRoom's rtt / aJitter / bigvJitter (docs/cloud-api.md "quality metrics")
+QUALITY_METRICS = (
+    "aBit",
+    "bigvBit",
+    "subvBit",
+    "aLoss",
+    "bigvLoss",
+    "bigvWidth",
+    "bigvHeight",
+    "bigvEncFps",
+    "rtt",
+    "aJitter",
+    "bigvJitter",
+)
 
 
 @dataclass
@@ -349,16 +362,19 @@ async def describe_call_detail_info(ctx: ActionContext, p: Params) -> dict[str, 
                 series.setdefault((r.user_id, r.peer_id, r.data_type), []).append(
                     {"Time": r.ts, "Value": r.value}
                 )
+        # every metric's uplink series (PeerId ""), then downlink series per remote user where recorded
         for user in users:
             for metric in metrics:
-                data.append(
-                    {
-                        "Content": series.get((user, "", metric), []),
-                        "UserId": user,
-                        "PeerId": "",
-                        "DataType": metric,
-                    }
-                )
+                peers = sorted(peer for (u, peer, m) in series if u == user and m == metric and peer)
+                for peer in ["", *peers]:
+                    data.append(
+                        {
+                            "Content": series.get((user, peer, metric), []),
+                            "UserId": user,
+                            "PeerId": peer,
+                            "DataType": metric,
+                        }
+                    )
     return {"Total": len(stays), "UserList": [_user_info(call, u, ctx.now) for u in page], "Data": data}
 
 

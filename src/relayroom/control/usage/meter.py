@@ -6,12 +6,15 @@ consumers' packet counters moved since the last tick (the workers' own counters,
 ``MediaService.dump()``). A member receiving any video is counted at the tier of the aggregate
 resolution of the videos it receives (TRTC bills video by subscribed resolution, and only video when
 both are received); a member receiving only audio is counted as audio; a member receiving nothing is
-not counted. The media layer does not report frame sizes yet, so video of unknown size counts at
+not counted. The size of a video is the producer's last key frame (``width``/``height`` in its dump);
+video of unknown size (no key frame seen yet, or a codec whose size is not parsed) counts at
 ``default_video_tier``.
 
 Seconds accumulate in memory per 5-minute bucket and are flushed (added) into the 5-minute and daily
 rows every ``flush_s`` and on close; a crash loses at most ``flush_s`` of usage. The same tick records
-the publishers' uplink bitrates as quality samples (DescribeCallDetailInfo).
+quality samples for DescribeCallDetailInfo (docs/cloud-api.md): per publisher the uplink bitrate, loss,
+jitter, frame rate and size of each track from the dump; per member (``MediaService.stats``) the RTT
+and, per publisher it receives (PeerId), the downlink loss its receiver reports give.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ BucketKey = tuple[int, str, bool, str, int]  # sdkappid, room_id, str_room, user
 class _Forwarded:
     packets: dict[str, int]  # producer id -> packets sent to all its consumers
     octets_in: dict[str, int]  # producer id -> octets received from the publisher
-    producers: dict[str, dict[str, Any]]  # producer id -> its dump (width/height/fractionLost if known)
+    producers: dict[str, dict[str, Any]]  # producer id -> its dump (width/height/fractionLost/... if known)
 
 
 def _walk_dump(dump: dict[str, Any]) -> _Forwarded:
@@ -71,6 +74,10 @@ def _walk_dump(dump: dict[str, Any]) -> _Forwarded:
                         octets[p["id"]] = int(p.get("octets", 0))
                         producers[p["id"]] = p
     return _Forwarded(packets, octets, producers)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 class UsageMeter:
@@ -181,6 +188,7 @@ class UsageMeter:
                 self._acc.setdefault(key, [0.0] * len(TIERS))[TIERS.index(tier)] += dt
             if self.params.quality_samples and fwd is not None and prev is not None:
                 self._quality(room, owners, fwd, prev, dt, int(wall))
+                await self._downlink_quality(room, owners, int(wall))
 
     def _video_tier(self, current: Tier | None, producer_id: str, fwd: _Forwarded | None) -> Tier:
         """TRTC bills the aggregate resolution of the videos a member receives. Frame sizes come from
@@ -211,28 +219,73 @@ class UsageMeter:
             points = [
                 ("aBit" if pub.kind == "audio" else ("bigvBit" if pub.source == "main" else "subvBit"), kbps)
             ]
-            # Fields the media layer may report (docs/decisions/0004): uplink loss and frame size.
+            # The producer's receive statistics (docs/channel.md): loss 0..1 of the last RTCP interval,
+            # jitter in ms; for main video also frame rate and the size of the last key frame.
             pd = fwd.producers.get(pid, {})
-            if isinstance(pd.get("fractionLost"), int) and (pub.kind == "audio" or pub.source == "main"):
-                points.append(
-                    ("aLoss" if pub.kind == "audio" else "bigvLoss", pd["fractionLost"] * 100 / 256)
-                )
+            if pub.kind == "audio" or pub.source == "main":
+                prefix = "a" if pub.kind == "audio" else "bigv"
+                if _number(pd.get("fractionLost")):
+                    points.append((f"{prefix}Loss", pd["fractionLost"] * 100))
+                if _number(pd.get("jitterMs")):
+                    points.append((f"{prefix}Jitter", float(pd["jitterMs"])))
             if pub.kind == "video" and pub.source == "main":
-                for key, name in (("width", "bigvWidth"), ("height", "bigvHeight")):
-                    if isinstance(pd.get(key), int):
+                for key, name in (
+                    ("width", "bigvWidth"),
+                    ("height", "bigvHeight"),
+                    ("frameRate", "bigvEncFps"),
+                ):
+                    if _number(pd.get(key)):
                         points.append((name, float(pd[key])))
             for name, value in points:
-                self._samples.append(
-                    CallQualitySample(
-                        call_id=call_id,
-                        sdkappid=room.ref.sdkappid,
-                        user_id=owner.user_id,
-                        peer_id="",
-                        data_type=name,
-                        ts=ts,
-                        value=round(value, 1),
+                self._sample(call_id, room, owner.user_id, "", name, ts, value)
+
+    def _sample(
+        self, call_id: int, room: Any, user_id: str, peer_id: str, name: str, ts: int, value: float
+    ) -> None:
+        self._samples.append(
+            CallQualitySample(
+                call_id=call_id,
+                sdkappid=room.ref.sdkappid,
+                user_id=user_id,
+                peer_id=peer_id,
+                data_type=name,
+                ts=ts,
+                value=round(value, 1),
+            )
+        )
+
+    async def _downlink_quality(self, room: Any, owners: dict[str, Any], ts: int) -> None:
+        """Per member: ``rtt`` (mean over the tracks it receives, PeerId "") and the loss its receiver
+        reports give per publisher (``aLoss``/``bigvLoss`` with PeerId = that publisher)."""
+        call_id = self._history.call_id_for(room.key) if self._history else None
+        stats_fn = getattr(self._media(), "stats", None)
+        router_id = getattr(room, "router_id", None)
+        if call_id is None or stats_fn is None or not isinstance(router_id, str):
+            return
+        try:
+            stats = await stats_fn(router_id)
+        except Exception:
+            log.debug("media quality statistics unavailable", exc_info=True)
+            return
+        for p in list(room.participants.values()):
+            mine = stats.get(p.participant_id) if isinstance(stats, dict) else None
+            if not isinstance(mine, dict):
+                continue
+            rtts: list[float] = []
+            for c in (mine.get("consumers") or {}).values():
+                if _number(c.get("rttMs")):
+                    rtts.append(float(c["rttMs"]))
+                owner = owners.get(c.get("producerId"))
+                if owner is None or not _number(c.get("fractionLost")):
+                    continue
+                publisher, pub = owner
+                if pub.kind == "audio" or pub.source == "main":
+                    name = "aLoss" if pub.kind == "audio" else "bigvLoss"
+                    self._sample(
+                        call_id, room, p.user_id, publisher.user_id, name, ts, c["fractionLost"] * 100
                     )
-                )
+            if rtts:
+                self._sample(call_id, room, p.user_id, "", "rtt", ts, sum(rtts) / len(rtts))
 
     def add(
         self, sdkappid: int, room_id: int | str, user_id: str, tier: Tier, seconds: float, at: float
