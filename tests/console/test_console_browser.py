@@ -345,6 +345,13 @@ async def _walk(
     await expect(room).to_contain_text("alice")
     await expect(room).to_contain_text("anchor")
     await expect(room.locator(".chip")).to_contain_text("audio")
+    # live quality from the media workers: alice's audio uplink in kbps with its loss
+    await expect(room.locator(".chip[data-track=audio] .quality")).to_contain_text(
+        re.compile(r"[1-9]\d* kbps"), timeout=20_000
+    )
+    await expect(room.locator(".chip[data-track=audio] .quality")).to_contain_text("% loss")
+    await expect(room.locator("thead")).to_contain_text("Downlink")
+    await expect(room).not_to_contain_text("not exposed")
     await shot(page, "07-live-rooms")
     await room.locator("[data-action=remove][data-user=bob]").click()
     await page.locator("dialog").get_by_role("button", name="Remove user").click()

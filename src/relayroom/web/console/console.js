@@ -78,6 +78,24 @@ function fmtMinutes(m) {
   return m >= 100 ? Math.round(m).toLocaleString("en-US") : (Math.round(m * 10) / 10).toLocaleString("en-US");
 }
 
+// Live quality (the media workers' statistics): bits/s → kbps, fraction 0..1 → %.
+function fmtKbps(bps) {
+  return bps == null ? null : `${Math.round(bps / 1000).toLocaleString("en-US")} kbps`;
+}
+
+function fmtLoss(fraction) {
+  return fraction == null ? null : `${(fraction * 100).toFixed(1)}% loss`;
+}
+
+function trackQuality(t) {
+  return [t.width && t.height ? `${t.width}×${t.height}` : null, t.frameRate ? `${Math.round(t.frameRate)} fps` : null, fmtKbps(t.bitrate), fmtLoss(t.fractionLost)].filter(Boolean).join(" · ");
+}
+
+function downlinkQuality(d) {
+  if (!d) return h("span", { class: "muted" }, "—");
+  return h("span", { class: "quality" }, [fmtKbps(d.bitrate), fmtLoss(d.fractionLost), d.rttMs == null ? null : `RTT ${Math.round(d.rttMs)} ms`].filter(Boolean).join(" · "));
+}
+
 function short(id, n = 8) {
   return id && id.length > n + 1 ? id.slice(0, n) + "…" : id;
 }
@@ -1175,8 +1193,9 @@ function roomCard(app, room, owner, reload) {
           { label: "UserID", render: (m) => h("span", { class: "strong" }, m.userId) },
           { label: "Role", render: (m) => badge(m.role, m.role === "anchor" ? "anchor" : "audience") },
           { label: "Connection", render: (m) => (m.attached ? badge("connected", "enabled") : badge("reconnecting", "disabled")) },
-          { label: "Published tracks", render: (m) => (m.tracks.length ? h("div", { class: "chips" }, m.tracks.map((t) => h("span", { class: ["chip", t.muted && "chip-muted"] }, `${t.kind === "audio" ? "♪" : "▶"} ${t.kind}${t.streamType && t.streamType !== "main" && t.streamType !== "mic" ? " · " + t.streamType : ""}${t.muted ? " (muted)" : ""}`))) : h("span", { class: "muted" }, "none")) },
+          { label: "Published tracks (uplink)", render: (m) => (m.tracks.length ? h("div", { class: "chips" }, m.tracks.map((t) => h("span", { class: ["chip", t.muted && "chip-muted"], dataset: { track: t.kind } }, `${t.kind === "audio" ? "♪" : "▶"} ${t.kind}${t.streamType && t.streamType !== "main" && t.streamType !== "mic" ? " · " + t.streamType : ""}${t.muted ? " (muted)" : ""}`, trackQuality(t) ? h("span", { class: "quality" }, " · " + trackQuality(t)) : null))) : h("span", { class: "muted" }, "none")) },
           { label: "Subscribed to", cls: "num", render: (m) => String(m.subscribed.length) },
+          { label: "Downlink", render: (m) => downlinkQuality(m.downlink) },
           {
             label: "",
             cls: "right",
@@ -1207,7 +1226,7 @@ function roomCard(app, room, owner, reload) {
         members,
         { empty: empty("Empty room", "The room closes when idle.") },
       ),
-      h("p", { class: "hint" }, "Live bitrate and packet loss are not exposed by this server's API yet."),
+      h("p", { class: "hint" }, "Uplink: what the server receives from each published track (bitrate, loss in the last second, resolution of the last key frame). Downlink: what the member's receiver reports say about the streams sent to it (total bitrate, worst loss, round-trip time)."),
     ),
   );
 }
