@@ -100,6 +100,10 @@ async def _measure(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     gens = ctx.gens
     gen_pids = gens.pids()
+    try:
+        c0 = await ctx.server.counters()
+    except Exception:
+        c0 = {}
     t0 = time.time_ns() + 200_000_000
     t1 = t0 + int(ctx.window_s * 1e9)
     await gens.broadcast("arm", t0=t0, t1=t1)
@@ -119,6 +123,10 @@ async def _measure(
     )
     await asyncio.sleep(0.5)  # late packets of the window
     reports = await gens.broadcast("collect")
+    try:
+        c1 = await ctx.server.counters()
+    except Exception:
+        c1 = {}
     elapsed = w1 - w0
     sent: dict[str, int] = {}
     hist = [0] * HIST_BINS
@@ -162,6 +170,7 @@ async def _measure(
         "lat_p99_us": _percentile(hist, 0.99),
         "lat_p999_us": _percentile(hist, 0.999),
         "no_media": len(no_media),
+        "server_counters": {k: c1[k] - c0.get(k, 0) for k in c1},
     }
     return m, joins
 

@@ -43,6 +43,7 @@ class Server(Protocol):
     async def publish(self, room: Room, participant: str, offer: str) -> str: ...
     async def subscribe(self, room: Room, participant: str, publishers: list[str]) -> str: ...
     async def answer(self, room: Room, participant: str, answer: str) -> None: ...
+    async def counters(self) -> dict[str, int]: ...
 
 
 def pin(pid: int, cpus: set[int]) -> None:
@@ -130,6 +131,19 @@ class RelayRoomServer:
     async def answer(self, room: Room, participant: str, answer: str) -> None:
         assert self.ms is not None
         await self.ms.set_subscriber_answer(room.key, participant, answer)
+
+    async def counters(self) -> dict[str, int]:
+        """Worker-wide drop/error/GSO counters (summed over workers), for the window's deltas."""
+        out: dict[str, int] = {}
+        if self.ms is None:
+            return out
+        for w in self.ms._workers:
+            if w is None or w.closed:
+                continue
+            d = await w.request("worker.dump")
+            for k in ("dropped", "errors", "stunRejected", "sendErrors", "gsoCalls", "gsoPackets"):
+                out[k] = out.get(k, 0) + int(d.get(k, 0))
+        return out
 
 
 # -- Janus -------------------------------------------------------------------------------------------------
@@ -434,6 +448,9 @@ class JanusServer:
             h, {"request": "join", "room": room.key, "ptype": "subscriber", "streams": streams}
         )
         return str(ev["jsep"]["sdp"])
+
+    async def counters(self) -> dict[str, int]:
+        return {}
 
     async def answer(self, room: Room, participant: str, answer: str) -> None:
         h = room.extra["handles"][f"sub:{participant}"]
