@@ -81,6 +81,7 @@ def test_producer_reports_size_of_the_last_key_frame_and_frame_rate() -> None:
 
 def test_producer_loss_and_jitter_follow_its_receiver_report() -> None:
     p = make_producer(Sink())
+    assert p.stats()["fractionLost"] is None  # nothing reported yet
     for seq in range(100, 120):
         if seq % 4 != 0:  # 5 of 20 lost
             feed(p, vp8(seq, seq * 3000), seq * 3000 / 90000)
@@ -100,8 +101,13 @@ def test_producer_loss_and_jitter_follow_its_receiver_report() -> None:
 def test_audio_producer_stats_have_no_picture_fields() -> None:
     params = ProducerParams("a1", "audio", "audio/opus", 48000, 111, 7777)
     p = Producer(params, lambda _: None, lambda *_: None)
+    for i in range(5):
+        p.receive_rtp(
+            rtp(b"\xfc" * 40, seq=i, ts=960 * i, pt=111, ssrc=7777), 111, i, 960 * i, 7777, i * 0.02
+        )
     s = p.stats()
     assert "width" not in s and "frameRate" not in s and s["kind"] == "audio"
+    assert p.frames == 0  # audio packets skip the per-frame work
 
 
 def test_consumer_takes_loss_jitter_and_rtt_from_the_subscribers_rr() -> None:

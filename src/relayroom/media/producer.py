@@ -118,10 +118,11 @@ class Producer:
         self._jitter = 0.0
         self._last_transit: float | None = None
         self._started = False
-        self._last_ts = -1  # RTP timestamp of the newest frame seen (frame counting, size probing)
+        self._video = params.kind == "video"
+        self._last_ts = -1  # RTP timestamp of the newest video frame seen (frame counting, size probing)
         self.frames = 0
         # derived once per report interval (update_rates / report_block), read by dump() and stats()
-        self.fraction_lost = 0.0
+        self.fraction_lost: float | None = None  # until our first RR to the publisher
         self.packets_lost = 0
         self.bitrate = 0
         self.frame_rate = 0.0
@@ -180,12 +181,12 @@ class Producer:
         if pt != self.params.payload_type:
             return
         self._update_stats(seq, ts, len(data), now)
-        if ts != self._last_ts:
+        if ts != self._last_ts and self._video:
             self._new_frame(data, ts)
         self._forward(data, seq, ts, now)
 
     def _new_frame(self, data: bytes, ts: int) -> None:
-        """First packet seen of a new frame (timestamp change): count it; for video, probe the picture
+        """First packet seen of a new video frame (timestamp change): count it and probe the picture
         size (a key frame starts with the VP8 key frame header / the H.264 SPS). Once per frame, not per
         packet. A reordered older packet counts as a frame too; the rate is an estimate."""
         self._last_ts = ts
@@ -350,7 +351,7 @@ class Producer:
             "kind": self.kind,
             "paused": self.paused,
             "bitrate": self.bitrate,
-            "fractionLost": round(self.fraction_lost, 4),
+            "fractionLost": None if self.fraction_lost is None else round(self.fraction_lost, 4),
             "packetsLost": self.packets_lost,
             "jitterMs": self.jitter_ms,
         }
