@@ -121,12 +121,12 @@ class RelayRoomServer:
         assert self.ms is not None
         res = await self.ms.publish(room.key, participant, offer)
         room.feeds[participant] = [p.producer_id for p in res.producers]
-        return res.answer_sdp
+        return str(res.answer_sdp)
 
     async def subscribe(self, room: Room, participant: str, publishers: list[str]) -> str:
         assert self.ms is not None
         producers = [pid for p in publishers for pid in room.feeds[p]]
-        return await self.ms.subscribe(room.key, participant, producers)
+        return str(await self.ms.subscribe(room.key, participant, producers))
 
     async def answer(self, room: Room, participant: str, answer: str) -> None:
         assert self.ms is not None
