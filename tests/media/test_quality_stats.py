@@ -160,3 +160,43 @@ def test_dumps_carry_the_stats_fields() -> None:
     pd, cd = p.dump(), c.dump()
     assert pd["width"] == 320 and pd["height"] == 240 and "fractionLost" in pd and "bitrate" in pd
     assert "rttMs" in cd and "fractionLost" in cd and cd["producerId"] == "p1"
+
+
+def test_transport_routes_report_blocks_to_the_consumer_of_the_media_ssrc_only() -> None:
+    from aiortc.rtcdtlstransport import RTCCertificate
+
+    from relayroom.media.webrtc_transport import RouterLink, TransportParams, WebRtcTransport
+
+    up = Sink()
+    p = make_producer(up)
+    link = RouterLink(
+        get_producer=lambda pid: p if pid == p.id else None,
+        register_producer=lambda _p: None,
+        unregister_producer=lambda _p: None,
+        on_transport_close=lambda _t: None,
+    )
+    t = WebRtcTransport(
+        TransportParams(
+            transport_id="t1",
+            certificate=RTCCertificate.generateCertificate(),
+            announced_ip="127.0.0.1",
+            port=40000,
+            rtx_buffer_ms=1000,
+            sendto=lambda _d, _a: None,
+            send_rtp=lambda _d, _a: None,
+            bind_tuple=lambda _t, _o, _n: None,
+            notify=lambda _i, _e, _d: None,
+            router=link,
+            on_close=lambda _t: None,
+        )
+    )
+    c = t.consume("c1", p.id, {"ssrc": 5555, "payloadType": 100, "rtxSsrc": 6666, "rtxPayloadType": 101})
+    # an RR about the RTX SSRC is ignored; the one about the media SSRC lands (in an SR, too)
+    t._receive_rtcp(rtcp.build_rr(9, [rtcp.ReportBlock(6666, 128, 50, 0, 0, 0, 0)]), 1.0)
+    assert c.stats()["fractionLost"] is None
+    sr = rtcp.build_sr(rtcp.SenderReport(9, 0, 0, 0, 0, [rtcp.ReportBlock(5555, 32, 3, 0, 180, 0, 0)]))
+    t._receive_rtcp(sr, 1.0)
+    assert (
+        c.stats()["fractionLost"] == 0.125 and c.stats()["packetsLost"] == 3 and c.stats()["jitterMs"] == 2.0
+    )
+    assert t.stats() == {"producers": {}, "consumers": {"c1": c.stats()}}

@@ -223,9 +223,9 @@ class WebRtcTransport:
                     producer = self._rtp_listeners.get(item.ssrc)
                     if producer is not None:
                         producer.receive_sr(item, now)
-                for block in item.reports:  # the subscriber's reception of our consumers' SSRCs
+                for block in item.reports:  # the subscriber's reception of our consumers' media SSRCs
                     consumer = self._consumers_by_ssrc.get(block.ssrc)
-                    if consumer is not None:
+                    if consumer is not None and block.ssrc == consumer.params.ssrc:  # not its RTX stream
                         consumer.receive_report(block, now)
             elif isinstance(item, rtcp.Nack):
                 consumer = self._consumers_by_ssrc.get(item.media_ssrc)
