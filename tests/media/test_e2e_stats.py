@@ -56,3 +56,35 @@ async def test_stats_fill_from_a_real_publisher_and_subscriber(
     finally:
         await sub.close()
         await pub.close()
+
+
+async def test_h264_picture_size_comes_from_the_sps(media: tuple[MediaService, list[MediaEvent]]) -> None:
+    from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+    from tests.media.peers import ColourVideoTrack, client_config
+
+    svc, _ = media
+    router_id = await svc.create_router("room-h264-stats")
+    pc = RTCPeerConnection(client_config())
+    transceiver = pc.addTransceiver(ColourVideoTrack("blue", 320, 180), direction="sendonly")
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.mimeType in ("video/H264", "video/rtx")])
+    await pc.setLocalDescription(await pc.createOffer())
+    result = await svc.publish(router_id, "alice", pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(result.answer_sdp, "answer"))
+    (producer,) = result.producers
+    try:
+        video: dict[str, Any] = {}
+        for _ in range(100):
+            video = (
+                (await svc.stats(router_id))
+                .get("alice", {})
+                .get("producers", {})
+                .get(producer.producer_id, {})
+            )
+            if video.get("width") is not None:
+                break
+            await asyncio.sleep(0.2)
+        assert (video.get("width"), video.get("height")) == (320, 180), video  # 180: SPS cropping applied
+    finally:
+        await pc.close()
