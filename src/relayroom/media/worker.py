@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import resource
 import socket
+import struct
 import sys
 import time
 from typing import Any, cast
@@ -29,6 +30,15 @@ logger = logging.getLogger(__name__)
 
 TICK_S = 0.1
 REPORT_INTERVAL_S = 1.0
+# Receive buffer of the shared UDP socket (the kernel doubles it: 512 KiB, a few hundred RTP packets).
+# It bounds how stale input can get when the worker's core is short of CPU: an overloaded worker must
+# drop, not queue. With 4 MiB (8 MiB effective) a worker getting slightly less CPU than its load held a
+# standing queue of ~7 MB: every packet, ICE check and DTLS record seconds late, while it still
+# forwarded everything (docs/performance.md, "Next wins" 1). The send buffer stays large.
+UDP_RECV_BUFFER = 256 * 1024
+UDP_SEND_BUFFER = 4 * 1024 * 1024
+# getsockopt(SOL_SOCKET, SO_MEMINFO): u32 array; index 0 = bytes queued for reading, 8 = drops (Linux)
+_SO_MEMINFO = 55
 
 
 def disable_core_dumps() -> None:
@@ -85,6 +95,7 @@ class Worker:
         rtx_buffer_ms: int,
         consent_timeout_s: float,
         gso: bool = True,
+        udp_recv_buffer: int = UDP_RECV_BUFFER,
     ) -> None:
         self.host = host
         self.port = port
@@ -100,6 +111,8 @@ class Worker:
         self._udp: asyncio.DatagramTransport | None = None
         self._sender: UdpSender | None = None
         self.gso = gso
+        self.udp_recv_buffer = udp_recv_buffer
+        self._sock: socket.socket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
         self.dropped = 0
@@ -114,9 +127,9 @@ class Worker:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
-            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            for opt, size in ((socket.SO_RCVBUF, self.udp_recv_buffer), (socket.SO_SNDBUF, UDP_SEND_BUFFER)):
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
+                    sock.setsockopt(socket.SOL_SOCKET, opt, size)
             sock.bind((self.host, self.port))
         except OSError as exc:
             sock.close()
@@ -127,6 +140,7 @@ class Worker:
             raise
         udp, _ = await loop.create_datagram_endpoint(lambda: WorkerProtocol(self), sock=sock)
         self._udp = udp
+        self._sock = sock
         self._sender = UdpSender(sock, loop, self.gso)
         self.port = sock.getsockname()[1]
         self._spawn(self._tick_loop())
@@ -184,6 +198,20 @@ class Worker:
             return
         self.sendto(stun.build_binding_success(req, addr, transport.ice_pwd), addr)
         transport.on_ice_check(addr, req.use_candidate)
+
+    def udp_socket_stats(self) -> dict[str, int]:
+        """Kernel view of the shared socket: receive buffer size, bytes waiting, datagrams dropped
+        because the buffer was full (the worker fell behind). Zeros where Linux's SO_MEMINFO is missing."""
+        out = {"udpRecvBuffer": 0, "udpRecvQueued": 0, "udpRecvDrops": 0}
+        sock = self._sock
+        if sock is None:
+            return out
+        with contextlib.suppress(OSError):
+            out["udpRecvBuffer"] = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            info = struct.unpack("9I", sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 36))
+            out["udpRecvQueued"] = info[0]
+            out["udpRecvDrops"] = info[8]
+        return out
 
     def _bind_tuple(self, transport: WebRtcTransport, old: Addr | None, addr: Addr) -> None:
         if old is not None and self.tuples.get(old) is transport:
@@ -279,6 +307,9 @@ class Worker:
                 "dropped": self.dropped,
                 "errors": self.errors,
                 "stunRejected": self.stun_rejected,
+                "tuples": len(self.tuples),
+                "ufrags": len(self.ufrags),
+                **self.udp_socket_stats(),
                 "sendErrors": self._sender.send_errors if self._sender else 0,
                 "gso": bool(self._sender and self._sender.gso),
                 "gsoCalls": self._sender.gso_calls if self._sender else 0,
@@ -376,6 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rtx-buffer-ms", type=int, default=2000)
     ap.add_argument("--consent-timeout", type=float, default=30.0)
     ap.add_argument("--no-gso", action="store_true")
+    ap.add_argument("--udp-recv-buffer", type=int, default=UDP_RECV_BUFFER, help="SO_RCVBUF (bytes)")
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args(argv)
     disable_core_dumps()
@@ -391,6 +423,7 @@ def main(argv: list[str] | None = None) -> None:
             args.rtx_buffer_ms,
             args.consent_timeout,
             gso=not args.no_gso,
+            udp_recv_buffer=args.udp_recv_buffer,
         )
         await worker.start(sock)
         await worker.run_until_closed()
