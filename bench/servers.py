@@ -141,7 +141,15 @@ class RelayRoomServer:
             if w is None or w.closed:
                 continue
             d = await w.request("worker.dump")
-            for k in ("dropped", "errors", "stunRejected", "sendErrors", "gsoCalls", "gsoPackets"):
+            for k in (
+                "dropped",
+                "errors",
+                "stunRejected",
+                "sendErrors",
+                "gsoCalls",
+                "gsoPackets",
+                "udpRecvDrops",
+            ):
                 out[k] = out.get(k, 0) + int(d.get(k, 0))
         return out
 
