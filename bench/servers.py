@@ -195,6 +195,16 @@ class JanusError(Exception):
     pass
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM janus if the coordinator dies (even by SIGKILL); kept across exec."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _build_loopback_shim(d: Path) -> str | None:
     """Compile bench/janus_loopback_shim.c (lets `ice_enforce_list = "lo"` work); None without gcc."""
     src = Path(__file__).with_name("janus_loopback_shim.c")
@@ -290,6 +300,7 @@ class JanusServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env=env,
+                preexec_fn=_die_with_parent,
             )
         return d
 
