@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
+from tests.serving import served
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -69,21 +69,8 @@ async def running_server(tmp_path: Path, *, dev: bool = True) -> AsyncIterator[S
     )
     first: list[FirstStart] = []
     app = create_app(settings, on_first_start=first.append)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with served(app) as port:
         yield Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/signal", app, first[-1])
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
 
 
 @pytest.fixture

@@ -3,19 +3,18 @@ media workers), served by uvicorn on 127.0.0.1: the wiring the lead engineer's a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, RelayRoomError, TestPatternVideoTrack, colour_close
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
+from tests.serving import served
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -30,21 +29,8 @@ async def full_server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart]]:
     )
     first: list[FirstStart] = []
     app = create_app(settings, on_first_start=first.append)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with served(app) as port:
         yield f"ws://127.0.0.1:{port}/signal", first[-1]
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
 
 
 async def test_sdk_clients_meet_through_the_real_control_plane(tmp_path: Path) -> None:

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
-from tests.test_serve import free_port
+from tests.serving import served
 
 
 @pytest.fixture
 async def base_url(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart]]:
     seen: list[FirstStart] = []
-    settings = Settings(data_dir=tmp_path / "data", port=free_port(), media={"enabled": False})
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(settings, on_first_start=seen.append), host="127.0.0.1", port=settings.port)
-    )
-    task = asyncio.create_task(srv.serve())
-    while not srv.started:
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{settings.port}", seen[0]
-    finally:
-        srv.should_exit = True
-        await task
+    settings = Settings(data_dir=tmp_path / "data", media={"enabled": False})
+    async with served(create_app(settings, on_first_start=seen.append)) as port:
+        yield f"http://127.0.0.1:{port}", seen[0]
 
 
 async def test_read_after_write_sees_the_write(base_url: tuple[str, FirstStart]) -> None:

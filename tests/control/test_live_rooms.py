@@ -9,14 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
-from tests.test_serve import free_port
+from tests.serving import served
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -24,23 +23,9 @@ pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart]]:
     seen: list[FirstStart] = []
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        port=free_port(),
-        media={"workers": 1, "ports": [0], "loopback_only": True},
-    )
-    app = create_app(settings, on_first_start=seen.append)
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(srv.serve())
-    while not srv.started:
-        await asyncio.sleep(0.05)
-    try:
-        yield f"127.0.0.1:{settings.port}", seen[0]
-    finally:
-        srv.should_exit = True
-        await task
+    settings = Settings(data_dir=tmp_path / "data", media={"workers": 1, "ports": [0], "loopback_only": True})
+    async with served(create_app(settings, on_first_start=seen.append)) as port:
+        yield f"127.0.0.1:{port}", seen[0]
 
 
 async def test_console_lists_removes_and_dismisses_live_rooms(server: tuple[str, FirstStart]) -> None:
