@@ -54,7 +54,9 @@ RelayRoom is set up. This is shown once; keep it somewhere safe.
   Demo app        SDKAppID: {fs.sdkappid}
                   SDKSecretKey: {fs.secret_key}
 
-Sign in:
+Web console: {base_url}/console/    Demo call (dev mode, two tabs): {base_url}/demo/
+
+Sign in to the API:
   curl -s -X POST {base_url}/api/v1/auth/login -H 'content-type: application/json' \\
        -d '{{"username": "{fs.username}", "password": "<password above>"}}'
 Then call the API with 'Authorization: Bearer <token>', e.g. {base_url}/api/v1/me
