@@ -27,7 +27,7 @@ credentials_app = typer.Typer(no_args_is_help=True, help="Cloud-API credentials 
 AccountArg = Annotated[str, typer.Argument(help="account id")]
 
 
-async def _operator(services: Services, account_id: str | None = None) -> Principal:
+def _operator(account_id: str | None = None) -> Principal:
     """The deployment acting as owner of the account it is told to act on."""
     roles = {account_id: Role.OWNER} if account_id else {}
     return Principal(actor="system:cli", is_admin=True, roles=roles)
@@ -58,7 +58,7 @@ def create_user(
 
     async def run(services: Services) -> dict[str, Any]:
         async with services.ctx.db.write() as s:
-            p = await _operator(services)
+            p = _operator()
             u = await services.accounts.create_user(
                 s, p, username=username, password=password, is_admin=admin
             )
@@ -100,9 +100,7 @@ def create_account(
             user = (await s.execute(select(User).where(User.username == owner))).scalar_one_or_none()
             if user is None:
                 raise typer.BadParameter(f"no user {owner!r}")
-            a = await services.accounts.create_account(
-                s, await _operator(services), name=name, owner_user_id=user.id
-            )
+            a = await services.accounts.create_account(s, _operator(), name=name, owner_user_id=user.id)
             return {"id": a.id, "name": a.name}
 
     _echo(_run(run, config, data_dir, database_url))
@@ -116,7 +114,7 @@ def list_apps(
 
     async def run(services: Services) -> list[dict[str, Any]]:
         async with services.ctx.db.read() as s:
-            apps = await services.apps.list(s, await _operator(services, account), account)
+            apps = await services.apps.list(s, _operator(account), account)
             return [app_public(a) for a in apps]
 
     _echo(_run(run, config, data_dir, database_url))
@@ -135,9 +133,7 @@ def create_app(
 
     async def run(services: Services) -> dict[str, Any]:
         async with services.ctx.db.write() as s:
-            app, key = await services.apps.create(
-                s, await _operator(services, account), account, name=name, region=region
-            )
+            app, key = await services.apps.create(s, _operator(account), account, name=name, region=region)
             return {**app_public(app), "secret_key": key}
 
     _echo(_run(run, config, data_dir, database_url))
@@ -152,9 +148,7 @@ def _status_command(status: AppStatus, verb: str) -> None:
                 row = await s.get(Application, sdkappid)
                 if row is None:
                     raise typer.BadParameter(f"no application {sdkappid}")
-                app = await services.apps.set_status(
-                    s, await _operator(services, row.account_id), sdkappid, status
-                )
+                app = await services.apps.set_status(s, _operator(row.account_id), sdkappid, status)
                 return app_public(app)
 
         _echo(_run(run, config, data_dir, database_url))
@@ -183,7 +177,7 @@ def rotate_key(
             row = await s.get(Application, sdkappid)
             if row is None:
                 raise typer.BadParameter(f"no application {sdkappid}")
-            p = await _operator(services, row.account_id)
+            p = _operator(row.account_id)
             key, until = await services.keys.rotate_app_key(s, p, sdkappid, timedelta(seconds=grace))
             return {"sdkappid": sdkappid, "key": key, "previous_key_valid_until": until}
 
@@ -198,7 +192,7 @@ def create_credential(
 
     async def run(services: Services) -> dict[str, Any]:
         async with services.ctx.db.write() as s:
-            cred, key = await services.keys.create_credential(s, await _operator(services, account), account)
+            cred, key = await services.keys.create_credential(s, _operator(account), account)
             return {"secret_id": cred.secret_id, "secret_key": key}
 
     _echo(_run(run, config, data_dir, database_url))
@@ -212,7 +206,7 @@ def list_credentials(
 
     async def run(services: Services) -> list[dict[str, Any]]:
         async with services.ctx.db.read() as s:
-            rows = await services.keys.list_credentials(s, await _operator(services, account), account)
+            rows = await services.keys.list_credentials(s, _operator(account), account)
             return [
                 {"secret_id": c.secret_id, "enabled": c.enabled, "created_at": c.created_at} for c in rows
             ]
