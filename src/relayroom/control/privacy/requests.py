@@ -296,9 +296,6 @@ class RequestService:
     async def _receipt(
         self, s: AsyncSession, req: DataSubjectRequest, counts: dict[str, int], now: Any
     ) -> str:
-        import secrets
-
-        from relayroom.storage.models import DeletionReceipt
 
         await self.oplog.append(
             s,
@@ -308,12 +305,9 @@ class RequestService:
             obj={"type": "privacy_request", "id": req.id},
             after={"counts": counts},
         )
-        seq, head = await self.oplog.head(s)
-        rid = "rcpt_" + secrets.token_hex(16)
-        doc = self.ctx.signer.sign_document(
+        return await self.retention.issue_receipt(
+            s,
             {
-                "type": "relayroom.deletion_receipt",
-                "receipt_id": rid,
                 "trigger": "deletion_request",
                 "trigger_id": req.id,
                 "scope": "end_user",
@@ -322,11 +316,8 @@ class RequestService:
                 "data_categories": ["end-user identifiers held for usage and consent records"],
                 "row_counts": counts,
                 "requested_at": req.received_at.isoformat(),
-                "completed_at": now.isoformat(),
                 "method": "hard delete"
                 + (" with SQLite secure_delete=ON" if self.ctx.db.dialect == "sqlite" else ""),
-                "oplog_chain_head": {"seq": seq, "hash": head},
-            }
+            },
+            now,
         )
-        s.add(DeletionReceipt(id=rid, account_ref=req.account_ref, document=json.dumps(doc), created_at=now))
-        return rid

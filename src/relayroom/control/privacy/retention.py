@@ -442,11 +442,29 @@ class RetentionService:
         )
         return counts
 
+    async def issue_receipt(self, s: AsyncSession, body: dict[str, Any], now: datetime) -> str:
+        """Sign and keep a deletion receipt: adds its id, type and the oplog chain head to ``body``."""
+        seq, head = await self.oplog.head(s)
+        receipt_id = "rcpt_" + secrets.token_hex(16)
+        doc = self.ctx.signer.sign_document(
+            {
+                "type": "relayroom.deletion_receipt",
+                "receipt_id": receipt_id,
+                **body,
+                "completed_at": now.isoformat(),
+                "oplog_chain_head": {"seq": seq, "hash": head},
+            }
+        )
+        s.add(
+            DeletionReceipt(
+                id=receipt_id, account_ref=str(body["account_ref"]), document=json.dumps(doc), created_at=now
+            )
+        )
+        return receipt_id
+
     async def _write_receipt(
         self, s: AsyncSession, job: RetentionJob, counts: dict[str, int], now: datetime
     ) -> str:
-        seq, head = await self.oplog.head(s)
-        receipt_id = "rcpt_" + secrets.token_hex(16)
         categories = {
             "account": [
                 "customer temporary key information",
@@ -466,10 +484,9 @@ class RetentionService:
         )
         if job.scope == "account":
             method += "; account data key destroyed (crypto-shredding of every sealed secret)"
-        doc = self.ctx.signer.sign_document(
+        return await self.issue_receipt(
+            s,
             {
-                "type": "relayroom.deletion_receipt",
-                "receipt_id": receipt_id,
                 "trigger": job.trigger,
                 "trigger_id": job.request_id or job.id,
                 "scope": job.scope,
@@ -479,19 +496,12 @@ class RetentionService:
                 "row_counts": counts,
                 "requested_at": job.requested_at.isoformat(),
                 "deadline_at": job.deadline_at.isoformat(),
-                "completed_at": now.isoformat(),
                 "sla_breach": now > job.deadline_at,
                 "method": method,
-                "oplog_chain_head": {"seq": seq, "hash": head},
                 "backups_note": "database backups and WAL archives must expire within 7 days of this receipt",
-            }
+            },
+            now,
         )
-        s.add(
-            DeletionReceipt(
-                id=receipt_id, account_ref=job.account_ref, document=json.dumps(doc), created_at=now
-            )
-        )
-        return receipt_id
 
     # --- status --------------------------------------------------------------------------
     async def status(self, account_id: str | None = None) -> list[dict[str, Any]]:
