@@ -14,7 +14,7 @@ from relayroom.control.services import Services
 
 retention_app = typer.Typer(no_args_is_help=True, help="Purges of terminated accounts and applications.")
 receipt_app = typer.Typer(no_args_is_help=True, help="Deletion receipts.")
-privacy_app = typer.Typer(no_args_is_help=True, help="Records of processing and data-subject requests.")
+privacy_app = typer.Typer(no_args_is_help=True, help="Records of processing of this deployment.")
 
 
 @retention_app.command("status")

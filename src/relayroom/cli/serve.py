@@ -1,4 +1,4 @@
-"""`relayroom serve`: the control plane (HTTP) and, as they land, the media workers."""
+"""`relayroom serve`: the control plane (HTTP API, signalling, web pages) and its media workers."""
 
 from __future__ import annotations
 
