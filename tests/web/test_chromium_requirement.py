@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import tests.browser.conftest as browser_conftest
+import tests.web.conftest as browser_conftest
 
 
 def test_missing_chromium_skips_locally(monkeypatch: pytest.MonkeyPatch) -> None:

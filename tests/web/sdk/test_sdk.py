@@ -12,8 +12,8 @@ import pytest
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
-from tests.browser.conftest import Browser, Server, eventually
-from tests.browser.helpers import enter_and_publish, events, record_events, sdk_page, wait_media_from
+from tests.web.conftest import Browser, Server, eventually
+from tests.web.helpers import enter_and_publish, events, record_events, sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 

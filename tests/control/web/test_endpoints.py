@@ -17,7 +17,7 @@ from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
 from relayroom.control.web.endpoints import static_root
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _client(tmp_path: Path, dev: bool) -> Iterator[tuple[TestClient, FirstStart]]:

@@ -13,7 +13,7 @@ import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from relayroom.auth import tc3
-from tests.cloudapi.server import Live, call, live_server, settings_for, trtc_client
+from tests.control.cloudapi.server import Live, call, live_server, settings_for, trtc_client
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.filterwarnings("error:.*fileds are useless")]
 

@@ -18,7 +18,7 @@ from relayroom.auth import tc3
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack
 from relayroom.control.usage.meter import MeterParams
-from tests.cloudapi.server import Live, call, live_server, settings_for, trtc_client
+from tests.control.cloudapi.server import Live, call, live_server, settings_for, trtc_client
 
 # every response field is one the SDK model knows (it warns "fileds are useless" otherwise)
 pytestmark = [

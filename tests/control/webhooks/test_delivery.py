@@ -17,9 +17,9 @@ from relayroom.control.rooms.entry import AppEntryInfo
 from relayroom.control.rooms.manager import EnterParams, RoomManager, RoomManagerParams
 from relayroom.control.webhooks import body as cb_body
 from relayroom.control.webhooks.service import WebhookParams
-from tests.cloudapi.server import Live, live_server, settings_for
+from tests.control.cloudapi.server import Live, live_server, settings_for
 from tests.control.rooms.fakes import FakeDirectory, FakeMedia, RecordingSink
-from tests.webhooks.receiver import Receiver, receiver
+from tests.control.webhooks.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.timeout(90)
 FAST = WebhookParams(retry_interval_s=0.3, retry_window_s=1.5, timeout_s=5.0, poll_interval_s=0.1)

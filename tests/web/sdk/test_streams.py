@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import Browser, Server, eventually
-from tests.browser.helpers import enter_and_publish, events, inbound, sdk_page, wait_media_from
+from tests.web.conftest import Browser, Server, eventually
+from tests.web.helpers import enter_and_publish, events, inbound, sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 

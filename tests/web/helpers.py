@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import Browser, Server, artifact, eventually
+from tests.web.conftest import Browser, Server, artifact, eventually
 
 EVENTS = [
     "remote-user-enter",

@@ -30,12 +30,12 @@ from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
 from relayroom.control.usage.meter import MeterParams
 from relayroom.control.webhooks.service import WebhookParams
-from tests.test_serve import free_port
+from tests.cli.test_serve import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
