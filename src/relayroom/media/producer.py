@@ -35,6 +35,25 @@ _NACK_RETRIES = 3
 
 
 @dataclass(frozen=True)
+class ProducerLink:
+    """What a consumer may ask of the producer it forwards: functions and constants, not the producer.
+
+    Given by ``Producer.attach(consumer)``; ``detach`` undoes it.
+    """
+
+    producer_id: str
+    kind: str
+    clock_rate: int
+    is_keyframe: Callable[[bytes | bytearray], bool]
+    # retransmission ring lookup (seq, now in ms) -> packet; None for producers without a ring (audio)
+    stored_packet: Callable[[int, float], bytes | None] | None
+    request_missing: Callable[[int], None]  # ask the publisher for a packet the ring lacks (NACK)
+    request_keyframe: Callable[[], None]
+    last_sender_report: Callable[[], tuple[int, int, float] | None]  # (NTP, RTP ts, monotonic) if any
+    detach: Callable[[], None]
+
+
+@dataclass(frozen=True)
 class ProducerParams:
     producer_id: str
     kind: str  # audio | video
@@ -143,11 +162,30 @@ class Producer:
         self.rtx_received = 0
 
     # -- consumers -------------------------------------------------------------------------------
-    def add_consumer(self, consumer: Consumer) -> None:
-        self._consumers = (*self._consumers, consumer)
+    def attach(self, consumer: Consumer) -> ProducerLink:
+        """Start forwarding to ``consumer``; returns what it may call on this producer."""
+        if consumer not in self._consumers:
+            self._consumers = (*self._consumers, consumer)
+        ring = self.ring
+        return ProducerLink(
+            producer_id=self.id,
+            kind=self.kind,
+            clock_rate=self.params.clock_rate,
+            is_keyframe=self.is_keyframe,
+            stored_packet=ring.get if ring is not None else None,
+            request_missing=self.request_missing,
+            request_keyframe=self.request_keyframe,
+            last_sender_report=self._last_sender_report,
+            detach=lambda: self._detach(consumer),
+        )
 
-    def remove_consumer(self, consumer: Consumer) -> None:
+    def _detach(self, consumer: Consumer) -> None:
         self._consumers = tuple(c for c in self._consumers if c is not consumer)
+
+    def _last_sender_report(self) -> tuple[int, int, float] | None:
+        if not self.last_sr_time:
+            return None
+        return self.last_sr_ntp, self.last_sr_rtp, self.last_sr_time
 
     @property
     def consumers(self) -> tuple[Consumer, ...]:

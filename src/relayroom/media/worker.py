@@ -407,7 +407,8 @@ class Worker:
         return {"consumerId": c.id}
 
     def _consumer_set_producer(self, consumer_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
-        self._consumer(consumer_id).set_producer(self._producer(str(data["producerId"])))
+        producer = self._producer(str(data["producerId"]))
+        self._consumer(consumer_id).set_producer(producer.kind, producer.attach)
         return {}
 
 
