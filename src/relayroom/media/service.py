@@ -27,6 +27,7 @@ from relayroom.media.types import (
     MediaParams,
     ProducerInfo,
     PublishResult,
+    SubscribeResult,
     TrackSource,
     UnsupportedError,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "MediaService",
     "ProducerInfo",
     "PublishResult",
+    "SubscribeResult",
     "TrackSource",
     "UnsupportedError",
 ]
@@ -498,54 +500,90 @@ class MediaService:
             self._emit(MediaEvent(etype, router_id, rec.participant_id, producer_id=producer_id))
 
     # -- subscribing ---------------------------------------------------------------------------------
-    async def subscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str:
-        """Add consumers; returns a (re-)offer for the participant's recv transport covering ALL consumers."""
+    async def subscribe(
+        self, router_id: str, participant_id: str, producer_ids: Sequence[str]
+    ) -> SubscribeResult:
+        """Add a consumer per producer, each in isolation: a producer that cannot be consumed is reported
+        in ``failed`` and affects no other. The offer covers ALL consumers of the recv transport."""
         self._check()
         async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
             worker = self.worker_for_router(router_id)
             p = state.participant(participant_id)
-            for producer_id in producer_ids:
-                if producer_id not in state.producers:
-                    raise ValueError("unknown producer")
             if p.recv_transport_id is None or p.recv_local is None:
                 p.recv_transport_id, p.recv_local = await self._create_transport(router_id, participant_id)
                 p.recv_connected = False
+            added: list[str] = []
+            failed: dict[str, str] = {}
             for producer_id in producer_ids:
                 if p.active_mline_for(producer_id) is not None:
                     continue
-                rec = state.producers[producer_id]
-                with_rtx = rec.has_rtx and rec.kind == "video"
-                pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
-                ml = sdp.SubscriberMLine(
-                    mid=str(len(p.mlines)),
-                    kind=rec.kind,
-                    codec=rec.codec,
-                    payload_type=pt,
-                    rtx_payload_type=rtx_pt,
-                    ssrc=sdp.new_ssrc(state.ssrcs),
-                    rtx_ssrc=sdp.new_ssrc(state.ssrcs) if with_rtx else None,
-                    stream_id=rec.participant_id,
-                    track_id=producer_id,
-                    source=rec.source,
-                    consumer_id=uuid.uuid4().hex,
-                    producer_id=producer_id,
-                )
-                await worker.request(
-                    "transport.consume",
-                    p.recv_transport_id,
-                    {
-                        "consumerId": ml.consumer_id,
-                        "producerId": producer_id,
-                        "ssrc": ml.ssrc,
-                        "payloadType": ml.payload_type,
-                        "rtxSsrc": ml.rtx_ssrc,
-                        "rtxPayloadType": ml.rtx_payload_type,
-                    },
-                )
-                assert ml.consumer_id is not None
-                self._consumer_owner[ml.consumer_id] = (router_id, participant_id)
-                p.mlines.append(ml)
+                try:
+                    await self._consume(worker, state, p, producer_id)
+                except InvalidStateError:
+                    raise  # the worker or the transport is gone: nothing to isolate
+                except Exception as exc:
+                    failed[producer_id] = f"{exc.__class__.__name__}: {exc}"
+                    logger.warning(
+                        "consumer not created",
+                        extra={"producer": producer_id, "participant": participant_id, "reason": str(exc)},
+                    )
+                    continue
+                added.append(producer_id)
+            return SubscribeResult(self._subscriber_offer(p), added, failed)
+
+    async def _consume(
+        self, worker: WorkerHandle, state: RouterState, p: ParticipantState, producer_id: str
+    ) -> None:
+        rec = state.producers.get(producer_id)
+        if rec is None:
+            raise ValueError("unknown producer")
+        with_rtx = rec.has_rtx and rec.kind == "video"
+        pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
+        ssrc = sdp.new_ssrc(state.ssrcs)
+        rtx_ssrc = sdp.new_ssrc(state.ssrcs) if with_rtx else None
+        consumer_id = uuid.uuid4().hex
+        try:
+            await worker.request(
+                "transport.consume",
+                p.recv_transport_id,
+                {
+                    "consumerId": consumer_id,
+                    "producerId": producer_id,
+                    "ssrc": ssrc,
+                    "payloadType": pt,
+                    "rtxSsrc": rtx_ssrc,
+                    "rtxPayloadType": rtx_pt,
+                },
+            )
+        except BaseException:
+            state.ssrcs.difference_update((ssrc, rtx_ssrc))
+            raise
+        self._consumer_owner[consumer_id] = (state.router_id, p.participant_id)
+        p.mlines.append(
+            sdp.SubscriberMLine(
+                mid=str(len(p.mlines)),
+                kind=rec.kind,
+                codec=rec.codec,
+                payload_type=pt,
+                rtx_payload_type=rtx_pt,
+                ssrc=ssrc,
+                rtx_ssrc=rtx_ssrc,
+                stream_id=rec.participant_id,
+                track_id=producer_id,
+                source=rec.source,
+                consumer_id=consumer_id,
+                producer_id=producer_id,
+            )
+        )
+
+    async def subscriber_offer(self, router_id: str, participant_id: str) -> str:
+        """A fresh offer (next version) of the recv transport as it is, e.g. after an answer was refused."""
+        self._check()
+        async with self._router(router_id).lock:
+            p = self._router(router_id).participants.get(participant_id)
+            if p is None or p.recv_local is None:
+                raise InvalidStateError("participant has no recv transport")
             return self._subscriber_offer(p)
 
     def _subscriber_offer(self, p: ParticipantState) -> str:
