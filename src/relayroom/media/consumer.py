@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relayroom.media.producer import ProducerLink
-from relayroom.media.rtp import rtcp
+from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.header import build_rtx, rewritten
 from relayroom.media.rtp.seq import seq_diff, seq_newer
 from relayroom.media.types import CloseReason
@@ -35,12 +35,15 @@ class ConsumerParams:
 
     @classmethod
     def from_dict(cls, consumer_id: str, d: dict[str, Any]) -> ConsumerParams:
+        """Parameters from the channel, range-checked (ValueError) before anything builds a packet."""
         return cls(
             consumer_id=consumer_id,
-            ssrc=int(d["ssrc"]),
-            payload_type=int(d["payloadType"]),
-            rtx_ssrc=int(d["rtxSsrc"]) if d.get("rtxSsrc") is not None else None,
-            rtx_payload_type=int(d["rtxPayloadType"]) if d.get("rtxPayloadType") is not None else None,
+            ssrc=limits.ssrc(d["ssrc"]),
+            payload_type=limits.payload_type(d["payloadType"]),
+            rtx_ssrc=limits.optional(limits.ssrc, d.get("rtxSsrc"), "rtx ssrc"),
+            rtx_payload_type=limits.optional(
+                limits.payload_type, d.get("rtxPayloadType"), "rtx payload type"
+            ),
         )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from relayroom.media.rtp import rtcp
+from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.header import (
     extension_table,
     h264_picture_size,
@@ -70,22 +70,32 @@ class ProducerParams:
 
     @classmethod
     def from_dict(cls, producer_id: str, d: dict[str, Any], rtx_buffer_ms: int) -> ProducerParams:
+        """Parameters from the channel, range-checked (ValueError) before anything builds a packet."""
         kind = d["kind"]
         if kind not in ("audio", "video"):
             raise TypeError("invalid kind")
+        ssrc = limits.ssrc(d["ssrc"])
+        rtx_ssrc = limits.optional(limits.ssrc, d.get("rtxSsrc"), "rtx ssrc")
+        if rtx_ssrc == ssrc:
+            raise ValueError("rtx ssrc equals the media ssrc")
         return cls(
             producer_id=producer_id,
             kind=kind,
             mime_type=str(d["mimeType"]),
-            clock_rate=int(d["clockRate"]),
-            payload_type=int(d["payloadType"]),
-            ssrc=int(d["ssrc"]),
-            rtx_ssrc=int(d["rtxSsrc"]) if d.get("rtxSsrc") is not None else None,
-            rtx_payload_type=int(d["rtxPayloadType"]) if d.get("rtxPayloadType") is not None else None,
+            clock_rate=limits.in_range(d["clockRate"], 1, limits.CLOCK_RATE_MAX, "clock rate"),
+            payload_type=limits.payload_type(d["payloadType"]),
+            ssrc=ssrc,
+            rtx_ssrc=rtx_ssrc,
+            rtx_payload_type=limits.optional(
+                limits.payload_type, d.get("rtxPayloadType"), "rtx payload type"
+            ),
             mid=str(d.get("mid", "")),
             rtx_buffer_ms=rtx_buffer_ms,
             use_fir=bool(d.get("useFir", False)),
-            header_extensions=tuple((int(i), str(u)) for i, u in d.get("headerExtensions", ())),
+            header_extensions=tuple(
+                (limits.in_range(i, 1, limits.EXTENSION_ID_MAX, "header extension id"), str(u))
+                for i, u in d.get("headerExtensions", ())
+            ),
         )
 
 

@@ -384,27 +384,7 @@ class MediaService:
         sdp.consumer_payload_types(m.codec)  # raises UnsupportedError for codecs we cannot forward
         producer_id = uuid.uuid4().hex
         kind: MediaKind = "audio" if m.kind == "audio" else "video"
-        await worker.request(
-            "transport.produce",
-            p.send_transport_id,
-            {
-                "producerId": producer_id,
-                "kind": kind,
-                "mimeType": m.codec.mime_type,
-                "clockRate": m.codec.clock_rate,
-                "payloadType": m.codec.payload_type,
-                "ssrc": m.ssrc,
-                "rtxSsrc": m.rtx_ssrc,
-                "rtxPayloadType": m.codec.rtx_payload_type if m.rtx_ssrc is not None else None,
-                "mid": m.mid,
-                "useFir": "nack pli" not in m.codec.rtcp_feedback and "ccm fir" in m.codec.rtcp_feedback,
-                "headerExtensions": [
-                    [i, uri]
-                    for i, uri in m.extensions
-                    if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
-                ],
-            },
-        )
+        await worker.request("transport.produce", p.send_transport_id, produce_params(producer_id, m))
         rec = ProducerRecord(
             producer_id, p.participant_id, kind, m.source, m.mid, m.ssrc, m.codec, m.rtx_ssrc is not None
         )
@@ -714,6 +694,26 @@ class MediaService:
                 for rid, s in self._routers.items()
             },
         }
+
+
+def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
+    """The ``transport.produce`` request for an offered m-line (every value range-checked by the parser)."""
+    assert m.codec is not None and m.ssrc is not None
+    return {
+        "producerId": producer_id,
+        "kind": "audio" if m.kind == "audio" else "video",
+        "mimeType": m.codec.mime_type,
+        "clockRate": m.codec.clock_rate,
+        "payloadType": m.codec.payload_type,
+        "ssrc": m.ssrc,
+        "rtxSsrc": m.rtx_ssrc,
+        "rtxPayloadType": m.codec.rtx_payload_type if m.rtx_ssrc is not None else None,
+        "mid": m.mid,
+        "useFir": "nack pli" not in m.codec.rtcp_feedback and "ccm fir" in m.codec.rtcp_feedback,
+        "headerExtensions": [
+            [i, uri] for i, uri in m.extensions if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
+        ],
+    }
 
 
 def _fp_set(fingerprints: list[tuple[str, str]]) -> frozenset[tuple[str, str]]:

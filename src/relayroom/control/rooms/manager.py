@@ -52,7 +52,14 @@ from relayroom.control.rooms.participant import (
 )
 from relayroom.control.rooms.room import Room, Scene
 from relayroom.control.rooms.subscriptions import NegotiationTiming, SubscriptionNegotiator
-from relayroom.media.types import MediaEvent, MediaEventType, MediaKind, PublishResult, TrackSource
+from relayroom.media.types import (
+    MediaEvent,
+    MediaEventType,
+    MediaKind,
+    PublishResult,
+    TrackSource,
+    UnsupportedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -513,7 +520,8 @@ class RoomManager:
                 raise RoomError(ErrorCode.NOT_IN_ROOM, "not in a room")
             try:
                 result = await self._media.publish(room.router_id, p.participant_id, offer_sdp)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, UnsupportedError) as exc:
+                # The offer's own fault (malformed, out of range, unsupported): the publisher is told why.
                 raise RoomError(ErrorCode.INVALID_PARAMETER, f"offer refused: {exc}") from None
             except Exception:
                 self._log.exception("publish failed", extra={"participant": p.participant_id})
