@@ -2,7 +2,8 @@
 share the server's event loop (timing between the two sides is then as in production).
 
 Run as ``python -m tests.client.crowd_server --workers 2``: prints the signalling URL on one line, logs
-warnings to stderr, and exits when its stdin closes.
+warnings to stderr, and exits when its stdin closes or on SIGINT/SIGTERM (after a graceful shutdown:
+rooms first, then the media workers, like the real app).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -37,11 +39,19 @@ async def _serve(workers: int) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # as uvicorn does: a signal starts a graceful shutdown
+        loop.add_signal_handler(sig, stop.set)
+    eof = loop.create_task(reader.read())
     try:
         async with serve(manager, media) as running:
             print(running.url, flush=True)
-            await reader.read()  # until EOF
+            signalled = loop.create_task(stop.wait())
+            await asyncio.wait([eof, signalled], return_when=asyncio.FIRST_COMPLETED)
+            signalled.cancel()
+            await asyncio.sleep(0.5)  # a server finishing its requests before the lifespan shutdown
     finally:
+        eof.cancel()
         await media.close()
 
 
@@ -72,6 +82,7 @@ async def crowd_server(workers: int = 2) -> AsyncIterator[CrowdServer]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: a test may signal the group as a terminal would
     )
     assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
     lines: list[str] = []

@@ -81,7 +81,13 @@ class MediaService:
 
     async def _start_worker(self, index: int) -> WorkerHandle:
         handle = WorkerHandle(index, self._params, self._on_worker_notification, self._on_worker_died)
-        await handle.start()
+        try:
+            await handle.start()
+            if self.closed:
+                raise InvalidStateError("media service closed while a worker started")
+        except BaseException:
+            await asyncio.shield(handle.close())  # no process outlives a failed or cancelled start
+            raise
         self._workers[index] = handle
         return handle
 
@@ -131,7 +137,7 @@ class MediaService:
 
     def _on_worker_died(self, handle: WorkerHandle) -> None:
         if self.closed:
-            return
+            return  # shutting down: workers are not respawned
         lost = tuple(sorted(r for r, s in self._routers.items() if s.worker_index == handle.index))
         for r in lost:
             self._forget_router(r)
@@ -154,6 +160,8 @@ class MediaService:
             try:
                 handle = await self._start_worker(index)
             except Exception:
+                if self.closed:
+                    return
                 logger.exception("restarting media worker %d failed", index)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import logging
 import resource
+import signal
 import socket
 import struct
 import sys
@@ -47,6 +48,15 @@ _SO_MEMINFO = 55
 def disable_core_dumps() -> None:
     """Media must never reach disk: no core files from this process."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def ignore_stop_signals() -> None:
+    """A worker belongs to its control plane, which stops it through the channel (drain first) and is
+    the one process the operator signals. SIGINT/SIGTERM sent to the whole group (Ctrl-C in a terminal,
+    a service manager stopping the group) must not kill media under the control plane's feet while it
+    drains rooms. The worker still exits when its channel closes, also when the control plane is killed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class WorkerProtocol(asyncio.DatagramProtocol):
@@ -447,6 +457,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log-level", default="WARNING")
     args = ap.parse_args(argv)
     disable_core_dumps()
+    ignore_stop_signals()
     logging.basicConfig(level=args.log_level, stream=sys.stderr)
     sock = socket.socket(fileno=args.channel_fd)
 
