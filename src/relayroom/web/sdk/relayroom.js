@@ -364,6 +364,7 @@ export class RelayRoom {
     this._entering = false;
     this._recovering = null; // a running reconnect (promise)
     this._generation = 0; // bumped on every (re)entry: stale async work checks it
+    this._answered = null; // {generation, negotiationId, sdp} of the last answer sent
     // media
     this._sendPc = null;
     this._recvPc = null;
@@ -1328,6 +1329,8 @@ export class RelayRoom {
       if (generation !== this._generation || !this._inRoom) return;
       // The socket closed before the answer went out: after `resume` the server sends the offer again.
       if (e instanceof RtcError && (e.code === ERROR_CODE.OPERATION_ABORT || e.extraCode === EXTRA_CODE.NOT_IN_ROOM)) return;
+      // 5100: no offer with this negotiationId waits any more (the server had our answer to a re-sent offer).
+      if (e instanceof RtcError && e.code === ERROR_CODE.INVALID_OPERATION) return;
       log.warn('could not apply the server offer:', e && e.message);
       this._emit(EVENT.ERROR, new RtcError({code: ERROR_CODE.OPERATION_FAILED, message: 'could not apply the server offer',
         functionName: 'subscribe'}));
@@ -1336,6 +1339,16 @@ export class RelayRoom {
 
   async _applyOffer(offer, generation) {
     if (generation !== this._generation || !this._inRoom) return;
+    // The server sends an unanswered offer again (same negotiationId) until it has the answer: answer it
+    // again without renegotiating; an older one is stale.
+    const last = this._answered;
+    if (last && last.generation === generation) {
+      if (offer.negotiationId === last.negotiationId) {
+        await this._request('answer', {negotiationId: last.negotiationId, sdp: last.sdp}, 'subscribe');
+        return;
+      }
+      if (offer.negotiationId < last.negotiationId) return;
+    }
     if (!this._recvPc) this._recvPc = this._peerConnection();
     const pc = this._recvPc;
     const table = new Map();
@@ -1350,6 +1363,7 @@ export class RelayRoom {
     if (generation !== this._generation || pc !== this._recvPc) return;
     this._midStreams = table;
     this._syncRemoteTracks();
+    this._answered = {generation, negotiationId: offer.negotiationId, sdp: pc.localDescription.sdp};
     await this._request('answer', {negotiationId: offer.negotiationId, sdp: pc.localDescription.sdp}, 'subscribe');
   }
 
