@@ -1,0 +1,47 @@
+// The event emitter behind on/once/off. A listener that throws is the application's bug: it is
+// re-thrown on a fresh task (so the browser reports it) and never breaks the SDK or the other listeners.
+
+export class Emitter {
+  constructor() {
+    this._listeners = new Map(); // event -> [{handler, context, once}]
+  }
+
+  on(event, handler, context, once = false) {
+    if (!this._listeners.has(event)) this._listeners.set(event, []);
+    this._listeners.get(event).push({handler, context, once});
+  }
+
+  /** Remove `handler` (or every handler of `event`; `off('*')` removes all). */
+  off(event, handler) {
+    if (event === '*') {
+      this._listeners.clear();
+      return;
+    }
+    const list = this._listeners.get(event);
+    if (!list) return;
+    if (handler === undefined) this._listeners.delete(event);
+    else this._listeners.set(event, list.filter((l) => l.handler !== handler));
+  }
+
+  hasListeners(event) {
+    const list = this._listeners.get(event);
+    return !!(list && list.length);
+  }
+
+  emit(event, data) {
+    const list = this._listeners.get(event);
+    if (!list || list.length === 0) return;
+    for (const l of [...list]) {
+      if (l.once) this.off(event, l.handler);
+      try {
+        l.handler.call(l.context, data);
+      } catch (e) {
+        setTimeout(() => { throw e; });
+      }
+    }
+  }
+
+  clear() {
+    this._listeners.clear();
+  }
+}
