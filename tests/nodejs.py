@@ -1,4 +1,4 @@
-"""Node.js for tests that run the browser SDK's modules outside a browser (absent locally: skip; on CI: fail)."""
+"""Node.js for tests that run the browser SDK outside a browser (absent locally: skip; on CI: fail)."""
 
 from __future__ import annotations
 

@@ -121,7 +121,8 @@ def test_dev_usersig_signs_for_the_demo_app(
 _INTROSPECT = """
 const m = await import(process.argv[1]);
 const R = m.default;
-const pub = (names) => names.filter((n) => !n.startsWith('_') && !['constructor', 'length', 'name', 'prototype'].includes(n));
+const hidden = ['constructor', 'length', 'name', 'prototype'];
+const pub = (names) => names.filter((n) => !n.startsWith('_') && !hidden.includes(n));
 const constants = {};
 for (const c of ['ERROR_CODE', 'EXTRA_CODE', 'EVENT', 'TYPE']) constants[c] = Object.entries(m[c]);
 console.log(JSON.stringify({

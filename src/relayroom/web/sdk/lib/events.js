@@ -1,9 +1,13 @@
 // The event emitter behind on/once/off. A listener that throws is the application's bug: it is
 // re-thrown on a fresh task (so the browser reports it) and never breaks the SDK or the other listeners.
 
+const rethrowLater = (e) => setTimeout(() => { throw e; });
+
 export class Emitter {
-  constructor() {
+  /** report(error): what happens to a listener's exception (default: re-thrown on a fresh task). */
+  constructor(report = rethrowLater) {
     this._listeners = new Map(); // event -> [{handler, context, once}]
+    this._report = report;
   }
 
   on(event, handler, context, once = false) {
@@ -36,7 +40,7 @@ export class Emitter {
       try {
         l.handler.call(l.context, data);
       } catch (e) {
-        setTimeout(() => { throw e; });
+        this._report(e);
       }
     }
   }

@@ -29,7 +29,7 @@ export function recoveryPlan(why) {
   return {needsEnter: why !== 'socket', leaveFirst: why === 'media' || why === 'not_in_room'};
 }
 
-const realSleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const realSleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 export class Reconnector {
   /**
