@@ -45,7 +45,7 @@ _TYPES = {
 # The SDK's files: the entry and its declarations, and the modules under lib/ (lower-case names only, so
 # no path can leave the folder).
 _SDK_PATH = re.compile(r"relayroom\.js|relayroom\.d\.ts|lib/[a-z0-9][a-z0-9-]*\.js")
-_DEMO_FILES = ("index.html", "demo.js", "demo.css")
+_DEMO_FILES = ("index.html", "demo.js", "layout.js", "demo.css")
 # The demo page loads only same-origin files; camera, microphone and screen capture for this origin.
 _DEMO_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
