@@ -65,10 +65,13 @@ def _tcp_accepts(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def running_coturn(workdir: Path, secret: str, extra: tuple[str, ...] = ()) -> Iterator[Coturn]:
-    """Start coturn with the shipped config, overridden to 127.0.0.1; stop it (SIGTERM) afterwards.
+def running_coturn(
+    workdir: Path, secret: str, extra: tuple[str, ...] = (), base_conf: Path = SHIPPED_CONF
+) -> Iterator[Coturn]:
+    """Start coturn with ``base_conf`` (default: the shipped config), overridden to 127.0.0.1; stop it
+    (SIGTERM) afterwards.
 
-    Peers on 127.0.0.1 are allowed (the media workers of the test); the shipped denied-peer-ip ranges
+    Peers on 127.0.0.1 are allowed (the media workers of the test); the config's denied-peer-ip ranges
     stay in force for everything else. ``extra``: more command-line options (they win over the file).
     """
     binary = turnserver_or_skip()
@@ -78,8 +81,9 @@ def running_coturn(workdir: Path, secret: str, extra: tuple[str, ...] = ()) -> I
     low = random.randrange(20000, 29000, 100)
     relay_ports = range(low, low + 100)
     conf = workdir / "turnserver.conf"
+    conf.touch(0o600)  # the base config may hold a secret (deploy/compose's does)
     conf.write_text(
-        SHIPPED_CONF.read_text()
+        base_conf.read_text()
         + "\n# the test's own lines: loopback only\n"
         + "\n".join(
             [
