@@ -113,6 +113,21 @@ async def test_serve_over_tls_healthz_console_and_signalling_over_wss(tmp_path: 
                 await asyncio.sleep(0.1)
             assert health.status_code == 200 and health.json()["status"] == "ok"
             assert (await http.get(f"{base}/console/")).status_code == 200
+        # the image's HEALTHCHECK follows the TLS settings
+        check = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "relayroom.healthcheck"],
+            env={
+                **env,
+                "RELAYROOM_PORT": str(port),
+                "RELAYROOM_TLS_CERT": str(cert),
+                "RELAYROOM_TLS_KEY": str(key),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert check.returncode == 0, check.stderr
         # TLS for real: a client that does not trust the certificate is refused, plain HTTP gets nothing
         async with httpx.AsyncClient(timeout=5) as untrusting:
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
