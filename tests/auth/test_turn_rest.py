@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aioice import turn
+from aioice import stun, turn
 from aioice.stun import TransactionFailed
 
 from relayroom.auth.turn_rest import ice_servers, turn_credential
@@ -115,6 +115,27 @@ async def test_coturn_refuses_expired_and_forged_credentials(tmp_path: Path) -> 
         transport, protocol = await _allocate(coturn, good.username, good.credential)
         await protocol.delete()
         transport.close()
+
+
+@pytest.mark.timeout(60)
+async def test_an_allocation_made_in_time_keeps_working_after_its_credential_expires(tmp_path: Path) -> None:
+    # coturn checks the expiry when the allocation authenticates; the session keeps its key afterwards.
+    with running_coturn(tmp_path / "coturn", SECRET) as coturn:
+        expires_at = int(time.time()) + 2
+        cred = turn_credential(SECRET, "dan", expires_at)
+        transport, protocol = await _allocate(coturn, cred.username, cred.credential)
+        try:
+            while time.time() < expires_at + 1.5:
+                await asyncio.sleep(0.2)
+            await protocol.channel_bind(0x4000, ("127.0.0.1", 9))
+            refresh = stun.Message(message_method=stun.Method.REFRESH, message_class=stun.Class.REQUEST)
+            refresh.attributes["LIFETIME"] = 600
+            await protocol.request_with_retry(refresh)
+            with pytest.raises(TransactionFailed, match="401"):  # but no new allocation with it
+                await _allocate(coturn, cred.username, cred.credential)
+        finally:
+            await protocol.delete()
+            transport.close()
 
 
 @pytest.mark.timeout(60)
