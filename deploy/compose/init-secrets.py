@@ -21,6 +21,7 @@ from pathlib import Path
 
 RELAYROOM_UID = 10001  # the image's user (Dockerfile)
 COTURN_UID = 65534  # nobody, the coturn/coturn image's user
+RELAY_PORTS = range(49160, 49260)  # published by the coturn service of compose.yaml
 
 
 def _write(path: Path, text: str, uid: int) -> None:
@@ -68,6 +69,8 @@ def main() -> None:
         + f"static-auth-secret={turn_secret}\n"
         # relayed addresses are announced with the host's address, not the container's
         + f"external-ip={public_ip}\n"
+        # the relay ports compose.yaml publishes (Docker publishes each port of a range on its own)
+        + f"min-port={RELAY_PORTS.start}\nmax-port={RELAY_PORTS.stop - 1}\n"
         # This coturn serves RelayRoom only: it relays to the media workers, published on the host's
         # address, and to nothing else (no other host, public or private).
         + "denied-peer-ip=0.0.0.0-255.255.255.255\n"

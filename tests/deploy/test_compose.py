@@ -144,6 +144,9 @@ async def test_compose_settings_agree_and_coturn_relays_to_the_workers_only(
     coturn_conf = files["turnserver.conf"].read_text()
     assert f"static-auth-secret={secret}\n" in coturn_conf
     coturn_ports = published(services["coturn"])
+    relay = owners["RELAY_PORTS"]  # the generated config's relay range is published (the last lines win)
+    assert f"min-port={relay.start}\nmax-port={relay.stop - 1}\n" in coturn_conf
+    assert {(p, "udp") for p in relay} <= coturn_ports
     for url in settings.turn.urls:
         where, _, transport = url.removeprefix("turn:").partition("?transport=")
         host, _, port = where.partition(":")
