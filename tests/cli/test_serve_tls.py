@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from relayroom.auth.usersig import gen_usersig
-from relayroom.client import RelayRoomClient, TestPatternVideoTrack, colour_close
+from relayroom.client import RelayRoomClient
 from tests.cli.test_serve import free_port, stop
+from tests.client.calls import video_reaches
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -145,11 +146,7 @@ async def test_serve_over_tls_healthz_console_and_signalling_over_wss(tmp_path: 
                     room_id=443,
                     auto_receive_video=True,
                 )
-            await alice.publish(video_track=TestPatternVideoTrack(PURPLE))
-            track = await bob.wait_remote_track("alice", "video", within=30)
-            await track.wait_frames(3, within=30)
-            colour = track.colour()
-            assert colour is not None and colour_close(colour, PURPLE)
+            await video_reaches(alice, bob, PURPLE)
     finally:
         _, err = stop(proc)
     assert secret_key not in err

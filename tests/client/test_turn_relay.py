@@ -12,10 +12,11 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from relayroom.auth.usersig import gen_usersig
-from relayroom.client import RelayRoomClient, RelayRoomError, TestPatternVideoTrack, colour_close
+from relayroom.client import RelayRoomClient, RelayRoomError
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
+from tests.client.calls import video_reaches
 from tests.coturn import running_coturn
 from tests.serving import served
 
@@ -68,11 +69,7 @@ async def test_relay_only_clients_publish_and_play_through_coturn(tmp_path: Path
                     room_id=7,
                     auto_receive_video=True,
                 )
-                await alice.publish(video_track=TestPatternVideoTrack(ORANGE))
-                track = await bob.wait_remote_track("alice", "video", within=30)
-                await track.wait_frames(5, within=30)
-                colour = track.colour()
-                assert colour is not None and colour_close(colour, ORANGE)
+                await video_reaches(alice, bob, ORANGE)
                 for pc in (alice._send_pc, bob._recv_pc):
                     pair = selected_pair(pc)
                     assert pair.local_candidate.type == "relay"
