@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     def _region_known(self) -> Settings:
         if self.region not in self.regions:
             raise ValueError(f"region {self.region!r} is not one of the deployment's regions {self.regions}")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both (or neither)")
         return self
