@@ -1,5 +1,5 @@
 # Every target sets itself up: a virtualenv in .venv with the pinned dependencies, and node_modules
-# with the pinned JavaScript tooling (ESLint; package-lock.json) for the browser code's lint.
+# with the pinned JavaScript tooling (ESLint, TypeScript for the .d.ts check; package-lock.json).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,6 +8,7 @@ NPM ?= npm
 NODE ?= node
 NODE_STAMP := node_modules/.installed
 ESLINT := node_modules/.bin/eslint
+TSC := node_modules/.bin/tsc
 # node's own test runner over the browser SDK's unit tests (tests/web/**/*.test.js)
 JS_TESTS = $(shell find tests/web -name '*.test.js' | sort)
 
@@ -34,18 +35,21 @@ test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(ESLINT) .
 	$(BIN)/mypy
-	$(NODE) --test $(JS_TESTS)
+	$(TSC) -p tests/web/sdk
+	$(NODE) --test --test-reporter=spec $(JS_TESTS)
 	$(BIN)/pytest -q
 
 test-js: $(NODE_STAMP)
-	$(NODE) --test $(JS_TESTS)
+	$(NODE) --test --test-reporter=spec $(JS_TESTS)
 
 lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(ESLINT) .
 
-typecheck: $(STAMP)
+# mypy, and the browser SDK's TypeScript declarations through a usage file (tsc --strict)
+typecheck: $(STAMP) $(NODE_STAMP)
 	$(BIN)/mypy
+	$(TSC) -p tests/web/sdk
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
