@@ -26,9 +26,9 @@ describe('modules', () => {
   });
 });
 
-describe('formatting', async () => {
-  const f = await import(new URL('lib/format.js', root));
+const f = await import(new URL('lib/format.js', root));
 
+describe('formatting', () => {
   test('times are UTC, from ISO strings or epoch seconds', () => {
     assert.equal(f.fmtTime('2026-03-01T04:05:06Z'), '2026-03-01 04:05:06 UTC');
     assert.equal(f.fmtTime(0), '—');
