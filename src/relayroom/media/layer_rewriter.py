@@ -59,6 +59,7 @@ class LayerRewriter:
             raise ValueError("layer switching needs vp8 or h264")
         self.params = params
         self._vp8 = mime == "video/vp8"
+        self._desc = Vp8Descriptor() if self._vp8 else None  # reused for every packet
         self._ssrc = params.ssrc
         self._pt = params.payload_type
         self._clock_rate = params.clock_rate
@@ -71,6 +72,10 @@ class LayerRewriter:
         self._pid_bits = 15
         self._pid = SeqRewriter(15, random.randint(0, 0x7FFF))
         self._tl0 = SeqRewriter(8, random.randint(0, 0xFF))
+        self._pid_in = self._pid_out = -1  # the last frame's PictureID, in and out
+        self._tl0_in = self._tl0_out = -1
+        self._keep_pid = -1  # the last frame's temporal-layer decision (its other packets reuse it)
+        self._keep_last = True
         self._ts_offset = 0
         self._last_ts = random.randint(0, 0x7FFFFFFF)  # newest outgoing timestamp
         self._last_time = 0.0  # when it was sent
@@ -110,9 +115,11 @@ class LayerRewriter:
         ``data`` is a decrypted RTP packet of encoding ``layer``; ``now`` is monotonic seconds.
         """
         b0, b1, seq, ts, _ssrc = _HDR.unpack_from(data, 0)
+        desc = self._desc
         try:
             hlen = header_length(data)
-            desc = parse_descriptor(data, hlen) if self._vp8 else None
+            if desc is not None:
+                desc.parse(data, hlen)
         except ValueError:
             self.malformed += 1
             return None
@@ -123,11 +130,14 @@ class LayerRewriter:
                 self.switch_drops += 1
                 return None
             self._switch(layer, seq, ts, desc, now)
-        if desc is not None and desc.picture_id >= 0 and desc.tid >= 0 and not self._keep_frame(desc):
-            self._seq.drop(seq)
-            self._pid.drop(desc.picture_id)
-            self.temporal_drops += 1
-            return None
+        if desc is not None and desc.tid >= 0 and desc.picture_id >= 0:
+            pid = desc.picture_id
+            keep = self._keep_last if pid == self._keep_pid else self._keep_frame(desc)
+            if not keep:
+                self._seq.drop(seq)
+                self._pid.drop(pid)
+                self.temporal_drops += 1
+                return None
         out_seq = self._seq.rewrite(seq)
         if out_seq is None:
             self.switch_drops += 1
@@ -136,17 +146,28 @@ class LayerRewriter:
         buf = bytearray(data)
         _HDR.pack_into(buf, 0, b0, (b1 & 0x80) | self._pt, out_seq, out_ts, self._ssrc)
         if desc is not None:
-            if desc.picture_id_pos >= 0:
-                out_pid = self._pid.rewrite(desc.picture_id)
-                if out_pid is None:  # a frame from before the switch point
-                    self.switch_drops += 1
-                    return None
+            pid = desc.picture_id
+            if pid >= 0:
+                # The packets of one frame share their PictureID: map it once per frame.
+                if pid == self._pid_in:
+                    out_pid = self._pid_out
+                else:
+                    mapped = self._pid.rewrite(pid)
+                    if mapped is None:  # a frame from before the switch point
+                        self.switch_drops += 1
+                        return None
+                    out_pid = self._pid_in_out(pid, mapped)
                 write_picture_id(buf, desc.picture_id_pos, desc.picture_id_bits, out_pid)
-            if desc.tl0picidx_pos >= 0:
-                out_tl0 = self._tl0.rewrite(desc.tl0picidx)
-                if out_tl0 is not None:
-                    buf[desc.tl0picidx_pos] = out_tl0
-        if ts_diff(out_ts, self._last_ts) > 0 or not self._sent_any:
+            tl0 = desc.tl0picidx
+            if tl0 >= 0:
+                if tl0 != self._tl0_in:
+                    mapped = self._tl0.rewrite(tl0)
+                    if mapped is not None:
+                        self._tl0_in = tl0
+                        self._tl0_out = mapped
+                if tl0 == self._tl0_in:
+                    buf[desc.tl0picidx_pos] = self._tl0_out
+        if not self._sent_any or 0 < ((out_ts - self._last_ts) & 0xFFFFFFFF) < 0x80000000:
             self._last_ts = out_ts
             self._last_time = now
             self._sent_any = True
@@ -157,12 +178,19 @@ class LayerRewriter:
         self.packets += 1
         return buf
 
+    def _pid_in_out(self, pid: int, out: int) -> int:
+        self._pid_in = pid
+        self._pid_out = out
+        return out
+
     def _keep_frame(self, desc: Vp8Descriptor) -> bool:
         """Temporal-layer decision, once per frame (PictureID), remembered for its other packets."""
         pid = desc.picture_id
         frames = self._frames
         known = frames.get(pid)
         if known is not None:
+            self._keep_pid = pid
+            self._keep_last = known
             return known
         newest = self._newest_pid
         if newest >= 0:
@@ -181,6 +209,8 @@ class LayerRewriter:
             else:
                 keep = False
         frames[pid] = keep
+        self._keep_pid = pid
+        self._keep_last = keep
         if len(frames) > _FRAME_MEMORY:
             del frames[next(iter(frames))]
         return keep
@@ -215,6 +245,7 @@ class LayerRewriter:
             self._tl0.sync(desc.tl0picidx)
         self._frames.clear()
         self._newest_pid = -1
+        self._pid_in = self._tl0_in = self._keep_pid = -1
         self.syncs += 1
         if self.current_spatial >= 0:
             self.switches += 1

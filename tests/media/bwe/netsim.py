@@ -1,7 +1,7 @@
 """A discrete-time bottleneck for the estimator tests: a sender (greedy, application-limited, or
 choosing simulcast layers by the estimate), a drop-tail FIFO link whose capacity follows a schedule,
 a receiver that records arrivals with the real TwccRecorder and sends real transport-cc feedback
-every FEEDBACK_INTERVAL_MS, and the BandwidthEstimator under test reading it. Time is simulated
+every ``feedback_interval_ms``, and the BandwidthEstimator under test reading it. Time is simulated
 (milliseconds), so the traces are exact and the tests fast and deterministic."""
 
 from __future__ import annotations
@@ -35,11 +35,15 @@ class NetSim:
     capacity: Callable[[float], float]  # bits per second at time t (ms)
     one_way_ms: float = 20.0
     queue_ms: float = 250.0  # drop-tail: a packet that would wait longer is lost
+    feedback_interval_ms: float = FEEDBACK_INTERVAL_MS
     random_loss: float = 0.0
     send: Callable[[float], float] | None = None  # the sender's rate for a given target; None: greedy
     max_bps: float = 2_500_000
     params: BweParams = field(default_factory=BweParams)
     seed: int = 1
+    # When given, every estimator input is appended here, to replay it elsewhere (bench/quality.py):
+    # ("sent", size, time, probe cluster) and ("feedback", packet, time, None).
+    record: list[tuple[str, object, float, ProbeCluster | None]] | None = None
 
     def run(self, duration_ms: float) -> tuple[BandwidthEstimator, list[Sample]]:
         rnd = random.Random(self.seed)
@@ -56,13 +60,15 @@ class NetSim:
         samples: list[Sample] = []
         sent_bits_window: list[tuple[float, int]] = []
         t = 0.0
-        next_fb = FEEDBACK_INTERVAL_MS
+        next_fb = self.feedback_interval_ms
         next_tick = TICK_MS
         est.start(0.0)
 
         def transmit(now: float, size: int, cluster: ProbeCluster | None) -> None:
             nonlocal link_free
             seq = est.on_packet_sent(size, now, cluster)
+            if self.record is not None:
+                self.record.append(("sent", size, now, cluster))
             sent_bits_window.append((now, size * 8))
             start = max(now, link_free)
             if start - now > self.queue_ms or rnd.random() < self.random_loss:
@@ -76,9 +82,12 @@ class NetSim:
                 arrival, seq = heapq.heappop(arrivals)
                 recorder.record(seq, int(arrival * 1000))
             while feedback and feedback[0][0] <= t:
-                est.on_feedback(heapq.heappop(feedback)[2], t)
+                packet = heapq.heappop(feedback)[2]
+                est.on_feedback(packet, t)
+                if self.record is not None:
+                    self.record.append(("feedback", packet, t, None))
             if t >= next_fb:
-                next_fb += FEEDBACK_INTERVAL_MS
+                next_fb += self.feedback_interval_ms
                 for fb in recorder.feedback(1, 2):
                     counter += 1
                     heapq.heappush(feedback, (t + self.one_way_ms, counter, fb))

@@ -35,6 +35,26 @@ class AckedBitrateEstimator:
     def bitrate_bps(self) -> float | None:
         return None if self._estimate_kbps < 0 else self._estimate_kbps * 1000
 
+    def update_many(self, arrivals_ms: list[float], sizes: list[int]) -> None:
+        """``update`` for each (arrival, size) of one feedback packet, in arrival order. Packets that
+        only add to the current window take a fast path with the state in locals."""
+        prev = self._prev_ms
+        total = self._sum_bytes
+        elapsed = self._window_ms
+        window = INITIAL_WINDOW_MS if self._estimate_kbps < 0 else WINDOW_MS
+        for arrival_ms, size in zip(arrivals_ms, sizes, strict=True):
+            gap = arrival_ms - prev
+            if prev >= 0 and 0 <= gap <= window and elapsed + gap < window:
+                elapsed += gap
+                prev = arrival_ms
+                total += size
+                continue
+            self._prev_ms, self._sum_bytes, self._window_ms = prev, total, elapsed
+            self.update(arrival_ms, size)
+            prev, total, elapsed = self._prev_ms, self._sum_bytes, self._window_ms
+            window = INITIAL_WINDOW_MS if self._estimate_kbps < 0 else WINDOW_MS
+        self._prev_ms, self._sum_bytes, self._window_ms = prev, total, elapsed
+
     def update(self, arrival_ms: float, size: int) -> None:
         window = INITIAL_WINDOW_MS if self._estimate_kbps < 0 else WINDOW_MS
         sample = self._sample(arrival_ms, size, window)

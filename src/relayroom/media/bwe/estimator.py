@@ -131,13 +131,18 @@ class BandwidthEstimator:
         base = newest - ((newest - base_seq) & 0xFFFF)  # unwrap against what we sent
         h_seq, h_send, h_size, h_probe = self._h_seq, self._h_send, self._h_size, self._h_probe
         mask = HISTORY_SIZE - 1
-        received: list[tuple[float, float, int, ProbeCluster | None]] = []
+        arrivals_ms: list[float] = []
+        sends: list[float] = []
+        sizes: list[int] = []
+        probes: list[tuple[ProbeCluster, float, float, int]] = []
         lost = 0
         counted = 0  # received packets that count for the loss rate
         epoch = self._loss_epoch
-        min_rtt = -1.0
-        for offset, arrival in enumerate(arrivals):
-            seq = base + offset
+        in_order = True
+        last_arrival = -1.0
+        seq = base - 1
+        for arrival in arrivals:
+            seq += 1
             i = seq & mask
             if h_seq[i] != seq:
                 continue  # not ours, too old, or already reported
@@ -149,31 +154,39 @@ class BandwidthEstimator:
                 continue
             if send >= epoch:
                 counted += 1
-            received.append((arrival / 1000, send, h_size[i], h_probe[i]))
-            rtt = now_ms - send
-            if min_rtt < 0 or rtt < min_rtt:
-                min_rtt = rtt
-        if not received and not lost:
+            arrival_ms = arrival / 1000
+            if arrival_ms < last_arrival:
+                in_order = False
+            last_arrival = arrival_ms
+            arrivals_ms.append(arrival_ms)
+            sends.append(send)
+            sizes.append(h_size[i])
+            probe = h_probe[i]
+            if probe is not None:
+                probes.append((probe, send, arrival_ms, h_size[i]))
+        if not arrivals_ms and not lost:
             return
-        if min_rtt >= 0:
-            self._rtt_sample(min_rtt)
+        if sends:
+            # The newest packet reported came back fastest: feedback time minus its send time.
+            self._rtt_sample(now_ms - max(sends))
         if self._last_feedback >= 0 and now_ms - self._last_feedback > STREAM_TIMEOUT_MS:
             self._inter_arrival.reset()
             self.trendline = TrendlineEstimator()
         self._last_feedback = now_ms
-        received.sort(key=_arrival)
+        if not in_order:  # reordered on the path: the filters want arrival order
+            order = sorted(range(len(arrivals_ms)), key=arrivals_ms.__getitem__)
+            arrivals_ms = [arrivals_ms[k] for k in order]
+            sends = [sends[k] for k in order]
+            sizes = [sizes[k] for k in order]
         prev_state = self.trendline.state
-        inter_arrival = self._inter_arrival
+        self.acked.update_many(arrivals_ms, sizes)
+        for probe, send_ms, arrival_ms, size in probes:
+            self._probe_estimator.add(probe, send_ms, arrival_ms, size, now_ms)
         trendline = self.trendline
-        acked = self.acked
-        probe_estimator = self._probe_estimator
-        for arrival_ms, send_ms, size, probe in received:
-            acked.update(arrival_ms, size)
-            if probe is not None:
-                probe_estimator.add(probe, send_ms, arrival_ms, size, now_ms)
-            deltas = inter_arrival.compute(send_ms, arrival_ms, now_ms, size)
-            if deltas is not None:
-                trendline.update(deltas[1], deltas[0], arrival_ms)
+        for send_delta, arrival_delta, arrival_ms in self._inter_arrival.compute_many(
+            sends, arrivals_ms, sizes, now_ms
+        ):
+            trendline.update(arrival_delta, send_delta, arrival_ms)
         self._update(now_ms, prev_state, lost, lost + counted)
 
     def _update(self, now_ms: float, prev_state: BandwidthUsage, lost: int, expected: int) -> None:
@@ -251,7 +264,3 @@ class BandwidthEstimator:
             "probeResults": self.probe_results,
             "overuses": self.overuses,
         }
-
-
-def _arrival(item: tuple[float, float, int, ProbeCluster | None]) -> float:
-    return item[0]

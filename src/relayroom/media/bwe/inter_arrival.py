@@ -95,6 +95,29 @@ class InterArrival:
         self._cur_local = local_ms
         return result
 
+    def compute_many(
+        self, sends_ms: list[float], arrivals_ms: list[float], sizes: list[int], local_ms: float
+    ) -> list[tuple[float, float, float]]:
+        """``compute`` for the packets of one feedback (in arrival order): the completed groups as
+        (send_delta, arrival_delta, arrival time of the packet that completed them). Packets that
+        join the current group take a fast path."""
+        out: list[tuple[float, float, float]] = []
+        compute = self.compute
+        for send_ms, arrival_ms, size in zip(sends_ms, arrivals_ms, sizes, strict=True):
+            first = self._cur_first_send
+            if 0 <= first <= send_ms and send_ms - first <= GROUP_LENGTH_MS:
+                # Inside the current group's send window: it cannot start a new group.
+                if send_ms > self._cur_send:
+                    self._cur_send = send_ms
+                self._cur_size += size
+                self._cur_arrival = arrival_ms
+                self._cur_local = local_ms
+                continue
+            deltas = compute(send_ms, arrival_ms, local_ms, size)
+            if deltas is not None:
+                out.append((deltas[0], deltas[1], arrival_ms))
+        return out
+
     def _new_group(self, send_ms: float, arrival_ms: float) -> bool:
         arrival_delta = arrival_ms - self._cur_arrival
         send_delta = send_ms - self._cur_send

@@ -21,7 +21,6 @@ Times in milliseconds. Constants are libwebrtc's (trendline_estimator.cc), kept 
 from __future__ import annotations
 
 import enum
-import math
 
 WINDOW_SIZE = 20
 SMOOTHING = 0.9
@@ -52,10 +51,17 @@ class TrendlineEstimator:
         "_hist_y",
         "_last_threshold_update",
         "_num_deltas",
+        "_origin",
+        "_origin_y",
         "_overuse_count",
         "_prev_trend",
         "_smoothed",
+        "_sx",
+        "_sxx",
+        "_sxy",
+        "_sy",
         "_time_over_using",
+        "_updates",
         "modified_trend",
         "state",
         "threshold",
@@ -75,6 +81,9 @@ class TrendlineEstimator:
         self.threshold = INITIAL_THRESHOLD_MS
         self.modified_trend = 0.0
         self.state = BandwidthUsage.NORMAL
+        self._origin = self._origin_y = 0.0
+        self._sx = self._sy = self._sxx = self._sxy = 0.0
+        self._updates = 0
 
     def update(self, recv_delta_ms: float, send_delta_ms: float, arrival_ms: float) -> None:
         delta = recv_delta_ms - send_delta_ms
@@ -84,17 +93,45 @@ class TrendlineEstimator:
         self._accumulated += delta
         self._smoothed = SMOOTHING * self._smoothed + (1 - SMOOTHING) * self._accumulated
         xs, ys = self._hist_x, self._hist_y
-        xs.append(arrival_ms - self._first_arrival)
-        ys.append(self._smoothed)
+        x = arrival_ms - self._first_arrival
+        y = self._smoothed
+        xs.append(x)
+        ys.append(y)
+        # Running sums for the regression, about an origin re-anchored at each full recount (so
+        # arrival times hours into a call lose no precision and rounding does not accumulate).
         if len(xs) > WINDOW_SIZE:
-            del xs[0]
-            del ys[0]
+            ox = xs.pop(0) - self._origin
+            oy = ys.pop(0) - self._origin_y
+            self._sx -= ox
+            self._sy -= oy
+            self._sxx -= ox * ox
+            self._sxy -= ox * oy
+        dx = x - self._origin
+        dy = y - self._origin_y
+        self._sx += dx
+        self._sy += dy
+        self._sxx += dx * dx
+        self._sxy += dx * dy
+        self._updates += 1
+        if self._updates >= WINDOW_SIZE:
+            self._recount()
         trend = self._prev_trend
-        if len(xs) == WINDOW_SIZE:
-            slope = _slope(xs, ys)
-            if slope is not None:
-                trend = slope
+        n = len(xs)
+        if n == WINDOW_SIZE:
+            den = self._sxx - self._sx * self._sx / n
+            if den > 1e-9:
+                trend = (self._sxy - self._sx * self._sy / n) / den
         self._detect(trend, send_delta_ms, arrival_ms)
+
+    def _recount(self) -> None:
+        xs, ys = self._hist_x, self._hist_y
+        self._origin = origin = xs[0]
+        self._origin_y = origin_y = ys[0]
+        self._sx = sum(x - origin for x in xs)
+        self._sy = sum(y - origin_y for y in ys)
+        self._sxx = sum((x - origin) ** 2 for x in xs)
+        self._sxy = sum((x - origin) * (y - origin_y) for x, y in zip(xs, ys, strict=True))
+        self._updates = 0
 
     def _detect(self, trend: float, send_delta_ms: float, now_ms: float) -> None:
         if self._num_deltas < 2:
@@ -140,17 +177,3 @@ class TrendlineEstimator:
             max(self.threshold + k * (magnitude - self.threshold) * dt, MIN_THRESHOLD_MS), MAX_THRESHOLD_MS
         )
         self._last_threshold_update = now_ms
-
-
-def _slope(xs: list[float], ys: list[float]) -> float | None:
-    """Least-squares slope of ys over xs (centred, so large x values lose no precision)."""
-    n = len(xs)
-    x_avg = math.fsum(xs) / n
-    y_avg = sum(ys) / n
-    num = 0.0
-    den = 0.0
-    for x, y in zip(xs, ys, strict=True):
-        dx = x - x_avg
-        num += dx * (y - y_avg)
-        den += dx * dx
-    return None if den == 0 else num / den

@@ -21,72 +21,92 @@ Hand-written: per packet, a few byte reads.
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+class Vp8Descriptor:
+    """A parsed descriptor. One instance can be reused per packet (``parse``): this runs per packet
+    and building a fresh tuple-like object costs more than the parse itself."""
 
-class Vp8Descriptor(NamedTuple):
-    length: int  # octets of the descriptor; the VP8 payload starts at hlen + length
-    start: bool  # S=1 and PID=0: the first packet of a frame
-    keyframe: bool  # first packet of a key frame
-    picture_id: int  # -1 when absent
-    picture_id_bits: int  # 7 or 15; 0 when absent
-    picture_id_pos: int  # offset of the PictureID octet(s) in the packet; -1 when absent
-    tl0picidx: int  # -1 when absent
-    tl0picidx_pos: int  # -1 when absent
-    tid: int  # temporal layer index; -1 when absent
-    layer_sync: bool  # Y: the frame depends only on TL0 frames (a temporal layer may switch up here)
+    __slots__ = (
+        "keyframe",
+        "layer_sync",
+        "length",
+        "picture_id",
+        "picture_id_bits",
+        "picture_id_pos",
+        "start",
+        "tid",
+        "tl0picidx",
+        "tl0picidx_pos",
+    )
+
+    def __init__(self) -> None:
+        self.length = 0  # octets of the descriptor; the VP8 payload starts at hlen + length
+        self.start = False  # S=1 and PID=0: the first packet of a frame
+        self.keyframe = False  # first packet of a key frame
+        self.picture_id = -1  # -1 when absent
+        self.picture_id_bits = 0  # 7 or 15; 0 when absent
+        self.picture_id_pos = -1  # offset of the PictureID octet(s) in the packet; -1 when absent
+        self.tl0picidx = -1
+        self.tl0picidx_pos = -1
+        self.tid = -1  # temporal layer index; -1 when absent
+        self.layer_sync = False  # Y: depends only on TL0 frames (a temporal layer may switch up here)
+
+    def parse(self, data: bytes | bytearray, hlen: int) -> None:
+        """Read the descriptor of a VP8 RTP packet whose RTP header is ``hlen`` octets; ValueError when
+        the packet ends inside it."""
+        try:
+            b = data[hlen]
+            pos = hlen + 1
+            if b & 0x80:  # X
+                x = data[pos]
+                pos += 1
+                if x & 0x80:  # I
+                    self.picture_id_pos = pos
+                    if data[pos] & 0x80:  # M: 15 bits
+                        self.picture_id = ((data[pos] & 0x7F) << 8) | data[pos + 1]
+                        self.picture_id_bits = 15
+                        pos += 2
+                    else:
+                        self.picture_id = data[pos]
+                        self.picture_id_bits = 7
+                        pos += 1
+                else:
+                    self.picture_id = self.picture_id_pos = -1
+                    self.picture_id_bits = 0
+                if x & 0x40:  # L
+                    self.tl0picidx_pos = pos
+                    self.tl0picidx = data[pos]
+                    pos += 1
+                else:
+                    self.tl0picidx = self.tl0picidx_pos = -1
+                if x & 0x30:  # T or K: one octet
+                    t = data[pos]
+                    if x & 0x20:
+                        self.tid = t >> 6
+                        self.layer_sync = bool(t & 0x20)
+                    else:
+                        self.tid = -1
+                        self.layer_sync = False
+                    pos += 1
+                else:
+                    self.tid = -1
+                    self.layer_sync = False
+            else:
+                self.picture_id = self.picture_id_pos = self.tl0picidx = self.tl0picidx_pos = self.tid = -1
+                self.picture_id_bits = 0
+                self.layer_sync = False
+        except IndexError:
+            raise ValueError("vp8 descriptor truncated") from None
+        self.length = pos - hlen
+        self.start = start = bool(b & 0x10) and not b & 0x07
+        self.keyframe = start and pos < len(data) and not data[pos] & 0x01
 
 
 def parse_descriptor(data: bytes | bytearray, hlen: int) -> Vp8Descriptor:
-    """The descriptor of a VP8 RTP packet whose RTP header is ``hlen`` octets; ValueError when the
-    packet ends inside the descriptor."""
-    n = len(data)
-    if n <= hlen:
-        raise ValueError("vp8 payload empty")
-    b = data[hlen]
-    pos = hlen + 1
-    picture_id = -1
-    pid_bits = 0
-    pid_pos = -1
-    tl0 = -1
-    tl0_pos = -1
-    tid = -1
-    sync = False
-    if b & 0x80:  # X
-        if pos >= n:
-            raise ValueError("vp8 descriptor truncated")
-        x = data[pos]
-        pos += 1
-        if x & 0x80:  # I
-            if pos >= n:
-                raise ValueError("vp8 descriptor truncated")
-            pid_pos = pos
-            if data[pos] & 0x80:  # M: 15 bits
-                if pos + 1 >= n:
-                    raise ValueError("vp8 descriptor truncated")
-                picture_id = ((data[pos] & 0x7F) << 8) | data[pos + 1]
-                pid_bits = 15
-                pos += 2
-            else:
-                picture_id = data[pos] & 0x7F
-                pid_bits = 7
-                pos += 1
-        if x & 0x40:  # L
-            if pos >= n:
-                raise ValueError("vp8 descriptor truncated")
-            tl0_pos = pos
-            tl0 = data[pos]
-            pos += 1
-        if x & 0x30:  # T or K: one octet
-            if pos >= n:
-                raise ValueError("vp8 descriptor truncated")
-            if x & 0x20:  # T
-                tid = data[pos] >> 6
-                sync = bool(data[pos] & 0x20)
-            pos += 1
-    start = bool(b & 0x10) and (b & 0x07) == 0
-    keyframe = start and pos < n and not data[pos] & 0x01
-    return Vp8Descriptor(pos - hlen, start, keyframe, picture_id, pid_bits, pid_pos, tl0, tl0_pos, tid, sync)
+    """The descriptor of a VP8 RTP packet (a new object); ValueError when truncated."""
+    desc = Vp8Descriptor()
+    desc.parse(data, hlen)
+    return desc
 
 
 def write_picture_id(buf: bytearray, pos: int, bits: int, value: int) -> None:

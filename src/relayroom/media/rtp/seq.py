@@ -157,7 +157,19 @@ class SeqRewriter:
     def rewrite(self, value: int) -> int | None:
         if not self._synced:
             return None
-        ext = self._extend(value)
+        max_in = self._max_in
+        d = (value - max_in) & self._mask  # _extend, inlined: this runs per packet
+        if d == 1:  # the next input in order, the common case: nothing to look up
+            ext = max_in + 1
+            dropped = self._dropped
+            if not dropped or dropped[-1] < ext:
+                out = ext + self._offset - len(dropped)
+                self._max_in = self._max_out_in = ext
+                self._max_out = out
+                return out & self._mask
+        if d >= self._half:
+            d -= self._mask + 1
+        ext = self._max_in + d
         if ext < self._floor:
             return None
         dropped = self._dropped

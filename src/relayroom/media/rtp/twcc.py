@@ -3,6 +3,10 @@
 The receiving transport records (transport-wide seq, arrival time) for every RTP packet carrying the
 extension and sends RTPFB FMT 15 feedback every tick, so the publisher's send-side estimator (Chrome's
 GoogCC) can probe and ramp up instead of crawling on loss-based estimates alone.
+
+The other direction: ``decode_feedback`` reads the feedback a subscriber sends about what we sent it,
+for our own send-side estimator (``media/bwe``). It comes from outside, so it is checked octet by
+octet.
 """
 
 from __future__ import annotations
@@ -139,7 +143,6 @@ class TwccRecorder:
             base = stop + 1
         self._next_base = last + 1
         return packets
-
 
 
 def decode_feedback(packet: bytes | bytearray) -> tuple[int, int, list[int]]:
