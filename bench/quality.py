@@ -114,7 +114,7 @@ def _estimator_cases() -> dict[str, Callable[[], int]]:
             est.on_packet_sent(1200, i * 0.7)
         return 2000
 
-    cases["on_packet_sent, per packet (peer)"] = sent
+    cases["on_packet_sent, per packet"] = sent
     for interval in (50.0, 100.0):
         record = _recorded_call(interval)
         feedback = [(p, t) for kind, p, t, _ in record if kind == "feedback"]
@@ -132,7 +132,7 @@ def _estimator_cases() -> dict[str, Callable[[], int]]:
             est.set_max_bitrate(1_800_000)
             est.start(0.0)
             n = 0
-            for kind, data, t, cluster in record:
+            for _kind, data, t, cluster in record:
                 if isinstance(data, int):
                     est.on_packet_sent(data, t, cluster)
                 elif isinstance(data, bytes):
@@ -141,7 +141,7 @@ def _estimator_cases() -> dict[str, Callable[[], int]]:
             return n
 
         label = f"feedback every {interval:.0f} ms (~{per_fb:.0f} packets each)"
-        cases[f"decode_feedback alone, {label}"] = decode
+        cases[f"decode_feedback alone, {label} (peer)"] = decode
         cases[f"on_feedback + its on_packet_sent, {label}"] = replay
     return cases
 
