@@ -164,7 +164,7 @@ export function captureLevel(stats) {
 }
 
 /** The `audio-volume` result list: the local user ('' when capturing) and every remote user whose main
- *  audio is available, from decoder levels (subscriber m-lines carry no audio-level header extension). */
+ *  audio is available, from the decoder's level (inbound-rtp audioLevel, `remoteStatisticsRows`). */
 export function volumeResult(localLevel, rows, isAvailable) {
   const result = [];
   if (localLevel !== null) result.push({userId: '', volume: Math.round(localLevel * 100), floatVolume: localLevel});
