@@ -285,12 +285,12 @@ def test_a_consumer_holds_functions_of_its_producer_never_the_producer_itself() 
     up, down = Sink(), Sink()
     p1 = make_producer(up)
     c = make_consumer(down, p1)
-    assert p1.consumers == (c,)
+    assert list(p1.consumers) == [c]
     assert not any(value is p1 for value in vars(c).values())
     assert c.producer is not None and c.producer.producer_id == "p1" and c.producer.clock_rate == 90000
     p2 = make_producer(up, "p2", ssrc=2222)
     c.set_producer(p2.kind, p2.attach)
-    assert p1.consumers == () and p2.consumers == (c,)  # detached from the old one
+    assert list(p1.consumers) == [] and list(p2.consumers) == [c]  # detached from the old one
     assert c.stats()["producerId"] == "p2"
     c.close()
-    assert p2.consumers == ()
+    assert list(p2.consumers) == []
