@@ -25,16 +25,18 @@ from tests.control.rooms.fakes import REGION, FakeDirectory
 from tests.control.signaling.server import serve
 
 
+def room_manager(media: MediaService, limits: RoomLimits) -> RoomManager:
+    """Room rules over a real MediaService, with the test application directory."""
+    return RoomManager(
+        RoomManagerParams(media=media, directory=FakeDirectory(), node_region=REGION, limits=limits)
+    )
+
+
 async def _serve(workers: int) -> None:
     media = MediaService(MediaParams(workers=workers, loopback_only=True))
     await media.start()
-    manager = RoomManager(
-        RoomManagerParams(
-            media=media,
-            directory=FakeDirectory(),
-            node_region=REGION,
-            limits=RoomLimits(idle_timeout_s=60.0, heartbeat_interval_s=2.0, sweep_interval_s=0.5),
-        )
+    manager = room_manager(
+        media, RoomLimits(idle_timeout_s=60.0, heartbeat_interval_s=2.0, sweep_interval_s=0.5)
     )
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
