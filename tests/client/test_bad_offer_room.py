@@ -17,7 +17,7 @@ from relayroom.media.worker_handle import WorkerHandle
 from tests.control.rooms.fakes import SDKAPPID, usersig
 from tests.control.signaling.server import RunningServer
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
+pytestmark = pytest.mark.timeout(120)
 
 GREEN = (30, 200, 30)
 BLUE = (30, 30, 220)
