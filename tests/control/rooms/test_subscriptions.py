@@ -15,6 +15,7 @@ from relayroom.control.rooms.manager import DeclaredTrack, RoomManager
 from relayroom.control.rooms.participant import Participant, Publication, Role
 from relayroom.control.rooms.room import Room, Scene
 from relayroom.control.rooms.subscriptions import NegotiationTiming, SubscriptionNegotiator, offer_sections
+from relayroom.media.types import InvalidStateError
 from tests.control.rooms.fakes import FakeMedia, RecordingSink, enter_params, make_manager
 
 AUDIO = [DeclaredTrack("audio", "main")]
@@ -187,4 +188,26 @@ async def test_a_negotiator_waiting_to_retry_acts_on_a_room_change_at_once() -> 
     await m.publish(c, "audio", AUDIO)
     await answer_pending(m, b)
     assert b.subscribed == set(c.publications)
+    await m.close()
+
+
+@pytest.mark.timeout(20)
+async def test_a_re_offer_without_a_recv_transport_ends_the_negotiation_instead_of_spinning() -> None:
+    m, media, _ = make_manager(**FAST)
+    media.refused_answers.add("broken")
+    a, _ = await entered(m, "alice")
+    b, _ = await entered(m, "bob")
+    await m.publish(a, "audio", AUDIO)
+    calls = 0
+
+    async def gone(router_id: str, participant_id: str) -> str:
+        nonlocal calls
+        calls += 1
+        raise InvalidStateError("participant has no recv transport")
+
+    media.subscriber_offer = gone  # type: ignore[method-assign]
+    await answer_pending(m, b, "broken")
+    await until(lambda: b.negotiator is None or b.negotiator.done())
+    await asyncio.sleep(0.2)
+    assert calls == 1 and not b.offer_needed
     await m.close()

@@ -155,6 +155,12 @@ class SubscriptionNegotiator:
                     # The producer is gone already (publisher left); its consumer went with it.
                     p.subscribed -= remove
                     continue
+                if not add:
+                    # No recv transport to offer again (its loss was reported to the member as
+                    # `reconnect`): nothing to re-offer until the room changes.
+                    p.offer_needed = False
+                    self._log.warning("subscriber re-offer failed", extra={"participant": p.participant_id})
+                    return
                 self._failed(room, p, dict.fromkeys(add, f"{exc.__class__.__name__}: {exc}"), now)
                 continue
             if p.closed:
@@ -272,7 +278,8 @@ class SubscriptionNegotiator:
                         "userId": user_id,
                         "kind": pub.kind,
                         "streamType": pub.source,
-                        "message": f"could not receive {user_id}'s {pub.source} {pub.kind} ({why}); retrying",
+                        "message": f"could not receive {user_id}'s {pub.source} {pub.kind} ({why[:200]}); "
+                        "retrying",
                         "retryInMs": int(wait * 1000),
                     },
                 )
