@@ -81,7 +81,11 @@ def main() -> None:
     key_frame = b"".join(VpxPayloadDescriptor.parse(p)[1] for p in key_payloads)
     sealed = encryptor.encrypt("vp8", key_frame)
     dec_us = _rounds(lambda: decryptor.decrypt("vp8", sealed) and None, args.rounds, 200)
-    decode_us = _rounds(lambda: decoder.decode(JitterFrame(key_frame, 0)) and None, args.rounds, 50)
+
+    def decode() -> None:
+        decoder.decode(JitterFrame(key_frame, 0))
+
+    decode_us = _rounds(decode, args.rounds, 50)
 
     opus = OpusEncoder()
     audio = av.AudioFrame(format="s16", layout="mono", samples=960)
