@@ -42,7 +42,7 @@ from relayroom.control.webhooks.endpoints import router as webhooks_router  # is
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
 from relayroom.media.service import MediaService
-from relayroom.media.types import MediaParams
+from relayroom.media.types import IceTcpOptions, MediaParams
 from relayroom.storage.db import Database
 
 log = logging.getLogger("relayroom.control")
@@ -150,6 +150,15 @@ async def _start_media(
             announced_ip=m.announced_ip,
             loopback_only=m.loopback_only,
             consent_timeout_s=m.consent_timeout_s,
+            tcp_ports=m.tcp_ports[: m.workers],
+            tcp=IceTcpOptions(
+                enabled=m.tcp_enabled,
+                max_frame_bytes=m.tcp_max_frame_bytes,
+                auth_timeout_s=m.tcp_auth_timeout_s,
+                max_pending=m.tcp_max_pending,
+                max_connections=m.tcp_max_connections,
+                send_buffer_bytes=m.tcp_send_buffer_bytes,
+            ),
         )
     )
     await media.start()
