@@ -41,6 +41,7 @@ from relayroom.control.web_console import router as web_console_router  # issue 
 from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
+from relayroom.media.metrics import MediaCollector
 from relayroom.media.service import MediaService
 from relayroom.media.types import IceTcpOptions, MediaParams
 from relayroom.storage.db import Database
@@ -222,6 +223,9 @@ def create_app(
         cloud = CloudRuntime(app, services, observers)
         await cloud.start()
         media, rooms = await _start_media(settings, services, observers)
+        media_metrics = MediaCollector(media.tcp_stats) if media is not None else None
+        if media_metrics is not None:
+            registry.register(media_metrics)  # ICE-TCP counts on /metrics
         app.state.media = media
         app.state.rooms = rooms
         if rooms is not None:
@@ -242,6 +246,8 @@ def create_app(
             await cloud.close()  # issue 7: after the rooms' last events, before the database goes
             if media is not None:
                 await media.close()
+            if media_metrics is not None:
+                registry.unregister(media_metrics)
             await ctx.db.dispose()
 
     app = FastAPI(
