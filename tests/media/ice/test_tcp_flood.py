@@ -117,9 +117,8 @@ async def test_junk_and_half_open_connections_do_not_stop_a_running_call_and_are
     subs: list[FakePeer] = []
     for i, tcp in enumerate((True, False)):
         sub, tid = await open_peer(worker, "r1", tcp=tcp)
-        await worker.request(
-            "transport.consume", tid, {"consumerId": f"c{i}", "producerId": "p1", "ssrc": 5000 + i, "payloadType": 100}
-        )
+        consumer = {"consumerId": f"c{i}", "producerId": "p1", "ssrc": 5000 + i, "payloadType": 100}
+        await worker.request("transport.consume", tid, consumer)
         subs.append(sub)
     params = await worker.request("transport.dump", pub_tid)
     assert params["tupleProtocol"] == "tcp"
@@ -136,7 +135,8 @@ async def test_junk_and_half_open_connections_do_not_stop_a_running_call_and_are
         seq = 0
         while sending:
             for _ in range(5):  # a 5-packet frame every 20 ms (~250 packets/s)
-                pub.send_rtp(96, seq, 3000 * (seq // 5), 1234, vp8_payload(900, key=seq % 250 == 0), seq % 5 == 4)
+                payload = vp8_payload(900, key=seq % 250 == 0)
+                pub.send_rtp(96, seq, 3000 * (seq // 5), 1234, payload, seq % 5 == 4)
                 seq += 1
             sent = seq
             await asyncio.sleep(0.02)
