@@ -70,18 +70,25 @@ class FakePeer(asyncio.DatagramProtocol):
         elif 19 < b0 < 64:
             self.dtls.receive(data)
 
-    async def connect(self, params: dict[str, Any]) -> None:
-        """ICE: one nominating binding request; then DTLS as client."""
-        ice = params["iceParameters"]
+    @staticmethod
+    def check(ice: dict[str, Any]) -> bytes:
+        """A nominating binding request with the transport's ICE credentials."""
         msg = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
         msg.attributes["USERNAME"] = f"{ice['usernameFragment']}:{secrets.token_hex(4)}"
         msg.attributes["PRIORITY"] = 1
         msg.attributes["ICE-CONTROLLING"] = 1
         msg.attributes["USE-CANDIDATE"] = None
         msg.add_message_integrity(ice["password"].encode())
-        self._send(bytes(msg))
-        server_fp = params["dtlsParameters"]["fingerprints"][0]["value"]
+        return bytes(msg)
+
+    async def connect(self, params: dict[str, Any]) -> None:
+        """ICE: one nominating binding request; then DTLS as client."""
+        self._send(self.check(params["iceParameters"]))
         await asyncio.sleep(0.05)
+        await self._dtls_handshake(params)
+
+    async def _dtls_handshake(self, params: dict[str, Any]) -> None:
+        server_fp = params["dtlsParameters"]["fingerprints"][0]["value"]
         self.dtls.start(DtlsRole.CLIENT, [("sha-256", server_fp)])
         async with asyncio.timeout(10):
             await self.connected.wait()
@@ -133,6 +140,15 @@ class TcpFakePeer(FakePeer):
             else:
                 self.datagram_received(frame, self.worker_addr)
         self._buf = buf
+
+    async def connect(self, params: dict[str, Any]) -> None:
+        """ICE: nominating checks every 100 ms until one is answered (the worker answers TCP checks
+        after a grace period when no UDP check comes), then DTLS as client."""
+        async with asyncio.timeout(15):
+            while not self.stun_responses:
+                self._send(self.check(params["iceParameters"]))
+                await asyncio.sleep(0.1)
+        await self._dtls_handshake(params)
 
     def close(self) -> None:
         if self.stream is not None:

@@ -75,6 +75,8 @@ class TransportParams:
     router: RouterLink
     on_close: Callable[[WebRtcTransport], None]  # worker bookkeeping (ufrag, 5-tuple), then the router
     tcp_port: int | None = None  # the worker's ICE-TCP port (a passive TCP candidate); None = no TCP
+    udp_preferred_s: float = 5.0  # TCP checks are not answered while UDP checks are this recent
+    tcp_grace_s: float = 1.0  # nor this long after the first TCP check (time for UDP checks to arrive)
 
 
 class WebRtcTransport:
@@ -94,6 +96,8 @@ class WebRtcTransport:
         self._send_rtp_to = params.send_rtp
         self.ice_checks_udp = 0
         self.ice_checks_tcp = 0
+        self._udp_checked_at = float("-inf")  # last valid UDP check (answers_tcp_check)
+        self._first_tcp_check_at: float | None = None
         self.srtp: SrtpPair | None = None
         self.dtls = DtlsTransport(
             params.certificate,
@@ -186,10 +190,13 @@ class WebRtcTransport:
         return self.ice_ufrag, self.ice_pwd
 
     def on_ice_check(self, addr: Addr, nominated: bool, tcp: TcpLink | None = None) -> None:
-        """A valid (integrity-checked) binding request arrived from addr, over UDP or on ``tcp``."""
-        self.last_rx = time.monotonic()
+        """A valid (integrity-checked) binding request arrived from addr, over UDP or on ``tcp``: the
+        first one selects its tuple, later ones move it when the client nominates another."""
+        now = time.monotonic()
+        self.last_rx = now
         if tcp is None:
             self.ice_checks_udp += 1
+            self._udp_checked_at = now
         else:
             self.ice_checks_tcp += 1
         if self.tuple is None or (nominated and (addr != self.tuple or tcp is not self.tcp)):
@@ -200,6 +207,24 @@ class WebRtcTransport:
                 role, fps = self._pending_client
                 self._pending_client = None
                 self.dtls.start(role, fps)
+
+    def answers_tcp_check(self, now: float) -> bool:
+        """Whether a valid check over ICE-TCP gets its answer now (TCP is the fallback for clients
+        without UDP, not a second path for the others).
+
+        A browser selects the first pair that works and may stay on it even once a higher-priority
+        one works too (Chromium does, measured: a dual-stack page on a loaded machine stayed on TCP
+        for a whole call). So TCP checks are left unanswered while this transport's UDP checks come
+        in (the last one less than ``udp_preferred_s`` ago), and for ``tcp_grace_s`` after the first
+        TCP check, time for the client's UDP checks to show up. A client without UDP gets its
+        answers after that grace (its next check); one whose UDP stops gets them after
+        ``udp_preferred_s``.
+        """
+        if self._first_tcp_check_at is None:
+            self._first_tcp_check_at = now
+        if now - self._udp_checked_at <= self.params.udp_preferred_s:
+            return False
+        return now - self._first_tcp_check_at >= self.params.tcp_grace_s
 
     def _select_tuple(self, addr: Addr | None, tcp: TcpLink | None) -> None:
         old_udp = self.tuple if self.tcp is None else None

@@ -131,6 +131,9 @@ class Worker:
         self.tcp_options = tcp if tcp is not None and tcp.enabled else None
         self.tcp_port = tcp_port
         self._tcp: IceTcpServer | None = None
+        # when ICE-TCP checks get answers: see WebRtcTransport.answers_tcp_check
+        self.udp_preferred_s = 5.0
+        self.tcp_grace_s = 1.0
 
     # -- setup -------------------------------------------------------------------------------------
     async def start(self, channel_sock: socket.socket) -> None:
@@ -318,6 +321,8 @@ class Worker:
             router=router,
             on_close=closed,
             tcp_port=self.tcp_port if self._tcp is not None else None,
+            udp_preferred_s=self.udp_preferred_s,
+            tcp_grace_s=self.tcp_grace_s,
         )
 
     def _on_router_close(self, router: Router) -> None:

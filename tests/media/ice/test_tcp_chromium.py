@@ -15,7 +15,8 @@ stays on 127.0.0.1 of the two namespaces. The proof, asserted:
 3. the no-UDP page's getStats: the selected candidate pair of each peer connection is tcp (local
    candidate ``tcptype active``, remote ``passive``).
 
-The normal page, which has both, uses UDP (its candidate outranks TCP).
+The normal page, which has both, ends up on UDP (its candidate outranks TCP, and the worker keeps a live
+UDP path over a TCP nomination).
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ import pytest
 
 from relayroom.media.service import MediaService
 from tests.netns import isolated_netns, udp_port_bound_here, why_unavailable
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, Browser, Server, require_chromium, running_server
+from tests.web.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Browser,
+    Server,
+    eventually,
+    require_chromium,
+    running_server,
+)
 from tests.web.helpers import record_events, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -130,10 +139,16 @@ async def test_a_page_without_udp_calls_a_normal_page_over_ice_tcp(tmp_path: Pat
                 assert pair["local"]["protocol"] == "tcp" and pair["local"]["tcpType"] == "active", pair
                 assert pair["remote"]["protocol"] == "tcp" and pair["remote"]["port"] == tcp_port, pair
                 assert "udp" in pair["localProtocols"], pair
-            alice_pairs = await alice.evaluate(SELECTED_PAIRS)
-            assert len(alice_pairs) == 2 and all(
-                pair["local"]["protocol"] == pair["remote"]["protocol"] == "udp" for pair in alice_pairs
-            ), alice_pairs
+
+            # the normal page ends up on UDP for both (a browser may move to the TCP pair for a moment
+            # when its CPU is starved; the worker keeps sending on UDP, so it comes back)
+            async def alice_on_udp() -> bool:
+                pairs = await alice.evaluate(SELECTED_PAIRS)
+                return len(pairs) == 2 and all(
+                    p["local"]["protocol"] == p["remote"]["protocol"] == "udp" for p in pairs
+                )
+
+            await eventually(alice_on_udp, within=30, what="the normal page's pairs on udp")
 
             # proof 2: the worker's view, transport by transport
             dump = await media.dump()

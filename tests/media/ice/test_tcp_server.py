@@ -65,6 +65,7 @@ async def start_worker(**tcp: Any) -> InProcess:
         consent_timeout_s=30.0,
         tcp=IceTcpOptions(**tcp),
     )
+    w.tcp_grace_s = 0.2  # (default 1 s) TCP checks are answered once no UDP check came for this long
     await w.start(a)
     reader, writer = await asyncio.open_unix_connection(sock=b)
     notes: list[tuple[str, str, dict[str, Any]]] = []
@@ -153,25 +154,56 @@ async def test_a_publisher_over_tcp_reaches_udp_and_tcp_subscribers_exactly_and_
     assert tcp_sub.stun_responses[0].attributes["XOR-MAPPED-ADDRESS"][0] == "127.0.0.1"
 
 
-async def test_consent_checks_on_the_bound_connection_are_answered_and_keep_it(worker: InProcess) -> None:
+async def test_tcp_checks_are_answered_after_the_grace_and_only_while_no_udp_check_comes(
+    worker: InProcess,
+) -> None:
+    worker.worker.udp_preferred_s = 1.0  # (default 5 s) applies to transports created from now on
     await worker.request("worker.createRouter", None, {"routerId": "r1"})
     params = await worker.request("router.createWebRtcTransport", "r1", {"transportId": "t1"})
+    ice = params["iceParameters"]
     loop = asyncio.get_running_loop()
     port = tcp_port_of(params)
     _, peer = await loop.create_connection(lambda: TcpFakePeer(port), "127.0.0.1", port)
-    ice = params["iceParameters"]
-    for _ in range(3):
-        peer._send(binding_request(ice["usernameFragment"], ice["password"]))
-    await wait_for(lambda: len(peer.stun_responses) == 3, within=5)
-    # a check with another transport's credentials on this connection is not answered
+    check = binding_request(ice["usernameFragment"], ice["password"])
+
+    async def checks_until_answered(expected: int) -> int:
+        sent = 0
+        async with asyncio.timeout(10):
+            while len(peer.stun_responses) < expected:
+                peer._send(check)
+                sent += 1
+                await asyncio.sleep(0.05)
+        return sent
+
+    # a client without UDP: the first TCP checks wait for the grace, then they are answered
+    assert await checks_until_answered(1) > 1
+    held = (await worker.tcp_stats())["checksHeld"]
+    assert held >= 1
+    t1 = await worker.request("transport.dump", "t1")
+    assert t1["tupleProtocol"] == "tcp" and t1["state"] == "connecting"
+    # consent checks on the bound connection are answered at once; another transport's are not
     t2 = await worker.request("router.createWebRtcTransport", "r1", {"transportId": "t2"})
     peer._send(binding_request(t2["iceParameters"]["usernameFragment"], t2["iceParameters"]["password"]))
-    peer._send(binding_request(ice["usernameFragment"], ice["password"]))
-    await wait_for(lambda: len(peer.stun_responses) == 4, within=5)
+    assert await checks_until_answered(2) == 1
     stats = await worker.tcp_stats()
-    assert stats["bound"] == 1 and stats["dropped"] == 1
-    t1 = (await worker.request("transport.dump", "t1"))
-    assert t1["iceChecks"] == {"udp": 0, "tcp": 4} and t1["state"] == "connecting"
+    assert stats["bound"] == 1 and stats["dropped"] == 1 and stats["checksHeld"] == held
+
+    # the same client's UDP checks start: TCP checks go unanswered while they keep coming, and the
+    # nominated UDP tuple is selected
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.sendto(check, ("127.0.0.1", worker.port))
+    await wait_for(lambda: worker.worker.tuples, within=5)
+    peer._send(check)
+    await wait_for(lambda: worker.tcp_now()["checksHeld"] == held + 1, within=5)
+    t1 = await worker.request("transport.dump", "t1")
+    assert t1["tupleProtocol"] == "udp" and t1["iceChecks"] == {"udp": 1, "tcp": 2}
+    # UDP goes quiet: after udp_preferred_s the TCP checks are answered again and TCP is selected
+    await checks_until_answered(3)
+    t1 = await worker.request("transport.dump", "t1")
+    assert t1["tupleProtocol"] == "tcp" and t1["iceChecks"] == {"udp": 1, "tcp": 3}
+    assert worker.worker.tuples == {}
+    udp.close()
     peer.close()
 
 

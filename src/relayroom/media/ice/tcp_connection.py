@@ -5,7 +5,8 @@ SRTP/SRTCP, demultiplexed by first byte like a UDP datagram (RFC 7983). Until it
 the right ICE credentials the connection is *pending*: that frame must be a STUN Binding request for a
 live transport with a valid MESSAGE-INTEGRITY, or the connection is closed at once. After that it is
 *bound* to the transport: frames go to the transport's receive path (the same functions the UDP socket
-calls), and the transport may select the connection as its tuple and send frames on it.
+calls), and once the transport answers its checks (``answers_tcp_check``: TCP is the fallback for
+clients without UDP) it may select the connection as its tuple and send frames on it.
 
 Hand-written framing (no StreamReader): frames are cut straight out of what ``data_received`` hands us,
 without a task or a queue per connection; output frames of one event-loop turn leave in one ``write``.
@@ -65,12 +66,13 @@ _ABORT = frozenset(
 class TcpCounters:
     """Per-worker counters the connections share (plain attributes: incremented on the data path)."""
 
-    __slots__ = ("dropped", "errors", "send_dropped")
+    __slots__ = ("checks_held", "dropped", "errors", "send_dropped")
 
     def __init__(self) -> None:
         self.dropped = 0  # frames on a bound connection that are neither STUN, DTLS nor SRTP
         self.errors = 0
         self.send_dropped = 0  # frames not sent: the connection's output buffer was full
+        self.checks_held = 0  # valid checks not answered (yet): see WebRtcTransport.answers_tcp_check
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class IceTcpConnection(asyncio.Protocol):
                 webrtc = self.webrtc
                 try:
                     if webrtc is None:
-                        if not self._authenticate(frame):
+                        if not self._authenticate(frame, now):
                             return
                         continue
                     # RFC 7983 demux, as on the UDP socket: SRTP/SRTCP first.
@@ -152,7 +154,7 @@ class IceTcpConnection(asyncio.Protocol):
                     elif 19 < b0 < 64:
                         webrtc.receive_dtls(frame)
                     elif b0 < 4:
-                        self._refresh(frame, webrtc)
+                        self._refresh(frame, webrtc, now)
                     else:
                         self.params.counters.dropped += 1
                 except Exception:
@@ -167,7 +169,7 @@ class IceTcpConnection(asyncio.Protocol):
             buf += data[pos:]
 
     # -- ICE -------------------------------------------------------------------------------------------
-    def _authenticate(self, frame: bytes) -> bool:
+    def _authenticate(self, frame: bytes, now: float) -> bool:
         """First frame: a valid check binds the connection to its transport; anything else closes it."""
         if not frame or frame[0] > 3:
             self.close(TcpCloseReason.BAD_FRAMING)
@@ -185,11 +187,17 @@ class IceTcpConnection(asyncio.Protocol):
             self.close(TcpCloseReason.LIMIT)
             return False
         self.webrtc = webrtc
-        self.send_frame(stun.build_binding_success(req, self.remote, webrtc.ice_pwd), self.remote)
-        webrtc.on_ice_check(self.remote, req.use_candidate, self)
+        self._answer(req, webrtc, now)
         return True
 
-    def _refresh(self, frame: bytes, webrtc: WebRtcTransport) -> None:
+    def _answer(self, req: stun.BindingRequest, webrtc: WebRtcTransport, now: float) -> None:
+        if not webrtc.answers_tcp_check(now):
+            self.params.counters.checks_held += 1  # the client's UDP works (or may): TCP waits
+            return
+        self.send_frame(stun.build_binding_success(req, self.remote, webrtc.ice_pwd), self.remote)
+        webrtc.on_ice_check(self.remote, req.use_candidate, self)
+
+    def _refresh(self, frame: bytes, webrtc: WebRtcTransport, now: float) -> None:
         """A check on a bound connection (consent, nomination): only for the same transport."""
         try:
             found = self.params.check_binding(frame)
@@ -199,9 +207,7 @@ class IceTcpConnection(asyncio.Protocol):
         if found is None or found[1] is not webrtc:
             self.params.counters.dropped += 1
             return
-        req = found[0]
-        self.send_frame(stun.build_binding_success(req, self.remote, webrtc.ice_pwd), self.remote)
-        webrtc.on_ice_check(self.remote, req.use_candidate, self)
+        self._answer(found[0], webrtc, now)
 
     # -- sending ---------------------------------------------------------------------------------------
     def send_frame(self, data: bytes, addr: Addr) -> None:

@@ -197,6 +197,7 @@ class IceTcpServer:
             "dropped": c.dropped,
             "errors": c.errors,
             "sendDropped": c.send_dropped,
+            "checksHeld": c.checks_held,
         }
 
     async def close(self) -> None:
