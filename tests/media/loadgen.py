@@ -39,7 +39,7 @@ _HDR = struct.Struct("!BBHII")
 
 
 class FakePeer(asyncio.DatagramProtocol):
-    """One client transport. Counts received SRTP packets (without decrypting them)."""
+    """One client transport. Counts received SRTP and SRTCP packets (without decrypting them)."""
 
     def __init__(self, worker_port: int) -> None:
         self.worker_addr = ("127.0.0.1", worker_port)
@@ -47,8 +47,9 @@ class FakePeer(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.srtp: SrtpPair | None = None
         self.connected = asyncio.Event()
-        self.received = 0
+        self.received = 0  # SRTP packets (forwarded RTP)
         self.received_bytes = 0
+        self.rtcp_received = 0
         self.dtls = DtlsTransport(self.cert, self._send, self._on_keys, lambda r: None, lambda: None)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,6 +66,9 @@ class FakePeer(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         b0 = data[0]
         if 127 < b0 < 192:
+            if 192 <= data[1] <= 223:  # SRTCP (the worker's sender reports): not forwarded media
+                self.rtcp_received += 1
+                return
             self.received += 1
             self.received_bytes += len(data)
         elif 19 < b0 < 64:

@@ -14,7 +14,8 @@ import pytest
 from aioice import stun as aioice_stun
 
 from relayroom.media.channel import Channel
-from relayroom.media.types import IceTcpOptions
+from relayroom.media.service import MediaService
+from relayroom.media.types import IceTcpOptions, MediaParams
 from relayroom.media.webrtc_transport import TCP_CANDIDATE_PRIORITY, UDP_CANDIDATE_PRIORITY
 from relayroom.media.worker import Worker
 from tests.media.loadgen import FakePeer, TcpFakePeer, open_peer, tcp_port_of, vp8_payload
@@ -359,3 +360,67 @@ async def test_output_to_a_peer_that_stops_reading_is_dropped_within_the_send_bu
     finally:
         await w.worker.close()
         await w.channel.close()
+
+
+def free_port_number() -> int:
+    """A port number free for both UDP and TCP on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = int(u.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise AssertionError("no port free for UDP and TCP")
+
+
+async def test_the_tcp_port_is_the_udp_port_number_unless_configured_or_turned_off(loopback: None) -> None:
+    port = free_port_number()
+    svc = MediaService(MediaParams(workers=1, ports=[port], loopback_only=True))
+    try:
+        await svc.start()
+        worker = (await svc.dump())["workers"][0]
+        assert worker["port"] == worker["tcp"]["port"] == port
+        router = await svc.create_router("room")
+        params = await svc.worker_for_router(router).request(
+            "router.createWebRtcTransport", router, {"transportId": "t1"}
+        )
+        assert [c["port"] for c in params["iceCandidates"]] == [port, port]
+    finally:
+        await svc.close()
+
+    tcp_port = free_port_number()
+    svc = MediaService(MediaParams(workers=1, ports=[0], tcp_ports=[tcp_port], loopback_only=True))
+    try:
+        await svc.start()
+        assert (await svc.dump())["workers"][0]["tcp"]["port"] == tcp_port
+    finally:
+        await svc.close()
+
+    svc = MediaService(MediaParams(workers=1, loopback_only=True, tcp=IceTcpOptions(enabled=False)))
+    try:
+        await svc.start()
+        assert (await svc.dump())["workers"][0]["tcp"] is None
+        router = await svc.create_router("room")
+        params = await svc.worker_for_router(router).request(
+            "router.createWebRtcTransport", router, {"transportId": "t1"}
+        )
+        assert [c["protocol"] for c in params["iceCandidates"]] == ["udp"]
+    finally:
+        await svc.close()
+
+
+async def test_a_busy_tcp_port_fails_start_with_a_clear_error(loopback: None) -> None:
+    busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    svc = MediaService(MediaParams(workers=1, tcp_ports=[busy.getsockname()[1]], loopback_only=True))
+    try:
+        with pytest.raises(OSError, match=r"tcp bind 127\.0\.0\.1"):
+            await svc.start()
+    finally:
+        await svc.close()
+        busy.close()
