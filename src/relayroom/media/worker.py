@@ -164,8 +164,9 @@ class Worker:
             try:
                 await self._start_tcp(self.tcp_options, any_port_if_taken=requested_port == 0)
             except OSError as exc:
+                tcp_port = self.port if self.tcp_port is None else self.tcp_port
                 self.channel.notify(
-                    "worker", "failed", {"reason": f"tcp bind {self.host}:{self.tcp_port}: {exc.strerror}"}
+                    "worker", "failed", {"reason": f"tcp bind {self.host}:{tcp_port}: {exc.strerror}"}
                 )
                 await writer.drain()
                 raise

@@ -419,7 +419,7 @@ async def test_a_busy_tcp_port_fails_start_with_a_clear_error(loopback: None) ->
     busy.listen()
     svc = MediaService(MediaParams(workers=1, tcp_ports=[busy.getsockname()[1]], loopback_only=True))
     try:
-        with pytest.raises(OSError, match=r"tcp bind 127\.0\.0\.1"):
+        with pytest.raises(OSError, match=rf"tcp bind 127\.0\.0\.1:{busy.getsockname()[1]}: "):
             await svc.start()
     finally:
         await svc.close()
