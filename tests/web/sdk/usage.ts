@@ -30,7 +30,8 @@ export async function call(sdkAppId: number, userSig: string, view: HTMLElement)
   rr.on('error', (e: RtcError) => e.code === ERROR_CODE.OPERATION_FAILED && e.extraCode === RelayRoom.EXTRA_CODE.RECONNECT_FAILED);
   rr.off('*');
 
-  const config: EnterRoomConfig = {sdkAppId, userId: 'alice', userSig, roomId: 8888, scene: 'live', role: 'audience'};
+  const config: EnterRoomConfig = {sdkAppId, userId: 'alice', userSig, roomId: 8888, scene: 'live', role: 'audience',
+    proxy: {turnServer: [{url: 'turn:turn.example.org:3478', username: 'u', credential: 'p'}], iceTransportPolicy: 'relay'}};
   try {
     await rr.enterRoom(config);
     await rr.switchRole('anchor', {privateMapKey: 'pmk'});
@@ -56,6 +57,9 @@ export async function call(sdkAppId: number, userSig: string, view: HTMLElement)
 
   // @ts-expect-error: roomId is a number ("123" is not 123)
   await rr.enterRoom({sdkAppId, userId: 'alice', userSig, roomId: '8888'});
+  // @ts-expect-error: the ICE transport policy is 'all' or 'relay'
+  await rr.enterRoom({...config, proxy: {iceTransportPolicy: 'none'}});
+  rr.on('error', (e) => e.extraCode === RelayRoom.EXTRA_CODE.TURN_AUTH_FAILED);
   // @ts-expect-error: there is no such role
   await rr.switchRole('host');
   // @ts-expect-error: video profiles are named

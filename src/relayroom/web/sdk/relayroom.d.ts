@@ -28,6 +28,8 @@ export declare const EXTRA_CODE: Readonly<{
   RECONNECT_FAILED: 5501;
   SIGNAL_CLOSED: 5502;
   TIMEOUT: 5503;
+  MEDIA_CONNECTION_FAILED: 5510;
+  TURN_AUTH_FAILED: 5511;
 }>;
 
 export declare const EVENT: Readonly<{
@@ -97,6 +99,28 @@ export interface CreateOptions {
   serverUrl?: string;
 }
 
+/** trtc-sdk-v5's TurnServerOptions; `urls` (WebRTC's name) is accepted too. */
+export interface TurnServerOptions {
+  url?: string;
+  urls?: string | string[];
+  username?: string;
+  credential?: string;
+  credentialType?: 'password';
+}
+
+/** trtc-sdk-v5's ProxyServer. RelayRoom uses turnServer and iceTransportPolicy; the other fields (and a
+ *  string: a websocket proxy) are accepted and not used (serverUrl says where signalling goes). */
+export interface ProxyServer {
+  turnServer?: TurnServerOptions | TurnServerOptions[];
+  /** 'relay': all media through a TURN server (this one's or the RelayRoom server's). Default 'all'. */
+  iceTransportPolicy?: 'all' | 'relay';
+  websocketProxy?: string;
+  loggerProxy?: string;
+  scheduleProxy?: string;
+  unifiedProxy?: string;
+  webtransportProxy?: string;
+}
+
 export interface EnterRoomConfig {
   sdkAppId: number;
   userId: string;
@@ -116,6 +140,8 @@ export interface EnterRoomConfig {
   serverUrl?: string;
   /** RelayRoom: a consent token when the application's consent policy asks for one. */
   consentToken?: string;
+  /** TURN servers and ICE policy (the server's own TURN servers are always added). */
+  proxy?: ProxyServer | string;
 }
 
 export interface LocalAudioConfig {

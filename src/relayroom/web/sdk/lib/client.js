@@ -12,6 +12,7 @@
 import {EVENT, ERROR_CODE, EXTRA_CODE, SDK_VERSION, TYPE, keyOf} from './constants.js';
 import {fromServerError, invalid, invalidOperation} from './errors.js';
 import {Emitter} from './events.js';
+import {checkRelayPossible, iceConfiguration, validateProxy, watchIce} from './ice.js';
 import {setLevel} from './log.js';
 import {b64decode, b64encode} from './bytes.js';
 import {LocalStreams} from './local-stream.js';
@@ -80,13 +81,16 @@ export class RelayRoom {
     const emit = (event, data) => this._events.emit(event, data);
     const onAutoplayFailed = (data) => emit(EVENT.AUTOPLAY_FAILED, data);
     const request = (...args) => this._session.request(...args);
-    const createPeerConnection = peerConnectionFactory(this._options);
+    this._proxy = validateProxy(null); // enterRoom's proxy: the application's TURN servers and ICE policy
+    const createPeerConnection = peerConnectionFactory(() => iceConfiguration(this._proxy, this._session.iceServers),
+      (pc) => watchIce(pc, {policy: this._proxy.iceTransportPolicy, side: 'connect', onFailure: (e) => emit(EVENT.ERROR, e)}));
     const recovering = () => this._session.recovering;
     this._session = new Session({emit,
       onServerEvent: (name, data, generation) => this._onServerEvent(name, data, generation),
       reconcile: (members, graceMs) => this._users.reconcile(members, graceMs),
       publish: () => this._send.sync(true),
       entered: () => this._stats.start(),
+      checkEntered: (res) => checkRelayPossible(iceConfiguration(this._proxy, res.iceServers)),
       teardownMedia: () => {
         this._send.teardown();
         this._recv.teardown();
@@ -222,7 +226,9 @@ export class RelayRoom {
   async enterRoom(options) {
     this._assertAlive('enterRoom');
     const data = validateEnterRoomParams(options);
+    const proxy = validateProxy(options.proxy);
     if (this._session.busy) throw invalidOperation('enterRoom', 'already in a room; exitRoom first');
+    this._proxy = proxy;
     await this._session.enter(data, signalUrl((options && options.serverUrl) || this._options.serverUrl));
   }
 

@@ -17,7 +17,8 @@ export class Session {
    * emit(event, data); onServerEvent(name, data, generation): room events for the parts;
    * reconcile(members, graceMs): a member list (enter, resume); publish(): publish the local tracks
    * (after an entry); entered(): timers to start; teardownMedia(); streamsLost(); forgetRoom(): we left;
-   * recovered(): a reconnect succeeded.
+   * recovered(): a reconnect succeeded; checkEntered(response): throws when the entry cannot work for
+   * this client (e.g. relay-only without a TURN server), before anything is published.
    */
   constructor(steps) {
     this._s = steps;
@@ -97,6 +98,11 @@ export class Session {
     return this._room ? this._room.scene : null;
   }
 
+  /** The server's `iceServers` of the latest enter/resume response (fresh TURN credentials). */
+  get iceServers() {
+    return (this._room && this._room.iceServers) || [];
+  }
+
   /** The room as entered: {roomId | strRoomId, userId, scene, role}, or null outside a room. */
   get room() {
     if (!this._inRoom || !this._enterData) return null;
@@ -124,6 +130,9 @@ export class Session {
       await this._enter(false);
       this._setState('CONNECTED');
     } catch (e) {
+      if (this._inRoom && this._signalling.connected) {
+        try { await this.request('exit', {}, 'enterRoom', 5000); } catch { /* leaving anyway */ }
+      }
       this._inRoom = false;
       this._room = null;
       this._enterData = null;
@@ -165,6 +174,7 @@ export class Session {
     const res = await this.request('enter', this._enterData, 'enterRoom');
     this._room = res;
     this._inRoom = true;
+    if (this._s.checkEntered) this._s.checkEntered(res);
     this._s.reconcile(res.members, again ? REENTRY_GRACE_MS : 0);
     this._startHeartbeat(res.heartbeatInterval);
     this._s.entered();
