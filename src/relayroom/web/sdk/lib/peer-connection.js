@@ -5,7 +5,8 @@
 export const PEER_CONNECTION_CONFIG = Object.freeze({bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require'});
 
 /** A factory for the transports' peer connections. extraConfig(): the configuration that depends on the
- *  membership ({iceServers, iceTransportPolicy}, ...), read at creation time; onCreated(pc): watchers. */
+ *  membership (ICE servers and policy; end-to-end encryption's `encodedInsertableStreams`), read at
+ *  creation time; onCreated(pc): watchers. */
 export function peerConnectionFactory(extraConfig = () => ({}), onCreated = () => {}) {
   return () => {
     const pc = new RTCPeerConnection({iceServers: [], ...PEER_CONNECTION_CONFIG, ...extraConfig()});
