@@ -18,7 +18,8 @@ export class Session {
    * reconcile(members, graceMs): a member list (enter, resume); publish(): publish the local tracks
    * (after an entry); entered(): timers to start; teardownMedia(); streamsLost(); forgetRoom(): we left;
    * recovered(): a reconnect succeeded; checkEntered(response): throws when the entry cannot work for
-   * this client (e.g. relay-only without a TURN server), before anything is published.
+   * this client (e.g. relay-only without a TURN server), before anything is published;
+   * leaveRoomOnly(): switchRoom left the old room (its users and our media go, the local tracks stay).
    */
   constructor(steps) {
     this._s = steps;
@@ -50,6 +51,8 @@ export class Session {
       idleTimeoutS: () => this._room && this._room.idleTimeout,
       onStart: () => this._setState('RECONNECTING'),
       onRecovered: () => {
+        // TRTC's states: RECONNECTING → RECONNECTED, then CONNECTED again at once
+        this._setState('RECONNECTED');
         this._setState('CONNECTED');
         this._s.recovered();
       },
@@ -155,6 +158,39 @@ export class Session {
       try { await this.request('exit', {}, 'exitRoom', 5000); } catch { /* leaving anyway */ }
     }
     this._leaveLocally();
+  }
+
+  /**
+   * switchRoom: leave this room and enter another on the same socket with `changes` ({roomId |
+   * strRoomId, userSig, privateMapKey?}), keeping scene and role; the local tracks are published into the
+   * new room. The state stays CONNECTED. If the new room refuses, we are in no room (DISCONNECTED) and
+   * the refusal is thrown.
+   */
+  async switchRoom(changes) {
+    const previous = this._enterData;
+    this._entering = true;
+    this._generation += 1;
+    try {
+      try { await this.request('exit', {}, 'switchRoom', 5000); } catch { /* entering the new room anyway */ }
+      this._inRoom = false;
+      this._signalling.stopHeartbeat();
+      this._s.teardownMedia();
+      this._s.leaveRoomOnly();
+      const next = {...previous, role: this._room ? this._room.role : previous.role, ...changes};
+      if (changes.roomId !== undefined) delete next.strRoomId;
+      if (changes.strRoomId !== undefined) delete next.roomId;
+      if (!changes.privateMapKey) delete next.privateMapKey;
+      this._enterData = next;
+      await this._enter(false);
+    } catch (e) {
+      if (this._inRoom && this._signalling.connected) {
+        try { await this.request('exit', {}, 'switchRoom', 5000); } catch { /* leaving anyway */ }
+      }
+      this._leaveLocally();
+      throw asRtcError(e, 'switchRoom');
+    } finally {
+      this._entering = false;
+    }
   }
 
   /** The role changed (switchRole's response): later re-entries use it. */
