@@ -63,7 +63,9 @@ SELECTED_PAIR = """async (which) => {
   const pc = which === 'send' ? rr._send.pc : rr._recv.pc;
   const stats = await pc.getStats();
   let pairId = null;
-  stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+  });
   const pair = pairId && stats.get(pairId);
   if (!pair || pair.state !== 'succeeded') return null;
   const local = stats.get(pair.localCandidateId);
@@ -82,7 +84,9 @@ async def relay_page(b: Browser, server: Server, user: str, room: int, proxy: di
 
 async def assert_relayed(page: Any, coturn: Coturn, transport: str) -> None:
     for which in ("send", "recv"):
-        pair = await eventually(lambda w=which: page.evaluate(SELECTED_PAIR, w), within=30, what=f"{which} pair")
+        pair = await eventually(
+            lambda w=which: page.evaluate(SELECTED_PAIR, w), within=30, what=f"{which} pair"
+        )
         assert pair["local"] == "relay", pair
         # relayProtocol: how the page reaches coturn
         assert pair["relayProtocol"] == transport, pair
@@ -131,14 +135,24 @@ async def test_forged_or_expired_turn_credentials_are_refused_and_the_page_says_
     with running_coturn(tmp_path / "coturn", SECRET) as coturn:
         async with turn_server(tmp_path, chromium, []) as server:
             now = int(time.time())
-            forged = {"url": coturn.url("udp"), "username": f"{now + 600}:carol", "credential": "Zm9yZ2VkIGJ5IGEgdGVzdA=="}
+            forged = {
+                "url": coturn.url("udp"),
+                "username": f"{now + 600}:carol",
+                "credential": "Zm9yZ2VkIGJ5IGEgdGVzdA==",
+            }
             expired = proxy_turn_server(coturn, "tcp", "dave", now - 60)
             cases = {"carol": forged, "dave": expired}
             for user, turn_server_option in cases.items():
                 page = await relay_page(
-                    chromium, server, user, 42, {"turnServer": turn_server_option, "iceTransportPolicy": "relay"}
+                    chromium,
+                    server,
+                    user,
+                    42,
+                    {"turnServer": turn_server_option, "iceTransportPolicy": "relay"},
                 )
-                errors = await eventually(lambda p=page: p.evaluate("window.__errors"), within=40, what="error")
+                errors = await eventually(
+                    lambda p=page: p.evaluate("window.__errors"), within=40, what="error"
+                )
                 assert errors[0]["code"] == 5500 and errors[0]["extraCode"] == 5511, errors
                 assert "refused the credentials" in errors[0]["message"], errors
                 assert turn_server_option["url"] in errors[0]["message"], errors
@@ -154,9 +168,12 @@ async def test_forged_or_expired_turn_credentials_are_refused_and_the_page_says_
                   const rr = RelayRoom.create();
                   const {sdkAppId, userSig} = await window.userSig('erin');
                   try {
-                    await rr.enterRoom({sdkAppId, userId: 'erin', userSig, roomId: 42, proxy: {iceTransportPolicy: 'relay'}});
+                    const proxy = {iceTransportPolicy: 'relay'};
+                    await rr.enterRoom({sdkAppId, userId: 'erin', userSig, roomId: 42, proxy});
                     return 'entered';
                   } catch (e) { return [e.code, e.message, rr.connectionState]; }
                 }"""
             )
-            assert result[0] == 5000 and "needs a TURN server" in result[1] and result[2] == "DISCONNECTED", result
+            assert result[0] == 5000 and "needs a TURN server" in result[1] and result[2] == "DISCONNECTED", (
+                result
+            )

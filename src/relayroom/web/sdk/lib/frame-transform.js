@@ -44,11 +44,11 @@ export function buildStages(options, ctx) {
 export function pipelineTransform(stages, kind) {
   return new TransformStream({
     async transform(frame, controller) {
-      const codec = frameCodecName(frame, kind);
       for (const stage of stages) {
         let keep;
         try {
-          keep = await stage(frame, codec);
+          // per stage: without metadata the codec is read from the bytes, which decryption changes
+          keep = await stage(frame, frameCodecName(frame, kind));
         } catch {
           keep = false; // a stage that fails on a frame never lets it through half-done
         }

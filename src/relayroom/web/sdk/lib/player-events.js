@@ -30,6 +30,9 @@ export function watchPlayer(el, {userId = '', streamType = 'main', kind = 'video
   w.change = (type) => {
     const next = playState(type);
     if (!next || w.state === next[0]) return;
+    // a track's mute/unmute matters once the player has played (a remote track unmutes when its first
+    // packets arrive, before the element plays)
+    if ((type === 'mute' || type === 'unmute') && w.state === null) return;
     w.state = next[0];
     emit(stateEvent, {...who, state: next[0], reason: next[1]});
   };
