@@ -23,9 +23,8 @@ def serve(
     dev: Annotated[bool, typer.Option("--dev", help="dev conveniences (demo UserSig endpoint)")] = False,
 ) -> None:
     """Start RelayRoom with embedded defaults (SQLite in the data dir, one node)."""
-    import uvicorn
-
     from relayroom.control.app import create_app
+    from relayroom.control.server import Server, server_config
     from relayroom.logs import setup_logging
 
     settings = settings_from(
@@ -50,4 +49,4 @@ def serve(
     app = create_app(settings, on_first_start=announce)
     sys.stdout.write(f"RelayRoom serving on {base_url} (data in {settings.data_dir.resolve()})\n")
     sys.stdout.flush()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    Server(server_config(app, settings.host, settings.port), app).run()

@@ -20,10 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from relayroom import __version__
 from relayroom.clock import Clock, SystemClock
 from relayroom.config import Settings
+from relayroom.control import limits
 from relayroom.control.accounts.endpoints import router as accounts_router
 from relayroom.control.applications.endpoints import router as applications_router
 from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
 from relayroom.control.cloudapi.endpoints import router as cloudapi_router  # issue 7
+from relayroom.control.cloudapi.endpoints import too_large as cloudapi_too_large
 from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import AppError
@@ -33,6 +35,7 @@ from relayroom.control.oplog.endpoints import router as oplog_router
 from relayroom.control.privacy.endpoints import router as privacy_router
 from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.services import Services
+from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.endpoints import router as signaling_router
 from relayroom.control.usage.endpoints import router as usage_router  # issue 7
 from relayroom.control.usage.privacy import CustomerDataProvider  # issue 7
@@ -243,6 +246,7 @@ def create_app(
     )
     app.state.ready = False
     app.state.settings = settings
+    app.state.signal_connections = SignalConnections()  # told why on shutdown (control/server.py)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -297,4 +301,5 @@ def create_app(
         web_console_router,  # issue 8: the web console at /console/ (GET / redirects)
     ):
         app.include_router(r)
+    limits.install(app, cloudapi_too_large)  # body size and JSON depth, before anything reads a body
     return app

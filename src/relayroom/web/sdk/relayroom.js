@@ -616,6 +616,10 @@ export class RelayRoom {
       case 'kicked-out':
         this._kickedOut(data.reason);
         return;
+      case 'server-shutdown':
+        // the socket closes next (1001): the dropped-socket recovery enters again once a server answers
+        log.info('server is shutting down:', data.reason);
+        return;
       case 'reconnect':
         log.info('server asks to reconnect:', data.reason);
         this._recover(data.reason === 'worker_died' || data.reason === 'timeout' ? 'gone' : 'media');
