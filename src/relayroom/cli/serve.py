@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Annotated
 
@@ -9,6 +10,11 @@ import typer
 
 from relayroom.cli.common import ConfigOpt, DataDirOpt, DbOpt, settings_from
 from relayroom.control.bootstrap import FirstStart, first_start_message
+
+DEV_WARNING = (
+    "WARNING: development mode (--dev). POST /api/dev/usersig hands a UserSig of the demo application to "
+    "anyone who can reach this port. Never run --dev in production.\n"
+)
 
 
 def serve(
@@ -46,6 +52,9 @@ def serve(
         sys.stdout.write(first_start_message(fs, base_url))
         sys.stdout.flush()
 
+    if settings.dev:
+        sys.stdout.write(DEV_WARNING)
+        logging.getLogger("relayroom.serve").warning("development mode (--dev): not for production")
     app = create_app(settings, on_first_start=announce)
     sys.stdout.write(f"RelayRoom serving on {base_url} (data in {settings.data_dir.resolve()})\n")
     sys.stdout.flush()

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from relayroom.control.principal import SYSTEM
 from relayroom.control.services import Services
-from relayroom.storage.models import User
+from relayroom.storage.models import DEMO_SDKAPPID, DeploymentSetting, User
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ async def bootstrap_if_empty(services: Services, *, username: str = "admin") -> 
             description="Created on first start",
             tags={"env": "dev"},
         )
+        # The one application the dev-mode UserSig endpoint may sign for (control/web/endpoints.py).
+        session.add(DeploymentSetting(key=DEMO_SDKAPPID, value=str(app.sdkappid)))
         return FirstStart(username, password, account.id, app.sdkappid, key)
 
 
