@@ -59,6 +59,16 @@ class UsageSettings(BaseModel):
     flush_s: float = Field(default=30.0, gt=0)
 
 
+class LoginSettings(BaseModel):
+    """Sign-in throttling (control/accounts/throttle.py): free attempts per key, then a doubling lock."""
+
+    user_free_attempts: int = Field(default=5, ge=1)
+    address_free_attempts: int = Field(default=20, ge=1)
+    base_delay_s: float = Field(default=1.0, gt=0)
+    max_delay_s: float = Field(default=900.0, gt=0)
+    forget_after_s: float = Field(default=3600.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELAYROOM_", env_nested_delimiter="__", extra="forbid")
 
@@ -78,6 +88,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    login: LoginSettings = Field(default_factory=LoginSettings)
 
     @field_validator("regions", mode="before")
     @classmethod

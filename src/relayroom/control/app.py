@@ -250,7 +250,9 @@ def create_app(
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return _error(exc.status_code, exc.code, exc.message, exc.details)
+        response = _error(exc.status_code, exc.code, exc.message, exc.details)
+        response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on a 429
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
