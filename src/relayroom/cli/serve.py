@@ -9,7 +9,12 @@ from typing import Annotated
 import typer
 
 from relayroom.cli.common import ConfigOpt, DataDirOpt, DbOpt, settings_from
-from relayroom.control.bootstrap import FirstStart, first_start_message
+from relayroom.control.bootstrap import (
+    FirstStart,
+    first_start_message,
+    first_start_notice,
+    write_first_start_file,
+)
 
 DEV_WARNING = (
     "WARNING: development mode (--dev). POST /api/dev/usersig hands a UserSig of the demo application to "
@@ -44,12 +49,17 @@ def serve(
         log_level=log_level,
         dev=dev or None,
     )
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, process="control-plane")
     base_url = f"http://{settings.host}:{settings.port}"
 
     def announce(fs: FirstStart) -> None:
-        # stdout, not the log: the password must never reach a log file.
-        sys.stdout.write(first_start_message(fs, base_url))
+        # The password must never reach a log file: the terminal when stdout is one, else a 0600 file
+        # in the data dir (`make run > log` would otherwise put it in the log).
+        message = first_start_message(fs, base_url)
+        if sys.stdout.isatty():
+            sys.stdout.write(message)
+        else:
+            sys.stdout.write(first_start_notice(write_first_start_file(settings.data_dir, message)))
         sys.stdout.flush()
 
     if settings.dev:

@@ -29,6 +29,7 @@ from relayroom.control.cloudapi.endpoints import too_large as cloudapi_too_large
 from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import AppError
+from relayroom.control.headers import SecurityHeadersMiddleware
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.live.endpoints import router as live_router
 from relayroom.control.oplog.endpoints import router as oplog_router
@@ -44,6 +45,7 @@ from relayroom.control.web_console import router as web_console_router  # issue 
 from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
+from relayroom.datadir import secure_dir
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaParams
 from relayroom.storage.db import Database
@@ -66,6 +68,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def build_context(settings: Settings, clock: Clock) -> ControlContext:
+    secure_dir(settings.data_dir)  # 0700: keys, database, checkpoints (relayroom/datadir.py)
     master = load_master_key(settings.data_dir, settings.master_key)
     return ControlContext(
         settings=settings,
@@ -304,4 +307,5 @@ def create_app(
     ):
         app.include_router(r)
     limits.install(app, cloudapi_too_large)  # body size and JSON depth, before anything reads a body
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: also on the limits' own answers
     return app
