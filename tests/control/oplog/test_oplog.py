@@ -200,3 +200,18 @@ def test_cli_oplog_verify_names_the_tampered_entry(tmp_path: Path) -> None:
     res = runner.invoke(cli_app, args)
     assert res.exit_code == 1
     assert "at entry 3" in res.stderr
+
+
+@pytest.mark.parametrize("field", ["action", "actor"])
+async def test_oplog_filters_take_percent_and_underscore_literally(settings: Settings, field: str) -> None:
+    async with running(settings) as rt:
+        h = await _populate(rt)
+        url = f"/api/v1/accounts/{rt.first.account_id}/oplog"
+        everything = (await rt.client.get(url, headers=h)).json()
+        assert len(everything) >= 5
+        for value in ("%", "_", "%%", "app_", "a%", "_pp.", "%system%", "syste_"):
+            r = await rt.client.get(url, headers=h, params={field: value})
+            assert r.status_code == 200 and r.json() == [], (field, value, r.json()[:1])
+        # the literal text still matches
+        literal = "app." if field == "action" else "system"
+        assert (await rt.client.get(url, headers=h, params={field: literal})).json()

@@ -105,8 +105,9 @@ class OplogService:
         before_seq: int | None = None,
     ) -> list[OplogEntry]:
         q = select(OplogEntry).where(OplogEntry.account_id == account_id)
+        # Filters are literal text: autoescape keeps a `%` or `_` in them from matching anything.
         if action:
-            q = q.where(OplogEntry.action.startswith(action))
+            q = q.where(OplogEntry.action.startswith(action, autoescape=True))
         if since:
             q = q.where(OplogEntry.ts >= since)
         if until:
@@ -115,7 +116,7 @@ class OplogService:
             q = q.where(OplogEntry.seq < before_seq)
         if actor:
             # actor lives in the (purgeable) content; a LIKE on canonical JSON is exact enough here
-            q = q.where(OplogEntry.payload.like(f'%"actor":{json.dumps(actor)}%'))
+            q = q.where(OplogEntry.payload.contains(f'"actor":{json.dumps(actor)}', autoescape=True))
         q = q.order_by(OplogEntry.seq.desc()).limit(limit)
         return list((await session.execute(q)).scalars())
 
