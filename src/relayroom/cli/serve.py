@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,6 +33,12 @@ def serve(
     regions: Annotated[str | None, typer.Option(help="the deployment's regions, comma-separated")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
     dev: Annotated[bool, typer.Option("--dev", help="dev conveniences (demo UserSig endpoint)")] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="HTTPS: PEM certificate chain (RELAYROOM_TLS_CERT)")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert (RELAYROOM_TLS_KEY)")
+    ] = None,
 ) -> None:
     """Start RelayRoom with embedded defaults (SQLite in the data dir, one node)."""
     from relayroom.control.app import create_app
@@ -48,9 +55,14 @@ def serve(
         regions=regions.split(",") if regions else None,
         log_level=log_level,
         dev=dev or None,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     setup_logging(settings.log_level, process="control-plane")
-    base_url = f"http://{settings.host}:{settings.port}"
+    for path in (settings.tls_cert, settings.tls_key):
+        if path is not None and not path.is_file():
+            raise typer.BadParameter(f"{path} is not a readable file", param_hint="--tls-cert/--tls-key")
+    base_url = f"{settings.http_scheme}://{settings.host}:{settings.port}"
 
     def announce(fs: FirstStart) -> None:
         # The password must never reach a log file: the terminal when stdout is one, else a 0600 file
@@ -68,4 +80,8 @@ def serve(
     app = create_app(settings, on_first_start=announce)
     sys.stdout.write(f"RelayRoom serving on {base_url} (data in {settings.data_dir.resolve()})\n")
     sys.stdout.flush()
-    Server(server_config(app, settings.host, settings.port), app).run()
+    # TLS by uvicorn (Python's ssl): the console, the cloud API and /signal (wss) alike
+    server = server_config(
+        app, settings.host, settings.port, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key
+    )
+    Server(server, app).run()
