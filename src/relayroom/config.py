@@ -60,6 +60,16 @@ class UsageSettings(BaseModel):
     flush_s: float = Field(default=30.0, gt=0)
 
 
+class OplogSettings(BaseModel):
+    """Automatic signed checkpoints of the operation log (control/oplog/checkpoints.py)."""
+
+    checkpoint_every_entries: int = Field(default=1000, ge=1)
+    checkpoint_interval_s: float = Field(default=3600.0, gt=0)
+    checkpoint_poll_s: float = Field(default=30.0, gt=0)
+    checkpoint_webhook_url: str | None = None  # also POST each checkpoint there (JSON)
+    checkpoint_webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+
 class LoginSettings(BaseModel):
     """Sign-in throttling (control/accounts/throttle.py): free attempts per key, then a doubling lock."""
 
@@ -149,6 +159,7 @@ class Settings(BaseSettings):
     usage: UsageSettings = Field(default_factory=UsageSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
+    oplog: OplogSettings = Field(default_factory=OplogSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
 
     @field_validator("regions", mode="before")

@@ -32,7 +32,10 @@ from relayroom.control.errors import AppError
 from relayroom.control.headers import SecurityHeadersMiddleware
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.live.endpoints import router as live_router
+from relayroom.control.oplog.chain import derive_chain_key
 from relayroom.control.oplog.endpoints import router as oplog_router
+from relayroom.control.oplog.integrity import OplogIntegrity
+from relayroom.control.oplog.integrity import register_metrics as register_oplog_metrics
 from relayroom.control.privacy.endpoints import router as privacy_router
 from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.services import Services
@@ -78,6 +81,7 @@ def build_context(settings: Settings, clock: Clock) -> ControlContext:
         signer=DeploymentSigner.load_or_create(settings.data_dir),
         clock=clock,
         pseudonym_secret=ControlContext.derive_pseudonym_secret(master),
+        oplog_key=derive_chain_key(master),
     )
 
 
@@ -203,6 +207,11 @@ def create_app(
         await ctx.db.migrate()
         services = Services.build(ctx)
         app.state.services = services
+        # Before anything appends to the operation log: key a legacy chain, verify it, compare it with
+        # the data dir's checkpoints, start the automatic checkpoints (control/oplog/integrity.py).
+        integrity = OplogIntegrity(services)
+        app.state.oplog_integrity = integrity
+        await integrity.start()
         # issue 7: usage records, call history and callback outbox are reached by purges and DSARs
         services.retention.subject_data_providers.append(CustomerDataProvider())
         # Catch-up before anything is served: every purge due (also after days of downtime) runs
@@ -240,6 +249,7 @@ def create_app(
             await cloud.close()  # issue 7: after the rooms' last events, before the database goes
             if media is not None:
                 await media.close()
+            await integrity.close()  # a last checkpoint of the state at shutdown
             await ctx.db.dispose()
 
     app = FastAPI(
@@ -251,6 +261,7 @@ def create_app(
     app.state.ready = False
     app.state.settings = settings
     app.state.signal_connections = SignalConnections()  # told why on shutdown (control/server.py)
+    register_oplog_metrics(registry, lambda: getattr(app.state, "oplog_integrity", None))
     app.state.ice_servers = ice_servers_for(settings.turn, clock)
 
     @app.exception_handler(AppError)

@@ -151,19 +151,20 @@ async def test_signed_checkpoint_detects_truncation(settings: Settings) -> None:
         assert verify_document(cp, rt.services.ctx.signer.public_key_b64)
         forged = {**cp, "seq": cp["seq"] - 1}
         assert not verify_document(forged)
-        from relayroom.control.oplog.service import check_checkpoint
+        from relayroom.control.oplog.checkpoints import compare
 
         async with rt.services.ctx.db.write() as s:
             last = (
                 await s.execute(select(OplogEntry.seq).order_by(OplogEntry.seq.desc()).limit(1))
             ).scalar_one()
-            await s.execute(text("DELETE FROM oplog_entries WHERE seq = :s"), {"s": last})
+            await s.execute(text("DELETE FROM oplog_entries WHERE seq >= :s"), {"s": cp["seq"]})
         report = await _verify(rt)
         assert report.ok  # a clean truncation is invisible to the chain alone...
         async with rt.services.ctx.db.read() as s:
-            hashes = {q: h for q, h in (await s.execute(select(OplogEntry.seq, OplogEntry.entry_hash))).all()}
-        problem = check_checkpoint(report, hashes, cp)
-        assert problem is not None and "truncated" in problem  # ...but not to a kept checkpoint
+            hashes = await rt.services.oplog.hashes(s)
+        difference = compare(report, hashes, cp)
+        assert difference is not None and "truncated" in difference.message  # ...but not to a checkpoint
+        assert difference.first_differing == cp["seq"] and last >= cp["seq"]
 
 
 def test_cli_oplog_verify_names_the_tampered_entry(tmp_path: Path) -> None:
