@@ -34,7 +34,10 @@ def hashes(n: int, changed_from: int | None = None) -> dict[int, str]:
 
 def cp(seq: int, first: int | None = None) -> dict[str, Any]:
     held = {i: f"h{i}" for i in range(first, seq + 1)} if first is not None else None
-    return checkpoint_body(seq=seq, head_hash=f"h{seq}", ts=datetime(2026, 1, 1, tzinfo=UTC), hashes=held)
+    doc: dict[str, Any] = checkpoint_body(
+        seq=seq, head_hash=f"h{seq}", ts=datetime(2026, 1, 1, tzinfo=UTC), hashes=held
+    )
+    return doc
 
 
 def test_an_unchanged_log_matches_its_checkpoints() -> None:
