@@ -32,6 +32,7 @@ from relayroom.control.oplog import chain
 from relayroom.control.oplog.service import OplogService
 from relayroom.crypto.signing import verify_document
 from relayroom.datadir import secure_dir, write_private
+from relayroom.jsonlimits import loads as json_loads
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class CheckpointStore:
             return docs, problems
         for path in sorted(self.dir.glob("*.json")):
             try:
-                doc = json.loads(path.read_text())
+                doc = json_loads(path.read_bytes())  # a file others may have touched: depth-limited
             except (OSError, ValueError):
                 problems.append(f"{path.name} is not readable JSON")
                 continue
