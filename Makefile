@@ -12,7 +12,7 @@ TSC := node_modules/.bin/tsc
 # node's own test runner over the browser SDK's unit tests (tests/web/**/*.test.js)
 JS_TESTS = $(shell find tests/web -name '*.test.js' | sort)
 
-.PHONY: run test test-js lint typecheck bench bench-quick bench-quality clean setup
+.PHONY: run test test-js lint typecheck bench bench-quick bench-quality bench-e2ee clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench-quick: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(BIN)/python -m bench.quality
+
+# CPU cost of end-to-end encryption in the Python SDK, against encoding/decoding the same frames
+bench-e2ee: $(STAMP)
+	$(BIN)/python -m bench.e2ee
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -54,6 +54,15 @@ export async function call(sdkAppId: number, userSig: string, view: HTMLElement)
     await rr.destroy();
   }
 
+  // End-to-end encryption: a passphrase (or raw bytes) from the application; rotation; e2ee-error.
+  rr.on(EVENT.E2EE_ERROR, ({userId, reason}) => reason === 'no-key' && userId === 'bob');
+  await rr.enterRoom({sdkAppId, userId: 'alice', userSig, roomId: 8888, e2ee: {key: 'a shared passphrase'}});
+  await rr.setE2EEKey(crypto.getRandomValues(new Uint8Array(32)));
+  await rr.ratchetE2EEKey();
+  void rr.room?.e2ee;
+  // @ts-expect-error: the key is a string or bytes
+  await rr.enterRoom({sdkAppId, userId: 'alice', userSig, roomId: 8888, e2ee: {key: 1234}});
+
   // @ts-expect-error: roomId is a number ("123" is not 123)
   await rr.enterRoom({sdkAppId, userId: 'alice', userSig, roomId: '8888'});
   // @ts-expect-error: there is no such role

@@ -8,12 +8,14 @@
 //   RecvTransport ─▶ RemoteStreams         receiving: server offers ─▶ players and <audio> elements
 //   Subscriptions                          startRemoteVideo/muteRemoteAudio wishes, sent again after a re-entry
 //   StatsMonitor                           network-quality, statistics, audio-volume
+//   E2EE                                   end-to-end encryption: keys, worker, frame transforms
 
 import {EVENT, ERROR_CODE, EXTRA_CODE, SDK_VERSION, TYPE, keyOf} from './constants.js';
 import {fromServerError, invalid, invalidOperation} from './errors.js';
 import {Emitter} from './events.js';
 import {setLevel} from './log.js';
 import {b64decode, b64encode} from './bytes.js';
+import {E2EE, validateE2EEKey} from './e2ee.js';
 import {LocalStreams} from './local-stream.js';
 import {peerConnectionFactory} from './peer-connection.js';
 import {resolveView} from './player.js';
@@ -80,7 +82,8 @@ export class RelayRoom {
     const emit = (event, data) => this._events.emit(event, data);
     const onAutoplayFailed = (data) => emit(EVENT.AUTOPLAY_FAILED, data);
     const request = (...args) => this._session.request(...args);
-    const createPeerConnection = peerConnectionFactory(this._options);
+    this._e2ee = new E2EE({emit});
+    const createPeerConnection = peerConnectionFactory(() => this._e2ee.peerConnectionConfig());
     const recovering = () => this._session.recovering;
     this._session = new Session({emit,
       onServerEvent: (name, data, generation) => this._onServerEvent(name, data, generation),
@@ -99,6 +102,7 @@ export class RelayRoom {
         this._stats.stop();
         this._remote.clear(this._users.clear());
         this._subscriptions.clear();
+        this._e2ee.stop();
       },
       recovered: () => {
         for (const userId of this._users.userIds()) this._subscriptions.resend(userId);
@@ -114,11 +118,13 @@ export class RelayRoom {
     this._recv = new RecvTransport({createPeerConnection, request,
       isCurrent: (generation) => this._session.isCurrent(generation),
       onTracks: (next, previous) => this._remote.tracksChanged(next, previous),
-      onError: (e) => emit(EVENT.ERROR, e)});
+      onError: (e) => emit(EVENT.ERROR, e),
+      protect: (receiver, kind, mid) => this._e2ee.protectReceiver(receiver, kind, () => this._streamOfMid(mid))});
     this._remote = new RemoteStreams({track: (key) => this._recv.tracks.get(key), onAutoplayFailed});
     this._send = new SendTransport({createPeerConnection, request, emit,
       local: (slot) => this._local.get(slot),
       generation: () => this._session.generation,
+      protect: (sender, kind) => this._e2ee.protectSender(sender, kind),
       canPublish: (force) => this._session.inRoom && this._session.connected && this._session.role === 'anchor' &&
         (force || !recovering())});
     this._local = new LocalStreams({emit, onAutoplayFailed,
@@ -137,6 +143,14 @@ export class RelayRoom {
       audioSender: () => this._send.sender('audio'),
       remoteAudioAvailable: (userId) => this._users.isAvailable(userId, 'audio', 'main'),
       wants: (event) => this._events.hasListeners(event)});
+  }
+
+  /** {userId, kind, streamType} of the receive transceiver `mid` now, or null. */
+  _streamOfMid(mid) {
+    for (const t of this._recv.tracks.values()) {
+      if (t.mid === mid) return {userId: t.userId, kind: t.kind, streamType: t.streamType};
+    }
+    return null;
   }
 
   /** Room events from the server, for the parts (the session handles kicked-out and reconnect). */
@@ -222,8 +236,36 @@ export class RelayRoom {
   async enterRoom(options) {
     this._assertAlive('enterRoom');
     const data = validateEnterRoomParams(options);
+    const e2eeKey = data.e2ee ? validateE2EEKey(options.e2ee.key, 'enterRoom') : null;
     if (this._session.busy) throw invalidOperation('enterRoom', 'already in a room; exitRoom first');
-    await this._session.enter(data, signalUrl((options && options.serverUrl) || this._options.serverUrl));
+    if (e2eeKey !== null) await this._e2ee.start(e2eeKey, data);
+    try {
+      await this._session.enter(data, signalUrl((options && options.serverUrl) || this._options.serverUrl));
+    } catch (e) {
+      this._e2ee.stop();
+      throw e;
+    }
+  }
+
+  /** Rotate the end-to-end key: frames are sent with `key` from now on, frames of the previous keys
+   *  still decrypt (every member needs the new key: handing it out is the application's job). */
+  async setE2EEKey(key) {
+    const fn = 'setE2EEKey';
+    this._assertAlive(fn);
+    const checked = validateE2EEKey(key, fn);
+    this._assertInRoom(fn);
+    if (!this._e2ee.active) throw invalidOperation(fn, 'this room is not end-to-end encrypted (enterRoom with e2ee)');
+    await this._e2ee.setKey(checked);
+  }
+
+  /** RelayRoom extension: ratchet the sending key one step (RFC 9605 §5.1); the others follow on their
+   *  own, within 8 steps, with no new key to hand out. */
+  async ratchetE2EEKey() {
+    const fn = 'ratchetE2EEKey';
+    this._assertAlive(fn);
+    this._assertInRoom(fn);
+    if (!this._e2ee.active) throw invalidOperation(fn, 'this room is not end-to-end encrypted (enterRoom with e2ee)');
+    await this._e2ee.ratchet();
   }
 
   /** TRTC exitRoom: leave the room; local tracks keep running (stop them with stopLocal*). */

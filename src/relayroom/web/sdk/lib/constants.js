@@ -54,6 +54,7 @@ export const EVENT = Object.freeze({
   SCREEN_SHARE_STOPPED: 'screen-share-stopped',
   PUBLISH_STATE_CHANGED: 'publish-state-changed',
   STATISTICS: 'statistics',
+  E2EE_ERROR: 'e2ee-error',
 });
 
 /** TRTC.TYPE */

@@ -3,7 +3,8 @@
 
 export const PEER_CONNECTION_CONFIG = Object.freeze({bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require'});
 
-/** A factory for the transports' peer connections. */
-export function peerConnectionFactory() {
-  return () => new RTCPeerConnection({...PEER_CONNECTION_CONFIG, iceServers: []});
+/** A factory for the transports' peer connections. extraConfig(): more configuration at creation time
+ *  (end-to-end encryption's `encodedInsertableStreams`). */
+export function peerConnectionFactory(extraConfig = () => ({})) {
+  return () => new RTCPeerConnection({...PEER_CONNECTION_CONFIG, ...extraConfig(), iceServers: []});
 }

@@ -33,9 +33,12 @@ export class RecvTransport {
   /**
    * createPeerConnection(); request(type, data, functionName); isCurrent(generation): the membership the
    * offer was for is still ours; onTracks(next, previous): the labelled tracks changed;
-   * onError(RtcError): an offer could not be applied.
+   * onError(RtcError): an offer could not be applied; protect(receiver, kind, mid): end-to-end
+   * encryption for a new receiver, before the answer lets media flow (a no-op outside E2EE rooms).
    */
-  constructor({createPeerConnection, request, isCurrent, onTracks, onError}) {
+  constructor({createPeerConnection, request, isCurrent, onTracks, onError, protect = () => {}}) {
+    this._protect = protect;
+    this._protected = new WeakSet();
     this._createPeerConnection = createPeerConnection;
     this._request = request;
     this._isCurrent = isCurrent;
@@ -81,6 +84,11 @@ export class RecvTransport {
     const pc = this._pc;
     const table = streamTable(offer.streams);
     await pc.setRemoteDescription({type: 'offer', sdp: offer.sdp});
+    for (const tr of pc.getTransceivers()) {
+      if (tr.mid === null || this._protected.has(tr.receiver)) continue;
+      this._protected.add(tr.receiver);
+      this._protect(tr.receiver, tr.receiver.track.kind, tr.mid);
+    }
     await pc.setLocalDescription(await pc.createAnswer());
     if (!this._isCurrent(generation) || pc !== this._pc) return;
     const previous = this._tracks;

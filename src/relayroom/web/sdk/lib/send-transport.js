@@ -33,9 +33,11 @@ export class SendTransport {
    * createPeerConnection(); request(type, data, functionName); emit(event, data);
    * local(slot): the local stream record {track, publish, mute, profile} or null;
    * canPublish(force): whether publishing may run now (in the room, connected, an anchor, and not
-   * recovering unless `force`); generation(): bumped on every (re)entry, so stale work stops.
+   * recovering unless `force`); generation(): bumped on every (re)entry, so stale work stops;
+   * protect(sender, kind): end-to-end encryption for a new sender (a no-op outside E2EE rooms).
    */
-  constructor({createPeerConnection, request, emit, local, canPublish, generation}) {
+  constructor({createPeerConnection, request, emit, local, canPublish, generation, protect = () => {}}) {
+    this._protect = protect;
     this._createPeerConnection = createPeerConnection;
     this._request = request;
     this._emit = emit;
@@ -180,6 +182,7 @@ export class SendTransport {
       if (local) {
         if (!tr) {
           this._senders[slot] = pc.addTransceiver(local.track, {direction: 'sendonly'});
+          this._protect(this._senders[slot].sender, slotKind(slot));
           changed = true;
         } else {
           if (tr.sender.track !== local.track) await tr.sender.replaceTrack(local.track);

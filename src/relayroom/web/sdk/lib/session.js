@@ -101,7 +101,8 @@ export class Session {
   get room() {
     if (!this._inRoom || !this._enterData) return null;
     const d = this._enterData;
-    return {roomId: d.roomId, strRoomId: d.strRoomId, userId: d.userId, scene: this._room.scene, role: this._room.role};
+    return {roomId: d.roomId, strRoomId: d.strRoomId, userId: d.userId, scene: this._room.scene, role: this._room.role,
+      e2ee: !!this._room.e2ee};
   }
 
   /** Work started for membership `generation` still applies. */

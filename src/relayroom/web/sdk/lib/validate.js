@@ -49,7 +49,7 @@ export function validateEnterRoomParams(options) {
   const fn = 'enterRoom';
   if (options === null || typeof options !== 'object') throw invalid(fn, 'enterRoom needs an options object');
   const {sdkAppId, userId, userSig, roomId, strRoomId, scene = 'rtc', role = 'anchor', privateMapKey,
-    autoReceiveAudio = true, autoReceiveVideo = false, serverUrl, consentToken} = options;
+    autoReceiveAudio = true, autoReceiveVideo = false, serverUrl, consentToken, e2ee} = options;
   if (typeof sdkAppId !== 'number' || !Number.isInteger(sdkAppId) || sdkAppId <= 0 || sdkAppId > 0xFFFFFFFF) {
     throw invalid(fn, 'sdkAppId must be a positive integer');
   }
@@ -67,6 +67,10 @@ export function validateEnterRoomParams(options) {
   const data = {sdkAppId, userId, userSig, ...room, scene, role, autoReceiveAudio, autoReceiveVideo};
   if (privateMapKey) data.privateMapKey = privateMapKey;
   if (typeof consentToken === 'string' && consentToken) data.consentToken = consentToken;
+  if (e2ee !== undefined && e2ee !== null) {
+    if (typeof e2ee !== 'object' || !('key' in e2ee)) throw invalid(fn, 'e2ee must be {key}');
+    data.e2ee = true; // the server only learns that the member encrypts; the key stays here
+  }
   return data;
 }
 
