@@ -87,6 +87,7 @@ export class RelayRoom extends TRTCStatics {
         this._remote.clear(this._users.clear());
         this._subscriptions.clear();
         this._e2ee.stop();
+        this._pipeline.reset(); // SEI messages still waiting were for the room we left
       },
       recovered: () => {
         for (const userId of this._users.userIds()) this._subscriptions.resend(userId);

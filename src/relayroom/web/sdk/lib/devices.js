@@ -174,8 +174,9 @@ export class DeviceWatcher {
 
   async _refresh() {
     const list = await this._md.enumerateDevices();
-    const before = this._devices || [];
+    const before = this._devices;
     this._devices = list;
+    if (before === null) return; // no list to compare with yet
     for (const change of deviceChanges(before, list)) this._emit(EVENT.DEVICE_CHANGED, change);
   }
 
