@@ -140,3 +140,28 @@ async def test_sei_refusals_are_trtc_errors(server: Server, chromium: Browser) -
         "no screen published": [5100, 5109],
         "camera published": "no error",
     }
+
+
+async def test_sei_and_end_to_end_encryption_share_one_pipeline(server: Server, chromium: Browser) -> None:
+    """With both on, each video sender and receiver has one transform running both stages: an E2EE room
+    keeps VP8 (E2EE encrypts VP8 and Opus) and plays, and sendSEIMessage says SEI is not available there."""
+    enter = """async ([userId, roomId]) => {
+      window.rr = RelayRoom.create({enableSEI: true});
+      const {sdkAppId, userSig} = await window.userSig(userId);
+      const e2ee = {key: 'sei and e2ee'};
+      await rr.enterRoom({sdkAppId, userId, userSig, roomId, autoReceiveVideo: true, e2ee});
+      await rr.startLocalAudio();
+      await rr.startLocalVideo({view: 'me', option: {profile: '240p'}});
+    }"""
+    pages = {}
+    for user in ("erin", "frank"):
+        pages[user] = await sdk_page(chromium, server, user)
+        await pages[user].evaluate(enter, [user, 53])
+    await wait_media_from(pages["erin"], ["frank"], rr_expr="rr")
+    await wait_media_from(pages["frank"], ["erin"], rr_expr="rr")
+    assert await pages["erin"].evaluate(SENT_CODEC) == "video/VP8"
+    refused = await pages["erin"].evaluate(
+        """() => { try { rr.sendSEIMessage(new ArrayBuffer(4)); return 'sent'; }
+                   catch (e) { return [e.code, e.extraCode]; } }"""
+    )
+    assert refused == [5200, 5207]
