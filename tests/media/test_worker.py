@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,3 +296,24 @@ async def test_an_unknown_method_is_a_type_error_and_the_worker_carries_on(worke
         await worker.request("producer.pause", "nope")
     assert await worker.request("producer.close", "nope") == {}  # closing something gone is fine
     assert (await worker.request("worker.dump"))["routerIds"] == []
+
+
+def test_a_worker_logs_through_the_same_redacting_json_setup_as_the_control_plane() -> None:
+    """One logging setup for every process: a worker's lines are the control plane's JSON lines."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    args = ["--channel-fd", str(child.fileno()), "--log-level", "DEBUG"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relayroom.media.worker", *args],
+        pass_fds=(child.fileno(),),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child.close()
+    parent.close()  # the control plane is gone: the worker logs it (debug) and exits
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines, "the worker logged nothing"
+    for line in lines:
+        doc = json.loads(line)  # every line is JSON, no plain basicConfig line
+        assert {"ts", "level", "logger", "msg"} <= set(doc)
+        assert doc["process"] == f"media-worker:{proc.pid}"

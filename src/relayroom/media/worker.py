@@ -10,17 +10,18 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import resource
 import signal
 import socket
 import struct
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from aiortc.rtcdtlstransport import RTCCertificate
 
+from relayroom.logs import setup_logging
 from relayroom.media.channel import Channel
 from relayroom.media.consumer import Consumer
 from relayroom.media.ice import stun
@@ -520,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     disable_core_dumps()
     ignore_stop_signals()
-    logging.basicConfig(level=args.log_level, stream=sys.stderr)
+    setup_logging(args.log_level, process=f"media-worker:{os.getpid()}")  # the same redacting JSON lines
     sock = socket.socket(fileno=args.channel_fd)
 
     async def run() -> None:
