@@ -74,7 +74,8 @@ def build_rtx(packet: bytes | bytearray, rtx_pt: int, rtx_seq: int, rtx_ssrc: in
     if packet[0] & 0x20:
         pad = packet[-1]
         out[0] &= ~0x20 & 0xFF
-        del out[len(out) - pad :]
+        if pad <= len(packet) - hlen:  # a count beyond the payload is garbage: keep the bytes as payload
+            del out[len(out) - pad :]
     return out
 
 
