@@ -147,8 +147,9 @@ def run_target(target: str, seconds: int, work: Path = WORK, quiet: bool = True)
 
 def machine() -> dict[str, Any]:
     """Where the run happened (no host names or addresses: cores, memory, OS, Python, atheris)."""
-    import atheris  # noqa: F401  (version below)
     from importlib.metadata import version
+
+    import atheris  # noqa: F401  (version below)
 
     mem_gib = 0.0
     try:

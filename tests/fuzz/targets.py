@@ -39,7 +39,11 @@ _LOCAL = sdp.LocalTransport(
 )
 # A publisher-id -> subscriber-id map that moves, keeps and drops ids (as a producer's table does).
 _EXT_TABLE = header.extension_table(
-    [(1, "urn:ietf:params:rtp-hdrext:sdes:mid"), (2, header.EXT_URI_AUDIO_LEVEL), (5, header.EXT_URI_ABS_SEND_TIME)]
+    [
+        (1, "urn:ietf:params:rtp-hdrext:sdes:mid"),
+        (2, header.EXT_URI_AUDIO_LEVEL),
+        (5, header.EXT_URI_ABS_SEND_TIME),
+    ]
 )
 
 

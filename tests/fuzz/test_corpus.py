@@ -31,6 +31,8 @@ def test_no_input_directory_names_an_unknown_target() -> None:
             assert not d.is_dir() or d.name in TARGETS, f"{kind}/{d.name} is not a fuzz target"
 
 
-@pytest.mark.parametrize(("target", "path"), CASES, ids=[f"{p.parent.parent.name}/{t}/{p.name}" for t, p in CASES])
+@pytest.mark.parametrize(
+    ("target", "path"), CASES, ids=[f"{p.parent.parent.name}/{t}/{p.name}" for t, p in CASES]
+)
 def test_input_runs_through_its_target_as_documented(target: str, path: Path) -> None:
     TARGETS[target].fn(path.read_bytes())
