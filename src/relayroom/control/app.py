@@ -26,7 +26,7 @@ from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
 from relayroom.control.cloudapi.endpoints import router as cloudapi_router  # issue 7
 from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
 from relayroom.control.context import ControlContext
-from relayroom.control.errors import AppError
+from relayroom.control.errors import ERROR_RESPONSES, AppError
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.live.endpoints import router as live_router
 from relayroom.control.oplog.endpoints import router as oplog_router
@@ -240,6 +240,7 @@ def create_app(
         version=__version__,
         description="Console API of RelayRoom, a self-hosted TRTC-compatible real-time audio/video platform.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.ready = False
     app.state.settings = settings

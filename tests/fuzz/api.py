@@ -1,0 +1,540 @@
+"""API fuzzing with schemathesis against a real ``relayroom serve`` process on 127.0.0.1.
+
+Three suites, each on a fresh server (its own data directory, one media worker):
+
+- ``console-admin``: every operation of ``/openapi.json`` as the deployment admin;
+- ``console-other-account``: every operation as the owner of another account, with path parameters
+  drawn from the first account's real ids half of the time;
+- ``cloud-api``: the TRTC actions on ``POST /`` (hand-written schema, tests/fuzz/cloud_schema.py),
+  TC3-signed with either account's credential.
+
+Checks: no 5xx (no ``InternalError`` on the cloud API, which answers HTTP 200 always), every response
+matches its documented status, content type and schema, and nothing of the first account (its app
+names, keys, member names, and ids the caller did not send) reaches the other account's owner. Cases
+per operation: ``FUZZ_API_EXAMPLES`` (CI keeps it small; ``make fuzz`` runs more).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from relayroom.auth import tc3
+from tests.fuzz import cloud_schema
+
+CONSOLE_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+# Operations anyone may call (no account's data behind them), so a 2xx with another account's id is fine.
+PUBLIC = {
+    ("GET", "/api/v1/privacy/receipts/{receipt_id}"),
+    ("GET", "/api/v1/privacy/public-key"),
+    ("GET", "/api/v1/privacy/consent-ages"),
+    ("GET", "/api/v1/privacy/processing-records"),
+    ("GET", "/healthz"),
+    ("POST", "/api/v1/auth/login"),
+}
+
+
+@dataclass
+class Failure:
+    suite: str
+    operation: str
+    problem: str
+    request: str
+
+    def __str__(self) -> str:
+        return f"[{self.suite}] {self.operation}: {self.problem}\n    {self.request}"
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    operations: int = 0
+    cases: int = 0
+    seconds: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+    def record(self, status: int | str) -> None:
+        self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
+
+    def fail(self, operation: str, problem: str, request: str) -> None:
+        # one failure per (operation, first line of the problem): the same bug found 50 times is one
+        head = problem.splitlines()[0][:200] if problem else ""
+        if any(f.operation == operation and f.problem.splitlines()[0][:200] == head for f in self.failures):
+            return
+        self.failures.append(Failure(self.suite, operation, problem[:2000], request[:600]))
+
+
+# ------------------------------------------------------------------------------ the server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base: str
+    username: str
+    password: str
+    account_id: str
+    sdkappid: int
+    log_path: Path
+
+    def server_errors(self) -> list[str]:
+        """Log lines of unhandled exceptions (JSON lines with an exc_info/traceback)."""
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if '"exc":' in line or '"level": "error"' in line or '"level": "critical"' in line:
+                out.append(line[:1000])
+        return out
+
+
+@contextlib.contextmanager
+def running_server() -> Iterator[Server]:
+    """``relayroom serve`` on a free port in a temporary data directory; its first-start message gives
+    the admin password and the demo app."""
+    with tempfile.TemporaryDirectory(prefix="relayroom-apifuzz-") as tmp:
+        port = _free_port()
+        env = {
+            **os.environ,
+            "RELAYROOM_MEDIA__WORKERS": "1",
+            "RELAYROOM_MEDIA__PORTS": "[0]",
+            "RELAYROOM_MEDIA__LOOPBACK_ONLY": "true",
+            "RELAYROOM_LOG_LEVEL": "info",
+        }
+        log_path = Path(tmp) / "server.log"
+        exe = Path(sys.executable).with_name("relayroom")
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                [str(exe), "serve", "--data-dir", f"{tmp}/data", "--port", str(port), "--host", "127.0.0.1"],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=env,
+            )
+            try:
+                assert proc.stdout is not None
+                text = ""
+                deadline = time.monotonic() + 90
+                while "RelayRoom serving on" not in text or "SDKSecretKey:" not in text:
+                    line = proc.stdout.readline()
+                    if not line and proc.poll() is not None:
+                        raise RuntimeError(f"server exited: {log_path.read_text()[-2000:]}")
+                    text += line
+                    assert time.monotonic() < deadline, "server did not start"
+                m = re.search(r"username: (\S+)\s+password: (\S+)", text)
+                app = re.search(r"SDKAppID: (\d+)", text)
+                assert m and app, text
+                base = f"http://127.0.0.1:{port}"
+                with httpx.Client(base_url=base, trust_env=False, timeout=30) as http:
+                    while True:
+                        with contextlib.suppress(httpx.HTTPError):
+                            if http.get("/healthz").status_code == 200:
+                                break
+                        assert time.monotonic() < deadline, "server not healthy"
+                        time.sleep(0.2)
+                    token = http.post("/api/v1/auth/login", json={"username": m[1], "password": m[2]}).json()[
+                        "token"
+                    ]
+                    me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+                yield Server(base, m[1], m[2], me["accounts"][0]["id"], int(app[1]), log_path)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+# ------------------------------------------------------------------------------ two accounts
+
+
+@dataclass
+class World:
+    """Account A (the first start's, with data to protect) and account B (its owner is the attacker)."""
+
+    admin: dict[str, str]
+    bob: dict[str, str]
+    bob_login: tuple[str, str]
+    a_ids: dict[str, list[str]]  # path parameter name -> A's real ids
+    b_ids: dict[str, list[str]]
+    a_markers: list[str]  # strings only A's data contains
+    a_sensitive_ids: list[str]  # ids of A that B must not learn unless B sent them
+    credentials: dict[str, tuple[str, str]]  # "a"/"b" -> (SecretId, SecretKey)
+    sdkappids: dict[str, int]
+
+
+def _ok(r: httpx.Response) -> Any:
+    assert r.status_code < 300, (r.request.method, r.request.url, r.status_code, r.text)
+    return r.json()
+
+
+def build_world(server: Server) -> World:
+    tag = secrets.token_hex(4)
+    with httpx.Client(base_url=server.base, trust_env=False, timeout=30) as http:
+        login = _ok(
+            http.post("/api/v1/auth/login", json={"username": server.username, "password": server.password})
+        )
+        admin = {"Authorization": f"Bearer {login['token']}"}
+        a_acc = server.account_id
+        _ok(http.patch(f"/api/v1/accounts/{a_acc}", headers=admin, json={"name": f"alpha-account-{tag}"}))
+        a_app2 = _ok(
+            http.post(
+                f"/api/v1/accounts/{a_acc}/applications",
+                headers=admin,
+                json={"name": f"alpha-app-{tag}", "tags": {"alpha": f"alpha-tag-{tag}"}},
+            )
+        )
+        a_key = _ok(http.get(f"/api/v1/applications/{server.sdkappid}/key", headers=admin))["key"]
+        member = f"alpha-member-{tag}"
+        _ok(
+            http.post(
+                f"/api/v1/accounts/{a_acc}/members",
+                headers=admin,
+                json={"username": member, "password": f"pw-{tag}-{tag}", "role": "member"},
+            )
+        )
+        a_cred = _ok(http.post(f"/api/v1/accounts/{a_acc}/credentials", headers=admin))
+        a_req = _ok(
+            http.post(
+                f"/api/v1/accounts/{a_acc}/privacy/requests",
+                headers=admin,
+                json={
+                    "kind": "access",
+                    "subject_kind": "end_user",
+                    "sdkappid": server.sdkappid,
+                    "userid": "alice",
+                },
+            )
+        )
+        members = _ok(http.get(f"/api/v1/accounts/{a_acc}/members", headers=admin))
+        # B: another customer, its owner created by the admin
+        bob_name, bob_pw = f"bob-{tag}", f"bob-password-{tag}"
+        _ok(http.post("/api/v1/users", headers=admin, json={"username": bob_name, "password": bob_pw}))
+        b = _ok(
+            http.post(
+                "/api/v1/accounts", headers=admin, json={"name": f"bravo-{tag}", "owner_username": bob_name}
+            )
+        )
+        bob = {
+            "Authorization": f"Bearer {_ok(http.post('/api/v1/auth/login', json={'username': bob_name, 'password': bob_pw}))['token']}"
+        }
+        b_app = _ok(
+            http.post(f"/api/v1/accounts/{b['id']}/applications", headers=bob, json={"name": "bravo-app"})
+        )
+        b_cred = _ok(http.post(f"/api/v1/accounts/{b['id']}/credentials", headers=bob))
+        b_req = _ok(
+            http.post(
+                f"/api/v1/accounts/{b['id']}/privacy/requests",
+                headers=bob,
+                json={"kind": "access", "subject_kind": "account"},
+            )
+        )
+        bob_id = _ok(http.get("/api/v1/me", headers=bob))["user"]["id"]
+    a_ids = {
+        "account_id": [a_acc],
+        "sdkappid": [str(server.sdkappid), str(a_app2["sdkappid"])],
+        "secret_id": [a_cred["secret_id"]],
+        "user_id": [m["user_id"] if "user_id" in m else m["id"] for m in members],
+        "request_id": [a_req["id"]],
+        "room_key": [f"{server.sdkappid}:n:1"],
+        "receipt_id": [],
+    }
+    b_ids = {
+        "account_id": [b["id"]],
+        "sdkappid": [str(b_app["sdkappid"])],
+        "secret_id": [b_cred["secret_id"]],
+        "user_id": [bob_id],
+        "request_id": [b_req["id"]],
+        "room_key": [f"{b_app['sdkappid']}:n:1"],
+        "receipt_id": [],
+    }
+    return World(
+        admin=admin,
+        bob=bob,
+        bob_login=(bob_name, bob_pw),
+        a_ids=a_ids,
+        b_ids=b_ids,
+        a_markers=[
+            f"alpha-app-{tag}",
+            f"alpha-tag-{tag}",
+            f"alpha-account-{tag}",
+            member,
+            a_key,
+            a_cred["secret_key"],
+        ],
+        a_sensitive_ids=[a_acc, str(a_app2["sdkappid"]), a_cred["secret_id"], a_req["id"]],
+        credentials={
+            "a": (a_cred["secret_id"], a_cred["secret_key"]),
+            "b": (b_cred["secret_id"], b_cred["secret_key"]),
+        },
+        sdkappids={"a": server.sdkappid, "b": int(b_app["sdkappid"])},
+    )
+
+
+# ------------------------------------------------------------------------------ console API
+
+
+def _settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        phases=[Phase.explicit, Phase.generate],  # failures are collected, not raised: no shrinking
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def _describe(case: Any) -> str:
+    body = (
+        ""
+        if case.body is None or not isinstance(case.body, dict | list | str)
+        else json.dumps(case.body)[:300]
+    )
+    return f"{case.method} {case.formatted_path} query={case.query} body={body}"
+
+
+def fuzz_console(server: Server, world: World, *, as_other_account: bool, examples: int) -> SuiteResult:
+    suite = "console-other-account" if as_other_account else "console-admin"
+    result = SuiteResult(suite)
+    schema = schemathesis.openapi.from_url(f"{server.base}/openapi.json")
+    known = {k: world.a_ids[k] + world.b_ids[k] for k in world.a_ids}
+    a_values = {v for vs in world.a_ids.values() for v in vs}
+    t0 = time.monotonic()
+    tokens = {"current": (world.bob if as_other_account else world.admin)["Authorization"]}
+    login = world.bob_login if as_other_account else (server.username, server.password)
+
+    def fresh_token(http: httpx.Client) -> str:
+        r = http.post("/api/v1/auth/login", json={"username": login[0], "password": login[1]})
+        return f"Bearer {_ok(r)['token']}"
+
+    with httpx.Client(base_url=server.base, trust_env=False, timeout=60) as http:
+        for op_result in schema.get_all_operations():
+            op = op_result.ok()
+            key = (op.method.upper(), op.path)
+            label = f"{key[0]} {key[1]}"
+            result.operations += 1
+            for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+                strategy = op.as_strategy(generation_mode=mode)
+
+                @_settings(examples)
+                @given(case=strategy, data=st.data())
+                def run(case: Any, data: st.DataObject) -> None:
+                    for name in list(case.path_parameters or {}):
+                        pool = world.a_ids[name] if as_other_account else known.get(name, [])
+                        if name in known and pool and data.draw(st.booleans()):
+                            case.path_parameters[name] = data.draw(st.sampled_from(pool))
+                    logout = key == ("POST", "/api/v1/auth/logout")
+                    # logging out ends the token it is called with: give it a throwaway one
+                    auth = fresh_token(http) if logout else tokens["current"]
+                    try:
+                        response = case.call(base_url=server.base, headers={"Authorization": auth})
+                    except Exception as exc:  # connection reset or timeout: the server fell over
+                        result.fail(label, f"request failed: {exc!r}", _describe(case))
+                        return
+                    result.cases += 1
+                    result.record(response.status_code)
+                    try:
+                        case.validate_response(response, checks=CONSOLE_CHECKS)
+                    except (FailureGroup, Exception) as exc:
+                        result.fail(label, str(exc), _describe(case))
+                    if as_other_account:
+                        _check_isolation(result, label, key, case, response, world, a_values)
+                    carried = response.request.headers.get("Authorization") == auth  # negative cases drop it
+                    if response.status_code == 401 and not logout and carried and auth == tokens["current"]:
+                        tokens["current"] = fresh_token(http)  # something else ended the session
+
+                with contextlib.suppress(Unsatisfiable):  # nothing to negate (no parameters)
+                    run()
+    result.seconds = round(time.monotonic() - t0, 1)
+    return result
+
+
+def _check_isolation(
+    result: SuiteResult,
+    label: str,
+    key: tuple[str, str],
+    case: Any,
+    response: Any,
+    world: World,
+    a_values: set[str],
+) -> None:
+    text = response.text
+    sent = (
+        _describe(case) + json.dumps(case.path_parameters or {}) + json.dumps(case.query or {}, default=str)
+    )
+    leaked = [m for m in world.a_markers if m in text]
+    leaked += [i for i in world.a_sensitive_ids if i in text and i not in sent]
+    if leaked:
+        result.fail(label, f"another account's data in the response: {leaked}", _describe(case))
+    used_a = any(str(v) in a_values for v in (case.path_parameters or {}).values())
+    if used_a and response.status_code < 300 and key not in PUBLIC:
+        result.fail(label, f"{response.status_code} on another account's object", _describe(case))
+
+
+# ------------------------------------------------------------------------------ cloud API
+
+
+def fuzz_cloud(server: Server, world: World, *, examples: int) -> SuiteResult:
+    """The TRTC actions, TC3-signed: every answer is HTTP 200 + application/json in the API 3.0
+    envelope, never InternalError, matching the action's schema; B's credential never gets A's data."""
+    result = SuiteResult("cloud-api")
+    schema = schemathesis.openapi.from_dict(cloud_schema.schema())
+    t0 = time.monotonic()
+    host = server.base.removeprefix("http://")
+    with httpx.Client(base_url=server.base, trust_env=False, timeout=60) as http:
+
+        def post(action: str, body: Any, who: str) -> httpx.Response:
+            payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
+            sid, skey = world.credentials[who]
+            for _ in range(20):
+                ts = int(time.time())
+                headers = {
+                    "Content-Type": "application/json",
+                    "Host": host,
+                    "X-TC-Action": action,
+                    "X-TC-Version": "2019-07-22",
+                    "X-TC-Timestamp": str(ts),
+                    "X-TC-Region": "ap-guangzhou",
+                    "Authorization": tc3.sign_request(
+                        secret_id=sid, secret_key=skey, host=host, payload=payload, timestamp=ts
+                    ),
+                }
+                r = http.post("/", content=payload, headers=headers)
+                if '"RequestLimitExceeded"' not in r.text:
+                    return r
+                time.sleep(0.25)  # TRTC's per-credential QPS: wait for the window, as a client would
+            return r
+
+        for op_result in schema.get_all_operations():
+            op = op_result.ok()
+            action = op.path.strip("/")
+            label = f"POST / {action}"
+            result.operations += 1
+            for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+
+                @_settings(examples)
+                @given(case=op.as_strategy(generation_mode=mode), data=st.data())
+                def run(case: Any, data: st.DataObject) -> None:
+                    who = data.draw(st.sampled_from(["a", "b"]))
+                    body = case.body
+                    if isinstance(body, dict):
+                        for name in ("SdkAppId", "SdkAppid"):
+                            if name in body and data.draw(st.booleans()):
+                                body[name] = world.sdkappids[data.draw(st.sampled_from(["a", "b"]))]
+                    try:
+                        r = post(action, body, who)
+                    except Exception as exc:
+                        result.fail(label, f"request failed: {exc!r}", json.dumps(body, default=str)[:300])
+                        return
+                    result.cases += 1
+                    request = f"{who}: {json.dumps(body, default=str)[:300]}"
+                    problem = cloud_schema.check_response(action, r.status_code, r.headers, r.content)
+                    code = cloud_schema.error_code(r.content)
+                    result.record(code or "ok")
+                    if problem:
+                        result.fail(label, problem, request)
+                    if who == "b" and isinstance(body, dict) and code is None:
+                        appid = body.get("SdkAppId", body.get("SdkAppid"))
+                        if appid == world.sdkappids["a"]:
+                            result.fail(label, "another account's SdkAppId was served", request)
+
+                with contextlib.suppress(Unsatisfiable):  # nothing to negate (no parameters)
+                    run()
+    result.seconds = round(time.monotonic() - t0, 1)
+    return result
+
+
+SUITES: dict[str, Callable[[Server, World, int], SuiteResult]] = {
+    "console-admin": lambda s, w, n: fuzz_console(s, w, as_other_account=False, examples=n),
+    "console-other-account": lambda s, w, n: fuzz_console(s, w, as_other_account=True, examples=n),
+    "cloud-api": lambda s, w, n: fuzz_cloud(s, w, examples=n),
+}
+
+
+def run_suite(name: str, examples: int) -> tuple[SuiteResult, list[str]]:
+    """One suite on a fresh server; returns its result and the server's logged exceptions."""
+    with running_server() as server:
+        world = build_world(server)
+        result = SUITES[name](server, world, examples)
+        return result, server.server_errors()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from tests.fuzz.run import git_commit, machine
+
+    ap = argparse.ArgumentParser(prog="python -m tests.fuzz.api", description=__doc__.split("\n")[0])
+    ap.add_argument("suites", nargs="*", help=f"default: all of {', '.join(SUITES)}")
+    ap.add_argument("--examples", type=int, default=int(os.environ.get("FUZZ_API_EXAMPLES", 100)))
+    ap.add_argument("--ledger", type=Path, help="append one JSON line per suite to this file")
+    args = ap.parse_args(argv)
+    failed = False
+    for name in args.suites or list(SUITES):
+        result, logged = run_suite(name, args.examples)
+        failed |= bool(result.failures or logged)
+        print(
+            f"{name:22} {result.operations:3} operations {result.cases:6} cases in {result.seconds:6.1f} s, "
+            f"{len(result.failures)} failures, {len(logged)} logged server errors; statuses {result.statuses}"
+        )
+        for f in result.failures:
+            print(f"  {f}")
+        for line in logged[:20]:
+            print(f"  server: {line[:400]}")
+        if args.ledger:
+            line = {
+                "kind": "api",
+                "commit": git_commit(),
+                "machine": machine(),
+                "suite": name,
+                "examples_per_operation_and_mode": args.examples,
+                "operations": result.operations,
+                "cases": result.cases,
+                "seconds": result.seconds,
+                "statuses": result.statuses,
+                "failures": [str(f) for f in result.failures],
+                "logged_server_errors": len(logged),
+            }
+            with args.ledger.open("a") as f:
+                f.write(json.dumps(line, sort_keys=True) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
