@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -250,9 +251,8 @@ def build_world(server: Server) -> World:
                 "/api/v1/accounts", headers=admin, json={"name": f"bravo-{tag}", "owner_username": bob_name}
             )
         )
-        bob = {
-            "Authorization": f"Bearer {_ok(http.post('/api/v1/auth/login', json={'username': bob_name, 'password': bob_pw}))['token']}"
-        }
+        bob_token = _ok(http.post("/api/v1/auth/login", json={"username": bob_name, "password": bob_pw}))
+        bob = {"Authorization": f"Bearer {bob_token['token']}"}
         b_app = _ok(
             http.post(f"/api/v1/accounts/{b['id']}/applications", headers=bob, json={"name": "bravo-app"})
         )
@@ -343,46 +343,55 @@ def fuzz_console(server: Server, world: World, *, as_other_account: bool, exampl
         r = http.post("/api/v1/auth/login", json={"username": login[0], "password": login[1]})
         return f"Bearer {_ok(r)['token']}"
 
+    def fuzz_operation(http: httpx.Client, op: Any, mode: schemathesis.GenerationMode) -> None:
+        key = (op.method.upper(), op.path)
+        label = f"{key[0]} {key[1]}"
+
+        @_settings(examples)
+        @given(case=op.as_strategy(generation_mode=mode), data=st.data())
+        def run(case: Any, data: st.DataObject) -> None:
+            for name in list(case.path_parameters or {}):
+                pool = world.a_ids[name] if as_other_account else known.get(name, [])
+                if name in known and pool and data.draw(st.booleans()):
+                    case.path_parameters[name] = data.draw(st.sampled_from(pool))
+            logout = key == ("POST", "/api/v1/auth/logout")
+            # logging out ends the token it is called with: give it a throwaway one
+            auth = fresh_token(http) if logout else tokens["current"]
+            try:
+                response = case.call(base_url=server.base, headers={"Authorization": auth})
+            except Exception as exc:  # connection reset or timeout: the server fell over
+                result.fail(label, f"request failed: {exc!r}", _describe(case))
+                return
+            result.cases += 1
+            result.record(response.status_code)
+            try:
+                case.validate_response(response, checks=CONSOLE_CHECKS)
+            except (FailureGroup, Exception) as exc:
+                result.fail(label, str(exc), _describe(case))
+            if as_other_account:
+                _check_isolation(result, label, key, case, response, world, a_values)
+            carried = response.request.headers.get("Authorization") == auth  # negative cases drop it
+            if response.status_code == 401 and not logout and carried and auth == tokens["current"]:
+                tokens["current"] = fresh_token(http)  # something else ended the session
+
+        with contextlib.suppress(Unsatisfiable):  # nothing to negate (no parameters)
+            run()
+
     with httpx.Client(base_url=server.base, trust_env=False, timeout=60) as http:
-        for op_result in schema.get_all_operations():
-            op = op_result.ok()
-            key = (op.method.upper(), op.path)
-            label = f"{key[0]} {key[1]}"
+        for op in _operations(schema, result):
             result.operations += 1
             for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-                strategy = op.as_strategy(generation_mode=mode)
-
-                @_settings(examples)
-                @given(case=strategy, data=st.data())
-                def run(case: Any, data: st.DataObject) -> None:
-                    for name in list(case.path_parameters or {}):
-                        pool = world.a_ids[name] if as_other_account else known.get(name, [])
-                        if name in known and pool and data.draw(st.booleans()):
-                            case.path_parameters[name] = data.draw(st.sampled_from(pool))
-                    logout = key == ("POST", "/api/v1/auth/logout")
-                    # logging out ends the token it is called with: give it a throwaway one
-                    auth = fresh_token(http) if logout else tokens["current"]
-                    try:
-                        response = case.call(base_url=server.base, headers={"Authorization": auth})
-                    except Exception as exc:  # connection reset or timeout: the server fell over
-                        result.fail(label, f"request failed: {exc!r}", _describe(case))
-                        return
-                    result.cases += 1
-                    result.record(response.status_code)
-                    try:
-                        case.validate_response(response, checks=CONSOLE_CHECKS)
-                    except (FailureGroup, Exception) as exc:
-                        result.fail(label, str(exc), _describe(case))
-                    if as_other_account:
-                        _check_isolation(result, label, key, case, response, world, a_values)
-                    carried = response.request.headers.get("Authorization") == auth  # negative cases drop it
-                    if response.status_code == 401 and not logout and carried and auth == tokens["current"]:
-                        tokens["current"] = fresh_token(http)  # something else ended the session
-
-                with contextlib.suppress(Unsatisfiable):  # nothing to negate (no parameters)
-                    run()
+                fuzz_operation(http, op, mode)
     result.seconds = round(time.monotonic() - t0, 1)
     return result
+
+
+def _operations(schema: Any, result: SuiteResult) -> Iterator[Any]:
+    for op_result in schema.get_all_operations():
+        if isinstance(op_result, Err):
+            result.fail("schema", f"operation cannot be generated: {op_result.err()}", "")
+        else:
+            yield op_result.ok()
 
 
 def _check_isolation(
@@ -441,41 +450,43 @@ def fuzz_cloud(server: Server, world: World, *, examples: int) -> SuiteResult:
                 time.sleep(0.25)  # TRTC's per-credential QPS: wait for the window, as a client would
             return r
 
-        for op_result in schema.get_all_operations():
-            op = op_result.ok()
+        def fuzz_action(op: Any, mode: schemathesis.GenerationMode) -> None:
             action = op.path.strip("/")
             label = f"POST / {action}"
+
+            @_settings(examples)
+            @given(case=op.as_strategy(generation_mode=mode), data=st.data())
+            def run(case: Any, data: st.DataObject) -> None:
+                who = data.draw(st.sampled_from(["a", "b"]))
+                body = case.body
+                if isinstance(body, dict):
+                    for name in ("SdkAppId", "SdkAppid"):
+                        if name in body and data.draw(st.booleans()):
+                            body[name] = world.sdkappids[data.draw(st.sampled_from(["a", "b"]))]
+                try:
+                    r = post(action, body, who)
+                except Exception as exc:
+                    result.fail(label, f"request failed: {exc!r}", json.dumps(body, default=str)[:300])
+                    return
+                result.cases += 1
+                request = f"{who}: {json.dumps(body, default=str)[:300]}"
+                problem = cloud_schema.check_response(action, r.status_code, r.headers, r.content)
+                code = cloud_schema.error_code(r.content)
+                result.record(code or "ok")
+                if problem:
+                    result.fail(label, problem, request)
+                if who == "b" and isinstance(body, dict) and code is None:
+                    appid = body.get("SdkAppId", body.get("SdkAppid"))
+                    if appid == world.sdkappids["a"]:
+                        result.fail(label, "another account's SdkAppId was served", request)
+
+            with contextlib.suppress(Unsatisfiable):
+                run()
+
+        for op in _operations(schema, result):
             result.operations += 1
             for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-
-                @_settings(examples)
-                @given(case=op.as_strategy(generation_mode=mode), data=st.data())
-                def run(case: Any, data: st.DataObject) -> None:
-                    who = data.draw(st.sampled_from(["a", "b"]))
-                    body = case.body
-                    if isinstance(body, dict):
-                        for name in ("SdkAppId", "SdkAppid"):
-                            if name in body and data.draw(st.booleans()):
-                                body[name] = world.sdkappids[data.draw(st.sampled_from(["a", "b"]))]
-                    try:
-                        r = post(action, body, who)
-                    except Exception as exc:
-                        result.fail(label, f"request failed: {exc!r}", json.dumps(body, default=str)[:300])
-                        return
-                    result.cases += 1
-                    request = f"{who}: {json.dumps(body, default=str)[:300]}"
-                    problem = cloud_schema.check_response(action, r.status_code, r.headers, r.content)
-                    code = cloud_schema.error_code(r.content)
-                    result.record(code or "ok")
-                    if problem:
-                        result.fail(label, problem, request)
-                    if who == "b" and isinstance(body, dict) and code is None:
-                        appid = body.get("SdkAppId", body.get("SdkAppid"))
-                        if appid == world.sdkappids["a"]:
-                            result.fail(label, "another account's SdkAppId was served", request)
-
-                with contextlib.suppress(Unsatisfiable):  # nothing to negate (no parameters)
-                    run()
+                fuzz_action(op, mode)
     result.seconds = round(time.monotonic() - t0, 1)
     return result
 
@@ -518,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in logged[:20]:
             print(f"  server: {line[:400]}")
         if args.ledger:
-            line = {
+            entry = {
                 "kind": "api",
                 "commit": git_commit(),
                 "machine": machine(),
@@ -532,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
                 "logged_server_errors": len(logged),
             }
             with args.ledger.open("a") as f:
-                f.write(json.dumps(line, sort_keys=True) + "\n")
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
     return 1 if failed else 0
 
 

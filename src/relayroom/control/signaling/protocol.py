@@ -143,7 +143,7 @@ def parse_request(text: str) -> Request:
         raise BadMessage(ProtocolError.FRAME_TOO_LARGE, f"message larger than {MAX_FRAME_BYTES} bytes")
     try:
         raw = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         raise BadMessage(ProtocolError.MALFORMED_JSON, "message is not valid JSON") from None
     if not isinstance(raw, dict):
         raise BadMessage(ProtocolError.MALFORMED_JSON, "message must be a JSON object")

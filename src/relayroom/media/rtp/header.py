@@ -306,6 +306,8 @@ def remap_extensions(buf: bytearray, table: bytes) -> None:
 
     Done once per incoming packet (not per consumer) so every subscriber sees the same ids.
     """
+    if len(buf) < RTP_HEADER_LEN:
+        raise ValueError("rtp packet too short")
     if not buf[0] & 0x10:
         return
     pos = 12 + 4 * (buf[0] & 0x0F)
