@@ -115,7 +115,10 @@ def run_target(target: str, seconds: int, work: Path = WORK, quiet: bool = True)
             break
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         proc = subprocess.run(
-            [sys.executable, "-m", "tests.fuzz.run", "--child", target, "--seconds", str(int(left))],
+            [
+                *(sys.executable, "-m", "tests.fuzz.run", "--child", target),
+                *("--seconds", str(int(left)), "--work", str(work)),
+            ],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -192,11 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         help="budget in all, shared equally by the targets (env FUZZ_SECONDS, default 600)",
     )
     ap.add_argument("--ledger", type=Path, help="append one JSON line per target run to this file")
+    ap.add_argument(
+        "--work", type=Path, default=WORK, help="growing corpus, crash inputs, logs (default .fuzz/)"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--list", action="store_true", help="print the target names and exit")
     args = ap.parse_args(argv)
     if args.child:
-        _child(args.child, args.seconds, WORK)
+        _child(args.child, args.seconds, args.work)
         return 0  # not reached: libFuzzer exits the process
 
     from tests.fuzz.targets import TARGETS
@@ -214,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     crashed = False
     print(f"fuzzing {len(names)} targets, {share} s each", file=sys.stderr)
     for name in names:
-        r = run_target(name, share, quiet=False)
+        r = run_target(name, share, args.work, quiet=False)
         crashed |= bool(r.crashes)
         line = {"kind": "parser", "commit": commit, "machine": where, **asdict(r)}
         rate = r.executions / r.seconds if r.seconds else 0
