@@ -108,7 +108,7 @@ async def cloud_api(request: Request) -> Response:
             raise CloudApiError(E.REQUEST_LIMIT_EXCEEDED, "Requests exceed the frequency limit.")
         try:
             data: Any = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             raise CloudApiError(E.INVALID_PARAMETER, "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise CloudApiError(E.INVALID_PARAMETER, "The request body must be a JSON object.")
