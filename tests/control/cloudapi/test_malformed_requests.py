@@ -19,15 +19,15 @@ pytestmark = pytest.mark.timeout(90)
 
 async def _post(live: Live, action: str, payload: bytes, sid: str, key: str, ts: str | None = None) -> str:
     now = int(time.time())
-    headers: dict[str, str | bytes] = {
-        "Content-Type": "application/json",
-        "Host": live.host,
-        "X-TC-Action": action,
-        "X-TC-Version": "2019-07-22",
-        "X-TC-Timestamp": (ts if ts is not None else str(now)).encode("latin-1"),
-        "Authorization": tc3.sign_request(
+    headers = {
+        b"Content-Type": b"application/json",
+        b"Host": live.host.encode(),
+        b"X-TC-Action": action.encode(),
+        b"X-TC-Version": b"2019-07-22",
+        b"X-TC-Timestamp": (ts if ts is not None else str(now)).encode("latin-1"),
+        b"Authorization": tc3.sign_request(
             secret_id=sid, secret_key=key, host=live.host, payload=payload, timestamp=now
-        ),
+        ).encode(),
     }
     r: httpx.Response = await live.http.post("/", content=payload, headers=headers)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
