@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep
+from relayroom.control.deps import PrincipalDep, ReadSession, SdkAppIdPath, ServicesDep
 from relayroom.control.errors import InvalidInput
 from relayroom.control.usage import queries
 from relayroom.control.usage.tiers import TIERS, USAGE_KEY
@@ -67,7 +67,7 @@ def _room(room_id: int | None, str_room_id: str | None) -> queries.RoomFilter | 
 
 @router.get("/applications/{sdkappid}/usage", response_model=UsageOut)
 async def get_usage(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     principal: PrincipalDep,
     services: ServicesDep,
     session: ReadSession,
@@ -105,7 +105,7 @@ async def get_usage(
 
 @router.get("/applications/{sdkappid}/usage/export", response_class=Response)
 async def export_usage(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     principal: PrincipalDep,
     services: ServicesDep,
     session: ReadSession,

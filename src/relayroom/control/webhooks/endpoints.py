@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from relayroom.control.deps import PrincipalDep, ReadSession, WriteSession
+from relayroom.control.deps import PrincipalDep, ReadSession, SdkAppIdPath, WriteSession
 from relayroom.control.webhooks.service import WebhookService
 
 router = APIRouter(prefix="/api/v1", tags=["callbacks"])
@@ -50,7 +50,7 @@ class DeliveryOut(BaseModel):
 
 @router.get("/applications/{sdkappid}/callback", response_model=CallbackOut)
 async def get_callback(
-    sdkappid: int, request: Request, principal: PrincipalDep, session: ReadSession
+    sdkappid: SdkAppIdPath, request: Request, principal: PrincipalDep, session: ReadSession
 ) -> CallbackOut:
     """The callback URL and whether a key is set (the key itself is never returned)."""
     cfg = await _service(request).get_config(session, principal, sdkappid)
@@ -59,7 +59,7 @@ async def get_callback(
 
 @router.put("/applications/{sdkappid}/callback", response_model=CallbackOut)
 async def put_callback(
-    sdkappid: int, body: CallbackIn, request: Request, principal: PrincipalDep, session: WriteSession
+    sdkappid: SdkAppIdPath, body: CallbackIn, request: Request, principal: PrincipalDep, session: WriteSession
 ) -> CallbackOut:
     """Set the callback URL and/or key (owners only; the key is stored encrypted; recorded in the oplog)."""
     cfg, key = await _service(request).set_config(
@@ -70,7 +70,7 @@ async def put_callback(
 
 @router.get("/applications/{sdkappid}/callback/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     request: Request,
     principal: PrincipalDep,
     session: ReadSession,

@@ -1,0 +1,30 @@
+"""Numbers bigger than the database's integers are invalid input (422), never a 500 (found by
+schemathesis: an SDKAppID of 2**64 in the path overflowed SQLite's INTEGER)."""
+
+from __future__ import annotations
+
+import re
+
+from relayroom.config import Settings
+from tests.control.helpers import running
+
+
+async def test_an_sdkappid_out_of_range_is_invalid_input_on_every_route(settings: Settings) -> None:
+    async with running(settings) as rt:
+        admin = await rt.admin()
+        paths = rt.app.openapi()["paths"]
+        routes = [(m.upper(), p) for p, ops in paths.items() if "{sdkappid}" in p for m in ops]
+        assert len(routes) > 15
+        for value in (2**64, 2**63, 0x1_0000_0000, 0, -1):
+            for method, path in routes:
+                url = re.sub(r"{(\w+)}", lambda m: str(value) if m[1] == "sdkappid" else "1:n:1", path)
+                r = await rt.client.request(method, url, headers=admin, json={})
+                assert r.status_code == 422, (method, url, r.status_code, r.text)
+                assert r.json()["error"]["code"] == "invalid_input"
+        acc = rt.first.account_id
+        r = await rt.client.post(
+            f"/api/v1/accounts/{acc}/privacy/requests",
+            headers=admin,
+            json={"kind": "access", "subject_kind": "end_user", "sdkappid": 2**64, "userid": "alice"},
+        )
+        assert r.status_code == 422, r.text
