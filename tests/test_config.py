@@ -45,3 +45,49 @@ def test_unknown_settings_are_refused(tmp_path: Path) -> None:
     cfg.write_text("prot = 1\n")
     with pytest.raises(ValidationError, match="prot"):
         load_settings(cfg)
+
+
+def test_turn_settings_are_checked_at_start() -> None:
+    ok = Settings(turn={"urls": ["turn:127.0.0.1:3478?transport=tcp", "turns:[::1]"], "secret": "s" * 16})
+    assert ok.turn.enabled and ok.turn.credential_lifetime_s == 86400
+    assert "ssss" not in repr(ok) and "ssss" not in str(ok.model_dump())  # the secret never prints
+    assert not Settings().turn.enabled
+    for bad, message in [
+        ({"urls": ["stun:127.0.0.1"], "secret": "s" * 16}, "not a TURN URI"),
+        ({"urls": ["turn:127.0.0.1:3478?transport=sctp"], "secret": "s" * 16}, "not a TURN URI"),
+        ({"urls": ["turn:127.0.0.1:70000"], "secret": "s" * 16}, "port out of range"),
+        ({"urls": ["turns:127.0.0.1?transport=udp"], "secret": "s" * 16}, "turns: runs over TCP"),
+        ({"urls": ["turn:127.0.0.1"]}, "turn.secret is not"),
+        ({"secret": "s" * 16}, "turn.urls is empty"),
+        ({"urls": ["turn:127.0.0.1"], "secret": "short"}, "at least 16"),
+        (
+            {"urls": ["turn:127.0.0.1"], "secret": "s" * 16, "credential_lifetime_s": 10},
+            "greater than or equal",
+        ),
+        ({"url": ["turn:127.0.0.1"]}, "url"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+            Settings(turn=bad)
+
+
+def test_a_section_can_come_half_from_the_file_and_half_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k in list(os.environ):
+        if k.startswith("RELAYROOM_"):
+            monkeypatch.delenv(k)
+    cfg = tmp_path / "relayroom.toml"
+    cfg.write_text('[turn]\nurls = ["turn:127.0.0.1:3478"]\n[media]\nworkers = 3\nhost = "127.0.0.1"\n')
+    monkeypatch.setenv("RELAYROOM_TURN__SECRET", "0123456789abcdef0123")  # the secret from the environment
+    monkeypatch.setenv("RELAYROOM_MEDIA__WORKERS", "2")
+    s = load_settings(cfg)
+    assert s.turn.urls == ["turn:127.0.0.1:3478"] and s.turn.secret is not None
+    assert s.turn.secret.get_secret_value() == "0123456789abcdef0123"
+    assert (s.media.workers, s.media.host) == (2, "127.0.0.1")
+
+
+def test_tls_needs_both_the_certificate_and_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="tls_cert and tls_key go together"):
+        Settings(tls_cert=tmp_path / "cert.pem")
+    s = Settings(tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem")
+    assert s.http_scheme == "https" and Settings().http_scheme == "http"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -59,6 +60,62 @@ class UsageSettings(BaseModel):
     flush_s: float = Field(default=30.0, gt=0)
 
 
+# RFC 7065 TURN URIs as browsers and aiortc take them: turn:host[:port][?transport=udp|tcp], turns:...
+_TURN_URI = re.compile(
+    r"(?P<scheme>turns?):(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?:\?transport=(?P<transport>udp|tcp))?"
+)
+
+
+class TurnSettings(BaseModel):
+    """A TURN server (coturn with ``use-auth-secret``) that clients may relay their media through.
+
+    At room entry a client gets ``iceServers`` with credentials of the TURN REST API that expire after
+    ``credential_lifetime_s``. Empty ``urls``: no TURN (clients reach the workers directly).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(default_factory=list, max_length=8)
+    secret: SecretStr | None = None  # coturn's static-auth-secret
+    credential_lifetime_s: int = Field(default=86_400, ge=60, le=7 * 86_400)
+
+    @field_validator("urls")
+    @classmethod
+    def _turn_uris(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            m = _TURN_URI.fullmatch(url)
+            if m is None:
+                raise ValueError(
+                    f"{url!r} is not a TURN URI: "
+                    "use turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT]"
+                )
+            if m["port"] is not None and not 0 < int(m["port"]) < 65536:
+                raise ValueError(f"{url!r}: port out of range")
+            if m["scheme"] == "turns" and m["transport"] == "udp":
+                raise ValueError(f"{url!r}: turns: runs over TCP (TLS); use transport=tcp or leave it out")
+        return urls
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 16:
+            raise ValueError("the TURN secret must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return secret
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TurnSettings:
+        if self.urls and self.secret is None:
+            raise ValueError("turn.urls is set but turn.secret is not (coturn's static-auth-secret)")
+        if self.secret is not None and not self.urls:
+            raise ValueError("turn.secret is set but turn.urls is empty")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELAYROOM_", env_nested_delimiter="__", extra="forbid")
 
@@ -71,6 +128,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     dev: bool = False  # dev-only conveniences (demo UserSig endpoint); never in production
     master_key: str | None = None  # base64 32 bytes; default: data_dir/master.key (created 0600)
+    # HTTPS without a proxy: PEM certificate chain and private key (uvicorn's TLS); both or neither
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     max_apps_per_account: int = Field(default=300, ge=1)
     session_ttl_hours: float = Field(default=12.0, gt=0)
     media: MediaSettings = Field(default_factory=MediaSettings)
@@ -78,6 +138,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    turn: TurnSettings = Field(default_factory=TurnSettings)
 
     @field_validator("regions", mode="before")
     @classmethod
@@ -92,6 +153,16 @@ class Settings(BaseSettings):
             raise ValueError(f"region {self.region!r} is not one of the deployment's regions {self.regions}")
         return self
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both (or neither)")
+        return self
+
+    @property
+    def http_scheme(self) -> str:
+        return "https" if self.tls_cert is not None else "http"
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -103,6 +174,17 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("sqlite")
 
 
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` wins, key by key inside sections too ([turn] urls from a file, its secret from the env)."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """File values are the base; environment wins over the file; explicit flags win over both."""
     file_values: dict[str, Any] = {}
@@ -112,9 +194,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if path is not None:
         with path.open("rb") as fh:
             file_values = tomllib.load(fh)
-    env = Settings()  # environment + defaults
-    merged: dict[str, Any] = {**file_values}
-    for name in env.model_fields_set:
-        merged[name] = getattr(env, name)
-    merged.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings.model_validate({**Settings.model_construct().model_dump(), **merged})
+    env_values = EnvSettingsSource(Settings)()  # RELAYROOM_* parsed, not yet validated
+    merged = _merge(_merge(file_values, env_values), {k: v for k, v in overrides.items() if v is not None})
+    return Settings.model_validate(merged)

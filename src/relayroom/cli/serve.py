@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,6 +22,12 @@ def serve(
     regions: Annotated[str | None, typer.Option(help="the deployment's regions, comma-separated")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
     dev: Annotated[bool, typer.Option("--dev", help="dev conveniences (demo UserSig endpoint)")] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="HTTPS: PEM certificate chain (RELAYROOM_TLS_CERT)")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert (RELAYROOM_TLS_KEY)")
+    ] = None,
 ) -> None:
     """Start RelayRoom with embedded defaults (SQLite in the data dir, one node)."""
     import uvicorn
@@ -38,9 +45,14 @@ def serve(
         regions=regions.split(",") if regions else None,
         log_level=log_level,
         dev=dev or None,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     setup_logging(settings.log_level)
-    base_url = f"http://{settings.host}:{settings.port}"
+    for path in (settings.tls_cert, settings.tls_key):
+        if path is not None and not path.is_file():
+            raise typer.BadParameter(f"{path} is not a readable file", param_hint="--tls-cert/--tls-key")
+    base_url = f"{settings.http_scheme}://{settings.host}:{settings.port}"
 
     def announce(fs: FirstStart) -> None:
         # stdout, not the log: the password must never reach a log file.
@@ -50,4 +62,13 @@ def serve(
     app = create_app(settings, on_first_start=announce)
     sys.stdout.write(f"RelayRoom serving on {base_url} (data in {settings.data_dir.resolve()})\n")
     sys.stdout.flush()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        # TLS by uvicorn (Python's ssl): the console, the cloud API and /signal (wss) alike
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+    )

@@ -13,10 +13,11 @@ import base64
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import aioice.ice
@@ -25,6 +26,8 @@ from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -87,11 +90,34 @@ def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 _LOOPBACK = _LoopbackGathering()
 
 
-def _peer_connection() -> RTCPeerConnection:
-    # No STUN servers (the SFU is ICE-lite with known addresses). MAX_BUNDLE because aiortc's default
-    # BALANCED policy leaves the second m-line of a kind on a discarded transport when the server's offer
-    # BUNDLEs everything: a subscriber receiving two video tracks would never start the second receiver.
-    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+IceTransportPolicy = Literal["all", "relay"]
+
+
+def _peer_connection(ice_servers: list[RTCIceServer], policy: IceTransportPolicy) -> RTCPeerConnection:
+    # No STUN servers (the SFU is ICE-lite with known addresses); TURN only when the server hands it out
+    # (aiortc uses the first TURN URL it supports). MAX_BUNDLE because aiortc's default BALANCED policy
+    # leaves the second m-line of a kind on a discarded transport when the server's offer BUNDLEs
+    # everything: a subscriber receiving two video tracks would never start the second receiver.
+    return RTCPeerConnection(
+        RTCConfiguration(
+            iceServers=ice_servers,
+            iceTransportPolicy=RTCIceTransportPolicy(policy),
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+        )
+    )
+
+
+def _parse_ice_servers(raw: Any) -> list[RTCIceServer]:
+    """The enter response's ``iceServers`` (WebRTC RTCIceServer dictionaries) for aiortc."""
+    servers = []
+    for entry in raw if isinstance(raw, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("urls"), str | list):
+            servers.append(
+                RTCIceServer(
+                    urls=entry["urls"], username=entry.get("username"), credential=entry.get("credential")
+                )
+            )
+    return servers
 
 
 class RemoteTrack:
@@ -166,14 +192,30 @@ RemoteKey = tuple[str, str, str]  # (userId, kind, streamType)
 class RelayRoomClient:
     """One user's connection to a RelayRoom server.
 
-    ``url`` is the signalling WebSocket, e.g. ``ws://127.0.0.1:8080/signal``. ``loopback`` makes aiortc
-    gather ICE candidates on 127.0.0.1 (default: when the URL's host is a loopback address).
+    ``url`` is the signalling WebSocket, e.g. ``ws://127.0.0.1:8080/signal`` or ``wss://…`` (``ssl``:
+    the TLS context for wss, e.g. one that trusts a private CA; default: the system's). ``loopback`` makes
+    aiortc gather ICE candidates on 127.0.0.1 (default: when the URL's host is a loopback address).
+    ``ice_transport_policy="relay"`` sends all media through the TURN server that the RelayRoom server
+    hands out at entry (WebRTC's iceTransportPolicy; entering fails when the server offers no TURN).
     """
 
-    def __init__(self, url: str, *, loopback: bool | None = None, request_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        loopback: bool | None = None,
+        request_timeout: float = 15.0,
+        ice_transport_policy: IceTransportPolicy = "all",
+        ssl: ssl.SSLContext | None = None,
+    ) -> None:
+        if ice_transport_policy not in ("all", "relay"):
+            raise ValueError("ice_transport_policy must be 'all' or 'relay'")
         self.url = url
         host = urlparse(url).hostname or ""
         self.loopback = loopback if loopback is not None else host in ("127.0.0.1", "localhost", "::1")
+        self.ice_transport_policy: IceTransportPolicy = ice_transport_policy
+        self.ice_servers: list[RTCIceServer] = []  # from the enter response
+        self._ssl = ssl
         self._timeout = request_timeout
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -256,7 +298,7 @@ class RelayRoomClient:
     async def connect(self) -> None:
         if self._ws is not None:
             return
-        self._ws = await connect(self.url, max_queue=None, max_size=1 << 20)
+        self._ws = await connect(self.url, max_queue=None, max_size=1 << 20, ssl=self._ssl)
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name="signal-reader")
         self._negotiator = asyncio.get_running_loop().create_task(self._negotiate_loop(), name="negotiator")
 
@@ -374,6 +416,12 @@ class RelayRoomClient:
             data["consentToken"] = consent_token
         self.room = await self.request("enter", data)
         self.user_id = user_id
+        self.ice_servers = _parse_ice_servers(self.room.get("iceServers"))
+        if self.ice_transport_policy == "relay" and not self.ice_servers:
+            await self.exit_room()
+            raise RelayRoomError(
+                5000, "ice_transport_policy='relay' needs a TURN server and this server offers none"
+            )
         if self._heartbeat is None:
             interval = float(self.room.get("heartbeatInterval", 10.0))
             self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop(interval))
@@ -383,6 +431,7 @@ class RelayRoomClient:
         """Reattach to a membership after the signalling socket dropped (docs/signalling.md)."""
         await self.connect()
         self.room = await self.request("resume", {"resumeToken": resume_token})
+        self.ice_servers = _parse_ice_servers(self.room.get("iceServers")) or self.ice_servers
         return self.room
 
     async def exit_room(self) -> None:
@@ -423,7 +472,7 @@ class RelayRoomClient:
         """Publish local tracks (main audio, main video, sub-stream video) on a new send connection."""
         if self._send_pc is not None:
             raise RelayRoomError(5100, "already publishing; unpublish first")
-        pc = _peer_connection()
+        pc = self._new_peer_connection()
         declared: list[tuple[Any, str, str]] = []
         for track, stream_type in ((audio_track, "main"), (video_track, "main"), (screen_track, "sub")):
             if track is not None:
@@ -518,7 +567,7 @@ class RelayRoomClient:
 
     async def _apply_offer(self, offer: dict[str, Any]) -> None:
         if self._recv_pc is None:
-            self._recv_pc = _peer_connection()
+            self._recv_pc = self._new_peer_connection()
             self._recv_pc.on("track", self._on_track)
         for stream in offer.get("streams", []):
             if stream.get("mid") is not None:
@@ -553,6 +602,9 @@ class RelayRoomClient:
         remote.start()
         self.remote_tracks[key] = remote
         self._emit("track", {"userId": key[0], "kind": key[1], "streamType": key[2], "mid": mid})
+
+    def _new_peer_connection(self) -> RTCPeerConnection:
+        return _peer_connection(self.ice_servers, self.ice_transport_policy)
 
     @contextlib.contextmanager
     def _gathering(self) -> Iterator[None]:

@@ -34,6 +34,7 @@ from relayroom.control.privacy.endpoints import router as privacy_router
 from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.services import Services
 from relayroom.control.signaling.endpoints import router as signaling_router
+from relayroom.control.signaling.ice_servers import ice_servers_for
 from relayroom.control.usage.endpoints import router as usage_router  # issue 7
 from relayroom.control.usage.privacy import CustomerDataProvider  # issue 7
 from relayroom.control.web import router as web_router  # issue 5: /sdk, /demo, dev UserSig
@@ -244,6 +245,7 @@ def create_app(
     )
     app.state.ready = False
     app.state.settings = settings
+    app.state.ice_servers = ice_servers_for(settings.turn, clock)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:

@@ -65,9 +65,15 @@ async def processing_records(ctx: ControlContext, webhook_targets: list[str] | N
         ],
         "recipients": {
             "webhook_targets": targets,
-            "turn_servers": [],
+            "turn_servers": list(s.turn.urls),
             "sub_processors": [],
-            "note": "no data leaves the deployment except webhook callbacks configured by the customer",
+            "note": "no data leaves the deployment except webhook callbacks configured by the customer"
+            + (
+                "; the TURN servers listed relay media of clients that use them and receive those clients' "
+                "IP addresses and UserIDs (in the TURN username)"
+                if s.turn.enabled
+                else ""
+            ),
         },
         "security": [
             "secrets sealed with AES-256-GCM under a per-account data key wrapped by the master key",

@@ -1,7 +1,8 @@
 """The signalling WebSocket (`/signal`): one connection per client, one room per connection.
 
 The endpoint only translates protocol messages into RoomManager calls and back; room rules and media
-live elsewhere. The manager is found at ``websocket.app.state.rooms`` (set by the app factory).
+live elsewhere. The manager is found at ``websocket.app.state.rooms`` and the TURN servers handed to
+clients at ``websocket.app.state.ice_servers`` (both set by the app factory).
 Never log message payloads, UserSigs or keys: only request types, codes and ids.
 """
 
@@ -21,6 +22,7 @@ from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant
 from relayroom.control.rooms.room import Room
+from relayroom.control.signaling.ice_servers import IceServers, NoIceServers
 from relayroom.control.signaling.protocol import (
     PROTOCOL_VERSION,
     AnswerData,
@@ -52,9 +54,12 @@ _MAX_QUEUED_MESSAGES = 2000
 class Connection:
     """One signalling socket. Implements the manager's EventSink."""
 
-    def __init__(self, websocket: WebSocket, manager: RoomManager) -> None:
+    def __init__(
+        self, websocket: WebSocket, manager: RoomManager, ice_servers: IceServers | None = None
+    ) -> None:
         self._ws = websocket
         self._manager = manager
+        self._ice_servers = ice_servers or NoIceServers()
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.participant: Participant | None = None
@@ -239,6 +244,7 @@ class Connection:
                     "heartbeatInterval": limits.heartbeat_interval_s,
                     "idleTimeout": limits.idle_timeout_s,
                     "members": self._manager.room_state(room, p),
+                    "iceServers": self._ice_servers.for_user(p.user_id),
                 },
             )
         )
@@ -252,7 +258,8 @@ async def signal(websocket: WebSocket) -> None:
         # Media (and so rooms) disabled on this node, e.g. a control-plane-only deployment.
         await websocket.close(code=1013, reason="rooms are not available on this node")
         return
-    conn = Connection(websocket, manager)
+    ice_servers: IceServers | None = getattr(websocket.app.state, "ice_servers", None)
+    conn = Connection(websocket, manager, ice_servers)
     try:
         await conn.run()
     finally:
