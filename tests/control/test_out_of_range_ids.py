@@ -3,8 +3,6 @@ schemathesis: an SDKAppID of 2**64 in the path overflowed SQLite's INTEGER)."""
 
 from __future__ import annotations
 
-import re
-
 from relayroom.config import Settings
 from tests.control.helpers import running
 
@@ -17,7 +15,7 @@ async def test_an_sdkappid_out_of_range_is_invalid_input_on_every_route(settings
         assert len(routes) > 15
         for value in (2**64, 2**63, 0x1_0000_0000, 0, -1):
             for method, path in routes:
-                url = re.sub(r"{(\w+)}", lambda m: str(value) if m[1] == "sdkappid" else "1:n:1", path)
+                url = path.replace("{sdkappid}", str(value)).replace("{room_key}", "1:n:1")
                 r = await rt.client.request(method, url, headers=admin, json={})
                 assert r.status_code == 422, (method, url, r.status_code, r.text)
                 assert r.json()["error"]["code"] == "invalid_input"
