@@ -115,11 +115,20 @@ class Server:
     log_path: Path
 
     def server_errors(self) -> list[str]:
-        """Log lines of unhandled exceptions (JSON lines with an exc_info/traceback)."""
+        """Unhandled exceptions the server logged: message, exception, and our innermost frame."""
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
-            if '"exc":' in line or '"level": "error"' in line or '"level": "critical"' in line:
-                out.append(line[:1000])
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("level") not in ("error", "critical") and "exc" not in entry:
+                continue
+            exc = str(entry.get("exc", "")).strip().splitlines()
+            ours = [f.strip() for f in exc if 'File "' in f and "/relayroom/" in f]
+            out.append(
+                f"{entry.get('msg', '').strip()} {exc[-1] if exc else ''} at {ours[-1] if ours else '?'}"
+            )
         return out
 
 
