@@ -185,6 +185,28 @@ def git_commit() -> str:
         return "unknown"
 
 
+def summary(ledger: Path) -> dict[str, Any]:
+    """Totals per parser target and per API suite from a ledger (what the reliability report shows)."""
+    parsers: dict[str, dict[str, Any]] = {}
+    apis: dict[str, dict[str, Any]] = {}
+    for line in ledger.read_text().splitlines():
+        e = json.loads(line)
+        if e.get("kind") == "parser":
+            t = parsers.setdefault(e["target"], {"executions": 0, "seconds": 0.0, "runs": 0, "crashes": 0})
+            t["executions"] += e["executions"]
+            t["seconds"] = round(t["seconds"] + e["seconds"], 1)
+            t["runs"] += 1
+            t["crashes"] += len(e["crashes"])
+        elif e.get("kind") == "api":
+            a = apis.setdefault(e["suite"], {"cases": 0, "seconds": 0.0, "runs": 0, "failures": 0})
+            a["cases"] += e["cases"]
+            a["seconds"] = round(a["seconds"] + e["seconds"], 1)
+            a["runs"] += 1
+            a["failures"] += len(e["failures"])
+    total = sum(t["executions"] for t in parsers.values())
+    return {"parser_targets": parsers, "parser_executions_total": total, "api_suites": apis}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.fuzz.run", description=__doc__.split("\n")[0])
     ap.add_argument("targets", nargs="*", help="targets to run (default: all)")
@@ -200,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--list", action="store_true", help="print the target names and exit")
+    ap.add_argument(
+        "--summary", type=Path, metavar="LEDGER", help="print the ledger's totals (JSON) and exit"
+    )
     args = ap.parse_args(argv)
     if args.child:
         _child(args.child, args.seconds, args.work)
@@ -207,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.fuzz.targets import TARGETS
 
+    if args.summary:
+        print(json.dumps(summary(args.summary), indent=2, sort_keys=True))
+        return 0
     if args.list:
         print("\n".join(TARGETS))
         return 0
