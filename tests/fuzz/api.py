@@ -54,6 +54,8 @@ CONSOLE_CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
+# Generous: password hashing (argon2) on a loaded 2-core machine can take seconds; slower is a failure.
+REQUEST_TIMEOUT_S = 60
 # Operations anyone may call (no account's data behind them), so a 2xx with another account's id is fine.
 PUBLIC = {
     ("GET", "/api/v1/privacy/receipts/{receipt_id}"),
@@ -367,7 +369,9 @@ def fuzz_console(server: Server, world: World, *, as_other_account: bool, exampl
             # logging out ends the token it is called with: give it a throwaway one
             auth = fresh_token(http) if logout else tokens["current"]
             try:
-                response = case.call(base_url=server.base, headers={"Authorization": auth})
+                response = case.call(
+                    base_url=server.base, headers={"Authorization": auth}, timeout=REQUEST_TIMEOUT_S
+                )
             except Exception as exc:  # connection reset or timeout: the server fell over
                 result.fail(label, f"request failed: {exc!r}", _describe(case))
                 return
