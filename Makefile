@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-quick fuzz fuzz-capture clean setup
+.PHONY: run test lint typecheck bench bench-quick bench-quality fuzz fuzz-capture clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+bench-quality: $(STAMP)
+	$(BIN)/python -m bench.quality
 
 # Coverage-guided fuzzing of every parser (FUZZ_SECONDS in all, default 10 min), then schemathesis
 # against a real server (FUZZ_API_EXAMPLES cases per operation and mode). Each run appends what it did

@@ -3,6 +3,10 @@
 The receiving transport records (transport-wide seq, arrival time) for every RTP packet carrying the
 extension and sends RTPFB FMT 15 feedback every tick, so the publisher's send-side estimator (Chrome's
 GoogCC) can probe and ramp up instead of crawling on loss-based estimates alone.
+
+The other direction: ``decode_feedback`` reads the feedback a subscriber sends about what we sent it,
+for our own send-side estimator (``media/bwe``). It comes from outside, so it is checked octet by
+octet.
 """
 
 from __future__ import annotations
@@ -16,6 +20,12 @@ FMT_TWCC = 15
 _MAX_STATUSES = 2000  # per feedback packet
 _DELTA_US = 250
 _REF_US = 64000
+_FB_HEAD = struct.Struct("!HHI")  # base seq, status count, reference time (24) + fb pkt count (8)
+_I16 = struct.Struct("!h")
+NOT_RECEIVED = -1
+# More statuses than any send history we keep: a run-length chunk can claim 8191 in two octets, so
+# a tiny packet could otherwise make us build huge lists.
+MAX_DECODED_STATUSES = 8192
 
 
 def find_extension(data: bytes, ext_id: int) -> int:
@@ -91,38 +101,9 @@ def build_feedback(
 
 
 def parse_feedback(data: bytes) -> tuple[int, list[int | None]]:
-    """(base_seq, arrival deltas in µs relative to the reference time, None = lost) — for tests."""
-    pad = data[-1] if data[0] & 0x20 else 0
-    end = len(data) - pad
-    base_seq, count = struct.unpack_from("!HH", data, 12)
-    ref = struct.unpack_from("!I", data, 16)[0] >> 8
-    pos = 20
-    symbols: list[int] = []
-    while len(symbols) < count:
-        (chunk,) = struct.unpack_from("!H", data, pos)
-        pos += 2
-        if not chunk & 0x8000:  # run length
-            symbols += [(chunk >> 13) & 0x3] * (chunk & 0x1FFF)
-        elif chunk & 0x4000:  # 2-bit vector
-            symbols += [(chunk >> (12 - 2 * j)) & 0x3 for j in range(7)]
-        else:  # 1-bit vector
-            symbols += [(chunk >> (13 - j)) & 0x1 for j in range(14)]
-    symbols = symbols[:count]
-    out: list[int | None] = []
-    t = ref * _REF_US
-    for sym in symbols:
-        if sym == 0:
-            out.append(None)
-        elif sym == 1:
-            t += data[pos] * _DELTA_US
-            pos += 1
-            out.append(t)
-        else:
-            t += struct.unpack_from("!h", data, pos)[0] * _DELTA_US
-            pos += 2
-            out.append(t)
-    assert pos <= end
-    return base_seq, out
+    """(base_seq, arrival times in µs, None = lost): ``decode_feedback`` in the shape tests like."""
+    base_seq, _count, arrivals = decode_feedback(data)
+    return base_seq, [None if a == NOT_RECEIVED else a for a in arrivals]
 
 
 class TwccRecorder:
@@ -162,3 +143,65 @@ class TwccRecorder:
             base = stop + 1
         self._next_base = last + 1
         return packets
+
+
+def decode_feedback(packet: bytes | bytearray) -> tuple[int, int, list[int]]:
+    """One RTPFB FMT 15 packet (RTCP header included) -> (base_seq, feedback count, arrivals), where
+    ``arrivals[i]`` is the arrival time in µs (receiver clock) of transport-wide seq ``base_seq + i``,
+    or NOT_RECEIVED. ValueError for anything malformed: it comes from a subscriber, so nothing is
+    trusted (lengths, run lengths, symbols, deltas against the end of the packet)."""
+    n = len(packet)
+    if n < 20 or packet[1] != 205 or packet[0] & 0x1F != FMT_TWCC:
+        raise ValueError("not a transport-cc feedback")
+    end = 4 * (((packet[2] << 8) | packet[3]) + 1)
+    if end > n:
+        raise ValueError("transport-cc feedback truncated")
+    if packet[0] & 0x20:
+        pad = packet[end - 1]
+        if pad == 0 or pad > end - 20:
+            raise ValueError("bad rtcp padding")
+        end -= pad
+    base_seq, count, ref = _FB_HEAD.unpack_from(packet, 12)
+    if count == 0 or count > MAX_DECODED_STATUSES:
+        raise ValueError("transport-cc status count out of range")
+    fb_count = ref & 0xFF
+    ref >>= 8
+    if ref & 0x800000:  # 24-bit signed in the spec; negative reference times do not occur in practice
+        ref -= 1 << 24
+    pos = 20
+    symbols: list[int] = []
+    while len(symbols) < count:
+        if pos + 2 > end:
+            raise ValueError("transport-cc status chunks truncated")
+        chunk = (packet[pos] << 8) | packet[pos + 1]
+        pos += 2
+        if not chunk & 0x8000:  # run length
+            symbol = (chunk >> 13) & 0x3
+            run = chunk & 0x1FFF
+            if run == 0:
+                raise ValueError("transport-cc empty run")
+            symbols += [symbol] * min(run, count - len(symbols))
+        elif chunk & 0x4000:  # seven 2-bit symbols
+            symbols += [(chunk >> s) & 0x3 for s in (12, 10, 8, 6, 4, 2, 0)]
+        else:  # fourteen 1-bit symbols
+            symbols += [(chunk >> s) & 0x1 for s in range(13, -1, -1)]
+    del symbols[count:]
+    arrivals = [NOT_RECEIVED] * count
+    t = ref * _REF_US
+    for i, sym in enumerate(symbols):
+        if sym == 0:
+            continue
+        if sym == 1:
+            if pos >= end:
+                raise ValueError("transport-cc deltas truncated")
+            t += packet[pos] * _DELTA_US
+            pos += 1
+        elif sym == 2:
+            if pos + 2 > end:
+                raise ValueError("transport-cc deltas truncated")
+            t += _I16.unpack_from(packet, pos)[0] * _DELTA_US
+            pos += 2
+        else:
+            raise ValueError("transport-cc reserved status symbol")
+        arrivals[i] = t
+    return base_seq, fb_count, arrivals
