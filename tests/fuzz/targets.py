@@ -10,6 +10,7 @@ replays every corpus and crash file through them (tests/fuzz/test_corpus.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from relayroom.auth import privatemapkey, tc3, usersig
 from relayroom.auth.errors import UserBufError, UserSigDecodeError
 from relayroom.control.signaling import protocol
 from relayroom.media import sdp
+from relayroom.media.codecs import vp8
 from relayroom.media.ice import stun
 from relayroom.media.rtp import header, rtcp, twcc
 
@@ -99,6 +101,14 @@ def rtp(data: bytes) -> None:
 def rtcp_compound(data: bytes) -> None:
     """A compound RTCP packet: every item the worker parses (SR, RR, NACK, PLI, FIR, REMB) re-built
     by our builders parses back to the same item."""
+    with contextlib.suppress(ValueError):
+        for pt, fmt, pos, length in rtcp.iter_packets(data):
+            if pt == rtcp.RTCP_RTPFB and fmt == twcc.FMT_TWCC:  # transport-wide feedback from a subscriber
+                try:
+                    _base, _count, arrivals = twcc.decode_feedback(data[pos : pos + length])
+                except ValueError:
+                    continue
+                assert 0 < len(arrivals) <= twcc.MAX_DECODED_STATUSES
     try:
         items = rtcp.parse(data)
     except ValueError:
@@ -323,6 +333,19 @@ def vp8_payload(data: bytes) -> None:
     if size is not None:
         assert key, "a picture size from a packet that is not a key frame start"
         assert all(0 < v < 1 << 14 for v in size), size
+    try:
+        desc = vp8.parse_descriptor(data, hlen)
+    except ValueError:
+        return
+    # two readings of RFC 7741 in the tree (the probe and the layer rewriter's parser) agree
+    assert desc.keyframe == key, (desc.keyframe, key)
+    assert hlen + desc.length <= len(data)
+    if desc.picture_id_bits:
+        buf = bytearray(data)
+        value = (desc.picture_id + 1) & ((1 << desc.picture_id_bits) - 1)
+        vp8.write_picture_id(buf, desc.picture_id_pos, desc.picture_id_bits, value)
+        again = vp8.parse_descriptor(buf, hlen)
+        assert (again.picture_id, again.length, again.keyframe) == (value, desc.length, desc.keyframe)
 
 
 def h264_payload(data: bytes) -> None:
