@@ -432,6 +432,21 @@ def _check_isolation(
 # ------------------------------------------------------------------------------ cloud API
 
 
+def _window(action: str, span: int) -> dict[str, Any]:
+    """StartTime/EndTime ending now: Unix seconds, or dates for the usage actions."""
+    now = int(time.time())
+    if action == "DescribeTrtcUsage":
+        fmt = "%Y-%m-%d"
+    elif action == "DescribeTrtcRoomUsage":
+        fmt = "%Y-%m-%d %H:%M"
+    else:
+        return {"StartTime": now - span, "EndTime": now}
+    return {
+        "StartTime": time.strftime(fmt, time.gmtime(now - span)),
+        "EndTime": time.strftime(fmt, time.gmtime(now)),
+    }
+
+
 def fuzz_cloud(server: Server, world: World, *, examples: int) -> SuiteResult:
     """The TRTC actions, TC3-signed: every answer is HTTP 200 + application/json in the API 3.0
     envelope, never InternalError, matching the action's schema; B's credential never gets A's data."""
@@ -476,6 +491,8 @@ def fuzz_cloud(server: Server, world: World, *, examples: int) -> SuiteResult:
                     for name in ("SdkAppId", "SdkAppid"):
                         if name in body and data.draw(st.booleans()):
                             body[name] = world.sdkappids[data.draw(st.sampled_from(["a", "b"]))]
+                    if "StartTime" in body and data.draw(st.booleans()):  # a window the server accepts
+                        body.update(_window(action, data.draw(st.integers(0, 3 * 86400))))
                 try:
                     r = post(action, body, who)
                 except Exception as exc:
