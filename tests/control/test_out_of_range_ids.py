@@ -26,3 +26,25 @@ async def test_an_sdkappid_out_of_range_is_invalid_input_on_every_route(settings
             json={"kind": "access", "subject_kind": "end_user", "sdkappid": 2**64, "userid": "alice"},
         )
         assert r.status_code == 422, r.text
+
+
+async def test_query_numbers_and_dates_at_the_edges_are_invalid_input_or_served(settings: Settings) -> None:
+    # the same class as the SDKAppID overflow, found probing after it: page cursors beyond BIGINT and a
+    # usage window ending in year 1 or 9999 were 500s
+    async with running(settings) as rt:
+        admin = await rt.admin()
+        acc, app = rt.first.account_id, rt.first.sdkappid
+        for url, status in [
+            (f"/api/v1/accounts/{acc}/oplog?before_seq={2**63}", 422),
+            (f"/api/v1/applications/{app}/callback/deliveries?before_id={2**63}", 422),
+            (f"/api/v1/applications/{app}/callback/deliveries?before_id=-{2**70}", 422),
+            (f"/api/v1/applications/{app}/usage?end=0001-01-01T00:00:00Z", 422),
+            (f"/api/v1/applications/{app}/usage?granularity=5min&end=0001-01-01T00:00:00Z", 422),
+            (f"/api/v1/applications/{app}/usage/export?end=0001-01-01T00:00:00Z", 422),
+            (f"/api/v1/applications/{app}/usage?end=9999-12-31T23:59:59Z", 422),
+            (f"/api/v1/applications/{app}/usage/export?end=9999-12-31T23:59:59Z", 422),
+            (f"/api/v1/applications/{app}/usage?start=0001-01-01T00:00:00Z&end=0001-01-02T00:00:00Z", 422),
+            (f"/api/v1/applications/{app}/usage?start=2026-01-01T00:00:00&end=2026-01-02T00:00:00Z", 200),
+        ]:
+            r = await rt.client.get(url, headers=admin)
+            assert r.status_code == status, (url, r.status_code, r.text)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep
+from relayroom.control.deps import DB_INT_MAX, PrincipalDep, ReadSession, ServicesDep
 
 router = APIRouter(prefix="/api/v1", tags=["operation log"])
 
@@ -34,7 +34,7 @@ async def list_oplog(
     actor: str | None = Query(default=None, description="e.g. 'user:<id>'"),
     since: datetime | None = None,
     until: datetime | None = None,
-    before_seq: int | None = Query(default=None, ge=1, description="page backwards"),
+    before_seq: int | None = Query(default=None, ge=1, le=DB_INT_MAX, description="page backwards"),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[OplogEntryOut]:
     principal.role_in(account_id)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from relayroom.control.deps import PrincipalDep, ReadSession, SdkAppIdPath, WriteSession
+from relayroom.control.deps import DB_INT_MAX, PrincipalDep, ReadSession, SdkAppIdPath, WriteSession
 from relayroom.control.webhooks.service import WebhookService
 
 router = APIRouter(prefix="/api/v1", tags=["callbacks"])
@@ -76,7 +76,7 @@ async def list_deliveries(
     session: ReadSession,
     state: Literal["pending", "delivered", "failed", "dropped"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: int | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
 ) -> list[DeliveryOut]:
     """The delivery log, newest first: state, attempts, last HTTP status (never bodies or signatures)."""
     rows = await _service(request).list_deliveries(
