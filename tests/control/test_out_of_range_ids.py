@@ -29,13 +29,18 @@ async def test_an_sdkappid_out_of_range_is_invalid_input_on_every_route(settings
 
 
 async def test_query_numbers_and_dates_at_the_edges_are_invalid_input_or_served(settings: Settings) -> None:
-    # the same class as the SDKAppID overflow, found probing after it: page cursors beyond BIGINT and a
-    # usage window ending in year 1 or 9999 were 500s
+    # the same class as the SDKAppID overflow: page cursors beyond BIGINT and usage windows ending in
+    # year 1 or 9999 (found probing after it), oplog times without a zone or at the ends of the calendar
+    # (found by the API fuzzer's boundary values) were 500s
     async with running(settings) as rt:
         admin = await rt.admin()
         acc, app = rt.first.account_id, rt.first.sdkappid
         for url, status in [
             (f"/api/v1/accounts/{acc}/oplog?before_seq={2**63}", 422),
+            (f"/api/v1/accounts/{acc}/oplog?since=1970-01-01T00:00:00", 200),  # no zone: UTC
+            (f"/api/v1/accounts/{acc}/oplog?until=2026-01-01T00:00:00", 200),
+            (f"/api/v1/accounts/{acc}/oplog?since=0001-01-01T00:00:00%2B14:00", 422),
+            (f"/api/v1/accounts/{acc}/oplog?until=9999-12-31T23:59:59-14:00", 422),
             (f"/api/v1/applications/{app}/callback/deliveries?before_id={2**63}", 422),
             (f"/api/v1/applications/{app}/callback/deliveries?before_id=-{2**70}", 422),
             (f"/api/v1/applications/{app}/usage?end=0001-01-01T00:00:00Z", 422),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from relayroom.control.deps import DB_INT_MAX, PrincipalDep, ReadSession, ServicesDep
+from relayroom.control.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["operation log"])
 
@@ -22,6 +23,17 @@ class OplogEntryOut(BaseModel):
     content: dict[str, Any] | None  # None once purged
     entry_hash: str
     prev_hash: str
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """A time without a zone is UTC (as everywhere in the API); one too close to the ends of the
+    calendar to convert is invalid input."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{name} is out of range") from None
 
 
 @router.get("/accounts/{account_id}/oplog", response_model=list[OplogEntryOut])
@@ -43,8 +55,8 @@ async def list_oplog(
         account_id,
         action=action,
         actor=actor,
-        since=since,
-        until=until,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
         limit=limit,
         before_seq=before_seq,
     )
