@@ -100,7 +100,7 @@ def rtp(data: bytes) -> None:
 
 def rtcp_compound(data: bytes) -> None:
     """A compound RTCP packet: every item the worker parses (SR, RR, NACK, PLI, FIR, REMB) re-built
-    by our builders parses back to the same item."""
+    by our builders parses back to the same item; transport-wide feedback decodes or is a ValueError."""
     with contextlib.suppress(ValueError):
         for pt, fmt, pos, length in rtcp.iter_packets(data):
             if pt == rtcp.RTCP_RTPFB and fmt == twcc.FMT_TWCC:  # transport-wide feedback from a subscriber
