@@ -1,10 +1,18 @@
-# Every target sets itself up: a virtualenv in .venv with the pinned dependencies.
+# Every target sets itself up: a virtualenv in .venv with the pinned dependencies, and node_modules
+# with the pinned JavaScript tooling (ESLint, TypeScript for the .d.ts check; package-lock.json).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NPM ?= npm
+NODE ?= node
+NODE_STAMP := node_modules/.installed
+ESLINT := node_modules/.bin/eslint
+TSC := node_modules/.bin/tsc
+# node's own test runner over the browser SDK's unit tests (tests/web/**/*.test.js)
+JS_TESTS = $(shell find tests/web -name '*.test.js' | sort)
 
-.PHONY: run test lint typecheck bench bench-quick bench-quality fuzz fuzz-capture clean setup
+.PHONY: run test test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -12,21 +20,36 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# npm ci when node_modules is missing or package.json/package-lock.json changed
+$(NODE_STAMP): package.json package-lock.json
+	@command -v $(NPM) >/dev/null 2>&1 || { echo "npm is missing: install Node.js >= 18.18 with npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP)
 
 run: $(STAMP)
 	$(BIN)/relayroom serve --dev
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check src tests bench
+	$(ESLINT) .
 	$(BIN)/mypy
+	$(TSC) -p tests/web/sdk
+	$(NODE) --test --test-reporter=spec $(JS_TESTS)
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+test-js: $(NODE_STAMP)
+	$(NODE) --test --test-reporter=spec $(JS_TESTS)
 
-typecheck: $(STAMP)
+lint: $(STAMP) $(NODE_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(ESLINT) .
+
+# mypy, and the browser SDK's TypeScript declarations through a usage file (tsc --strict)
+typecheck: $(STAMP) $(NODE_STAMP)
 	$(BIN)/mypy
+	$(TSC) -p tests/web/sdk
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -36,6 +59,10 @@ bench-quick: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(BIN)/python -m bench.quality
+
+# CPU cost of end-to-end encryption in the Python SDK, against encoding/decoding the same frames
+bench-e2ee: $(STAMP)
+	$(BIN)/python -m bench.e2ee
 
 # Coverage-guided fuzzing of every parser (FUZZ_SECONDS in all, default 10 min), then schemathesis
 # against a real server (FUZZ_API_EXAMPLES cases per operation and mode). Each run appends what it did
@@ -52,4 +79,4 @@ fuzz-capture: $(STAMP)
 	$(BIN)/python -m tests.fuzz.capture
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info .fuzz
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info .fuzz

@@ -40,6 +40,18 @@ def test_region_must_be_one_of_the_deployments() -> None:
     assert Settings(region="eu", regions="eu, us").regions == ["eu", "us"]
 
 
+def test_ice_tcp_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().media.tcp_enabled and Settings().media.tcp_ports == []  # same number as UDP
+    monkeypatch.setenv("RELAYROOM_MEDIA__TCP_ENABLED", "false")
+    monkeypatch.setenv("RELAYROOM_MEDIA__TCP_PORTS", "[41000, 41001]")
+    monkeypatch.setenv("RELAYROOM_MEDIA__TCP_AUTH_TIMEOUT_S", "3")
+    m = Settings().media
+    assert (m.tcp_enabled, m.tcp_ports, m.tcp_auth_timeout_s) == (False, [41000, 41001], 3.0)
+    monkeypatch.setenv("RELAYROOM_MEDIA__TCP_MAX_FRAME_BYTES", "70000")  # above RFC 4571's 65535
+    with pytest.raises(ValidationError, match="tcp_max_frame_bytes"):
+        Settings()
+
+
 def test_unknown_settings_are_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text("prot = 1\n")

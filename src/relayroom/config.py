@@ -25,6 +25,16 @@ class MediaSettings(BaseModel):
     announced_ip: str | None = None
     loopback_only: bool = False
     consent_timeout_s: float = Field(default=30.0, gt=0)
+    # ICE-TCP (RFC 6544 passive candidate) for networks that block UDP: each worker also listens on
+    # TCP, by default on its UDP port number; tcp_ports overrides it per worker (0 = OS picks).
+    tcp_enabled: bool = True
+    tcp_ports: list[int] = Field(default_factory=list)
+    # Limits that keep junk, slow or flooding TCP connections cheap (per worker).
+    tcp_max_frame_bytes: int = Field(default=4096, ge=1500, le=65535)
+    tcp_auth_timeout_s: float = Field(default=10.0, gt=0)
+    tcp_max_pending: int = Field(default=128, ge=1)
+    tcp_max_connections: int = Field(default=1024, ge=1)
+    tcp_send_buffer_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
 
 
 class RoomSettings(BaseModel):

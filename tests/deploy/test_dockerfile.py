@@ -131,8 +131,16 @@ def test_the_build_stage_installs_a_server_that_starts_and_passes_the_healthchec
             time.sleep(0.5)
         base = f"http://127.0.0.1:{port}"
         # package data made it into the wheel: web SDK, console, migrations (the database is up)
-        assert httpx.get(f"{base}/sdk/relayroom.js").status_code == 200
-        assert httpx.get(f"{base}/console/").status_code == 200
+        # (the modules in subfolders too: the SDK's lib/, the console's lib/ and pages/, the demo's layout)
+        for path in (
+            "/sdk/relayroom.js",
+            "/sdk/lib/client.js",
+            "/console/",
+            "/console/lib/router.js",
+            "/console/pages/apps.js",
+            "/demo/layout.js",
+        ):
+            assert httpx.get(f"{base}{path}").status_code == 200, path
         assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
     finally:
         proc.terminate()

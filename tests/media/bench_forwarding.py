@@ -1,7 +1,8 @@
 """Forwarding cost of one worker process: µs CPU per output packet (not a pytest test).
 
-Run: .venv/bin/python -m tests.media.bench_forwarding [--subs 10] [--pps 1000] [--seconds 5] [--size 1200]
-One synthetic publisher sends VP8-looking RTP at --pps to K synthetic subscribers on 127.0.0.1;
+Run: .venv/bin/python -m tests.media.bench_forwarding [--subs 10] [--pps 1000] [--seconds 5] [--tcp]
+One synthetic publisher sends VP8-looking RTP at --pps to K synthetic subscribers on 127.0.0.1 (all of
+them over ICE-TCP with --tcp);
 the worker's CPU (utime+stime from /proc) is divided by the packets the subscribers received.
 """
 
@@ -17,13 +18,13 @@ from tests.media.loadgen import build_room, cpu_seconds, vp8_payload
 
 
 async def run(
-    subs: int, pps: int, seconds: float, size: int, burst: int, gso: bool = True
+    subs: int, pps: int, seconds: float, size: int, burst: int, gso: bool = True, tcp: bool = False
 ) -> dict[str, float]:
     params = MediaParams(workers=1, loopback_only=True, udp_gso=gso)
     worker = WorkerHandle(0, params, lambda *a: None, lambda w: None)
     await worker.start()
     try:
-        pub, sinks = await build_room(worker, subs)
+        pub, sinks = await build_room(worker, subs, tcp=tcp)
         payloads = [vp8_payload(size, key=i == 0) for i in range(64)]
         # warm-up: a key frame so consumers start forwarding
         seq, ts = 0, 0
@@ -71,10 +72,13 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1200)
     ap.add_argument("--burst", type=int, default=5, help="packets per frame sent back to back")
     ap.add_argument("--no-gso", action="store_true")
+    ap.add_argument("--tcp", action="store_true", help="publisher and subscribers over ICE-TCP")
     args = ap.parse_args()
     import uvloop
 
-    result = uvloop.run(run(args.subs, args.pps, args.seconds, args.size, args.burst, not args.no_gso))
+    result = uvloop.run(
+        run(args.subs, args.pps, args.seconds, args.size, args.burst, not args.no_gso, args.tcp)
+    )
     for k, v in result.items():
         print(f"{k:>20}: {v:.2f}" if isinstance(v, float) else f"{k:>20}: {v}")
 

@@ -186,3 +186,32 @@ def test_transport_cc_is_answered_when_offered_and_replaces_remb() -> None:
     aio = sdp.parse_offer(_offer("aiortc116_offer.sdp"))
     answer = sdp.build_answer(aio, LOCAL, {"0", "1"}, session_id=1)
     assert "transport-cc" not in answer and "goog-remb" in answer
+
+
+def test_the_tcp_candidate_follows_udp_with_tcptype_passive_and_parses_back() -> None:
+    from aiortc.sdp import candidate_from_sdp
+
+    from relayroom.media.webrtc_transport import TCP_CANDIDATE_PRIORITY, UDP_CANDIDATE_PRIORITY
+
+    local = sdp.LocalTransport.from_worker(
+        {
+            "iceParameters": {"usernameFragment": "u", "password": "p" * 22},
+            "iceCandidates": [
+                {"protocol": "udp", "ip": "127.0.0.1", "port": 40000, "priority": UDP_CANDIDATE_PRIORITY},
+                {"protocol": "tcp", "ip": "127.0.0.1", "port": 40000, "priority": TCP_CANDIDATE_PRIORITY},
+            ],
+            "dtlsParameters": {"fingerprints": [{"algorithm": "sha-256", "value": "AB:CD"}]},
+        }
+    )
+    assert (local.port, local.tcp_port, local.tcp_priority) == (40000, 40000, TCP_CANDIDATE_PRIORITY)
+    offer = sdp.parse_offer(_offer("chromium156_offer.sdp"))
+    answer = sdp.build_answer(offer, local, {m.mid for m in offer.media}, session_id=7, version=1)
+    lines = [line for line in answer.split("\r\n") if line.startswith("a=candidate:")]
+    assert len(lines) == 4  # udp then tcp, in each of the two m-lines
+    udp, tcp = (candidate_from_sdp(line.split(":", 1)[1]) for line in lines[:2])
+    assert (udp.protocol, udp.priority) == ("udp", UDP_CANDIDATE_PRIORITY)
+    assert (tcp.protocol, tcp.tcpType, tcp.port) == ("tcp", "passive", 40000)
+    assert tcp.priority == TCP_CANDIDATE_PRIORITY
+    assert tcp.priority < udp.priority
+    # without ICE-TCP (no tcp candidate from the worker) the SDP has the UDP candidate only
+    assert "tcptype" not in sdp.build_answer(offer, LOCAL, {"0"}, session_id=7, version=1)

@@ -88,8 +88,8 @@ class Browser:
     errors: list[str] = field(default_factory=list)
     pages: list[Any] = field(default_factory=list)
 
-    async def page(self, name: str) -> Any:
-        context = await self.browser.new_context(viewport={"width": 1100, "height": 680})
+    async def page(self, name: str, viewport: tuple[int, int] = (1100, 680)) -> Any:
+        context = await self.browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         # the browser asks for /favicon.ico on top-level pages the server does not style (healthz)
         await context.route("**/favicon.ico", lambda route: route.fulfill(status=204, body=b""))
         pg = await context.new_page()

@@ -42,11 +42,19 @@ async def events(page: Any, name: str) -> list[dict[str, Any]]:
 
 
 async def join_demo(
-    b: Browser, server: Server, name: str, room: int, *, screenshot: str | None = None
+    b: Browser,
+    server: Server,
+    name: str,
+    room: int,
+    *,
+    screenshot: str | None = None,
+    viewport: tuple[int, int] = (1100, 680),
+    profile: str = "240p",
 ) -> Any:
-    """Open /demo/, enter ``name`` and join ``room`` (240p camera + microphone); wait until connected."""
-    page = await b.page(name)
-    await page.goto(f"{server.base_url}/demo/?room={room}&profile=240p")
+    """Open /demo/, enter ``name`` and join ``room`` (a camera of ``profile`` + microphone); wait until
+    connected."""
+    page = await b.page(name, viewport)
+    await page.goto(f"{server.base_url}/demo/?room={room}&profile={profile}")
     await page.fill("#name", name)
     if screenshot:
         await page.screenshot(path=str(artifact(screenshot)))

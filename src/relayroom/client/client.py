@@ -34,6 +34,8 @@ from aiortc import (
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from relayroom.client.e2ee import E2EEKey
+from relayroom.client.e2ee_media import ClientE2EE
 from relayroom.client.tracks import audio_frequency, audio_rms, dominant_rgb
 
 log = logging.getLogger(__name__)
@@ -233,6 +235,7 @@ class RelayRoomClient:
         self._local: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, streamType) -> producer
         self.remote_tracks: dict[RemoteKey, RemoteTrack] = {}
         self.room: dict[str, Any] | None = None  # the enter response
+        self.e2ee: ClientE2EE | None = None  # end-to-end encryption in this room (docs/e2ee.md)
         self.user_id: str | None = None
         self.event_log: list[ClientEvent] = []
         self.closed = False
@@ -392,8 +395,12 @@ class RelayRoomClient:
         auto_receive_audio: bool = True,
         auto_receive_video: bool = False,
         consent_token: str | None = None,
+        e2ee_key: E2EEKey | None = None,
     ) -> dict[str, Any]:
-        """TRTC enterRoom. Returns the server's enter response (members already in the room...)."""
+        """TRTC enterRoom. Returns the server's enter response (members already in the room...).
+
+        ``e2ee_key``: encrypt media end to end with this passphrase (str) or raw key (bytes ≥ 16); every
+        member of the room needs the same one (docs/e2ee.md). The key never leaves this process."""
         if self._teardown is not None:
             await self._teardown  # media of a session the server ended must be gone before the new one
         await self.connect()
@@ -414,6 +421,12 @@ class RelayRoomClient:
             data["privateMapKey"] = private_map_key
         if consent_token is not None:
             data["consentToken"] = consent_token
+        self.e2ee = None
+        if e2ee_key is not None:
+            self.e2ee = await ClientE2EE.create(
+                e2ee_key, sdk_app_id, room_id, str_room_id, lambda d: self._emit("e2ee-error", d)
+            )
+            data["e2ee"] = True
         self.room = await self.request("enter", data)
         self.user_id = user_id
         self.ice_servers = _parse_ice_servers(self.room.get("iceServers"))
@@ -454,6 +467,18 @@ class RelayRoomClient:
                 self._send_pc = None
         return str(result["role"])
 
+    async def set_e2ee_key(self, key: E2EEKey) -> None:
+        """A new end-to-end key: sends from now on; frames of the previous keys still decrypt."""
+        if self.e2ee is None:
+            raise RelayRoomError(5100, "not in an end-to-end encrypted room")
+        await self.e2ee.set_key(key)
+
+    def ratchet_e2ee_key(self) -> None:
+        """Ratchet the sending key one step (RFC 9605 §5.1); the others follow without a new key."""
+        if self.e2ee is None:
+            raise RelayRoomError(5100, "not in an end-to-end encrypted room")
+        self.e2ee.ratchet()
+
     async def send_custom_message(self, cmd_id: int, data: bytes) -> int:
         """TRTC sendCustomMessage (anchors only, cmdId 1..10, ≤1 KB, ≤30/s and ≤8 KB/s)."""
         result = await self.request(
@@ -477,6 +502,8 @@ class RelayRoomClient:
         for track, stream_type in ((audio_track, "main"), (video_track, "main"), (screen_track, "sub")):
             if track is not None:
                 transceiver = pc.addTransceiver(track, direction="sendonly")
+                if self.e2ee is not None:
+                    self.e2ee.protect_sender(transceiver.sender)
                 declared.append((transceiver, track.kind, stream_type))
         if not declared:
             await pc.close()
@@ -574,6 +601,8 @@ class RelayRoomClient:
                 self._mid_streams[str(stream["mid"])] = stream
         pc = self._recv_pc
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        if self.e2ee is not None:  # before the answer: the new receivers must not start without it
+            self.e2ee.protect_receivers(pc, self._mid_streams.get)
         for stream in offer.get("streams", []):
             # A republished producer may continue an existing m-line (same publisher, kind and source):
             # no new track appears, the old one carries the new stream.

@@ -42,8 +42,9 @@ from relayroom.control.web_console import router as web_console_router  # issue 
 from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
+from relayroom.media.metrics import MediaCollector
 from relayroom.media.service import MediaService
-from relayroom.media.types import MediaParams
+from relayroom.media.types import IceTcpOptions, MediaParams
 from relayroom.storage.db import Database
 
 log = logging.getLogger("relayroom.control")
@@ -151,6 +152,15 @@ async def _start_media(
             announced_ip=m.announced_ip,
             loopback_only=m.loopback_only,
             consent_timeout_s=m.consent_timeout_s,
+            tcp_ports=m.tcp_ports[: m.workers],
+            tcp=IceTcpOptions(
+                enabled=m.tcp_enabled,
+                max_frame_bytes=m.tcp_max_frame_bytes,
+                auth_timeout_s=m.tcp_auth_timeout_s,
+                max_pending=m.tcp_max_pending,
+                max_connections=m.tcp_max_connections,
+                send_buffer_bytes=m.tcp_send_buffer_bytes,
+            ),
         )
     )
     await media.start()
@@ -214,6 +224,9 @@ def create_app(
         cloud = CloudRuntime(app, services, observers)
         await cloud.start()
         media, rooms = await _start_media(settings, services, observers)
+        media_metrics = MediaCollector(media.tcp_stats) if media is not None else None
+        if media_metrics is not None:
+            registry.register(media_metrics)  # ICE-TCP counts on /metrics
         app.state.media = media
         app.state.rooms = rooms
         if rooms is not None:
@@ -234,6 +247,8 @@ def create_app(
             await cloud.close()  # issue 7: after the rooms' last events, before the database goes
             if media is not None:
                 await media.close()
+            if media_metrics is not None:
+                registry.unregister(media_metrics)
             await ctx.db.dispose()
 
     app = FastAPI(

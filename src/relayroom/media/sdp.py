@@ -122,13 +122,24 @@ class LocalTransport:
     fingerprint: str  # sha-256
     ip: str
     port: int
+    tcp_port: int | None = None  # ICE-TCP passive candidate (RFC 6544), same ip
+    tcp_priority: int = 0
 
     @classmethod
     def from_worker(cls, params: dict[str, Any]) -> LocalTransport:
         ice = params["iceParameters"]
         cand = params["iceCandidates"][0]
+        tcp = next((c for c in params["iceCandidates"] if c.get("protocol") == "tcp"), None)
         fp = next(f for f in params["dtlsParameters"]["fingerprints"] if f["algorithm"] == "sha-256")
-        return cls(ice["usernameFragment"], ice["password"], fp["value"], cand["ip"], int(cand["port"]))
+        return cls(
+            ice["usernameFragment"],
+            ice["password"],
+            fp["value"],
+            cand["ip"],
+            int(cand["port"]),
+            int(tcp["port"]) if tcp else None,
+            int(tcp["priority"]) if tcp else 0,
+        )
 
 
 def _choose_codec(media: aiortc_sdp.MediaDescription) -> CodecInfo | None:
@@ -254,10 +265,15 @@ def _transport_lines(local: LocalTransport, setup: str) -> list[str]:
 
 
 def _candidate_lines(local: LocalTransport) -> list[str]:
-    return [
-        f"a=candidate:udpcandidate 1 udp 1076302079 {local.ip} {local.port} typ host",
-        "a=end-of-candidates",
-    ]
+    lines = [f"a=candidate:udpcandidate 1 udp 1076302079 {local.ip} {local.port} typ host"]
+    if local.tcp_port:
+        # RFC 6544: the client opens the connection (its candidates are active), we accept (passive)
+        lines.append(
+            f"a=candidate:tcpcandidate 1 tcp {local.tcp_priority} {local.ip} {local.tcp_port}"
+            " typ host tcptype passive"
+        )
+    lines.append("a=end-of-candidates")
+    return lines
 
 
 def _codec_lines(codec: CodecInfo, pt: int, rtx_pt: int | None, feedback: Sequence[str]) -> list[str]:

@@ -120,6 +120,10 @@ class MediaService:
     def worker_pids(self) -> list[int | None]:
         return [w.pid if w else None for w in self._workers]
 
+    def tcp_stats(self) -> dict[int, dict[str, Any]]:
+        """The ICE-TCP counts each running worker last pushed (``tcpstats``), by worker index."""
+        return {w.index: w.tcp_stats for w in self._workers if w is not None and w.tcp_stats}
+
     def worker_for_router(self, router_id: str) -> WorkerHandle:
         state = self._router(router_id)
         w = self._workers[state.worker_index]

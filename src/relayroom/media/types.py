@@ -43,11 +43,31 @@ class MediaEventType(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class IceTcpOptions:
+    """ICE-TCP (RFC 6544 passive candidates, RFC 4571 framing) on each worker, and its limits.
+
+    A connection must present a valid ICE check (right ufrag and MESSAGE-INTEGRITY) as its first frame
+    within ``auth_timeout_s``; until then it is *pending*. At most ``max_pending`` pending connections
+    are kept (a new one evicts the oldest), at most ``max_connections`` in all per worker. A frame
+    longer than ``max_frame_bytes`` closes the connection; output beyond ``send_buffer_bytes`` queued
+    on one connection is dropped whole frame by whole frame (media is late anyway).
+    """
+
+    enabled: bool = True
+    max_frame_bytes: int = 4096
+    auth_timeout_s: float = 10.0
+    max_pending: int = 128
+    max_connections: int = 1024
+    send_buffer_bytes: int = 256 * 1024
+
+
+@dataclass(frozen=True)
 class MediaParams:
     """How MediaService runs its workers.
 
     ``ports``: one UDP port per worker (0 or missing = ephemeral). ``announced_ip``: the address put in
     ICE candidates (defaults to ``host``). ``loopback_only``: ignore STUN from outside 127.0.0.0/8 (tests).
+    ``tcp_ports``: one ICE-TCP port per worker (0 = ephemeral); missing = the worker's UDP port number.
     """
 
     workers: int = 1
@@ -60,6 +80,8 @@ class MediaParams:
     restart_dead_workers: bool = True
     stats_interval_s: float = 0.0  # 0 = no periodic STATS events
     udp_gso: bool = True  # batch RTP bursts to one address with UDP_SEGMENT when the kernel supports it
+    tcp_ports: Sequence[int] = ()
+    tcp: IceTcpOptions = field(default_factory=IceTcpOptions)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""WebRtcTransport: ICE-lite + DTLS + SRTP for one peer connection, on the worker's shared UDP port."""
+"""WebRtcTransport: ICE-lite + DTLS + SRTP for one peer connection, on the worker's shared UDP port
+(or on an ICE-TCP connection to the worker, see ice/tcp_connection.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pylibsrtp
 from aiortc.rtcdtlstransport import RTCCertificate
@@ -27,6 +28,19 @@ Addr = tuple[str, int]
 
 MAX_PRODUCERS_PER_TRANSPORT = 32
 MAX_CONSUMERS_PER_TRANSPORT = 1024
+
+# Candidate priorities (RFC 8445 §5.1.2.1: 2^24 type-pref + 2^8 local-pref + 256 - component). The TCP
+# candidate gets a lower type preference than UDP so that every UDP pair outranks every TCP pair: a
+# client that can reach the UDP port uses it; TCP is the fallback (RFC 6544 §4.2 leaves that choice to
+# the agent). Its local preference follows RFC 6544: 2^13 * direction-pref (passive host: 4) + 8191.
+UDP_CANDIDATE_PRIORITY = (64 << 24) + (10000 << 8) + 255  # 1076302079
+TCP_CANDIDATE_PRIORITY = (32 << 24) + (((4 << 13) + 8191) << 8) + 255  # 547356671
+
+
+class TcpLink(Protocol):
+    """An ICE-TCP connection the transport may select as its tuple: frames go out on it (RFC 4571)."""
+
+    def send_frame(self, data: bytes, addr: Addr) -> None: ...
 
 
 class TransportState(enum.StrEnum):
@@ -56,10 +70,13 @@ class TransportParams:
     sendto: Callable[[bytes, Addr], None]
     send_rtp: Callable[[bytes, Addr], None]  # batched (GSO) path for forwarded RTP
     # worker callbacks
-    bind_tuple: Callable[[WebRtcTransport, Addr | None, Addr], None]  # (transport, old, new)
+    bind_tuple: Callable[[WebRtcTransport, Addr | None, Addr | None], None]  # UDP (transport, old, new)
     notify: Callable[[str, str, dict[str, Any]], None]  # (target id, event, data)
     router: RouterLink
     on_close: Callable[[WebRtcTransport], None]  # worker bookkeeping (ufrag, 5-tuple), then the router
+    tcp_port: int | None = None  # the worker's ICE-TCP port (a passive TCP candidate); None = no TCP
+    udp_preferred_s: float = 5.0  # TCP checks are not answered while UDP checks are this recent
+    tcp_grace_s: float = 1.0  # nor this long after the first TCP check (time for UDP checks to arrive)
 
 
 class WebRtcTransport:
@@ -70,7 +87,17 @@ class WebRtcTransport:
         self.ice_pwd = secrets.token_hex(16)
         self.state = TransportState.NEW
         self.closed = False
+        # The selected tuple: the peer's address, and the ICE-TCP connection when it came over TCP.
+        # Sends go through _sendto/_send_rtp_to, swapped when the tuple changes kind, so the send path
+        # never asks which kind it is on (the UDP functions are the worker's, called directly).
         self.tuple: Addr | None = None
+        self.tcp: TcpLink | None = None
+        self._sendto = params.sendto
+        self._send_rtp_to = params.send_rtp
+        self.ice_checks_udp = 0
+        self.ice_checks_tcp = 0
+        self._udp_checked_at = float("-inf")  # last valid UDP check (answers_tcp_check)
+        self._first_tcp_check_at: float | None = None
         self.srtp: SrtpPair | None = None
         self.dtls = DtlsTransport(
             params.certificate,
@@ -97,19 +124,32 @@ class WebRtcTransport:
 
     # -- parameters ----------------------------------------------------------------------------------
     def local_parameters(self) -> dict[str, Any]:
+        candidates: list[dict[str, Any]] = [
+            {
+                "foundation": "udpcandidate",
+                "priority": UDP_CANDIDATE_PRIORITY,
+                "ip": self.params.announced_ip,
+                "port": self.params.port,
+                "protocol": "udp",
+                "type": "host",
+            }
+        ]
+        if self.params.tcp_port:
+            candidates.append(
+                {
+                    "foundation": "tcpcandidate",
+                    "priority": TCP_CANDIDATE_PRIORITY,
+                    "ip": self.params.announced_ip,
+                    "port": self.params.tcp_port,
+                    "protocol": "tcp",
+                    "type": "host",
+                    "tcpType": "passive",
+                }
+            )
         return {
             "id": self.id,
             "iceParameters": {"usernameFragment": self.ice_ufrag, "password": self.ice_pwd, "iceLite": True},
-            "iceCandidates": [
-                {
-                    "foundation": "udpcandidate",
-                    "priority": 1076302079,
-                    "ip": self.params.announced_ip,
-                    "port": self.params.port,
-                    "protocol": "udp",
-                    "type": "host",
-                }
-            ],
+            "iceCandidates": candidates,
             "dtlsParameters": {
                 "role": "auto",
                 "fingerprints": [
@@ -149,19 +189,59 @@ class WebRtcTransport:
         self.remote_ufrag = remote_ufrag
         return self.ice_ufrag, self.ice_pwd
 
-    def on_ice_check(self, addr: Addr, nominated: bool) -> None:
-        """A valid (integrity-checked) binding request arrived from addr."""
-        self.last_rx = time.monotonic()
-        if self.tuple is None or (nominated and addr != self.tuple):
-            old = self.tuple
-            self.tuple = addr
-            self.params.bind_tuple(self, old, addr)
-            if old is None:
+    def on_ice_check(self, addr: Addr, nominated: bool, tcp: TcpLink | None = None) -> None:
+        """A valid (integrity-checked) binding request arrived from addr, over UDP or on ``tcp``: the
+        first one selects its tuple, later ones move it when the client nominates another."""
+        now = time.monotonic()
+        self.last_rx = now
+        if tcp is None:
+            self.ice_checks_udp += 1
+            self._udp_checked_at = now
+        else:
+            self.ice_checks_tcp += 1
+        if self.tuple is None or (nominated and (addr != self.tuple or tcp is not self.tcp)):
+            self._select_tuple(addr, tcp)
+            if self.state == TransportState.NEW:
                 self._set_state(TransportState.CONNECTING)
-                if self._pending_client is not None:
-                    role, fps = self._pending_client
-                    self._pending_client = None
-                    self.dtls.start(role, fps)
+            if self._pending_client is not None:
+                role, fps = self._pending_client
+                self._pending_client = None
+                self.dtls.start(role, fps)
+
+    def answers_tcp_check(self, now: float) -> bool:
+        """Whether a valid check over ICE-TCP gets its answer now (TCP is the fallback for clients
+        without UDP, not a second path for the others).
+
+        A browser selects the first pair that works and may stay on it even once a higher-priority
+        one works too (Chromium does, measured: a dual-stack page on a loaded machine stayed on TCP
+        for a whole call). So TCP checks are left unanswered while this transport's UDP checks come
+        in (the last one less than ``udp_preferred_s`` ago), and for ``tcp_grace_s`` after the first
+        TCP check, time for the client's UDP checks to show up. A client without UDP gets its
+        answers after that grace (its next check); one whose UDP stops gets them after
+        ``udp_preferred_s``.
+        """
+        if self._first_tcp_check_at is None:
+            self._first_tcp_check_at = now
+        if now - self._udp_checked_at <= self.params.udp_preferred_s:
+            return False
+        return now - self._first_tcp_check_at >= self.params.tcp_grace_s
+
+    def _select_tuple(self, addr: Addr | None, tcp: TcpLink | None) -> None:
+        old_udp = self.tuple if self.tcp is None else None
+        self.tuple = addr
+        self.tcp = tcp
+        if tcp is None:
+            self._sendto, self._send_rtp_to = self.params.sendto, self.params.send_rtp
+        else:
+            self._sendto = self._send_rtp_to = tcp.send_frame
+        self.params.bind_tuple(self, old_udp, addr if tcp is None else None)
+
+    def on_tcp_closed(self, tcp: TcpLink) -> None:
+        """An ICE-TCP connection of this transport closed. If it was the selected tuple, nothing can be
+        sent until the client's next valid check (on a new connection, or over UDP) selects a path;
+        consent expiry closes the transport if none comes."""
+        if tcp is self.tcp:
+            self._select_tuple(None, None)
 
     # -- datagrams (hot path) ------------------------------------------------------------------------
     def receive_dtls(self, data: bytes) -> None:
@@ -249,7 +329,7 @@ class WebRtcTransport:
 
     def _send_raw(self, data: bytes) -> None:
         if self.tuple is not None:
-            self.params.sendto(data, self.tuple)
+            self._sendto(data, self.tuple)
 
     def send_rtp(self, data: bytes) -> None:
         srtp = self.srtp
@@ -261,7 +341,7 @@ class WebRtcTransport:
         except pylibsrtp.Error:
             return
         self.tx_packets += 1
-        self.params.send_rtp(protected, tup)
+        self._send_rtp_to(protected, tup)
 
     def send_rtp_rewritten(self, data: bytes, payload_type: int, seq: int, ts: int, ssrc: int) -> None:
         """Forwarding hot path: rewrite + protect in one step (see srtp/session.py) and queue."""
@@ -274,7 +354,7 @@ class WebRtcTransport:
         except (pylibsrtp.Error, ValueError):
             return
         self.tx_packets += 1
-        self.params.send_rtp(protected, tup)
+        self._send_rtp_to(protected, tup)
 
     def send_rtcp(self, data: bytes) -> None:
         srtp = self.srtp
@@ -285,7 +365,7 @@ class WebRtcTransport:
             protected = srtp.tx.protect_rtcp(data)
         except pylibsrtp.Error:
             return
-        self.params.sendto(protected, tup)
+        self._sendto(protected, tup)
 
     # -- DTLS callbacks ----------------------------------------------------------------------------
     def _on_dtls_connected(self, keys: SrtpKeys) -> None:
@@ -441,6 +521,8 @@ class WebRtcTransport:
             "state": str(self.state),
             "dtlsState": str(self.dtls.state),
             "tuple": list(self.tuple) if self.tuple else None,
+            "tupleProtocol": ("tcp" if self.tcp is not None else "udp") if self.tuple else None,
+            "iceChecks": {"udp": self.ice_checks_udp, "tcp": self.ice_checks_tcp},
             "srtpProfile": self.srtp.profile_name if self.srtp else None,
             "rxPackets": self.rx_packets,
             "rxErrors": self.rx_errors,

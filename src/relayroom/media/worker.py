@@ -1,4 +1,4 @@
-"""Media worker process: one UDP port, ICE-lite demux, Routers, driven over the channel.
+"""Media worker process: one UDP port (plus ICE-TCP), ICE-lite demux, Routers, driven over the channel.
 
 Run as ``python -m relayroom.media.worker --channel-fd N --host 127.0.0.1 --port 0 ...``.
 """
@@ -21,8 +21,14 @@ from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.media.channel import Channel
 from relayroom.media.ice import stun
+from relayroom.media.ice.tcp_server import (
+    IceTcpServer,
+    IceTcpServerParams,
+    add_tcp_arguments,
+    tcp_options_from_args,
+)
 from relayroom.media.router import Router, RouterParams
-from relayroom.media.types import CloseReason, InvalidStateError
+from relayroom.media.types import CloseReason, IceTcpOptions, InvalidStateError
 from relayroom.media.udp_sender import UdpSender
 from relayroom.media.webrtc_transport import Addr, RouterLink, TransportParams, WebRtcTransport
 
@@ -96,6 +102,8 @@ class Worker:
         consent_timeout_s: float,
         gso: bool = True,
         udp_recv_buffer: int = UDP_RECV_BUFFER,
+        tcp: IceTcpOptions | None = None,
+        tcp_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -118,6 +126,14 @@ class Worker:
         self.dropped = 0
         self.errors = 0
         self.stun_rejected = 0
+        # ICE-TCP: None = off; tcp_port None = the UDP port's number (another one if that is taken
+        # after an ephemeral UDP port)
+        self.tcp_options = tcp if tcp is not None and tcp.enabled else None
+        self.tcp_port = tcp_port
+        self._tcp: IceTcpServer | None = None
+        # when ICE-TCP checks get answers: see WebRtcTransport.answers_tcp_check
+        self.udp_preferred_s = 5.0
+        self.tcp_grace_s = 1.0
 
     # -- setup -------------------------------------------------------------------------------------
     async def start(self, channel_sock: socket.socket) -> None:
@@ -142,9 +158,35 @@ class Worker:
         self._udp = udp
         self._sock = sock
         self._sender = UdpSender(sock, loop, self.gso)
+        requested_port = self.port
         self.port = sock.getsockname()[1]
+        if self.tcp_options is not None:
+            try:
+                await self._start_tcp(self.tcp_options, any_port_if_taken=requested_port == 0)
+            except OSError as exc:
+                tcp_port = self.port if self.tcp_port is None else self.tcp_port
+                self.channel.notify(
+                    "worker", "failed", {"reason": f"tcp bind {self.host}:{tcp_port}: {exc.strerror}"}
+                )
+                await writer.drain()
+                raise
         self._spawn(self._tick_loop())
-        self.channel.notify("worker", "running", {"port": self.port})
+        self.channel.notify("worker", "running", {"port": self.port, "tcpPort": self.tcp_port})
+
+    async def _start_tcp(self, options: IceTcpOptions, any_port_if_taken: bool) -> None:
+        tcp = IceTcpServer(
+            IceTcpServerParams(
+                host=self.host,
+                options=options,
+                loopback_only=self.loopback_only,
+                idle_timeout_s=self.consent_timeout_s,
+                check_binding=self.check_binding,
+                publish_stats=lambda stats: self._notify("worker", "tcpstats", stats),
+            )
+        )
+        port = self.port if self.tcp_port is None else self.tcp_port
+        self.tcp_port = await tcp.listen(port, any_port_if_taken=any_port_if_taken and self.tcp_port is None)
+        self._tcp = tcp
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -161,6 +203,8 @@ class Worker:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tcp is not None:
+            await self._tcp.close()
         if self._sender is not None:
             self._sender.close()
         if self._udp is not None:
@@ -183,21 +227,30 @@ class Worker:
         if self.loopback_only and not ipaddress.ip_address(addr[0]).is_loopback:
             self.stun_rejected += 1
             return
+        found = self.check_binding(data)
+        if found is None:
+            return
+        req, transport = found
+        self.sendto(stun.build_binding_success(req, addr, transport.ice_pwd), addr)
+        transport.on_ice_check(addr, req.use_candidate)
+
+    def check_binding(self, data: bytes) -> tuple[stun.BindingRequest, WebRtcTransport] | None:
+        """A Binding request with the credentials of a live transport, and that transport; None for
+        any other STUN message or a failed check (UDP and ICE-TCP share it). ValueError on garbage."""
         req = stun.parse_binding_request(data)
         if req is None:
-            return
+            return None
         transport = self.ufrags.get(req.local_ufrag)
         if transport is None or transport.closed:
             self.stun_rejected += 1
-            return
+            return None
         if transport.remote_ufrag is not None and req.remote_ufrag != transport.remote_ufrag:
             self.stun_rejected += 1  # USERNAME must be serverUfrag:clientUfrag of this session
-            return
+            return None
         if not stun.check_integrity(req, transport.ice_pwd):
             self.stun_rejected += 1  # dropped silently: no unauthenticated replies to spoofable sources
-            return
-        self.sendto(stun.build_binding_success(req, addr, transport.ice_pwd), addr)
-        transport.on_ice_check(addr, req.use_candidate)
+            return None
+        return req, transport
 
     def udp_socket_stats(self) -> dict[str, int]:
         """Kernel view of the shared socket: receive buffer size, bytes waiting, datagrams dropped
@@ -213,10 +266,12 @@ class Worker:
             out["udpRecvDrops"] = info[8]
         return out
 
-    def _bind_tuple(self, transport: WebRtcTransport, old: Addr | None, addr: Addr) -> None:
+    def _bind_tuple(self, transport: WebRtcTransport, old: Addr | None, addr: Addr | None) -> None:
+        """UDP 5-tuples only (an ICE-TCP tuple is its connection, which knows its transport)."""
         if old is not None and self.tuples.get(old) is transport:
             del self.tuples[old]
-        self.tuples[addr] = transport
+        if addr is not None:
+            self.tuples[addr] = transport
 
     # -- periodic work -------------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
@@ -250,6 +305,8 @@ class Worker:
                 del self.ufrags[t.ice_ufrag]
             if t.tuple is not None and self.tuples.get(t.tuple) is t:
                 del self.tuples[t.tuple]
+            if self._tcp is not None:
+                self._tcp.on_transport_closed(t)
             router.on_transport_close(t)
 
         return TransportParams(
@@ -264,6 +321,9 @@ class Worker:
             notify=self._notify,
             router=router,
             on_close=closed,
+            tcp_port=self.tcp_port if self._tcp is not None else None,
+            udp_preferred_s=self.udp_preferred_s,
+            tcp_grace_s=self.tcp_grace_s,
         )
 
     def _on_router_close(self, router: Router) -> None:
@@ -314,6 +374,7 @@ class Worker:
                 "gso": bool(self._sender and self._sender.gso),
                 "gsoCalls": self._sender.gso_calls if self._sender else 0,
                 "gsoPackets": self._sender.gso_packets if self._sender else 0,
+                "tcp": self._tcp.stats() if self._tcp else None,
             }
         if method == "worker.createRouter":
             router_id = str(data["routerId"])
@@ -409,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-gso", action="store_true")
     ap.add_argument("--udp-recv-buffer", type=int, default=UDP_RECV_BUFFER, help="SO_RCVBUF (bytes)")
     ap.add_argument("--log-level", default="WARNING")
+    add_tcp_arguments(ap)
     args = ap.parse_args(argv)
     disable_core_dumps()
     logging.basicConfig(level=args.log_level, stream=sys.stderr)
@@ -424,6 +486,8 @@ def main(argv: list[str] | None = None) -> None:
             args.consent_timeout,
             gso=not args.no_gso,
             udp_recv_buffer=args.udp_recv_buffer,
+            tcp=tcp_options_from_args(args),
+            tcp_port=args.tcp_port,
         )
         await worker.start(sock)
         await worker.run_until_closed()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relayroom.media.channel import Channel
+from relayroom.media.ice.tcp_server import tcp_worker_args
 from relayroom.media.types import InvalidStateError, MediaParams
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class WorkerHandle:
         self.process: asyncio.subprocess.Process | None = None
         self.channel: Channel | None = None
         self.port = 0
+        self.tcp_port: int | None = None  # ICE-TCP port once running (None: TCP off)
+        self.tcp_stats: dict[str, Any] = {}  # last "tcpstats" notification (counts for /metrics)
         self.router_ids: set[str] = set()
         self.transport_count = 0
         self.closed = False
@@ -75,6 +78,8 @@ class WorkerHandle:
             args.append("--loopback-only")
         if not p.udp_gso:
             args.append("--no-gso")
+        tcp_ports = list(p.tcp_ports)
+        args += tcp_worker_args(p.tcp, tcp_ports[self.index] if self.index < len(tcp_ports) else None)
         loop = asyncio.get_running_loop()
         self._running = loop.create_future()
         try:
@@ -90,9 +95,14 @@ class WorkerHandle:
             self.port = await self._running
 
     def _notification(self, target_id: str, event: str, data: dict[str, Any]) -> None:
+        if target_id == "worker" and event == "tcpstats":
+            self.tcp_stats = data
+            return
         if target_id == "worker" and event in ("running", "failed"):
             if self._running is not None and not self._running.done():
                 if event == "running":
+                    tcp_port = data.get("tcpPort")
+                    self.tcp_port = int(tcp_port) if tcp_port else None
                     self._running.set_result(int(data["port"]))
                 else:
                     self._running.set_exception(OSError(str(data.get("reason", "worker failed to start"))))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
 from relayroom.control.web.endpoints import static_root
+from tests.nodejs import require_node
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -42,10 +45,21 @@ def test_sdk_and_demo_files_are_served_from_package_data(prod: tuple[TestClient,
     js = client.get("/sdk/relayroom.js")
     assert js.status_code == 200
     assert js.headers["content-type"].startswith("text/javascript")
+    assert js.headers["access-control-allow-origin"] == "*"  # an ES module another origin may import
     # the repository's sdk/js and web/demo are the package's files
     assert js.content == (REPO / "sdk/js/relayroom.js").read_bytes()
     assert js.content == static_root().joinpath("sdk", "relayroom.js").read_bytes()
-    assert b"export default RelayRoom" in js.content
+    assert b"as default" in js.content
+    # every module the entry imports (and the ones they import) is served as it is in the package
+    modules = sorted(p.name for p in (REPO / "sdk/js/lib").iterdir() if p.suffix == ".js")
+    assert "client.js" in modules and len(modules) >= 10
+    for name in modules:
+        r = client.get(f"/sdk/lib/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript"), name
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert r.content == static_root().joinpath("sdk", "lib", name).read_bytes(), name
+        for imported in re.findall(rb"from '\./([a-z0-9-]+\.js)'", r.content):
+            assert imported.decode() in modules, (name, imported)
     dts = client.get("/sdk/relayroom.d.ts")
     assert dts.status_code == 200 and dts.content == (REPO / "sdk/js/relayroom.d.ts").read_bytes()
     for name, ctype in (("demo.js", "text/javascript"), ("demo.css", "text/css")):
@@ -56,7 +70,17 @@ def test_sdk_and_demo_files_are_served_from_package_data(prod: tuple[TestClient,
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert client.get("/demo", follow_redirects=False).headers["location"] == "/demo/"
-    for path in ("/sdk/other.js", "/sdk/..%2Fendpoints.py", "/demo/secret.txt", "/demo/../endpoints.py"):
+    for path in (
+        "/sdk/other.js",
+        "/sdk/..%2Fendpoints.py",
+        "/sdk/lib/nope.js",
+        "/sdk/lib/Client.js",
+        "/sdk/lib/client.py",
+        "/sdk/lib/..%2F..%2F..%2Fcontrol%2Fweb%2Fendpoints.py",
+        "/sdk/lib/sub/client.js",
+        "/demo/secret.txt",
+        "/demo/../endpoints.py",
+    ):
         assert client.get(path).status_code == 404, path
     # no external resources on the demo page
     for name in ("index.html", "demo.css", "demo.js"):
@@ -92,24 +116,51 @@ def test_dev_usersig_signs_for_the_demo_app(
         assert client.post("/api/dev/usersig", json={"userId": bad}).status_code == 422, bad
 
 
+# What the public import really exports, read by importing it in node (no browser globals are touched at
+# import time): the module's names, RelayRoom's public members and statics, and the constants' values.
+_INTROSPECT = """
+const m = await import(process.argv[1]);
+const R = m.default;
+const hidden = ['constructor', 'length', 'name', 'prototype'];
+const pub = (names) => names.filter((n) => !n.startsWith('_') && !hidden.includes(n));
+const constants = {};
+for (const c of ['ERROR_CODE', 'EXTRA_CODE', 'EVENT', 'TYPE']) constants[c] = Object.entries(m[c]);
+console.log(JSON.stringify({
+  exports: Object.keys(m), isDefault: R === m.RelayRoom, frozen: Object.isFrozen(m.EVENT),
+  members: pub(Object.getOwnPropertyNames(R.prototype)), statics: pub(Object.getOwnPropertyNames(R)),
+  constants, staticConstants: ['EVENT', 'ERROR_CODE', 'EXTRA_CODE', 'TYPE'].every((c) => R[c] === m[c]),
+}));
+"""
+
+
 def test_typescript_declarations_match_the_module() -> None:
-    """Every method, event and error code the .d.ts declares exists in relayroom.js (and vice versa for
-    the public methods), so the hand-written declarations cannot drift silently."""
-    js = (REPO / "sdk/js/relayroom.js").read_text()
+    """Every export, method, property, event and error code the .d.ts declares is what
+    `import ... from '/sdk/relayroom.js'` really gives (and the other way round), so the hand-written
+    declarations cannot drift silently from the modules behind the entry."""
+    node = require_node()
+    entry = (REPO / "sdk/js/relayroom.js").resolve().as_uri()
+    out = subprocess.run(
+        [node, "--input-type=module", "-e", _INTROSPECT, entry],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    api = json.loads(out.stdout)
     dts = (REPO / "sdk/js/relayroom.d.ts").read_text()
+
+    declared_exports = set(re.findall(r"^export declare (?:const|function|class) (\w+)", dts, re.M))
+    assert "export default RelayRoom;" in dts
+    assert set(api["exports"]) == declared_exports | {"default"}
+    assert api["isDefault"] and api["frozen"] and api["staticConstants"]
+
     cls = dts[dts.index("export declare class RelayRoom") :]
     cls = cls[: cls.index("\n}\n")]
-    declared = set(re.findall(r"^  (?:static )?(\w+)(?:<[^>]*>)?\(", cls, re.M))
-    js_cls = js[js.index("export class RelayRoom") :]
-    defined = {
-        name
-        for name in re.findall(r"^  (?:static )?(?:async )?(\w+)\(", js_cls, re.M)
-        if not name.startswith("_") and name != "constructor"
-    }
-    assert declared - {"constructor"} == defined
-    for const in ("ERROR_CODE", "EXTRA_CODE", "EVENT", "TYPE"):
-        js_block = js[js.index(f"export const {const} = Object.freeze({{") :]
-        js_pairs = re.findall(r"^  (\w+): ([^,\n]+),", js_block[: js_block.index("});")], re.M)
-        dts_block = dts[dts.index(f"export declare const {const}: Readonly<{{") :]
-        dts_pairs = re.findall(r"^  (\w+): ([^;\n]+);", dts_block[: dts_block.index("}>;")], re.M)
-        assert js_pairs == dts_pairs, const
+    methods = re.findall(r"^  (static )?(?:readonly )?(\w+)(?:<[^>]*>)?[(:]", cls, re.M)
+    assert set(api["members"]) == {name for static, name in methods if not static and name != "constructor"}
+    assert set(api["statics"]) == {name for static, name in methods if static}
+
+    for const, pairs in api["constants"].items():
+        block = dts[dts.index(f"export declare const {const}: Readonly<{{") :]
+        declared = re.findall(r"^  (\w+): ([^;\n]+);", block[: block.index("}>;")], re.M)
+        assert [(k, json.dumps(v).replace('"', "'")) for k, v in pairs] == declared, const

@@ -89,7 +89,8 @@ async def list_live_rooms(
     """Rooms of the application live on this node, with members, roles, published tracks and their live
     quality (``bitrate``, ``fractionLost``, video ``width``/``height``/``frameRate``; ``null`` when the
     media layer does not know) and each member's ``downlink`` (``bitrate``, worst ``fractionLost``, mean
-    ``rttMs``; ``null`` while it receives nothing)."""
+    ``rttMs``; ``null`` while it receives nothing), and whether the room is end-to-end encrypted
+    (``e2ee``: its media is ciphertext to this server, docs/e2ee.md)."""
     await services.apps.get(session, principal, sdkappid)
     rooms = _rooms(request)
     out = []
@@ -97,7 +98,8 @@ async def list_live_rooms(
         info = rooms.room_info(r["roomKey"])
         if info is not None:
             stats = await _media_stats(request, info.get("routerId"))
-            out.append({**r, "members": [_with_quality(m, stats) for m in info["members"]]})
+            members = [_with_quality(m, stats) for m in info["members"]]
+            out.append({**r, "e2ee": bool(info.get("e2ee")), "members": members})
     return out
 
 

@@ -34,6 +34,8 @@ class ErrorCode(enum.IntEnum):
     RATE_LIMITED = -100207
     USER_BLOCKED = -100208
     SESSION_NOT_FOUND = -100209
+    E2EE_REQUIRED = -100210
+    ROOM_NOT_ENCRYPTED = -100211
 
 
 class RoomError(Exception):

@@ -123,6 +123,7 @@ class EnterParams:
     auto_receive_audio: bool = True
     auto_receive_video: bool = False  # TRTC v5.6+ default
     consent_token: str | None = None
+    e2ee: bool = False  # the member declares end-to-end encrypted media
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ class RoomManager:
         ref = room.ref
         if room.scene is Scene.RTC:
             role = Role.ANCHOR  # roles only mean something in live rooms
+        self._check_e2ee(room, req.e2ee)
         self._check_capacity(room, role)
         now = self._clock()
         p = Participant(
@@ -391,6 +393,23 @@ class RoomManager:
             self._log.info("room created", extra={"room": ref.key, "router": router_id})
             self._emit(RoomEventType.ROOM_CREATED, room, None)
             return room
+
+    @staticmethod
+    def _check_e2ee(room: Room, declared: bool) -> None:
+        """The first member decides whether the room is end-to-end encrypted; everyone after it must
+        declare the same (an encrypted member could not decode a clear one, nor the other way round)."""
+        if room.e2ee is None or not room.participants:
+            room.e2ee = declared
+        elif room.e2ee and not declared:
+            raise RoomError(
+                ErrorCode.E2EE_REQUIRED,
+                "this room is end-to-end encrypted: enter with e2ee (and the room's key)",
+            )
+        elif declared and not room.e2ee:
+            raise RoomError(
+                ErrorCode.ROOM_NOT_ENCRYPTED,
+                "this room is not end-to-end encrypted: enter without e2ee, or use another room",
+            )
 
     def _check_capacity(self, room: Room, role: Role) -> None:
         lim = self._limits

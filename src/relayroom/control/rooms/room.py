@@ -24,6 +24,8 @@ class Room:
     created_at: float
     participants: dict[str, Participant] = field(default_factory=dict)
     close_at: float | None = None  # set while empty, for the live-room grace period
+    # End-to-end encrypted media (docs/e2ee.md): None until the first member declares it or not.
+    e2ee: bool | None = None
     closed: bool = False
     # Membership and publish changes of one room are serialised; rooms proceed in parallel.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -51,6 +53,7 @@ class Room:
             "sdkAppId": self.ref.sdkappid,
             "roomId": self.ref.public_id(),
             "scene": self.scene.value,
+            "e2ee": bool(self.e2ee),
             "routerId": self.router_id,
             "members": [p.dump() for p in self.participants.values()],
         }

@@ -171,6 +171,7 @@ class Connection:
                 auto_receive_audio=d.auto_receive_audio,
                 auto_receive_video=d.auto_receive_video,
                 consent_token=d.consent_token,
+                e2ee=d.e2ee,
             )
             # The response goes out before the room snapshot events (see RoomManager.enter).
             self.participant = await m.enter(params, self, lambda p, room: self._entered(req, p, room))
@@ -241,6 +242,7 @@ class Connection:
                     "roomKey": room.key,
                     "scene": room.scene.value,
                     "role": p.role.value,
+                    "e2ee": bool(room.e2ee),
                     "heartbeatInterval": limits.heartbeat_interval_s,
                     "idleTimeout": limits.idle_timeout_s,
                     "members": self._manager.room_state(room, p),

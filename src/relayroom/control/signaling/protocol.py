@@ -53,6 +53,8 @@ class EnterData(_Data):
     auto_receive_audio: StrictBool = Field(default=True, alias="autoReceiveAudio")
     auto_receive_video: StrictBool = Field(default=False, alias="autoReceiveVideo")
     consent_token: StrictStr | None = Field(default=None, alias="consentToken")
+    # The member encrypts its media end to end (docs/e2ee.md). Never a key: keys stay in the clients.
+    e2ee: StrictBool = False
 
 
 class ResumeData(_Data):

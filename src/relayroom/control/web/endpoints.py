@@ -2,7 +2,8 @@
 
 The files are package data (``relayroom/web/sdk`` and ``relayroom/web/demo``, covered by the
 ``web/**/*`` package-data pattern), read with ``importlib.resources`` so an installed wheel serves them
-as well as a checkout; the repository's ``sdk/js/`` and ``web/demo/`` are links to them.
+as well as a checkout; the repository's ``sdk/js/`` and ``web/demo/`` are links to them. The SDK is
+native ES modules: the entry ``/sdk/relayroom.js`` imports its parts from ``/sdk/lib/*.js``.
 
 ``POST /api/dev/usersig`` exists only when ``settings.dev`` is true (``relayroom serve --dev``): it signs
 a UserSig for the demo application so that a newcomer can open two tabs and talk. It never returns or
@@ -41,8 +42,10 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
 }
-_SDK_FILES = ("relayroom.js", "relayroom.d.ts")
-_DEMO_FILES = ("index.html", "demo.js", "demo.css")
+# The SDK's files: the entry and its declarations, and the modules under lib/ (lower-case names only, so
+# no path can leave the folder).
+_SDK_PATH = re.compile(r"relayroom\.js|relayroom\.d\.ts|lib/[a-z0-9][a-z0-9-]*\.js")
+_DEMO_FILES = ("index.html", "demo.js", "layout.js", "demo.css")
 # The demo page loads only same-origin files; camera, microphone and screen capture for this origin.
 _DEMO_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -55,7 +58,7 @@ def static_root() -> Traversable:
 
 
 def _file(folder: str, name: str, *, csp: bool = False) -> Response:
-    path = static_root().joinpath(folder, name)
+    path = static_root().joinpath(folder, *name.split("/"))
     if not path.is_file():
         raise HTTPException(status_code=404, detail="not found")
     suffix = "." + name.rsplit(".", 1)[-1]
@@ -68,9 +71,9 @@ def _file(folder: str, name: str, *, csp: bool = False) -> Response:
     return Response(path.read_bytes(), media_type=media_type, headers=headers)
 
 
-@router.get("/sdk/{name}", tags=["browser"], include_in_schema=False)
+@router.get("/sdk/{name:path}", tags=["browser"], include_in_schema=False)
 async def sdk_file(name: str) -> Response:
-    if name not in _SDK_FILES:
+    if not _SDK_PATH.fullmatch(name):
         raise HTTPException(status_code=404, detail="not found")
     return _file("sdk", name)
 

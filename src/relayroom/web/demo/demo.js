@@ -1,5 +1,6 @@
 // RelayRoom demo call page: the browser SDK's API used the way a TRTC v5 app uses it.
 import RelayRoom from '/sdk/relayroom.js';
+import {bestGrid, commonAspect, lastRowStart} from './layout.js';
 
 const $ = (id) => document.getElementById(id);
 const QUALITY = ['Unknown', 'Excellent', 'Good', 'Poor', 'Bad', 'Very bad', 'Disconnected'];
@@ -7,6 +8,8 @@ const STATES = {DISCONNECTED: 'Not connected', CONNECTING: 'Connecting…', CONN
   RECONNECTING: 'Reconnecting…'};
 const CMD_CHAT = 1;
 const VIDEO_PROFILE = new URLSearchParams(location.search).get('profile') || '480p';
+// Videos are letterboxed in their tile, never cropped: a camera of another shape keeps its sides.
+const FILL_MODE = 'contain';
 
 const rr = RelayRoom.create();
 const state = {userId: null, roomId: null, inCall: false, mic: true, camera: true, screen: false, tiles: new Map()};
@@ -62,17 +65,43 @@ function removeTile(userId, streamType, local = false) {
   layout();
 }
 
+/** Size the tiles: as many as there are streams, all of the cameras' aspect ratio, as large as fits. */
 function layout() {
   const n = state.tiles.size;
   const grid = $('grid');
   grid.dataset.count = String(n);
-  const cols = n <= 1 ? 1 : n <= 4 ? 2 : n <= 9 ? 3 : 4;
-  grid.style.setProperty('--cols', String(cols));
+  const style = getComputedStyle(grid);
+  const width = grid.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const height = grid.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+  if (!(width > 0 && height > 0)) return; // not on screen yet: the resize observer calls again
+  const cameras = [...state.tiles.values()].filter((t) => t.streamType === 'main').map((t) => {
+    const video = t.el.dataset.video === 'on' ? t.el.querySelector('video') : null;
+    return video ? [video.videoWidth, video.videoHeight] : [0, 0];
+  });
+  const aspect = commonAspect(cameras);
+  const gap = parseFloat(style.columnGap) || 0;
+  const {cols, tileWidth, tileHeight} = bestGrid(n, width, height, aspect, gap);
+  grid.dataset.aspect = aspect.toFixed(2);
+  grid.style.setProperty('--half-cols', String(2 * cols));
+  grid.style.setProperty('--half-w', `${Math.max(0, (tileWidth - gap) / 2)}px`);
+  grid.style.setProperty('--tile-h', `${tileHeight}px`);
+  // centre a short last row: its first tile (in the order the grid shows them) starts further right
+  const shown = [...state.tiles.values()].sort((a, b) => showOrder(a) - showOrder(b));
+  const start = lastRowStart(n, cols);
+  shown.forEach((t, i) => {
+    t.el.style.gridColumn = start && i === n - (n % cols) ? `${start} / span 2` : '';
+  });
+}
+
+/** The grid's order (demo.css): you first, then your screen, then everyone else as they came. */
+function showOrder(tile) {
+  return tile.local ? (tile.streamType === 'main' ? -2 : -1) : 0;
 }
 
 function setVideoState(userId, streamType, on, local = false) {
   const tile = state.tiles.get(tileId(local ? '' : userId, streamType));
   if (tile) tile.el.dataset.video = on ? 'on' : 'off';
+  layout();
 }
 
 function setMicState(userId, on, local = false) {
@@ -138,7 +167,8 @@ rr.on(RelayRoom.EVENT.REMOTE_USER_EXIT, ({userId}) => {
 rr.on(RelayRoom.EVENT.REMOTE_VIDEO_AVAILABLE, ({userId, streamType}) => {
   const tile = ensureTile(userId, streamType);
   setVideoState(userId, streamType, true);
-  rr.startRemoteVideo({userId, streamType, view: tile.view}).catch((e) => toast(describe(e), 'error'));
+  rr.startRemoteVideo({userId, streamType, view: tile.view, option: {fillMode: FILL_MODE}})
+    .catch((e) => toast(describe(e), 'error'));
 });
 
 rr.on(RelayRoom.EVENT.REMOTE_VIDEO_UNAVAILABLE, ({userId, streamType}) => {
@@ -248,7 +278,7 @@ async function join(ev) {
     }
     if (state.camera) {
       try {
-        await rr.startLocalVideo({view: local.view, option: {profile: VIDEO_PROFILE}});
+        await rr.startLocalVideo({view: local.view, option: {profile: VIDEO_PROFILE, fillMode: FILL_MODE}});
         setVideoState('', 'main', true, true);
       } catch (e) {
         state.camera = false;
@@ -324,7 +354,7 @@ async function toggleCamera() {
   try {
     if (on) {
       const tile = ensureTile(state.userId, 'main', true);
-      await rr.startLocalVideo({view: tile.view, option: {profile: VIDEO_PROFILE}});
+      await rr.startLocalVideo({view: tile.view, option: {profile: VIDEO_PROFILE, fillMode: FILL_MODE}});
     } else {
       await rr.stopLocalVideo();
     }
@@ -381,6 +411,9 @@ async function copyLink() {
   }
 }
 
+// a new size of the stage or of a video (a camera's first frame, a rotated phone) lays the grid out again
+new ResizeObserver(() => layout()).observe($('grid'));
+for (const event of ['loadedmetadata', 'resize']) $('grid').addEventListener(event, () => layout(), true);
 $('join-form').addEventListener('submit', join);
 $('btn-mic').addEventListener('click', toggleMic);
 $('btn-cam').addEventListener('click', toggleCamera);

@@ -47,6 +47,7 @@ export declare const EVENT: Readonly<{
   SCREEN_SHARE_STOPPED: 'screen-share-stopped';
   PUBLISH_STATE_CHANGED: 'publish-state-changed';
   STATISTICS: 'statistics';
+  E2EE_ERROR: 'e2ee-error';
 }>;
 
 export declare const TYPE: Readonly<{
@@ -116,6 +117,15 @@ export interface EnterRoomConfig {
   serverUrl?: string;
   /** RelayRoom: a consent token when the application's consent policy asks for one. */
   consentToken?: string;
+  /** RelayRoom: end-to-end encrypt media with `key`, a passphrase or raw bytes (≥ 16) that every member
+   *  gets from the application (docs/e2ee.md). The key never leaves the browser. */
+  e2ee?: E2EEConfig;
+}
+
+/** A passphrase, or raw key bytes (at least 16). */
+export type E2EEKey = string | ArrayBuffer | ArrayBufferView;
+export interface E2EEConfig {
+  key: E2EEKey;
 }
 
 export interface LocalAudioConfig {
@@ -196,6 +206,15 @@ export interface EventMap {
   'connection-state-changed': { prevState: ConnectionState; state: ConnectionState };
   'custom-message': { userId: string; cmdId: number; seq: number; data: ArrayBuffer };
   'screen-share-stopped': Record<string, never>;
+  /** frames of a remote stream stopped decrypting (another key, beyond the ratchet window, altered, or
+   *  sent in the clear), or a local stream's codec cannot be encrypted; rate-limited per stream */
+  'e2ee-error': {
+    userId?: string;
+    kind?: 'audio' | 'video';
+    streamType?: StreamType;
+    reason: 'no-key' | 'auth-failed' | 'malformed' | 'unsupported-codec';
+    message: string;
+  };
   'publish-state-changed': { mediaType: 'audio' | 'video' | 'screen'; state: 'started' | 'stopped' };
   /** every 2 s in a room; bitrates in kbps, loss in %, rtt in ms */
   'statistics': {
@@ -236,10 +255,14 @@ export declare class RelayRoom {
 
   readonly connectionState: ConnectionState;
   /** The room as entered, or null outside a room. */
-  readonly room: { roomId?: number; strRoomId?: string; userId: string; scene: Scene; role: Role } | null;
+  readonly room: { roomId?: number; strRoomId?: string; userId: string; scene: Scene; role: Role; e2ee: boolean } | null;
 
   enterRoom(config: EnterRoomConfig): Promise<void>;
   exitRoom(): Promise<void>;
+  /** Rotate the end-to-end key (an E2EE room): sends with `key` from now on; older keys still decrypt. */
+  setE2EEKey(key: E2EEKey): Promise<void>;
+  /** RelayRoom: ratchet the sending key one step; the others follow on their own (8 steps). */
+  ratchetE2EEKey(): Promise<void>;
   switchRole(role: Role, option?: { privateMapKey?: string }): Promise<void>;
   destroy(): Promise<void>;
 

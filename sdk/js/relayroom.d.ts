@@ -1,1 +1,0 @@
-../../src/relayroom/web/sdk/relayroom.d.ts

@@ -1,0 +1,51 @@
+"""Prometheus view of the media workers' counters (read from the last values each worker pushed).
+
+A collector, not live gauges: ``collect()`` runs on each scrape of ``/metrics`` and reads what the
+workers last reported (``tcpstats`` notifications, at most one per second per worker), so a scrape
+never waits for a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class MediaCollector(Collector):
+    """ICE-TCP connection counts per worker: accepted, closed by reason, open by state, frames dropped."""
+
+    def __init__(self, tcp_stats: Callable[[], dict[int, dict[str, Any]]]) -> None:
+        self._tcp_stats = tcp_stats
+
+    def collect(self) -> Iterator[Metric]:
+        accepted = CounterMetricFamily(
+            "relayroom_media_tcp_connections", "ICE-TCP connections accepted", labels=["worker"]
+        )
+        closed = CounterMetricFamily(
+            "relayroom_media_tcp_closed",
+            "ICE-TCP connections closed, by reason (bad_framing, oversized, unauthenticated, "
+            "auth_timeout, evicted, limit, refused, idle, transport_closed, peer_closed, worker_closed)",
+            labels=["worker", "reason"],
+        )
+        open_ = GaugeMetricFamily(
+            "relayroom_media_tcp_open",
+            "ICE-TCP connections open: pending (no valid ICE check yet) or bound to a transport",
+            labels=["worker", "state"],
+        )
+        send_dropped = CounterMetricFamily(
+            "relayroom_media_tcp_send_dropped",
+            "frames not sent on ICE-TCP connections whose peer did not read fast enough",
+            labels=["worker"],
+        )
+        for index, stats in sorted(self._tcp_stats().items()):
+            w = str(index)
+            accepted.add_metric([w], float(stats.get("accepted", 0)))
+            for reason, n in sorted((stats.get("closed") or {}).items()):
+                closed.add_metric([w, str(reason)], float(n))
+            open_.add_metric([w, "pending"], float(stats.get("pending", 0)))
+            open_.add_metric([w, "bound"], float(stats.get("bound", 0)))
+            send_dropped.add_metric([w], float(stats.get("sendDropped", 0)))
+        yield from (accepted, closed, open_, send_dropped)
