@@ -31,6 +31,7 @@ DATA: dict[str, st.SearchStrategy[dict[str, Any]]] = {
             "autoReceiveAudio": st.booleans(),
             "autoReceiveVideo": st.booleans(),
             "consentToken": TEXT | st.none(),
+            "e2ee": st.booleans(),
         },
     ),
     "resume": st.fixed_dictionaries({"resumeToken": TEXT}),
