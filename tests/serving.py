@@ -1,4 +1,5 @@
-"""Serve an ASGI app (lifespan included) with uvicorn on 127.0.0.1 in the test's own event loop."""
+"""Serve the app (lifespan included) as `relayroom serve` does (control/server.py), on 127.0.0.1 in the
+test's own event loop."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import uvicorn
 from fastapi import FastAPI
+
+from relayroom.control.server import Server, server_config
 
 
 @contextlib.asynccontextmanager
 async def served(app: FastAPI, port: int = 0) -> AsyncIterator[int]:
     """Yield the port once the server accepts connections (0: an ephemeral one); stop it after."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
+    config = server_config(app, "127.0.0.1", port, log_level="warning", ws="websockets-sansio")
+    server = Server(config, app)
     task = asyncio.get_running_loop().create_task(server.serve())
     try:
         async with asyncio.timeout(30):

@@ -70,6 +70,26 @@ class UsageSettings(BaseModel):
     flush_s: float = Field(default=30.0, gt=0)
 
 
+class OplogSettings(BaseModel):
+    """Automatic signed checkpoints of the operation log (control/oplog/checkpoints.py)."""
+
+    checkpoint_every_entries: int = Field(default=1000, ge=1)
+    checkpoint_interval_s: float = Field(default=3600.0, gt=0)
+    checkpoint_poll_s: float = Field(default=30.0, gt=0)
+    checkpoint_webhook_url: str | None = None  # also POST each checkpoint there (JSON)
+    checkpoint_webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class LoginSettings(BaseModel):
+    """Sign-in throttling (control/accounts/throttle.py): free attempts per key, then a doubling lock."""
+
+    user_free_attempts: int = Field(default=5, ge=1)
+    address_free_attempts: int = Field(default=20, ge=1)
+    base_delay_s: float = Field(default=1.0, gt=0)
+    max_delay_s: float = Field(default=900.0, gt=0)
+    forget_after_s: float = Field(default=3600.0, gt=0)
+
+
 # RFC 7065 TURN URIs as browsers and aiortc take them: turn:host[:port][?transport=udp|tcp], turns:...
 _TURN_URI = re.compile(
     r"(?P<scheme>turns?):(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
@@ -148,6 +168,8 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    login: LoginSettings = Field(default_factory=LoginSettings)
+    oplog: OplogSettings = Field(default_factory=OplogSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
 
     @field_validator("regions", mode="before")

@@ -27,6 +27,10 @@ def redact(value: Any) -> Any:
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, process: str | None = None) -> None:
+        super().__init__()
+        self._process = process
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -34,6 +38,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        if self._process:
+            out["process"] = self._process
         for k, v in record.__dict__.items():
             if k in _STD_ATTRS or k.startswith("_"):
                 continue
@@ -43,9 +49,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def setup_logging(level: str = "info") -> None:
+def setup_logging(level: str = "info", *, process: str | None = None) -> None:
+    """The one logging setup of every RelayRoom process (control plane, media workers): JSON lines on
+    stderr through the redacting formatter; ``process`` names the process on each line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(process))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -502,3 +502,13 @@ def test_official_package_tokens_verify_and_every_single_change_is_refused(case:
         # back-reference); such a change re-encodes the very same signed document, nothing else.
         assert zlib.decompress(urlish_b64decode(mutated)) == zlib.decompress(urlish_b64decode(token))
         assert result.decoded is not None and result.decoded.fingerprint == decoded.fingerprint
+
+
+@pytest.mark.parametrize("levels", [33, 1000, 5000])
+def test_a_deeply_nested_usersig_is_a_decode_error_not_a_crash(levels: int) -> None:
+    doc = b'{"TLS.ver": "2.0", "x": ' + b"[" * levels + b"]" * levels + b"}"
+    token = urlish_b64encode(zlib.compress(doc))
+    with pytest.raises(UserSigDecodeError, match="not a JSON document"):
+        decode_usersig(token)
+    result = verify_usersig(token, sdkappid=SDKAPPID, userid="alice", keys=[KEY], now=T0)
+    assert not result.ok

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -32,7 +35,7 @@ def start(data_dir: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
-def wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, str]:
+def wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server exited"
@@ -53,7 +56,10 @@ def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
     return out, err
 
 
-def test_serve_first_start_prints_credentials_once_and_never_logs_them(tmp_path: Path) -> None:
+def test_without_a_terminal_the_first_start_credentials_go_to_a_private_file_never_to_a_log(
+    tmp_path: Path,
+) -> None:
+    """`make run > log`: stdout is a file, so the credentials go to a 0600 file in the data dir."""
     data = tmp_path / "data"
     port = free_port()
     proc = start(data, port)
@@ -65,11 +71,15 @@ def test_serve_first_start_prints_credentials_once_and_never_logs_them(tmp_path:
         assert m.status_code == 200 and "relayroom_http_requests" in m.text
     finally:
         out, err = stop(proc)
-    assert "password:" in out and "SDKSecretKey:" in out
-    password = out.split("password:")[1].split()[0]
-    key = out.split("SDKSecretKey:")[1].split()[0]
+    secret_file = data / "first-start.txt"
+    assert str(secret_file.resolve()) in out  # stdout says where
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    text = secret_file.read_text()
+    assert "password:" in text and "SDKSecretKey:" in text
+    password = text.split("password:")[1].split()[0]
+    key = text.split("SDKSecretKey:")[1].split()[0]
     assert len(key) == 64
-    assert password not in err and key not in err  # the log stream never sees them
+    assert password not in out + err and key not in out + err  # neither stream sees them
     login = None
 
     port = free_port()
@@ -82,7 +92,40 @@ def test_serve_first_start_prints_credentials_once_and_never_logs_them(tmp_path:
     finally:
         out2, err2 = stop(proc)
     assert login is not None and login.status_code == 200
-    assert "password:" not in out2 and password not in out2 + err2 and key not in out2 + err2
+    assert "first-start" not in out2 and password not in out2 + err2 and key not in out2 + err2
+
+
+def test_on_a_terminal_the_first_start_credentials_are_shown_and_no_file_is_written(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYROOM_")}
+    env.update(RELAYROOM_MEDIA__WORKERS="1", RELAYROOM_MEDIA__PORTS="[0]")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relayroom", "serve", "--port", str(port), "--data-dir", str(data), "--dev"],
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    os.close(terminal)
+    try:
+        wait_ready(port, proc)
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"SDKSecretKey:" not in seen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                seen += os.read(controller, 65536)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+        os.close(controller)
+    screen = seen.decode(errors="replace")
+    assert "password:" in screen and "SDKSecretKey:" in screen
+    assert "WARNING: development mode (--dev)" in screen  # --dev says what it is at start
+    assert not (data / "first-start.txt").exists()
+    password = screen.split("password:")[1].split()[0]
+    assert password not in err
 
 
 def test_python_dash_m_relayroom_shows_the_commands() -> None:

@@ -60,13 +60,15 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def read_banner(proc: subprocess.Popen[str]) -> str:
-    """stdout until both the 'serving on' line and the first start's credentials were printed."""
+    """stdout until the 'serving on' line and the note of where the first start's credentials are
+    (stdout is a pipe, not a terminal: they are in a 0600 file), then that file's text appended."""
     assert proc.stdout is not None
     text = ""
     for line in proc.stdout:
         text += line
-        if "RelayRoom serving on" in text and "relayroom usersig gen" in text:
-            return text
+        if "RelayRoom serving on" in text and "first-start.txt" in text:
+            path = text.split(" are in ")[1].split(" (readable")[0]
+            return text + Path(path).read_text()
     raise AssertionError(f"server exited before serving: {text}")
 
 

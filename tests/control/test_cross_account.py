@@ -71,6 +71,7 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/api/v1/applications/{sdkappid}/usersig"): {"userid": "mallory"},
     ("POST", "/api/v1/applications/{sdkappid}/privatemapkey"): {"userid": "mallory", "roomid": 1},
     ("GET", "/api/v1/privacy/processing-records"): None,
+    ("GET", "/api/v1/oplog/status"): None,  # deployment admins only
 }
 # Routes that only ever act on the caller's own data (no object id to point elsewhere).
 SELF_ONLY = {

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,3 +267,24 @@ async def test_a_transport_refuses_more_producers_than_the_limit(worker: InProce
         else:
             with pytest.raises(ValueError, match="too many producers"):
                 await worker.request("transport.produce", "t1", data)
+
+
+def test_a_worker_logs_through_the_same_redacting_json_setup_as_the_control_plane() -> None:
+    """One logging setup for every process: a worker's lines are the control plane's JSON lines."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    args = ["--channel-fd", str(child.fileno()), "--log-level", "DEBUG"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relayroom.media.worker", *args],
+        pass_fds=(child.fileno(),),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child.close()
+    parent.close()  # the control plane is gone: the worker logs it (debug) and exits
+    _, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines, "the worker logged nothing"
+    for line in lines:
+        doc = json.loads(line)  # every line is JSON, no plain basicConfig line
+        assert {"ts", "level", "logger", "msg"} <= set(doc)
+        assert doc["process"] == f"media-worker:{proc.pid}"

@@ -105,3 +105,29 @@ def test_ciphertext_is_bound_to_its_row() -> None:
         kr.open("acct-2", wrapped, "appkey:1:a", blob)  # another account's wrapping
     with pytest.raises(KeyringError):
         Keyring(b"m" * 32).open("acct-1", wrapped, "appkey:1:a", blob)  # another master key
+
+
+def test_no_sql_pattern_is_built_from_text_without_escaping_it() -> None:
+    """LIKE patterns only through contains/startswith/endswith(..., autoescape=True) on a column, so
+    a `%` or `_` in a filter, a name or an id matches only itself; no raw like()/ilike()."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "relayroom"
+    offenders = []
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name = node.func.attr
+            receiver = node.func.value
+            on_column = (
+                isinstance(receiver, ast.Attribute)
+                and isinstance(receiver.value, ast.Name)
+                and receiver.value.id[:1].isupper()  # Model.column
+            )
+            escaped = any(k.arg == "autoescape" for k in node.keywords)
+            if name in ("like", "ilike", "notlike", "notilike") or (
+                on_column and name in ("contains", "startswith", "endswith", "istartswith") and not escaped
+            ):
+                offenders.append(f"{path.relative_to(src)}:{node.lineno} .{name}()")
+    assert not offenders, offenders

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relayroom.auth.usersig import urlish_b64decode, urlish_b64encode
+from relayroom.jsonlimits import loads as json_loads
 
 MAX_TOKEN_CHARS = 4096
 MAX_JSON_BYTES = 4096
@@ -107,7 +108,7 @@ def _decode(token: str) -> tuple[ConsentClaims, bytes]:
     raw = inflater.decompress(urlish_b64decode(token), MAX_JSON_BYTES + 1)
     if len(raw) > MAX_JSON_BYTES or not inflater.eof:
         raise ValueError("bad zlib stream")
-    doc = json.loads(raw)
+    doc = json_loads(raw)  # ValueError (also JsonTooDeep) for what is not a JSON document
     if not isinstance(doc, dict) or doc.get("RR.ver") != "1":
         raise ValueError("not a version 1 consent token")
 

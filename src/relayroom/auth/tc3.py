@@ -142,15 +142,17 @@ def sign_request(
     content_type: str = "application/json",
     method: str = "POST",
     query: str = "",
+    also_sign: dict[str, str] | None = None,
 ) -> str:
-    """The Authorization header value the official SDK would send for this request."""
+    """The Authorization header value the official SDK would send for this request.
+
+    ``also_sign``: more headers to cover (lower-case name -> value), e.g. ``{"x-tc-action": ...}``,
+    which binds the signature to the action; the SDK itself signs content-type and host only.
+    """
     date = utc_date(timestamp)
     scope = f"{date}/{service}/{TERMINATOR}"
-    canonical = canonical_request(
-        method, query, {"content-type": content_type, "host": host}, DEFAULT_SIGNED_HEADERS, payload
-    )
+    headers = {"content-type": content_type, "host": host, **(also_sign or {})}
+    signed = tuple(sorted(headers))
+    canonical = canonical_request(method, query, headers, signed, payload)
     sig = signature(secret_key, date, service, string_to_sign(timestamp, scope, canonical))
-    return (
-        f"{ALGORITHM} Credential={secret_id}/{scope}, "
-        f"SignedHeaders={';'.join(DEFAULT_SIGNED_HEADERS)}, Signature={sig}"
-    )
+    return f"{ALGORITHM} Credential={secret_id}/{scope}, SignedHeaders={';'.join(signed)}, Signature={sig}"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from relayroom.auth.errors import UserSigDecodeError
+from relayroom.jsonlimits import loads as json_loads
 
 __all__ = [
     "ANY_USERBUF",
@@ -246,8 +247,8 @@ def decode_usersig(usersig: str | bytes) -> DecodedUserSig:
     compressed = urlish_b64decode(usersig)
     raw = _inflate(compressed)
     try:
-        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, digit limit
+        doc = json_loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, digit limit, JsonTooDeep
         if isinstance(exc, UserSigDecodeError):
             raise
         raise UserSigDecodeError("not a JSON document") from None

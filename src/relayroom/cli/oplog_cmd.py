@@ -24,35 +24,39 @@ def verify(
         Path | None, typer.Option(help="a signed checkpoint kept earlier, to detect truncation")
     ] = None,
 ) -> None:
-    """Recompute the whole chain; exit 1 naming the first entry that was tampered with."""
-    from relayroom.control.oplog.service import check_checkpoint
+    """Recompute the whole chain under the deployment's key and compare it with the data dir's
+    automatic checkpoints (and --checkpoint); exit 1 naming the first entry that differs."""
+    from relayroom.control.oplog.checkpoints import CheckpointStore, compare_all
     from relayroom.crypto.signing import verify_document
-    from relayroom.storage.models import OplogEntry
 
     held: dict[str, Any] | None = json.loads(checkpoint.read_text()) if checkpoint else None
+    settings = settings_from(config, data_dir, database_url)
 
-    async def run(services: Services) -> tuple[dict[str, Any], str | None]:
-        from sqlalchemy import select
-
+    async def run(services: Services) -> tuple[dict[str, Any], str | None, int | None]:
         async with services.ctx.db.read() as session:
             report = await services.oplog.verify(session)
-            problem = None
-            if held is not None:
-                if not verify_document(held, services.ctx.signer.public_key_b64):
-                    problem = "the checkpoint's signature does not verify with this deployment's key"
-                else:
-                    rows = await session.execute(select(OplogEntry.seq, OplogEntry.entry_hash))
-                    hashes = {seq: h for seq, h in rows.all()}
-                    problem = check_checkpoint(report, hashes, held)
-            return report.as_dict(), problem
+            hashes = await services.oplog.hashes(session)
+        checkpoints, _ = CheckpointStore(settings.data_dir, services.ctx.signer.public_key_b64).load()
+        result = report.as_dict()
+        if held is not None:
+            if not verify_document(held, services.ctx.signer.public_key_b64):
+                return result, "the checkpoint's signature does not verify with this deployment's key", None
+            checkpoints.append(held)
+        result["checkpoints_compared"] = len(checkpoints)
+        difference = compare_all(report, hashes, checkpoints)
+        if difference is not None:
+            return result, difference.message, difference.first_differing
+        return result, None, None
 
-    result, problem = with_services(settings_from(config, data_dir, database_url), run)
+    result, problem, where = with_services(settings, run)
     if problem:
         result.update(ok=False, problem=problem)
+        if where is not None:
+            result["broken_at"] = where
     typer.echo(json.dumps(result, indent=2))
     if not result["ok"]:
-        where = f" at entry {result['broken_at']}" if result.get("broken_at") else ""
-        typer.echo(f"oplog verification FAILED{where}: {result['problem']}", err=True)
+        at = f" at entry {result['broken_at']}" if result.get("broken_at") else ""
+        typer.echo(f"oplog verification FAILED{at}: {result['problem']}", err=True)
         raise typer.Exit(1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,17 @@ from typing import Annotated
 import typer
 
 from relayroom.cli.common import ConfigOpt, DataDirOpt, DbOpt, settings_from
-from relayroom.control.bootstrap import FirstStart, first_start_message
+from relayroom.control.bootstrap import (
+    FirstStart,
+    first_start_message,
+    first_start_notice,
+    write_first_start_file,
+)
+
+DEV_WARNING = (
+    "WARNING: development mode (--dev). POST /api/dev/usersig hands a UserSig of the demo application to "
+    "anyone who can reach this port. Never run --dev in production.\n"
+)
 
 
 def serve(
@@ -30,9 +41,8 @@ def serve(
     ] = None,
 ) -> None:
     """Start RelayRoom with embedded defaults (SQLite in the data dir, one node)."""
-    import uvicorn
-
     from relayroom.control.app import create_app
+    from relayroom.control.server import Server, server_config
     from relayroom.logs import setup_logging
 
     settings = settings_from(
@@ -48,27 +58,30 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, process="control-plane")
     for path in (settings.tls_cert, settings.tls_key):
         if path is not None and not path.is_file():
             raise typer.BadParameter(f"{path} is not a readable file", param_hint="--tls-cert/--tls-key")
     base_url = f"{settings.http_scheme}://{settings.host}:{settings.port}"
 
     def announce(fs: FirstStart) -> None:
-        # stdout, not the log: the password must never reach a log file.
-        sys.stdout.write(first_start_message(fs, base_url))
+        # The password must never reach a log file: the terminal when stdout is one, else a 0600 file
+        # in the data dir (`make run > log` would otherwise put it in the log).
+        message = first_start_message(fs, base_url)
+        if sys.stdout.isatty():
+            sys.stdout.write(message)
+        else:
+            sys.stdout.write(first_start_notice(write_first_start_file(settings.data_dir, message)))
         sys.stdout.flush()
 
+    if settings.dev:
+        sys.stdout.write(DEV_WARNING)
+        logging.getLogger("relayroom.serve").warning("development mode (--dev): not for production")
     app = create_app(settings, on_first_start=announce)
     sys.stdout.write(f"RelayRoom serving on {base_url} (data in {settings.data_dir.resolve()})\n")
     sys.stdout.flush()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        # TLS by uvicorn (Python's ssl): the console, the cloud API and /signal (wss) alike
-        ssl_certfile=settings.tls_cert,
-        ssl_keyfile=settings.tls_key,
+    # TLS by uvicorn (Python's ssl): the console, the cloud API and /signal (wss) alike
+    server = server_config(
+        app, settings.host, settings.port, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key
     )
+    Server(server, app).run()

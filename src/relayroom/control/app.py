@@ -20,19 +20,26 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from relayroom import __version__
 from relayroom.clock import Clock, SystemClock
 from relayroom.config import Settings
+from relayroom.control import limits
 from relayroom.control.accounts.endpoints import router as accounts_router
 from relayroom.control.applications.endpoints import router as applications_router
 from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
 from relayroom.control.cloudapi.endpoints import router as cloudapi_router  # issue 7
+from relayroom.control.cloudapi.endpoints import too_large as cloudapi_too_large
 from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import ERROR_RESPONSES, AppError
+from relayroom.control.headers import SecurityHeadersMiddleware
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.live.endpoints import router as live_router
+from relayroom.control.oplog.chain import derive_chain_key
 from relayroom.control.oplog.endpoints import router as oplog_router
+from relayroom.control.oplog.integrity import OplogIntegrity
+from relayroom.control.oplog.integrity import register_metrics as register_oplog_metrics
 from relayroom.control.privacy.endpoints import router as privacy_router
 from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.services import Services
+from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.endpoints import router as signaling_router
 from relayroom.control.signaling.ice_servers import ice_servers_for
 from relayroom.control.usage.endpoints import router as usage_router  # issue 7
@@ -42,6 +49,7 @@ from relayroom.control.web_console import router as web_console_router  # issue 
 from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
+from relayroom.datadir import secure_dir
 from relayroom.media.metrics import MediaCollector
 from relayroom.media.service import MediaService
 from relayroom.media.types import IceTcpOptions, MediaParams
@@ -65,6 +73,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def build_context(settings: Settings, clock: Clock) -> ControlContext:
+    secure_dir(settings.data_dir)  # 0700: keys, database, checkpoints (relayroom/datadir.py)
     master = load_master_key(settings.data_dir, settings.master_key)
     return ControlContext(
         settings=settings,
@@ -73,6 +82,7 @@ def build_context(settings: Settings, clock: Clock) -> ControlContext:
         signer=DeploymentSigner.load_or_create(settings.data_dir),
         clock=clock,
         pseudonym_secret=ControlContext.derive_pseudonym_secret(master),
+        oplog_key=derive_chain_key(master),
     )
 
 
@@ -207,6 +217,11 @@ def create_app(
         await ctx.db.migrate()
         services = Services.build(ctx)
         app.state.services = services
+        # Before anything appends to the operation log: key a legacy chain, verify it, compare it with
+        # the data dir's checkpoints, start the automatic checkpoints (control/oplog/integrity.py).
+        integrity = OplogIntegrity(services)
+        app.state.oplog_integrity = integrity
+        await integrity.start()
         # issue 7: usage records, call history and callback outbox are reached by purges and DSARs
         services.retention.subject_data_providers.append(CustomerDataProvider())
         # Catch-up before anything is served: every purge due (also after days of downtime) runs
@@ -249,6 +264,7 @@ def create_app(
                 await media.close()
             if media_metrics is not None:
                 registry.unregister(media_metrics)
+            await integrity.close()  # a last checkpoint of the state at shutdown
             await ctx.db.dispose()
 
     app = FastAPI(
@@ -260,11 +276,15 @@ def create_app(
     )
     app.state.ready = False
     app.state.settings = settings
+    app.state.signal_connections = SignalConnections()  # told why on shutdown (control/server.py)
+    register_oplog_metrics(registry, lambda: getattr(app.state, "oplog_integrity", None))
     app.state.ice_servers = ice_servers_for(settings.turn, clock)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        return _error(exc.status_code, exc.code, exc.message, exc.details)
+        response = _error(exc.status_code, exc.code, exc.message, exc.details)
+        response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Retry-After on a 429
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -315,4 +335,6 @@ def create_app(
         web_console_router,  # issue 8: the web console at /console/ (GET / redirects)
     ):
         app.include_router(r)
+    limits.install(app, cloudapi_too_large)  # body size and JSON depth, before anything reads a body
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: also on the limits' own answers
     return app

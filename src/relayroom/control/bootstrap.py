@@ -1,15 +1,18 @@
-"""First start: an admin, a default account and a demo application, announced once on the terminal."""
+"""First start: an admin, a default account and a demo application, announced once on the terminal
+(or, without one, in a 0600 file in the data dir: never on a stream that may end in a log file)."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from relayroom.control.principal import SYSTEM
 from relayroom.control.services import Services
-from relayroom.storage.models import User
+from relayroom.datadir import write_private
+from relayroom.storage.models import DEMO_SDKAPPID, DeploymentSetting, User
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,25 @@ async def bootstrap_if_empty(services: Services, *, username: str = "admin") -> 
             description="Created on first start",
             tags={"env": "dev"},
         )
+        # The one application the dev-mode UserSig endpoint may sign for (control/web/endpoints.py).
+        session.add(DeploymentSetting(key=DEMO_SDKAPPID, value=str(app.sdkappid)))
         return FirstStart(username, password, account.id, app.sdkappid, key)
+
+
+FIRST_START_FILE = "first-start.txt"
+
+
+def write_first_start_file(data_dir: Path, message: str) -> Path:
+    """The first-start message in ``data_dir/first-start.txt``, readable by this user only (0600)."""
+    return write_private(data_dir / FIRST_START_FILE, message.encode())
+
+
+def first_start_notice(path: Path) -> str:
+    """What stdout says when it is not a terminal: where the credentials are, never the credentials."""
+    return (
+        f"RelayRoom is set up. The console admin's password and the demo app's SDKSecretKey are in "
+        f"{path.resolve()} (readable by this user only): read it, keep them safe, then delete the file.\n"
+    )
 
 
 def first_start_message(fs: FirstStart, base_url: str) -> str:

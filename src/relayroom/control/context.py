@@ -21,6 +21,7 @@ class ControlContext:
     signer: DeploymentSigner
     clock: Clock
     pseudonym_secret: bytes  # derived from the master key; turns account ids into refs
+    oplog_key: bytes  # derived from the master key; keys the operation log's chain (never stored)
 
     @staticmethod
     def derive_pseudonym_secret(master_key: bytes) -> bytes:

@@ -73,6 +73,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Not allowed (`forbidden`)"),
         (404, "Not found, or another account's (`not_found`)"),
         (409, "`conflict`, `limit_exceeded` or `invalid_state`"),
+        (413, "Body larger than the route's limit (`payload_too_large`)"),
         (422, "Invalid input (`invalid_input`)"),
+        (429, "Too many sign-in attempts; see Retry-After"),
     )
 }

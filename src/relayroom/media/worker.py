@@ -10,15 +10,16 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import resource
 import socket
 import struct
-import sys
 import time
 from typing import Any, cast
 
 from aiortc.rtcdtlstransport import RTCCertificate
 
+from relayroom.logs import setup_logging
 from relayroom.media.channel import Channel
 from relayroom.media.ice import stun
 from relayroom.media.ice.tcp_server import (
@@ -473,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
     add_tcp_arguments(ap)
     args = ap.parse_args(argv)
     disable_core_dumps()
-    logging.basicConfig(level=args.log_level, stream=sys.stderr)
+    setup_logging(args.log_level, process=f"media-worker:{os.getpid()}")  # the same redacting JSON lines
     sock = socket.socket(fileno=args.channel_fd)
 
     async def run() -> None:

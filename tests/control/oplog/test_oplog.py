@@ -151,19 +151,20 @@ async def test_signed_checkpoint_detects_truncation(settings: Settings) -> None:
         assert verify_document(cp, rt.services.ctx.signer.public_key_b64)
         forged = {**cp, "seq": cp["seq"] - 1}
         assert not verify_document(forged)
-        from relayroom.control.oplog.service import check_checkpoint
+        from relayroom.control.oplog.checkpoints import compare
 
         async with rt.services.ctx.db.write() as s:
             last = (
                 await s.execute(select(OplogEntry.seq).order_by(OplogEntry.seq.desc()).limit(1))
             ).scalar_one()
-            await s.execute(text("DELETE FROM oplog_entries WHERE seq = :s"), {"s": last})
+            await s.execute(text("DELETE FROM oplog_entries WHERE seq >= :s"), {"s": cp["seq"]})
         report = await _verify(rt)
         assert report.ok  # a clean truncation is invisible to the chain alone...
         async with rt.services.ctx.db.read() as s:
-            hashes = {q: h for q, h in (await s.execute(select(OplogEntry.seq, OplogEntry.entry_hash))).all()}
-        problem = check_checkpoint(report, hashes, cp)
-        assert problem is not None and "truncated" in problem  # ...but not to a kept checkpoint
+            hashes = await rt.services.oplog.hashes(s)
+        difference = compare(report, hashes, cp)
+        assert difference is not None and "truncated" in difference.message  # ...but not to a checkpoint
+        assert difference.first_differing == cp["seq"] and last >= cp["seq"]
 
 
 def test_cli_oplog_verify_names_the_tampered_entry(tmp_path: Path) -> None:
@@ -200,3 +201,18 @@ def test_cli_oplog_verify_names_the_tampered_entry(tmp_path: Path) -> None:
     res = runner.invoke(cli_app, args)
     assert res.exit_code == 1
     assert "at entry 3" in res.stderr
+
+
+@pytest.mark.parametrize("field", ["action", "actor"])
+async def test_oplog_filters_take_percent_and_underscore_literally(settings: Settings, field: str) -> None:
+    async with running(settings) as rt:
+        h = await _populate(rt)
+        url = f"/api/v1/accounts/{rt.first.account_id}/oplog"
+        everything = (await rt.client.get(url, headers=h)).json()
+        assert len(everything) >= 5
+        for value in ("%", "_", "%%", "app_", "a%", "_pp.", "%system%", "syste_"):
+            r = await rt.client.get(url, headers=h, params={field: value})
+            assert r.status_code == 200 and r.json() == [], (field, value, r.json()[:1])
+        # the literal text still matches
+        literal = "app." if field == "action" else "system"
+        assert (await rt.client.get(url, headers=h, params={field: literal})).json()

@@ -90,7 +90,7 @@ async def test_media_is_relayed_and_never_written(tmp_path: Path, monkeypatch: p
     clients: list[RelayRoomClient] = []
     try:
         await asyncio.to_thread(wait_ready, port, proc)
-        text = out_path.read_text()
+        text = (data / "first-start.txt").read_text()  # stdout is no terminal: credentials in a 0600 file
         sdkappid = int(text.split("SDKAppID:")[1].split()[0])
         key = text.split("SDKSecretKey:")[1].split()[0]
         url = f"ws://127.0.0.1:{port}/signal"
@@ -141,17 +141,22 @@ async def test_media_is_relayed_and_never_written(tmp_path: Path, monkeypatch: p
     # the database, and the log streams (scanned below)
     allowed = {str(data / n) for n in ("relayroom.db", "relayroom.db-wal", "relayroom.db-shm")}
     allowed |= {str(out_path), str(err_path)}
+    # signed operation-log checkpoints (hashes and sequence numbers only; scanned below like the rest)
+    allowed |= {str(p) for p in written if Path(p).parent == data / "oplog-checkpoints"}
     assert written <= allowed, f"files opened for writing besides the database: {written - allowed}"
     for text in limits:
         core = next(line for line in text.splitlines() if line.startswith("Max core file size"))
         assert core.split()[4:6] == ["0", "0"], core  # core dumps disabled in workers
     files = [p for p in data.rglob("*") if p.is_file()]
-    assert {p.name for p in files} <= {
+    checkpoints = {p.name for p in files if p.parent.name == "oplog-checkpoints"}
+    assert checkpoints and all(name.endswith(".json") for name in checkpoints)
+    assert {p.name for p in files} - checkpoints <= {
         "relayroom.db",
         "relayroom.db-wal",
         "relayroom.db-shm",
         "master.key",
         "signing.key",
+        "first-start.txt",
     }
     blobs = [p.read_bytes() for p in files] + [out_path.read_bytes(), err_path.read_bytes()]
     assert len(err_path.read_bytes()) > 0

@@ -1,4 +1,5 @@
-"""A small FastAPI app with the signalling router, served by uvicorn on 127.0.0.1 (ephemeral port)."""
+"""A small FastAPI app with the signalling router, served on 127.0.0.1 (ephemeral port) with the server
+configuration `relayroom serve` uses (control/server.py: frame limit, shutdown notice)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from relayroom.control.rooms.manager import RoomManager
+from relayroom.control.server import Server, server_config
+from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.endpoints import router
 
 
@@ -20,6 +22,7 @@ class RunningServer:
     url: str  # ws://127.0.0.1:<port>/signal
     manager: RoomManager
     media: Any = None  # the real MediaService when the test uses one
+    server: Server | None = None
 
 
 @contextlib.asynccontextmanager
@@ -27,10 +30,9 @@ async def serve(manager: RoomManager, media: Any = None) -> AsyncIterator[Runnin
     app = FastAPI()
     app.include_router(router)
     app.state.rooms = manager
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
+    app.state.signal_connections = SignalConnections()
+    config = server_config(app, "127.0.0.1", 0, log_level="warning", lifespan="off", ws="websockets-sansio")
+    server = Server(config, app)
     task = asyncio.get_running_loop().create_task(server.serve())
     await manager.start()
     try:
@@ -39,7 +41,7 @@ async def serve(manager: RoomManager, media: Any = None) -> AsyncIterator[Runnin
                 task.result()
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
-        yield RunningServer(f"ws://127.0.0.1:{port}/signal", manager, media)
+        yield RunningServer(f"ws://127.0.0.1:{port}/signal", manager, media, server)
     finally:
         await manager.close()
         server.should_exit = True

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from relayroom.control.rooms.errors import ErrorCode
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.signaling.endpoints import router
-from relayroom.control.signaling.protocol import MAX_FRAME_BYTES, ProtocolError
+from relayroom.control.signaling.protocol import MAX_FRAME_BYTES, BadMessage, ProtocolError, parse_request
 from tests.control.rooms.fakes import REGION, SDKAPPID, FakeDirectory, FakeMedia, make_manager, usersig
 from tests.control.signaling.server import RunningServer, serve
 
@@ -104,8 +104,9 @@ async def test_malformed_messages_get_documented_errors_and_the_socket_keeps_wor
         5000,
         ProtocolError.UNSUPPORTED_VERSION,
     )
-    big = json.dumps({"v": 1, "type": "heartbeat", "pad": "x" * MAX_FRAME_BYTES})
-    assert error_of(await wire.raw(big)) == (5000, ProtocolError.FRAME_TOO_LARGE)
+    deep = '{"v": 1, "type": "heartbeat", "data": ' + '{"a": ' * 40 + "1" + "}" * 41
+    assert error_of(await wire.raw(deep)) == (5000, ProtocolError.JSON_TOO_DEEP)
+    assert error_of(await wire.raw("[" * 5000)) == (5000, ProtocolError.JSON_TOO_DEEP)
     r = await wire.raw('{"v": 1, "id": null, "type": "fly"}')
     assert error_of(r) == (5000, ProtocolError.UNKNOWN_TYPE)
     r = await wire.request("enter", {"sdkAppId": "1400000001", "userId": 5, "userSig": "x"})
@@ -117,6 +118,46 @@ async def test_malformed_messages_get_documented_errors_and_the_socket_keeps_wor
     assert ok["ok"] is True and ok["data"] == {"inRoom": False}
     r = await wire.enter("alice")
     assert r["ok"] is True and r["data"]["role"] == "anchor"
+
+
+async def test_a_frame_over_64_kib_closes_the_socket_with_1009_and_the_member_can_resume(
+    server: RunningServer,
+) -> None:
+    async with connect(server.url) as ws:
+        wire = Wire(ws)
+        token = (await wire.enter("alice"))["data"]["resumeToken"]
+        big = json.dumps({"v": 1, "type": "heartbeat", "pad": "x" * MAX_FRAME_BYTES})
+        await ws.send(big)
+        with pytest.raises(ConnectionClosed) as exc:
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
+        assert exc.value.rcvd is not None and exc.value.rcvd.code == 1009
+    async with connect(server.url) as ws2:
+        r = await Wire(ws2).request("resume", {"resumeToken": token})
+        assert r["ok"] is True
+
+
+def test_the_protocol_refuses_a_frame_over_64_kib_where_the_server_limit_is_higher() -> None:
+    big = json.dumps({"v": 1, "type": "heartbeat", "pad": "x" * MAX_FRAME_BYTES})
+    with pytest.raises(BadMessage) as exc:
+        parse_request(big)
+    assert exc.value.extra_code == ProtocolError.FRAME_TOO_LARGE
+
+
+async def test_sigterm_tells_every_client_why_before_the_socket_closes() -> None:
+    m, _, _ = make_manager()
+    async with serve(m) as running, connect(running.url) as ws_a, connect(running.url) as ws_b:
+        a, b = Wire(ws_a), Wire(ws_b)
+        assert (await a.enter("alice"))["ok"] and (await b.enter("bob"))["ok"]
+        assert running.server is not None
+        running.server.should_exit = True  # what uvicorn's SIGTERM handler does
+        for wire in (a, b):
+            data = await wire.wait_event("server-shutdown")
+            assert data["reason"] == "server_shutdown" and data["message"]
+            with pytest.raises(ConnectionClosed) as exc:
+                await asyncio.wait_for(wire.ws.recv(), 5)
+            assert exc.value.rcvd is not None
+            assert (exc.value.rcvd.code, exc.value.rcvd.reason) == (1001, "server shutting down")
 
 
 async def test_enter_refusals_arrive_on_the_channel_with_trtc_codes(wire: Wire) -> None:

@@ -164,3 +164,46 @@ def test_typescript_declarations_match_the_module() -> None:
         block = dts[dts.index(f"export declare const {const}: Readonly<{{") :]
         declared = re.findall(r"^  (\w+): ([^;\n]+);", block[: block.index("}>;")], re.M)
         assert [(k, json.dumps(v).replace('"', "'")) for k, v in pairs] == declared, const
+
+
+def _admin(client: TestClient, first: FirstStart) -> dict[str, str]:
+    r = client.post("/api/v1/auth/login", json={"username": first.username, "password": first.password})
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def _other_tenant_app(client: TestClient, admin: dict[str, str]) -> int:
+    """Another customer's enabled application, created after the demo one (and named Demo too)."""
+    assert client.post("/api/v1/users", headers=admin, json={"username": "acme", "password": "acme-password"})
+    r = client.post("/api/v1/accounts", headers=admin, json={"name": "Acme", "owner_username": "acme"})
+    acc = r.json()["id"]
+    r = client.post("/api/v1/auth/login", json={"username": "acme", "password": "acme-password"})
+    acme = {"Authorization": f"Bearer {r.json()['token']}"}
+    r = client.post(f"/api/v1/accounts/{acc}/applications", headers=acme, json={"name": "Demo"})
+    assert r.status_code == 201, r.text
+    return int(r.json()["sdkappid"])
+
+
+@pytest.mark.parametrize("how", ["disable", "terminate", "close_account"])
+def test_dev_usersig_signs_for_no_other_app_when_the_demo_app_is_unavailable(
+    dev: tuple[TestClient, FirstStart], how: str
+) -> None:
+    client, first = dev
+    admin = _admin(client, first)
+    other = _other_tenant_app(client, admin)
+    if how == "close_account":
+        assert client.delete(f"/api/v1/accounts/{first.account_id}", headers=admin).status_code < 300
+    else:
+        assert client.post(f"/api/v1/applications/{first.sdkappid}/{how}", headers=admin).status_code < 300
+    r = client.post("/api/dev/usersig", json={"userId": "alice"})
+    assert r.status_code == 409, r.text
+    assert "demo application created at first start" in r.text
+    assert str(other) not in r.text
+
+
+def test_dev_usersig_follows_the_demo_app_by_id_not_by_name(dev: tuple[TestClient, FirstStart]) -> None:
+    client, first = dev
+    admin = _admin(client, first)
+    _other_tenant_app(client, admin)
+    r = client.patch(f"/api/v1/applications/{first.sdkappid}", headers=admin, json={"name": "Renamed"})
+    assert r.status_code == 200, r.text
+    assert client.post("/api/dev/usersig", json={"userId": "alice"}).json()["sdkAppId"] == first.sdkappid

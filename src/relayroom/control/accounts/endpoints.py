@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
@@ -21,6 +21,8 @@ from relayroom.control.accounts.schemas import (
     UserCreateIn,
     UserOut,
 )
+from relayroom.control.accounts.throttle import LoginThrottleDep
+from relayroom.control.accounts.throttle import login as throttled_login
 from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep, WriteSession
 from relayroom.control.errors import Forbidden, NotFound
 from relayroom.storage.models import Role, User
@@ -29,12 +31,15 @@ router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
 @router.post("/auth/login", response_model=LoginOut)
-async def login(body: LoginIn, services: ServicesDep, session: WriteSession) -> LoginOut:
-    issued = await services.accounts.login(session, body.username, body.password)
-    user = (await session.execute(select(User).where(User.username == body.username))).scalar_one()
+async def login(
+    body: LoginIn, request: Request, services: ServicesDep, throttle: LoginThrottleDep
+) -> LoginOut:
+    """Throttled per username and client address: 429 with Retry-After once either is locked."""
+    client = request.client.host if request.client else None
+    token, expires_at, user = await throttled_login(services, throttle, body.username, body.password, client)
     return LoginOut(
-        token=issued.token,
-        expires_at=issued.expires_at,
+        token=token,
+        expires_at=expires_at,
         user=UserOut(id=user.id, username=user.username, is_admin=user.is_admin),
     )
 

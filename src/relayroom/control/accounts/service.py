@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -86,7 +87,9 @@ class AccountService:
     ) -> IssuedToken:
         user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
         try:
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            # argon2 takes tens of milliseconds of CPU by design: in a thread, the event loop (signalling,
+            # every other request) keeps going while a sign-in is checked
+            await asyncio.to_thread(_hasher.verify, user.password_hash if user else _DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):
             raise NotAuthenticated("wrong username or password") from None
         if user is None:

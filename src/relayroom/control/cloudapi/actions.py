@@ -565,21 +565,48 @@ async def describe_trtc_room_usage(ctx: ActionContext, p: Params) -> dict[str, A
     return {"Data": buf.getvalue()}
 
 
-ACTIONS: dict[str, tuple[Action, str]] = {
-    # name: (function, rate-limit class)
-    "DismissRoom": (dismiss_room, "room"),
-    "DismissRoomByStrRoomId": (dismiss_room_by_str_room_id, "room"),
-    "RemoveUser": (remove_user, "room"),
-    "RemoveUserByStrRoomId": (remove_user_by_str_room_id, "room"),
-    "SetUserBlocked": (set_user_blocked, "room"),
-    "SetUserBlockedByStrRoomId": (set_user_blocked_by_str_room_id, "room"),
-    "DescribeRoomInfo": (describe_room_info, "quality"),
-    "DescribeUserInfo": (describe_user_info, "quality"),
-    "DescribeUserEvent": (describe_user_event, "quality"),
-    "DescribeCallDetailInfo": (describe_call_detail_info, "quality"),
-    "DescribeScaleInfo": (describe_scale_info, "quality"),
-    "DescribeUnusualEvent": (describe_unusual_event, "quality"),
-    "DescribeTrtcUsage": (describe_trtc_usage, "usage"),
-    "DescribeTrtcRoomUsage": (describe_trtc_room_usage, "usage"),
+@dataclass(frozen=True)
+class ActionSpec:
+    fn: Action
+    rate_class: str  # key of RATE_LIMITS
+    # The parameters the action defines (the SDK's <Action>Request model): any other is refused with
+    # UnknownParameter, as Tencent's API does, so one action's signed body is no valid body of another.
+    params: frozenset[str]
+    # Changes state (rooms, members): a signed request is taken once (replay.py); reads may repeat.
+    changes_state: bool
+
+
+def _spec(fn: Action, rate_class: str, params: str, *, changes_state: bool = False) -> ActionSpec:
+    return ActionSpec(fn, rate_class, frozenset(params.split()), changes_state)
+
+
+_TIME_RANGE = "SdkAppId StartTime EndTime"
+ACTIONS: dict[str, ActionSpec] = {
+    "DismissRoom": _spec(dismiss_room, "room", "SdkAppId RoomId", changes_state=True),
+    "DismissRoomByStrRoomId": _spec(
+        dismiss_room_by_str_room_id, "room", "SdkAppId RoomId", changes_state=True
+    ),
+    "RemoveUser": _spec(remove_user, "room", "SdkAppId RoomId UserIds", changes_state=True),
+    "RemoveUserByStrRoomId": _spec(
+        remove_user_by_str_room_id, "room", "SdkAppId RoomId UserIds", changes_state=True
+    ),
+    "SetUserBlocked": _spec(
+        set_user_blocked, "room", "SdkAppId RoomId UserId IsMute", changes_state=True
+    ),
+    "SetUserBlockedByStrRoomId": _spec(
+        set_user_blocked_by_str_room_id, "room", "SdkAppId StrRoomId UserId IsMute", changes_state=True
+    ),
+    "DescribeRoomInfo": _spec(describe_room_info, "quality", f"{_TIME_RANGE} RoomId PageNumber PageSize"),
+    "DescribeUserInfo": _spec(
+        describe_user_info, "quality", f"{_TIME_RANGE} CommId UserIds PageNumber PageSize"
+    ),
+    "DescribeUserEvent": _spec(describe_user_event, "quality", f"{_TIME_RANGE} CommId RoomId UserId"),
+    "DescribeCallDetailInfo": _spec(
+        describe_call_detail_info, "quality", f"{_TIME_RANGE} CommId UserIds DataType PageNumber PageSize"
+    ),
+    "DescribeScaleInfo": _spec(describe_scale_info, "quality", _TIME_RANGE),
+    "DescribeUnusualEvent": _spec(describe_unusual_event, "quality", f"{_TIME_RANGE} RoomId"),
+    "DescribeTrtcUsage": _spec(describe_trtc_usage, "usage", _TIME_RANGE),
+    "DescribeTrtcRoomUsage": _spec(describe_trtc_room_usage, "usage", "SdkAppid StartTime EndTime"),
 }
 RATE_LIMITS = {"room": 20, "quality": 20, "usage": 5}

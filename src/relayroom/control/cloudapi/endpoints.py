@@ -1,14 +1,15 @@
 """``POST /``: the TRTC-compatible server API, where the official SDK sends every action.
 
-Order of checks: Authorization format, timestamp skew (300 s), version, SecretId, signature (TC3,
-recomputed from the request as received), rate limit per credential, action, parameters. Every outcome
-is HTTP 200 with ``Content-Type: application/json`` in the API 3.0 envelope (envelope.py).
-Never logged: SecretKeys, signatures, bodies.
+Order of checks: body size (at the edge, control/limits.py), Authorization format, timestamp skew
+(300 s), version, SecretId, signature (TC3, recomputed from the request as received), action, rate
+limit per credential, JSON (depth-limited), parameters the action does not define (UnknownParameter),
+then, for state-changing actions, a signature already accepted (replay.py), then the action's own
+parameter checks. Every outcome is HTTP 200 with ``Content-Type: application/json`` in the API 3.0
+envelope (envelope.py). Never logged: SecretKeys, signatures, bodies.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -23,7 +24,11 @@ from relayroom.control.cloudapi.actions import ACTIONS, RATE_LIMITS, ActionConte
 from relayroom.control.cloudapi.errors import CloudApiError
 from relayroom.control.cloudapi.params import Params
 from relayroom.control.cloudapi.ratelimit import RateLimiter
+from relayroom.control.cloudapi.replay import InMemoryReplayCache, ReplayCache, ReplayCacheFull
+from relayroom.control.limits import CLOUD_API_BODY_LIMIT
 from relayroom.control.services import Services
+from relayroom.jsonlimits import JsonTooDeep
+from relayroom.jsonlimits import loads as json_loads
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,6 @@ router = APIRouter()
 VERSION = "2019-07-22"
 SERVICE = "trtc"
 MAX_SKEW_S = 300
-MAX_BODY = 1 << 20
 UNSIGNED = "UNSIGNED-PAYLOAD"
 
 
@@ -44,8 +48,46 @@ def _limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-async def _authenticate(request: Request, services: Services, body: bytes) -> tuple[str, str]:
-    """Returns (SecretId, account id) or raises the TRTC auth error."""
+def _replay_cache(request: Request) -> ReplayCache:
+    cache: ReplayCache | None = getattr(request.app.state, "cloudapi_replay_cache", None)
+    if cache is None:
+        cache = InMemoryReplayCache()
+        request.app.state.cloudapi_replay_cache = cache
+    return cache
+
+
+def too_large(limit: int) -> Response:
+    """The answer of the edge limit (control/limits.py) for a body over ``limit``: the envelope."""
+    return envelope.error(
+        str(uuid.uuid4()),
+        E.REQUEST_SIZE_LIMIT_EXCEEDED,
+        f"The request body is larger than {limit} bytes.",
+    )
+
+
+async def _take_once(request: Request, secret_id: str, auth: tc3.Authorization, ts: int, now: float) -> None:
+    """Refuse a state-changing request whose signature was accepted before (within its window)."""
+    ttl = ts + MAX_SKEW_S - now + 1  # the signature verifies until its timestamp is 300 s old
+    try:
+        fresh = await _replay_cache(request).add(f"{secret_id}:{auth.signature}", ttl)
+    except ReplayCacheFull:
+        log.warning("cloud api replay cache full; refusing state-changing requests for now")
+        raise CloudApiError(
+            E.REQUEST_LIMIT_EXCEEDED, "Too many recent state-changing requests; retry in a few seconds."
+        ) from None
+    if not fresh:
+        raise CloudApiError(
+            E.AUTH_SIGNATURE_REPLAY,
+            "This signed request was already accepted: a state-changing request is taken once. "
+            "Sign a new request (a later X-TC-Timestamp) to do it again.",
+        )
+
+
+async def _authenticate(
+    request: Request, services: Services, body: bytes
+) -> tuple[str, str, tc3.Authorization, int]:
+    """Returns (SecretId, account id, the parsed Authorization, X-TC-Timestamp) or raises the TRTC
+    auth error. ``x-tc-action`` (and any other header) may be in SignedHeaders: it is then verified."""
     h = request.headers
     raw = h.get("authorization")
     if not raw:
@@ -86,7 +128,7 @@ async def _authenticate(request: Request, services: Services, body: bytes) -> tu
     )
     if auth.date != tc3.utc_date(ts) or not tc3.signatures_equal(want, auth.signature):
         raise CloudApiError(E.AUTH_SIGNATURE_FAILURE, "The provided credentials could not be validated.")
-    return auth.secret_id, account_id
+    return auth.secret_id, account_id, auth, ts
 
 
 @router.post("/", include_in_schema=False)
@@ -96,31 +138,41 @@ async def cloud_api(request: Request) -> Response:
     action = request.headers.get("x-tc-action", "")
     services: Services = request.app.state.services
     try:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise CloudApiError(E.INVALID_PARAMETER, "The request body is too large.")
-        secret_id, account_id = await _authenticate(request, services, body)
-        entry = ACTIONS.get(action)
-        if entry is None:
+        body = await request.body()  # at most CLOUD_API_BODY_LIMIT: the edge refused larger ones
+        if len(body) > CLOUD_API_BODY_LIMIT:
+            raise CloudApiError(E.REQUEST_SIZE_LIMIT_EXCEEDED, "The request body is too large.")
+        secret_id, account_id, auth, ts = await _authenticate(request, services, body)
+        spec = ACTIONS.get(action)
+        if spec is None:
             raise CloudApiError(E.INVALID_ACTION, f"The action `{action}` is not found.")
-        fn, cls = entry
-        if not _limiter(request).allow(secret_id, cls, RATE_LIMITS[cls]):
+        if not _limiter(request).allow(secret_id, spec.rate_class, RATE_LIMITS[spec.rate_class]):
             raise CloudApiError(E.REQUEST_LIMIT_EXCEEDED, "Requests exceed the frequency limit.")
         try:
-            data: Any = json.loads(body or b"{}")
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+            data: Any = json_loads(body or b"{}")
+        except JsonTooDeep as exc:
+            raise CloudApiError(E.INVALID_PARAMETER, f"The request body is not accepted: {exc}.") from None
+        except ValueError:
             raise CloudApiError(E.INVALID_PARAMETER, "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise CloudApiError(E.INVALID_PARAMETER, "The request body must be a JSON object.")
+        unknown = sorted(set(data) - spec.params)
+        if unknown:
+            raise CloudApiError(
+                E.UNKNOWN_PARAMETER,
+                f"The parameter `{unknown[0][:64]}` is not recognized by the action `{action}`.",
+            )
+        now = services.ctx.clock.time()
+        if spec.changes_state:
+            await _take_once(request, secret_id, auth, ts, now)
         ctx = ActionContext(
             services=services,
             rooms=getattr(request.app.state, "rooms", None),
             history=getattr(request.app.state, "call_history", None),
             meter=getattr(request.app.state, "usage_meter", None),
             account_id=account_id,
-            now=services.ctx.clock.time(),
+            now=now,
         )
-        out = await fn(ctx, Params(data))
+        out = await spec.fn(ctx, Params(data))
     except CloudApiError as exc:
         log.info("cloud api error", extra={"action": action[:64], "code": exc.code})
         return envelope.error(request_id, exc.code, exc.message)

@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from relayroom.control.deps import DB_INT_MAX, PrincipalDep, ReadSession, ServicesDep
-from relayroom.control.errors import InvalidInput
+from relayroom.control.errors import Forbidden, InvalidInput
+from relayroom.control.oplog.integrity import ChainStatus, OplogIntegrity
 
 router = APIRouter(prefix="/api/v1", tags=["operation log"])
 
@@ -78,15 +79,28 @@ async def list_oplog(
 async def verify_oplog(
     account_id: str, principal: PrincipalDep, services: ServicesDep, session: ReadSession
 ) -> dict[str, Any]:
-    """Recomputes the deployment's whole chain (manifests only are compared; nothing of others leaks)."""
+    """Recomputes the deployment's whole chain under its key. Answers what this account may know:
+    ``ok``, this account's entry count and newest entry, and ``broken_at``/``problem`` only when the
+    break is one of this account's entries (never anything about other accounts' entries)."""
     principal.role_in(account_id)
-    return (await services.oplog.verify(session)).as_dict()
+    return await services.oplog.verify_for_account(session, account_id)
 
 
 @router.get("/accounts/{account_id}/oplog/checkpoint")
 async def oplog_checkpoint(
     account_id: str, principal: PrincipalDep, services: ServicesDep, session: ReadSession
 ) -> dict[str, Any]:
-    """A signed (seq, head hash) to keep: verifiable offline with `relayroom checkpoint verify`."""
+    """A signed (seq, hash) of this account's newest entry to keep: verifiable offline with
+    `relayroom checkpoint verify`."""
     principal.role_in(account_id)
-    return await services.oplog.checkpoint(session)
+    return await services.oplog.account_checkpoint(session, account_id)
+
+
+@router.get("/oplog/status")
+async def oplog_status(principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    """Deployment admins: the chain's state as the server last checked it (at start, and before each
+    automatic checkpoint)."""
+    if not principal.is_admin:
+        raise Forbidden("only a deployment admin can see the whole operation log's state")
+    integrity: OplogIntegrity | None = getattr(request.app.state, "oplog_integrity", None)
+    return ChainStatus(ok=None).as_dict() if integrity is None else integrity.status.as_dict()

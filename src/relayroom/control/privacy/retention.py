@@ -72,8 +72,9 @@ class PurgeOutcome:
 
 
 def _object_pattern(kind: str, object_id: int | str) -> str:
-    # canonical JSON (sorted keys, no spaces) of the oplog content's object
-    return f'%"object":{{"id":{json.dumps(object_id)},"type":"{kind}"}}%'
+    # canonical JSON (sorted keys, no spaces) of the oplog content's object; matched literally
+    # (contains(..., autoescape=True)): a `_` or `%` in an id matches only itself
+    return f'"object":{{"id":{json.dumps(object_id)},"type":"{kind}"}}'
 
 
 class RetentionService:
@@ -376,7 +377,7 @@ class RetentionService:
         if sole:
             for uid in sole:  # user.create / user.login entries name the user, not the account
                 counts["oplog_entries_redacted"] += await self._redact(
-                    s, OplogEntry.payload.like(_object_pattern("user", uid)), job
+                    s, OplogEntry.payload.contains(_object_pattern("user", uid), autoescape=True), job
                 )
             await self._count_delete(s, ApiToken, ApiToken.user_id.in_(sole))
             counts["users"] = await self._count_delete(s, User, User.id.in_(sole))
@@ -405,7 +406,7 @@ class RetentionService:
         if sdkappid is None:
             return counts
         counts["oplog_entries_redacted"] = await self._redact(
-            s, OplogEntry.payload.like(_object_pattern("application", sdkappid)), job
+            s, OplogEntry.payload.contains(_object_pattern("application", sdkappid), autoescape=True), job
         )
         counts.update(await self._purge_app_rows(s, [sdkappid]))
         if await s.get(Tombstone, job.target_ref) is None:
@@ -435,7 +436,7 @@ class RetentionService:
         counts = {"oplog_entries_redacted": 0}
         for sid in secret_ids:
             counts["oplog_entries_redacted"] += await self._redact(
-                s, OplogEntry.payload.like(_object_pattern("credential", sid)), job
+                s, OplogEntry.payload.contains(_object_pattern("credential", sid), autoescape=True), job
             )
         counts["cloud_credentials"] = await self._count_delete(
             s, CloudCredential, CloudCredential.account_id == account_id

@@ -22,6 +22,11 @@ from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant
 from relayroom.control.rooms.room import Room
+from relayroom.control.signaling.connections import (
+    SHUTDOWN_CLOSE_CODE,
+    SHUTDOWN_CLOSE_REASON,
+    SignalConnections,
+)
 from relayroom.control.signaling.ice_servers import IceServers, NoIceServers
 from relayroom.control.signaling.protocol import (
     PROTOCOL_VERSION,
@@ -62,6 +67,9 @@ class Connection:
         self._ice_servers = ice_servers or NoIceServers()
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._flushed = asyncio.Event()
+        self._close_code = 1008  # policy violation: the client stopped reading
+        self._close_reason = ""
         self.participant: Participant | None = None
         self.closed = False
 
@@ -79,6 +87,18 @@ class Connection:
             return
         self._out.put_nowait(text)
 
+    def close_with_notice(self, event: str, data: dict[str, Any], code: int, reason: str) -> None:
+        """Send ``event`` as the last message, then close with ``code``/``reason`` (server shutdown)."""
+        if self.closed:
+            return
+        self._push(event_message(event, data))
+        self._close_code, self._close_reason = code, reason
+        self.closed = True
+        self._out.put_nowait(None)
+
+    async def wait_flushed(self) -> None:
+        await self._flushed.wait()
+
     async def run(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="signal-writer")
         try:
@@ -94,13 +114,16 @@ class Connection:
                 await self._writer
 
     async def _write_loop(self) -> None:
-        while True:
-            text = await self._out.get()
-            if text is None:
-                with contextlib.suppress(Exception):
-                    await self._ws.close(code=1008)
-                return
-            await self._ws.send_text(text)
+        try:
+            while True:
+                text = await self._out.get()
+                if text is None:
+                    with contextlib.suppress(Exception):
+                        await self._ws.close(code=self._close_code, reason=self._close_reason)
+                    return
+                await self._ws.send_text(text)
+        finally:
+            self._flushed.set()
 
     async def _read_loop(self) -> None:
         while not self.closed:
@@ -255,16 +278,24 @@ class Connection:
 @router.websocket("/signal")
 async def signal(websocket: WebSocket) -> None:
     manager: RoomManager | None = getattr(websocket.app.state, "rooms", None)
+    connections: SignalConnections | None = getattr(websocket.app.state, "signal_connections", None)
     await websocket.accept()
     if manager is None:
         # Media (and so rooms) disabled on this node, e.g. a control-plane-only deployment.
         await websocket.close(code=1013, reason="rooms are not available on this node")
         return
+    if connections is not None and connections.closing:
+        await websocket.close(code=SHUTDOWN_CLOSE_CODE, reason=SHUTDOWN_CLOSE_REASON)
+        return
     ice_servers: IceServers | None = getattr(websocket.app.state, "ice_servers", None)
     conn = Connection(websocket, manager, ice_servers)
+    if connections is not None:
+        connections.add(conn)
     try:
         await conn.run()
     finally:
+        if connections is not None:
+            connections.discard(conn)
         if websocket.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close()

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from relayroom.control.rooms.errors import ErrorCode, RoomError
+from relayroom.jsonlimits import MAX_JSON_DEPTH, JsonTooDeep
+from relayroom.jsonlimits import loads as json_loads
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024  # an SDP with a few dozen m-lines fits easily
@@ -29,6 +31,7 @@ class ProtocolError(enum.IntEnum):
     INVALID_FIELDS = 4
     FRAME_TOO_LARGE = 5
     BINARY_FRAME = 6
+    JSON_TOO_DEEP = 7
 
 
 class _Data(BaseModel):
@@ -144,8 +147,12 @@ def parse_request(text: str) -> Request:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:  # lone surrogates: JSON's error
         raise BadMessage(ProtocolError.FRAME_TOO_LARGE, f"message larger than {MAX_FRAME_BYTES} bytes")
     try:
-        raw = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
+        raw = json_loads(text)
+    except JsonTooDeep:
+        raise BadMessage(
+            ProtocolError.JSON_TOO_DEEP, f"message is nested deeper than {MAX_JSON_DEPTH} levels"
+        ) from None
+    except ValueError:
         raise BadMessage(ProtocolError.MALFORMED_JSON, "message is not valid JSON") from None
     if not isinstance(raw, dict):
         raise BadMessage(ProtocolError.MALFORMED_JSON, "message must be a JSON object")

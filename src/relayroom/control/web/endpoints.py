@@ -6,8 +6,10 @@ as well as a checkout; the repository's ``sdk/js/`` and ``web/demo/`` are links 
 native ES modules: the entry ``/sdk/relayroom.js`` imports its parts from ``/sdk/lib/*.js``.
 
 ``POST /api/dev/usersig`` exists only when ``settings.dev`` is true (``relayroom serve --dev``): it signs
-a UserSig for the demo application so that a newcomer can open two tabs and talk. It never returns or
-logs the key, and never logs the UserSig.
+a UserSig for the demo application so that a newcomer can open two tabs and talk. It signs for that one
+application only, the one first start created (its SDKAppID is kept in the database), and only while it
+and its account are enabled: never for another application, whatever the state of the demo one. It
+never returns or logs the key, and never logs the UserSig.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from sqlalchemy import select
 from relayroom.auth.usersig import gen_usersig
 from relayroom.control.applications.service import ApplicationService
 from relayroom.control.services import Services
-from relayroom.storage.models import Account, AccountStatus, Application, AppStatus
+from relayroom.storage.models import (
+    DEMO_SDKAPPID,
+    Account,
+    AccountStatus,
+    Application,
+    AppStatus,
+    DeploymentSetting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +108,30 @@ class DevUserSigRequest(BaseModel):
     user_id: str = Field(alias="userId", min_length=1, max_length=32)
 
 
-async def demo_sdkappid(services: Services, preferred: int | None = None) -> int | None:
-    """The demo app: ``preferred`` when given (app.state.demo_sdkappid), else the oldest enabled
-    application of the oldest active account."""
-    if preferred is not None:
-        return preferred
+class DemoUnavailable(Exception):
+    """The dev endpoint has nothing it may sign for (the reason is safe to show)."""
+
+
+async def demo_sdkappid(services: Services) -> int:
+    """The demo application first start created, if it is still enabled in an active account."""
     async with services.ctx.db.read() as session:
+        setting = await session.get(DeploymentSetting, DEMO_SDKAPPID)
+        if setting is None:
+            raise DemoUnavailable("this deployment has no demo application (none was created at first start)")
+        sdkappid = int(setting.value)
         row = (
             await session.execute(
-                select(Application.sdkappid)
+                select(Application.status, Account.status)
                 .join(Account, Account.id == Application.account_id)
-                .where(Account.status == AccountStatus.ACTIVE, Application.status == AppStatus.ENABLED)
-                .order_by(Account.created_at, Application.created_at)
-                .limit(1)
+                .where(Application.sdkappid == sdkappid)
             )
-        ).scalar_one_or_none()
-        return int(row) if row is not None else None
+        ).first()
+    if row is None or row[0] is not AppStatus.ENABLED or row[1] is not AccountStatus.ACTIVE:
+        raise DemoUnavailable(
+            "the demo application created at first start is disabled or gone; the dev endpoint signs for "
+            "no other application"
+        )
+    return sdkappid
 
 
 @router.post("/api/dev/usersig", tags=["dev"], include_in_schema=False)
@@ -125,9 +142,10 @@ async def dev_usersig(body: DevUserSigRequest, request: Request) -> dict[str, An
     if not _USER_ID.fullmatch(body.user_id):
         raise HTTPException(status_code=422, detail="userId must be 1..32 characters of [a-zA-Z0-9_-]")
     services: Services = request.app.state.services
-    sdkappid = await demo_sdkappid(services, getattr(request.app.state, "demo_sdkappid", None))
-    if sdkappid is None:
-        raise HTTPException(status_code=409, detail="no enabled application to use for the demo")
+    try:
+        sdkappid = await demo_sdkappid(services)
+    except DemoUnavailable as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
     async with services.ctx.db.read() as session:
         entry = await ApplicationService.load_entry_context(services.ctx, session, sdkappid)
     if entry is None or not entry.secret_keys:

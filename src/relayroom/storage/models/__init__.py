@@ -4,6 +4,7 @@ from relayroom.storage.models.account import Account, AccountStatus
 from relayroom.storage.models.application import Application, AppStatus, ConsentPolicy
 from relayroom.storage.models.base import Base
 from relayroom.storage.models.cloudapi import CallQualitySample, CallRoom, CallUser, CallUserEvent
+from relayroom.storage.models.deployment import DEMO_SDKAPPID, DeploymentSetting
 from relayroom.storage.models.oplog import OplogEntry
 from relayroom.storage.models.privacy import (
     ConsentAttestation,
@@ -19,6 +20,7 @@ from relayroom.storage.models.user import ApiToken, Membership, Role, User
 from relayroom.storage.models.webhooks import CallbackConfig, WebhookDelivery
 
 __all__ = [
+    "DEMO_SDKAPPID",
     "Account",
     "AccountStatus",
     "ApiToken",
@@ -37,6 +39,7 @@ __all__ = [
     "ConsentRecord",
     "DataSubjectRequest",
     "DeletionReceipt",
+    "DeploymentSetting",
     "Membership",
     "OplogEntry",
     "RetentionJob",

@@ -12,8 +12,10 @@ from relayroom.storage.types import UTCDateTime
 class OplogEntry(Base):
     """One operation-log entry: a manifest that stays, and content that can be purged.
 
-    entry_hash = H(prev_hash, seq, ts, account_ref, action, result, payload_commit), and
-    payload_commit = H(salt || payload). Purging drops payload and salt; the chain still verifies.
+    entry_hash = HMAC(chain key, prev_hash, seq, ts, account_ref, action, result, payload_commit) (the
+    key is derived from the master key; entries from before keying: plain SHA-256, closed by an
+    ``oplog.chain.keyed`` entry), and payload_commit = H(salt || payload). Purging drops payload and
+    salt; the chain still verifies.
     """
 
     __tablename__ = "oplog_entries"

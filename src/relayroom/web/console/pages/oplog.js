@@ -3,7 +3,7 @@
 import { get } from "../lib/api.js";
 import { clear, h } from "../lib/dom.js";
 import { short } from "../lib/format.js";
-import { accountId } from "../lib/session.js";
+import { accountId, me } from "../lib/session.js";
 import { badge, card, downloadJson, empty, guard, pageHead, table, toast, when } from "../lib/ui.js";
 
 export async function pageOplog(main) {
@@ -66,9 +66,14 @@ export async function pageOplog(main) {
     clear(
       status,
       h("span", { class: "chain-icon", "aria-hidden": "true" }, v.ok ? "✓" : "✕"),
-      v.ok ? h("span", { id: "chain-text" }, h("strong", {}, "Chain verified"), ` · ${v.entries} entries · head `, h("span", { class: "mono" }, short(v.head_hash, 16))) : h("span", { id: "chain-text" }, h("strong", {}, `Chain broken at entry ${v.broken_at}`), v.problem ? ` · ${v.problem}` : ""),
+      v.ok ? h("span", { id: "chain-text" }, h("strong", {}, "Chain verified"), ` · ${v.entries} entries of this account · newest `, h("span", { class: "mono" }, short(v.head_hash, 16))) : h("span", { id: "chain-text" }, h("strong", {}, v.broken_at ? `Chain broken at entry ${v.broken_at}` : "The operation log does not verify"), v.problem ? ` · ${v.problem}` : ""),
       h("button", { class: "btn btn-sm", onclick: async () => { await verify(); await load(true); } }, "Verify again"),
     );
+    if (me()?.user.is_admin) {
+      // deployment admins also see the whole log's state as the server last checked it (start, checkpoints)
+      const st = await get("/oplog/status");
+      if (st.ok === false) status.append(h("div", { id: "deployment-chain", class: "small" }, h("strong", {}, "Deployment: "), `the operation log does not verify${st.broken_at ? ` at entry ${st.broken_at}` : ""}`, st.problem ? ` · ${st.problem}` : ""));
+    }
   });
   const checkpoint = guard(async () => {
     const cp = await get(`/accounts/${acc}/oplog/checkpoint`);

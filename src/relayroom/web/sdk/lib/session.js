@@ -231,6 +231,9 @@ export class Session {
       this._generation += 1;
       this._leaveLocally();
       this._s.emit(EVENT.KICKED_OUT, {reason: data.reason || 'kick'});
+    } else if (name === 'server-shutdown') {
+      // the socket closes next (1001): the dropped-socket recovery enters again once a server answers
+      log.info('server is shutting down:', data.reason);
     } else if (name === 'reconnect') {
       log.info('server asks to reconnect:', data.reason);
       this._reconnector.recover(data.reason === 'worker_died' || data.reason === 'timeout' ? 'gone' : 'media');

@@ -1,0 +1,51 @@
+"""How the control plane runs under uvicorn: the limits uvicorn enforces for us, and a shutdown that
+tells signalling clients why before their sockets close.
+
+``relayroom serve`` and the tests that run the real server use the same :func:`server_config` and
+:class:`Server`, so what the tests probe is what production runs.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from relayroom.control.signaling.connections import SignalConnections
+from relayroom.control.signaling.protocol import MAX_FRAME_BYTES
+
+# A WebSocket message larger than this is refused by the protocol layer while it arrives (close 1009),
+# never buffered whole: the same 64 KiB the signalling protocol documents.
+WS_MAX_FRAME_BYTES = MAX_FRAME_BYTES
+
+
+def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for ``app``; ``options`` override (tests: ``log_level``...)."""
+    base: dict[str, Any] = {
+        "ws_max_size": WS_MAX_FRAME_BYTES,
+        "log_config": None,  # our logging setup (relayroom.logs) stays in charge
+        "access_log": False,  # access lines would carry client addresses and paths with ids
+    }
+    base.update(options)
+    return uvicorn.Config(app, host=host, port=port, **base)
+
+
+def signal_connections(app: FastAPI) -> SignalConnections | None:
+    found: SignalConnections | None = getattr(app.state, "signal_connections", None)
+    return found
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, with signalling clients told of a shutdown before their sockets close."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        connections = signal_connections(self._app)
+        if connections is not None:
+            await connections.shutdown()
+        await super().shutdown(sockets)
