@@ -164,7 +164,13 @@ def schema() -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {
-                            "schema": {"type": "object", "properties": props, "required": required}
+                            # unknown parameters are refused (UnknownParameter), as Tencent's API does
+                            "schema": {
+                                "type": "object",
+                                "properties": props,
+                                "required": required,
+                                "additionalProperties": False,
+                            }
                         }
                     },
                 },
@@ -195,6 +201,7 @@ _CODE_HEADS = {
     "ResourceUnavailable",
     "FailedOperation",
     "UnauthorizedOperation",
+    "UnknownParameter",
 }
 _VALIDATORS: dict[str, Any] = {}
 
