@@ -125,9 +125,13 @@ const hidden = ['constructor', 'length', 'name', 'prototype'];
 const pub = (names) => names.filter((n) => !n.startsWith('_') && !hidden.includes(n));
 const constants = {};
 for (const c of ['ERROR_CODE', 'EXTRA_CODE', 'EVENT', 'TYPE']) constants[c] = Object.entries(m[c]);
+const statics = new Set(); // RelayRoom's and its base class's (TRTC's statics)
+for (let c = R; c && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+  for (const n of Object.getOwnPropertyNames(c)) statics.add(n);
+}
 console.log(JSON.stringify({
   exports: Object.keys(m), isDefault: R === m.RelayRoom, frozen: Object.isFrozen(m.EVENT),
-  members: pub(Object.getOwnPropertyNames(R.prototype)), statics: pub(Object.getOwnPropertyNames(R)),
+  members: pub(Object.getOwnPropertyNames(R.prototype)), statics: pub([...statics]),
   constants, staticConstants: ['EVENT', 'ERROR_CODE', 'EXTRA_CODE', 'TYPE'].every((c) => R[c] === m[c]),
 }));
 """

@@ -26,7 +26,7 @@ ENTER = """async ([userId, roomId, key, streamsFallback]) => {
   await rr.enterRoom({sdkAppId, userId, userSig, roomId, autoReceiveVideo: true, e2ee: {key}});
   await rr.startLocalAudio();
   await rr.startLocalVideo({view: 'me', option: {profile: '240p'}});
-  return {e2ee: rr.room.e2ee, mode: rr._e2ee._mode};
+  return {e2ee: rr.room.e2ee, mode: rr._pipeline._mode};
 }"""
 
 SHOW = """(userId) => rr.startRemoteVideo({userId, view: document.getElementById('remote')})"""

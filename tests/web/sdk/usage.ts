@@ -28,16 +28,39 @@ export async function call(sdkAppId: number, userSig: string, view: HTMLElement)
   rr.once('connection-state-changed', ({state}) => state === TYPE.CONNECTION_STATE_RECONNECTING);
   rr.on('statistics', (s: EventMap['statistics']) => s.remoteStatistics.map((r) => r.video.length));
   rr.on('error', (e: RtcError) => e.code === ERROR_CODE.OPERATION_FAILED && e.extraCode === RelayRoom.EXTRA_CODE.RECONNECT_FAILED);
+  rr.on('sei-message', ({userId, streamType, seiPayloadType, data}) => `${userId}${streamType}${seiPayloadType}${data.byteLength}`);
+  rr.on(EVENT.TRACK, ({userId, track}) => userId === '' && track.kind === 'video');
+  rr.on('first-video-frame', ({width, height}) => width * height);
+  rr.on('video-size-changed', ({newWidth, newHeight}) => newWidth / newHeight);
+  rr.on('video-play-state-changed', ({state, reason}) => state === 'PLAYING' && reason === 'unmute');
+  rr.on('audio-play-state-changed', ({userId, state}) => userId + state);
+  rr.on('device-changed', ({type, action, device}) => type === 'camera' && action === 'add' && device.label);
+  rr.on('permission-state-change', ({camera, microphone}) => camera === 'granted' && microphone !== null);
+  rr.on('connection-state-changed', ({state}) => state === TYPE.CONNECTION_STATE_RECONNECTED);
   rr.off('*');
+  const sei = RelayRoom.create({enableSEI: true});
+  const {detail} = await RelayRoom.isSupported();
+  if (detail.isH264EncodeSupported) sei.sendSEIMessage(new TextEncoder().encode('lyric').buffer, {seiPayloadType: 243});
+  const permissions = await RelayRoom.getPermissions({request: false, types: ['camera']});
+  await RelayRoom.setCurrentSpeaker(permissions.camera === 'granted' ? 'default' : '');
+  void (await RelayRoom.getSpeakerList(false));
 
-  const config: EnterRoomConfig = {sdkAppId, userId: 'alice', userSig, roomId: 8888, scene: 'live', role: 'audience'};
+  const config: EnterRoomConfig = {sdkAppId, userId: 'alice', userSig, roomId: 8888, scene: 'live', role: 'audience',
+    proxy: {turnServer: [{url: 'turn:turn.example.org:3478', username: 'u', credential: 'p'}], iceTransportPolicy: 'relay'}};
   try {
     await rr.enterRoom(config);
     await rr.switchRole('anchor', {privateMapKey: 'pmk'});
     await rr.startLocalAudio({option: {profile: 'high'}});
     await rr.startLocalVideo({view, option: {profile: '720p', mirror: false}});
     await rr.updateLocalVideo({option: {profile: {width: 640, height: 360, frameRate: 30}}});
-    await rr.startScreenShare({option: {profile: '1080p'}});
+    await rr.startScreenShare({option: {profile: '1080p', systemAudio: true}});
+    await rr.updateScreenShare({publish: false, option: {fillMode: 'cover'}});
+    await rr.switchRoom({userSig, roomId: 9999});
+    const snapshot: string = rr.getVideoSnapshot({userId: 'bob', streamType: 'main'});
+    const remoteAudio: MediaStreamTrack | null = rr.getAudioTrack('bob');
+    const screenAudio: MediaStreamTrack | null = rr.getAudioTrack({streamType: 'sub'});
+    const remoteVideo: MediaStreamTrack | null = rr.getVideoTrack({userId: 'bob', streamType: 'sub'});
+    void [snapshot, remoteAudio, screenAudio, remoteVideo];
     const seq: number = await rr.sendCustomMessage({cmdId: 1, data: new TextEncoder().encode('hi')});
     rr.setRemoteAudioVolume('bob', 50);
     await rr.muteRemoteAudio('*', true);
@@ -65,6 +88,16 @@ export async function call(sdkAppId: number, userSig: string, view: HTMLElement)
 
   // @ts-expect-error: roomId is a number ("123" is not 123)
   await rr.enterRoom({sdkAppId, userId: 'alice', userSig, roomId: '8888'});
+  // @ts-expect-error: the ICE transport policy is 'all' or 'relay'
+  await rr.enterRoom({...config, proxy: {iceTransportPolicy: 'none'}});
+  rr.on('error', (e) => e.extraCode === RelayRoom.EXTRA_CODE.TURN_AUTH_FAILED);
+  // @ts-expect-error: SEI payload types are 243 and 5
+  rr.sendSEIMessage(new ArrayBuffer(1), {seiPayloadType: 6});
+  // @ts-expect-error: sendSEIMessage returns nothing (it throws on refusal)
+  const sent: Promise<void> = rr.sendSEIMessage(new ArrayBuffer(1));
+  void sent;
+  // @ts-expect-error: roomId is a number in switchRoom too
+  await rr.switchRoom({userSig, roomId: '62'});
   // @ts-expect-error: there is no such role
   await rr.switchRole('host');
   // @ts-expect-error: video profiles are named

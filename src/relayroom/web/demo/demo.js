@@ -5,7 +5,7 @@ import {bestGrid, commonAspect, lastRowStart} from './layout.js';
 const $ = (id) => document.getElementById(id);
 const QUALITY = ['Unknown', 'Excellent', 'Good', 'Poor', 'Bad', 'Very bad', 'Disconnected'];
 const STATES = {DISCONNECTED: 'Not connected', CONNECTING: 'Connecting…', CONNECTED: 'Connected',
-  RECONNECTING: 'Reconnecting…'};
+  RECONNECTING: 'Reconnecting…', RECONNECTED: 'Connected'};
 const CMD_CHAT = 1;
 const VIDEO_PROFILE = new URLSearchParams(location.search).get('profile') || '480p';
 // Videos are letterboxed in their tile, never cropped: a camera of another shape keeps its sides.

@@ -16,8 +16,18 @@ export declare const EXTRA_CODE: Readonly<{
   STR_ROOM_ID_INVALID: 5013;
   ROOM_ID_MISSING: 5015;
   ROOM_ID_NOT_NUMBER: 5016;
+  BUFFER_EMPTY: 5017;
+  BUFFER_OVERSIZE: 5018;
+  ROOM_ID_TYPE_MISMATCH: 5019;
+  ROOM_ID_DUPLICATE: 5020;
   NOT_IN_ROOM: 5101;
   REMOTE_USER_MISSING: 5102;
+  SEI_NOT_ENABLED: 5108;
+  NEEDS_PUBLISHED: 5109;
+  NOT_SUPPORTED_SCREEN_SHARE: 5205;
+  NOT_SUPPORTED_SMALL_VIDEO: 5206;
+  NOT_SUPPORTED_SEI: 5207;
+  NOT_SUPPORTED_PLUGIN: 5210;
   DEVICE_NOT_FOUND: 5301;
   DEVICE_NOT_ALLOWED: 5302;
   DEVICE_NOT_READABLE: 5303;
@@ -28,6 +38,8 @@ export declare const EXTRA_CODE: Readonly<{
   RECONNECT_FAILED: 5501;
   SIGNAL_CLOSED: 5502;
   TIMEOUT: 5503;
+  MEDIA_CONNECTION_FAILED: 5510;
+  TURN_AUTH_FAILED: 5511;
 }>;
 
 export declare const EVENT: Readonly<{
@@ -48,6 +60,20 @@ export declare const EVENT: Readonly<{
   PUBLISH_STATE_CHANGED: 'publish-state-changed';
   STATISTICS: 'statistics';
   E2EE_ERROR: 'e2ee-error';
+  AUDIO_PLAY_STATE_CHANGED: 'audio-play-state-changed';
+  VIDEO_PLAY_STATE_CHANGED: 'video-play-state-changed';
+  DEVICE_CHANGED: 'device-changed';
+  TRACK: 'track';
+  SEI_MESSAGE: 'sei-message';
+  FIRST_VIDEO_FRAME: 'first-video-frame';
+  PERMISSION_STATE_CHANGE: 'permission-state-change';
+  VIDEO_SIZE_CHANGED: 'video-size-changed';
+  /** Not emitted: `on()` throws RtcError 5200 for the five below. */
+  AUDIO_FRAME: 'audio-frame';
+  REALTIME_TRANSCRIBER_MESSAGE: 'realtime-transcriber-message';
+  REALTIME_TRANSCRIBER_STATE_CHANGED: 'realtime-transcriber-state-changed';
+  PICTURE_IN_PICTURE_STATE_CHANGED: 'picture-in-picture-state-changed';
+  FULL_SCREEN_STATE_CHANGED: 'full-screen-state-changed';
 }>;
 
 export declare const TYPE: Readonly<{
@@ -61,6 +87,7 @@ export declare const TYPE: Readonly<{
   CONNECTION_STATE_CONNECTING: 'CONNECTING';
   CONNECTION_STATE_CONNECTED: 'CONNECTED';
   CONNECTION_STATE_RECONNECTING: 'RECONNECTING';
+  CONNECTION_STATE_RECONNECTED: 'RECONNECTED';
   QUALITY_UNKNOWN: 0;
   QUALITY_EXCELLENT: 1;
   QUALITY_GOOD: 2;
@@ -73,7 +100,10 @@ export declare const TYPE: Readonly<{
 export type Scene = 'rtc' | 'live';
 export type Role = 'anchor' | 'audience';
 export type StreamType = 'main' | 'sub';
-export type ConnectionState = 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING';
+/** RECONNECTED is passed through on the way back to CONNECTED after a reconnect. */
+export type ConnectionState = 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING' | 'RECONNECTED';
+export type PlayerState = 'PLAYING' | 'PAUSED' | 'STOPPED';
+export type PlayerStateReason = 'playing' | 'pause' | 'mute' | 'unmute' | 'ended';
 /** 0 unknown, 1 excellent, 2 good, 3 poor, 4 bad, 5 very bad, 6 disconnected */
 export type NetworkQuality = 0 | 1 | 2 | 3 | 4 | 5 | 6;
 export type VideoProfileName = '120p' | '180p' | '240p' | '360p' | '480p' | '720p' | '1080p' | '1440p' | '4K';
@@ -93,9 +123,27 @@ export declare class RtcError extends Error {
   readonly functionName: string;
 }
 
-export interface CreateOptions {
-  /** Signalling URL: ws(s)://host/signal, or http(s)://host (then /signal). Default: this page's origin. */
-  serverUrl?: string;
+
+/** trtc-sdk-v5's TurnServerOptions; `urls` (WebRTC's name) is accepted too. */
+export interface TurnServerOptions {
+  url?: string;
+  urls?: string | string[];
+  username?: string;
+  credential?: string;
+  credentialType?: 'password';
+}
+
+/** trtc-sdk-v5's ProxyServer. RelayRoom uses turnServer and iceTransportPolicy; the other fields (and a
+ *  string: a websocket proxy) are accepted and not used (serverUrl says where signalling goes). */
+export interface ProxyServer {
+  turnServer?: TurnServerOptions | TurnServerOptions[];
+  /** 'relay': all media through a TURN server (this one's or the RelayRoom server's). Default 'all'. */
+  iceTransportPolicy?: 'all' | 'relay';
+  websocketProxy?: string;
+  loggerProxy?: string;
+  scheduleProxy?: string;
+  unifiedProxy?: string;
+  webtransportProxy?: string;
 }
 
 export interface EnterRoomConfig {
@@ -117,6 +165,8 @@ export interface EnterRoomConfig {
   serverUrl?: string;
   /** RelayRoom: a consent token when the application's consent policy asks for one. */
   consentToken?: string;
+  /** TURN servers and ICE policy (the server's own TURN servers are always added). */
+  proxy?: ProxyServer | string;
   /** RelayRoom: end-to-end encrypt media with `key`, a passphrase or raw bytes (≥ 16) that every member
    *  gets from the application (docs/e2ee.md). The key never leaves the browser. */
   e2ee?: E2EEConfig;
@@ -152,20 +202,72 @@ export interface LocalVideoConfig {
     profile?: VideoProfileName | VideoProfile;
     fillMode?: 'contain' | 'cover' | 'fill';
     mirror?: boolean;
+    /** The small stream (simulcast) is not offered: a truthy value is RtcError 5200/5206. */
+    small?: boolean | VideoProfileName | VideoProfile;
   };
 }
 
 export interface ScreenShareConfig {
   view?: View;
   publish?: boolean;
-  option?: { profile?: ScreenShareProfileName | VideoProfile };
+  option?: {
+    profile?: ScreenShareProfileName | VideoProfile;
+    fillMode?: 'contain' | 'cover' | 'fill';
+    /** Capture the system (tab) audio too; it is sent in the user's audio stream, mixed with the microphone. */
+    systemAudio?: boolean;
+    echoCancellation?: boolean;
+    noiseSuppression?: boolean;
+    autoGainControl?: boolean;
+    /** Your own tracks instead of a capture. */
+    videoTrack?: MediaStreamTrack;
+    audioTrack?: MediaStreamTrack;
+  };
 }
+
+export interface UpdateScreenShareConfig {
+  view?: View;
+  publish?: boolean;
+  option?: { fillMode?: 'contain' | 'cover' | 'fill'; videoTrack?: MediaStreamTrack; audioTrack?: MediaStreamTrack };
+}
+
+export interface CreateOptions {
+  /** Signalling URL: ws(s)://host/signal, or http(s)://host (then /signal). Default: this page's origin. */
+  serverUrl?: string;
+  /** sendSEIMessage and SEI_MESSAGE: the camera and the screen are then sent as H.264. */
+  enableSEI?: boolean;
+}
+
+export interface SwitchRoomConfig {
+  /** Default: the UserSig of enterRoom. */
+  userSig?: string;
+  roomId?: number;
+  strRoomId?: string;
+  privateMapKey?: string;
+}
+
+export interface SupportDetail {
+  isBrowserSupported: boolean;
+  isWebRTCSupported: boolean;
+  isWebCodecsSupported: boolean;
+  isMediaDevicesSupported: boolean;
+  isScreenShareSupported: boolean;
+  /** Always false: RelayRoom sends one encoding per track. */
+  isSmallStreamSupported: boolean;
+  isH264EncodeSupported: boolean;
+  isH264DecodeSupported: boolean;
+  isVp8EncodeSupported: boolean;
+  isVp8DecodeSupported: boolean;
+}
+
+export type PermissionValue = 'granted' | 'denied' | 'prompt' | null;
+export interface PermissionResult { camera: PermissionValue; microphone: PermissionValue }
 
 export interface RemoteVideoConfig {
   userId: string;
   streamType?: StreamType;
   view?: View;
-  option?: { fillMode?: 'contain' | 'cover' | 'fill'; mirror?: boolean };
+  /** small: true (the small stream) is refused with RtcError 5200/5206. */
+  option?: { fillMode?: 'contain' | 'cover' | 'fill'; mirror?: boolean; small?: boolean };
 }
 
 export interface RemoteStatistics {
@@ -183,6 +285,15 @@ export interface RemoteStatistics {
 }
 
 export interface EventMap {
+  /** userId '' is the local user (then streamType 'sub' is the screen and its audio). */
+  'track': { userId: string; streamType: StreamType; track: MediaStreamTrack };
+  'first-video-frame': { userId: string; streamType: StreamType; width: number; height: number };
+  'video-size-changed': { userId: string; streamType: StreamType; newWidth: number; newHeight: number };
+  'video-play-state-changed': { userId: string; streamType: StreamType; state: PlayerState; reason: PlayerStateReason };
+  'audio-play-state-changed': { userId: string; state: PlayerState; reason: PlayerStateReason };
+  'device-changed': { type: 'camera' | 'microphone' | 'speaker'; action: 'add' | 'remove' | 'active'; device: MediaDeviceInfo };
+  'permission-state-change': PermissionResult;
+  'sei-message': { userId: string; streamType: StreamType; seiPayloadType: number; data: ArrayBuffer };
   'error': RtcError;
   'autoplay-failed': { userId: string; mediaType: 'audio' | 'video'; resume: () => void };
   'kicked-out': { reason: 'kick' | 'banned' | 'room_disband' };
@@ -246,10 +357,14 @@ export declare class RelayRoom {
 
   static create(options?: CreateOptions): RelayRoom;
   static setLogLevel(level: 0 | 1 | 2 | 3 | 4 | 5): void;
-  static isSupported(): Promise<{ result: boolean; detail: Record<string, boolean> }>;
-  static getCameraList(): Promise<MediaDeviceInfo[]>;
-  static getMicrophoneList(): Promise<MediaDeviceInfo[]>;
-  static getSpeakerList(): Promise<MediaDeviceInfo[]>;
+  static isSupported(): Promise<{ result: boolean; detail: SupportDetail }>;
+  /** requestPermission (default true): open the device for a moment when the labels are hidden. */
+  static getCameraList(requestPermission?: boolean): Promise<MediaDeviceInfo[]>;
+  static getMicrophoneList(requestPermission?: boolean): Promise<MediaDeviceInfo[]>;
+  static getSpeakerList(requestPermission?: boolean): Promise<MediaDeviceInfo[]>;
+  static getPermissions(option?: { request?: boolean; types?: Array<'camera' | 'microphone'> }): Promise<PermissionResult>;
+  /** Every remote audio of every instance plays through this output (HTMLMediaElement.setSinkId). */
+  static setCurrentSpeaker(speakerId: string): Promise<void>;
 
   constructor(options?: CreateOptions);
 
@@ -264,6 +379,8 @@ export declare class RelayRoom {
   /** RelayRoom: ratchet the sending key one step; the others follow on their own (8 steps). */
   ratchetE2EEKey(): Promise<void>;
   switchRole(role: Role, option?: { privateMapKey?: string }): Promise<void>;
+  /** Live rooms: to another room of the same id type; local tracks keep being published. */
+  switchRoom(config: SwitchRoomConfig): Promise<void>;
   destroy(): Promise<void>;
 
   startLocalAudio(config?: LocalAudioConfig): Promise<void>;
@@ -273,8 +390,23 @@ export declare class RelayRoom {
   updateLocalVideo(config?: LocalVideoConfig): Promise<void>;
   stopLocalVideo(): Promise<void>;
   startScreenShare(config?: ScreenShareConfig): Promise<void>;
+  updateScreenShare(config: UpdateScreenShareConfig): Promise<void>;
   stopScreenShare(): Promise<void>;
   getLocalTrack(slot?: 'audio' | 'video' | 'screen'): MediaStreamTrack | null;
+  /** No argument: the microphone; {streamType: 'sub'}: the screen's audio; a userId: that user's audio. */
+  getAudioTrack(config?: { userId?: string; streamType?: StreamType } | string): MediaStreamTrack | null;
+  /** userId '' (default): the local camera or screen. */
+  getVideoTrack(config?: { userId?: string; streamType?: StreamType }): MediaStreamTrack | null;
+  /** A PNG data URL of what the player shows now; '' when it shows nothing. */
+  getVideoSnapshot(config?: { userId?: string; streamType?: StreamType }): string;
+  /** 1..1000 bytes into the next published H.264 frame (create({enableSEI: true})); throws RtcError. */
+  sendSEIMessage(buffer: ArrayBuffer, options?: { seiPayloadType?: 5 | 243; toSubStream?: boolean }): void;
+  /** Not offered (RtcError 5200/5210): plugins. */
+  use(plugin: unknown): never;
+  startPlugin(name: string, options?: unknown): Promise<never>;
+  updatePlugin(name: string, options?: unknown): Promise<never>;
+  stopPlugin(name: string, options?: unknown): Promise<never>;
+  callExperimentalAPI(name: string, options?: unknown): Promise<never>;
 
   startRemoteVideo(config: RemoteVideoConfig): Promise<void>;
   updateRemoteVideo(config: RemoteVideoConfig): Promise<void>;

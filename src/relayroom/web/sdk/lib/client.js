@@ -10,86 +10,70 @@
 //   StatsMonitor                           network-quality, statistics, audio-volume
 //   E2EE                                   end-to-end encryption: keys, worker, frame transforms
 
-import {EVENT, ERROR_CODE, EXTRA_CODE, SDK_VERSION, TYPE, keyOf} from './constants.js';
-import {fromServerError, invalid, invalidOperation} from './errors.js';
+import {EVENT, EXTRA_CODE, UNSUPPORTED_EVENTS, keyOf} from './constants.js';
+import {fromServerError, invalid, invalidOperation, unsupported} from './errors.js';
 import {Emitter} from './events.js';
-import {setLevel} from './log.js';
+import {checkRelayPossible, iceConfiguration, validateProxy, watchIce} from './ice.js';
 import {b64decode, b64encode} from './bytes.js';
+import {DeviceWatcher} from './devices.js';
 import {E2EE, validateE2EEKey} from './e2ee.js';
+import {FramePipeline} from './frame-pipeline.js';
 import {LocalStreams} from './local-stream.js';
 import {peerConnectionFactory} from './peer-connection.js';
+import {snapshot} from './player-events.js';
 import {resolveView} from './player.js';
 import {RecvTransport} from './recv-transport.js';
 import {RemoteStreams} from './remote-stream.js';
 import {RemoteUsers} from './remote-users.js';
-import {SendTransport} from './send-transport.js';
+import {h264Preferences, SendTransport} from './send-transport.js';
+import {validateSeiMessage} from './sei.js';
 import {Session} from './session.js';
+import {TRTCStatics} from './statics.js';
 import {StatsMonitor} from './stats.js';
 import {Subscriptions} from './subscriptions.js';
 import {
-  signalUrl, validateCustomMessage, validateEnterRoomParams, validateRole, validateStreamType, validateUserId,
-  validateVolume,
+  signalUrl, validateCustomMessage, validateEnterRoomParams, validateRole, validateRoom, validateStreamType,
+  validateUserId, validateVolume,
 } from './validate.js';
-
-const devices = async (kind) => (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === kind);
 
 /**
  * One user's session. Create with `RelayRoom.create()`.
  */
-export class RelayRoom {
-  static EVENT = EVENT;
-  static ERROR_CODE = ERROR_CODE;
-  static EXTRA_CODE = EXTRA_CODE;
-  static TYPE = TYPE;
-  static VERSION = SDK_VERSION;
-
-  /** TRTC.create(): a new instance. Options: {serverUrl?} (default: the page's origin /signal). */
+export class RelayRoom extends TRTCStatics {
+  /** TRTC.create(): a new instance. Options: {serverUrl?} (default: the page's origin /signal),
+   *  {enableSEI?} (sendSEIMessage and SEI_MESSAGE; the camera and screen are then sent as H.264). */
   static create(options = {}) {
     return new RelayRoom(options);
   }
 
-  /** TRTC.setLogLevel(level): 0 debug .. 4 error, 5 none. */
-  static setLogLevel(level) {
-    setLevel(level);
-  }
-
-  static async isSupported() {
-    const detail = {
-      isBrowserSupported: typeof RTCPeerConnection === 'function' && typeof WebSocket === 'function',
-      isWebRTCSupported: typeof RTCPeerConnection === 'function',
-      isMediaDevicesSupported: !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia),
-      isScreenShareSupported: !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia),
-    };
-    return {result: detail.isBrowserSupported && detail.isWebRTCSupported, detail};
-  }
-
-  static async getCameraList() {
-    return devices('videoinput');
-  }
-
-  static async getMicrophoneList() {
-    return devices('audioinput');
-  }
-
-  static async getSpeakerList() {
-    return devices('audiooutput');
-  }
-
   constructor(options = {}) {
+    super();
     this._options = {...options};
     this._events = new Emitter();
     this._destroyed = false;
     const emit = (event, data) => this._events.emit(event, data);
     const onAutoplayFailed = (data) => emit(EVENT.AUTOPLAY_FAILED, data);
     const request = (...args) => this._session.request(...args);
-    this._e2ee = new E2EE({emit});
-    const createPeerConnection = peerConnectionFactory(() => this._e2ee.peerConnectionConfig());
+    this._pipeline = new FramePipeline({
+      onE2EEReport: (label, reason, message) => this._e2ee.report(label, reason, message),
+      onSei: (label, {payloadType, data}) => {
+        const stream = label();
+        if (stream) emit(EVENT.SEI_MESSAGE, {userId: stream.userId, streamType: stream.streamType, seiPayloadType: payloadType, data});
+      }});
+    this._seiEnabled = options.enableSEI === true && this._pipeline.enableSei();
+    this._e2ee = new E2EE({emit, pipeline: this._pipeline});
+    this._devices = new DeviceWatcher({emit});
+    this._proxy = validateProxy(null); // enterRoom's proxy: the application's TURN servers and ICE policy
+    const createPeerConnection = peerConnectionFactory(
+      () => ({...this._pipeline.peerConnectionConfig(), ...iceConfiguration(this._proxy, this._session.iceServers)}),
+      (pc) => watchIce(pc, {policy: this._proxy.iceTransportPolicy, side: 'connect', onFailure: (e) => emit(EVENT.ERROR, e)}));
     const recovering = () => this._session.recovering;
     this._session = new Session({emit,
       onServerEvent: (name, data, generation) => this._onServerEvent(name, data, generation),
       reconcile: (members, graceMs) => this._users.reconcile(members, graceMs),
       publish: () => this._send.sync(true),
       entered: () => this._stats.start(),
+      checkEntered: (res) => checkRelayPossible(iceConfiguration(this._proxy, res.iceServers)),
       teardownMedia: () => {
         this._send.teardown();
         this._recv.teardown();
@@ -103,9 +87,16 @@ export class RelayRoom {
         this._remote.clear(this._users.clear());
         this._subscriptions.clear();
         this._e2ee.stop();
+        this._pipeline.reset(); // SEI messages still waiting were for the room we left
       },
       recovered: () => {
         for (const userId of this._users.userIds()) this._subscriptions.resend(userId);
+      },
+      leaveRoomOnly: () => {
+        // switchRoom: the old room's users leave (with their events); local tracks stay
+        this._stats.stop();
+        this._users.reconcile([], 0);
+        this._subscriptions.clear();
       }});
     this._subscriptions = new Subscriptions({request, recovering,
       inSession: () => this._session.inRoom && this._session.connected});
@@ -119,15 +110,24 @@ export class RelayRoom {
       isCurrent: (generation) => this._session.isCurrent(generation),
       onTracks: (next, previous) => this._remote.tracksChanged(next, previous),
       onError: (e) => emit(EVENT.ERROR, e),
-      protect: (receiver, kind, mid) => this._e2ee.protectReceiver(receiver, kind, () => this._streamOfMid(mid))});
-    this._remote = new RemoteStreams({track: (key) => this._recv.tracks.get(key), onAutoplayFailed});
+      protect: (receiver, kind, mid) => this._pipeline.attach(receiver, {side: 'receive', kind,
+        label: () => this._streamOfMid(mid)})});
+    this._remote = new RemoteStreams({track: (key) => this._recv.tracks.get(key), onAutoplayFailed, emit});
     this._send = new SendTransport({createPeerConnection, request, emit,
-      local: (slot) => this._local.get(slot),
+      local: (slot) => this._local.sent(slot),
       generation: () => this._session.generation,
-      protect: (sender, kind) => this._e2ee.protectSender(sender, kind),
+      protect: (sender, kind, slot) => this._pipeline.attach(sender, {side: 'send', kind, slot}),
+      // SEI rides in H.264 (E2EE encrypts VP8 only: an E2EE room keeps VP8)
+      codecs: (kind) => (kind === 'video' && this._seiEnabled && !this._e2ee.active ? h264Preferences() : null),
       canPublish: (force) => this._session.inRoom && this._session.connected && this._session.role === 'anchor' &&
         (force || !recovering())});
     this._local = new LocalStreams({emit, onAutoplayFailed,
+      onCaptured: (slot, track) => {
+        emit(EVENT.TRACK, {userId: '', streamType: slot === 'screen' || slot === 'screenAudio' ? 'sub' : 'main', track});
+        if (slot === 'audio' || slot === 'video') {
+          this._devices.active(slot === 'audio' ? 'microphone' : 'camera', track).catch(() => {});
+        }
+      },
       publish: () => this._send.sync(),
       replaceTrack: (slot, track) => this._send.replaceTrack(slot, track),
       applyEncoding: (slot) => this._send.applyEncoding(slot),
@@ -197,12 +197,14 @@ export class RelayRoom {
   /** Register `handler` for `event` (TRTC.EVENT.*). */
   on(event, handler, context) {
     if (typeof handler !== 'function') throw invalid('on', 'handler must be a function');
+    if (UNSUPPORTED_EVENTS.has(event)) throw unsupported('on', 0, `RelayRoom does not emit '${event}'`);
     this._events.on(event, handler, context);
     return this;
   }
 
   once(event, handler, context) {
     if (typeof handler !== 'function') throw invalid('on', 'handler must be a function');
+    if (UNSUPPORTED_EVENTS.has(event)) throw unsupported('once', 0, `RelayRoom does not emit '${event}'`);
     this._events.on(event, handler, context, true);
     return this;
   }
@@ -236,8 +238,10 @@ export class RelayRoom {
   async enterRoom(options) {
     this._assertAlive('enterRoom');
     const data = validateEnterRoomParams(options);
+    const proxy = validateProxy(options.proxy);
     const e2eeKey = data.e2ee ? validateE2EEKey(options.e2ee.key, 'enterRoom') : null;
     if (this._session.busy) throw invalidOperation('enterRoom', 'already in a room; exitRoom first');
+    this._proxy = proxy;
     if (e2eeKey !== null) await this._e2ee.start(e2eeKey, data);
     try {
       await this._session.enter(data, signalUrl((options && options.serverUrl) || this._options.serverUrl));
@@ -289,6 +293,39 @@ export class RelayRoom {
     else await this._send.sync();
   }
 
+  /**
+   * TRTC switchRoom({userSig?, roomId | strRoomId, privateMapKey?}) (live rooms): leave this room and
+   * enter another of the same id type with the same role, on the same connection; the local tracks keep
+   * running and an anchor publishes them into the new room. The old room's users leave (their
+   * `remote-user-exit`s). When the new room refuses, this instance is in no room and the refusal is thrown.
+   */
+  async switchRoom(options) {
+    const fn = 'switchRoom';
+    this._assertAlive(fn);
+    if (options === null || typeof options !== 'object') throw invalid(fn, 'switchRoom needs {userSig, roomId | strRoomId}');
+    const {userSig, privateMapKey} = options;
+    if (userSig !== undefined && (typeof userSig !== 'string' || !userSig)) throw invalid(fn, 'userSig must be a non-empty string');
+    if (privateMapKey !== undefined && privateMapKey !== null && typeof privateMapKey !== 'string') {
+      throw invalid(fn, 'privateMapKey must be a string');
+    }
+    const room = validateRoom(options.roomId, options.strRoomId, fn);
+    this._assertInRoom(fn);
+    const current = this._session.room;
+    if (current.scene !== 'live') throw invalidOperation(fn, 'switchRoom is for live rooms (scene: live)');
+    if (this._session.recovering) throw invalidOperation(fn, 'reconnecting: switch rooms once connected');
+    if (this._e2ee.active) throw invalidOperation(fn, 'an end-to-end encrypted room: exitRoom, then enterRoom with its key');
+    if (('roomId' in room) !== (current.roomId !== undefined)) {
+      throw invalid(fn, 'the new room must be of the same id type (roomId or strRoomId) as this one', EXTRA_CODE.ROOM_ID_TYPE_MISMATCH);
+    }
+    if (room.roomId === current.roomId && room.strRoomId === current.strRoomId) {
+      throw invalid(fn, 'already in this room', EXTRA_CODE.ROOM_ID_DUPLICATE);
+    }
+    const changes = {...room};
+    if (userSig) changes.userSig = userSig;
+    if (privateMapKey) changes.privateMapKey = privateMapKey;
+    await this._session.switchRoom(changes);
+  }
+
   /** TRTC sendCustomMessage({cmdId 1..10, data: ArrayBuffer ≤ 1 KB}); anchors only. */
   async sendCustomMessage(message = {}) {
     const fn = 'sendCustomMessage';
@@ -306,6 +343,8 @@ export class RelayRoom {
     try { await this.exitRoom(); } catch { /* destroying anyway */ }
     this._local.releaseAll();
     this._session.close();
+    this._devices.stop();
+    this._pipeline.close();
     this._destroyed = true;
     this._events.clear();
   }
@@ -352,6 +391,12 @@ export class RelayRoom {
     await this._local.startScreen(config);
   }
 
+  /** TRTC updateScreenShare({view?, publish?, option: {fillMode?, videoTrack?, audioTrack?}}): incremental. */
+  async updateScreenShare(config = {}) {
+    this._assertAlive('updateScreenShare');
+    await this._local.updateScreen(config);
+  }
+
   async stopScreenShare() {
     this._assertAlive('stopScreenShare');
     await this._local.stop('screen');
@@ -360,6 +405,83 @@ export class RelayRoom {
   /** The local MediaStreamTrack of 'audio' | 'video' (camera) | 'screen', or null. */
   getLocalTrack(slot = 'video') {
     return this._local.track(slot);
+  }
+
+  /** TRTC getAudioTrack(): the microphone; ({streamType: 'sub'}): the screen's audio; (userId) or
+   *  ({userId}): a remote user's audio (one per user). null when there is none. */
+  getAudioTrack(config = {}) {
+    const {userId = '', streamType = 'main'} = typeof config === 'string' ? {userId: config} : config || {};
+    validateStreamType(streamType, 'getAudioTrack');
+    if (!userId) return streamType === 'sub' ? this._local.screenAudioTrack : this._local.track('audio');
+    const entry = this._recv.tracks.get(keyOf(userId, 'audio', 'main'));
+    return entry ? entry.track : null;
+  }
+
+  /** TRTC getVideoTrack({userId?, streamType?}): the camera or screen (local, userId ''), or a remote
+   *  user's. null when there is none. */
+  getVideoTrack({userId = '', streamType = 'main'} = {}) {
+    validateStreamType(streamType, 'getVideoTrack');
+    if (!userId) return this._local.track(streamType === 'sub' ? 'screen' : 'video');
+    const entry = this._recv.tracks.get(keyOf(userId, 'video', streamType));
+    return entry ? entry.track : null;
+  }
+
+  /** TRTC getVideoSnapshot({userId?, streamType?}): the frame a player shows now, as a PNG data URL; ''
+   *  when that video is not playing (as TRTC). */
+  getVideoSnapshot({userId = '', streamType = 'main'} = {}) {
+    validateStreamType(streamType, 'getVideoSnapshot');
+    if (!userId) {
+      const local = this._local.get(streamType === 'sub' ? 'screen' : 'video');
+      return snapshot(local && local.el);
+    }
+    return snapshot(this._remote.videoElement(keyOf(userId, 'video', streamType)));
+  }
+
+  /**
+   * TRTC sendSEIMessage(buffer, {seiPayloadType = 243 | 5, toSubStream = false}): `buffer` (1..1000 bytes)
+   * goes into the next published H.264 frame of the camera (or the screen) as an SEI NAL unit; the others
+   * get SEI_MESSAGE. Needs TRTC.create({enableSEI: true}) and a published video. Best effort (a lost frame
+   * loses its message). Not in end-to-end encrypted rooms (E2EE carries VP8 only).
+   */
+  sendSEIMessage(buffer, options = {}) {
+    const fn = 'sendSEIMessage';
+    this._assertAlive(fn);
+    const {bytes, payloadType, toSubStream} = validateSeiMessage(buffer, options);
+    if (!FramePipeline.available || this._e2ee.active) {
+      throw unsupported(fn, EXTRA_CODE.NOT_SUPPORTED_SEI, this._e2ee.active
+        ? 'SEI needs H.264, which end-to-end encrypted rooms do not carry' : 'this browser has no encoded transforms: no SEI');
+    }
+    if (!this._seiEnabled) throw invalidOperation(fn, 'create the instance with TRTC.create({enableSEI: true})', EXTRA_CODE.SEI_NOT_ENABLED);
+    this._assertInRoom(fn);
+    const slot = toSubStream ? 'screen' : 'video';
+    if (!this._send.isPublished(slot)) {
+      throw invalidOperation(fn, `publish the ${toSubStream ? 'screen share' : 'camera'} first`, EXTRA_CODE.NEEDS_PUBLISHED);
+    }
+    this._pipeline.sendSei(slot, payloadType, bytes);
+  }
+
+  // ------------------------------------------------------------------------------------ not offered
+
+  /** TRTC plugins (beauty, virtual background, watermark, AI denoiser, CDN streaming, mixing...) are not
+   *  offered: RtcError 5200/5210. */
+  use() {
+    throw unsupported('use', EXTRA_CODE.NOT_SUPPORTED_PLUGIN, 'RelayRoom has no plugins');
+  }
+
+  async startPlugin(name) {
+    throw unsupported('startPlugin', EXTRA_CODE.NOT_SUPPORTED_PLUGIN, `plugin ${String(name)} is not supported`);
+  }
+
+  async updatePlugin(name) {
+    throw unsupported('updatePlugin', EXTRA_CODE.NOT_SUPPORTED_PLUGIN, `plugin ${String(name)} is not supported`);
+  }
+
+  async stopPlugin(name) {
+    throw unsupported('stopPlugin', EXTRA_CODE.NOT_SUPPORTED_PLUGIN, `plugin ${String(name)} is not supported`);
+  }
+
+  async callExperimentalAPI(name) {
+    throw unsupported('callExperimentalAPI', 0, `experimental API ${String(name)} is not supported`);
   }
 
   // ------------------------------------------------------------------------------------ remote media
@@ -371,6 +493,7 @@ export class RelayRoom {
     validateUserId(userId, fn);
     validateStreamType(streamType, fn);
     const el = resolveView(view, fn);
+    if (option && option.small) throw unsupported(fn, EXTRA_CODE.NOT_SUPPORTED_SMALL_VIDEO, 'the small stream is not supported');
     this._assertInRoom(fn);
     this._remote.showVideo(keyOf(userId, 'video', streamType), el, {mirror: !!option.mirror,
       fillMode: option.fillMode || (streamType === 'sub' ? 'contain' : 'cover')});

@@ -22,8 +22,18 @@ export const EXTRA_CODE = Object.freeze({
   STR_ROOM_ID_INVALID: 5013,
   ROOM_ID_MISSING: 5015,
   ROOM_ID_NOT_NUMBER: 5016,
+  BUFFER_EMPTY: 5017,
+  BUFFER_OVERSIZE: 5018,
+  ROOM_ID_TYPE_MISMATCH: 5019,
+  ROOM_ID_DUPLICATE: 5020,
   NOT_IN_ROOM: 5101,
   REMOTE_USER_MISSING: 5102,
+  SEI_NOT_ENABLED: 5108,
+  NEEDS_PUBLISHED: 5109,
+  NOT_SUPPORTED_SCREEN_SHARE: 5205,
+  NOT_SUPPORTED_SMALL_VIDEO: 5206,
+  NOT_SUPPORTED_SEI: 5207,
+  NOT_SUPPORTED_PLUGIN: 5210,
   DEVICE_NOT_FOUND: 5301,
   DEVICE_NOT_ALLOWED: 5302,
   DEVICE_NOT_READABLE: 5303,
@@ -34,6 +44,8 @@ export const EXTRA_CODE = Object.freeze({
   RECONNECT_FAILED: 5501,
   SIGNAL_CLOSED: 5502,
   TIMEOUT: 5503,
+  MEDIA_CONNECTION_FAILED: 5510,
+  TURN_AUTH_FAILED: 5511,
 });
 
 /** TRTC.EVENT */
@@ -55,7 +67,26 @@ export const EVENT = Object.freeze({
   PUBLISH_STATE_CHANGED: 'publish-state-changed',
   STATISTICS: 'statistics',
   E2EE_ERROR: 'e2ee-error',
+  AUDIO_PLAY_STATE_CHANGED: 'audio-play-state-changed',
+  VIDEO_PLAY_STATE_CHANGED: 'video-play-state-changed',
+  DEVICE_CHANGED: 'device-changed',
+  TRACK: 'track',
+  SEI_MESSAGE: 'sei-message',
+  FIRST_VIDEO_FRAME: 'first-video-frame',
+  PERMISSION_STATE_CHANGE: 'permission-state-change',
+  VIDEO_SIZE_CHANGED: 'video-size-changed',
+  // trtc-sdk-v5 events RelayRoom does not emit: `on()` refuses them with 5200 (never a silent no-op)
+  AUDIO_FRAME: 'audio-frame',
+  REALTIME_TRANSCRIBER_MESSAGE: 'realtime-transcriber-message',
+  REALTIME_TRANSCRIBER_STATE_CHANGED: 'realtime-transcriber-state-changed',
+  PICTURE_IN_PICTURE_STATE_CHANGED: 'picture-in-picture-state-changed',
+  FULL_SCREEN_STATE_CHANGED: 'full-screen-state-changed',
 });
+
+/** The events of EVENT that are never emitted (no transcriber, picture-in-picture or full-screen player,
+ *  no raw audio frames): listening to one is RtcError 5200. */
+export const UNSUPPORTED_EVENTS = Object.freeze(new Set([EVENT.AUDIO_FRAME, EVENT.REALTIME_TRANSCRIBER_MESSAGE,
+  EVENT.REALTIME_TRANSCRIBER_STATE_CHANGED, EVENT.PICTURE_IN_PICTURE_STATE_CHANGED, EVENT.FULL_SCREEN_STATE_CHANGED]));
 
 /** TRTC.TYPE */
 export const TYPE = Object.freeze({
@@ -69,6 +100,7 @@ export const TYPE = Object.freeze({
   CONNECTION_STATE_CONNECTING: 'CONNECTING',
   CONNECTION_STATE_CONNECTED: 'CONNECTED',
   CONNECTION_STATE_RECONNECTING: 'RECONNECTING',
+  CONNECTION_STATE_RECONNECTED: 'RECONNECTED',
   QUALITY_UNKNOWN: 0,
   QUALITY_EXCELLENT: 1,
   QUALITY_GOOD: 2,

@@ -28,6 +28,12 @@ export function invalidOperation(functionName, message, extraCode = 0) {
   return new RtcError({code: ERROR_CODE.INVALID_OPERATION, extraCode, message, functionName});
 }
 
+/** 5200: TRTC's error for a feature this SDK or browser does not offer (extraCode: TRTC's reason, e.g.
+ *  5206 small stream, 5207 SEI, 5210 plugin). */
+export function unsupported(functionName, extraCode, message) {
+  return new RtcError({code: ERROR_CODE.ENV_NOT_SUPPORTED, extraCode, message, functionName});
+}
+
 /** `e` as an RtcError: itself when it is one, else `code` (default 5999) with its message. */
 export function asRtcError(e, functionName, code = ERROR_CODE.UNKNOWN_ERROR, prefix = '') {
   if (e instanceof RtcError) return e;

@@ -1,19 +1,25 @@
 // Local streams: capture (microphone, camera, screen), one slot each, their preview players, and what
 // changes on the send transport when they start, change or stop. A slot holds
-// {track, publish, mute, option, profile, view, el}; the send transport reads it through `get(slot)`.
+// {track, publish, mute, option, profile, view, el} (the screen also {audioTrack}: its system audio);
+// the send transport reads what each slot sends through `sent(slot)`: the audio slot sends the
+// microphone, the screen's audio, or the two mixed (audio-mixer.js).
 
+import {AudioMixer, audioSource} from './audio-mixer.js';
 import {AUDIO_PROFILES, ERROR_CODE, EVENT, SCREEN_PROFILES, SLOTS, VIDEO_PROFILES} from './constants.js';
-import {RtcError, deviceError, invalid, invalidOperation} from './errors.js';
-import {removePlayer, render, resolveView} from './player.js';
+import {RtcError, deviceError, invalid, invalidOperation, unsupported} from './errors.js';
+import {log} from './log.js';
+import {removePlayer, render, resolveView, setSource} from './player.js';
 import {profileOf} from './validate.js';
 
 export class LocalStreams {
   /**
    * publish(): converge the send transport on the slots (a promise; serialised by the transport);
    * replaceTrack(slot, track); applyEncoding(slot); sendMute(slot, muted); emit(event, data);
-   * onAutoplayFailed(data).
+   * onAutoplayFailed(data); onCaptured(slot, track): a new local track (TRACK, DEVICE_CHANGED 'active').
    */
-  constructor({publish, replaceTrack, applyEncoding, sendMute, emit, onAutoplayFailed}) {
+  constructor({publish, replaceTrack, applyEncoding, sendMute, emit, onAutoplayFailed, onCaptured = () => {}}) {
+    this._onCaptured = onCaptured;
+    this._mixer = null;
     this._publish = publish;
     this._replaceTrack = replaceTrack;
     this._applyEncoding = applyEncoding;
@@ -33,6 +39,34 @@ export class LocalStreams {
     return local ? local.track : null;
   }
 
+  /** The screen share's audio track (system audio), or null. */
+  get screenAudioTrack() {
+    return (this._slots.screen && this._slots.screen.audioTrack) || null;
+  }
+
+  /** What the send transport sends for `slot`: {track, publish, mute, profile} or null. The audio slot
+   *  carries the microphone, the screen's system audio, or both mixed (then the microphone's mute only
+   *  silences the microphone: the producer stays unmuted for the screen's sound). */
+  sent(slot) {
+    if (slot !== 'audio') return this.get(slot);
+    const mic = this._slots.audio;
+    const screen = this._slots.screen;
+    const screenAudio = screen && screen.publish ? screen.audioTrack : null;
+    const source = audioSource(mic, screenAudio);
+    if (source !== 'mix' && this._mixer) {
+      this._mixer.close();
+      this._mixer = null;
+    }
+    if (source === 'mic' || source === null) return mic;
+    if (source === 'screen') return {track: screenAudio, publish: true, mute: false};
+    const inputs = [mic.track, screenAudio];
+    if (!this._mixer || !this._mixer.mixes(inputs)) {
+      if (this._mixer) this._mixer.close();
+      this._mixer = new AudioMixer(inputs);
+    }
+    return {track: this._mixer.track, publish: true, mute: false, mixed: true};
+  }
+
   // ------------------------------------------------------------------------------ microphone
 
   async startAudio(config = {}) {
@@ -44,6 +78,7 @@ export class LocalStreams {
     const track = await this._capture('audio', () => captureAudio(option, fn));
     this._slots.audio = {track, publish: publish !== false, mute: !!mute, option: {...option}};
     track.enabled = !mute;
+    this._onCaptured('audio', track);
     await this._publishStarted('audio');
   }
 
@@ -59,7 +94,8 @@ export class LocalStreams {
       local.track = track;
       local.option = {...local.option, ...option};
       track.enabled = !local.mute;
-      await this._replaceTrack('audio', track);
+      this._onCaptured('audio', track);
+      await this._replaceTrack('audio', this.sent('audio').track);
     }
     if (typeof publish === 'boolean') local.publish = publish;
     await this._setMute('audio', mute);
@@ -76,11 +112,13 @@ export class LocalStreams {
     const {view, publish = true, mute = false, option = {}} = config || {};
     const el = resolveView(view, fn);
     const profile = profileOf(option.profile, VIDEO_PROFILES, '480p', fn);
+    rejectSmall(option, fn);
     const track = await this._capture('video', () => captureVideo(option, profile, fn));
     const local = {track, publish: publish !== false, mute: !!mute, option: {...option}, profile, view: el, el: null};
     this._slots.video = local;
     track.enabled = !mute;
     if (el) local.el = this._preview(el, track, local.option, 'main');
+    this._onCaptured('video', track);
     await this._publishStarted('video');
   }
 
@@ -89,6 +127,7 @@ export class LocalStreams {
     const local = this._slots.video;
     if (!local) throw invalidOperation(fn, 'startLocalVideo first');
     const {view, publish, mute, option = {}} = config || {};
+    rejectSmall(option, fn);
     if (option.profile !== undefined) {
       local.profile = profileOf(option.profile, VIDEO_PROFILES, '480p', fn);
       try {
@@ -106,7 +145,8 @@ export class LocalStreams {
       local.track = track;
       track.enabled = !local.mute;
       await this._replaceTrack('video', track);
-      if (local.el) local.el.srcObject = new MediaStream([track]);
+      if (local.el) setSource(local.el, track);
+      this._onCaptured('video', track);
     }
     local.option = {...local.option, ...option};
     if (view !== undefined) {
@@ -123,27 +163,80 @@ export class LocalStreams {
 
   // ------------------------------------------------------------------------------ screen
 
+  /** startScreenShare({view, publish = true, option: {profile, fillMode, systemAudio, echoCancellation,
+   *  noiseSuppression, autoGainControl, videoTrack, audioTrack}}): the sub stream; its audio goes into the
+   *  user's audio stream (mixed with the microphone). */
   async startScreen(config = {}) {
     const fn = 'startScreenShare';
     if (this._slots.screen || this._starting.has('screen')) throw invalidOperation(fn, 'screen share already started');
     const {view, publish = true, option = {}} = config || {};
     const el = resolveView(view, fn);
     const profile = profileOf(option.profile, SCREEN_PROFILES, '1080p', fn);
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
-      throw new RtcError({code: ERROR_CODE.ENV_NOT_SUPPORTED, message: 'screen capture is not supported', functionName: fn});
+    if (!option.videoTrack && (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia)) {
+      throw new RtcError({code: ERROR_CODE.ENV_NOT_SUPPORTED, extraCode: 5205, message: 'screen capture is not supported',
+        functionName: fn});
     }
-    const track = await this._capture('screen', () => captureScreen(profile, fn));
+    const {track, audioTrack} = await this._capture('screen', () => captureScreen(profile, option, fn));
     if ('contentHint' in track) track.contentHint = 'detail';
-    const local = {track, publish: publish !== false, mute: false, option: {...option}, profile, view: el, el: null};
+    const local = {track, audioTrack, publish: publish !== false, mute: false, option: {...option}, profile, view: el, el: null};
     this._slots.screen = local;
     track.addEventListener('ended', () => {
       if (this._slots.screen !== local) return;
       this.release('screen');
-      this._publish().catch(() => {});
+      this._publish().then(() => this._syncAudioMute()).catch(() => {});
       this._emit(EVENT.SCREEN_SHARE_STOPPED, {});
     });
-    if (el) local.el = render(el, track, {mirror: false, fillMode: 'contain', local: true, streamType: 'sub'}, this._onAutoplayFailed);
+    if (el) local.el = this._screenPreview(el, local);
+    this._onCaptured('screen', track);
+    if (audioTrack) this._onCaptured('screenAudio', audioTrack);
     await this._publishStarted('screen');
+    await this._syncAudioMute();
+  }
+
+  /** updateScreenShare({view?, publish?, option: {fillMode?, videoTrack?, audioTrack?}}): incremental. */
+  async updateScreen(config = {}) {
+    const fn = 'updateScreenShare';
+    const local = this._slots.screen;
+    if (!local) throw invalidOperation(fn, 'startScreenShare first');
+    const {view, publish, option = {}} = config || {};
+    if (publish !== undefined && typeof publish !== 'boolean') throw invalid(fn, 'publish must be a boolean');
+    const el = view === undefined ? undefined : resolveView(view, fn);
+    if (option.videoTrack && option.videoTrack !== local.track) {
+      if (option.videoTrack.kind !== 'video') throw invalid(fn, 'option.videoTrack must be a video track');
+      if (!local.option.videoTrack) local.track.stop();
+      local.track = option.videoTrack;
+      await this._replaceTrack('screen', local.track);
+      if (local.el) setSource(local.el, local.track);
+      this._onCaptured('screen', local.track);
+    }
+    if (option.audioTrack && option.audioTrack !== local.audioTrack) {
+      if (option.audioTrack.kind !== 'audio') throw invalid(fn, 'option.audioTrack must be an audio track');
+      if (local.audioTrack && !local.option.audioTrack) local.audioTrack.stop();
+      local.audioTrack = option.audioTrack;
+      this._onCaptured('screenAudio', local.audioTrack);
+    }
+    local.option = {...local.option, ...option};
+    if (el !== undefined || option.fillMode) {
+      removePlayer(local.el);
+      local.el = null;
+      if (el !== undefined) local.view = el;
+      if (local.view) local.el = this._screenPreview(local.view, local);
+    }
+    if (typeof publish === 'boolean') local.publish = publish;
+    await this._publish();
+    await this._syncAudioMute();
+  }
+
+  _screenPreview(view, local) {
+    return render(view, local.track, {mirror: false, fillMode: local.option.fillMode || 'contain', local: true,
+      streamType: 'sub', emit: this._emit}, this._onAutoplayFailed);
+  }
+
+  /** The server's mute flag of the audio producer follows what the audio slot sends: the microphone's
+   *  mute alone, or unmuted while the screen's audio is in it. */
+  async _syncAudioMute() {
+    const sent = this.sent('audio');
+    if (sent) await this._sendMute('audio', !!sent.mute);
   }
 
   // ------------------------------------------------------------------------------ any slot
@@ -153,6 +246,7 @@ export class LocalStreams {
     if (!this._slots[slot]) return;
     this.release(slot);
     await this._publish();
+    if (slot === 'screen') await this._syncAudioMute();
   }
 
   /** Forget a slot: its capture stops (tracks the application passed in keep running), its preview goes. */
@@ -160,8 +254,11 @@ export class LocalStreams {
     const local = this._slots[slot];
     if (!local) return;
     this._slots[slot] = null;
-    if (!(local.option && (local.option.audioTrack || local.option.videoTrack))) local.track.stop();
+    const given = local.option || {};
+    if (!(slot === 'screen' ? given.videoTrack : given.audioTrack || given.videoTrack)) local.track.stop();
+    if (local.audioTrack && !given.audioTrack) local.audioTrack.stop();
     removePlayer(local.el);
+    if (slot === 'audio' || slot === 'screen') this.sent('audio'); // closes a mixer no longer needed
   }
 
   releaseAll() {
@@ -179,7 +276,7 @@ export class LocalStreams {
 
   _preview(view, track, option, streamType) {
     return render(view, track, {mirror: option.mirror !== false, fillMode: option.fillMode || 'cover', local: true,
-      streamType}, this._onAutoplayFailed);
+      streamType, emit: this._emit}, this._onAutoplayFailed);
   }
 
   async _setMute(slot, mute) {
@@ -187,7 +284,8 @@ export class LocalStreams {
     if (typeof mute !== 'boolean' || mute === local.mute) return;
     local.mute = mute;
     local.track.enabled = !mute;
-    await this._sendMute(slot, mute);
+    if (slot === 'audio') await this._syncAudioMute();
+    else await this._sendMute(slot, mute);
   }
 
   /** Publish a slot just started. If the server refuses, the capture is released and the error thrown
@@ -248,14 +346,26 @@ async function captureVideo(option, profile, fn) {
   }
 }
 
-async function captureScreen(profile, fn) {
+/** The screen's {track, audioTrack}: the application's own tracks, or getDisplayMedia (with the system
+ *  audio when `systemAudio`; a browser or a surface that cannot capture it gives none, as trtc-sdk-v5). */
+async function captureScreen(profile, option, fn) {
+  if (option.videoTrack) return {track: option.videoTrack, audioTrack: option.audioTrack || null};
+  let stream;
   try {
-    const stream = await navigator.mediaDevices.getDisplayMedia({
+    stream = await navigator.mediaDevices.getDisplayMedia({
       video: {width: {ideal: profile.width}, height: {ideal: profile.height}, frameRate: {ideal: profile.frameRate}},
-      audio: false,
+      audio: option.systemAudio ? {echoCancellation: option.echoCancellation !== false,
+        noiseSuppression: option.noiseSuppression !== false, autoGainControl: option.autoGainControl !== false} : false,
     });
-    return stream.getVideoTracks()[0];
   } catch (e) {
     throw deviceError(e, fn);
   }
+  const audioTrack = option.audioTrack || stream.getAudioTracks()[0] || null;
+  if (option.systemAudio && !audioTrack) log.warn('startScreenShare: no system audio from this surface or browser');
+  return {track: stream.getVideoTracks()[0], audioTrack};
+}
+
+/** The small stream (simulcast) is not supported: asking for it is TRTC's 5200/5206, not silently ignored. */
+function rejectSmall(option, fn) {
+  if (option && option.small) throw unsupported(fn, 5206, 'the small stream (simulcast) is not supported by RelayRoom');
 }

@@ -2,6 +2,7 @@
 // `autoplay-failed` when the browser refuses to start playback without a user gesture.
 
 import {invalid} from './errors.js';
+import {playerTrack, unwatchPlayer, watchPlayer} from './player-events.js';
 
 /** `view` (an element id or an HTMLElement) as an element; null when not given. */
 export function resolveView(view, functionName) {
@@ -27,9 +28,15 @@ export function play(el, userId, mediaType, onAutoplayFailed) {
   }
 }
 
+/** `el` plays `track` (null: nothing), and its watch (player-events.js) knows. */
+export function setSource(el, track) {
+  el.srcObject = track ? new MediaStream([track]) : null;
+  playerTrack(el, track);
+}
+
 /** A muted <video> for `track` (or none yet) in a box filling `view`; returns the <video>. Audio plays
- *  through its own element. */
-export function render(view, track, {mirror, fillMode, local, userId = '', streamType}, onAutoplayFailed) {
+ *  through its own element. emit(event, data): the player's events (play state, first frame, size). */
+export function render(view, track, {mirror, fillMode, local, userId = '', streamType, emit}, onAutoplayFailed) {
   const box = document.createElement('div');
   box.className = 'relayroom-player';
   box.dataset.userId = userId;
@@ -42,7 +49,8 @@ export function render(view, track, {mirror, fillMode, local, userId = '', strea
   el.muted = true;
   Object.assign(el.style, {width: '100%', height: '100%', objectFit: fillMode || 'cover', background: '#000',
     transform: mirror ? 'scaleX(-1)' : 'none'});
-  if (track) el.srcObject = new MediaStream([track]);
+  if (emit) watchPlayer(el, {userId: local ? '' : userId, streamType, kind: 'video'}, emit);
+  if (track) setSource(el, track);
   box.appendChild(el);
   view.appendChild(box);
   if (track) play(el, userId, 'video', onAutoplayFailed);
@@ -51,5 +59,6 @@ export function render(view, track, {mirror, fillMode, local, userId = '', strea
 
 /** Remove a player made by render() (its box) from the page. */
 export function removePlayer(el) {
+  unwatchPlayer(el);
   if (el && el.parentElement) el.parentElement.remove();
 }

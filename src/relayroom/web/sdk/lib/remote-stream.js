@@ -2,17 +2,26 @@
 // <audio> element per remote user. Tracks come from the receive transport; a player outlives its track
 // (a republish or a re-entry gives it a new one), so the application's tiles stay put.
 
-import {keyOf} from './constants.js';
-import {play, removePlayer, render} from './player.js';
+import {EVENT, keyOf} from './constants.js';
+import {forgetAudioElement, useSpeaker} from './devices.js';
+import {unwatchPlayer, watchPlayer} from './player-events.js';
+import {play, removePlayer, render, setSource} from './player.js';
 
 export class RemoteStreams {
   /** track(key): the receive transport's entry for a stream, or undefined;
-   *  onAutoplayFailed({userId, mediaType, resume}). */
-  constructor({track, onAutoplayFailed}) {
+   *  onAutoplayFailed({userId, mediaType, resume}); emit(event, data): TRACK and the players' events. */
+  constructor({track, onAutoplayFailed, emit = () => {}}) {
     this._track = track;
+    this._emit = emit;
     this._onAutoplayFailed = onAutoplayFailed;
     this._views = new Map(); // key(video) -> {view, el, mirror, fillMode}
     this._audio = new Map(); // userId -> {el, volume, muted}
+  }
+
+  /** The <video> that plays `key` (getVideoSnapshot), or null. */
+  videoElement(key) {
+    const v = this._views.get(key);
+    return (v && v.el) || null;
   }
 
   hasView(key) {
@@ -28,6 +37,7 @@ export class RemoteStreams {
     for (const [key, entry] of next) {
       const old = previous.get(key);
       if (old && old.track === entry.track) continue;
+      this._emit(EVENT.TRACK, {userId: entry.userId, streamType: entry.streamType, track: entry.track});
       if (entry.kind === 'audio' && entry.streamType === 'main') this._playAudio(entry.userId, entry.track);
       else if (entry.kind === 'video') this._attach(key);
     }
@@ -35,10 +45,10 @@ export class RemoteStreams {
       if (next.has(key)) continue;
       if (old.kind === 'audio') {
         const a = this._audio.get(old.userId);
-        if (a) a.el.srcObject = null;
+        if (a) setSource(a.el, null);
       } else {
         const v = this._views.get(key);
-        if (v && v.el) v.el.srcObject = null;
+        if (v && v.el) setSource(v.el, null);
       }
     }
   }
@@ -89,8 +99,8 @@ export class RemoteStreams {
 
   /** The transports are gone: players stay (empty) until new tracks arrive. */
   clearSources() {
-    for (const v of this._views.values()) if (v.el) v.el.srcObject = null;
-    for (const a of this._audio.values()) a.el.srcObject = null;
+    for (const v of this._views.values()) if (v.el) setSource(v.el, null);
+    for (const a of this._audio.values()) setSource(a.el, null);
   }
 
   /** We left the room: drop the audio of `userIds` and every player. */
@@ -104,6 +114,8 @@ export class RemoteStreams {
     if (!a) {
       const el = new Audio();
       el.autoplay = true;
+      watchPlayer(el, {userId, kind: 'audio'}, this._emit);
+      useSpeaker(el);
       a = {el, volume: 100, muted: false};
       this._audio.set(userId, a);
     }
@@ -112,7 +124,7 @@ export class RemoteStreams {
 
   _playAudio(userId, track) {
     const a = this._audioOf(userId);
-    a.el.srcObject = new MediaStream([track]);
+    setSource(a.el, track);
     a.el.muted = a.muted;
     a.el.volume = Math.min(1, a.volume / 100);
     play(a.el, userId, 'audio', this._onAutoplayFailed);
@@ -122,7 +134,9 @@ export class RemoteStreams {
     const a = this._audio.get(userId);
     if (!a) return;
     a.el.pause();
+    unwatchPlayer(a.el);
     a.el.srcObject = null;
+    forgetAudioElement(a.el);
     this._audio.delete(userId);
   }
 
@@ -132,11 +146,11 @@ export class RemoteStreams {
     if (!v || !v.view) return;
     if (!v.el || !v.el.isConnected) {
       const [userId, , streamType] = key.split('|');
-      v.el = render(v.view, null, {mirror: v.mirror, fillMode: v.fillMode, local: false, userId, streamType},
-        this._onAutoplayFailed);
+      v.el = render(v.view, null, {mirror: v.mirror, fillMode: v.fillMode, local: false, userId, streamType,
+        emit: this._emit}, this._onAutoplayFailed);
     }
     if (entry && (!v.el.srcObject || v.el.srcObject.getVideoTracks()[0] !== entry.track)) {
-      v.el.srcObject = new MediaStream([entry.track]);
+      setSource(v.el, entry.track);
       play(v.el, entry.userId, 'video', this._onAutoplayFailed);
     }
   }
@@ -145,7 +159,7 @@ export class RemoteStreams {
     const v = this._views.get(key);
     if (!v) return;
     if (v.el) {
-      v.el.srcObject = null;
+      setSource(v.el, null);
       removePlayer(v.el);
       v.el = null;
     }

@@ -19,6 +19,18 @@ export function publishTracks(senders) {
   return tracks;
 }
 
+/** Codec preferences that send H.264 (packetization-mode 1, constrained baseline first, the SFU's choice
+ *  too) with its retransmissions, from RTCRtpSender.getCapabilities('video').codecs; null when the
+ *  browser cannot encode H.264. */
+export function h264Preferences(codecs = globalThis.RTCRtpSender && RTCRtpSender.getCapabilities('video').codecs) {
+  const h264 = (codecs || []).filter((c) => c.mimeType.toLowerCase() === 'video/h264' &&
+    /packetization-mode=1/.test(c.sdpFmtpLine || ''));
+  if (!h264.length) return null;
+  const baseline = (c) => (/profile-level-id=42e0/i.test(c.sdpFmtpLine || '') ? 0 : 1);
+  h264.sort((a, b) => baseline(a) - baseline(b));
+  return [...h264, ...codecs.filter((c) => c.mimeType.toLowerCase() === 'video/rtx')];
+}
+
 /** publish-state-changed events between two sets of published slots, in slot order. */
 export function publishChanges(before, after) {
   const changes = [];
@@ -34,10 +46,13 @@ export class SendTransport {
    * local(slot): the local stream record {track, publish, mute, profile} or null;
    * canPublish(force): whether publishing may run now (in the room, connected, an anchor, and not
    * recovering unless `force`); generation(): bumped on every (re)entry, so stale work stops;
-   * protect(sender, kind): end-to-end encryption for a new sender (a no-op outside E2EE rooms).
+   * protect(sender, kind, slot): the frame pipeline for a new sender (E2EE, SEI; else a no-op);
+   * codecs(kind): codec preferences for a new transceiver of `kind` (null: the browser's).
    */
-  constructor({createPeerConnection, request, emit, local, canPublish, generation, protect = () => {}}) {
+  constructor({createPeerConnection, request, emit, local, canPublish, generation, protect = () => {},
+    codecs = () => null}) {
     this._protect = protect;
+    this._codecs = codecs;
     this._createPeerConnection = createPeerConnection;
     this._request = request;
     this._emit = emit;
@@ -181,8 +196,11 @@ export class SendTransport {
       if (tr && (tr.stopped || tr.currentDirection === 'stopped')) tr = this._senders[slot] = null;
       if (local) {
         if (!tr) {
-          this._senders[slot] = pc.addTransceiver(local.track, {direction: 'sendonly'});
-          this._protect(this._senders[slot].sender, slotKind(slot));
+          const tr = pc.addTransceiver(local.track, {direction: 'sendonly'});
+          this._senders[slot] = tr;
+          const prefs = this._codecs(slotKind(slot));
+          if (prefs && tr.setCodecPreferences) tr.setCodecPreferences(prefs);
+          this._protect(tr.sender, slotKind(slot), slot);
           changed = true;
         } else {
           if (tr.sender.track !== local.track) await tr.sender.replaceTrack(local.track);

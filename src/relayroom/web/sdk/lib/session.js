@@ -17,7 +17,9 @@ export class Session {
    * emit(event, data); onServerEvent(name, data, generation): room events for the parts;
    * reconcile(members, graceMs): a member list (enter, resume); publish(): publish the local tracks
    * (after an entry); entered(): timers to start; teardownMedia(); streamsLost(); forgetRoom(): we left;
-   * recovered(): a reconnect succeeded.
+   * recovered(): a reconnect succeeded; checkEntered(response): throws when the entry cannot work for
+   * this client (e.g. relay-only without a TURN server), before anything is published;
+   * leaveRoomOnly(): switchRoom left the old room (its users and our media go, the local tracks stay).
    */
   constructor(steps) {
     this._s = steps;
@@ -49,6 +51,8 @@ export class Session {
       idleTimeoutS: () => this._room && this._room.idleTimeout,
       onStart: () => this._setState('RECONNECTING'),
       onRecovered: () => {
+        // TRTC's states: RECONNECTING → RECONNECTED, then CONNECTED again at once
+        this._setState('RECONNECTED');
         this._setState('CONNECTED');
         this._s.recovered();
       },
@@ -97,6 +101,11 @@ export class Session {
     return this._room ? this._room.scene : null;
   }
 
+  /** The server's `iceServers` of the latest enter/resume response (fresh TURN credentials). */
+  get iceServers() {
+    return (this._room && this._room.iceServers) || [];
+  }
+
   /** The room as entered: {roomId | strRoomId, userId, scene, role}, or null outside a room. */
   get room() {
     if (!this._inRoom || !this._enterData) return null;
@@ -125,6 +134,9 @@ export class Session {
       await this._enter(false);
       this._setState('CONNECTED');
     } catch (e) {
+      if (this._inRoom && this._signalling.connected) {
+        try { await this.request('exit', {}, 'enterRoom', 5000); } catch { /* leaving anyway */ }
+      }
       this._inRoom = false;
       this._room = null;
       this._enterData = null;
@@ -148,6 +160,39 @@ export class Session {
     this._leaveLocally();
   }
 
+  /**
+   * switchRoom: leave this room and enter another on the same socket with `changes` ({roomId |
+   * strRoomId, userSig, privateMapKey?}), keeping scene and role; the local tracks are published into the
+   * new room. The state stays CONNECTED. If the new room refuses, we are in no room (DISCONNECTED) and
+   * the refusal is thrown.
+   */
+  async switchRoom(changes) {
+    const previous = this._enterData;
+    this._entering = true;
+    this._generation += 1;
+    try {
+      try { await this.request('exit', {}, 'switchRoom', 5000); } catch { /* entering the new room anyway */ }
+      this._inRoom = false;
+      this._signalling.stopHeartbeat();
+      this._s.teardownMedia();
+      this._s.leaveRoomOnly();
+      const next = {...previous, role: this._room ? this._room.role : previous.role, ...changes};
+      if (changes.roomId !== undefined) delete next.strRoomId;
+      if (changes.strRoomId !== undefined) delete next.roomId;
+      if (!changes.privateMapKey) delete next.privateMapKey;
+      this._enterData = next;
+      await this._enter(false);
+    } catch (e) {
+      if (this._inRoom && this._signalling.connected) {
+        try { await this.request('exit', {}, 'switchRoom', 5000); } catch { /* leaving anyway */ }
+      }
+      this._leaveLocally();
+      throw asRtcError(e, 'switchRoom');
+    } finally {
+      this._entering = false;
+    }
+  }
+
   /** The role changed (switchRole's response): later re-entries use it. */
   roleChanged(role, privateMapKey) {
     this._room.role = role;
@@ -166,6 +211,7 @@ export class Session {
     const res = await this.request('enter', this._enterData, 'enterRoom');
     this._room = res;
     this._inRoom = true;
+    if (this._s.checkEntered) this._s.checkEntered(res);
     this._s.reconcile(res.members, again ? REENTRY_GRACE_MS : 0);
     this._startHeartbeat(res.heartbeatInterval);
     this._s.entered();
