@@ -12,7 +12,7 @@ TSC := node_modules/.bin/tsc
 # node's own test runner over the browser SDK's unit tests (tests/web/**/*.test.js)
 JS_TESTS = $(shell find tests/web -name '*.test.js' | sort)
 
-.PHONY: run test test-js lint typecheck bench bench-quick bench-quality bench-e2ee clean setup
+.PHONY: run test test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -64,5 +64,19 @@ bench-quality: $(STAMP)
 bench-e2ee: $(STAMP)
 	$(BIN)/python -m bench.e2ee
 
+# Coverage-guided fuzzing of every parser (FUZZ_SECONDS in all, default 10 min), then schemathesis
+# against a real server (FUZZ_API_EXAMPLES cases per operation and mode). Each run appends what it did
+# to tests/fuzz/ledger.jsonl (executions, cases, crashes, commit, machine).
+FUZZ_SECONDS ?= 600
+FUZZ_API_EXAMPLES ?= 30
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS) --ledger tests/fuzz/ledger.jsonl; p=$$?; \
+	$(BIN)/python -m tests.fuzz.api --examples $(FUZZ_API_EXAMPLES) --ledger tests/fuzz/ledger.jsonl; a=$$?; \
+	exit $$((p || a))
+
+# Re-record the seed corpora from a real local call (tests/fuzz/corpus/).
+fuzz-capture: $(STAMP)
+	$(BIN)/python -m tests.fuzz.capture
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info .fuzz

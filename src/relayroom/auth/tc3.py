@@ -103,6 +103,14 @@ def parse_authorization(value: str) -> Authorization:
     )
 
 
+def parse_timestamp(value: str) -> int:
+    """The ``X-TC-Timestamp`` header: Unix seconds as decimal digits."""
+    # isdigit() alone admits non-ASCII digits such as "³" that int() refuses
+    if not (value.isascii() and value.isdigit() and len(value) <= 20):
+        raise Tc3FormatError("X-TC-Timestamp is not a Unix time")
+    return int(value)
+
+
 def expected_signature(
     secret_key: str,
     auth: Authorization,

@@ -28,7 +28,7 @@ from relayroom.control.cloudapi.endpoints import router as cloudapi_router  # is
 from relayroom.control.cloudapi.endpoints import too_large as cloudapi_too_large
 from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
 from relayroom.control.context import ControlContext
-from relayroom.control.errors import AppError
+from relayroom.control.errors import ERROR_RESPONSES, AppError
 from relayroom.control.headers import SecurityHeadersMiddleware
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.live.endpoints import router as live_router
@@ -272,6 +272,7 @@ def create_app(
         version=__version__,
         description="Console API of RelayRoom, a self-hosted TRTC-compatible real-time audio/video platform.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.ready = False
     app.state.settings = settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,13 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+# SDKAppIDs are unsigned 32-bit (TRTC); a bigger number is invalid input, not a database overflow.
+MAX_SDKAPPID = 0xFFFFFFFF
+SdkAppIdPath = Annotated[int, Path(ge=1, le=MAX_SDKAPPID)]
+# The largest integer a database column holds (SQLite INTEGER, PostgreSQL BIGINT): the upper bound of
+# ids and sequence numbers taken as input, so a bigger one is invalid input, not an overflow (500).
+DB_INT_MAX = 2**63 - 1
 
 
 async def write_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:

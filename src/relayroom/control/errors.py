@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 
 class AppError(Exception):
     status_code = 400
@@ -48,3 +50,31 @@ class LimitExceeded(AppError):
 class InvalidState(AppError):
     status_code = 409
     code = "invalid_state"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    """The body of every console API error."""
+
+    error: ErrorDetail
+
+
+# Documented on every operation (OpenAPI), so clients and schema checkers know the error body.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "Bad request"),
+        (401, "Not signed in (`not_authenticated`)"),
+        (403, "Not allowed (`forbidden`)"),
+        (404, "Not found, or another account's (`not_found`)"),
+        (409, "`conflict`, `limit_exceeded` or `invalid_state`"),
+        (413, "Body larger than the route's limit (`payload_too_large`)"),
+        (422, "Invalid input (`invalid_input`)"),
+        (429, "Too many sign-in attempts; see Retry-After"),
+    )
+}

@@ -59,3 +59,11 @@ def test_request_without_ice_username_raises() -> None:
     msg = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
     with pytest.raises(ValueError):
         stun.parse_binding_request(bytes(msg))
+
+
+def test_an_attribute_shorter_than_its_type_is_a_valueerror() -> None:
+    # found by fuzzing (tests/fuzz/crashes/stun/): aioice raised struct.error for a 1-octet PRIORITY
+    attr = bytes.fromhex("0024") + (1).to_bytes(2, "big") + b"\x01\x00\x00\x00"  # PRIORITY, length 1
+    data = bytes.fromhex("0001") + len(attr).to_bytes(2, "big") + bytes.fromhex("2112a442") + bytes(12) + attr
+    with pytest.raises(ValueError):
+        stun.parse_binding_request(data)

@@ -266,3 +266,13 @@ def test_identical_ids_need_no_rewrite_and_truncated_extensions_raise() -> None:
     assert table is not None
     with pytest.raises(ValueError):
         header.remap_extensions(bytearray(b"\x90\x60" + bytes(10) + b"\xbe\xde\x00\x09\x10"), table)
+
+
+def test_rtx_of_a_packet_whose_padding_count_exceeds_its_payload_keeps_the_whole_header() -> None:
+    # found by fuzzing (tests/fuzz/crashes/rtp/): the count deleted header bytes from the RTX packet
+    packet = bytearray(_packet(payload=b"\x01\x02\x03"))
+    packet[0] |= 0x20  # P bit: the last octet counts the padding octets...
+    packet[-1] = 200  # ...and claims far more than the 3-octet payload holds
+    rtx = header.build_rtx(bytes(packet), 97, 1, 0x5EED, 1000)
+    assert header.header_length(rtx) == 12 and len(rtx) == len(packet) + 2
+    assert not rtx[0] & 0x20

@@ -20,7 +20,7 @@ from relayroom.control.applications.schemas import (
     TokenOut,
     UserSigIn,
 )
-from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep, WriteSession
+from relayroom.control.deps import PrincipalDep, ReadSession, SdkAppIdPath, ServicesDep, WriteSession
 from relayroom.control.errors import InvalidInput, InvalidState
 from relayroom.storage.models import Application, AppStatus
 
@@ -76,14 +76,18 @@ async def create_app(
 
 @router.get("/applications/{sdkappid}", response_model=AppOut)
 async def get_app(
-    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: ReadSession
+    sdkappid: SdkAppIdPath, principal: PrincipalDep, services: ServicesDep, session: ReadSession
 ) -> AppOut:
     return app_out(await services.apps.get(session, principal, sdkappid))
 
 
 @router.patch("/applications/{sdkappid}", response_model=AppOut)
 async def update_app(
-    sdkappid: int, body: AppUpdateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    sdkappid: SdkAppIdPath,
+    body: AppUpdateIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
 ) -> AppOut:
     app = await services.apps.update(session, principal, sdkappid, **body.model_dump(exclude_unset=True))
     return app_out(app)
@@ -91,7 +95,7 @@ async def update_app(
 
 @router.post("/applications/{sdkappid}/disable", response_model=AppOut)
 async def disable_app(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     principal: PrincipalDep,
     services: ServicesDep,
     session: WriteSession,
@@ -105,14 +109,14 @@ async def disable_app(
 
 @router.post("/applications/{sdkappid}/enable", response_model=AppOut)
 async def enable_app(
-    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    sdkappid: SdkAppIdPath, principal: PrincipalDep, services: ServicesDep, session: WriteSession
 ) -> AppOut:
     return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.ENABLED))
 
 
 @router.post("/applications/{sdkappid}/terminate", response_model=AppOut)
 async def terminate_app(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     principal: PrincipalDep,
     services: ServicesDep,
     session: WriteSession,
@@ -126,7 +130,7 @@ async def terminate_app(
 
 @router.get("/applications/{sdkappid}/key", response_model=KeyOut)
 async def reveal_key(
-    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    sdkappid: SdkAppIdPath, principal: PrincipalDep, services: ServicesDep, session: WriteSession
 ) -> KeyOut:
     """Owners only; every reveal is written to the operation log."""
     return KeyOut.model_validate(await services.keys.reveal_app_key(session, principal, sdkappid))
@@ -134,7 +138,11 @@ async def reveal_key(
 
 @router.post("/applications/{sdkappid}/key/rotate", response_model=RotateOut)
 async def rotate_key(
-    sdkappid: int, body: RotateIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    sdkappid: SdkAppIdPath,
+    body: RotateIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
 ) -> RotateOut:
     key, until = await services.keys.rotate_app_key(
         session, principal, sdkappid, timedelta(seconds=body.grace_seconds)
@@ -155,7 +163,11 @@ async def _current_key(
 
 @router.post("/applications/{sdkappid}/usersig", response_model=TokenOut)
 async def issue_usersig(
-    sdkappid: int, body: UserSigIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    sdkappid: SdkAppIdPath,
+    body: UserSigIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
 ) -> TokenOut:
     """The console's UserSig tool (like TRTC's): signed with the app's current key; owners only; logged."""
     key = await _current_key(services, session, principal, sdkappid)
@@ -174,7 +186,7 @@ async def issue_usersig(
 
 @router.post("/applications/{sdkappid}/privatemapkey", response_model=TokenOut)
 async def issue_privatemapkey(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     body: PrivateMapKeyIn,
     principal: PrincipalDep,
     services: ServicesDep,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from relayroom.storage.models import (
 )
 
 DAY = 86400
+_NUMBER = re.compile(r"[0-9]{1,18}")
 MAX_USER_IDS_REMOVE = 10
 # Uplink series from the workers' counters; loss and frame size once the media layer reports them.
 # TRTC names, plus RelayRoom's rtt / aJitter / bigvJitter (docs/cloud-api.md "quality metrics")
@@ -143,7 +145,8 @@ async def _fresh(ctx: ActionContext) -> None:
 async def _call(ctx: ActionContext, sdkappid: int, comm_id: str) -> CallRoom | None:
     head, _, rest = comm_id.partition("_")
     room_id, _, created = rest.rpartition("_")
-    if not head.isdigit() or not created.isdigit() or not room_id:
+    # ASCII digits only (str.isdigit admits "²", which int() refuses), and small enough for the database
+    if not _NUMBER.fullmatch(head) or not _NUMBER.fullmatch(created) or not room_id:
         raise E.invalid("CommId", "must be <SdkAppId>_<RoomId>_<CreateTime>")
     if int(head) != sdkappid:
         raise E.invalid("CommId", "belongs to another SdkAppId")

@@ -104,10 +104,10 @@ async def _authenticate(
         )
     if not {"content-type", "host"} <= set(auth.signed_headers):
         raise CloudApiError(E.AUTH_INVALID_AUTHORIZATION, "SignedHeaders must include content-type and host.")
-    ts_raw = h.get("x-tc-timestamp", "")
-    if not ts_raw.isdigit():
-        raise CloudApiError(E.MISSING_PARAMETER, "X-TC-Timestamp is missing or not a Unix time.")
-    ts = int(ts_raw)
+    try:
+        ts = tc3.parse_timestamp(h.get("x-tc-timestamp", ""))
+    except tc3.Tc3FormatError:
+        raise CloudApiError(E.MISSING_PARAMETER, "X-TC-Timestamp is missing or not a Unix time.") from None
     if abs(services.ctx.clock.time() - ts) > MAX_SKEW_S:
         raise CloudApiError(
             E.AUTH_SIGNATURE_EXPIRE, "The signature expired: X-TC-Timestamp is more than 300 s off."

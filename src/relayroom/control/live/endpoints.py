@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep, WriteSession
+from relayroom.control.deps import PrincipalDep, ReadSession, SdkAppIdPath, ServicesDep, WriteSession
 from relayroom.control.errors import AppError, NotFound
 from relayroom.control.rooms.manager import RoomManager
 
@@ -33,7 +33,7 @@ def _rooms(request: Request) -> RoomManager:
     return rooms
 
 
-def _room_of_app(rooms: RoomManager, sdkappid: int, room_key: str) -> dict[str, Any]:
+def _room_of_app(rooms: RoomManager, sdkappid: SdkAppIdPath, room_key: str) -> dict[str, Any]:
     info = rooms.room_info(room_key)
     if info is None or info.get("sdkAppId") != sdkappid:
         raise NotFound("no such live room in this application")
@@ -80,7 +80,11 @@ def _with_quality(member: dict[str, Any], stats: dict[str, Any]) -> dict[str, An
 
 @router.get("/applications/{sdkappid}/rooms")
 async def list_live_rooms(
-    sdkappid: int, request: Request, principal: PrincipalDep, services: ServicesDep, session: ReadSession
+    sdkappid: SdkAppIdPath,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: ReadSession,
 ) -> list[dict[str, Any]]:
     """Rooms of the application live on this node, with members, roles, published tracks and their live
     quality (``bitrate``, ``fractionLost``, video ``width``/``height``/``frameRate``; ``null`` when the
@@ -101,7 +105,7 @@ async def list_live_rooms(
 
 @router.post("/applications/{sdkappid}/rooms/{room_key}/remove-users")
 async def remove_users(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     room_key: str,
     body: RemoveUsersIn,
     request: Request,
@@ -128,7 +132,7 @@ async def remove_users(
 
 @router.post("/applications/{sdkappid}/rooms/{room_key}/dismiss")
 async def dismiss_room(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     room_key: str,
     request: Request,
     principal: PrincipalDep,

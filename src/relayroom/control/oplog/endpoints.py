@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep
-from relayroom.control.errors import Forbidden
+from relayroom.control.deps import DB_INT_MAX, PrincipalDep, ReadSession, ServicesDep
+from relayroom.control.errors import Forbidden, InvalidInput
 from relayroom.control.oplog.integrity import ChainStatus, OplogIntegrity
 
 router = APIRouter(prefix="/api/v1", tags=["operation log"])
@@ -26,6 +26,17 @@ class OplogEntryOut(BaseModel):
     prev_hash: str
 
 
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """A time without a zone is UTC (as everywhere in the API); one too close to the ends of the
+    calendar to convert is invalid input."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{name} is out of range") from None
+
+
 @router.get("/accounts/{account_id}/oplog", response_model=list[OplogEntryOut])
 async def list_oplog(
     account_id: str,
@@ -36,7 +47,7 @@ async def list_oplog(
     actor: str | None = Query(default=None, description="e.g. 'user:<id>'"),
     since: datetime | None = None,
     until: datetime | None = None,
-    before_seq: int | None = Query(default=None, ge=1, description="page backwards"),
+    before_seq: int | None = Query(default=None, ge=1, le=DB_INT_MAX, description="page backwards"),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[OplogEntryOut]:
     principal.role_in(account_id)
@@ -45,8 +56,8 @@ async def list_oplog(
         account_id,
         action=action,
         actor=actor,
-        since=since,
-        until=until,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
         limit=limit,
         before_seq=before_seq,
     )

@@ -7,7 +7,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, Field
 
-from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep, WriteSession
+from relayroom.control.deps import (
+    MAX_SDKAPPID,
+    PrincipalDep,
+    ReadSession,
+    SdkAppIdPath,
+    ServicesDep,
+    WriteSession,
+)
 from relayroom.control.errors import NotFound
 from relayroom.control.privacy.consent import AttestationIn
 from relayroom.control.privacy.records import processing_records
@@ -20,7 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["privacy"])
 class RequestIn(BaseModel):
     kind: Literal["access", "deletion"]
     subject_kind: Literal["end_user", "account"] = "end_user"
-    sdkappid: int | None = None
+    sdkappid: int | None = Field(default=None, ge=1, le=MAX_SDKAPPID)
     userid: str | None = Field(default=None, max_length=32)
 
 
@@ -144,7 +151,7 @@ async def request_export(
 
 @router.get("/applications/{sdkappid}/consent")
 async def get_consent_settings(
-    sdkappid: int, principal: PrincipalDep, services: ServicesDep, session: ReadSession
+    sdkappid: SdkAppIdPath, principal: PrincipalDep, services: ServicesDep, session: ReadSession
 ) -> dict[str, Any]:
     app = await services.apps.get(session, principal, sdkappid)
     return {
@@ -157,7 +164,7 @@ async def get_consent_settings(
 
 @router.put("/applications/{sdkappid}/consent/attestation")
 async def attest(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     body: AttestationBody,
     principal: PrincipalDep,
     services: ServicesDep,
@@ -169,7 +176,11 @@ async def attest(
 
 @router.post("/applications/{sdkappid}/consent/withdraw")
 async def withdraw_consent(
-    sdkappid: int, body: WithdrawIn, principal: PrincipalDep, services: ServicesDep, session: WriteSession
+    sdkappid: SdkAppIdPath,
+    body: WithdrawIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
 ) -> dict[str, Any]:
     """Effective at once: older consent tokens stop working and the user leaves the app's rooms."""
     app = await services.apps.get(session, principal, sdkappid)

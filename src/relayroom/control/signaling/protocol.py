@@ -144,7 +144,7 @@ class BadMessage(RoomError):
 
 
 def parse_request(text: str) -> Request:
-    if len(text.encode()) > MAX_FRAME_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:  # lone surrogates: JSON's error
         raise BadMessage(ProtocolError.FRAME_TOO_LARGE, f"message larger than {MAX_FRAME_BYTES} bytes")
     try:
         raw = json_loads(text)

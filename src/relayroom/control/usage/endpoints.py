@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep
+from relayroom.control.deps import PrincipalDep, ReadSession, SdkAppIdPath, ServicesDep
 from relayroom.control.errors import InvalidInput
 from relayroom.control.usage import queries
 from relayroom.control.usage.tiers import TIERS, USAGE_KEY
@@ -37,17 +37,24 @@ class UsageOut(BaseModel):
     totals: dict[str, float]
 
 
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _range(
     granularity: str, start: datetime | None, end: datetime | None, now: datetime
 ) -> tuple[datetime, datetime]:
     if end is None:
         end = now
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    # bucket arithmetic near year 1 or 9999 overflows datetime; no usage exists outside these anyway
+    if not _EARLIEST < end < _LATEST or (start is not None and not _EARLIEST <= start.replace(tzinfo=UTC)):
+        raise InvalidInput("start and end must lie between 1970 and 9000")
     if start is None:
         start = end - (timedelta(days=1) if granularity == "5min" else timedelta(days=7))
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
-    if end.tzinfo is None:
-        end = end.replace(tzinfo=UTC)
     if end <= start:
         raise InvalidInput("end must be after start")
     if end - start > MAX_SPAN[granularity]:
@@ -67,7 +74,7 @@ def _room(room_id: int | None, str_room_id: str | None) -> queries.RoomFilter | 
 
 @router.get("/applications/{sdkappid}/usage", response_model=UsageOut)
 async def get_usage(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     principal: PrincipalDep,
     services: ServicesDep,
     session: ReadSession,
@@ -105,7 +112,7 @@ async def get_usage(
 
 @router.get("/applications/{sdkappid}/usage/export", response_class=Response)
 async def export_usage(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     principal: PrincipalDep,
     services: ServicesDep,
     session: ReadSession,

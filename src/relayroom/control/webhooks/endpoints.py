@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from relayroom.control.deps import PrincipalDep, ReadSession, WriteSession
+from relayroom.control.deps import DB_INT_MAX, PrincipalDep, ReadSession, SdkAppIdPath, WriteSession
 from relayroom.control.webhooks.service import WebhookService
 
 router = APIRouter(prefix="/api/v1", tags=["callbacks"])
@@ -50,7 +50,7 @@ class DeliveryOut(BaseModel):
 
 @router.get("/applications/{sdkappid}/callback", response_model=CallbackOut)
 async def get_callback(
-    sdkappid: int, request: Request, principal: PrincipalDep, session: ReadSession
+    sdkappid: SdkAppIdPath, request: Request, principal: PrincipalDep, session: ReadSession
 ) -> CallbackOut:
     """The callback URL and whether a key is set (the key itself is never returned)."""
     cfg = await _service(request).get_config(session, principal, sdkappid)
@@ -59,7 +59,7 @@ async def get_callback(
 
 @router.put("/applications/{sdkappid}/callback", response_model=CallbackOut)
 async def put_callback(
-    sdkappid: int, body: CallbackIn, request: Request, principal: PrincipalDep, session: WriteSession
+    sdkappid: SdkAppIdPath, body: CallbackIn, request: Request, principal: PrincipalDep, session: WriteSession
 ) -> CallbackOut:
     """Set the callback URL and/or key (owners only; the key is stored encrypted; recorded in the oplog)."""
     cfg, key = await _service(request).set_config(
@@ -70,13 +70,13 @@ async def put_callback(
 
 @router.get("/applications/{sdkappid}/callback/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
-    sdkappid: int,
+    sdkappid: SdkAppIdPath,
     request: Request,
     principal: PrincipalDep,
     session: ReadSession,
     state: Literal["pending", "delivered", "failed", "dropped"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: int | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
 ) -> list[DeliveryOut]:
     """The delivery log, newest first: state, attempts, last HTTP status (never bodies or signatures)."""
     rows = await _service(request).list_deliveries(

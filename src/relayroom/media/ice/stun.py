@@ -6,6 +6,7 @@ tried on RTP (the worker demuxes by first byte first, RFC 7983).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from aioice import stun
@@ -24,7 +25,10 @@ class BindingRequest:
 
 def parse_binding_request(data: bytes) -> BindingRequest | None:
     """Parse a STUN Binding request; None for any other STUN message. Raises ValueError on garbage."""
-    msg = stun.parse_message(data)
+    try:
+        msg = stun.parse_message(data)
+    except struct.error as exc:  # aioice unpacks attribute values without checking their length
+        raise ValueError(f"malformed stun attribute: {exc}") from None
     if msg.message_method != stun.Method.BINDING or msg.message_class != stun.Class.REQUEST:
         return None
     username = msg.attributes.get("USERNAME")

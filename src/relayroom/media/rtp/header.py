@@ -74,7 +74,8 @@ def build_rtx(packet: bytes | bytearray, rtx_pt: int, rtx_seq: int, rtx_ssrc: in
     if packet[0] & 0x20:
         pad = packet[-1]
         out[0] &= ~0x20 & 0xFF
-        del out[len(out) - pad :]
+        if pad <= len(packet) - hlen:  # a count beyond the payload is garbage: keep the bytes as payload
+            del out[len(out) - pad :]
     return out
 
 
@@ -305,6 +306,8 @@ def remap_extensions(buf: bytearray, table: bytes) -> None:
 
     Done once per incoming packet (not per consumer) so every subscriber sees the same ids.
     """
+    if len(buf) < RTP_HEADER_LEN:
+        raise ValueError("rtp packet too short")
     if not buf[0] & 0x10:
         return
     pos = 12 + 4 * (buf[0] & 0x0F)
