@@ -126,7 +126,7 @@ class RelayRoomServer:
     async def subscribe(self, room: Room, participant: str, publishers: list[str]) -> str:
         assert self.ms is not None
         producers = [pid for p in publishers for pid in room.feeds[p]]
-        return str(await self.ms.subscribe(room.key, participant, producers))
+        return (await self.ms.subscribe(room.key, participant, producers)).offer_sdp
 
     async def answer(self, room: Room, participant: str, answer: str) -> None:
         assert self.ms is not None

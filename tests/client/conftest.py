@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
+from relayroom.control.rooms.manager import RoomLimits
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaParams
-from tests.control.rooms.fakes import REGION, FakeDirectory
+from tests.client.crowd_server import room_manager
 from tests.control.signaling.server import RunningServer, serve
 
 
@@ -17,13 +17,8 @@ from tests.control.signaling.server import RunningServer, serve
 async def server() -> AsyncIterator[RunningServer]:
     media = MediaService(MediaParams(workers=1, loopback_only=True))
     await media.start()
-    manager = RoomManager(
-        RoomManagerParams(
-            media=media,
-            directory=FakeDirectory(),
-            node_region=REGION,
-            limits=RoomLimits(idle_timeout_s=5.0, heartbeat_interval_s=1.0, sweep_interval_s=0.2),
-        )
+    manager = room_manager(
+        media, RoomLimits(idle_timeout_s=5.0, heartbeat_interval_s=1.0, sweep_interval_s=0.2)
     )
     try:
         async with serve(manager, media) as running:

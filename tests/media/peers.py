@@ -187,7 +187,7 @@ async def subscribe(
     if sub is None:
         sub = Subscriber(user, RTCPeerConnection(client_config()))
         sub.pc.on("track", sub.on_track)
-    offer = await svc.subscribe(router_id, user, producer_ids)
+    offer = (await svc.subscribe(router_id, user, producer_ids)).offer_sdp
     await apply_offer(svc, router_id, sub, offer)
     return sub
 
@@ -271,6 +271,6 @@ async def subscribe_via_relay(
 ) -> Subscriber:
     sub = Subscriber(user, RTCPeerConnection(client_config()))
     sub.pc.on("track", sub.on_track)
-    offer = await svc.subscribe(router_id, user, producer_ids)
+    offer = (await svc.subscribe(router_id, user, producer_ids)).offer_sdp
     await apply_offer(svc, router_id, sub, relay.rewrite_sdp(offer))
     return sub

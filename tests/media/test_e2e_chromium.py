@@ -163,7 +163,7 @@ async def test_aiortc_publisher_reaches_a_chromium_subscriber_with_the_right_col
     router_id = await svc.create_router("room-chrome-sub")
     pub, producer_ids = await publish(svc, router_id, "alice", "red")
     try:
-        offer = await svc.subscribe(router_id, "chrome", producer_ids)
+        offer = (await svc.subscribe(router_id, "chrome", producer_ids)).offer_sdp
         answer = await page.evaluate("(sdp) => subscribe(sdp)", offer)
         await svc.set_subscriber_answer(router_id, "chrome", answer)
         stats: dict[str, Any] = {}

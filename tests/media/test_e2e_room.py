@@ -100,7 +100,7 @@ async def test_unsubscribe_reoffer_keeps_mline_inactive_and_other_tracks_flowing
         after = [c for t, _, c in bob.video_frames if t > t0]
         assert after and all(close_colour(c, "blue") for c in after)
         # subscribe again: a new m-line is appended, the inactive one stays
-        offer = await svc.subscribe(router_id, "bob", alice_p)
+        offer = (await svc.subscribe(router_id, "bob", alice_p)).offer_sdp
         assert offer.count("m=video") == 3
         await apply_offer(svc, router_id, bob, offer)
         t1 = time.monotonic()
@@ -285,7 +285,7 @@ async def test_republished_stream_continues_on_the_same_subscriber_track(media: 
         await wait_for(lambda: any(close_colour(c, "blue") for c in bob.colours_since(t0)), within=10)
         # same track (the first producer's id), no renegotiation needed
         assert {t for _, t, _ in bob.video_frames} == {old[1]}
-        offer = await svc.subscribe(router_id, "bob", new)
+        offer = (await svc.subscribe(router_id, "bob", new)).offer_sdp
         assert offer.count("m=") == 2
         await wait_for(lambda: len([a for a in bob.audio_frames if a[0] > t0]) > 20, within=10)
         assert max(e for t, _, e in bob.audio_frames if t > t0) > 100
@@ -421,7 +421,7 @@ async def test_subscriber_without_rtx_gets_plain_retransmissions(media: Media) -
     sub = Subscriber("bob", RTCPeerConnection(client_config()))
     sub.pc.on("track", sub.on_track)
     try:
-        offer = relay.rewrite_sdp(await svc.subscribe(router_id, "bob", producer_ids))
+        offer = relay.rewrite_sdp((await svc.subscribe(router_id, "bob", producer_ids)).offer_sdp)
         await sub.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         await sub.pc.setLocalDescription(await sub.pc.createAnswer())
         await svc.set_subscriber_answer(router_id, "bob", _strip_rtx(sub.pc.localDescription.sdp))

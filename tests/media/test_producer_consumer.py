@@ -46,7 +46,7 @@ def make_consumer(sink: Sink, producer: Producer, rtx: bool = True) -> Consumer:
     params = ConsumerParams("c1", 5555, 100, 6666 if rtx else None, 101 if rtx else None)
     return Consumer(
         params,
-        producer,
+        producer.attach,
         sink.rtp.append,
         rewriter(sink),
         sink.rtcp.append,
@@ -90,7 +90,7 @@ def test_replaced_producer_continues_the_same_consumer_sequence_space() -> None:
     p1.close()
     assert "producer" in down.closed and c.producer is None
     p2 = make_producer(up, "p2", ssrc=2222)
-    c.set_producer(p2)
+    c.set_producer(p2.kind, p2.attach)
     feed(p2, vp8(7, 500, DELTA, 2222), 1.0)  # not a key frame: skipped
     feed(p2, vp8(8, 800, KEY, 2222), 1.033)
     feed(p2, vp8(9, 3800, DELTA, 2222), 1.066)
@@ -226,7 +226,7 @@ def test_remb_sent_upstream_is_the_lowest_subscriber_estimate() -> None:
     c1 = make_consumer(d1, p)
     c2 = Consumer(
         ConsumerParams("c2", 7777, 100),
-        p,
+        p.attach,
         d2.rtp.append,
         rewriter(d2),
         d2.rtcp.append,
@@ -279,3 +279,18 @@ def test_nack_flood_is_capped_by_a_token_bucket() -> None:
     assert len(down.rtp) == RTX_BURST and c.retransmissions_refused == 600 - RTX_BURST
     c.receive_nack(everything, 0.1)  # 0.1 s later: RTX_RATE * 0.1 more tokens
     assert len(down.rtp) == RTX_BURST + int(RTX_RATE * 0.1)
+
+
+def test_a_consumer_holds_functions_of_its_producer_never_the_producer_itself() -> None:
+    up, down = Sink(), Sink()
+    p1 = make_producer(up)
+    c = make_consumer(down, p1)
+    assert list(p1.consumers) == [c]
+    assert not any(value is p1 for value in vars(c).values())
+    assert c.producer is not None and c.producer.producer_id == "p1" and c.producer.clock_rate == 90000
+    p2 = make_producer(up, "p2", ssrc=2222)
+    c.set_producer(p2.kind, p2.attach)
+    assert list(p1.consumers) == [] and list(p2.consumers) == [c]  # detached from the old one
+    assert c.stats()["producerId"] == "p2"
+    c.close()
+    assert list(p2.consumers) == []

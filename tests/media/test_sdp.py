@@ -188,6 +188,65 @@ def test_transport_cc_is_answered_when_offered_and_replaces_remb() -> None:
     assert "transport-cc" not in answer and "goog-remb" in answer
 
 
+def _edit(old: str, new: str, name: str = "aiortc116_offer.sdp") -> str:
+    text = _offer(name)
+    assert old in text, old
+    return text.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ("a=ssrc-group:FID 1187322836 1562938187", "a=ssrc-group:FID 1187322836 4294967296", "out of range"),
+        ("a=ssrc:3858130451 cname", "a=ssrc:0 cname", "ssrc 0 out of range"),
+        ("a=rtpmap:97 VP8/90000", "a=rtpmap:97 VP8/0", "clock rate must be 90000"),
+        ("a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus/8000/2", "clock rate must be 48000"),
+        ("UDP/TLS/RTP/SAVPF 97 98 99", "UDP/TLS/RTP/SAVPF 97 98 200 99", "payload type 200 out of range"),
+        ("a=fmtp:98 apt=97", "a=fmtp:98 apt=999", "rtx apt 999 out of range"),
+        ("a=extmap:3 http", "a=extmap:256 http", "header extension id 256 out of range"),
+        ("a=mid:1", "a=mid:a b", "a=mid"),
+        ("a=mid:1", "a=mid:" + "x" * 33, "a=mid"),
+        ("a=ice-ufrag:NleL", "a=ice-ufrag:N", "ice-ufrag"),
+        ("a=ice-pwd:K1DEmvqVoPo3BpJ1H3wNNP", "a=ice-pwd:short", "ice-pwd"),
+        ("a=fingerprint:sha-256 7F:59", "a=fingerprint:md5 7F:59", "dtls fingerprint"),
+        ("a=fmtp:101 level-asymmetry-allowed=1", 'a=fmtp:101 x="<b>";level-asymmetry-allowed=1', "a=fmtp"),
+        ("a=ssrc-group:FID 1187322836 1562938187", "a=ssrc-group:FID 3858130451 1562938187", "used twice"),
+    ],
+)
+def test_offer_values_out_of_range_are_refused_with_a_reason(old: str, new: str, reason: str) -> None:
+    text = _edit(old, new)
+    if "fmtp:101" in old:  # H.264 is chosen only without VP8
+        text = text.replace("a=rtpmap:97 VP8/90000", "a=rtpmap:97 VP9/90000")
+    if "ssrc-group" in old and "4294967296" not in new and "used twice" in reason:
+        text = text.replace("a=ssrc:1187322836 cname", "a=ssrc:3858130451 cname")
+    with pytest.raises(ValueError, match=reason):
+        sdp.parse_offer(text)
+
+
+def test_a_sending_m_line_without_a_ssrc_is_refused_with_a_reason() -> None:
+    text = "\r\n".join(line for line in _offer("aiortc116_offer.sdp").splitlines() if "a=ssrc" not in line)
+    with pytest.raises(ValueError, match="m-line 0: audio is sent without a=ssrc"):
+        sdp.parse_offer(text)
+
+
+def test_extension_ids_beyond_the_one_byte_form_are_not_accepted_but_not_an_error() -> None:
+    offer = sdp.parse_offer(_edit("a=extmap:3 http", "a=extmap:200 http"))
+    uris = [uri for _, uri in offer.media[1].extensions]  # abs-send-time at id 200: not forwarded
+    assert uris == ["urn:ietf:params:rtp-hdrext:sdes:mid"]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r"])
+def test_offers_with_lf_or_cr_line_endings_parse_like_crlf(newline: str) -> None:
+    crlf = sdp.parse_offer(_offer("chromium156_offer.sdp"))
+    other = sdp.parse_offer(_offer("chromium156_offer.sdp").replace("\r\n", newline))
+    assert other == crlf
+
+
+def test_answer_values_are_checked_too() -> None:
+    with pytest.raises(ValueError, match="dtls fingerprint"):
+        sdp.parse_answer("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=fingerprint:sha-256 zz\r\n")
+
+
 def test_the_tcp_candidate_follows_udp_with_tcptype_passive_and_parses_back() -> None:
     from aiortc.sdp import candidate_from_sdp
 

@@ -27,6 +27,8 @@ LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=24
 @st.composite
 def subscriber_mlines(draw: st.DrawFn) -> list[sdp.SubscriberMLine]:
     out: list[sdp.SubscriberMLine] = []
+    # SSRCs are unique in a transport (sdp.new_ssrc), and parse_offer refuses one used twice
+    ssrcs = iter(draw(st.lists(SSRC, min_size=16, max_size=16, unique=True)))
     for i in range(draw(st.integers(1, 8))):
         codec = draw(st.sampled_from(CODECS))
         rtx = codec.rtx_payload_type is not None and draw(st.booleans())
@@ -38,8 +40,8 @@ def subscriber_mlines(draw: st.DrawFn) -> list[sdp.SubscriberMLine]:
                 codec=codec,
                 payload_type=pt,
                 rtx_payload_type=rtx_pt,
-                ssrc=draw(SSRC),
-                rtx_ssrc=draw(SSRC) if rtx else None,
+                ssrc=next(ssrcs),
+                rtx_ssrc=next(ssrcs) if rtx else None,
                 stream_id=draw(LABEL),
                 track_id=draw(LABEL),
                 active=draw(st.booleans()),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -267,6 +269,33 @@ async def test_a_transport_refuses_more_producers_than_the_limit(worker: InProce
         else:
             with pytest.raises(ValueError, match="too many producers"):
                 await worker.request("transport.produce", "t1", data)
+
+
+def _documented_methods() -> set[str]:
+    doc = (Path(__file__).parents[2] / "docs" / "channel.md").read_text()
+    section = doc.split("## Methods", 1)[1].split("\n## ", 1)[0]
+    methods: set[str] = set()
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        first = row.split("|")[1]
+        full = re.findall(r"`([a-zA-Z]+\.[a-zA-Z]+)`", first)  # `transport.close` / `transport.dump`
+        prefix = full[0].split(".", 1)[0]
+        methods |= set(full) | {f"{prefix}.{verb}" for verb in re.findall(r"`\.([a-zA-Z]+)`", first)}
+    return methods
+
+
+async def test_every_documented_channel_method_has_a_handler_and_no_other_does(worker: InProcess) -> None:
+    assert set(worker.worker._handlers) == _documented_methods()
+
+
+async def test_an_unknown_method_is_a_type_error_and_the_worker_carries_on(worker: InProcess) -> None:
+    with pytest.raises(TypeError, match="unknown method"):
+        await worker.request("router.explode", "x")
+    with pytest.raises(InvalidStateError, match="unknown producer"):
+        await worker.request("producer.pause", "nope")
+    assert await worker.request("producer.close", "nope") == {}  # closing something gone is fine
+    assert (await worker.request("worker.dump"))["routerIds"] == []
 
 
 def test_a_worker_logs_through_the_same_redacting_json_setup_as_the_control_plane() -> None:

@@ -17,16 +17,6 @@ GREEN = (30, 200, 30)
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
-# Cases that cut later subscribers off on main today; the media-guard branch fixes them (SSRCs
-# range-checked where the SDP is parsed, one consumer's failure isolated). Strict: once that lands, these
-# pass and the marks must go.
-NOT_FIXED_YET = pytest.mark.xfail(
-    strict=True,
-    reason="an SSRC outside 1..2^32-1 reaches the PLI builder (struct.error) and fails the later "
-    "subscriber's whole consumer batch: fixed on the media-guard branch, not on main yet",
-)
-
-
 def spoil(sdp: str, which: str, value: int) -> str:
     """The offer with the main (or RTX) video SSRC of its FID group replaced by ``value``."""
     m = re.search(r"a=ssrc-group:FID (\d+) (\d+)", sdp)
@@ -38,8 +28,8 @@ def spoil(sdp: str, which: str, value: int) -> str:
 @pytest.mark.parametrize(
     ("which", "value"),
     [
-        pytest.param("main", 2**32 + 7, id="main-over-2^32", marks=NOT_FIXED_YET),
-        pytest.param("main", -1, id="main-negative", marks=NOT_FIXED_YET),
+        pytest.param("main", 2**32 + 7, id="main-over-2^32"),
+        pytest.param("main", -1, id="main-negative"),
         pytest.param("main", 0, id="main-0"),
         pytest.param("rtx", 2**32, id="rtx-2^32"),
         pytest.param("rtx", -1, id="rtx-negative"),

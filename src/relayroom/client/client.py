@@ -224,7 +224,13 @@ class RelayRoomClient:
         self._heartbeat: asyncio.Task[None] | None = None
         self._negotiator: asyncio.Task[None] | None = None
         self._teardown: asyncio.Task[None] | None = None
-        self._offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Offers for the receive connection, tagged with the session they arrived in (see _session).
+        self._offers: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+        # A session is one membership: from sending `enter` until `exit`, kicked-out or a server-side end.
+        # Offers of another session (queued before a re-entry, or arriving while leaving) are void.
+        self._session = 0
+        self._in_session = False
+        self._answered: tuple[int, str] | None = None  # (negotiationId, answer SDP) last sent
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 0
         self._listeners: dict[str, list[Callable[[ClientEvent], Any]]] = {}
@@ -357,7 +363,8 @@ class RelayRoomClient:
 
     def _on_server_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "offer":
-            self._offers.put_nowait(data)
+            # Queued, not dropped, even when it overtakes the enter response: it belongs to this session.
+            self._offers.put_nowait((self._session, data))
             return
         if name.endswith("-unavailable") and name.startswith("remote-"):
             kind = "audio" if "audio" in name else "video"
@@ -368,6 +375,7 @@ class RelayRoomClient:
                 track.ended = True
         if name == "kicked-out" or (name == "reconnect" and data.get("reason") in ("worker_died", "timeout")):
             # The membership is gone on the server: drop the media connections; enter_room works again.
+            self._end_session()
             self.room = None
             if self._teardown is None or self._teardown.done():
                 self._teardown = asyncio.get_running_loop().create_task(self._close_peer_connections())
@@ -427,7 +435,14 @@ class RelayRoomClient:
                 e2ee_key, sdk_app_id, room_id, str_room_id, lambda d: self._emit("e2ee-error", d)
             )
             data["e2ee"] = True
-        self.room = await self.request("enter", data)
+        # The session starts before the request: the server's first offer may arrive before the response
+        # has been handed to this coroutine, and it must not be dropped.
+        self._begin_session()
+        try:
+            self.room = await self.request("enter", data)
+        except BaseException:
+            self._end_session()
+            raise
         self.user_id = user_id
         self.ice_servers = _parse_ice_servers(self.room.get("iceServers"))
         if self.ice_transport_policy == "relay" and not self.ice_servers:
@@ -443,12 +458,19 @@ class RelayRoomClient:
     async def resume(self, resume_token: str) -> dict[str, Any]:
         """Reattach to a membership after the signalling socket dropped (docs/signalling.md)."""
         await self.connect()
-        self.room = await self.request("resume", {"resumeToken": resume_token})
+        was_in_session = self._in_session
+        self._in_session = True  # the same membership: offers already answered stay answered
+        try:
+            self.room = await self.request("resume", {"resumeToken": resume_token})
+        except BaseException:
+            self._in_session = was_in_session
+            raise
         self.ice_servers = _parse_ice_servers(self.room.get("iceServers")) or self.ice_servers
         return self.room
 
     async def exit_room(self) -> None:
         """TRTC exitRoom: leave, stop publishing and receiving."""
+        self._end_session()  # before the request: offers and media teardown racing the exit are void
         if self.room is not None:
             with contextlib.suppress(RelayRoomError):
                 await self.request("exit")
@@ -579,20 +601,64 @@ class RelayRoomClient:
         )
         return self.remote_tracks[key]
 
-    async def _negotiate_loop(self) -> None:
-        while True:
-            offer = await self._offers.get()
-            if self.room is None or self.closed:
-                continue  # queued before we left the room
-            try:
-                await self._apply_offer(offer)
-            except Exception as exc:
-                if self.room is None or self.closed:
-                    continue  # left the room while applying it
-                log.warning("subscriber offer failed: %s", type(exc).__name__)
-                self._emit("error", {"code": 5500, "message": "could not apply the server's offer"})
+    def _begin_session(self) -> None:
+        self._session += 1
+        self._in_session = True
+        self._answered = None
 
-    async def _apply_offer(self, offer: dict[str, Any]) -> None:
+    def _end_session(self) -> None:
+        if self._in_session:
+            self._session += 1
+            self._in_session = False
+
+    def _current(self, session: int) -> bool:
+        return self._in_session and session == self._session and not self.closed
+
+    async def _negotiate_loop(self) -> None:
+        """Answer the server's offers one at a time, in order. An offer sent again (same negotiationId,
+        because the server did not get our answer) is answered again with the same answer; a failure
+        is reported as an `error` event and the server's next send of the offer is tried afresh."""
+        while True:
+            session, offer = await self._offers.get()
+            if not self._current(session):
+                continue  # an offer of a session that has ended
+            nid = offer.get("negotiationId")
+            try:
+                if self._answered is not None and nid == self._answered[0]:
+                    answer_sdp = self._answered[1]  # our answer was lost or is still on its way
+                elif self._answered is not None and isinstance(nid, int) and nid < self._answered[0]:
+                    continue  # superseded
+                else:
+                    applied = await self._apply_offer(offer, session)
+                    if applied is None:
+                        continue  # the session ended meanwhile
+                    answer_sdp = applied
+                    self._answered = (nid, answer_sdp) if isinstance(nid, int) else None
+                await self.request("answer", {"negotiationId": nid, "sdp": answer_sdp})
+            except RelayRoomError as exc:
+                if not self._current(session) or exc.code == 5100:
+                    continue  # left meanwhile, or the server had this answer already (5100: none waiting)
+                self._report_offer_failure(nid, exc)
+            except Exception as exc:
+                if not self._current(session):
+                    continue  # left the room while applying it: the connection was closed under us
+                self._report_offer_failure(nid, exc)
+
+    def _report_offer_failure(self, negotiation_id: Any, exc: Exception) -> None:
+        log.warning("subscriber offer failed: %s", type(exc).__name__)
+        self._emit(
+            "error",
+            {
+                "code": 5500,
+                "reason": "offer_failed",
+                "negotiationId": negotiation_id,
+                "message": f"could not apply the server's offer ({type(exc).__name__}); "
+                "the server sends it again",
+            },
+        )
+
+    async def _apply_offer(self, offer: dict[str, Any], session: int) -> str | None:
+        """Apply one offer to the receive connection; returns our answer SDP (None: session ended)."""
         if self._recv_pc is None:
             self._recv_pc = self._new_peer_connection()
             self._recv_pc.on("track", self._on_track)
@@ -601,6 +667,8 @@ class RelayRoomClient:
                 self._mid_streams[str(stream["mid"])] = stream
         pc = self._recv_pc
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        if not self._current(session):
+            return None
         if self.e2ee is not None:  # before the answer: the new receivers must not start without it
             self.e2ee.protect_receivers(pc, self._mid_streams.get)
         for stream in offer.get("streams", []):
@@ -612,9 +680,9 @@ class RelayRoomClient:
                 remote.ended = False
         with self._gathering():
             await pc.setLocalDescription(await pc.createAnswer())
-        await self.request(
-            "answer", {"negotiationId": offer["negotiationId"], "sdp": pc.localDescription.sdp}
-        )
+        if not self._current(session):
+            return None
+        return str(pc.localDescription.sdp)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self._recv_pc is not None

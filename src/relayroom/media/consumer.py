@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from relayroom.media.producer import Producer
-from relayroom.media.rtp import rtcp
+from relayroom.media.producer import ProducerLink
+from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.header import build_rtx, rewritten
 from relayroom.media.rtp.seq import seq_diff, seq_newer
 from relayroom.media.types import CloseReason
@@ -36,20 +35,29 @@ class ConsumerParams:
 
     @classmethod
     def from_dict(cls, consumer_id: str, d: dict[str, Any]) -> ConsumerParams:
+        """Parameters from the channel, range-checked (ValueError) before anything builds a packet."""
         return cls(
             consumer_id=consumer_id,
-            ssrc=int(d["ssrc"]),
-            payload_type=int(d["payloadType"]),
-            rtx_ssrc=int(d["rtxSsrc"]) if d.get("rtxSsrc") is not None else None,
-            rtx_payload_type=int(d["rtxPayloadType"]) if d.get("rtxPayloadType") is not None else None,
+            ssrc=limits.ssrc(d["ssrc"]),
+            payload_type=limits.payload_type(d["payloadType"]),
+            rtx_ssrc=limits.optional(limits.ssrc, d.get("rtxSsrc"), "rtx ssrc"),
+            rtx_payload_type=limits.optional(
+                limits.payload_type, d.get("rtxPayloadType"), "rtx payload type"
+            ),
         )
 
 
+ProducerAttach = Callable[["Consumer"], ProducerLink]  # Producer.attach
+
+
 class Consumer:
+    """Forwards one producer's packets to one subscriber. It knows its producer only through the
+    functions of a ``ProducerLink`` (``attach`` is ``Producer.attach``), never the producer object."""
+
     def __init__(
         self,
         params: ConsumerParams,
-        producer: Producer,
+        attach: ProducerAttach,
         send_rtp: Callable[[bytes], None],
         send_rewritten: Callable[[bytes, int, int, int, int], None],
         send_rtcp: Callable[[bytes], None],
@@ -59,8 +67,6 @@ class Consumer:
     ) -> None:
         self.params = params
         self.id = params.consumer_id
-        self.kind = producer.kind
-        self.producer: Producer | None = producer
         self.closed = False
         self.paused = paused
         self._send = send_rtp
@@ -70,7 +76,6 @@ class Consumer:
         self._on_producer_closed = on_producer_closed
         self._ssrc = params.ssrc
         self._pt = params.payload_type
-        self._clock_rate = producer.params.clock_rate
         self._sync = True  # next forwarded packet (keyframe for video) re-bases the offsets
         self._sync_seq = 0
         self._seq_offset = 0
@@ -98,7 +103,9 @@ class Consumer:
         self._rate_time = 0.0
         self._rate_octets = 0
         self._sr_sent: dict[int, float] = {}  # middle 32 bits of the NTP of our recent SRs -> monotonic
-        producer.add_consumer(self)
+        self.producer: ProducerLink | None = attach(self)
+        self.kind = self.producer.kind
+        self._clock_rate = self.producer.clock_rate
 
     # -- hot path ------------------------------------------------------------------------------------
     def send_rtp(self, data: bytes, seq: int, ts: int, now: float) -> None:
@@ -133,7 +140,8 @@ class Consumer:
     # -- RTCP from the subscriber ------------------------------------------------------------------
     def receive_nack(self, seqs: list[int], now: float) -> None:
         producer = self.producer
-        if producer is None or producer.ring is None:
+        stored_packet = producer.stored_packet if producer is not None else None
+        if producer is None or stored_packet is None:
             return
         # Token bucket: a NACK flood must not turn the SFU into an amplifier.
         self._rtx_tokens = min(RTX_BURST, self._rtx_tokens + (now - self._rtx_refill) * RTX_RATE)
@@ -143,7 +151,7 @@ class Consumer:
                 self.retransmissions_refused += 1
                 continue
             in_seq = (out_seq - self._seq_offset) & 0xFFFF
-            pkt = producer.ring.get(in_seq, now * 1000)
+            pkt = stored_packet(in_seq, now * 1000)
             if pkt is None:
                 producer.request_missing(in_seq)
                 continue
@@ -172,10 +180,12 @@ class Consumer:
         if not self.packets:
             return None
         producer = self.producer
-        if producer is not None and producer.last_sr_time:
-            elapsed = now - producer.last_sr_time
-            ntp = producer.last_sr_ntp + int(elapsed * (1 << 32))
-            rtp_ts = producer.last_sr_rtp + self._ts_offset + int(elapsed * self._clock_rate)
+        upstream = producer.last_sender_report() if producer is not None else None
+        if upstream is not None:
+            sr_ntp, sr_rtp, sr_time = upstream
+            elapsed = now - sr_time
+            ntp = sr_ntp + int(elapsed * (1 << 32))
+            rtp_ts = sr_rtp + self._ts_offset + int(elapsed * self._clock_rate)
         else:
             ntp = int((wallclock + 2208988800) * (1 << 32))
             rtp_ts = self._last_ts + int((now - self._last_send_time) * self._clock_rate)
@@ -213,7 +223,7 @@ class Consumer:
         """Send-side quality of this track towards its subscriber (docs/channel.md ``router.stats``)."""
         return {
             "kind": self.kind,
-            "producerId": self.producer.id if self.producer else None,
+            "producerId": self.producer.producer_id if self.producer else None,
             "paused": self.paused,
             "bitrate": self.bitrate,
             "fractionLost": None if self.fraction_lost is None else round(self.fraction_lost, 4),
@@ -235,17 +245,17 @@ class Consumer:
             self._sync = True
             self.request_keyframe()
 
-    def set_producer(self, producer: Producer) -> None:
-        """Continue this consumer's stream from another producer (publisher restart)."""
-        if producer.kind != self.kind:
+    def set_producer(self, kind: str, attach: ProducerAttach) -> None:
+        """Continue this consumer's stream from another producer (publisher restart); ``attach`` is the
+        new producer's ``Producer.attach``."""
+        if kind != self.kind:
             raise TypeError("producer kind mismatch")
         if self.producer is not None:
-            self.producer.remove_consumer(self)
-        self.producer = producer
-        self._clock_rate = producer.params.clock_rate
+            self.producer.detach()
+        self.producer = link = attach(self)
+        self._clock_rate = link.clock_rate
         self._sync = True
-        producer.add_consumer(self)
-        producer.request_keyframe(time.monotonic())
+        link.request_keyframe()
 
     def producer_closed(self) -> None:
         """The producer went away; the consumer stays (silent) until closed or given a new producer."""
@@ -258,7 +268,7 @@ class Consumer:
             return
         self.closed = True
         if self.producer is not None:
-            self.producer.remove_consumer(self)
+            self.producer.detach()
             self.producer = None
         self._on_close(self, reason)
 
@@ -266,7 +276,7 @@ class Consumer:
         return {
             "id": self.id,
             "kind": self.kind,
-            "producerId": self.producer.id if self.producer else None,
+            "producerId": self.producer.producer_id if self.producer else None,
             "ssrc": self._ssrc,
             "rtxSsrc": self._rtx_ssrc,
             "payloadType": self._pt,

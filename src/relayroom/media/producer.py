@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from relayroom.media.rtp import rtcp
+from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.header import (
     extension_table,
     h264_picture_size,
@@ -35,6 +35,25 @@ _NACK_RETRIES = 3
 
 
 @dataclass(frozen=True)
+class ProducerLink:
+    """What a consumer may ask of the producer it forwards: functions and constants, not the producer.
+
+    Given by ``Producer.attach(consumer)``; ``detach`` undoes it.
+    """
+
+    producer_id: str
+    kind: str
+    clock_rate: int
+    is_keyframe: Callable[[bytes | bytearray], bool]
+    # retransmission ring lookup (seq, now in ms) -> packet; None for producers without a ring (audio)
+    stored_packet: Callable[[int, float], bytes | None] | None
+    request_missing: Callable[[int], None]  # ask the publisher for a packet the ring lacks (NACK)
+    request_keyframe: Callable[[], None]
+    last_sender_report: Callable[[], tuple[int, int, float] | None]  # (NTP, RTP ts, monotonic) if any
+    detach: Callable[[], None]
+
+
+@dataclass(frozen=True)
 class ProducerParams:
     producer_id: str
     kind: str  # audio | video
@@ -51,22 +70,32 @@ class ProducerParams:
 
     @classmethod
     def from_dict(cls, producer_id: str, d: dict[str, Any], rtx_buffer_ms: int) -> ProducerParams:
+        """Parameters from the channel, range-checked (ValueError) before anything builds a packet."""
         kind = d["kind"]
         if kind not in ("audio", "video"):
             raise TypeError("invalid kind")
+        ssrc = limits.ssrc(d["ssrc"])
+        rtx_ssrc = limits.optional(limits.ssrc, d.get("rtxSsrc"), "rtx ssrc")
+        if rtx_ssrc == ssrc:
+            raise ValueError("rtx ssrc equals the media ssrc")
         return cls(
             producer_id=producer_id,
             kind=kind,
             mime_type=str(d["mimeType"]),
-            clock_rate=int(d["clockRate"]),
-            payload_type=int(d["payloadType"]),
-            ssrc=int(d["ssrc"]),
-            rtx_ssrc=int(d["rtxSsrc"]) if d.get("rtxSsrc") is not None else None,
-            rtx_payload_type=int(d["rtxPayloadType"]) if d.get("rtxPayloadType") is not None else None,
+            clock_rate=limits.in_range(d["clockRate"], 1, limits.CLOCK_RATE_MAX, "clock rate"),
+            payload_type=limits.payload_type(d["payloadType"]),
+            ssrc=ssrc,
+            rtx_ssrc=rtx_ssrc,
+            rtx_payload_type=limits.optional(
+                limits.payload_type, d.get("rtxPayloadType"), "rtx payload type"
+            ),
             mid=str(d.get("mid", "")),
             rtx_buffer_ms=rtx_buffer_ms,
             use_fir=bool(d.get("useFir", False)),
-            header_extensions=tuple((int(i), str(u)) for i, u in d.get("headerExtensions", ())),
+            header_extensions=tuple(
+                (limits.in_range(i, 1, limits.EXTENSION_ID_MAX, "header extension id"), str(u))
+                for i, u in d.get("headerExtensions", ())
+            ),
         )
 
 
@@ -143,11 +172,30 @@ class Producer:
         self.rtx_received = 0
 
     # -- consumers -------------------------------------------------------------------------------
-    def add_consumer(self, consumer: Consumer) -> None:
-        self._consumers = (*self._consumers, consumer)
+    def attach(self, consumer: Consumer) -> ProducerLink:
+        """Start forwarding to ``consumer``; returns what it may call on this producer."""
+        if consumer not in self._consumers:
+            self._consumers = (*self._consumers, consumer)
+        ring = self.ring
+        return ProducerLink(
+            producer_id=self.id,
+            kind=self.kind,
+            clock_rate=self.params.clock_rate,
+            is_keyframe=self.is_keyframe,
+            stored_packet=ring.get if ring is not None else None,
+            request_missing=self.request_missing,
+            request_keyframe=self.request_keyframe,
+            last_sender_report=self._last_sender_report,
+            detach=lambda: self._detach(consumer),
+        )
 
-    def remove_consumer(self, consumer: Consumer) -> None:
+    def _detach(self, consumer: Consumer) -> None:
         self._consumers = tuple(c for c in self._consumers if c is not consumer)
+
+    def _last_sender_report(self) -> tuple[int, int, float] | None:
+        if not self.last_sr_time:
+            return None
+        return self.last_sr_ntp, self.last_sr_rtp, self.last_sr_time
 
     @property
     def consumers(self) -> tuple[Consumer, ...]:

@@ -7,12 +7,14 @@ browsers and aiortc see (ICE-lite, BUNDLE, rtcp-mux, one codec per m-line, fixed
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiortc import sdp as aiortc_sdp
 
+from relayroom.media.rtp import limits
 from relayroom.media.rtp.header import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
@@ -181,61 +183,164 @@ def _choose_codec(media: aiortc_sdp.MediaDescription) -> CodecInfo | None:
 MAX_SDP_BYTES = 128 * 1024
 MAX_MEDIA_SECTIONS = 64
 
+# Every value of an offer that reaches a packet builder (RTP/RTCP/RTX headers, extension remapping,
+# timestamp arithmetic) or another member's SDP is checked here, where it enters (ranges: rtp/limits.py).
+# The RTP clock of each codec we forward is fixed by its payload format (RFC 7587, 7741, 6184).
+CLOCK_RATES = {"audio/opus": 48000, "video/vp8": 90000, "video/h264": 90000}
+MAX_FMTP_CHARS = 256
+_MID = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`{|}~]{1,32}")  # RFC 5888 identification-tag (a token)
+_FMTP = re.compile(r"[A-Za-z0-9\-_.=;:/+,]*")  # forwarded to every subscriber: no spaces, quotes, controls
+_ICE_CHARS = re.compile(r"[A-Za-z0-9+/]+")  # RFC 8839 ice-char
+_FINGERPRINT = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){15,63}")
+FINGERPRINT_ALGORITHMS = ("sha-1", "sha-224", "sha-256", "sha-384", "sha-512")
+
+
+def normalize_lines(sdp: str) -> list[str]:
+    """The SDP's lines exactly as the parser will see them (str.splitlines: CR, LF, CRLF and the other
+    Unicode line breaks), so that every limit counts what is parsed."""
+    if len(sdp) > MAX_SDP_BYTES or len(sdp.encode("utf-8", "surrogatepass")) > MAX_SDP_BYTES:
+        raise ValueError("sdp too large")
+    lines = sdp.splitlines()
+    if sum(1 for line in lines if line.startswith("m=")) > MAX_MEDIA_SECTIONS:
+        raise ValueError(f"sdp has more than {MAX_MEDIA_SECTIONS} media sections")
+    return lines
+
+
+def _parse(sdp: str) -> aiortc_sdp.SessionDescription:
+    text = "\r\n".join(normalize_lines(sdp)) + "\r\n"
+    try:
+        return aiortc_sdp.SessionDescription.parse(text)
+    except Exception as exc:  # aiortc raises assorted errors on malformed SDP
+        raise ValueError(f"invalid sdp: {exc.__class__.__name__}") from None
+
+
+def _check_ice(ufrag: str, pwd: str | None) -> None:
+    if not 4 <= len(ufrag) <= 256 or not _ICE_CHARS.fullmatch(ufrag):
+        raise ValueError("ice-ufrag must be 4..256 ice-chars")
+    if pwd is not None and (not 22 <= len(pwd) <= 256 or not _ICE_CHARS.fullmatch(pwd)):
+        raise ValueError("ice-pwd must be 22..256 ice-chars")
+
+
+def _check_fingerprints(fingerprints: list[tuple[str, str]]) -> None:
+    for algorithm, value in fingerprints:
+        if algorithm.lower() not in FINGERPRINT_ALGORITHMS or not _FINGERPRINT.fullmatch(value):
+            raise ValueError("invalid dtls fingerprint")
+
+
+def _check_mid(mid: str) -> None:
+    if not _MID.fullmatch(mid):
+        raise ValueError("a=mid must be a token of 1..32 characters")
+
+
+def _check_rtp_media(m: aiortc_sdp.MediaDescription, codec: CodecInfo | None) -> None:
+    """Range checks of one audio/video m-line: every payload type, SSRC and extension id it declares
+    (used or not), and the chosen codec's clock rate, RTX association and fmtp."""
+    for f in m.fmt:
+        limits.payload_type(f)
+    for c in m.rtp.codecs:
+        limits.payload_type(c.payloadType)
+        if c.mimeType.lower().endswith("/rtx") and "apt" in c.parameters:
+            limits.payload_type(c.parameters["apt"], "rtx apt")
+    for e in m.rtp.headerExtensions:
+        limits.in_range(e.id, 1, limits.EXTENSION_ID_MAX, "header extension id")
+    for info in m.ssrc:
+        limits.ssrc(info.ssrc)
+    for group in m.ssrc_group:
+        for item in group.items:
+            limits.ssrc(item, f"ssrc-group {group.semantic} ssrc")
+    if codec is None:
+        return
+    expected = CLOCK_RATES.get(codec.mime_type.lower())
+    if expected is not None and codec.clock_rate != expected:
+        raise ValueError(f"{codec.mime_type} clock rate must be {expected}, not {codec.clock_rate}")
+    if codec.rtx_payload_type == codec.payload_type:
+        raise ValueError("rtx payload type equals the codec's")
+    if len(codec.fmtp) > MAX_FMTP_CHARS or not _FMTP.fullmatch(codec.fmtp):
+        raise ValueError(
+            f"a=fmtp of {codec.mime_type} too long or with characters outside [A-Za-z0-9-_.=;:/+,]"
+        )
+
 
 def parse_offer(sdp: str) -> ParsedOffer:
-    """Parse a client's offer. Raises ValueError when it lacks ICE/DTLS parameters or is too large."""
-    if len(sdp) > MAX_SDP_BYTES or sdp.count("\nm=") > MAX_MEDIA_SECTIONS:
-        raise ValueError("sdp too large")
-    try:
-        desc = aiortc_sdp.SessionDescription.parse(sdp)
-    except Exception as exc:  # aiortc raises assorted errors on malformed SDP
-        raise ValueError(f"invalid sdp: {exc}") from exc
+    """Parse a client's offer. Raises ValueError (with a reason for the client) when it is too large,
+    malformed, lacks ICE/DTLS parameters, or carries a value out of range (see the checks above)."""
+    desc = _parse(sdp)
     media_out: list[OfferedMedia] = []
     ice = None
     dtls = None
+    used_ssrcs: set[int] = set()
     for index, m in enumerate(desc.media):
+        try:
+            media_out.append(_offered_media(index, m, used_ssrcs))
+        except ValueError as exc:
+            raise ValueError(f"m-line {index}: {exc}") from None
         ice = ice or m.ice
         dtls = dtls or m.dtls
-        ssrc: int | None = None
-        rtx_ssrc: int | None = None
-        for group in m.ssrc_group:
-            if group.semantic == "FID" and len(group.items) >= 2:
-                ssrc, rtx_ssrc = int(group.items[0]), int(group.items[1])
-                break
-        if ssrc is None and m.ssrc:
-            ssrc = m.ssrc[0].ssrc
-        msid = m.msid or next((s.msid for s in m.ssrc if s.msid), None)
-        stream, track = [*msid.split(" ", 1), None][:2] if msid else (None, None)
-        codec = _choose_codec(m) if m.kind in ("audio", "video") else None
-        if codec is not None and codec.rtx_payload_type is None:
-            rtx_ssrc = None
-        exts = [(e.id, e.uri) for e in m.rtp.headerExtensions if e.uri in SUPPORTED_EXTENSIONS]
-        media_out.append(
-            OfferedMedia(
-                index=index,
-                mid=str(m.rtp.muxId if m.rtp.muxId is not None else index),
-                kind=m.kind,
-                direction=(m.direction or "sendrecv"),  # type: ignore[arg-type]
-                port=m.port,
-                fmt=list(m.fmt),
-                codec=codec,
-                ssrc=ssrc,
-                rtx_ssrc=rtx_ssrc,
-                msid_stream=stream,
-                msid_track=track,
-                extensions=exts,
-            )
-        )
     if ice is None or not ice.usernameFragment or not ice.password:
         raise ValueError("offer has no ice credentials")
     if dtls is None or not dtls.fingerprints:
         raise ValueError("offer has no dtls fingerprint")
+    fingerprints = [(f.algorithm, f.value) for f in dtls.fingerprints]
+    _check_ice(ice.usernameFragment, ice.password)
+    _check_fingerprints(fingerprints)
     return ParsedOffer(
         ice_ufrag=ice.usernameFragment,
         ice_pwd=ice.password,
-        fingerprints=[(f.algorithm, f.value) for f in dtls.fingerprints],
+        fingerprints=fingerprints,
         setup_role=dtls.role,
         media=media_out,
+    )
+
+
+def _offered_media(index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[int]) -> OfferedMedia:
+    mid = str(m.rtp.muxId if m.rtp.muxId is not None else index)
+    _check_mid(mid)
+    rtp = m.kind in ("audio", "video")
+    codec = _choose_codec(m) if rtp else None
+    if rtp:
+        _check_rtp_media(m, codec)
+    ssrc: int | None = None
+    rtx_ssrc: int | None = None
+    for group in m.ssrc_group:
+        if group.semantic == "FID" and len(group.items) >= 2:
+            ssrc, rtx_ssrc = int(group.items[0]), int(group.items[1])
+            break
+    if ssrc is None and m.ssrc:
+        ssrc = m.ssrc[0].ssrc
+    msid = m.msid or next((s.msid for s in m.ssrc if s.msid), None)
+    stream, track = [*msid.split(" ", 1), None][:2] if msid else (None, None)
+    if codec is not None and codec.rtx_payload_type is None:
+        rtx_ssrc = None
+    direction = m.direction or "sendrecv"
+    sending = m.port != 0 and direction in ("sendrecv", "sendonly")
+    if rtp and sending and codec is not None:
+        if ssrc is None:
+            raise ValueError(
+                f"{m.kind} is sent without a=ssrc; declare its SSRC (simulcast with a=rid is not supported)"
+            )
+        for s in (ssrc, rtx_ssrc):
+            if s is not None and s in used_ssrcs:
+                raise ValueError(f"ssrc {s} is used twice")
+            if s is not None:
+                used_ssrcs.add(s)
+    exts = [
+        (e.id, e.uri)
+        for e in m.rtp.headerExtensions
+        if e.uri in SUPPORTED_EXTENSIONS and e.id <= limits.ONE_BYTE_EXTENSION_MAX
+    ]
+    return OfferedMedia(
+        index=index,
+        mid=mid,
+        kind=m.kind,
+        direction=direction,  # type: ignore[arg-type]
+        port=m.port,
+        fmt=list(m.fmt),
+        codec=codec,
+        ssrc=ssrc,
+        rtx_ssrc=rtx_ssrc,
+        msid_stream=stream,
+        msid_track=track,
+        extensions=exts,
     )
 
 
@@ -443,20 +548,20 @@ class ParsedAnswer:
 
 
 def parse_answer(sdp: str) -> ParsedAnswer:
-    if len(sdp) > MAX_SDP_BYTES:
-        raise ValueError("sdp too large")
-    try:
-        desc = aiortc_sdp.SessionDescription.parse(sdp)
-    except Exception as exc:
-        raise ValueError(f"invalid sdp: {exc}") from exc
+    """Parse a subscriber's answer; ValueError (with a reason) when it is malformed or out of range."""
+    desc = _parse(sdp)
     dtls = next((m.dtls for m in desc.media if m.dtls is not None and m.dtls.fingerprints), None)
     if dtls is None:
         raise ValueError("answer has no dtls fingerprint")
+    fingerprints = [(f.algorithm, f.value) for f in dtls.fingerprints]
+    _check_fingerprints(fingerprints)
     mids = [str(m.rtp.muxId) for m in desc.media]
     rejected = [str(m.rtp.muxId) for m in desc.media if m.port == 0]
     ice = next((m.ice for m in desc.media if m.ice is not None and m.ice.usernameFragment), None)
+    if ice is not None and ice.usernameFragment is not None:
+        _check_ice(ice.usernameFragment, None)
     return ParsedAnswer(
-        [(f.algorithm, f.value) for f in dtls.fingerprints],
+        fingerprints,
         dtls.role,
         mids,
         rejected,

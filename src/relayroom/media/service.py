@@ -27,6 +27,7 @@ from relayroom.media.types import (
     MediaParams,
     ProducerInfo,
     PublishResult,
+    SubscribeResult,
     TrackSource,
     UnsupportedError,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "MediaService",
     "ProducerInfo",
     "PublishResult",
+    "SubscribeResult",
     "TrackSource",
     "UnsupportedError",
 ]
@@ -79,7 +81,13 @@ class MediaService:
 
     async def _start_worker(self, index: int) -> WorkerHandle:
         handle = WorkerHandle(index, self._params, self._on_worker_notification, self._on_worker_died)
-        await handle.start()
+        try:
+            await handle.start()
+            if self.closed:
+                raise InvalidStateError("media service closed while a worker started")
+        except BaseException:
+            await asyncio.shield(handle.close())  # no process outlives a failed or cancelled start
+            raise
         self._workers[index] = handle
         return handle
 
@@ -133,7 +141,7 @@ class MediaService:
 
     def _on_worker_died(self, handle: WorkerHandle) -> None:
         if self.closed:
-            return
+            return  # shutting down: workers are not respawned
         lost = tuple(sorted(r for r, s in self._routers.items() if s.worker_index == handle.index))
         for r in lost:
             self._forget_router(r)
@@ -156,6 +164,8 @@ class MediaService:
             try:
                 handle = await self._start_worker(index)
             except Exception:
+                if self.closed:
+                    return
                 logger.exception("restarting media worker %d failed", index)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -386,27 +396,7 @@ class MediaService:
         sdp.consumer_payload_types(m.codec)  # raises UnsupportedError for codecs we cannot forward
         producer_id = uuid.uuid4().hex
         kind: MediaKind = "audio" if m.kind == "audio" else "video"
-        await worker.request(
-            "transport.produce",
-            p.send_transport_id,
-            {
-                "producerId": producer_id,
-                "kind": kind,
-                "mimeType": m.codec.mime_type,
-                "clockRate": m.codec.clock_rate,
-                "payloadType": m.codec.payload_type,
-                "ssrc": m.ssrc,
-                "rtxSsrc": m.rtx_ssrc,
-                "rtxPayloadType": m.codec.rtx_payload_type if m.rtx_ssrc is not None else None,
-                "mid": m.mid,
-                "useFir": "nack pli" not in m.codec.rtcp_feedback and "ccm fir" in m.codec.rtcp_feedback,
-                "headerExtensions": [
-                    [i, uri]
-                    for i, uri in m.extensions
-                    if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
-                ],
-            },
-        )
+        await worker.request("transport.produce", p.send_transport_id, produce_params(producer_id, m))
         rec = ProducerRecord(
             producer_id, p.participant_id, kind, m.source, m.mid, m.ssrc, m.codec, m.rtx_ssrc is not None
         )
@@ -502,54 +492,90 @@ class MediaService:
             self._emit(MediaEvent(etype, router_id, rec.participant_id, producer_id=producer_id))
 
     # -- subscribing ---------------------------------------------------------------------------------
-    async def subscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str:
-        """Add consumers; returns a (re-)offer for the participant's recv transport covering ALL consumers."""
+    async def subscribe(
+        self, router_id: str, participant_id: str, producer_ids: Sequence[str]
+    ) -> SubscribeResult:
+        """Add a consumer per producer, each in isolation: a producer that cannot be consumed is reported
+        in ``failed`` and affects no other. The offer covers ALL consumers of the recv transport."""
         self._check()
         async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
             worker = self.worker_for_router(router_id)
             p = state.participant(participant_id)
-            for producer_id in producer_ids:
-                if producer_id not in state.producers:
-                    raise ValueError("unknown producer")
             if p.recv_transport_id is None or p.recv_local is None:
                 p.recv_transport_id, p.recv_local = await self._create_transport(router_id, participant_id)
                 p.recv_connected = False
+            added: list[str] = []
+            failed: dict[str, str] = {}
             for producer_id in producer_ids:
                 if p.active_mline_for(producer_id) is not None:
                     continue
-                rec = state.producers[producer_id]
-                with_rtx = rec.has_rtx and rec.kind == "video"
-                pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
-                ml = sdp.SubscriberMLine(
-                    mid=str(len(p.mlines)),
-                    kind=rec.kind,
-                    codec=rec.codec,
-                    payload_type=pt,
-                    rtx_payload_type=rtx_pt,
-                    ssrc=sdp.new_ssrc(state.ssrcs),
-                    rtx_ssrc=sdp.new_ssrc(state.ssrcs) if with_rtx else None,
-                    stream_id=rec.participant_id,
-                    track_id=producer_id,
-                    source=rec.source,
-                    consumer_id=uuid.uuid4().hex,
-                    producer_id=producer_id,
-                )
-                await worker.request(
-                    "transport.consume",
-                    p.recv_transport_id,
-                    {
-                        "consumerId": ml.consumer_id,
-                        "producerId": producer_id,
-                        "ssrc": ml.ssrc,
-                        "payloadType": ml.payload_type,
-                        "rtxSsrc": ml.rtx_ssrc,
-                        "rtxPayloadType": ml.rtx_payload_type,
-                    },
-                )
-                assert ml.consumer_id is not None
-                self._consumer_owner[ml.consumer_id] = (router_id, participant_id)
-                p.mlines.append(ml)
+                try:
+                    await self._consume(worker, state, p, producer_id)
+                except InvalidStateError:
+                    raise  # the worker or the transport is gone: nothing to isolate
+                except Exception as exc:
+                    failed[producer_id] = f"{exc.__class__.__name__}: {exc}"
+                    logger.warning(
+                        "consumer not created",
+                        extra={"producer": producer_id, "participant": participant_id, "reason": str(exc)},
+                    )
+                    continue
+                added.append(producer_id)
+            return SubscribeResult(self._subscriber_offer(p), added, failed)
+
+    async def _consume(
+        self, worker: WorkerHandle, state: RouterState, p: ParticipantState, producer_id: str
+    ) -> None:
+        rec = state.producers.get(producer_id)
+        if rec is None:
+            raise ValueError("unknown producer")
+        with_rtx = rec.has_rtx and rec.kind == "video"
+        pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
+        ssrc = sdp.new_ssrc(state.ssrcs)
+        rtx_ssrc = sdp.new_ssrc(state.ssrcs) if with_rtx else None
+        consumer_id = uuid.uuid4().hex
+        try:
+            await worker.request(
+                "transport.consume",
+                p.recv_transport_id,
+                {
+                    "consumerId": consumer_id,
+                    "producerId": producer_id,
+                    "ssrc": ssrc,
+                    "payloadType": pt,
+                    "rtxSsrc": rtx_ssrc,
+                    "rtxPayloadType": rtx_pt,
+                },
+            )
+        except BaseException:
+            state.ssrcs.difference_update((ssrc, rtx_ssrc))
+            raise
+        self._consumer_owner[consumer_id] = (state.router_id, p.participant_id)
+        p.mlines.append(
+            sdp.SubscriberMLine(
+                mid=str(len(p.mlines)),
+                kind=rec.kind,
+                codec=rec.codec,
+                payload_type=pt,
+                rtx_payload_type=rtx_pt,
+                ssrc=ssrc,
+                rtx_ssrc=rtx_ssrc,
+                stream_id=rec.participant_id,
+                track_id=producer_id,
+                source=rec.source,
+                consumer_id=consumer_id,
+                producer_id=producer_id,
+            )
+        )
+
+    async def subscriber_offer(self, router_id: str, participant_id: str) -> str:
+        """A fresh offer (next version) of the recv transport as it is, e.g. after an answer was refused."""
+        self._check()
+        async with self._router(router_id).lock:
+            p = self._router(router_id).participants.get(participant_id)
+            if p is None or p.recv_local is None:
+                raise InvalidStateError("participant has no recv transport")
             return self._subscriber_offer(p)
 
     def _subscriber_offer(self, p: ParticipantState) -> str:
@@ -680,6 +706,26 @@ class MediaService:
                 for rid, s in self._routers.items()
             },
         }
+
+
+def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
+    """The ``transport.produce`` request for an offered m-line (every value range-checked by the parser)."""
+    assert m.codec is not None and m.ssrc is not None
+    return {
+        "producerId": producer_id,
+        "kind": "audio" if m.kind == "audio" else "video",
+        "mimeType": m.codec.mime_type,
+        "clockRate": m.codec.clock_rate,
+        "payloadType": m.codec.payload_type,
+        "ssrc": m.ssrc,
+        "rtxSsrc": m.rtx_ssrc,
+        "rtxPayloadType": m.codec.rtx_payload_type if m.rtx_ssrc is not None else None,
+        "mid": m.mid,
+        "useFir": "nack pli" not in m.codec.rtcp_feedback and "ccm fir" in m.codec.rtcp_feedback,
+        "headerExtensions": [
+            [i, uri] for i, uri in m.extensions if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
+        ],
+    }
 
 
 def _fp_set(fingerprints: list[tuple[str, str]]) -> frozenset[tuple[str, str]]:

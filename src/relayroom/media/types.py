@@ -102,6 +102,16 @@ class PublishResult:
 
 
 @dataclass(frozen=True)
+class SubscribeResult:
+    """What ``MediaService.subscribe`` did: each producer is consumed in isolation, so one that fails
+    (``failed``: producer id -> reason) never keeps the others from the subscriber."""
+
+    offer_sdp: str  # a (re-)offer for the recv transport covering every consumer it has now
+    added: list[str] = field(default_factory=list)  # producer ids now consumed
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MediaEvent:
     """An event from the media layer. ``router_ids`` is set for WORKER_DIED (the routers that were lost)."""
 

@@ -424,7 +424,7 @@ class WebRtcTransport:
         params = ConsumerParams.from_dict(consumer_id, data)
         consumer = Consumer(
             params,
-            producer,
+            producer.attach,
             send_rtp=self.send_rtp,
             send_rewritten=self.send_rtp_rewritten,
             send_rtcp=self.send_rtcp,

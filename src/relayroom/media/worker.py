@@ -12,15 +12,18 @@ import ipaddress
 import logging
 import os
 import resource
+import signal
 import socket
 import struct
 import time
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.logs import setup_logging
 from relayroom.media.channel import Channel
+from relayroom.media.consumer import Consumer
 from relayroom.media.ice import stun
 from relayroom.media.ice.tcp_server import (
     IceTcpServer,
@@ -28,6 +31,7 @@ from relayroom.media.ice.tcp_server import (
     add_tcp_arguments,
     tcp_options_from_args,
 )
+from relayroom.media.producer import Producer
 from relayroom.media.router import Router, RouterParams
 from relayroom.media.types import CloseReason, IceTcpOptions, InvalidStateError
 from relayroom.media.udp_sender import UdpSender
@@ -51,6 +55,15 @@ _SO_MEMINFO = 55
 def disable_core_dumps() -> None:
     """Media must never reach disk: no core files from this process."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def ignore_stop_signals() -> None:
+    """A worker belongs to its control plane, which stops it through the channel (drain first) and is
+    the one process the operator signals. SIGINT/SIGTERM sent to the whole group (Ctrl-C in a terminal,
+    a service manager stopping the group) must not kill media under the control plane's feet while it
+    drains rooms. The worker still exits when its channel closes, also when the control plane is killed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class WorkerProtocol(asyncio.DatagramProtocol):
@@ -127,6 +140,7 @@ class Worker:
         self.dropped = 0
         self.errors = 0
         self.stun_rejected = 0
+        self._handlers = self._build_handlers()
         # ICE-TCP: None = off; tcp_port None = the UDP port's number (another one if that is taken
         # after an ephemeral UDP port)
         self.tcp_options = tcp if tcp is not None and tcp.enabled else None
@@ -346,117 +360,149 @@ class Worker:
                 return t
         raise InvalidStateError("unknown transport")
 
-    def _find(self, kind: str, object_id: str | None) -> Any:
+    def _producer(self, producer_id: str | None) -> Producer:
+        for r in self.routers.values():
+            p = r.producers.get(producer_id or "")
+            if p is not None:
+                return p
+        raise InvalidStateError("unknown producer")
+
+    def _consumer(self, consumer_id: str | None) -> Consumer:
         for r in self.routers.values():
             for t in r.transports.values():
-                obj = (t.producers if kind == "producer" else t.consumers).get(object_id or "")
-                if obj is not None:
-                    return obj
-        raise InvalidStateError(f"unknown {kind}")
+                c = t.consumers.get(consumer_id or "")
+                if c is not None:
+                    return c
+        raise InvalidStateError("unknown consumer")
+
+    # -- channel requests ------------------------------------------------------------------------------
+    def _build_handlers(self) -> dict[str, Handler]:
+        """Channel method -> handler(handler_id, data) (docs/channel.md lists each method)."""
+        return {
+            "worker.dump": self._worker_dump,
+            "worker.createRouter": self._worker_create_router,
+            "router.close": self._router_close,
+            "router.createWebRtcTransport": self._router_create_webrtc_transport,
+            "router.dump": lambda rid, _: self._router(rid).dump(),
+            "router.stats": lambda rid, _: self._router(rid).stats(),
+            "transport.connect": self._transport_connect,
+            "transport.restartIce": self._transport_restart_ice,
+            "transport.produce": self._transport_produce,
+            "transport.consume": self._transport_consume,
+            "transport.close": _acting(self._transport, WebRtcTransport.close, missing_ok=True),
+            "transport.dump": lambda tid, _: self._transport(tid).dump(),
+            "producer.close": _acting(self._producer, Producer.close, missing_ok=True),
+            "producer.pause": _acting(self._producer, Producer.pause),
+            "producer.resume": _acting(self._producer, Producer.resume),
+            "producer.requestKeyFrame": _acting(self._producer, Producer.request_keyframe),
+            "consumer.close": _acting(self._consumer, Consumer.close, missing_ok=True),
+            "consumer.pause": _acting(self._consumer, Consumer.pause),
+            "consumer.resume": _acting(self._consumer, Consumer.resume),
+            "consumer.disableRtx": _acting(self._consumer, Consumer.disable_rtx),
+            "consumer.setProducer": self._consumer_set_producer,
+        }
 
     async def handle_request(
         self, method: str, handler_id: str | None, data: dict[str, Any]
     ) -> dict[str, Any]:
-        if method == "worker.dump":
-            usage = resource.getrusage(resource.RUSAGE_SELF)
-            return {
-                "port": self.port,
-                "cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3),
-                "maxRssKb": usage.ru_maxrss,
-                "routerIds": list(self.routers),
-                "routers": [r.dump() for r in self.routers.values()],
-                "dropped": self.dropped,
-                "errors": self.errors,
-                "stunRejected": self.stun_rejected,
-                "tuples": len(self.tuples),
-                "ufrags": len(self.ufrags),
-                **self.udp_socket_stats(),
-                "sendErrors": self._sender.send_errors if self._sender else 0,
-                "gso": bool(self._sender and self._sender.gso),
-                "gsoCalls": self._sender.gso_calls if self._sender else 0,
-                "gsoPackets": self._sender.gso_packets if self._sender else 0,
-                "tcp": self._tcp.stats() if self._tcp else None,
-            }
-        if method == "worker.createRouter":
-            router_id = str(data["routerId"])
-            if router_id in self.routers:
-                raise TypeError("duplicate router id")
-            self.routers[router_id] = Router(
-                RouterParams(
-                    router_id=router_id,
-                    make_transport_params=self._make_transport_params,
-                    on_transport_created=self._on_transport_created,
-                    on_close=self._on_router_close,
-                )
+        handler = self._handlers.get(method)
+        if handler is None:
+            raise TypeError(f"unknown method {method}")
+        return handler(handler_id, data)
+
+    def _worker_dump(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        sender = self._sender
+        return {
+            "port": self.port,
+            "cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3),
+            "maxRssKb": usage.ru_maxrss,
+            "routerIds": list(self.routers),
+            "routers": [r.dump() for r in self.routers.values()],
+            "dropped": self.dropped,
+            "errors": self.errors,
+            "stunRejected": self.stun_rejected,
+            "tuples": len(self.tuples),
+            "ufrags": len(self.ufrags),
+            **self.udp_socket_stats(),
+            "sendErrors": sender.send_errors if sender else 0,
+            "gso": bool(sender and sender.gso),
+            "gsoCalls": sender.gso_calls if sender else 0,
+            "gsoPackets": sender.gso_packets if sender else 0,
+            "tcp": self._tcp.stats() if self._tcp else None,
+        }
+
+    def _worker_create_router(self, _: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        router_id = str(data["routerId"])
+        if router_id in self.routers:
+            raise TypeError("duplicate router id")
+        self.routers[router_id] = Router(
+            RouterParams(
+                router_id=router_id,
+                make_transport_params=self._make_transport_params,
+                on_transport_created=self._on_transport_created,
+                on_close=self._on_router_close,
             )
-            return {"routerId": router_id}
-        if method == "router.close":
-            r = self.routers.get(handler_id or "")
-            if r is not None:
-                r.close()
-            return {}
-        if method == "router.createWebRtcTransport":
-            t = self._router(handler_id).create_webrtc_transport(str(data["transportId"]))
-            return t.local_parameters()
-        if method == "router.dump":
-            return self._router(handler_id).dump()
-        if method == "router.stats":
-            return self._router(handler_id).stats()
-        if method == "transport.connect":
-            ice = data.get("iceParameters") or {}
-            self._transport(handler_id).connect(data["dtlsParameters"], ice.get("usernameFragment"))
-            return {}
-        if method == "transport.restartIce":
-            t = self._transport(handler_id)
-            old_ufrag = t.ice_ufrag
-            ufrag, pwd = t.restart_ice(data.get("usernameFragment"))
-            if self.ufrags.get(old_ufrag) is t:
-                del self.ufrags[old_ufrag]
-            self.ufrags[ufrag] = t
-            return {"usernameFragment": ufrag, "password": pwd, "iceLite": True}
-        if method == "transport.produce":
-            p = self._transport(handler_id).produce(str(data["producerId"]), data)
-            return {"producerId": p.id}
-        if method == "transport.consume":
-            c = self._transport(handler_id).consume(str(data["consumerId"]), str(data["producerId"]), data)
-            return {"consumerId": c.id}
-        if method == "transport.close":
-            with contextlib.suppress(InvalidStateError):
-                self._transport(handler_id).close()
-            return {}
-        if method == "transport.dump":
-            return self._transport(handler_id).dump()
-        if method == "producer.close":
-            with contextlib.suppress(InvalidStateError):
-                self._find("producer", handler_id).close()
-            return {}
-        if method == "producer.pause":
-            self._find("producer", handler_id).pause()
-            return {}
-        if method == "producer.resume":
-            self._find("producer", handler_id).resume()
-            return {}
-        if method == "producer.requestKeyFrame":
-            self._find("producer", handler_id).request_keyframe()
-            return {}
-        if method == "consumer.close":
-            with contextlib.suppress(InvalidStateError):
-                self._find("consumer", handler_id).close()
-            return {}
-        if method == "consumer.pause":
-            self._find("consumer", handler_id).pause()
-            return {}
-        if method == "consumer.resume":
-            self._find("consumer", handler_id).resume()
-            return {}
-        if method == "consumer.disableRtx":
-            self._find("consumer", handler_id).disable_rtx()
-            return {}
-        if method == "consumer.setProducer":
-            consumer = self._find("consumer", handler_id)
-            consumer.set_producer(self._find("producer", str(data["producerId"])))
-            return {}
-        raise TypeError(f"unknown method {method}")
+        )
+        return {"routerId": router_id}
+
+    def _router_close(self, router_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
+        r = self.routers.get(router_id or "")
+        if r is not None:
+            r.close()
+        return {}
+
+    def _router_create_webrtc_transport(self, router_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        return self._router(router_id).create_webrtc_transport(str(data["transportId"])).local_parameters()
+
+    def _transport_connect(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        ice = data.get("iceParameters") or {}
+        self._transport(transport_id).connect(data["dtlsParameters"], ice.get("usernameFragment"))
+        return {}
+
+    def _transport_restart_ice(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        t = self._transport(transport_id)
+        old_ufrag = t.ice_ufrag
+        ufrag, pwd = t.restart_ice(data.get("usernameFragment"))
+        if self.ufrags.get(old_ufrag) is t:
+            del self.ufrags[old_ufrag]
+        self.ufrags[ufrag] = t
+        return {"usernameFragment": ufrag, "password": pwd, "iceLite": True}
+
+    def _transport_produce(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        p = self._transport(transport_id).produce(str(data["producerId"]), data)
+        return {"producerId": p.id}
+
+    def _transport_consume(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        t = self._transport(transport_id)
+        c = t.consume(str(data["consumerId"]), str(data["producerId"]), data)
+        return {"consumerId": c.id}
+
+    def _consumer_set_producer(self, consumer_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        producer = self._producer(str(data["producerId"]))
+        self._consumer(consumer_id).set_producer(producer.kind, producer.attach)
+        return {}
+
+
+Handler = Callable[[str | None, dict[str, Any]], dict[str, Any]]
+T = TypeVar("T")
+
+
+def _acting(find: Callable[[str | None], T], act: Callable[[T], None], missing_ok: bool = False) -> Handler:
+    """A handler that applies ``act`` to the object ``find`` returns for the request's handlerId. With
+    ``missing_ok`` an unknown id is not an error (closing is idempotent)."""
+
+    def handle(object_id: str | None, _: dict[str, Any]) -> dict[str, Any]:
+        try:
+            obj = find(object_id)
+        except InvalidStateError:
+            if missing_ok:
+                return {}
+            raise
+        act(obj)
+        return {}
+
+    return handle
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -474,6 +520,7 @@ def main(argv: list[str] | None = None) -> None:
     add_tcp_arguments(ap)
     args = ap.parse_args(argv)
     disable_core_dumps()
+    ignore_stop_signals()
     setup_logging(args.log_level, process=f"media-worker:{os.getpid()}")  # the same redacting JSON lines
     sock = socket.socket(fileno=args.channel_fd)
 

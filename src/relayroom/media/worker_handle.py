@@ -83,8 +83,9 @@ class WorkerHandle:
         loop = asyncio.get_running_loop()
         self._running = loop.create_future()
         try:
+            # Its own session: terminal job control (Ctrl-C, Ctrl-\, hang-up) reaches the control plane only.
             self.process = await asyncio.create_subprocess_exec(
-                *args, pass_fds=(child.fileno(),), stdin=asyncio.subprocess.DEVNULL
+                *args, pass_fds=(child.fileno(),), stdin=asyncio.subprocess.DEVNULL, start_new_session=True
             )
         finally:
             child.close()

@@ -15,7 +15,14 @@ from relayroom.control.rooms.manager import (
     RoomManager,
     RoomManagerParams,
 )
-from relayroom.media.types import MediaEvent, MediaKind, ProducerInfo, PublishResult, TrackSource
+from relayroom.media.types import (
+    MediaEvent,
+    MediaKind,
+    ProducerInfo,
+    PublishResult,
+    SubscribeResult,
+    TrackSource,
+)
 
 SDKAPPID = 1400000001
 KEY = "a" * 64
@@ -54,6 +61,8 @@ class FakeMedia:
         self.answers: dict[str, list[str]] = {}
         self.consumers: dict[str, set[str]] = {}
         self.fail_create = False
+        self.failing: set[str] = set()  # producer ids whose consumer cannot be created
+        self.refused_answers: set[str] = set()  # answer SDPs set_subscriber_answer refuses
 
     def on_event(self, cb: Callable[[MediaEvent], None]) -> None:
         self.listeners.append(cb)
@@ -95,10 +104,22 @@ class FakeMedia:
     async def resume_producer(self, router_id: str, producer_id: str) -> None:
         self.calls.append(("resume_producer", (router_id, producer_id)))
 
-    async def subscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str:
+    async def subscribe(
+        self, router_id: str, participant_id: str, producer_ids: Sequence[str]
+    ) -> SubscribeResult:
+        """Producers in ``failing`` fail alone (the others are consumed), as MediaService does."""
         self.calls.append(("subscribe", (router_id, participant_id, tuple(producer_ids))))
-        self.consumers.setdefault(participant_id, set()).update(producer_ids)
-        return "offer " + " ".join(sorted(self.consumers[participant_id]))
+        ok = [pid for pid in producer_ids if pid not in self.failing]
+        self.consumers.setdefault(participant_id, set()).update(ok)
+        failed = {pid: "TypeError: bad producer" for pid in producer_ids if pid in self.failing}
+        return SubscribeResult(self._offer(participant_id), ok, failed)
+
+    async def subscriber_offer(self, router_id: str, participant_id: str) -> str:
+        self.calls.append(("subscriber_offer", (router_id, participant_id)))
+        return self._offer(participant_id)
+
+    def _offer(self, participant_id: str) -> str:
+        return "offer " + " ".join(sorted(self.consumers.get(participant_id, set())))
 
     async def unsubscribe(self, router_id: str, participant_id: str, producer_ids: Sequence[str]) -> str:
         self.calls.append(("unsubscribe", (router_id, participant_id, tuple(producer_ids))))
@@ -107,6 +128,8 @@ class FakeMedia:
 
     async def set_subscriber_answer(self, router_id: str, participant_id: str, answer_sdp: str) -> None:
         self.calls.append(("set_subscriber_answer", (router_id, participant_id)))
+        if answer_sdp in self.refused_answers:
+            raise ValueError("answer has no dtls fingerprint")
         self.answers.setdefault(participant_id, []).append(answer_sdp)
 
     async def request_keyframe(self, router_id: str, producer_id: str) -> None:

@@ -51,8 +51,15 @@ from relayroom.control.rooms.participant import (
     Role,
 )
 from relayroom.control.rooms.room import Room, Scene
-from relayroom.control.rooms.subscriptions import SubscriptionNegotiator
-from relayroom.media.types import MediaEvent, MediaEventType, MediaKind, PublishResult, TrackSource
+from relayroom.control.rooms.subscriptions import NegotiationTiming, SubscriptionNegotiator
+from relayroom.media.types import (
+    MediaEvent,
+    MediaEventType,
+    MediaKind,
+    PublishResult,
+    TrackSource,
+    UnsupportedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +100,9 @@ class RoomLimits:
     idle_timeout_s: float = 90.0  # TRTC drops abnormally disconnected users after 90 s
     live_audience_close_delay_s: float = 600.0  # live room whose last leaver was audience: 10 min
     heartbeat_interval_s: float = 10.0  # told to clients at enter
-    answer_timeout_s: float = 10.0  # how long a subscriber offer waits for its answer
+    answer_timeout_s: float = 10.0  # a subscriber offer unanswered this long: the client is told
+    offer_resend_s: float = 2.0  # first re-send of an unanswered offer (doubles, up to 30 s)
+    subscribe_retry_s: float = 1.0  # first retry of a consumer that failed (doubles, up to 60 s)
     sweep_interval_s: float = 1.0
 
 
@@ -145,9 +154,13 @@ class RoomManager:
         self._limits = params.limits
         self._clock = params.clock
         self._log = params.logger
-        self._subs = SubscriptionNegotiator(
-            params.media, params.limits.answer_timeout_s, self._spawn, params.logger
+        lim = params.limits
+        timing = NegotiationTiming(
+            offer_resend_s=lim.offer_resend_s,
+            answer_timeout_s=lim.answer_timeout_s,
+            retry_s=lim.subscribe_retry_s,
         )
+        self._subs = SubscriptionNegotiator(params.media, timing, self._spawn, params.logger)
         self._entry = EntryChecker(params.directory, params.node_region, params.consent, params.wall_clock)
         self._rooms: dict[RoomKey, Room] = {}
         self._by_router: dict[str, Room] = {}
@@ -526,7 +539,8 @@ class RoomManager:
                 raise RoomError(ErrorCode.NOT_IN_ROOM, "not in a room")
             try:
                 result = await self._media.publish(room.router_id, p.participant_id, offer_sdp)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, UnsupportedError) as exc:
+                # The offer's own fault (malformed, out of range, unsupported): the publisher is told why.
                 raise RoomError(ErrorCode.INVALID_PARAMETER, f"offer refused: {exc}") from None
             except Exception:
                 self._log.exception("publish failed", extra={"participant": p.participant_id})
@@ -742,7 +756,7 @@ class RoomManager:
             for other in room.others(p):
                 other.send(*_available(p.user_id, pub, False))
         for other in room.participants.values():
-            other.subscribe_failed.discard(pub.producer_id)
+            other.subscribe_failed.pop(pub.producer_id, None)
         self._emit(RoomEventType.STREAM_STOPPED, room, p.user_id, kind=pub.kind, stream_type=pub.source)
 
     def _emit(self, etype: RoomEventType, room: Room, user_id: str | None, **kw: Any) -> None:
@@ -795,9 +809,10 @@ class RoomManager:
         elif event.type is MediaEventType.TRANSPORT_CONNECTED and event.participant_id:
             # A keyframe forwarded before the subscriber's DTLS-SRTP was up is lost, and aiortc
             # publishers send the next one only on request: ask again once the transport is up.
-            for p in room.participants.values():
-                if p.participant_id == event.participant_id:
-                    await self._subs.request_keyframes(room, p.subscribed)
+            # (a copy: members may enter or leave while the keyframe requests are awaited)
+            for p in list(room.participants.values()):
+                if p.participant_id == event.participant_id and not p.closed:
+                    await self._subs.request_keyframes(room, set(p.subscribed))
         elif event.type is MediaEventType.TRANSPORT_CLOSED and event.participant_id:
             if event.reason in ("closed", "router_closed"):
                 return

@@ -54,6 +54,15 @@ SubscriptionKey = tuple[str, TrackSource, MediaKind]  # (userId, streamType, kin
 
 
 @dataclass
+class FailedSubscription:
+    """A producer this participant could not be given a consumer for, and when to try again."""
+
+    attempts: int
+    retry_at: float  # event-loop time
+    told: bool = False  # the client got an `error` event naming the stream
+
+
+@dataclass
 class Participant:
     participant_id: ParticipantId
     user_id: str
@@ -72,11 +81,15 @@ class Participant:
     publications: dict[str, Publication] = field(default_factory=dict)
     # Producers the media layer currently forwards to this participant's recv transport.
     subscribed: set[str] = field(default_factory=set)
-    # Producers whose subscribe call failed: not retried until they are republished.
-    subscribe_failed: set[str] = field(default_factory=set)
+    # Producers whose consumer could not be created: retried with backoff (subscriptions.py).
+    subscribe_failed: dict[str, FailedSubscription] = field(default_factory=dict)
+    # The recv transport changed since the client last accepted an offer: offer its current state again.
+    offer_needed: bool = False
+    answer_refusals: int = 0  # consecutive refused answers (backoff before the next offer)
     # Explicit subscribe/unsubscribe requests override the autoReceive flags.
     overrides: dict[SubscriptionKey, bool] = field(default_factory=dict)
     negotiator: asyncio.Task[None] | None = None
+    negotiator_wakeup: asyncio.Event = field(default_factory=asyncio.Event)  # a room change while idle
     negotiation_seq: int = 0
     pending_answer: tuple[int, asyncio.Future[str]] | None = None
     pending_offer: dict[str, Any] | None = None  # re-sent after a resume

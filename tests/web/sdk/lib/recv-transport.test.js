@@ -1,5 +1,6 @@
 // The receive transport (src/relayroom/web/sdk/lib/recv-transport.js): remote tracks are labelled from
-// the offer's stream table, offers are applied in order, and an offer for an old membership is dropped.
+// the offer's stream table, offers are applied in order, an offer sent again gets the same answer, and an
+// offer for an old membership is dropped.
 import assert from 'node:assert/strict';
 import {describe, test} from 'node:test';
 
@@ -98,6 +99,36 @@ describe('offers', () => {
     recv.receive({negotiationId: 1, sdp: '0', streams: []}, 1);
     await settle();
     assert.ok(!log.some(([k]) => k === 'error'));
+  });
+
+  test('an offer the server sends again gets the same answer without renegotiating', async () => {
+    const {recv, log, settle} = harness();
+    recv.receive({negotiationId: 1, sdp: '0', streams: []}, 1);
+    recv.receive({negotiationId: 1, sdp: '0', streams: []}, 1); // our answer had not arrived yet
+    recv.receive({negotiationId: 2, sdp: '0,1', streams: []}, 1);
+    recv.receive({negotiationId: 1, sdp: '0', streams: []}, 1); // stale
+    await settle();
+    assert.deepEqual(log.filter(([k]) => k === 'remote' || k === 'answer'),
+      [['remote', '0'], ['answer', 1], ['answer', 1], ['remote', '0,1'], ['answer', 2]]);
+  });
+
+  test('a 5100 for an answer the server already had is not an error', async () => {
+    const {recv, log, settle} = harness({requestFails: new RtcError({code: 5100})});
+    recv.receive({negotiationId: 1, sdp: '0', streams: []}, 1);
+    await settle();
+    assert.ok(!log.some(([k]) => k === 'error'));
+  });
+
+  test('a new membership answers its own offers from negotiationId 1 again', async () => {
+    let generation = 1;
+    const {recv, log, settle} = harness({current: (g) => g === generation});
+    recv.receive({negotiationId: 3, sdp: '0', streams: []}, 1);
+    await settle();
+    generation = 2;
+    recv.teardown();
+    recv.receive({negotiationId: 1, sdp: '0', streams: []}, 2);
+    await settle();
+    assert.deepEqual(log.filter(([k]) => k === 'answer'), [['answer', 3], ['answer', 1]]);
   });
 
   test('teardown closes the connection and forgets its tracks', async () => {

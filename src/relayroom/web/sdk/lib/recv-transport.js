@@ -47,6 +47,7 @@ export class RecvTransport {
     this._pc = null;
     this._tracks = new Map();
     this._chain = Promise.resolve();
+    this._answered = null; // {generation, negotiationId, sdp} of the last answer sent
   }
 
   get pc() {
@@ -64,6 +65,8 @@ export class RecvTransport {
       if (!this._isCurrent(generation)) return;
       // The socket closed before the answer went out: after `resume` the server sends the offer again.
       if (e instanceof RtcError && (e.code === ERROR_CODE.OPERATION_ABORT || e.extraCode === EXTRA_CODE.NOT_IN_ROOM)) return;
+      // 5100: no offer with this negotiationId waits any more (the server had our answer to a repeated offer).
+      if (e instanceof RtcError && e.code === ERROR_CODE.INVALID_OPERATION) return;
       log.warn('could not apply the server offer:', e && e.message);
       this._onError(new RtcError({code: ERROR_CODE.OPERATION_FAILED, message: 'could not apply the server offer',
         functionName: 'subscribe'}));
@@ -76,10 +79,21 @@ export class RecvTransport {
     this._pc = null;
     this._tracks = new Map();
     this._chain = Promise.resolve();
+    this._answered = null;
   }
 
   async _apply(offer, generation) {
     if (!this._isCurrent(generation)) return;
+    // The server sends an unanswered offer again (same negotiationId) until it has the answer
+    // (docs/signalling.md §2.2): answer it again without renegotiating; an older one is stale.
+    const last = this._answered;
+    if (last && last.generation === generation) {
+      if (offer.negotiationId === last.negotiationId) {
+        await this._request('answer', {negotiationId: last.negotiationId, sdp: last.sdp}, 'subscribe');
+        return;
+      }
+      if (offer.negotiationId < last.negotiationId) return;
+    }
     if (!this._pc) this._pc = this._createPeerConnection();
     const pc = this._pc;
     const table = streamTable(offer.streams);
@@ -94,6 +108,7 @@ export class RecvTransport {
     const previous = this._tracks;
     this._tracks = labelTracks(pc.getTransceivers(), table);
     this._onTracks(this._tracks, previous);
+    this._answered = {generation, negotiationId: offer.negotiationId, sdp: pc.localDescription.sdp};
     await this._request('answer', {negotiationId: offer.negotiationId, sdp: pc.localDescription.sdp}, 'subscribe');
   }
 }
