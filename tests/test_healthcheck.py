@@ -37,6 +37,6 @@ async def test_healthy_only_while_the_server_answers_healthz(tmp_path: Path) -> 
         # a wildcard bind is checked over loopback
         up = await asyncio.to_thread(healthcheck, RELAYROOM_PORT=str(port), RELAYROOM_HOST="0.0.0.0")
         assert up.returncode == 0, up.stderr
-        app.state.ready = False  # /healthz answers 503 (e.g. during the start-up catch-up)
+        app.ready = False  # /healthz answers 503 (e.g. during the start-up catch-up)
         starting = await asyncio.to_thread(healthcheck, RELAYROOM_PORT=str(port))
         assert starting.returncode == 1 and "HTTP 503" in starting.stderr

@@ -8,25 +8,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from relayroom.clock import Clock
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
+from relayroom.control.container import Container, ContainerParams
+from relayroom.control.deps import RelayRoomApp, container_of
 from relayroom.control.services import Services
 
 
 @dataclass
 class Running:
-    app: FastAPI
+    app: RelayRoomApp
     client: httpx.AsyncClient
     first: FirstStart
 
     @property
+    def container(self) -> Container:
+        return container_of(self.app)
+
+    @property
     def services(self) -> Services:
-        s: Services = self.app.state.services
-        return s
+        return self.container.services
 
     async def login(self, username: str, password: str) -> dict[str, str]:
         r = await self.client.post("/api/v1/auth/login", json={"username": username, "password": password})
@@ -39,11 +43,14 @@ class Running:
 
 @asynccontextmanager
 async def running(
-    settings: Settings, clock: Clock | None = None, first: FirstStart | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    first: FirstStart | None = None,
+    params: ContainerParams | None = None,
 ) -> AsyncIterator[Running]:
     """Start the app (lifespan included). On a restart pass the FirstStart of the first run."""
     seen: list[FirstStart] = [first] if first else []
-    app = create_app(settings, clock=clock, on_first_start=seen.append)
+    app = create_app(settings, clock=clock, on_first_start=seen.append, params=params)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

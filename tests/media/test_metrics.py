@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from relayroom.config import Settings
 from relayroom.control.app import create_app
+from relayroom.control.deps import container_of
 from relayroom.media.metrics import MediaCollector
 from relayroom.media.service import MediaService
 from tests.serving import served
@@ -38,7 +39,7 @@ async def test_junk_on_a_worker_tcp_port_is_counted_on_metrics(tmp_path: Path) -
     settings = Settings(data_dir=tmp_path / "data", media={"workers": 1, "ports": [0], "loopback_only": True})
     app = create_app(settings)
     async with served(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-        media = app.state.media
+        media = container_of(app).media
         assert isinstance(media, MediaService)
         tcp_port = (await media.dump())["workers"][0]["tcp"]["port"]
         for payload in (b"GET / HTTP/1.1\r\n\r\n", b"\x00\x00"):  # oversized, then an empty frame

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from relayroom.clock import SystemClock
 from relayroom.config import Settings, load_settings
 from relayroom.control.services import Services
+
+if TYPE_CHECKING:
+    from relayroom.control.container import Container
 
 T = TypeVar("T")
 
@@ -26,16 +28,26 @@ def settings_from(
     return load_settings(config, data_dir=data_dir, database_url=database_url, **extra)
 
 
-def with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:
-    """Run fn against the configured database (migrated first), then dispose of the engine."""
-    from relayroom.control.app import build_context
+def with_container(settings: Settings, fn: Callable[[Container], Awaitable[T]]) -> T:
+    """Run fn against the service graph the server builds (without media workers or background
+    tasks) on the configured database, migrated first; then dispose of the engine."""
+    from relayroom.control.container import ContainerParams, build_container
 
     async def run() -> T:
-        ctx = build_context(settings, SystemClock())
+        container = build_container(settings, ContainerParams(serve=False))
         try:
-            await ctx.db.migrate()
-            return await fn(Services.build(ctx))
+            await container.open_database()
+            return await fn(container)
         finally:
-            await ctx.db.dispose()
+            await container.close()
 
     return asyncio.run(run())
+
+
+def with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:
+    """:func:`with_container` for commands that need the database-backed services only."""
+
+    async def run(container: Container) -> T:
+        return await fn(container.services)
+
+    return with_container(settings, run)

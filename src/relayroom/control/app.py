@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,42 +17,29 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relayroom import __version__
-from relayroom.clock import Clock, SystemClock
+from relayroom.clock import Clock
 from relayroom.config import Settings
 from relayroom.control import limits
 from relayroom.control.accounts.endpoints import router as accounts_router
 from relayroom.control.applications.endpoints import router as applications_router
-from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
+from relayroom.control.bootstrap import FirstStart
 from relayroom.control.cloudapi.endpoints import router as cloudapi_router  # issue 7
 from relayroom.control.cloudapi.endpoints import too_large as cloudapi_too_large
-from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
-from relayroom.control.context import ControlContext
+from relayroom.control.container import ContainerParams, build_container
+from relayroom.control.deps import RelayRoomApp
 from relayroom.control.errors import ERROR_RESPONSES, AppError
 from relayroom.control.headers import SecurityHeadersMiddleware
 from relayroom.control.keys.endpoints import router as keys_router
 from relayroom.control.live.endpoints import router as live_router
-from relayroom.control.oplog.chain import derive_chain_key
 from relayroom.control.oplog.endpoints import router as oplog_router
-from relayroom.control.oplog.integrity import OplogIntegrity
 from relayroom.control.oplog.integrity import register_metrics as register_oplog_metrics
 from relayroom.control.privacy.endpoints import router as privacy_router
-from relayroom.control.rooms.manager import RoomEvent, RoomLimits, RoomManager, RoomManagerParams
-from relayroom.control.services import Services
-from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.endpoints import router as signaling_router
-from relayroom.control.signaling.ice_servers import ice_servers_for
 from relayroom.control.usage.endpoints import router as usage_router  # issue 7
-from relayroom.control.usage.privacy import CustomerDataProvider  # issue 7
 from relayroom.control.web import router as web_router  # issue 5: /sdk, /demo, dev UserSig
 from relayroom.control.web_console import router as web_console_router  # issue 8: /console/
 from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
-from relayroom.crypto.keyring import Keyring, load_master_key
-from relayroom.crypto.signing import DeploymentSigner
-from relayroom.datadir import secure_dir
 from relayroom.media.metrics import MediaCollector
-from relayroom.media.service import MediaService
-from relayroom.media.types import IceTcpOptions, MediaParams
-from relayroom.storage.db import Database
 
 log = logging.getLogger("relayroom.control")
 
@@ -72,135 +58,20 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def build_context(settings: Settings, clock: Clock) -> ControlContext:
-    secure_dir(settings.data_dir)  # 0700: keys, database, checkpoints (relayroom/datadir.py)
-    master = load_master_key(settings.data_dir, settings.master_key)
-    return ControlContext(
-        settings=settings,
-        db=Database(settings.effective_database_url),
-        keyring=Keyring(master),
-        signer=DeploymentSigner.load_or_create(settings.data_dir),
-        clock=clock,
-        pseudonym_secret=ControlContext.derive_pseudonym_secret(master),
-        oplog_key=derive_chain_key(master),
-    )
-
-
-class RoomObservers:
-    """Fans the room manager's events out to every subscriber (webhooks, usage metering, ...).
-
-    Called on the room manager's loop: subscribers must only enqueue, never block.
-    """
-
-    def __init__(self) -> None:
-        self._subscribers: list[Callable[[RoomEvent], None]] = []
-
-    def subscribe(self, cb: Callable[[RoomEvent], None]) -> None:
-        self._subscribers.append(cb)
-
-    def __call__(self, event: RoomEvent) -> None:
-        for cb in self._subscribers:
-            try:
-                cb(event)
-            except Exception:
-                log.exception("room event subscriber failed", extra={"event": event.type.value})
-
-
-class RoomsLiveControl:
-    """The privacy engine's handle on live rooms (close an app's rooms, remove a withdrawn user)."""
-
-    def __init__(self, rooms: RoomManager) -> None:
-        self._rooms = rooms
-
-    async def close_app_rooms(self, sdkappid: int) -> int:
-        closed = 0
-        for room in self._rooms.list_rooms(sdkappid):
-            closed += int(await self._rooms.dismiss_room(room["roomKey"]))
-        return closed
-
-    async def remove_user(self, sdkappid: int, userid: str) -> int:
-        removed = 0
-        for room in self._rooms.list_rooms(sdkappid):
-            removed += len(await self._rooms.remove_users(room["roomKey"], [userid]))
-        return removed
-
-    def presence(self, sdkappid: int, userid: str) -> list[dict[str, Any]]:
-        out = []
-        for room in self._rooms.list_rooms(sdkappid):
-            r = self._rooms.get_room(room["roomKey"])
-            if r is not None and userid in r.participants:
-                out.append({"roomId": room["roomId"], "scene": room["scene"], "present": True})
-        return out
-
-
-async def _retention_loop(services: Services) -> None:
-    """Purges and pending requests on a schedule (hourly by default) after the start-up catch-up."""
-    interval = services.ctx.settings.retention.schedule_minutes * 60
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await services.retention.run_due()
-            await services.requests.process_pending()
-        except Exception:
-            log.exception("retention run failed; retried at the next tick")
-
-
-async def _start_media(
-    settings: Settings, services: Services, observers: RoomObservers
-) -> tuple[MediaService | None, RoomManager | None]:
-    """Media workers and the room manager; skipped when media is disabled (control-plane-only tests)."""
-    if not settings.media.enabled:
-        return None, None
-    from relayroom.control.applications.directory import DbAppDirectory
-
-    m = settings.media
-    media = MediaService(
-        MediaParams(
-            workers=m.workers,
-            host=m.host,
-            ports=m.ports[: m.workers],
-            announced_ip=m.announced_ip,
-            loopback_only=m.loopback_only,
-            consent_timeout_s=m.consent_timeout_s,
-            tcp_ports=m.tcp_ports[: m.workers],
-            tcp=IceTcpOptions(
-                enabled=m.tcp_enabled,
-                max_frame_bytes=m.tcp_max_frame_bytes,
-                auth_timeout_s=m.tcp_auth_timeout_s,
-                max_pending=m.tcp_max_pending,
-                max_connections=m.tcp_max_connections,
-                send_buffer_bytes=m.tcp_send_buffer_bytes,
-            ),
-        )
-    )
-    await media.start()
-    r = settings.rooms
-    rooms = RoomManager(
-        RoomManagerParams(
-            media=media,
-            directory=DbAppDirectory(services),
-            node_region=settings.region,
-            consent=services.consent,
-            limits=RoomLimits(
-                rtc_max_members=r.rtc_max_members,
-                live_max_anchors=r.live_max_anchors,
-                live_max_audience=r.live_max_audience,
-                idle_timeout_s=r.idle_timeout_s,
-            ),
-            observer=observers,
-        )
-    )
-    await rooms.start()
-    return media, rooms
-
-
 def create_app(
     settings: Settings,
     *,
     clock: Clock | None = None,
     on_first_start: Callable[[FirstStart], None] | None = None,
-) -> FastAPI:
-    clock = clock or SystemClock()
+    params: ContainerParams | None = None,
+) -> RelayRoomApp:
+    """The app; its lifespan builds the service graph (control/container.py) and runs it.
+
+    ``params`` carries test hooks and overrides (``clock`` is a shortcut for ``params.clock``).
+    """
+    params = params or ContainerParams()
+    if clock is not None:
+        params = replace(params, clock=clock)
     registry = CollectorRegistry()
     http_requests = Counter(
         "relayroom_http_requests", "HTTP requests served", ["method", "route", "status"], registry=registry
@@ -208,77 +79,37 @@ def create_app(
     http_latency = Histogram(
         "relayroom_http_request_seconds", "HTTP request latency", ["route"], registry=registry
     )
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        media: MediaService | None = None
-        rooms: RoomManager | None = None
-        ctx = build_context(settings, clock)
-        await ctx.db.migrate()
-        services = Services.build(ctx)
-        app.state.services = services
-        # Before anything appends to the operation log: key a legacy chain, verify it, compare it with
-        # the data dir's checkpoints, start the automatic checkpoints (control/oplog/integrity.py).
-        integrity = OplogIntegrity(services)
-        app.state.oplog_integrity = integrity
-        await integrity.start()
-        # issue 7: usage records, call history and callback outbox are reached by purges and DSARs
-        services.retention.subject_data_providers.append(CustomerDataProvider())
-        # Catch-up before anything is served: every purge due (also after days of downtime) runs
-        # to completion first; late ones are recorded as SLA breaches.
-        caught_up = await services.retention.run_due()
-        if caught_up:
-            log.info("retention catch-up", extra={"purges": len(caught_up)})
-        await services.requests.process_pending()
-        fs = await bootstrap_if_empty(services)
-        if fs is not None and on_first_start is not None:
-            on_first_start(fs)
-        observers = RoomObservers()
-        app.state.room_observers = observers
-        # issue 7: call history, webhook outbox + delivery, usage meter (subscribers only enqueue)
-        cloud = CloudRuntime(app, services, observers)
-        await cloud.start()
-        media, rooms = await _start_media(settings, services, observers)
-        media_metrics = MediaCollector(media.tcp_stats) if media is not None else None
-        if media_metrics is not None:
-            registry.register(media_metrics)  # ICE-TCP counts on /metrics
-        app.state.media = media
-        app.state.rooms = rooms
-        if rooms is not None:
-            services.consent.live = RoomsLiveControl(rooms)
-        scheduler = asyncio.create_task(_retention_loop(services), name="retention-scheduler")
-        app.state.ready = True
-        log.info("control plane ready", extra={"region": settings.region, "db": ctx.db.dialect})
+        container = build_container(settings, params)
+        web_app.container = container
         try:
-            yield
-        finally:
-            app.state.ready = False
-            scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scheduler
-            # drain: rooms first (members are told), then workers, then the database
-            if rooms is not None:
-                await rooms.close()
-            await cloud.close()  # issue 7: after the rooms' last events, before the database goes
-            if media is not None:
-                await media.close()
+            fs = await container.start()
+            if fs is not None and on_first_start is not None:
+                on_first_start(fs)
+            media_metrics = MediaCollector(container.media.tcp_stats) if container.media is not None else None
             if media_metrics is not None:
-                registry.unregister(media_metrics)
-            await integrity.close()  # a last checkpoint of the state at shutdown
-            await ctx.db.dispose()
+                registry.register(media_metrics)  # ICE-TCP counts on /metrics
+            web_app.ready = True
+            log.info("control plane ready", extra={"region": settings.region, "db": container.ctx.db.dialect})
+            try:
+                yield
+            finally:
+                web_app.ready = False
+                if media_metrics is not None:
+                    registry.unregister(media_metrics)
+        finally:
+            await container.close()
+            web_app.container = None
 
-    app = FastAPI(
+    app = web_app = RelayRoomApp(
         title="RelayRoom",
         version=__version__,
         description="Console API of RelayRoom, a self-hosted TRTC-compatible real-time audio/video platform.",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
-    app.state.ready = False
-    app.state.settings = settings
-    app.state.signal_connections = SignalConnections()  # told why on shutdown (control/server.py)
-    register_oplog_metrics(registry, lambda: getattr(app.state, "oplog_integrity", None))
-    app.state.ice_servers = ice_servers_for(settings.turn, clock)
+    register_oplog_metrics(registry, lambda: web_app.container.integrity if web_app.container else None)
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -306,11 +137,10 @@ def create_app(
 
     @app.get("/healthz", tags=["system"])
     async def healthz() -> JSONResponse:
-        ready = bool(app.state.ready)
         return JSONResponse(
-            status_code=200 if ready else 503,
+            status_code=200 if web_app.ready else 503,
             content={
-                "status": "ok" if ready else "starting",
+                "status": "ok" if web_app.ready else "starting",
                 "version": __version__,
                 "region": settings.region,
             },

@@ -1,27 +1,151 @@
-"""FastAPI dependencies: the services, a request-scoped transaction, and the caller."""
+"""FastAPI dependencies: the container's services, a request-scoped transaction, and the caller.
+
+Endpoints name what they need (``RoomsDep``, ``WebhooksDep``...); every one of these reads the one
+container the app factory built (:func:`container_of`), never app state. Tests replace a
+piece with ``app.dependency_overrides`` or by building the container with other
+:class:`~relayroom.control.container.ContainerParams`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, FastAPI, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
 
-from relayroom.control.errors import NotAuthenticated
+from relayroom.config import Settings
+from relayroom.control.accounts.throttle import LoginThrottle
+from relayroom.control.cloudapi.history import CallHistory
+from relayroom.control.cloudapi.ratelimit import RateLimiter
+from relayroom.control.cloudapi.replay import ReplayCache
+from relayroom.control.container import Container
+from relayroom.control.errors import AppError, NotAuthenticated
+from relayroom.control.oplog.integrity import OplogIntegrity
 from relayroom.control.principal import Principal
+from relayroom.control.rooms.manager import RoomManager
 from relayroom.control.services import Services
+from relayroom.control.signaling.connections import SignalConnections
+from relayroom.control.signaling.ice_servers import IceServers
+from relayroom.control.usage.meter import UsageMeter
+from relayroom.control.webhooks.service import WebhookService
+from relayroom.media.service import MediaService
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/login")
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+class NotReady(AppError):
+    status_code = 503
+    code = "not_ready"
+
+
+class MediaUnavailable(AppError):
+    status_code = 503
+    code = "media_unavailable"
+
+
+class RelayRoomApp(FastAPI):
+    """The app ``create_app`` returns: it carries its container while its lifespan runs."""
+
+    container: Container | None = None
+    ready: bool = False  # /healthz: 200 once the container has started, 503 before and while draining
+
+
+def find_container(app: ASGIApp) -> Container | None:
+    """The container of an app made by ``create_app``, once its lifespan has started; else None."""
+    return app.container if isinstance(app, RelayRoomApp) else None
+
+
+def container_of(app: ASGIApp) -> Container:
+    """The one typed accessor of the container (tests use it too)."""
+    found = find_container(app)
+    if found is None:
+        raise NotReady("the server is starting")
+    return found
+
+
+def get_container(conn: HTTPConnection) -> Container:
+    return container_of(conn.app)
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_services(c: ContainerDep) -> Services:
+    return c.services
+
+
+def get_settings(c: ContainerDep) -> Settings:
+    return c.settings
+
+
+def get_rooms_or_none(c: ContainerDep) -> RoomManager | None:
+    return c.rooms
+
+
+def get_rooms(rooms: Annotated[RoomManager | None, Depends(get_rooms_or_none)]) -> RoomManager:
+    if rooms is None:
+        raise MediaUnavailable("this node runs without media workers; no rooms are live here")
+    return rooms
+
+
+def get_media(c: ContainerDep) -> MediaService | None:
+    return c.media
+
+
+def get_history(c: ContainerDep) -> CallHistory:
+    return c.history
+
+
+def get_webhooks(c: ContainerDep) -> WebhookService:
+    return c.webhooks
+
+
+def get_meter(c: ContainerDep) -> UsageMeter:
+    return c.meter
+
+
+def get_rate_limiter(c: ContainerDep) -> RateLimiter:
+    return c.rate_limiter
+
+
+def get_replay_cache(c: ContainerDep) -> ReplayCache:
+    return c.replay_cache
+
+
+def get_login_throttle(c: ContainerDep) -> LoginThrottle:
+    return c.login_throttle
+
+
+def get_integrity(c: ContainerDep) -> OplogIntegrity:
+    return c.integrity
+
+
+def get_signal_connections(c: ContainerDep) -> SignalConnections:
+    return c.signal_connections
+
+
+def get_ice_servers(c: ContainerDep) -> IceServers:
+    return c.ice_servers
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RoomsDep = Annotated[RoomManager, Depends(get_rooms)]  # 503 media_unavailable on a node without media
+OptionalRoomsDep = Annotated[RoomManager | None, Depends(get_rooms_or_none)]
+MediaDep = Annotated[MediaService | None, Depends(get_media)]
+HistoryDep = Annotated[CallHistory, Depends(get_history)]
+WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
+MeterDep = Annotated[UsageMeter, Depends(get_meter)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+ReplayCacheDep = Annotated[ReplayCache, Depends(get_replay_cache)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+IntegrityDep = Annotated[OplogIntegrity, Depends(get_integrity)]
+SignalConnectionsDep = Annotated[SignalConnections, Depends(get_signal_connections)]
+IceServersDep = Annotated[IceServers, Depends(get_ice_servers)]
 
 # SDKAppIDs are unsigned 32-bit (TRTC); a bigger number is invalid input, not a database overflow.
 MAX_SDKAPPID = 0xFFFFFFFF

@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from relayroom.control.deps import find_container
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.protocol import MAX_FRAME_BYTES
 
@@ -32,20 +33,25 @@ def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn
     return uvicorn.Config(app, host=host, port=port, **base)
 
 
-def signal_connections(app: FastAPI) -> SignalConnections | None:
-    found: SignalConnections | None = getattr(app.state, "signal_connections", None)
-    return found
-
-
 class Server(uvicorn.Server):
-    """uvicorn's server, with signalling clients told of a shutdown before their sockets close."""
+    """uvicorn's server, with signalling clients told of a shutdown before their sockets close.
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    The connections are the app's container's (``create_app``), or ``connections`` when given (an app
+    without a container, e.g. a test serving the signalling router alone).
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, app: FastAPI, connections: SignalConnections | None = None
+    ) -> None:
         super().__init__(config)
         self._app = app
+        self._connections = connections
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        connections = signal_connections(self._app)
+        connections = self._connections
+        if connections is None:
+            container = find_container(self._app)
+            connections = container.signal_connections if container is not None else None
         if connections is not None:
             await connections.shutdown()
         await super().shutdown(sockets)

@@ -1,4 +1,5 @@
-"""The control plane's services, wired once."""
+"""The database-backed domain services, as one group of the container (control/container.py builds
+them; services own their transactions' audit)."""
 
 from __future__ import annotations
 
@@ -24,22 +25,3 @@ class Services:
     retention: RetentionService
     consent: ConsentService
     requests: RequestService
-
-    @classmethod
-    def build(cls, ctx: ControlContext) -> Services:
-        oplog = OplogService(ctx)
-        keys = KeyService(ctx, oplog)
-        retention = RetentionService(ctx, oplog)
-        apps = ApplicationService(ctx, oplog, keys)
-        apps.on_terminated = retention.on_app_terminated
-        consent = ConsentService(ctx, oplog)
-        return cls(
-            ctx=ctx,
-            oplog=oplog,
-            accounts=AccountService(ctx, oplog),
-            keys=keys,
-            apps=apps,
-            retention=retention,
-            consent=consent,
-            requests=RequestService(ctx, oplog, retention, consent),
-        )

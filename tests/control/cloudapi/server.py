@@ -13,12 +13,13 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
 
 from relayroom.clock import Clock
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
+from relayroom.control.container import Container, ContainerParams
+from relayroom.control.deps import RelayRoomApp, container_of
 
 
 def settings_for(data_dir: Path, *, media: bool = False, database_url: str | None = None) -> Settings:
@@ -32,11 +33,15 @@ def settings_for(data_dir: Path, *, media: bool = False, database_url: str | Non
 
 @dataclass
 class Live:
-    app: FastAPI
+    app: RelayRoomApp
     port: int
     first: FirstStart | None
     http: httpx.AsyncClient
     admin: dict[str, str]
+
+    @property
+    def container(self) -> Container:
+        return container_of(self.app)
 
     @property
     def host(self) -> str:
@@ -64,12 +69,10 @@ async def live_server(
     *,
     clock: Clock | None = None,
     login: tuple[str, str] | None = None,
-    state: dict[str, Any] | None = None,
+    params: ContainerParams | None = None,
 ) -> AsyncIterator[Live]:
     seen: list[FirstStart] = []
-    app = create_app(settings, clock=clock, on_first_start=seen.append)
-    for k, v in (state or {}).items():
-        setattr(app.state, k, v)
+    app = create_app(settings, clock=clock, on_first_start=seen.append, params=params)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
     )

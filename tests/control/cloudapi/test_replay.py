@@ -19,6 +19,7 @@ import pytest
 from relayroom.auth import tc3
 from relayroom.control.cloudapi.actions import ACTIONS
 from relayroom.control.cloudapi.replay import InMemoryReplayCache, ReplayCacheFull
+from relayroom.control.container import ContainerParams
 from tests.control.cloudapi.server import Live, live_server, settings_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -33,8 +34,11 @@ NOT_IN_SDK = {
 class AllowAll:
     """Rate limiter that allows everything: these tests send many requests per second on purpose."""
 
-    def allow(self, secret_id: str, cls: str, limit: int) -> bool:
+    async def allow(self, secret_id: str, cls: str, limit: int) -> bool:
         return True
+
+
+UNLIMITED = ContainerParams(rate_limiter=AllowAll())
 
 
 def sample_body(action: str, sdkappid: int, now: int) -> dict[str, Any]:
@@ -120,7 +124,7 @@ async def test_a_body_signed_for_one_action_is_no_valid_body_of_any_other(tmp_pa
     checks (UnknownParameter, or B's own Missing/InvalidParameter) and never changes anything; only a
     query may accept another query's complete body. The signature is the same for every pair (one
     captured request): once a state-changing action took it, it is spent."""
-    async with live_server(settings_for(tmp_path / "data"), state={"cloudapi_limiter": AllowAll()}) as live:
+    async with live_server(settings_for(tmp_path / "data"), params=UNLIMITED) as live:
         assert live.first is not None
         sid, key = await live.credential()
         now = int(time.time())
@@ -137,7 +141,7 @@ async def test_a_body_signed_for_one_action_is_no_valid_body_of_any_other(tmp_pa
 
 
 async def test_an_unknown_parameter_is_refused_by_every_action(tmp_path: Path) -> None:
-    async with live_server(settings_for(tmp_path / "data"), state={"cloudapi_limiter": AllowAll()}) as live:
+    async with live_server(settings_for(tmp_path / "data"), params=UNLIMITED) as live:
         assert live.first is not None
         sid, key = await live.credential()
         now = int(time.time())
@@ -149,7 +153,7 @@ async def test_an_unknown_parameter_is_refused_by_every_action(tmp_path: Path) -
 
 
 async def test_a_state_changing_request_is_taken_once_and_a_read_repeats(tmp_path: Path) -> None:
-    async with live_server(settings_for(tmp_path / "data"), state={"cloudapi_limiter": AllowAll()}) as live:
+    async with live_server(settings_for(tmp_path / "data"), params=UNLIMITED) as live:
         assert live.first is not None
         sid, key = await live.credential()
         now = int(time.time())

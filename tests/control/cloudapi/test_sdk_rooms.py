@@ -17,6 +17,7 @@ import pytest
 from relayroom.auth import tc3
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack
+from relayroom.control.container import ContainerParams
 from relayroom.control.usage.meter import MeterParams
 from tests.control.cloudapi.server import Live, call, live_server, settings_for, trtc_client
 
@@ -63,8 +64,8 @@ async def _join(live: Live, user: str, **room: Any) -> RelayRoomClient:
 
 
 async def test_every_action_works_with_real_clients_in_a_room(tmp_path: Path) -> None:
-    state = {"meter_params": MeterParams(tick_s=0.5, flush_s=1.0)}
-    async with live_server(settings_for(tmp_path / "d", media=True), state=state) as live:
+    params = ContainerParams(meter_params=MeterParams(tick_s=0.5, flush_s=1.0))
+    async with live_server(settings_for(tmp_path / "d", media=True), params=params) as live:
         assert live.first is not None
         app_id = live.first.sdkappid
         sid, key = await live.credential()
@@ -181,7 +182,8 @@ async def test_every_action_works_with_real_clients_in_a_room(tmp_path: Path) ->
             await call(sdk, "DismissRoom", {"SdkAppId": app_id, "RoomId": ROOM})
             kicked = await alice.wait_for_event("kicked-out", within=10)
             assert kicked.data["reason"] == "room_disband"
-            assert live.app.state.rooms.list_rooms(app_id) == []
+            manager = live.container.rooms
+            assert manager is not None and manager.list_rooms(app_id) == []
             rooms = await call(sdk, "DescribeRoomInfo", dict(window, EndTime=int(time.time()) + 5))
             assert rooms.RoomList[0].IsFinished is True and rooms.RoomList[0].DestroyTime >= room.CreateTime
 

@@ -74,7 +74,7 @@ def _files(settings: Settings) -> list[Path]:
 
 
 def _integrity(rt: Running) -> OplogIntegrity:
-    found: OplogIntegrity = rt.app.state.oplog_integrity
+    found: OplogIntegrity = rt.container.integrity
     return found
 
 

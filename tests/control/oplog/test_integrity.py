@@ -27,7 +27,7 @@ async def _hashes(s: AsyncSession) -> dict[int, str]:
 
 
 def _integrity(rt: Running) -> OplogIntegrity:
-    found: OplogIntegrity = rt.app.state.oplog_integrity
+    found: OplogIntegrity = rt.container.integrity
     return found
 
 
@@ -67,7 +67,7 @@ async def test_a_chain_tampered_with_while_the_server_was_down_is_reported_at_st
             admin = await rt.admin()
             shown = (await rt.client.get("/api/v1/oplog/status", headers=admin)).json()
             assert shown["ok"] is False and shown["broken_at"] == target and shown["problem"]
-            assert rt.app.state.ready  # the server still serves: the operator needs the console
+            assert rt.app.ready  # the server still serves: the operator needs the console
 
 
 async def test_only_deployment_admins_see_the_whole_chains_state(settings: Settings) -> None:

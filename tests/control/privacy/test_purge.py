@@ -117,7 +117,9 @@ async def test_terminated_account_is_purged_after_downtime_leaving_no_canary(
         planted = await _plant(rt, canary)
         sdkappid = int(planted["sdkappid"])  # type: ignore[call-overload]
         usersig = gen_usersig(sdkappid, str(planted["key"]), "bob", 86400, now=int(clock.time()))
-        checker = EntryChecker(DbAppDirectory(rt.services), settings.region, wall_clock=clock.time)
+        checker = EntryChecker(
+            DbAppDirectory(rt.services.ctx.db, rt.services.apps), settings.region, wall_clock=clock.time
+        )
         room = RoomRef(sdkappid=sdkappid, room_id=1234, str_room_id=None)
         await checker.check(room, "bob", usersig, None, None)  # works before termination
 

@@ -11,10 +11,23 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from relayroom.control.deps import get_ice_servers, get_rooms_or_none, get_signal_connections
 from relayroom.control.rooms.manager import RoomManager
 from relayroom.control.server import Server, server_config
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.endpoints import router
+from relayroom.control.signaling.ice_servers import NoIceServers
+
+
+def signalling_app(manager: RoomManager | None) -> tuple[FastAPI, SignalConnections]:
+    """The signalling router alone, its container's pieces given as dependency overrides."""
+    app = FastAPI()
+    app.include_router(router)
+    connections = SignalConnections()
+    app.dependency_overrides[get_rooms_or_none] = lambda: manager
+    app.dependency_overrides[get_signal_connections] = lambda: connections
+    app.dependency_overrides[get_ice_servers] = NoIceServers
+    return app, connections
 
 
 @dataclass
@@ -27,12 +40,9 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def serve(manager: RoomManager, media: Any = None) -> AsyncIterator[RunningServer]:
-    app = FastAPI()
-    app.include_router(router)
-    app.state.rooms = manager
-    app.state.signal_connections = SignalConnections()
+    app, connections = signalling_app(manager)
     config = server_config(app, "127.0.0.1", 0, log_level="warning", lifespan="off", ws="websockets-sansio")
-    server = Server(config, app)
+    server = Server(config, app, connections=connections)
     task = asyncio.get_running_loop().create_task(server.serve())
     await manager.start()
     try:

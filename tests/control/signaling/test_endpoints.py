@@ -12,17 +12,15 @@ from typing import Any
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from relayroom.control.rooms.errors import ErrorCode
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
-from relayroom.control.signaling.endpoints import router
 from relayroom.control.signaling.protocol import MAX_FRAME_BYTES, BadMessage, ProtocolError, parse_request
 from tests.control.rooms.fakes import REGION, SDKAPPID, FakeDirectory, FakeMedia, make_manager, usersig
-from tests.control.signaling.server import RunningServer, serve
+from tests.control.signaling.server import RunningServer, serve, signalling_app
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -323,9 +321,7 @@ async def test_no_usersig_key_sdp_or_payload_reaches_the_logs(
 
 
 async def test_a_node_without_rooms_closes_the_socket_with_try_again_later() -> None:
-    app = FastAPI()
-    app.include_router(router)
-    app.state.rooms = None
+    app, _ = signalling_app(None)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())

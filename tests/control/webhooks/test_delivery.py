@@ -13,6 +13,7 @@ import pytest
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.config import Settings
+from relayroom.control.container import ContainerParams
 from relayroom.control.rooms.entry import AppEntryInfo
 from relayroom.control.rooms.manager import EnterParams, RoomManager, RoomManagerParams
 from relayroom.control.webhooks import body as cb_body
@@ -23,6 +24,7 @@ from tests.control.webhooks.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.timeout(90)
 FAST = WebhookParams(retry_interval_s=0.3, retry_window_s=1.5, timeout_s=5.0, poll_interval_s=0.1)
+FAST_PARAMS = ContainerParams(webhook_params=FAST)
 KEY = "Cb0Key123"
 
 
@@ -54,7 +56,7 @@ def _manager(live: Live) -> RoomManager:
             directory=directory,
             node_region="local",
             wall_clock=_StrictWallClock(),
-            observer=live.app.state.room_observers,
+            observer=live.container.room_events,
         )
     )
 
@@ -119,7 +121,7 @@ async def test_receiver_gets_every_room_and_media_event_in_order_signed_with_the
 ) -> None:
     # SQLite and PostgreSQL (the `settings` fixture's backends)
     cfg = settings_for(tmp_path / "d", database_url=settings.database_url)
-    async with receiver() as rcv, live_server(cfg, state={"webhook_params": FAST}) as live:
+    async with receiver() as rcv, live_server(cfg, params=FAST_PARAMS) as live:
         assert live.first is not None
         await _configure(live, rcv.url)
         manager = _manager(live)
@@ -164,7 +166,7 @@ async def test_failing_receiver_gets_each_event_acknowledged_exactly_once_and_a_
 ) -> None:
     async with (
         receiver(Receiver(fail_first=2)) as rcv,
-        live_server(settings_for(tmp_path / "d"), state={"webhook_params": FAST}) as live,
+        live_server(settings_for(tmp_path / "d"), params=FAST_PARAMS) as live,
     ):
         assert live.first is not None
         await _configure(live, rcv.url)
@@ -221,7 +223,7 @@ async def test_failing_receiver_gets_each_event_acknowledged_exactly_once_and_a_
 async def test_stopping_the_server_mid_delivery_loses_nothing(tmp_path: Path) -> None:
     data = tmp_path / "d"
     async with receiver(Receiver(hang_s=30.0)) as rcv:
-        async with live_server(settings_for(data), state={"webhook_params": FAST}) as live:
+        async with live_server(settings_for(data), params=FAST_PARAMS) as live:
             assert live.first is not None
             first = live.first
             await _configure(live, rcv.url)
@@ -235,7 +237,7 @@ async def test_stopping_the_server_mid_delivery_loses_nothing(tmp_path: Path) ->
         assert rcv.acked() == []
         rcv.hang_s = 0.0
         async with live_server(
-            settings_for(data), state={"webhook_params": FAST}, login=(first.username, first.password)
+            settings_for(data), params=FAST_PARAMS, login=(first.username, first.password)
         ) as live2:
             await _until(lambda: len(rcv.acked()) >= 4)
             got = [(r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked()]
@@ -266,7 +268,7 @@ async def test_killing_the_server_process_mid_delivery_loses_nothing(tmp_path: P
     data = tmp_path / "d"
     async with receiver(Receiver(hang_s=60.0)) as rcv:
         # 1. events reach the outbox; their delivery hangs and the server stops before any answer
-        async with live_server(settings_for(data), state={"webhook_params": FAST}) as live:
+        async with live_server(settings_for(data), params=FAST_PARAMS) as live:
             assert live.first is not None
             first = live.first
             await _configure(live, rcv.url)
@@ -304,7 +306,7 @@ async def test_killing_the_server_process_mid_delivery_loses_nothing(tmp_path: P
         # 3. the next start delivers every event, each acknowledged once
         rcv.hang_s = 0.0
         async with live_server(
-            settings_for(data), state={"webhook_params": FAST}, login=(first.username, first.password)
+            settings_for(data), params=FAST_PARAMS, login=(first.username, first.password)
         ) as live3:
             await _until(lambda: len(rcv.acked()) >= 4)
             got = [(r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked()]

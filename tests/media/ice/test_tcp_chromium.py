@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from relayroom.control.deps import container_of
 from relayroom.media.service import MediaService
 from tests.netns import isolated_netns, udp_port_bound_here, why_unavailable
 from tests.web.conftest import (
@@ -105,7 +106,7 @@ async def test_a_page_without_udp_calls_a_normal_page_over_ice_tcp(tmp_path: Pat
     from playwright.async_api import async_playwright
 
     async with running_server(tmp_path) as server, isolated_netns() as ns, async_playwright() as p:
-        media = server.app.state.media
+        media = container_of(server.app).media
         assert isinstance(media, MediaService)
         worker = (await media.dump())["workers"][0]
         udp_port, tcp_port = int(worker["port"]), int(worker["tcp"]["port"])

@@ -28,6 +28,7 @@ from relayroom.client import RelayRoomClient, SineAudioTrack
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
+from relayroom.control.container import ContainerParams
 from relayroom.control.usage.meter import MeterParams
 from relayroom.control.webhooks.service import WebhookParams
 from tests.cli.test_serve import free_port
@@ -64,9 +65,11 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart, Path]]:
         port=free_port(),
         media={"workers": 1, "ports": [0], "loopback_only": True},
     )
-    app = create_app(settings, on_first_start=seen.append)
-    app.state.meter_params = MeterParams(tick_s=0.5, flush_s=1.0)  # usage shows up within seconds
-    app.state.webhook_params = WebhookParams(poll_interval_s=0.2, config_cache_s=0.2)
+    params = ContainerParams(
+        meter_params=MeterParams(tick_s=0.5, flush_s=1.0),  # usage shows up within seconds
+        webhook_params=WebhookParams(poll_interval_s=0.2, config_cache_s=0.2),
+    )
+    app = create_app(settings, on_first_start=seen.append, params=params)
     srv = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on")
     )

@@ -12,6 +12,7 @@ import pytest
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
+from relayroom.control.deps import container_of
 from relayroom.control.rooms.subscriptions import NegotiationTiming
 from tests.web.conftest import Browser, Server, eventually
 from tests.web.helpers import enter_and_publish, events, record_events, sdk_page, wait_media_from
@@ -267,7 +268,8 @@ async def test_offers_the_server_sends_again_before_the_page_answered_cause_no_e
 ) -> None:
     # The server sends an unanswered offer again with its negotiationId; make it do so every 2 ms, so
     # that offers reach the page again before its answer is back (there is no setting for this).
-    rooms = server.app.state.rooms
+    rooms = container_of(server.app).rooms
+    assert rooms is not None
     rooms._subs._t = NegotiationTiming(offer_resend_s=0.002, offer_resend_max_s=0.002, answer_timeout_s=60)
     room = 4711
     py = await _python_client(server, "py", room)
@@ -313,7 +315,8 @@ async def test_page_reconnects_by_itself(server: Server, chromium: Browser) -> N
 
         # 2. The media worker holding the room is killed: the service restarts it, the server sends
         # `reconnect {worker_died}`, and the page enters again and republishes without being told to.
-        media = server.app.state.media
+        media = container_of(server.app).media
+        assert media is not None
         [pid] = media.worker_pids()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)

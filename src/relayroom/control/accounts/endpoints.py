@@ -21,9 +21,8 @@ from relayroom.control.accounts.schemas import (
     UserCreateIn,
     UserOut,
 )
-from relayroom.control.accounts.throttle import LoginThrottleDep
 from relayroom.control.accounts.throttle import login as throttled_login
-from relayroom.control.deps import PrincipalDep, ReadSession, ServicesDep, WriteSession
+from relayroom.control.deps import LoginThrottleDep, PrincipalDep, ReadSession, ServicesDep, WriteSession
 from relayroom.control.errors import Forbidden, NotFound
 from relayroom.storage.models import Role, User
 

@@ -23,13 +23,11 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Protocol
+from typing import Protocol
 
-from fastapi import Depends, Request
 from sqlalchemy import select
 
 from relayroom.config import LoginSettings
-from relayroom.control.deps import ServicesDep
 from relayroom.control.errors import AppError, NotAuthenticated
 from relayroom.control.principal import SYSTEM
 from relayroom.control.services import Services
@@ -266,16 +264,3 @@ async def _failed(services: Services, attempt: Attempt, network: str, reason: st
                 obj={"type": "user", "id": user_id} if kind == "user" else {"type": "client", "id": network},
                 extra={"lock": kind},
             )
-
-
-def get_login_throttle(request: Request, services: ServicesDep) -> LoginThrottle:
-    """This node's throttle (in memory, created with the app's first sign-in)."""
-    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
-    if throttle is None:
-        clock = services.ctx.clock.time
-        throttle = LoginThrottle(InMemoryThrottleStore(clock), clock, services.ctx.settings.login)
-        request.app.state.login_throttle = throttle
-    return throttle
-
-
-LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]

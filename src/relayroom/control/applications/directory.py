@@ -8,21 +8,23 @@ from __future__ import annotations
 import logging
 from typing import cast
 
+from relayroom.control.applications.service import ApplicationService
 from relayroom.control.rooms.entry import AppEntryInfo, AppStatus, ConsentPolicy
-from relayroom.control.services import Services
 from relayroom.crypto.keyring import KeyringError
+from relayroom.storage.db import Database
 
 log = logging.getLogger(__name__)
 
 
 class DbAppDirectory:
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, db: Database, apps: ApplicationService) -> None:
+        self._db = db
+        self._apps = apps
 
     async def get_app(self, sdkappid: int) -> AppEntryInfo | None:
-        async with self._services.ctx.db.read() as session:
+        async with self._db.read() as session:
             try:
-                ctx = await self._services.apps.entry_context(session, sdkappid)
+                ctx = await self._apps.entry_context(session, sdkappid)
             except KeyringError:
                 # The account's data key is gone (shredded): nothing of it may authenticate.
                 log.warning("entry refused: application keys are unrecoverable", extra={"sdkappid": sdkappid})

@@ -75,12 +75,18 @@ class AppEntryContext:
 
 
 class ApplicationService:
-    def __init__(self, ctx: ControlContext, oplog: OplogService, keys: KeyService) -> None:
+    def __init__(
+        self,
+        ctx: ControlContext,
+        oplog: OplogService,
+        keys: KeyService,
+        on_terminated: Callable[[AsyncSession, Application], Awaitable[Any]] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.oplog = oplog
         self.keys = keys
-        # Set by the privacy engine: schedules the purge in the terminating transaction.
-        self.on_terminated: Callable[[AsyncSession, Application], Awaitable[Any]] | None = None
+        # The privacy engine's hook: schedules the purge in the terminating transaction.
+        self._on_terminated = on_terminated
 
     async def _allocate_sdkappid(self, session: AsyncSession) -> int:
         for _ in range(32):
@@ -238,8 +244,8 @@ class ApplicationService:
         app.updated_at = now
         if status is AppStatus.TERMINATED:
             app.terminated_at = now
-            if self.on_terminated is not None:
-                await self.on_terminated(session, app)
+            if self._on_terminated is not None:
+                await self._on_terminated(session, app)
         action = {
             AppStatus.ENABLED: "app.enable",
             AppStatus.DISABLED: "app.disable",

@@ -23,8 +23,10 @@ from relayroom.control.cloudapi.history import CallHistory
 from relayroom.control.cloudapi.params import Params
 from relayroom.control.rooms.errors import RoomError
 from relayroom.control.rooms.ids import ROOM_ID_MAX, ROOM_ID_MIN, validate_room
+from relayroom.control.rooms.manager import RoomManager
 from relayroom.control.services import Services
 from relayroom.control.usage import queries
+from relayroom.control.usage.meter import UsageMeter
 from relayroom.control.usage.tiers import TIERS, USAGE_KEY
 from relayroom.storage.models import (
     Application,
@@ -58,9 +60,9 @@ QUALITY_METRICS = (
 @dataclass
 class ActionContext:
     services: Services
-    rooms: Any  # RoomManager | None (None when media is disabled)
+    rooms: RoomManager | None  # None when media is disabled
     history: CallHistory | None
-    meter: Any  # UsageMeter | None
+    meter: UsageMeter | None
     account_id: str
     now: float  # unix seconds
 

@@ -23,8 +23,8 @@ from relayroom.control.cloudapi import errors as E
 from relayroom.control.cloudapi.actions import ACTIONS, RATE_LIMITS, ActionContext
 from relayroom.control.cloudapi.errors import CloudApiError
 from relayroom.control.cloudapi.params import Params
-from relayroom.control.cloudapi.ratelimit import RateLimiter
-from relayroom.control.cloudapi.replay import InMemoryReplayCache, ReplayCache, ReplayCacheFull
+from relayroom.control.cloudapi.replay import ReplayCache, ReplayCacheFull
+from relayroom.control.deps import ContainerDep
 from relayroom.control.limits import CLOUD_API_BODY_LIMIT
 from relayroom.control.services import Services
 from relayroom.jsonlimits import JsonTooDeep
@@ -40,22 +40,6 @@ MAX_SKEW_S = 300
 UNSIGNED = "UNSIGNED-PAYLOAD"
 
 
-def _limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter | None = getattr(request.app.state, "cloudapi_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter()
-        request.app.state.cloudapi_limiter = limiter
-    return limiter
-
-
-def _replay_cache(request: Request) -> ReplayCache:
-    cache: ReplayCache | None = getattr(request.app.state, "cloudapi_replay_cache", None)
-    if cache is None:
-        cache = InMemoryReplayCache()
-        request.app.state.cloudapi_replay_cache = cache
-    return cache
-
-
 def too_large(limit: int) -> Response:
     """The answer of the edge limit (control/limits.py) for a body over ``limit``: the envelope."""
     return envelope.error(
@@ -65,11 +49,13 @@ def too_large(limit: int) -> Response:
     )
 
 
-async def _take_once(request: Request, secret_id: str, auth: tc3.Authorization, ts: int, now: float) -> None:
+async def _take_once(
+    cache: ReplayCache, secret_id: str, auth: tc3.Authorization, ts: int, now: float
+) -> None:
     """Refuse a state-changing request whose signature was accepted before (within its window)."""
     ttl = ts + MAX_SKEW_S - now + 1  # the signature verifies until its timestamp is 300 s old
     try:
-        fresh = await _replay_cache(request).add(f"{secret_id}:{auth.signature}", ttl)
+        fresh = await cache.add(f"{secret_id}:{auth.signature}", ttl)
     except ReplayCacheFull:
         log.warning("cloud api replay cache full; refusing state-changing requests for now")
         raise CloudApiError(
@@ -132,11 +118,11 @@ async def _authenticate(
 
 
 @router.post("/", include_in_schema=False)
-async def cloud_api(request: Request) -> Response:
+async def cloud_api(request: Request, c: ContainerDep) -> Response:
     """Tencent Cloud API 3.0, service trtc, version 2019-07-22 (docs/cloud-api.md)."""
     request_id = str(uuid.uuid4())
     action = request.headers.get("x-tc-action", "")
-    services: Services = request.app.state.services
+    services = c.services
     try:
         body = await request.body()  # at most CLOUD_API_BODY_LIMIT: the edge refused larger ones
         if len(body) > CLOUD_API_BODY_LIMIT:
@@ -145,7 +131,7 @@ async def cloud_api(request: Request) -> Response:
         spec = ACTIONS.get(action)
         if spec is None:
             raise CloudApiError(E.INVALID_ACTION, f"The action `{action}` is not found.")
-        if not _limiter(request).allow(secret_id, spec.rate_class, RATE_LIMITS[spec.rate_class]):
+        if not await c.rate_limiter.allow(secret_id, spec.rate_class, RATE_LIMITS[spec.rate_class]):
             raise CloudApiError(E.REQUEST_LIMIT_EXCEEDED, "Requests exceed the frequency limit.")
         try:
             data: Any = json_loads(body or b"{}")
@@ -163,12 +149,12 @@ async def cloud_api(request: Request) -> Response:
             )
         now = services.ctx.clock.time()
         if spec.changes_state:
-            await _take_once(request, secret_id, auth, ts, now)
+            await _take_once(c.replay_cache, secret_id, auth, ts, now)
         ctx = ActionContext(
             services=services,
-            rooms=getattr(request.app.state, "rooms", None),
-            history=getattr(request.app.state, "call_history", None),
-            meter=getattr(request.app.state, "usage_meter", None),
+            rooms=c.rooms,
+            history=c.history,
+            meter=c.meter,
             account_id=account_id,
             now=now,
         )

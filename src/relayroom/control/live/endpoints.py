@@ -6,28 +6,33 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from relayroom.control.deps import PrincipalDep, ReadSession, SdkAppIdPath, ServicesDep, WriteSession
-from relayroom.control.errors import AppError, NotFound
+from relayroom.control.deps import (
+    MediaDep,
+    MediaUnavailable,
+    OptionalRoomsDep,
+    PrincipalDep,
+    ReadSession,
+    SdkAppIdPath,
+    ServicesDep,
+    WriteSession,
+)
+from relayroom.control.errors import NotFound
 from relayroom.control.rooms.manager import RoomManager
+from relayroom.media.service import MediaService
 
 router = APIRouter(prefix="/api/v1", tags=["live rooms"])
 log = logging.getLogger(__name__)
-
-
-class MediaUnavailable(AppError):
-    status_code = 503
-    code = "media_unavailable"
 
 
 class RemoveUsersIn(BaseModel):
     user_ids: list[str] = Field(min_length=1, max_length=10)
 
 
-def _rooms(request: Request) -> RoomManager:
-    rooms: RoomManager | None = getattr(request.app.state, "rooms", None)
+def _rooms(rooms: RoomManager | None) -> RoomManager:
+    """After the caller's rights are checked: a node without media answers 503."""
     if rooms is None:
         raise MediaUnavailable("this node runs without media workers; no rooms are live here")
     return rooms
@@ -40,13 +45,12 @@ def _room_of_app(rooms: RoomManager, sdkappid: SdkAppIdPath, room_key: str) -> d
     return info
 
 
-async def _media_stats(request: Request, router_id: Any) -> dict[str, Any]:
+async def _media_stats(media: MediaService | None, router_id: Any) -> dict[str, Any]:
     """``MediaService.stats`` of one room; {} when the media layer has none (or fails)."""
-    stats = getattr(getattr(request.app.state, "media", None), "stats", None)
-    if stats is None or not isinstance(router_id, str):
+    if media is None or not isinstance(router_id, str):
         return {}
     try:
-        result = await stats(router_id)
+        result = await media.stats(router_id)
     except Exception:
         log.debug("media statistics unavailable for a live room", exc_info=True)
         return {}
@@ -81,7 +85,8 @@ def _with_quality(member: dict[str, Any], stats: dict[str, Any]) -> dict[str, An
 @router.get("/applications/{sdkappid}/rooms")
 async def list_live_rooms(
     sdkappid: SdkAppIdPath,
-    request: Request,
+    live: OptionalRoomsDep,
+    media: MediaDep,
     principal: PrincipalDep,
     services: ServicesDep,
     session: ReadSession,
@@ -92,12 +97,12 @@ async def list_live_rooms(
     ``rttMs``; ``null`` while it receives nothing), and whether the room is end-to-end encrypted
     (``e2ee``: its media is ciphertext to this server, docs/e2ee.md)."""
     await services.apps.get(session, principal, sdkappid)
-    rooms = _rooms(request)
+    rooms = _rooms(live)
     out = []
     for r in rooms.list_rooms(sdkappid):
         info = rooms.room_info(r["roomKey"])
         if info is not None:
-            stats = await _media_stats(request, info.get("routerId"))
+            stats = await _media_stats(media, info.get("routerId"))
             members = [_with_quality(m, stats) for m in info["members"]]
             out.append({**r, "e2ee": bool(info.get("e2ee")), "members": members})
     return out
@@ -108,7 +113,7 @@ async def remove_users(
     sdkappid: SdkAppIdPath,
     room_key: str,
     body: RemoveUsersIn,
-    request: Request,
+    live: OptionalRoomsDep,
     principal: PrincipalDep,
     services: ServicesDep,
     session: WriteSession,
@@ -116,7 +121,7 @@ async def remove_users(
     """Remove members (they are told `kicked-out` with reason `banned`, as TRTC's RemoveUser)."""
     app = await services.apps.get(session, principal, sdkappid)
     principal.require_owner(app.account_id)
-    rooms = _rooms(request)
+    rooms = _rooms(live)
     info = _room_of_app(rooms, sdkappid, room_key)
     removed = await rooms.remove_users(room_key, body.user_ids)
     await services.oplog.append(
@@ -134,7 +139,7 @@ async def remove_users(
 async def dismiss_room(
     sdkappid: SdkAppIdPath,
     room_key: str,
-    request: Request,
+    live: OptionalRoomsDep,
     principal: PrincipalDep,
     services: ServicesDep,
     session: WriteSession,
@@ -142,7 +147,7 @@ async def dismiss_room(
     """End the room for everyone (`kicked-out` with reason `room_disband`, as TRTC's DismissRoom)."""
     app = await services.apps.get(session, principal, sdkappid)
     principal.require_owner(app.account_id)
-    rooms = _rooms(request)
+    rooms = _rooms(live)
     info = _room_of_app(rooms, sdkappid, room_key)
     await rooms.dismiss_room(room_key)
     await services.oplog.append(

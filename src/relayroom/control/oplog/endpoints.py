@@ -6,12 +6,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from relayroom.control.deps import DB_INT_MAX, PrincipalDep, ReadSession, ServicesDep
+from relayroom.control.deps import DB_INT_MAX, IntegrityDep, PrincipalDep, ReadSession, ServicesDep
 from relayroom.control.errors import Forbidden, InvalidInput
-from relayroom.control.oplog.integrity import ChainStatus, OplogIntegrity
 
 router = APIRouter(prefix="/api/v1", tags=["operation log"])
 
@@ -97,10 +96,9 @@ async def oplog_checkpoint(
 
 
 @router.get("/oplog/status")
-async def oplog_status(principal: PrincipalDep, request: Request) -> dict[str, Any]:
+async def oplog_status(principal: PrincipalDep, integrity: IntegrityDep) -> dict[str, Any]:
     """Deployment admins: the chain's state as the server last checked it (at start, and before each
     automatic checkpoint)."""
     if not principal.is_admin:
         raise Forbidden("only a deployment admin can see the whole operation log's state")
-    integrity: OplogIntegrity | None = getattr(request.app.state, "oplog_integrity", None)
-    return ChainStatus(ok=None).as_dict() if integrity is None else integrity.status.as_dict()
+    return integrity.status.as_dict()

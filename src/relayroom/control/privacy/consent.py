@@ -38,13 +38,24 @@ class AttestationIn:
     parental_flow: bool
 
 
-class ConsentService:
-    """Implements the room manager's ConsentCheck on the database (nothing cached)."""
+async def latest_attestation(s: AsyncSession, sdkappid: int) -> ConsentAttestation | None:
+    return (
+        await s.execute(
+            select(ConsentAttestation)
+            .where(ConsentAttestation.sdkappid == sdkappid)
+            .order_by(ConsentAttestation.attested_at.desc(), ConsentAttestation.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
 
-    def __init__(self, ctx: ControlContext, oplog: OplogService) -> None:
+
+class ConsentGate:
+    """The room manager's ConsentCheck on the database (nothing cached). Apart from
+    :class:`ConsentService` so that the room manager (which needs the gate) can be built before the
+    service (which needs the live rooms)."""
+
+    def __init__(self, ctx: ControlContext) -> None:
         self.ctx = ctx
-        self.oplog = oplog
-        self.live: LiveControl = NoLiveRooms()
 
     async def check(self, sdkappid: int, userid: str, consent_token: str | None) -> ConsentDecision:
         async with self.ctx.db.write() as s:
@@ -52,7 +63,7 @@ class ConsentService:
             if app is None or app.consent_policy is ConsentPolicy.OFF:
                 return ConsentDecision(ok=True)
             if app.consent_policy is ConsentPolicy.ATTEST:
-                if await self._attestation(s, sdkappid) is None:
+                if await latest_attestation(s, sdkappid) is None:
                     return ConsentDecision(
                         False,
                         ATTESTATION_MISSING,
@@ -130,18 +141,29 @@ class ConsentService:
             )
         )
 
-    async def _attestation(self, s: AsyncSession, sdkappid: int) -> ConsentAttestation | None:
-        return (
-            await s.execute(
-                select(ConsentAttestation)
-                .where(ConsentAttestation.sdkappid == sdkappid)
-                .order_by(ConsentAttestation.attested_at.desc(), ConsentAttestation.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+
+class ConsentService:
+    """Attestations, withdrawal (which removes the user from the application's live rooms) and the
+    consent records of a subject."""
+
+    def __init__(
+        self,
+        ctx: ControlContext,
+        oplog: OplogService,
+        gate: ConsentGate,
+        live: LiveControl | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.oplog = oplog
+        self.gate = gate  # the same gate the room manager asks at entry
+        self.live: LiveControl = live if live is not None else NoLiveRooms()
+
+    async def check(self, sdkappid: int, userid: str, consent_token: str | None) -> ConsentDecision:
+        """What room entry would decide for this user now (the gate's check)."""
+        return await self.gate.check(sdkappid, userid, consent_token)
 
     async def get_attestation(self, s: AsyncSession, sdkappid: int) -> dict[str, Any] | None:
-        a = await self._attestation(s, sdkappid)
+        a = await latest_attestation(s, sdkappid)
         if a is None:
             return None
         return {

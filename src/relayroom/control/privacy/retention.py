@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -78,11 +79,16 @@ def _object_pattern(kind: str, object_id: int | str) -> str:
 
 
 class RetentionService:
-    def __init__(self, ctx: ControlContext, oplog: OplogService) -> None:
+    def __init__(
+        self,
+        ctx: ControlContext,
+        oplog: OplogService,
+        subject_data_providers: Sequence[SubjectDataProvider] = (),
+    ) -> None:
         self.ctx = ctx
         self.oplog = oplog
-        # Other subsystems holding data of applications and end users (usage metering) register here.
-        self.subject_data_providers: list[SubjectDataProvider] = []
+        # Other subsystems holding data of applications and end users (usage metering), given at build.
+        self.subject_data_providers: tuple[SubjectDataProvider, ...] = tuple(subject_data_providers)
 
     # --- scheduling ----------------------------------------------------------------------
     def _times(self, now: datetime) -> tuple[datetime, datetime]:

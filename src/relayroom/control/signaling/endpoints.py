@@ -1,8 +1,8 @@
 """The signalling WebSocket (`/signal`): one connection per client, one room per connection.
 
 The endpoint only translates protocol messages into RoomManager calls and back; room rules and media
-live elsewhere. The manager is found at ``websocket.app.state.rooms`` and the TURN servers handed to
-clients at ``websocket.app.state.ice_servers`` (both set by the app factory).
+live elsewhere. The manager, the open connections and the TURN servers handed to clients are the
+container's, through typed dependencies (control/deps.py).
 Never log message payloads, UserSigs or keys: only request types, codes and ids.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from relayroom.control.deps import IceServersDep, OptionalRoomsDep, SignalConnectionsDep
 from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant
@@ -25,7 +26,6 @@ from relayroom.control.rooms.room import Room
 from relayroom.control.signaling.connections import (
     SHUTDOWN_CLOSE_CODE,
     SHUTDOWN_CLOSE_REASON,
-    SignalConnections,
 )
 from relayroom.control.signaling.ice_servers import IceServers, NoIceServers
 from relayroom.control.signaling.protocol import (
@@ -276,26 +276,26 @@ class Connection:
 
 
 @router.websocket("/signal")
-async def signal(websocket: WebSocket) -> None:
-    manager: RoomManager | None = getattr(websocket.app.state, "rooms", None)
-    connections: SignalConnections | None = getattr(websocket.app.state, "signal_connections", None)
+async def signal(
+    websocket: WebSocket,
+    manager: OptionalRoomsDep,
+    connections: SignalConnectionsDep,
+    ice_servers: IceServersDep,
+) -> None:
     await websocket.accept()
     if manager is None:
         # Media (and so rooms) disabled on this node, e.g. a control-plane-only deployment.
         await websocket.close(code=1013, reason="rooms are not available on this node")
         return
-    if connections is not None and connections.closing:
+    if connections.closing:
         await websocket.close(code=SHUTDOWN_CLOSE_CODE, reason=SHUTDOWN_CLOSE_REASON)
         return
-    ice_servers: IceServers | None = getattr(websocket.app.state, "ice_servers", None)
     conn = Connection(websocket, manager, ice_servers)
-    if connections is not None:
-        connections.add(conn)
+    connections.add(conn)
     try:
         await conn.run()
     finally:
-        if connections is not None:
-            connections.discard(conn)
+        connections.discard(conn)
         if websocket.client_state is WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close()

@@ -20,13 +20,14 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.control.applications.service import ApplicationService
+from relayroom.control.deps import ServicesDep
 from relayroom.control.services import Services
 from relayroom.storage.models import (
     DEMO_SDKAPPID,
@@ -135,13 +136,12 @@ async def demo_sdkappid(services: Services) -> int:
 
 
 @router.post("/api/dev/usersig", tags=["dev"], include_in_schema=False)
-async def dev_usersig(body: DevUserSigRequest, request: Request) -> dict[str, Any]:
+async def dev_usersig(body: DevUserSigRequest, services: ServicesDep) -> dict[str, Any]:
     """Dev mode only (404 otherwise): a UserSig of the demo application for ``userId``."""
-    if not getattr(request.app.state.settings, "dev", False):
+    if not services.ctx.settings.dev:
         raise HTTPException(status_code=404, detail="not found")
     if not _USER_ID.fullmatch(body.user_id):
         raise HTTPException(status_code=422, detail="userId must be 1..32 characters of [a-zA-Z0-9_-]")
-    services: Services = request.app.state.services
     try:
         sdkappid = await demo_sdkappid(services)
     except DemoUnavailable as exc:

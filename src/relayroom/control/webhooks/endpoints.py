@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from relayroom.control.deps import DB_INT_MAX, PrincipalDep, ReadSession, SdkAppIdPath, WriteSession
-from relayroom.control.webhooks.service import WebhookService
+from relayroom.control.deps import (
+    DB_INT_MAX,
+    PrincipalDep,
+    ReadSession,
+    SdkAppIdPath,
+    WebhooksDep,
+    WriteSession,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["callbacks"])
-
-
-def _service(request: Request) -> WebhookService:
-    svc: WebhookService = request.app.state.webhooks
-    return svc
 
 
 class CallbackOut(BaseModel):
@@ -50,19 +51,23 @@ class DeliveryOut(BaseModel):
 
 @router.get("/applications/{sdkappid}/callback", response_model=CallbackOut)
 async def get_callback(
-    sdkappid: SdkAppIdPath, request: Request, principal: PrincipalDep, session: ReadSession
+    sdkappid: SdkAppIdPath, webhooks: WebhooksDep, principal: PrincipalDep, session: ReadSession
 ) -> CallbackOut:
     """The callback URL and whether a key is set (the key itself is never returned)."""
-    cfg = await _service(request).get_config(session, principal, sdkappid)
+    cfg = await webhooks.get_config(session, principal, sdkappid)
     return CallbackOut(**cfg)
 
 
 @router.put("/applications/{sdkappid}/callback", response_model=CallbackOut)
 async def put_callback(
-    sdkappid: SdkAppIdPath, body: CallbackIn, request: Request, principal: PrincipalDep, session: WriteSession
+    sdkappid: SdkAppIdPath,
+    body: CallbackIn,
+    webhooks: WebhooksDep,
+    principal: PrincipalDep,
+    session: WriteSession,
 ) -> CallbackOut:
     """Set the callback URL and/or key (owners only; the key is stored encrypted; recorded in the oplog)."""
-    cfg, key = await _service(request).set_config(
+    cfg, key = await webhooks.set_config(
         session, principal, sdkappid, url=body.url, key=body.key, generate_key=body.generate_key
     )
     return CallbackOut(**cfg, key=key)
@@ -71,7 +76,7 @@ async def put_callback(
 @router.get("/applications/{sdkappid}/callback/deliveries", response_model=list[DeliveryOut])
 async def list_deliveries(
     sdkappid: SdkAppIdPath,
-    request: Request,
+    webhooks: WebhooksDep,
     principal: PrincipalDep,
     session: ReadSession,
     state: Literal["pending", "delivered", "failed", "dropped"] | None = None,
@@ -79,7 +84,7 @@ async def list_deliveries(
     before_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
 ) -> list[DeliveryOut]:
     """The delivery log, newest first: state, attempts, last HTTP status (never bodies or signatures)."""
-    rows = await _service(request).list_deliveries(
+    rows = await webhooks.list_deliveries(
         session, principal, sdkappid, state=state, limit=limit, before_id=before_id
     )
     return [

@@ -1,0 +1,304 @@
+"""The control plane's service graph: every service built once, in one place, by constructor injection.
+
+:func:`build_container` is used alike by the app factory (``control/app.py``), the CLI
+(``cli/common.py``) and the tests. The pieces a cluster shares between nodes sit behind protocols
+(:class:`RateLimiter`, :class:`ReplayCache`, :class:`ThrottleStore`, and the rooms' registry and
+presence): this module picks the in-process implementations unless :class:`ContainerParams` brings
+others.
+
+Lifecycle (drain-first, like the rooms themselves): :meth:`Container.start` migrates the database,
+checks the operation log, catches up on retention, bootstraps an empty deployment, then starts the
+call history, webhooks and meter, the media workers and the rooms; :meth:`Container.close` stops them
+in the reverse order (rooms first, so members are told; the database last).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from relayroom.clock import Clock, SystemClock
+from relayroom.config import Settings
+from relayroom.control.accounts.service import AccountService
+from relayroom.control.accounts.throttle import InMemoryThrottleStore, LoginThrottle, ThrottleStore
+from relayroom.control.applications.directory import DbAppDirectory
+from relayroom.control.applications.service import ApplicationService
+from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
+from relayroom.control.cloudapi.history import CallHistory
+from relayroom.control.cloudapi.ratelimit import InMemoryRateLimiter, RateLimiter
+from relayroom.control.cloudapi.replay import InMemoryReplayCache, ReplayCache
+from relayroom.control.context import ControlContext
+from relayroom.control.keys.service import KeyService
+from relayroom.control.oplog.chain import derive_chain_key
+from relayroom.control.oplog.integrity import OplogIntegrity
+from relayroom.control.oplog.service import OplogService
+from relayroom.control.privacy.consent import ConsentGate, ConsentService
+from relayroom.control.privacy.live import LiveControl, NoLiveRooms
+from relayroom.control.privacy.requests import RequestService
+from relayroom.control.privacy.retention import RetentionService
+from relayroom.control.rooms.live_control import RoomsLiveControl
+from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
+from relayroom.control.rooms.observers import RoomEventFanout
+from relayroom.control.services import Services
+from relayroom.control.signaling.connections import SignalConnections
+from relayroom.control.signaling.ice_servers import IceServers, ice_servers_for
+from relayroom.control.usage.meter import MeterParams, UsageMeter
+from relayroom.control.usage.privacy import CustomerDataProvider
+from relayroom.control.webhooks.service import WebhookParams, WebhookService
+from relayroom.crypto.keyring import Keyring, load_master_key
+from relayroom.crypto.signing import DeploymentSigner
+from relayroom.datadir import secure_dir
+from relayroom.media.service import MediaService
+from relayroom.media.types import IceTcpOptions, MediaParams
+from relayroom.storage.db import Database
+
+T = TypeVar("T")
+
+log = logging.getLogger("relayroom.control")
+
+
+@dataclass(frozen=True)
+class ContainerParams:
+    """What differs between the server, the CLI and the tests; everything else comes from Settings.
+
+    ``None`` means the default: the system clock, in-process stores, timers from Settings.
+    """
+
+    clock: Clock | None = None
+    serve: bool = True  # False (the CLI): no media workers, no rooms, no background tasks
+    replay_cache: ReplayCache | None = None
+    throttle_store: ThrottleStore | None = None
+    rate_limiter: RateLimiter | None = None
+    webhook_params: WebhookParams | None = None  # tests: faster polling than Settings exposes
+    meter_params: MeterParams | None = None
+
+
+@dataclass
+class Container:
+    """Every control-plane service, once. Fields are the services themselves: nothing here looks
+    anything up at run time."""
+
+    settings: Settings
+    ctx: ControlContext  # database, keyring, signer, clock, derived secrets
+    services: Services  # the database-backed domain services (oplog, accounts, apps, keys, privacy)
+    integrity: OplogIntegrity
+    history: CallHistory
+    webhooks: WebhookService
+    meter: UsageMeter
+    room_events: RoomEventFanout
+    media: MediaService | None  # None: a node without media workers (control plane only, the CLI)
+    rooms: RoomManager | None
+    live: LiveControl
+    signal_connections: SignalConnections
+    ice_servers: IceServers
+    login_throttle: LoginThrottle
+    replay_cache: ReplayCache
+    rate_limiter: RateLimiter
+    serve: bool = True
+    _scheduler: asyncio.Task[None] | None = None
+    _started: bool = False
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    @property
+    def oplog(self) -> OplogService:
+        return self.services.oplog
+
+    async def open_database(self) -> None:
+        """The CLI's start: the database migrated, nothing running in the background."""
+        await self.ctx.db.migrate()
+
+    async def start(self) -> FirstStart | None:
+        """Everything, in order; returns the first start's credentials when the database was empty."""
+        services = self.services
+        await self.ctx.db.migrate()
+        self._started = True
+        # Before anything appends to the operation log: key a legacy chain, verify it, compare it with
+        # the data dir's checkpoints, start the automatic checkpoints (control/oplog/integrity.py).
+        await self.integrity.start()
+        # Catch-up before anything is served: every purge due (also after days of downtime) runs
+        # to completion first; late ones are recorded as SLA breaches.
+        caught_up = await services.retention.run_due()
+        if caught_up:
+            log.info("retention catch-up", extra={"purges": len(caught_up)})
+        await services.requests.process_pending()
+        first = await bootstrap_if_empty(services)
+        # Before the room manager starts: the history closes rows a previous process left open.
+        await self.history.start()
+        await self.webhooks.start()
+        await self.meter.start()
+        if self.media is not None:
+            await self.media.start()
+        if self.rooms is not None:
+            await self.rooms.start()
+        self._scheduler = asyncio.create_task(_retention_loop(services), name="retention-scheduler")
+        return first
+
+    async def close(self) -> None:
+        """Drain: rooms first (members are told), then the history, webhooks and meter (after the
+        rooms' last events), the workers, the operation log's last checkpoint, the database."""
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+            self._scheduler = None
+        if self._started:
+            if self.rooms is not None:
+                await self.rooms.close()
+            await self.meter.close()
+            await self.history.close()
+            await self.webhooks.close()
+            if self.media is not None:
+                await self.media.close()
+            await self.integrity.close()  # a last checkpoint of the state at shutdown
+        await self.ctx.db.dispose()
+
+
+async def _retention_loop(services: Services) -> None:
+    """Purges and pending requests on a schedule (hourly by default) after the start-up catch-up."""
+    interval = services.ctx.settings.retention.schedule_minutes * 60
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await services.retention.run_due()
+            await services.requests.process_pending()
+        except Exception:
+            log.exception("retention run failed; retried at the next tick")
+
+
+def build_context(settings: Settings, clock: Clock) -> ControlContext:
+    secure_dir(settings.data_dir)  # 0700: keys, database, checkpoints (relayroom/datadir.py)
+    master = load_master_key(settings.data_dir, settings.master_key)
+    return ControlContext(
+        settings=settings,
+        db=Database(settings.effective_database_url),
+        keyring=Keyring(master),
+        signer=DeploymentSigner.load_or_create(settings.data_dir),
+        clock=clock,
+        pseudonym_secret=ControlContext.derive_pseudonym_secret(master),
+        oplog_key=derive_chain_key(master),
+    )
+
+
+def _media_service(settings: Settings) -> MediaService:
+    m = settings.media
+    return MediaService(
+        MediaParams(
+            workers=m.workers,
+            host=m.host,
+            ports=m.ports[: m.workers],
+            announced_ip=m.announced_ip,
+            loopback_only=m.loopback_only,
+            consent_timeout_s=m.consent_timeout_s,
+            tcp_ports=m.tcp_ports[: m.workers],
+            tcp=IceTcpOptions(
+                enabled=m.tcp_enabled,
+                max_frame_bytes=m.tcp_max_frame_bytes,
+                auth_timeout_s=m.tcp_auth_timeout_s,
+                max_pending=m.tcp_max_pending,
+                max_connections=m.tcp_max_connections,
+                send_buffer_bytes=m.tcp_send_buffer_bytes,
+            ),
+        )
+    )
+
+
+def build_container(settings: Settings, params: ContainerParams | None = None) -> Container:
+    """Construct the whole graph (no I/O beyond the data dir's keys; :meth:`Container.start` runs it)."""
+    params = params or ContainerParams()
+    clock = params.clock or SystemClock()
+    ctx = build_context(settings, clock)
+
+    oplog = OplogService(ctx)
+    keys = KeyService(ctx, oplog)
+    # Usage records, call history and callback outbox are reached by purges and data-subject requests.
+    retention = RetentionService(ctx, oplog, subject_data_providers=[CustomerDataProvider()])
+    apps = ApplicationService(ctx, oplog, keys, on_terminated=retention.on_app_terminated)
+
+    history = CallHistory(ctx)
+    wh = settings.webhooks
+    webhooks = WebhookService(
+        ctx,
+        oplog,
+        params.webhook_params
+        or WebhookParams(
+            retry_interval_s=wh.retry_interval_s,
+            retry_window_s=wh.retry_window_s,
+            timeout_s=wh.timeout_s,
+            poll_interval_s=wh.poll_interval_s,
+        ),
+    )
+    room_events = RoomEventFanout([history.on_room_event, webhooks.on_room_event])
+
+    gate = ConsentGate(ctx)
+    media: MediaService | None = None
+    rooms: RoomManager | None = None
+    if params.serve and settings.media.enabled:
+        media = _media_service(settings)
+        r = settings.rooms
+        rooms = RoomManager(
+            RoomManagerParams(
+                media=media,
+                directory=DbAppDirectory(ctx.db, apps),
+                node_region=settings.region,
+                consent=gate,
+                limits=RoomLimits(
+                    rtc_max_members=r.rtc_max_members,
+                    live_max_anchors=r.live_max_anchors,
+                    live_max_audience=r.live_max_audience,
+                    idle_timeout_s=r.idle_timeout_s,
+                ),
+                observer=room_events,
+            )
+        )
+    live: LiveControl = RoomsLiveControl(rooms) if rooms is not None else NoLiveRooms()
+    consent = ConsentService(ctx, oplog, gate, live)
+    services = Services(
+        ctx=ctx,
+        oplog=oplog,
+        accounts=AccountService(ctx, oplog),
+        keys=keys,
+        apps=apps,
+        retention=retention,
+        consent=consent,
+        requests=RequestService(ctx, oplog, retention, consent),
+    )
+    us = settings.usage
+    meter = UsageMeter(
+        ctx,
+        rooms=_const(rooms),
+        media=_const(media),
+        history=history,
+        params=params.meter_params or MeterParams(tick_s=us.tick_s, flush_s=us.flush_s),
+    )
+    return Container(
+        settings=settings,
+        ctx=ctx,
+        services=services,
+        integrity=OplogIntegrity(services),
+        history=history,
+        webhooks=webhooks,
+        meter=meter,
+        room_events=room_events,
+        media=media,
+        rooms=rooms,
+        live=live,
+        signal_connections=SignalConnections(),
+        ice_servers=ice_servers_for(settings.turn, clock),
+        login_throttle=LoginThrottle(
+            params.throttle_store or InMemoryThrottleStore(clock.time), clock.time, settings.login
+        ),
+        replay_cache=params.replay_cache or InMemoryReplayCache(),
+        rate_limiter=params.rate_limiter or InMemoryRateLimiter(),
+        serve=params.serve,
+    )
+
+
+def _const(value: T) -> Callable[[], T]:
+    return lambda: value
