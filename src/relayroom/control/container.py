@@ -2,8 +2,8 @@
 
 :func:`build_container` is used alike by the app factory (``control/app.py``), the CLI
 (``cli/common.py``) and the tests. The pieces a cluster shares between nodes sit behind protocols
-(:class:`RateLimiter`, :class:`ReplayCache`, :class:`ThrottleStore`, and the rooms' registry and
-presence): this module picks the in-process implementations unless :class:`ContainerParams` brings
+(:class:`RateLimiter`, :class:`ReplayCache`, :class:`ThrottleStore`, :class:`RoomRegistry`,
+:class:`Presence`): this module picks the in-process implementations unless :class:`ContainerParams` brings
 others.
 
 Lifecycle (drain-first, like the rooms themselves): :meth:`Container.start` migrates the database,
@@ -43,6 +43,7 @@ from relayroom.control.privacy.retention import RetentionService
 from relayroom.control.rooms.live_control import RoomsLiveControl
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.rooms.observers import RoomEventFanout
+from relayroom.control.rooms.registry import LocalPresence, LocalRoomRegistry, Presence, RoomRegistry
 from relayroom.control.services import Services
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.ice_servers import IceServers, ice_servers_for
@@ -73,6 +74,9 @@ class ContainerParams:
     replay_cache: ReplayCache | None = None
     throttle_store: ThrottleStore | None = None
     rate_limiter: RateLimiter | None = None
+    room_registry: RoomRegistry | None = None
+    presence: Presence | None = None
+    node_id: str = "local"  # this node's name in the room registry
     webhook_params: WebhookParams | None = None  # tests: faster polling than Settings exposes
     meter_params: MeterParams | None = None
 
@@ -255,6 +259,9 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
                     idle_timeout_s=r.idle_timeout_s,
                 ),
                 observer=room_events,
+                registry=_given(params.room_registry, LocalRoomRegistry),
+                presence=_given(params.presence, LocalPresence),
+                node_id=params.node_id,
             )
         )
     live: LiveControl = RoomsLiveControl(rooms) if rooms is not None else NoLiveRooms()
@@ -292,12 +299,19 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         signal_connections=SignalConnections(),
         ice_servers=ice_servers_for(settings.turn, clock),
         login_throttle=LoginThrottle(
-            params.throttle_store or InMemoryThrottleStore(clock.time), clock.time, settings.login
+            _given(params.throttle_store, lambda: InMemoryThrottleStore(clock.time)),
+            clock.time,
+            settings.login,
         ),
-        replay_cache=params.replay_cache or InMemoryReplayCache(),
-        rate_limiter=params.rate_limiter or InMemoryRateLimiter(),
+        replay_cache=_given(params.replay_cache, InMemoryReplayCache),
+        rate_limiter=_given(params.rate_limiter, InMemoryRateLimiter),
         serve=params.serve,
     )
+
+
+def _given(value: T | None, default: Callable[[], T]) -> T:
+    """``value`` unless None (not ``or``: an empty in-memory store is falsy, having a ``__len__``)."""
+    return default() if value is None else value
 
 
 def _const(value: T) -> Callable[[], T]:

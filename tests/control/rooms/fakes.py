@@ -15,6 +15,7 @@ from relayroom.control.rooms.manager import (
     RoomManager,
     RoomManagerParams,
 )
+from relayroom.control.rooms.registry import LocalPresence, LocalRoomRegistry, Presence, RoomRegistry
 from relayroom.media.types import (
     MediaEvent,
     MediaKind,
@@ -167,10 +168,14 @@ def make_manager(
     clock: FakeClock | None = None,
     directory: FakeDirectory | None = None,
     observer: Callable[[RoomEvent], None] | None = None,
+    shared: tuple[RoomRegistry, Presence] | None = None,
+    node_id: str = "local",
     **limits: Any,
 ) -> tuple[RoomManager, FakeMedia, FakeClock]:
+    """A manager over fakes; ``shared`` gives it a registry and presence other managers use too."""
     media = media or FakeMedia()
     clock = clock or FakeClock()
+    registry, presence = shared or (LocalRoomRegistry(), LocalPresence())
     params = RoomManagerParams(
         media=media,
         directory=directory or FakeDirectory(),
@@ -178,5 +183,8 @@ def make_manager(
         limits=RoomLimits(**limits),
         clock=clock,
         observer=observer,
+        registry=registry,
+        presence=presence,
+        node_id=node_id,
     )
     return RoomManager(params), media, clock

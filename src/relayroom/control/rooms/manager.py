@@ -50,6 +50,7 @@ from relayroom.control.rooms.participant import (
     Publication,
     Role,
 )
+from relayroom.control.rooms.registry import LocalPresence, LocalRoomRegistry, Presence, RoomRegistry
 from relayroom.control.rooms.room import Room, Scene
 from relayroom.control.rooms.subscriptions import NegotiationTiming, SubscriptionNegotiator
 from relayroom.media.types import (
@@ -117,6 +118,10 @@ class RoomManagerParams:
     wall_clock: Callable[[], float] = time.time  # UserSig expiry, event timestamps
     observer: Callable[[RoomEvent], None] | None = None
     logger: logging.Logger = log
+    # Shared state of a cluster (control/rooms/registry.py); in process by default.
+    registry: RoomRegistry = field(default_factory=LocalRoomRegistry)
+    presence: Presence = field(default_factory=LocalPresence)
+    node_id: str = "local"
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,9 @@ class RoomManager:
         )
         self._subs = SubscriptionNegotiator(params.media, timing, self._spawn, params.logger)
         self._entry = EntryChecker(params.directory, params.node_region, params.consent, params.wall_clock)
+        self._registry = params.registry
+        self._presence = params.presence
+        self._node = params.node_id
         self._rooms: dict[RoomKey, Room] = {}
         self._by_router: dict[str, Room] = {}
         self._by_token: dict[str, Participant] = {}
@@ -243,7 +251,7 @@ class RoomManager:
             require_privilege(grant.privileges, Privilege.ENTER_ROOM, PrivilegeNeed.ENTER_ROOM)
 
         # TRTC: one room per user at a time; the same UserId entering again kicks the older session.
-        for old in self._sessions_of(sdkappid, user_id):
+        for old in await self._sessions_present(sdkappid, user_id):
             old_room = self._rooms.get(old.room_key)
             if old_room is not None:
                 async with old_room.lock:
@@ -261,7 +269,9 @@ class RoomManager:
                     await self._remove(room, existing, ExitReason.KICK, kick=KickReason.KICK)
                     if room.closed:
                         continue
-                return self._admit(room, req, user_id, role, grant, sink, on_entered)
+                p = self._admit(room, req, user_id, role, grant, sink, on_entered)
+                await self._presence.join(sdkappid, user_id, room.key)
+                return p
         raise RoomError(ErrorCode.OPERATION_FAILED, "room closed while entering; enter again")
 
     def _admit(
@@ -377,6 +387,14 @@ class RoomManager:
                 if not pub.muted:
                     p.send(*_available(other.user_id, pub, True))
 
+    async def _sessions_present(self, sdkappid: int, user_id: str) -> list[Participant]:
+        """The user's sessions the presence knows of (this node holds the sessions of its rooms)."""
+        room_key = await self._presence.where(sdkappid, user_id)
+        room = self._rooms.get(RoomKey(room_key)) if room_key is not None else None
+        found = room.participants.get(user_id) if room is not None else None
+        local = self._sessions_of(sdkappid, user_id)
+        return local if found is None or found in local else [*local, found]
+
     def _sessions_of(self, sdkappid: int, user_id: str) -> list[Participant]:
         return [
             p
@@ -395,9 +413,13 @@ class RoomManager:
                 return room
             if enforced:
                 require_privilege(privileges, Privilege.CREATE_ROOM, PrivilegeNeed.CREATE_ROOM)
+            host = await self._registry.claim(ref.key, self._node)
+            if host != self._node:
+                raise RoomError(ErrorCode.OPERATION_FAILED, "the room is hosted by another node")
             try:
                 router_id = await self._media.create_router(ref.key)
             except Exception:
+                await self._registry.release(ref.key, self._node)
                 self._log.exception("create_router failed", extra={"room": ref.key})
                 raise RoomError(ErrorCode.SERVER_ERROR, "no media worker available") from None
             room = Room(ref=ref, scene=scene, router_id=router_id, created_at=self._clock())
@@ -453,6 +475,7 @@ class RoomManager:
         self._subs.stop(p)
         if room.participants.get(p.user_id) is p:
             del room.participants[p.user_id]
+            await self._presence.leave(room.ref.sdkappid, p.user_id, room.key)
         self._by_token.pop(p.resume_token, None)
         if media_alive:
             try:
@@ -498,7 +521,7 @@ class RoomManager:
         room.closed = True  # set first: the removals below must not close it again
         for p in list(room.participants.values()):
             await self._remove(room, p, ExitReason.KICK, kick=kick, media_alive=False)
-        self._forget_room(room)
+        await self._forget_room(room)
         if media_alive:
             try:
                 await self._media.close_router(room.router_id)
@@ -507,10 +530,11 @@ class RoomManager:
         self._log.info("room closed", extra={"room": room.key})
         self._emit(RoomEventType.ROOM_CLOSED, room, None, reason=kick.value if kick else None)
 
-    def _forget_room(self, room: Room) -> None:
+    async def _forget_room(self, room: Room) -> None:
         # A new room under the same key may exist already (entered while this one was closing).
         if self._rooms.get(room.ref.key) is room:
             del self._rooms[room.ref.key]
+            await self._registry.release(room.ref.key, self._node)
         if self._by_router.get(room.router_id) is room:
             del self._by_router[room.router_id]
         for key in [k for k in self._media_blocked if k[0] == room.key]:
@@ -832,9 +856,11 @@ class RoomManager:
                 self._subs.stop(p)
                 self._by_token.pop(p.resume_token, None)
                 self._emit(RoomEventType.USER_EXITED, room, p.user_id, role=p.role.value, reason=reason)
+            for user_id in list(room.participants):
+                await self._presence.leave(room.ref.sdkappid, user_id, room.key)
             room.participants.clear()
             room.closed = True
-            self._forget_room(room)
+            await self._forget_room(room)
             self._emit(RoomEventType.ROOM_CLOSED, room, None, reason=reason)
         self._log.warning("room reset", extra={"room": room.key, "reason": reason})
 
