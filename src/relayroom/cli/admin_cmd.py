@@ -10,14 +10,13 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select
 
 from relayroom.cli.common import ConfigOpt, DataDirOpt, DbOpt, settings_from, with_services
 from relayroom.control.applications.service import app_public
 from relayroom.control.errors import AppError
 from relayroom.control.principal import Principal
 from relayroom.control.services import Services
-from relayroom.storage.models import Account, Application, AppStatus, Role, User
+from relayroom.storage.models import AppStatus, Role
 
 users_app = typer.Typer(no_args_is_help=True, help="Console users.")
 accounts_app = typer.Typer(no_args_is_help=True, help="Accounts (customers).")
@@ -62,9 +61,6 @@ def create_user(
             u = await services.accounts.create_user(
                 s, p, username=username, password=password, is_admin=admin
             )
-            await services.oplog.append(
-                s, principal=p, action="user.create", account_id=None, obj={"type": "user", "id": u.id}
-            )
             return {"id": u.id, "username": u.username, "is_admin": u.is_admin}
 
     _echo(_run(run, config, data_dir, database_url))
@@ -76,7 +72,7 @@ def list_accounts(config: ConfigOpt = None, data_dir: DataDirOpt = None, databas
 
     async def run(services: Services) -> list[dict[str, Any]]:
         async with services.ctx.db.read() as s:
-            rows = (await s.execute(select(Account).order_by(Account.created_at))).scalars()
+            rows = await services.accounts.all_accounts(s, _operator())
             return [
                 {"id": a.id, "name": a.name, "status": a.status.value, "created_at": a.created_at}
                 for a in rows
@@ -97,9 +93,7 @@ def create_account(
 
     async def run(services: Services) -> dict[str, Any]:
         async with services.ctx.db.write() as s:
-            user = (await s.execute(select(User).where(User.username == owner))).scalar_one_or_none()
-            if user is None:
-                raise typer.BadParameter(f"no user {owner!r}")
+            user = await services.accounts.user_by_username(s, owner)
             a = await services.accounts.create_account(s, _operator(), name=name, owner_user_id=user.id)
             return {"id": a.id, "name": a.name}
 
@@ -145,10 +139,8 @@ def _status_command(status: AppStatus, verb: str) -> None:
     ) -> None:
         async def run(services: Services) -> dict[str, Any]:
             async with services.ctx.db.write() as s:
-                row = await s.get(Application, sdkappid)
-                if row is None:
-                    raise typer.BadParameter(f"no application {sdkappid}")
-                app = await services.apps.set_status(s, _operator(row.account_id), sdkappid, status)
+                account_id = await services.apps.account_of(s, sdkappid)
+                app = await services.apps.set_status(s, _operator(account_id), sdkappid, status)
                 return app_public(app)
 
         _echo(_run(run, config, data_dir, database_url))
@@ -174,10 +166,7 @@ def rotate_key(
 
     async def run(services: Services) -> dict[str, Any]:
         async with services.ctx.db.write() as s:
-            row = await s.get(Application, sdkappid)
-            if row is None:
-                raise typer.BadParameter(f"no application {sdkappid}")
-            p = _operator(row.account_id)
+            p = _operator(await services.apps.account_of(s, sdkappid))
             key, until = await services.keys.rotate_app_key(s, p, sdkappid, timedelta(seconds=grace))
             return {"sdkappid": sdkappid, "key": key, "previous_key_valid_until": until}
 

@@ -255,18 +255,7 @@ def _stored_key(sdkappid: int, config: Path | None, data_dir: Path | None, datab
 
     async def run(services: Services) -> str | None:
         async with services.ctx.db.write() as s:
-            ctx = await services.apps.entry_context(s, sdkappid)
-            if ctx is None or not ctx.secret_keys:
-                return None
-            await services.oplog.append(
-                s,
-                principal=Principal(actor="system:cli"),
-                action="app.key.use",
-                account_id=ctx.account_id,
-                obj={"type": "application", "id": sdkappid},
-                extra={"purpose": "usersig gen"},
-            )
-            return ctx.secret_keys[0]
+            return await services.apps.use_key(s, Principal(actor="system:cli"), sdkappid, "usersig gen")
 
     key = with_services(settings_from(config, data_dir, database_url), run)
     if key is None:

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
 from relayroom.control.accounts.schemas import (
     AccountCreateIn,
@@ -23,8 +22,8 @@ from relayroom.control.accounts.schemas import (
 )
 from relayroom.control.accounts.throttle import login as throttled_login
 from relayroom.control.deps import LoginThrottleDep, PrincipalDep, ReadSession, ServicesDep, WriteSession
-from relayroom.control.errors import Forbidden, NotFound
-from relayroom.storage.models import Role, User
+from relayroom.control.errors import Forbidden
+from relayroom.storage.models import Role
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -76,14 +75,6 @@ async def create_user(
     user = await services.accounts.create_user(
         session, principal, username=body.username, password=body.password, is_admin=body.is_admin
     )
-    await services.oplog.append(
-        session,
-        principal=principal,
-        action="user.create",
-        account_id=None,
-        obj={"type": "user", "id": user.id},
-        after={"username": user.username, "is_admin": user.is_admin},
-    )
     return UserOut(id=user.id, username=user.username, is_admin=user.is_admin)
 
 
@@ -103,12 +94,7 @@ async def create_account(
 ) -> AccountRoleOut:
     owner_id = principal.user_id or ""
     if body.owner_username:
-        user = (
-            await session.execute(select(User).where(User.username == body.owner_username))
-        ).scalar_one_or_none()
-        if user is None:
-            raise NotFound(f"no user {body.owner_username!r}")
-        owner_id = user.id
+        owner_id = (await services.accounts.user_by_username(session, body.owner_username)).id
     account = await services.accounts.create_account(
         session, principal, name=body.name, owner_user_id=owner_id
     )
@@ -168,7 +154,7 @@ async def set_member_role(
     session: WriteSession,
 ) -> MemberOut:
     m = await services.accounts.set_member_role(session, principal, account_id, user_id, body.role)
-    user = await session.get(User, user_id)
+    user = await services.accounts.get_user(session, user_id)
     return MemberOut(user_id=user_id, username=user.username if user else "", role=m.role, since=m.created_at)
 
 

@@ -80,7 +80,24 @@ class AccountService:
         )
         session.add(user)
         await session.flush()
+        await self.oplog.append(
+            session,
+            principal=principal,
+            action="user.create",
+            account_id=None,
+            obj={"type": "user", "id": user.id},
+            after={"username": user.username, "is_admin": user.is_admin},
+        )
         return user
+
+    async def user_by_username(self, session: AsyncSession, username: str) -> User:
+        user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        return user
+
+    async def get_user(self, session: AsyncSession, user_id: str) -> User | None:
+        return await session.get(User, user_id)
 
     async def login(
         self, session: AsyncSession, username: str, password: str, *, name: str = "session"
@@ -209,6 +226,12 @@ class AccountService:
         if account is None or account.status is not AccountStatus.ACTIVE:
             raise NotFound("no such account")
         return account
+
+    async def all_accounts(self, session: AsyncSession, principal: Principal) -> list[Account]:
+        """Every account, oldest first (deployment admins: the operator's view)."""
+        if not principal.is_admin:
+            raise Forbidden("only a deployment admin can list every account")
+        return list((await session.execute(select(Account).order_by(Account.created_at))).scalars())
 
     async def list_accounts(self, session: AsyncSession, principal: Principal) -> list[tuple[Account, Role]]:
         if not principal.roles:

@@ -6,8 +6,6 @@ from datetime import timedelta
 
 from fastapi import APIRouter, BackgroundTasks
 
-from relayroom.auth.privatemapkey import gen_privatemapkey
-from relayroom.auth.usersig import gen_usersig
 from relayroom.control.applications.schemas import (
     AppCreatedOut,
     AppCreateIn,
@@ -21,7 +19,6 @@ from relayroom.control.applications.schemas import (
     UserSigIn,
 )
 from relayroom.control.deps import PrincipalDep, ReadSession, SdkAppIdPath, ServicesDep, WriteSession
-from relayroom.control.errors import InvalidInput, InvalidState
 from relayroom.storage.models import Application, AppStatus
 
 router = APIRouter(prefix="/api/v1", tags=["applications"])
@@ -150,17 +147,6 @@ async def rotate_key(
     return RotateOut(sdkappid=sdkappid, key=key, previous_key_valid_until=until)
 
 
-async def _current_key(
-    services: ServicesDep, session: WriteSession, principal: PrincipalDep, sdkappid: int
-) -> str:
-    app = await services.apps.get(session, principal, sdkappid)
-    principal.require_owner(app.account_id)
-    ctx = await services.apps.entry_context(session, sdkappid)
-    if ctx is None or not ctx.secret_keys:
-        raise InvalidState(f"application {sdkappid} is {app.status.value}; it cannot issue tokens")
-    return ctx.secret_keys[0]
-
-
 @router.post("/applications/{sdkappid}/usersig", response_model=TokenOut)
 async def issue_usersig(
     sdkappid: SdkAppIdPath,
@@ -170,18 +156,10 @@ async def issue_usersig(
     session: WriteSession,
 ) -> TokenOut:
     """The console's UserSig tool (like TRTC's): signed with the app's current key; owners only; logged."""
-    key = await _current_key(services, session, principal, sdkappid)
-    now = int(services.ctx.clock.time())
-    token = gen_usersig(sdkappid, key, body.userid, body.expire, now=now)
-    await services.oplog.append(
-        session,
-        principal=principal,
-        action="app.usersig.issue",
-        account_id=(await services.apps.get(session, principal, sdkappid)).account_id,
-        obj={"type": "application", "id": sdkappid},
-        after={"userid": body.userid, "expire": body.expire},
+    token, expires_at = await services.apps.issue_usersig(
+        session, principal, sdkappid, body.userid, body.expire
     )
-    return TokenOut(sdkappid=sdkappid, userid=body.userid, token=token, expires_at=now + body.expire)
+    return TokenOut(sdkappid=sdkappid, userid=body.userid, token=token, expires_at=expires_at)
 
 
 @router.post("/applications/{sdkappid}/privatemapkey", response_model=TokenOut)
@@ -193,26 +171,14 @@ async def issue_privatemapkey(
     session: WriteSession,
 ) -> TokenOut:
     """PrivateMapKey tool: room-bound privileges for an app with permission keys on; owners only; logged."""
-    if (body.roomid is None) == (body.strroomid is None):
-        raise InvalidInput("give exactly one of roomid or strroomid")
-    key = await _current_key(services, session, principal, sdkappid)
-    now = int(services.ctx.clock.time())
-    token = gen_privatemapkey(
+    token, expires_at = await services.apps.issue_privatemapkey(
+        session,
+        principal,
         sdkappid,
-        key,
         body.userid,
         body.expire,
         room_id=body.roomid,
         str_room_id=body.strroomid,
         privilege=body.privilege,
-        now=now,
     )
-    await services.oplog.append(
-        session,
-        principal=principal,
-        action="app.privatemapkey.issue",
-        account_id=(await services.apps.get(session, principal, sdkappid)).account_id,
-        obj={"type": "application", "id": sdkappid},
-        after={"userid": body.userid, "expire": body.expire, "privilege": body.privilege},
-    )
-    return TokenOut(sdkappid=sdkappid, userid=body.userid, token=token, expires_at=now + body.expire)
+    return TokenOut(sdkappid=sdkappid, userid=body.userid, token=token, expires_at=expires_at)

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relayroom.auth.privatemapkey import gen_privatemapkey
+from relayroom.auth.usersig import gen_usersig
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import InvalidInput, InvalidState, LimitExceeded, NotFound
 from relayroom.control.keys.service import KeyService
@@ -261,6 +263,98 @@ class ApplicationService:
             after={"status": status.value},
         )
         return app
+
+    async def account_of(self, session: AsyncSession, sdkappid: int) -> str:
+        """The id of the account owning ``sdkappid`` (the operator's CLI acts as that account)."""
+        app = await session.get(Application, sdkappid)
+        if app is None:
+            raise NotFound(f"no application {sdkappid}")
+        return app.account_id
+
+    async def _current_key(self, session: AsyncSession, principal: Principal, sdkappid: int) -> Application:
+        app = await self.get(session, principal, sdkappid)
+        principal.require_owner(app.account_id)
+        return app
+
+    async def _signing_key(self, session: AsyncSession, app: Application) -> str:
+        ctx = await self.entry_context(session, app.sdkappid)
+        if ctx is None or not ctx.secret_keys:
+            raise InvalidState(f"application {app.sdkappid} is {app.status.value}; it cannot issue tokens")
+        return ctx.secret_keys[0]
+
+    async def issue_usersig(
+        self, session: AsyncSession, principal: Principal, sdkappid: int, userid: str, expire: int
+    ) -> tuple[str, int]:
+        """A UserSig signed with the app's current key (owners only; recorded); (token, expires at)."""
+        app = await self._current_key(session, principal, sdkappid)
+        key = await self._signing_key(session, app)
+        now = int(self.ctx.clock.time())
+        token = gen_usersig(sdkappid, key, userid, expire, now=now)
+        await self.oplog.append(
+            session,
+            principal=principal,
+            action="app.usersig.issue",
+            account_id=app.account_id,
+            obj={"type": "application", "id": sdkappid},
+            after={"userid": userid, "expire": expire},
+        )
+        return token, now + expire
+
+    async def issue_privatemapkey(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        sdkappid: int,
+        userid: str,
+        expire: int,
+        *,
+        room_id: int | None,
+        str_room_id: str | None,
+        privilege: int,
+    ) -> tuple[str, int]:
+        """Room-bound privileges signed with the app's current key (owners only; recorded)."""
+        if (room_id is None) == (str_room_id is None):
+            raise InvalidInput("give exactly one of roomid or strroomid")
+        app = await self._current_key(session, principal, sdkappid)
+        key = await self._signing_key(session, app)
+        now = int(self.ctx.clock.time())
+        token = gen_privatemapkey(
+            sdkappid,
+            key,
+            userid,
+            expire,
+            room_id=room_id,
+            str_room_id=str_room_id,
+            privilege=privilege,
+            now=now,
+        )
+        await self.oplog.append(
+            session,
+            principal=principal,
+            action="app.privatemapkey.issue",
+            account_id=app.account_id,
+            obj={"type": "application", "id": sdkappid},
+            after={"userid": userid, "expire": expire, "privilege": privilege},
+        )
+        return token, now + expire
+
+    async def use_key(
+        self, session: AsyncSession, principal: Principal, sdkappid: int, purpose: str
+    ) -> str | None:
+        """The app's current SDKSecretKey for a tool of the operator (the CLI's ``usersig gen``); the use
+        is recorded. None when the app is not enabled or has no key."""
+        ctx = await self.entry_context(session, sdkappid)
+        if ctx is None or not ctx.secret_keys:
+            return None
+        await self.oplog.append(
+            session,
+            principal=principal,
+            action="app.key.use",
+            account_id=ctx.account_id,
+            obj={"type": "application", "id": sdkappid},
+            extra={"purpose": purpose},
+        )
+        return ctx.secret_keys[0]
 
     async def entry_context(self, session: AsyncSession, sdkappid: int) -> AppEntryContext | None:
         """Read fresh on every entry: a disable or termination takes effect at once (nothing cached)."""
