@@ -42,6 +42,7 @@ from relayroom.control.privacy.requests import RequestService
 from relayroom.control.privacy.retention import RetentionService
 from relayroom.control.rooms.live_control import RoomsLiveControl
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
+from relayroom.control.rooms.moderation import ModerationService
 from relayroom.control.rooms.observers import RoomEventFanout
 from relayroom.control.rooms.registry import LocalPresence, LocalRoomRegistry, Presence, RoomRegistry
 from relayroom.control.services import Services
@@ -97,6 +98,7 @@ class Container:
     media: MediaService | None  # None: a node without media workers (control plane only, the CLI)
     rooms: RoomManager | None
     live: LiveControl
+    moderation: ModerationService
     signal_connections: SignalConnections
     ice_servers: IceServers
     login_throttle: LoginThrottle
@@ -296,6 +298,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         media=media,
         rooms=rooms,
         live=live,
+        moderation=ModerationService(ctx, oplog, rooms),
         signal_connections=SignalConnections(),
         ice_servers=ice_servers_for(settings.turn, clock),
         login_throttle=LoginThrottle(

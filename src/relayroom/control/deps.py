@@ -27,6 +27,7 @@ from relayroom.control.errors import AppError, NotAuthenticated
 from relayroom.control.oplog.integrity import OplogIntegrity
 from relayroom.control.principal import Principal
 from relayroom.control.rooms.manager import RoomManager
+from relayroom.control.rooms.moderation import ModerationService
 from relayroom.control.services import Services
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.ice_servers import IceServers
@@ -124,6 +125,10 @@ def get_integrity(c: ContainerDep) -> OplogIntegrity:
     return c.integrity
 
 
+def get_moderation(c: ContainerDep) -> ModerationService:
+    return c.moderation
+
+
 def get_signal_connections(c: ContainerDep) -> SignalConnections:
     return c.signal_connections
 
@@ -144,6 +149,7 @@ RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 ReplayCacheDep = Annotated[ReplayCache, Depends(get_replay_cache)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 IntegrityDep = Annotated[OplogIntegrity, Depends(get_integrity)]
+ModerationDep = Annotated[ModerationService, Depends(get_moderation)]
 SignalConnectionsDep = Annotated[SignalConnections, Depends(get_signal_connections)]
 IceServersDep = Annotated[IceServers, Depends(get_ice_servers)]
 

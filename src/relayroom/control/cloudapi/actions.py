@@ -21,9 +21,11 @@ from relayroom.control.cloudapi import errors as E
 from relayroom.control.cloudapi.errors import CloudApiError
 from relayroom.control.cloudapi.history import CallHistory
 from relayroom.control.cloudapi.params import Params
+from relayroom.control.principal import Principal
 from relayroom.control.rooms.errors import RoomError
 from relayroom.control.rooms.ids import ROOM_ID_MAX, ROOM_ID_MIN, validate_room
 from relayroom.control.rooms.manager import RoomManager
+from relayroom.control.rooms.moderation import ModerationService
 from relayroom.control.services import Services
 from relayroom.control.usage import queries
 from relayroom.control.usage.meter import UsageMeter
@@ -65,6 +67,8 @@ class ActionContext:
     meter: UsageMeter | None
     account_id: str
     now: float  # unix seconds
+    moderation: ModerationService | None = None
+    actor: Principal | None = None  # the credential, as the operation log names it
 
 
 Action = Callable[[ActionContext, Params], Awaitable[dict[str, Any]]]
@@ -191,66 +195,87 @@ async def _stays(
 # ------------------------------------------------------------------------------ room management
 
 
-async def dismiss_room(ctx: ActionContext, p: Params) -> dict[str, Any]:
-    sdkappid = await _sdkappid(ctx, p)
-    key = _room_key(sdkappid, _num_room(p))
-    if not await _require_rooms(ctx).dismiss_room(key):
+def _moderation(ctx: ActionContext) -> tuple[ModerationService, Principal]:
+    if ctx.moderation is None or ctx.actor is None:
+        raise CloudApiError(E.INTERNAL_ERROR, "moderation is not available on this node")
+    return ctx.moderation, ctx.actor
+
+
+async def _dismiss(ctx: ActionContext, sdkappid: int, key: str, action: str) -> dict[str, Any]:
+    _require_rooms(ctx)
+    moderation, actor = _moderation(ctx)
+    done = await moderation.dismiss_room(
+        actor, ctx.account_id, sdkappid, key, reason=f"cloud API {action}", via="cloud-api"
+    )
+    if not done:
         raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist.")
     return {}
+
+
+async def dismiss_room(ctx: ActionContext, p: Params) -> dict[str, Any]:
+    sdkappid = await _sdkappid(ctx, p)
+    return await _dismiss(ctx, sdkappid, _room_key(sdkappid, _num_room(p)), "DismissRoom")
 
 
 async def dismiss_room_by_str_room_id(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, p.str_("RoomId", max_len=64))
-    if not await _require_rooms(ctx).dismiss_room(key):
-        raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist.")
-    return {}
+    return await _dismiss(ctx, sdkappid, key, "DismissRoomByStrRoomId")
 
 
-async def _remove(ctx: ActionContext, key: str, user_ids: list[str]) -> dict[str, Any]:
+async def _remove(
+    ctx: ActionContext, sdkappid: int, key: str, user_ids: list[str], action: str
+) -> dict[str, Any]:
     rooms = _require_rooms(ctx)
     if rooms.get_room(key) is None:
         raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist.")
-    await rooms.remove_users(key, user_ids)
+    moderation, actor = _moderation(ctx)
+    await moderation.remove_users(
+        actor, ctx.account_id, sdkappid, key, user_ids, reason=f"cloud API {action}", via="cloud-api"
+    )
     return {}
 
 
 async def remove_user(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, _num_room(p))
-    return await _remove(ctx, key, p.str_list("UserIds", max_items=MAX_USER_IDS_REMOVE))
+    users = p.str_list("UserIds", max_items=MAX_USER_IDS_REMOVE)
+    return await _remove(ctx, sdkappid, key, users, "RemoveUser")
 
 
 async def remove_user_by_str_room_id(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, p.str_("RoomId", max_len=64))
-    return await _remove(ctx, key, p.str_list("UserIds", max_items=MAX_USER_IDS_REMOVE))
+    users = p.str_list("UserIds", max_items=MAX_USER_IDS_REMOVE)
+    return await _remove(ctx, sdkappid, key, users, "RemoveUserByStrRoomId")
 
 
-async def _set_blocked(ctx: ActionContext, key: str, user_id: str, is_mute: int) -> dict[str, Any]:
+async def _set_blocked(
+    ctx: ActionContext, sdkappid: int, key: str, user_id: str, is_mute: int, action: str
+) -> dict[str, Any]:
     """IsMute: 0 enable audio and video, 1 disable both, 2 disable audio, 3 disable video."""
     rooms = _require_rooms(ctx)
     room = rooms.get_room(key)
     if room is None:
         raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist.")
-    p = room.participants.get(user_id)
-    if p is None:
+    if room.participants.get(user_id) is None:
         raise E.invalid("UserId", "the user is not in the room")
-    audio_off = is_mute in (1, 2)
-    video_off = is_mute in (1, 3)
-    enforce = getattr(rooms, "set_media_blocked", None)
-    if enforce is not None:  # a room-manager hook that also refuses the user's own unmute
-        await enforce(key, user_id, audio=audio_off, video=video_off)
-        return {}
-    for pub in list(p.publications.values()):
-        off = audio_off if pub.kind == "audio" else video_off
-        if pub.muted != off:
-            try:
-                await rooms.mute(p, pub.kind, off, pub.source)
-            except RoomError as exc:
-                raise CloudApiError(
-                    E.INTERNAL_ERROR, f"could not change the user's media: {exc.message}"
-                ) from None
+    moderation, actor = _moderation(ctx)
+    try:
+        # the room manager also refuses the user's own unmute while blocked
+        await moderation.set_media_blocked(
+            actor,
+            ctx.account_id,
+            sdkappid,
+            key,
+            user_id,
+            audio=is_mute in (1, 2),
+            video=is_mute in (1, 3),
+            reason=f"cloud API {action} IsMute={is_mute}",
+            via="cloud-api",
+        )
+    except RoomError as exc:
+        raise CloudApiError(E.INTERNAL_ERROR, f"could not change the user's media: {exc.message}") from None
     return {}
 
 
@@ -258,14 +283,15 @@ async def set_user_blocked(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, _num_room(p))
     user_id = p.str_("UserId", max_len=32)
-    return await _set_blocked(ctx, key, user_id, p.int_("IsMute", lo=0, hi=3))
+    return await _set_blocked(ctx, sdkappid, key, user_id, p.int_("IsMute", lo=0, hi=3), "SetUserBlocked")
 
 
 async def set_user_blocked_by_str_room_id(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, p.str_("StrRoomId", max_len=64))
     user_id = p.str_("UserId", max_len=32)
-    return await _set_blocked(ctx, key, user_id, p.int_("IsMute", lo=0, hi=3))
+    is_mute = p.int_("IsMute", lo=0, hi=3)
+    return await _set_blocked(ctx, sdkappid, key, user_id, is_mute, "SetUserBlockedByStrRoomId")
 
 
 # ------------------------------------------------------------------------------ call quality

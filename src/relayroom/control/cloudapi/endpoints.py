@@ -26,9 +26,11 @@ from relayroom.control.cloudapi.params import Params
 from relayroom.control.cloudapi.replay import ReplayCache, ReplayCacheFull
 from relayroom.control.deps import ContainerDep
 from relayroom.control.limits import CLOUD_API_BODY_LIMIT
+from relayroom.control.principal import Principal
 from relayroom.control.services import Services
 from relayroom.jsonlimits import JsonTooDeep
 from relayroom.jsonlimits import loads as json_loads
+from relayroom.storage.models import Role
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,8 @@ async def cloud_api(request: Request, c: ContainerDep) -> Response:
             meter=c.meter,
             account_id=account_id,
             now=now,
+            moderation=c.moderation,
+            actor=Principal(actor=f"credential:{secret_id}", roles={account_id: Role.OWNER}),
         )
         out = await spec.fn(ctx, Params(data))
     except CloudApiError as exc:

@@ -4,14 +4,15 @@ dismiss a room."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from relayroom.control.deps import (
     MediaDep,
     MediaUnavailable,
+    ModerationDep,
     OptionalRoomsDep,
     PrincipalDep,
     ReadSession,
@@ -19,7 +20,9 @@ from relayroom.control.deps import (
     ServicesDep,
     WriteSession,
 )
-from relayroom.control.errors import NotFound
+from relayroom.control.errors import InvalidInput, NotFound
+from relayroom.control.rooms.errors import RoomError
+from relayroom.control.rooms.ids import validate_user_id
 from relayroom.control.rooms.manager import RoomManager
 from relayroom.media.service import MediaService
 
@@ -29,6 +32,11 @@ log = logging.getLogger(__name__)
 
 class RemoveUsersIn(BaseModel):
     user_ids: list[str] = Field(min_length=1, max_length=10)
+    reason: str | None = Field(default=None, max_length=200, description="Recorded in the operation log.")
+
+
+class DismissIn(BaseModel):  # also the body of a block
+    reason: str | None = Field(default=None, max_length=200, description="Recorded in the operation log.")
 
 
 def _rooms(rooms: RoomManager | None) -> RoomManager:
@@ -114,6 +122,7 @@ async def remove_users(
     room_key: str,
     body: RemoveUsersIn,
     live: OptionalRoomsDep,
+    moderation: ModerationDep,
     principal: PrincipalDep,
     services: ServicesDep,
     session: WriteSession,
@@ -121,16 +130,16 @@ async def remove_users(
     """Remove members (they are told `kicked-out` with reason `banned`, as TRTC's RemoveUser)."""
     app = await services.apps.get(session, principal, sdkappid)
     principal.require_owner(app.account_id)
-    rooms = _rooms(live)
-    info = _room_of_app(rooms, sdkappid, room_key)
-    removed = await rooms.remove_users(room_key, body.user_ids)
-    await services.oplog.append(
-        session,
-        principal=principal,
-        action="room.remove_users",
-        account_id=app.account_id,
-        obj={"type": "application", "id": sdkappid},
-        after={"room": info["roomId"], "removed": removed},
+    _room_of_app(_rooms(live), sdkappid, room_key)
+    removed = await moderation.remove_users(
+        principal,
+        app.account_id,
+        sdkappid,
+        room_key,
+        body.user_ids,
+        reason=body.reason,
+        via="console",
+        session=session,
     )
     return {"removed": removed}
 
@@ -140,22 +149,97 @@ async def dismiss_room(
     sdkappid: SdkAppIdPath,
     room_key: str,
     live: OptionalRoomsDep,
+    moderation: ModerationDep,
     principal: PrincipalDep,
     services: ServicesDep,
     session: WriteSession,
+    body: DismissIn | None = None,
 ) -> dict[str, Any]:
     """End the room for everyone (`kicked-out` with reason `room_disband`, as TRTC's DismissRoom)."""
     app = await services.apps.get(session, principal, sdkappid)
     principal.require_owner(app.account_id)
-    rooms = _rooms(live)
-    info = _room_of_app(rooms, sdkappid, room_key)
-    await rooms.dismiss_room(room_key)
-    await services.oplog.append(
-        session,
-        principal=principal,
-        action="room.dismiss",
-        account_id=app.account_id,
-        obj={"type": "application", "id": sdkappid},
-        after={"room": info["roomId"]},
+    _room_of_app(_rooms(live), sdkappid, room_key)
+    await moderation.dismiss_room(
+        principal,
+        app.account_id,
+        sdkappid,
+        room_key,
+        reason=body.reason if body is not None else None,
+        via="console",
+        session=session,
     )
     return {"dismissed": True}
+
+
+def _end_user(user_id: str) -> str:
+    try:
+        return validate_user_id(user_id)
+    except RoomError as exc:
+        raise InvalidInput(exc.message) from None
+
+
+@router.get("/applications/{sdkappid}/blocked-users")
+async def list_blocked_users(
+    sdkappid: SdkAppIdPath,
+    live: OptionalRoomsDep,
+    moderation: ModerationDep,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: ReadSession,
+) -> dict[str, Any]:
+    """UserIds blocked application-wide on this node (entry refused with -100208)."""
+    await services.apps.get(session, principal, sdkappid)
+    _rooms(live)
+    return {"user_ids": moderation.blocked_users(sdkappid)}
+
+
+@router.put("/applications/{sdkappid}/blocked-users/{user_id}")
+async def block_user(
+    sdkappid: SdkAppIdPath,
+    user_id: str,
+    live: OptionalRoomsDep,
+    moderation: ModerationDep,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
+    body: DismissIn | None = None,
+) -> dict[str, Any]:
+    """Block a UserId in the whole application (owners only; recorded): a present member is removed
+    (``kicked-out``, reason ``banned``) and every entry is refused with -100208 until unblocked."""
+    app = await services.apps.get(session, principal, sdkappid)
+    principal.require_owner(app.account_id)
+    _rooms(live)
+    user_id = _end_user(user_id)
+    await moderation.set_user_blocked(
+        principal,
+        app.account_id,
+        sdkappid,
+        user_id,
+        True,
+        reason=body.reason if body is not None else None,
+        via="console",
+        session=session,
+    )
+    return {"user_id": user_id, "blocked": True}
+
+
+@router.delete("/applications/{sdkappid}/blocked-users/{user_id}")
+async def unblock_user(
+    sdkappid: SdkAppIdPath,
+    user_id: str,
+    live: OptionalRoomsDep,
+    moderation: ModerationDep,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
+    reason: Annotated[str | None, Query(max_length=200, description="Recorded in the operation log.")] = None,
+) -> dict[str, Any]:
+    """Lift an application-wide block (owners only; recorded)."""
+    app = await services.apps.get(session, principal, sdkappid)
+    principal.require_owner(app.account_id)
+    _rooms(live)
+    user_id = _end_user(user_id)
+    await moderation.set_user_blocked(
+        principal, app.account_id, sdkappid, user_id, False, reason=reason, via="console", session=session
+    )
+    return {"user_id": user_id, "blocked": False}

@@ -926,6 +926,13 @@ class RoomManager:
                     if not p.closed:
                         await self._remove(room, p, ExitReason.KICK, kick=KickReason.BANNED)
 
+    def is_user_blocked(self, sdkappid: int, user_id: str) -> bool:
+        return (sdkappid, user_id) in self._blocked
+
+    def blocked_users(self, sdkappid: int) -> list[str]:
+        """UserIds of the application blocked on this node, sorted."""
+        return sorted(u for a, u in self._blocked if a == sdkappid)
+
     def list_rooms(self, sdkappid: int | None = None) -> list[dict[str, Any]]:
         return [
             {
