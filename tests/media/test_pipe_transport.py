@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,8 +15,11 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection
 
+from relayroom.media.channel import Channel
+from relayroom.media.rtp import rtcp
 from relayroom.media.service import MediaService
-from relayroom.media.types import MediaEvent, MediaEventType, MediaParams
+from relayroom.media.types import InvalidStateError, MediaEvent, MediaEventType, MediaParams
+from relayroom.media.worker import Worker
 from tests.media.peers import (
     Subscriber,
     UdpRelay,
@@ -103,6 +108,8 @@ async def test_subscribers_on_both_workers_decode_the_publisher_through_one_shar
         for p in edge_pipes[0]["producers"]:
             assert len(p["consumerIds"]) == edge_viewers
         assert sum(w.get("pipes", []) != [] for w in dump["workers"]) == 2
+        # the same counters reach the control plane (pushed once a second) for /metrics
+        await wait_for(lambda: any(p["txPackets"] > 0 for p in svc.pipe_stats().get(origin, [])), within=5)
         room = dump["routers"][router_id]
         edge_router = room["edges"][str(edge)]["routerId"]
         assert room["edges"] == {str(edge): {"routerId": edge_router, "pipedProducers": sorted(producer_ids)}}
@@ -225,3 +232,69 @@ async def test_killing_the_edge_worker_resets_only_its_subscribers(spread: Media
         await far.close()
         await near.close()
         await pub.close()
+
+
+# -- one worker in this process: the pipe transport's own contract ------------------------------------
+
+
+@pytest.fixture
+async def inproc() -> AsyncIterator[tuple[Worker, Channel, list[tuple[str, str, dict[str, Any]]]]]:
+    a, b = socket.socketpair()
+    w = Worker("127.0.0.1", 0, None, loopback_only=True, rtx_buffer_ms=1000, consent_timeout_s=30.0)
+    await w.start(a)
+    reader, writer = await asyncio.open_unix_connection(sock=b)
+    notes: list[tuple[str, str, dict[str, Any]]] = []
+    channel = Channel(reader, writer, on_notification=lambda t, e, d: notes.append((t, e, d)))
+    yield w, channel, notes
+    await channel.close()
+    await w.close()
+
+
+def _rtp(ssrc: int, seq: int, pt: int = 96) -> bytes:
+    return struct.pack("!BBHII", 0x80, pt, seq, seq * 3000, ssrc) + b"\x10\x00\x00\x00" + b"x" * 100
+
+
+async def test_pipe_transport_feeds_its_producer_sends_pli_upstream_and_closes_with_its_router(
+    inproc: tuple[Worker, Channel, list[tuple[str, str, dict[str, Any]]]],
+) -> None:
+    worker, ch, notes = inproc
+    await ch.request("worker.createRouter", None, {"routerId": "edge"})
+    local = await ch.request("router.createPipeTransport", "edge", {"transportId": "pipe"})
+    assert local["ip"] == "127.0.0.1" and local["port"] > 0 and local["srtp"] is False
+    with pytest.raises(ValueError, match="loopback only"):
+        await ch.request("pipeTransport.connect", "pipe", {"ip": "192.0.2.1", "port": 5000})
+    # the "origin" end is a plain socket of this test
+    origin = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    origin.bind(("127.0.0.1", 0))
+    origin.settimeout(2)
+    try:
+        await ch.request(
+            "pipeTransport.connect", "pipe", {"ip": "127.0.0.1", "port": origin.getsockname()[1]}
+        )
+        with pytest.raises(InvalidStateError, match="already connected"):
+            await ch.request("pipeTransport.connect", "pipe", {"ip": "127.0.0.1", "port": 9})
+        params = {"producerId": "piped", "kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
+        await ch.request("pipeTransport.produce", "pipe", {**params, "payloadType": 96, "ssrc": 4242})
+        with pytest.raises(TypeError, match="unknown producer"):
+            await ch.request(
+                "pipeTransport.consume",
+                "pipe",
+                {"consumerId": "c", "producerId": "nope", "ssrc": 1, "payloadType": 96},
+            )
+        for seq in range(1, 6):
+            origin.sendto(_rtp(4242, seq), ("127.0.0.1", local["port"]))
+        await wait_for(lambda: worker.pipes["pipe"].producers["piped"].packets == 5, within=5)
+        # a key frame request for the piped producer goes back over the pipe as RTCP PLI
+        await ch.request("producer.requestKeyFrame", "piped")
+        data = await asyncio.get_running_loop().run_in_executor(None, origin.recv, 2048)
+        assert 192 <= data[1] <= 223
+        assert any(isinstance(i, rtcp.Pli) and i.media_ssrc == 4242 for i in rtcp.parse(data))
+        dump = await ch.request("worker.dump")
+        assert dump["pipes"][0]["rxPackets"] == 5 and dump["pipes"][0]["pipeProducers"] == 1
+        assert dump["routers"][0]["producerIds"] == ["piped"]
+        await ch.request("router.close", "edge")
+        await wait_for(lambda: any(e == "transportclose" and t == "pipe" for t, e, _ in notes), within=5)
+        assert (await ch.request("worker.dump"))["pipes"] == []
+        assert any(e == "producerclose" and t == "piped" for t, e, _ in notes)
+    finally:
+        origin.close()

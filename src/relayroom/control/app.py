@@ -241,7 +241,7 @@ def create_app(
         cloud = CloudRuntime(app, services, observers)
         await cloud.start()
         media, rooms = await _start_media(settings, services, observers)
-        media_metrics = MediaCollector(media.tcp_stats) if media is not None else None
+        media_metrics = MediaCollector(media.tcp_stats, media.pipe_stats) if media is not None else None
         if media_metrics is not None:
             registry.register(media_metrics)  # ICE-TCP counts on /metrics
         app.state.media = media

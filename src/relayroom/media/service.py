@@ -140,6 +140,10 @@ class MediaService:
         """The ICE-TCP counts each running worker last pushed (``tcpstats``), by worker index."""
         return {w.index: w.tcp_stats for w in self._workers if w is not None and w.tcp_stats}
 
+    def pipe_stats(self) -> dict[int, list[dict[str, Any]]]:
+        """The pipe transports' counters each running worker last pushed (``pipestats``), by index."""
+        return {w.index: w.pipe_stats for w in self._workers if w is not None and not w.closed}
+
     def worker_for_router(self, router_id: str) -> WorkerHandle:
         state = self._router(router_id)
         w = self._workers[state.worker_index]

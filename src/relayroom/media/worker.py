@@ -131,6 +131,7 @@ class Worker:
         self.ufrags: dict[str, WebRtcTransport] = {}
         self.tuples: dict[Addr, WebRtcTransport] = {}
         self.pipes: dict[str, PipeTransport] = {}  # pipe transports of every router, by id
+        self._last_pipe_stats: list[dict[str, Any]] = []
         self.channel: Channel | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._sender: UdpSender | None = None
@@ -312,9 +313,17 @@ class Worker:
                     for pipe in list(self.pipes.values()):
                         pipe.update_rates(now)
                         pipe.send_reports(now, wall)
+                    self._publish_pipe_stats()
             except Exception:
                 self.errors += 1
                 logger.exception("tick failed")
+
+    def _publish_pipe_stats(self) -> None:
+        """Push the pipes' counters (``pipestats``) when they changed, for ``/metrics``."""
+        stats = [pipe.stats() for pipe in self.pipes.values()]
+        if stats != self._last_pipe_stats:
+            self._last_pipe_stats = stats
+            self._notify("worker", "pipestats", {"pipes": stats})
 
     # -- objects -------------------------------------------------------------------------------------
     def _notify(self, target_id: str, event: str, data: dict[str, Any]) -> None:
