@@ -197,6 +197,33 @@ async def test_nack_rtx_and_pli_work_through_the_pipe_with_loss_on_the_audience_
             relay.transport.close()
 
 
+async def test_a_publisher_restart_continues_edge_subscribers_through_a_new_pipe(spread: Media) -> None:
+    svc, _ = spread
+    router_id = await svc.create_router("room-pipe-restart")
+    origin = svc.worker_for_router(router_id).index
+    pub, producer_ids = await publish(svc, router_id, "anchor", "red", audio=False)
+    near = await subscribe(svc, router_id, "near", producer_ids)
+    far = await subscribe(svc, router_id, "far", producer_ids)
+    pub2 = None
+    try:
+        assert svc.placement(router_id)["far"] == 1 - origin
+        await wait_for(lambda: len(far.video_frames) > 3, 20)
+        # the publisher comes back on a new peer connection (new producer ids): the edge consumer
+        # continues from a new pipe of the new producer, the old pipe is gone
+        await pub.close()
+        pub2, new_ids = await publish(svc, router_id, "anchor", "blue", audio=False)
+        assert new_ids != producer_ids
+        await wait_for(lambda: close_colour(far.video_frames[-1][2], "blue"), within=20)
+        dump = await svc.dump()
+        assert dump["routers"][router_id]["edges"][str(1 - origin)]["pipedProducers"] == new_ids
+    finally:
+        await far.close()
+        await near.close()
+        await pub.close()
+        if pub2 is not None:
+            await pub2.close()
+
+
 async def test_killing_the_edge_worker_resets_only_its_subscribers(spread: Media) -> None:
     svc, events = spread
     router_id = await svc.create_router("room-edge-dies")

@@ -717,15 +717,17 @@ class MediaService:
                     with contextlib.suppress(InvalidStateError, TypeError, ValueError):
                         source_id = rec.producer_id
                         handle = worker
+                        pipe: PipeRecord | None = None
                         w = sub.recv_worker
                         if w is not None and w != state.worker_index:  # an edge consumer: pipe it there
                             pipe = await self._ensure_pipe(state, rec, w)
                             source_id = pipe.edge_producer_id
                             handle = self._handle(w)
-                            pipe.consumers.add(ml.consumer_id)
                         await handle.request(
                             "consumer.setProducer", ml.consumer_id, {"producerId": source_id}
                         )
+                        if pipe is not None:
+                            pipe.consumers.add(ml.consumer_id)
                         ml.producer_id = rec.producer_id
 
     async def _close_send_transport(
