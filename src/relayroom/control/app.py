@@ -87,7 +87,8 @@ def create_app(
             fs = await container.start()
             if fs is not None and on_first_start is not None:
                 on_first_start(fs)
-            media_metrics = MediaCollector(container.media.tcp_stats) if container.media is not None else None
+            media = container.media
+            media_metrics = MediaCollector(media.tcp_stats, media.pipe_stats) if media is not None else None
             if media_metrics is not None:
                 registry.register(media_metrics)  # ICE-TCP counts on /metrics
             web_app.ready = True

@@ -203,6 +203,8 @@ def _media_service(settings: Settings) -> MediaService:
             loopback_only=m.loopback_only,
             consent_timeout_s=m.consent_timeout_s,
             tcp_ports=m.tcp_ports[: m.workers],
+            pipe_threshold=m.pipe_threshold,
+            worker_capacity=m.worker_capacity,
             tcp=IceTcpOptions(
                 enabled=m.tcp_enabled,
                 max_frame_bytes=m.tcp_max_frame_bytes,
