@@ -367,6 +367,16 @@ async def _walk(
     disband = await clients[0].wait_for_event("kicked-out", within=10)
     assert disband.data["reason"] == "room_disband"
     await expect(page.locator("#rooms .empty")).to_contain_text("No live rooms")
+    # block a UserID in the whole application, then lift the block (both in the operation log)
+    block = page.locator("#block-user")
+    await block.get_by_label("UserID to block").fill("mallory")
+    await block.get_by_label("Reason").fill("abuse report")
+    await block.get_by_role("button", name="Block user").click()
+    await expect(page.locator("#blocked-users tbody tr")).to_have_count(1)
+    await expect(page.locator("#blocked-users")).to_contain_text("mallory")
+    await page.locator("[data-action=unblock][data-user=mallory]").click()
+    await page.locator("dialog").get_by_role("button", name="Unblock").click()
+    await expect(page.locator("#blocked-users .empty")).to_contain_text("Nobody is blocked")
 
     # ---- the room's events reached the callback URL; the delivery log shows them
     await page.goto(f"{base}/console/#/apps/{sdkappid}/callbacks")
@@ -509,6 +519,8 @@ async def _walk(
         "app.callback.update",
         "room.remove_users",
         "room.dismiss",
+        "app.user.block",
+        "app.user.unblock",
         "credential.create",
         "credential.disable",
         "credential.enable",

@@ -1,5 +1,5 @@
 // Live rooms (#/live/<sdkappid>): the application's rooms on this node, refreshed every 2 s, with
-// their members, tracks and quality; owners dismiss rooms and remove users.
+// their members, tracks and quality; owners dismiss rooms, remove users and block users app-wide.
 
 import { get, post } from "../lib/api.js";
 import { clear, h } from "../lib/dom.js";
@@ -8,6 +8,7 @@ import { go, isCurrent, onLeave } from "../lib/router.js";
 import { isOwner } from "../lib/session.js";
 import { badge, card, confirmDialog, empty, errorBox, pageHead, table, toast } from "../lib/ui.js";
 import { appPicker } from "./apps.js";
+import { blockedUsersCard } from "./live-blocked.js";
 
 function downlinkQuality(d) {
   if (!d) return h("span", { class: "muted" }, "—");
@@ -25,7 +26,7 @@ export async function pageLive(main, [id], seq) {
   const app = apps.find((a) => a.sdkappid === sdkappid);
   const stamp = h("span", { class: "live-dot", id: "live-updated" }, "Connecting…");
   const list = h("div", { id: "rooms" }, h("div", { class: "loading" }, "Loading rooms…"));
-  clear(main, pageHead("Live rooms", "Rooms of the application that are live on this node now, with their members and published tracks.", stamp), h("div", { class: "toolbar" }, sel), list);
+  clear(main, pageHead("Live rooms", "Rooms of the application that are live on this node now, with their members and published tracks.", stamp), h("div", { class: "toolbar" }, sel), list, blockedUsersCard(sdkappid, isOwner()));
   const owner = isOwner();
   let stopped = false;
   let lastJson = "";
