@@ -18,7 +18,15 @@ from relayroom.control.errors import InvalidInput, InvalidState, LimitExceeded, 
 from relayroom.control.keys.service import KeyService
 from relayroom.control.oplog.service import OplogService
 from relayroom.control.principal import Principal
-from relayroom.storage.models import Account, AccountStatus, Application, AppStatus, ConsentPolicy
+from relayroom.storage.models import (
+    DEMO_SDKAPPID,
+    Account,
+    AccountStatus,
+    Application,
+    AppStatus,
+    ConsentPolicy,
+    DeploymentSetting,
+)
 
 # TRTC's China-site range; random within it so ids cannot be enumerated by counting.
 SDKAPPID_BASE = 1_400_000_000
@@ -74,6 +82,10 @@ class AppEntryContext:
     secret_keys: tuple[str, ...]  # current first, then keys still in their rotation grace
     permission_key_enabled: bool
     consent_policy: str
+
+
+class DemoUnavailable(Exception):
+    """The dev UserSig endpoint has nothing it may sign for (the reason is safe to show)."""
 
 
 class ApplicationService:
@@ -355,6 +367,30 @@ class ApplicationService:
             extra={"purpose": purpose},
         )
         return ctx.secret_keys[0]
+
+    async def demo_usersig(self, session: AsyncSession, user_id: str, expire: int) -> tuple[int, str]:
+        """A UserSig of the demo application first start created, if it is still enabled in an active
+        account (dev mode's endpoint); raises :class:`DemoUnavailable` otherwise."""
+        setting = await session.get(DeploymentSetting, DEMO_SDKAPPID)
+        if setting is None:
+            raise DemoUnavailable("this deployment has no demo application (none was created at first start)")
+        sdkappid = int(setting.value)
+        row = (
+            await session.execute(
+                select(Application.status, Account.status)
+                .join(Account, Account.id == Application.account_id)
+                .where(Application.sdkappid == sdkappid)
+            )
+        ).first()
+        if row is None or row[0] is not AppStatus.ENABLED or row[1] is not AccountStatus.ACTIVE:
+            raise DemoUnavailable(
+                "the demo application created at first start is disabled or gone; the dev endpoint signs "
+                "for no other application"
+            )
+        entry = await self.entry_context(session, sdkappid)
+        if entry is None or not entry.secret_keys:
+            raise DemoUnavailable("the demo application has no usable key")
+        return sdkappid, gen_usersig(sdkappid, entry.secret_keys[0], user_id, expire)
 
     async def entry_context(self, session: AsyncSession, sdkappid: int) -> AppEntryContext | None:
         """Read fresh on every entry: a disable or termination takes effect at once (nothing cached)."""

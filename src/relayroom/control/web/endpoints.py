@@ -23,20 +23,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from relayroom.auth.usersig import gen_usersig
-from relayroom.control.applications.service import ApplicationService
+from relayroom.control.applications.service import DemoUnavailable
 from relayroom.control.deps import ServicesDep
-from relayroom.control.services import Services
-from relayroom.storage.models import (
-    DEMO_SDKAPPID,
-    Account,
-    AccountStatus,
-    Application,
-    AppStatus,
-    DeploymentSetting,
-)
 
 log = logging.getLogger(__name__)
 
@@ -109,32 +98,6 @@ class DevUserSigRequest(BaseModel):
     user_id: str = Field(alias="userId", min_length=1, max_length=32)
 
 
-class DemoUnavailable(Exception):
-    """The dev endpoint has nothing it may sign for (the reason is safe to show)."""
-
-
-async def demo_sdkappid(services: Services) -> int:
-    """The demo application first start created, if it is still enabled in an active account."""
-    async with services.ctx.db.read() as session:
-        setting = await session.get(DeploymentSetting, DEMO_SDKAPPID)
-        if setting is None:
-            raise DemoUnavailable("this deployment has no demo application (none was created at first start)")
-        sdkappid = int(setting.value)
-        row = (
-            await session.execute(
-                select(Application.status, Account.status)
-                .join(Account, Account.id == Application.account_id)
-                .where(Application.sdkappid == sdkappid)
-            )
-        ).first()
-    if row is None or row[0] is not AppStatus.ENABLED or row[1] is not AccountStatus.ACTIVE:
-        raise DemoUnavailable(
-            "the demo application created at first start is disabled or gone; the dev endpoint signs for "
-            "no other application"
-        )
-    return sdkappid
-
-
 @router.post("/api/dev/usersig", tags=["dev"], include_in_schema=False)
 async def dev_usersig(body: DevUserSigRequest, services: ServicesDep) -> dict[str, Any]:
     """Dev mode only (404 otherwise): a UserSig of the demo application for ``userId``."""
@@ -143,13 +106,9 @@ async def dev_usersig(body: DevUserSigRequest, services: ServicesDep) -> dict[st
     if not _USER_ID.fullmatch(body.user_id):
         raise HTTPException(status_code=422, detail="userId must be 1..32 characters of [a-zA-Z0-9_-]")
     try:
-        sdkappid = await demo_sdkappid(services)
+        async with services.ctx.db.read() as session:
+            sdkappid, sig = await services.apps.demo_usersig(session, body.user_id, DEMO_USERSIG_EXPIRE_S)
     except DemoUnavailable as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    async with services.ctx.db.read() as session:
-        entry = await ApplicationService.load_entry_context(services.ctx, session, sdkappid)
-    if entry is None or not entry.secret_keys:
-        raise HTTPException(status_code=409, detail="the demo application has no usable key")
-    sig = gen_usersig(sdkappid, entry.secret_keys[0], body.user_id, DEMO_USERSIG_EXPIRE_S)
     log.info("dev usersig issued", extra={"sdkappid": sdkappid})
     return {"sdkAppId": sdkappid, "userSig": sig, "expire": DEMO_USERSIG_EXPIRE_S}
