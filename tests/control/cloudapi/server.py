@@ -103,15 +103,21 @@ async def live_server(
             await asyncio.wait_for(task, 20)
 
 
-def trtc_client(host: str, secret_id: str, secret_key: str) -> Any:
+def trtc_client(
+    host: str, secret_id: str, secret_key: str, *, method: str = "POST", sign: str = "TC3-HMAC-SHA256"
+) -> Any:
+    """The official client; ``method`` GET/POST (HttpProfile.reqMethod), ``sign`` TC3-HMAC-SHA256,
+    HmacSHA256 or HmacSHA1 (ClientProfile.signMethod)."""
     from tencentcloud.common import credential
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
     from tencentcloud.trtc.v20190722 import trtc_client as tc
 
-    hp = HttpProfile(endpoint=host, protocol="http", reqTimeout=20)
+    hp = HttpProfile(endpoint=host, protocol="http", reqTimeout=20, reqMethod=method)
     return tc.TrtcClient(
-        credential.Credential(secret_id, secret_key), "ap-guangzhou", ClientProfile(httpProfile=hp)
+        credential.Credential(secret_id, secret_key),
+        "ap-guangzhou",
+        ClientProfile(httpProfile=hp, signMethod=sign),
     )
 
 
