@@ -96,5 +96,6 @@ async def _webhook_targets(ctx: ControlContext) -> list[str]:
     from relayroom.storage.models.webhooks import CallbackConfig
 
     async with ctx.db.read() as s:
-        urls = [r[0] for r in await s.execute(select(CallbackConfig.url)) if r[0]]
+        rows = await s.execute(select(CallbackConfig.url, CallbackConfig.media_url))
+        urls = [u for row in rows for u in row if u]
     return sorted({f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in urls})
