@@ -54,6 +54,14 @@ class RetentionSettings(BaseModel):
     schedule_minutes: float = Field(default=60.0, gt=0)
 
 
+class PrivacySettings(BaseModel):
+    """What the control plane keeps of end users' connections (docs/privacy.md)."""
+
+    # The client address of a stay (DescribeUserInfo ClientIp): by default only its network, IPv4 /24 and
+    # IPv6 /48 (the host part zeroed); true keeps the full address.
+    store_full_client_ip: bool = False
+
+
 class WebhookSettings(BaseModel):
     """Event callbacks: TRTC retries at once, then every 10 s until 1 min after the first try."""
 
@@ -171,6 +179,7 @@ class Settings(BaseSettings):
     login: LoginSettings = Field(default_factory=LoginSettings)
     oplog: OplogSettings = Field(default_factory=OplogSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("regions", mode="before")
     @classmethod

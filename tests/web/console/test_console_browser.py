@@ -124,6 +124,7 @@ class Hooks:
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.targets: list[str] = []  # the request target of each event (path and query)
         self.url = ""
         self._server: asyncio.Server | None = None
 
@@ -138,6 +139,7 @@ class Hooks:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
                 self.events.append(json.loads(await reader.readexactly(length)))
+                self.targets.append(head.split(b" ", 2)[1].decode())
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n"
                 )
@@ -308,6 +310,17 @@ async def _walk(
     await expect(page.locator("[data-secret=callback-key]")).to_be_visible()
     assert re.fullmatch(r"[A-Za-z0-9]{32}", await page.locator("[data-secret=callback-key]").input_value())
     await expect(page.locator("#deliveries")).to_be_visible()
+    # media events to their own URL (the same receiver, told apart by the query)
+    assert await cb.get_by_label("Same URL for media events").is_checked()
+    await expect(cb.get_by_label("Media events URL")).to_be_hidden()
+    await cb.get_by_label("Same URL for media events").uncheck()
+    await cb.get_by_label("Media events URL").fill(hooks.url + "?group=media")
+    await cb.get_by_role("button", name="Save").click()
+    await expect(page.locator(".toast").last).to_contain_text("Callback settings saved")
+    await expect(page.locator("#callback-form").get_by_label("Media events URL")).to_have_value(
+        hooks.url + "?group=media"
+    )
+    assert not await page.locator("#callback-form").get_by_label("Same URL for media events").is_checked()
     await shot(page, "06-application-callbacks")
 
     # ---- Python clients enter a room: alice with the UI's UserSig, bob signed with the revealed key
@@ -374,6 +387,11 @@ async def _walk(
         await page.locator("#refresh-deliveries").click()
     await expect(delivered.first).to_be_visible()
     assert hooks.events and all(e.get("EventGroupId") for e in hooks.events)
+    groups = {
+        (e["EventGroupId"], t.endswith("?group=media"))
+        for e, t in zip(hooks.events, hooks.targets, strict=True)
+    }
+    assert groups == {(1, False), (2, True)}, groups  # room events and media events, each to its URL
     await shot(page, "06b-callback-deliveries")
 
     # ---- usage: chart (or empty state), day / 5-minute, CSV export

@@ -23,6 +23,7 @@ from typing import Any
 
 from relayroom.auth.privatemapkey import Privilege
 from relayroom.control.rooms.backend import MediaBackend
+from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.entry import (
     RECV_PRIVILEGE,
     SEND_PRIVILEGE,
@@ -90,6 +91,7 @@ class RoomEvent:
     reason: str | int | None = None
     kind: MediaKind | None = None
     stream_type: TrackSource | None = None
+    client: ClientInfo | None = None  # USER_ENTERED: what the client reported (call history)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ class EnterParams:
     auto_receive_video: bool = False  # TRTC v5.6+ default
     consent_token: str | None = None
     e2ee: bool = False  # the member declares end-to-end encrypted media
+    # device type, SDK version, address: for the call history only
+    client: ClientInfo = field(default_factory=ClientInfo)
 
 
 @dataclass(frozen=True)
@@ -302,7 +306,7 @@ class RoomManager:
             "participant entered",
             extra={"room": room.key, "participant": p.participant_id, "role": role.value},
         )
-        self._emit(RoomEventType.USER_ENTERED, room, p.user_id, role=role.value)
+        self._emit(RoomEventType.USER_ENTERED, room, p.user_id, role=role.value, client=req.client)
         if room.is_visible(p):
             for other in room.others(p):
                 other.send("remote-user-enter", {"userId": p.user_id})
