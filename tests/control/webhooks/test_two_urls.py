@@ -108,11 +108,11 @@ async def test_room_and_media_events_go_to_their_own_urls_and_one_url_serves_bot
         assert cfg["url"] == cfg["media_url"] == media.url
 
         # the oplog records both URLs' changes
-        r = await live.http.get(
+        oplog = await live.http.get(
             f"/api/v1/accounts/{live.first.account_id}/oplog?action=app.callback.update", headers=live.admin
         )
-        assert r.status_code == 200, r.text
-        changes = [e["content"] for e in r.json()]
+        assert oplog.status_code == 200, oplog.text
+        changes = [e["content"] for e in oplog.json()]
         assert len(changes) == 4, changes
         latest = changes[0]
         assert latest["before"]["media_url"] == "" and latest["after"]["media_url"] == media.url, latest

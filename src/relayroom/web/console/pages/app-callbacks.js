@@ -32,7 +32,7 @@ export async function appCallbacks(body, app, owner) {
             { label: "Finished / next try", cls: "nowrap", render: (d) => (d.finished_at ? when(d.finished_at) : h("span", {}, "next ", when(d.next_attempt_at))) },
           ],
           rows,
-          { empty: empty("No deliveries yet", "Room and media events are posted to your callback URL once it is set.") },
+          { empty: empty("No deliveries yet", "Room and media events are posted to your callback URLs once they are set.") },
         ),
       );
     } catch (e) {
