@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.test_serve import free_port, wait_ready
+from tests.processes import free_port, wait_ready
 
 
 @dataclass

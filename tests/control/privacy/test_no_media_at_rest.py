@@ -19,7 +19,7 @@ import pytest
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
-from tests.cli.test_serve import free_port, wait_ready
+from tests.processes import free_port, wait_ready
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
