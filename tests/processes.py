@@ -51,7 +51,7 @@ def start_server(
     )
 
 
-def wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, str]:
+def wait_ready(port: int, proc: subprocess.Popen[Any], timeout: float = 120) -> dict[str, str]:
     """/healthz's body once the server answers; fails with its stderr if it exits or never answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -69,7 +69,7 @@ def wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 120) -> 
     raise AssertionError(f"the server did not answer /healthz within {timeout} s")
 
 
-def stop(proc: subprocess.Popen[str], timeout: float = 20) -> tuple[str, str]:
+def stop(proc: subprocess.Popen[Any], timeout: float = 20) -> tuple[str, str]:
     """SIGTERM (the drain-first shutdown), then its output; killed if it does not exit in time."""
     proc.terminate()
     try:
