@@ -22,7 +22,7 @@ from relayroom.control.server import Server, server_config
 
 T = TypeVar("T")
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0  # a failure bound only: a full app start on a busy 2-core machine can take long
 
 
 @contextlib.asynccontextmanager
