@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.header import (
@@ -23,8 +23,18 @@ from relayroom.media.rtp.nack import RetransmissionBuffer
 from relayroom.media.rtp.seq import seq_diff
 from relayroom.media.types import CloseReason
 
-if TYPE_CHECKING:
-    from relayroom.media.consumer import Consumer
+
+class ConsumerSink(Protocol):
+    """What a producer calls on what it forwards to: a consumer, or one layer input of a simulcast
+    consumer (simulcast_consumer.py)."""
+
+    id: str
+    remb_bitrate: int | None
+
+    def send_rtp(self, data: bytes, seq: int, ts: int, now: float) -> None: ...
+    def resync(self) -> None: ...
+    def producer_closed(self) -> None: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +77,7 @@ class ProducerParams:
     rtx_buffer_ms: int = 2000
     use_fir: bool = False  # the publisher negotiated "ccm fir" but not "nack pli"
     header_extensions: tuple[tuple[int, str], ...] = ()  # (id, uri) negotiated with the publisher
+    rid: str | None = None  # simulcast encoding id (RFC 8851); ssrc 0 until learned from packets
 
     @classmethod
     def from_dict(cls, producer_id: str, d: dict[str, Any], rtx_buffer_ms: int) -> ProducerParams:
@@ -74,7 +85,11 @@ class ProducerParams:
         kind = d["kind"]
         if kind not in ("audio", "video"):
             raise TypeError("invalid kind")
-        ssrc = limits.ssrc(d["ssrc"])
+        rid = d.get("rid")
+        if rid is not None and (not isinstance(rid, str) or not 1 <= len(rid) <= 16):
+            raise ValueError("rid must be a string of 1..16 characters")
+        # An encoding offered by rid only: its SSRC comes with its first packet (rid header extension).
+        ssrc = 0 if rid is not None and d.get("ssrc") is None else limits.ssrc(d["ssrc"])
         rtx_ssrc = limits.optional(limits.ssrc, d.get("rtxSsrc"), "rtx ssrc")
         if rtx_ssrc == ssrc:
             raise ValueError("rtx ssrc equals the media ssrc")
@@ -96,6 +111,7 @@ class ProducerParams:
                 (limits.in_range(i, 1, limits.EXTENSION_ID_MAX, "header extension id"), str(u))
                 for i, u in d.get("headerExtensions", ())
             ),
+            rid=rid,
         )
 
 
@@ -115,7 +131,12 @@ class Producer:
         self.paused = False
         self._send_rtcp = send_rtcp
         self._on_close = on_close
-        self._consumers: tuple[Consumer, ...] = ()
+        self._consumers: tuple[ConsumerSink, ...] = ()
+        # Simulcast: the track's encodings, lowest resolution first, on the producer the control plane
+        # knows (the last one, the full resolution); the others are its layers, each a Producer of one
+        # encoding (own SSRC, ring, NACK, keyframe requests), reachable only through it.
+        self.layers: tuple[Producer, ...] = ()
+        self.layer_of: Producer | None = None  # set on the lower layers: the producer they belong to
         # publisher extension ids -> the ids every subscriber m-line uses (None: already identical)
         self._ext_table = extension_table(list(params.header_extensions))
         mime = params.mime_type.lower()
@@ -172,7 +193,11 @@ class Producer:
         self.rtx_received = 0
 
     # -- consumers -------------------------------------------------------------------------------
-    def attach(self, consumer: Consumer) -> ProducerLink:
+    def bind_ssrc(self, ssrc: int, rtx: bool = False) -> None:
+        """The SSRC of this encoding (or of its RTX stream), learned from its rid header extension."""
+        self.params = replace(self.params, rtx_ssrc=ssrc) if rtx else replace(self.params, ssrc=ssrc)
+
+    def attach(self, consumer: ConsumerSink) -> ProducerLink:
         """Start forwarding to ``consumer``; returns what it may call on this producer."""
         if consumer not in self._consumers:
             self._consumers = (*self._consumers, consumer)
@@ -189,7 +214,7 @@ class Producer:
             detach=lambda: self._detach(consumer),
         )
 
-    def _detach(self, consumer: Consumer) -> None:
+    def _detach(self, consumer: ConsumerSink) -> None:
         self._consumers = tuple(c for c in self._consumers if c is not consumer)
 
     def _last_sender_report(self) -> tuple[int, int, float] | None:
@@ -198,7 +223,7 @@ class Producer:
         return self.last_sr_ntp, self.last_sr_rtp, self.last_sr_time
 
     @property
-    def consumers(self) -> tuple[Consumer, ...]:
+    def consumers(self) -> tuple[ConsumerSink, ...]:
         return self._consumers
 
     def is_keyframe(self, data: bytes | bytearray) -> bool:
@@ -330,6 +355,9 @@ class Producer:
         if self.kind != "video" or self.closed:
             return
         now = time.monotonic() if now is None else now
+        if not self.params.ssrc:  # an encoding whose SSRC is not known yet: ask once it is
+            self._keyframe_pending = True
+            return
         if now - self._last_keyframe_request < KEYFRAME_MIN_INTERVAL_S:
             self._keyframe_pending = True
             return
@@ -407,13 +435,31 @@ class Producer:
             out["frameRate"] = self.frame_rate
             out["width"] = self.width
             out["height"] = self.height
+        if self.layers:
+            out["layers"] = [
+                {
+                    "rid": layer.params.rid,
+                    "bitrate": layer.bitrate,
+                    "frameRate": layer.frame_rate,
+                    "width": layer.width,
+                    "height": layer.height,
+                }
+                for layer in self.layers
+            ]
         return out
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    def _other_layers(self) -> tuple[Producer, ...]:
+        return tuple(layer for layer in self.layers if layer is not self)
+
     def pause(self) -> None:
         self.paused = True
+        for layer in self._other_layers():
+            layer.pause()
 
     def resume(self) -> None:
+        for layer in self._other_layers():
+            layer.resume()
         if self.paused:
             self.paused = False
             for c in self._consumers:
@@ -424,6 +470,8 @@ class Producer:
         if self.closed:
             return
         self.closed = True
+        for layer in self._other_layers():
+            layer.close(reason)
         consumers, self._consumers = self._consumers, ()
         for c in consumers:
             c.producer_closed()
@@ -438,6 +486,7 @@ class Producer:
             "mimeType": self.params.mime_type,
             "ssrc": self.params.ssrc,
             "rtxSsrc": self.params.rtx_ssrc,
+            "rid": self.params.rid,
             "paused": self.paused,
             "packets": self.packets,
             "octets": self.octets,

@@ -360,8 +360,8 @@ class MediaService:
                     continue
                 if not m.sending or m.codec is None or m.kind not in ("audio", "video"):
                     continue
-                if m.ssrc is None:
-                    raise UnsupportedError("m-line without a=ssrc (simulcast/rid) is not supported")
+                if m.ssrc is None and not m.encodings:
+                    raise UnsupportedError("m-line without a=ssrc or a=rid")
                 info = await self._produce(worker, state, p, m)
                 created.append(info)
                 accepted.add(m.mid)
@@ -392,18 +392,27 @@ class MediaService:
     async def _produce(
         self, worker: WorkerHandle, state: RouterState, p: ParticipantState, m: sdp.OfferedMedia
     ) -> ProducerInfo:
-        assert m.codec is not None and m.ssrc is not None and p.send_transport_id is not None
+        assert m.codec is not None and p.send_transport_id is not None
         sdp.consumer_payload_types(m.codec)  # raises UnsupportedError for codecs we cannot forward
         producer_id = uuid.uuid4().hex
         kind: MediaKind = "audio" if m.kind == "audio" else "video"
         await worker.request("transport.produce", p.send_transport_id, produce_params(producer_id, m))
+        has_rtx = m.codec.rtx_payload_type is not None if m.encodings else m.rtx_ssrc is not None
         rec = ProducerRecord(
-            producer_id, p.participant_id, kind, m.source, m.mid, m.ssrc, m.codec, m.rtx_ssrc is not None
+            producer_id,
+            p.participant_id,
+            kind,
+            m.source,
+            m.mid,
+            m.ssrc or 0,
+            m.codec,
+            has_rtx,
+            layers=max(1, len(m.encodings)),
         )
         state.producers[producer_id] = rec
         p.published[m.mid] = producer_id
         await self._continue_orphans(worker, state, rec)
-        return ProducerInfo(producer_id, p.participant_id, kind, m.source, m.mid, m.ssrc)
+        return ProducerInfo(producer_id, p.participant_id, kind, m.source, m.mid, m.ssrc or 0)
 
     async def _continue_orphans(self, worker: WorkerHandle, state: RouterState, rec: ProducerRecord) -> None:
         """Attach consumers whose producer (same publisher, kind, source, codec) is gone to ``rec``."""
@@ -546,6 +555,7 @@ class MediaService:
                     "payloadType": pt,
                     "rtxSsrc": rtx_ssrc,
                     "rtxPayloadType": rtx_pt,
+                    "spatialLayer": 0 if _wants_small(p, rec) else None,
                 },
             )
         except BaseException:
@@ -568,6 +578,28 @@ class MediaService:
                 producer_id=producer_id,
             )
         )
+
+    async def set_small_stream(
+        self, router_id: str, participant_id: str, publisher_id: str, small: bool
+    ) -> None:
+        """Whether ``participant_id`` wants ``publisher_id``'s camera as the small stream (the lowest
+        simulcast layer) or the big one (the highest); kept for later consumers of that publisher too.
+        A publisher without a small stream keeps sending its one encoding (TRTC's fallback)."""
+        self._check()
+        async with self._router(router_id).lock:
+            state = self._router(router_id)
+            p = state.participant(participant_id)
+            if small:
+                p.small_from.add(publisher_id)
+            else:
+                p.small_from.discard(publisher_id)
+            worker = self.worker_for_router(router_id)
+            for ml in p.mlines:
+                if ml.active and ml.consumer_id and ml.kind == "video" and ml.source == "main":
+                    if ml.stream_id == publisher_id:
+                        with contextlib.suppress(InvalidStateError):
+                            layer = {"spatialLayer": 0 if small else 2}
+                            await worker.request("consumer.setPreferredLayers", ml.consumer_id, layer)
 
     async def subscriber_offer(self, router_id: str, participant_id: str) -> str:
         """A fresh offer (next version) of the recv transport as it is, e.g. after an answer was refused."""
@@ -710,7 +742,7 @@ class MediaService:
 
 def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
     """The ``transport.produce`` request for an offered m-line (every value range-checked by the parser)."""
-    assert m.codec is not None and m.ssrc is not None
+    assert m.codec is not None and (m.ssrc is not None or m.encodings)
     return {
         "producerId": producer_id,
         "kind": "audio" if m.kind == "audio" else "video",
@@ -725,7 +757,12 @@ def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
         "headerExtensions": [
             [i, uri] for i, uri in m.extensions if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
         ],
+        "encodings": [e.to_dict() for e in m.encodings],
     }
+
+
+def _wants_small(p: ParticipantState, rec: ProducerRecord) -> bool:
+    return rec.participant_id in p.small_from and rec.source == "main"
 
 
 def _fp_set(fingerprints: list[tuple[str, str]]) -> frozenset[tuple[str, str]]:

@@ -17,8 +17,9 @@ from aiortc.rtcdtlstransport import RTCCertificate
 from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
 from relayroom.media.producer import Producer, ProducerParams
-from relayroom.media.rtp import rtcp
+from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.twcc import TWCC_URI, TwccRecorder, find_extension
+from relayroom.media.simulcast_consumer import SimulcastConsumer
 from relayroom.media.srtp.session import SrtpPair
 from relayroom.media.types import CloseReason, InvalidStateError
 
@@ -35,6 +36,23 @@ MAX_CONSUMERS_PER_TRANSPORT = 1024
 # the agent). Its local preference follows RFC 6544: 2^13 * direction-pref (passive host: 4) + 8191.
 UDP_CANDIDATE_PRIORITY = (64 << 24) + (10000 << 8) + 255  # 1076302079
 TCP_CANDIDATE_PRIORITY = (32 << 24) + (((4 << 13) + 8191) << 8) + 255  # 547356671
+
+
+_MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+_RID_URI = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+_RRID_URI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+
+
+def _encoding_fields(enc: Any) -> dict[str, Any]:
+    """One simulcast encoding of ``transport.produce``: its rid and/or SSRCs (payload types may differ
+    when the encodings come from two m-lines: a small stream sent as its own track)."""
+    if not isinstance(enc, dict):
+        raise TypeError("an encoding must be an object")
+    out: dict[str, Any] = {"ssrc": enc.get("ssrc"), "rtxSsrc": enc.get("rtxSsrc"), "rid": enc.get("rid")}
+    for key in ("payloadType", "rtxPayloadType", "mid"):
+        if enc.get(key) is not None:
+            out[key] = enc[key]
+    return out
 
 
 class TcpLink(Protocol):
@@ -110,6 +128,9 @@ class WebRtcTransport:
         self.consumers: dict[str, Consumer] = {}
         self._rtp_listeners: dict[int, Producer] = {}  # producer ssrc and rtx ssrc -> producer
         self._consumers_by_ssrc: dict[int, Consumer] = {}
+        # simulcast encodings offered by rid whose SSRC is not known yet: (mid, rid) -> producer
+        self._rid_listeners: dict[tuple[str, str], Producer] = {}
+        self._mid_id = self._rid_id = self._rrid_id = 0  # header extension ids (0 = not negotiated)
         self._dtls_started = False
         self.remote_ufrag: str | None = None  # the client's ICE ufrag, checked in STUN USERNAME once known
         self._pending_client: tuple[DtlsRole, list[tuple[str, str]]] | None = None
@@ -286,10 +307,60 @@ class WebRtcTransport:
         ssrc = (plain[8] << 24) | (plain[9] << 16) | (plain[10] << 8) | plain[11]
         producer = self._rtp_listeners.get(ssrc)
         if producer is None:
-            return
+            if not self._rid_listeners:
+                return
+            producer = self._learn_ssrc(plain, ssrc)
+            if producer is None:
+                return
         seq = (plain[2] << 8) | plain[3]
         ts = (plain[4] << 24) | (plain[5] << 16) | (plain[6] << 8) | plain[7]
         producer.receive_rtp(plain, plain[1] & 0x7F, seq, ts, ssrc, now)
+
+    def _extension_text(self, data: bytes, ext_id: int) -> str | None:
+        if not ext_id:
+            return None
+        pos = find_extension(data, ext_id)
+        if pos <= 0:
+            return None
+        length = (data[pos - 1] & 0x0F) + 1
+        try:
+            return data[pos : pos + length].decode("ascii")
+        except UnicodeDecodeError:
+            return None
+
+    def _learn_ssrc(self, data: bytes, ssrc: int) -> Producer | None:
+        """A packet of an unknown SSRC: if it names a simulcast encoding offered by rid (RFC 8852
+        rid / repaired-rid header extensions, with the mid when negotiated), bind its SSRC for good."""
+        repaired = False
+        rid = self._extension_text(data, self._rid_id)
+        if rid is None:
+            rid = self._extension_text(data, self._rrid_id)
+            repaired = True
+        if rid is None:
+            return None
+        mid = self._extension_text(data, self._mid_id)
+        producer = None
+        if mid is not None:
+            producer = self._rid_listeners.get((mid, rid))
+        else:  # no mid extension: the rid must name one encoding of this transport
+            found = [p for (_, r), p in self._rid_listeners.items() if r == rid]
+            producer = found[0] if len(found) == 1 else None
+        if producer is None or producer.closed:
+            return None
+        params = producer.params
+        if repaired:
+            rtx_pt = params.rtx_payload_type
+            if rtx_pt is None or params.rtx_ssrc or (data[1] & 0x7F) != rtx_pt:
+                return None
+            producer.bind_ssrc(ssrc, rtx=True)
+        else:
+            if params.ssrc:
+                return None  # the encoding's SSRC is known: another SSRC with its rid is refused
+            producer.bind_ssrc(ssrc)
+        self._rtp_listeners[ssrc] = producer
+        if producer.params.ssrc and (producer.params.rtx_ssrc or producer.params.rtx_payload_type is None):
+            self._rid_listeners = {k: p for k, p in self._rid_listeners.items() if p is not producer}
+        return producer
 
     def _receive_rtcp(self, data: bytes, now: float) -> None:
         try:
@@ -389,16 +460,60 @@ class WebRtcTransport:
             raise ValueError("too many producers on this transport")
         if producer_id in self.producers:
             raise TypeError("duplicate producer id")
-        params = ProducerParams.from_dict(producer_id, data, self.params.rtx_buffer_ms)
+        encodings = data.get("encodings") or []
+        if not isinstance(encodings, list) or len(encodings) > 3:
+            raise ValueError("encodings must be a list of at most 3")
+        if len(encodings) < 2:  # one encoding (by rid, or by SSRC as usual)
+            if encodings:
+                data = {**data, **_encoding_fields(encodings[0])}
+            return self._add_producer(ProducerParams.from_dict(producer_id, data, self.params.rtx_buffer_ms))
+        # Simulcast: a producer per encoding, lowest first; the control plane knows the last one.
+        n = len(encodings)
+        all_params = [
+            ProducerParams.from_dict(
+                producer_id if i == n - 1 else f"{producer_id}.{i}",
+                {**data, **_encoding_fields(enc)},
+                self.params.rtx_buffer_ms,
+            )
+            for i, enc in enumerate(encodings)
+        ]
+        keys = [(p.mid, p.rid) for p in all_params if not p.ssrc]
+        ssrcs = [s for p in all_params for s in (p.ssrc, p.rtx_ssrc) if s]
+        if len(set(ssrcs)) != len(ssrcs) or len(set(keys)) != len(keys):
+            raise ValueError("encodings must differ in ssrc and rid")
+        if any(s in self._rtp_listeners for s in ssrcs) or any(k in self._rid_listeners for k in keys):
+            raise TypeError("ssrc or rid already in use")
+        layers = tuple(self._add_producer(p) for p in all_params)
+        top = layers[-1]
+        top.layers = layers
+        for layer in layers[:-1]:
+            layer.layer_of = top
+        return top
+
+    def _add_producer(self, params: ProducerParams) -> Producer:
         for ssrc in (params.ssrc, params.rtx_ssrc):
-            if ssrc is not None and ssrc in self._rtp_listeners:
+            if ssrc and ssrc in self._rtp_listeners:
                 raise TypeError("ssrc already in use")
+        if not params.ssrc and (params.rid is None or (params.mid, params.rid) in self._rid_listeners):
+            raise TypeError("an encoding without ssrc needs a rid not in use")
+        if params.producer_id in self.producers:
+            raise TypeError("duplicate producer id")
         producer = Producer(params, send_rtcp=self.send_rtcp, on_close=self._on_producer_close)
-        self.producers[producer_id] = producer
-        self._rtp_listeners[params.ssrc] = producer
+        self.producers[params.producer_id] = producer
+        if params.ssrc:
+            self._rtp_listeners[params.ssrc] = producer
+        else:
+            self._rid_listeners[(params.mid, params.rid or "")] = producer
         for ext_id, uri in params.header_extensions:
-            if uri == TWCC_URI and 1 <= ext_id <= 14:
-                self._twcc_id = ext_id
+            if 1 <= ext_id <= 14:
+                if uri == TWCC_URI:
+                    self._twcc_id = ext_id
+                elif uri == _MID_URI:
+                    self._mid_id = ext_id
+                elif uri == _RID_URI:
+                    self._rid_id = ext_id
+                elif uri == _RRID_URI:
+                    self._rrid_id = ext_id
         if params.rtx_ssrc is not None:
             self._rtp_listeners[params.rtx_ssrc] = producer
         self.params.router.register_producer(producer)
@@ -410,7 +525,11 @@ class WebRtcTransport:
         for ssrc in (producer.params.ssrc, producer.params.rtx_ssrc):
             if ssrc is not None and self._rtp_listeners.get(ssrc) is producer:
                 del self._rtp_listeners[ssrc]
-        self.params.notify(producer.id, "producerclose", {"reason": str(reason)})
+        key = (producer.params.mid, producer.params.rid or "")
+        if self._rid_listeners.get(key) is producer:
+            del self._rid_listeners[key]
+        if producer.layer_of is None:  # a lower simulcast layer closes with its track, unannounced
+            self.params.notify(producer.id, "producerclose", {"reason": str(reason)})
 
     def consume(self, consumer_id: str, producer_id: str, data: dict[str, Any]) -> Consumer:
         self._check_open()
@@ -422,16 +541,34 @@ class WebRtcTransport:
         if producer is None:
             raise TypeError("unknown producer")
         params = ConsumerParams.from_dict(consumer_id, data)
-        consumer = Consumer(
-            params,
-            producer.attach,
-            send_rtp=self.send_rtp,
-            send_rewritten=self.send_rtp_rewritten,
-            send_rtcp=self.send_rtcp,
-            on_close=self._on_consumer_close,
-            on_producer_closed=self._on_consumer_producer_closed,
-            paused=bool(data.get("paused", False)),
-        )
+        consumer: Consumer
+        if producer.layers:
+            preferred = data.get("spatialLayer")
+            consumer = SimulcastConsumer(
+                params,
+                [layer.attach for layer in producer.layers],
+                producer.params.mime_type,
+                send_rtp=self.send_rtp,
+                send_rewritten=self.send_rtp_rewritten,
+                send_rtcp=self.send_rtcp,
+                on_close=self._on_consumer_close,
+                on_producer_closed=self._on_consumer_producer_closed,
+                paused=bool(data.get("paused", False)),
+                preferred_layer=None
+                if preferred is None
+                else limits.in_range(preferred, 0, 2, "spatialLayer"),
+            )
+        else:
+            consumer = Consumer(
+                params,
+                producer.attach,
+                send_rtp=self.send_rtp,
+                send_rewritten=self.send_rtp_rewritten,
+                send_rtcp=self.send_rtcp,
+                on_close=self._on_consumer_close,
+                on_producer_closed=self._on_consumer_producer_closed,
+                paused=bool(data.get("paused", False)),
+            )
         self.consumers[consumer_id] = consumer
         self._consumers_by_ssrc[params.ssrc] = consumer
         if params.rtx_ssrc is not None:
@@ -453,7 +590,7 @@ class WebRtcTransport:
         for producer in self.producers.values():
             producer.on_tick(now)
         if self._twcc_id and self.srtp is not None and self.producers:
-            media_ssrc = next(iter(self.producers.values())).params.ssrc
+            media_ssrc = next((p.params.ssrc for p in self.producers.values() if p.params.ssrc), 0)
             for feedback in self._twcc.feedback(1, media_ssrc):
                 self.send_rtcp(feedback)
 
@@ -483,7 +620,7 @@ class WebRtcTransport:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "producers": {p.id: p.stats() for p in self.producers.values()},
+            "producers": {p.id: p.stats() for p in self.producers.values() if p.layer_of is None},
             "consumers": {c.id: c.stats() for c in self.consumers.values()},
         }
 

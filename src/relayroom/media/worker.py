@@ -33,6 +33,8 @@ from relayroom.media.ice.tcp_server import (
 )
 from relayroom.media.producer import Producer
 from relayroom.media.router import Router, RouterParams
+from relayroom.media.rtp import limits
+from relayroom.media.simulcast_consumer import SimulcastConsumer
 from relayroom.media.types import CloseReason, IceTcpOptions, InvalidStateError
 from relayroom.media.udp_sender import UdpSender
 from relayroom.media.webrtc_transport import Addr, RouterLink, TransportParams, WebRtcTransport
@@ -400,6 +402,7 @@ class Worker:
             "consumer.resume": _acting(self._consumer, Consumer.resume),
             "consumer.disableRtx": _acting(self._consumer, Consumer.disable_rtx),
             "consumer.setProducer": self._consumer_set_producer,
+            "consumer.setPreferredLayers": self._consumer_set_preferred_layers,
         }
 
     async def handle_request(
@@ -480,7 +483,19 @@ class Worker:
 
     def _consumer_set_producer(self, consumer_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
         producer = self._producer(str(data["producerId"]))
-        self._consumer(consumer_id).set_producer(producer.kind, producer.attach)
+        consumer = self._consumer(consumer_id)
+        if isinstance(consumer, SimulcastConsumer):
+            consumer.set_layers(producer.kind, [p.attach for p in producer.layers or (producer,)])
+        else:  # one encoding out: the full-resolution one (a simulcast producer's last)
+            consumer.set_producer(producer.kind, producer.attach)
+        return {}
+
+    def _consumer_set_preferred_layers(self, consumer_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        spatial = limits.in_range(data["spatialLayer"], 0, 2, "spatialLayer")
+        temporal = data.get("temporalLayer")
+        self._consumer(consumer_id).set_preferred_layers(
+            spatial, 3 if temporal is None else limits.in_range(temporal, 0, 3, "temporalLayer")
+        )
         return {}
 
 
