@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from relayroom.media import sdp
@@ -296,12 +296,22 @@ class MediaService:
         self._transport_owner[transport_id] = (router_id, participant_id)
         return transport_id, sdp.LocalTransport.from_worker(params)
 
-    async def publish(self, router_id: str, participant_id: str, offer_sdp: str) -> PublishResult:
+    async def publish(
+        self,
+        router_id: str,
+        participant_id: str,
+        offer_sdp: str,
+        small_mids: Mapping[str, str] | None = None,
+    ) -> PublishResult:
         """Apply a publisher's offer to its send transport (created on first call); returns the answer.
 
         Call again with a renegotiated offer: new sending m-lines become producers, m-lines set inactive
         close theirs. A new producer of the same kind and source as one this participant closed before
         continues that producer's consumers (subscribers see one continuous stream).
+
+        ``small_mids`` (small m-line mid -> big m-line mid) pairs a client's small stream sent as a track
+        of its own (no simulcast in its RTP stack) with its camera: both become the two encodings of
+        one producer, exactly as a simulcast offer's (layer 0 = small).
         """
         self._check()
         offer = sdp.parse_offer(offer_sdp)
@@ -349,7 +359,13 @@ class MediaService:
             created: list[ProducerInfo] = []
             closed: list[str] = list(replaced)
             accepted: set[str] = set()
+            smalls = {s: b for s, b in (small_mids or {}).items() if s != b}
+            by_mid = {m.mid: m for m in offer.media}
             for m in offer.media:
+                if m.mid in smalls and by_mid.get(smalls[m.mid]) is not None:
+                    if m.sending and m.codec is not None and m.ssrc is not None and m.kind == "video":
+                        accepted.add(m.mid)  # an encoding of the big m-line's producer
+                    continue
                 existing = p.published.get(m.mid)
                 if existing is not None and not m.sending:
                     await self._close_producer(worker, state, existing)
@@ -362,7 +378,8 @@ class MediaService:
                     continue
                 if m.ssrc is None and not m.encodings:
                     raise UnsupportedError("m-line without a=ssrc or a=rid")
-                info = await self._produce(worker, state, p, m)
+                small = next((by_mid[s] for s, b in smalls.items() if b == m.mid and s in by_mid), None)
+                info = await self._produce(worker, state, p, m, small)
                 created.append(info)
                 accepted.add(m.mid)
             p.send_version += 1
@@ -390,13 +407,19 @@ class MediaService:
         return PublishResult(answer, created, closed)
 
     async def _produce(
-        self, worker: WorkerHandle, state: RouterState, p: ParticipantState, m: sdp.OfferedMedia
+        self,
+        worker: WorkerHandle,
+        state: RouterState,
+        p: ParticipantState,
+        m: sdp.OfferedMedia,
+        small: sdp.OfferedMedia | None = None,
     ) -> ProducerInfo:
         assert m.codec is not None and p.send_transport_id is not None
         sdp.consumer_payload_types(m.codec)  # raises UnsupportedError for codecs we cannot forward
         producer_id = uuid.uuid4().hex
         kind: MediaKind = "audio" if m.kind == "audio" else "video"
-        await worker.request("transport.produce", p.send_transport_id, produce_params(producer_id, m))
+        params = produce_params(producer_id, m, small)
+        await worker.request("transport.produce", p.send_transport_id, params)
         has_rtx = m.codec.rtx_payload_type is not None if m.encodings else m.rtx_ssrc is not None
         rec = ProducerRecord(
             producer_id,
@@ -407,7 +430,7 @@ class MediaService:
             m.ssrc or 0,
             m.codec,
             has_rtx,
-            layers=max(1, len(m.encodings)),
+            layers=max(1, len(params["encodings"])),
         )
         state.producers[producer_id] = rec
         p.published[m.mid] = producer_id
@@ -740,9 +763,32 @@ class MediaService:
         }
 
 
-def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
-    """The ``transport.produce`` request for an offered m-line (every value range-checked by the parser)."""
+def produce_params(
+    producer_id: str, m: sdp.OfferedMedia, small: sdp.OfferedMedia | None = None
+) -> dict[str, Any]:
+    """The ``transport.produce`` request for an offered m-line (every value range-checked by the parser),
+    with ``small``, another m-line's track, as its lower encoding when it fits (same codec, one SSRC)."""
     assert m.codec is not None and (m.ssrc is not None or m.encodings)
+    encodings = [e.to_dict() for e in m.encodings]
+    if (
+        small is not None
+        and not m.encodings
+        and not small.encodings
+        and small.ssrc is not None
+        and small.codec is not None
+        and small.codec.mime_type.lower() == m.codec.mime_type.lower()
+        and m.kind == small.kind == "video"
+    ):
+        encodings = [
+            {
+                "ssrc": small.ssrc,
+                "rtxSsrc": small.rtx_ssrc,
+                "payloadType": small.codec.payload_type,
+                "rtxPayloadType": small.codec.rtx_payload_type if small.rtx_ssrc is not None else None,
+                "mid": small.mid,
+            },
+            {"ssrc": m.ssrc, "rtxSsrc": m.rtx_ssrc},
+        ]
     return {
         "producerId": producer_id,
         "kind": "audio" if m.kind == "audio" else "video",
@@ -757,7 +803,7 @@ def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
         "headerExtensions": [
             [i, uri] for i, uri in m.extensions if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
         ],
-        "encodings": [e.to_dict() for e in m.encodings],
+        "encodings": encodings,
     }
 
 
