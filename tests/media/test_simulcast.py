@@ -247,3 +247,97 @@ def test_consumer_of_a_simulcast_producer_falls_back_to_an_encoding_that_arrives
         ("v", "producerclose", {"reason": "closed"})
     ]
     assert not pub.producers
+
+
+# -- layers within the subscriber's estimate --------------------------------------------------------
+
+
+def _audio_packet(seq: int, ts: int) -> bytes:
+    return struct.pack("!BBHII", 0x80, 111, seq & 0xFFFF, ts & 0xFFFFFFFF, 3000) + bytes(100)
+
+
+def test_the_subscriber_estimate_moves_a_consumer_down_pauses_video_keeps_audio_and_climbs_back() -> None:
+    room = Room()
+    pub = room.transport("pub")
+    sub = room.transport("sub")
+    base = {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000, "payloadType": 96, "mid": "1"}
+    pub.produce("v", {**base, "ssrc": 1001, "encodings": [{"ssrc": 1000}, {"ssrc": 1001}]})
+    audio = {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "payloadType": 111, "ssrc": 3000}
+    pub.produce("a", {**audio, "mid": "0"})
+    video = sub.consume("c", "v", {"consumerId": "c", "ssrc": 5555, "payloadType": 100})
+    heard = sub.consume("h", "a", {"consumerId": "h", "ssrc": 6666, "payloadType": 111})
+    assert isinstance(video, SimulcastConsumer)
+    out = room.sent["sub"]
+
+    def link_model(capacity: float) -> int:
+        """What a receiver's REMB says: at most 1.5x what it gets, at most the link's capacity."""
+        return int(min(capacity, 1.5 * (video.bitrate + heard.bitrate) + 10_000))
+
+    capacity = 2_000_000.0
+    seq = [0, 0, 0]
+    frame = 0
+    now = 100.0
+    seen: list[tuple[float, int, int]] = []  # (time, allowed layer, current layer)
+    audio_during_pause = 0
+    scanned = 0
+    step = 0
+    while now < 160.0:
+        # 30 fps video: small 1 x 200 B (~50 kbit/s), big 3 x 1000 B (~720 kbit/s); key frames every 1 s
+        for layer, (count, size) in enumerate(((1, 200), (3, 1000))):
+            for i in range(count):
+                data = vp8_packet_sized(
+                    1000 + layer, seq[layer], frame, i == 0, frame % 30 == 15 * layer, size
+                )
+                pub.receive_srtp(data, now)
+                seq[layer] += 1
+        if frame % 3 == 0:
+            for k in range(2):  # 50 audio packets a second
+                pub.receive_srtp(_audio_packet(seq[2], seq[2] * 960), now)
+                seq[2] += 1
+                del k
+        frame += 1
+        now += 1 / 30
+        step += 1
+        if step % 3 == 0:
+            pub.on_tick(now)
+            sub.on_tick(now)
+        if step % 30 == 0:
+            pub.update_rates(now)
+            sub.update_rates(now)
+        if step % 15 == 0:
+            sub.receive_srtp(rtcp.build_remb(9, link_model(capacity), [5555]), now)
+            seen.append((now, sub.allocation.get("c", 99), video.rewriter.current_spatial))
+            fresh = [p for p in out[scanned:] if p[1] < 192]
+            scanned = len(out)
+            if seen[-1][1] == -1:
+                audio_during_pause += sum(1 for p in fresh if int.from_bytes(p[8:12], "big") == 6666)
+                assert not any(int.from_bytes(p[8:12], "big") == 5555 for p in fresh[-5:])
+        if 115.0 <= now < 125.0:
+            capacity = 300_000.0
+        elif 125.0 <= now < 135.0:
+            capacity = 60_000.0  # not even the small layer fits
+        elif now >= 135.0:
+            capacity = 2_000_000.0
+
+    def at(t: float) -> tuple[int, int]:
+        return next((a, c) for time_, a, c in seen if time_ >= t)
+
+    assert at(114.0) == (1, 1)  # big while the link carries it
+    assert at(117.0)[0] == 0  # small within 2 s of the drop
+    assert at(118.0)[1] == 0
+    assert at(128.0)[0] == -1  # nothing fits: video paused
+    assert at(145.0) == (1, 1), [
+        (round(s[0]), s[1], s[2]) for s in seen if s[0] > 134
+    ]  # back on big within 10 s of the recovery (a trial upgrade)
+    assert sub.trials >= 1
+    # audio kept flowing through the pause (20 packets a second)
+    paused_for = 0.5 * sum(1 for _, a, _ in seen if a == -1)
+    assert paused_for >= 2 and audio_during_pause >= 15 * paused_for
+
+
+def vp8_packet_sized(ssrc: int, seq: int, frame: int, start: bool, key: bool, size: int) -> bytes:
+    from tests.media.simulcast_streams import vp8_packet
+
+    return vp8_packet(
+        ssrc, seq, frame * 3000, frame & 0x7FFF, frame // 4, 0, False, start, key, True, size=size
+    )

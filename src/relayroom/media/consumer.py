@@ -247,6 +247,20 @@ class Consumer:
             self.request_keyframe()
         self.bandwidth_paused = paused
 
+    # -- what the layer allocator needs (webrtc_transport.allocate_layers) ---------------------------
+    def layer_bitrates(self) -> tuple[int, ...]:
+        """Bit/s of each encoding this consumer can get (one here; never 0, so it is never skipped)."""
+        producer = self.producer
+        return (max(1, producer.bitrate() if producer is not None else 0),)
+
+    @property
+    def wanted_layer(self) -> int:
+        return 0
+
+    @property
+    def current_layer(self) -> int:
+        return -1 if self.bandwidth_paused or not self.packets else 0
+
     def resync(self) -> None:
         self._sync = True
 

@@ -61,6 +61,7 @@ class ProducerLink:
     request_keyframe: Callable[[], None]
     last_sender_report: Callable[[], tuple[int, int, float] | None]  # (NTP, RTP ts, monotonic) if any
     detach: Callable[[], None]
+    bitrate: Callable[[], int] = lambda: 0  # received bit/s over the last report interval
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ class Producer:
             request_keyframe=self.request_keyframe,
             last_sender_report=self._last_sender_report,
             detach=lambda: self._detach(consumer),
+            bitrate=lambda: self.bitrate,
         )
 
     def _detach(self, consumer: ConsumerSink) -> None:

@@ -124,6 +124,23 @@ class SimulcastConsumer(Consumer):
                     return layer
         return want
 
+    # -- what the layer allocator needs ---------------------------------------------------------------
+    def layer_bitrates(self) -> tuple[int, ...]:
+        """Bit/s of each encoding, lowest first; 0 for one that does not arrive (the top one counts
+        at least 1 while it arrives, so a consumer is not paused before its first rate is known)."""
+        rates = [link.bitrate() for link in self.links]
+        if rates and not any(rates):
+            rates[-1] = 1
+        return tuple(rates)
+
+    @property
+    def wanted_layer(self) -> int:
+        return min(self.preferred_spatial, len(self.links) - 1)
+
+    @property
+    def current_layer(self) -> int:
+        return self.rewriter.current_spatial
+
     # -- hot path ------------------------------------------------------------------------------------
     def send_rtp(self, data: bytes, seq: int, ts: int, now: float) -> None:
         """Not attached directly: packets come per layer (send_layer_rtp)."""

@@ -16,6 +16,7 @@ from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
+from relayroom.media.layer_allocator import HEADROOM, VideoDemand, allocate
 from relayroom.media.producer import Producer, ProducerParams
 from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.twcc import TWCC_URI, TwccRecorder, find_extension
@@ -28,6 +29,20 @@ logger = logging.getLogger(__name__)
 Addr = tuple[str, int]
 
 MAX_PRODUCERS_PER_TRANSPORT = 32
+# The subscriber's bandwidth estimate (its REMB) steers which layer each video consumer gets
+# (layer_allocator.py): ignored until it has been coming for ESTIMATE_WARMUP_S (a receiver's first
+# estimates follow the incoming rate up from nothing), and once older than ESTIMATE_TTL_S.
+ESTIMATE_WARMUP_S = 3.0
+ESTIMATE_TTL_S = 5.0
+# A receiver's estimate cannot show room above what it receives (it follows up to ~1.5x the incoming
+# rate), so getting back to a higher layer needs a trial: after TRIAL_BACKOFF_S below what the consumers
+# asked for, the next upgrade is allowed for TRIAL_S; if the estimate does not rise to carry it, the
+# allocation falls back and the wait doubles (up to TRIAL_BACKOFF_MAX_S); if it does, it stays and the
+# next step up is tried at once. A failed trial costs a few seconds of congestion on a link that is truly
+# short, at most once per TRIAL_BACKOFF_MAX_S; padding probes (bwe/probe.py) would avoid that cost.
+TRIAL_S = 3.0
+TRIAL_BACKOFF_S = 2.0
+TRIAL_BACKOFF_MAX_S = 16.0
 MAX_CONSUMERS_PER_TRANSPORT = 1024
 
 # Candidate priorities (RFC 8445 §5.1.2.1: 2^24 type-pref + 2^8 local-pref + 256 - component). The TCP
@@ -131,6 +146,16 @@ class WebRtcTransport:
         # simulcast encodings offered by rid whose SSRC is not known yet: (mid, rid) -> producer
         self._rid_listeners: dict[tuple[str, str], Producer] = {}
         self._mid_id = self._rid_id = self._rrid_id = 0  # header extension ids (0 = not negotiated)
+        # the subscriber's receive-side bandwidth estimate (REMB) and since when estimates arrive
+        self.estimate_bps: int | None = None
+        self._estimate_at = 0.0
+        self._estimate_since: float | None = None
+        self.allocation: dict[str, int] = {}  # video consumer id -> layer allowed (-1: paused)
+        self._below_since: float | None = None  # since when the allocation is below what was asked
+        self._trial_until = 0.0
+        self._trial_bps = 0.0
+        self._trial_backoff = TRIAL_BACKOFF_S
+        self.trials = 0
         self._dtls_started = False
         self.remote_ufrag: str | None = None  # the client's ICE ufrag, checked in STUN USERNAME once known
         self._pending_client: tuple[DtlsRole, list[tuple[str, str]]] | None = None
@@ -392,7 +417,12 @@ class WebRtcTransport:
                     if consumer is not None:
                         consumer.request_keyframe()
             elif isinstance(item, rtcp.Remb):
-                # Remembered per consumer; the producer sends the minimum upstream (send_reports).
+                # The transport's estimate (layer allocation); also remembered per consumer, for the
+                # publisher's REMB (send_reports).
+                if self._estimate_since is None or now - self._estimate_at > ESTIMATE_TTL_S:
+                    self._estimate_since = now
+                self.estimate_bps = item.bitrate
+                self._estimate_at = now
                 for ssrc in item.ssrcs:
                     consumer = self._consumers_by_ssrc.get(ssrc)
                     if consumer is not None:
@@ -578,6 +608,7 @@ class WebRtcTransport:
 
     def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
         self.consumers.pop(consumer.id, None)
+        self.allocation.pop(consumer.id, None)
         for ssrc in (consumer.params.ssrc, consumer.params.rtx_ssrc):
             if ssrc is not None and self._consumers_by_ssrc.get(ssrc) is consumer:
                 del self._consumers_by_ssrc[ssrc]
@@ -586,9 +617,72 @@ class WebRtcTransport:
         self.params.notify(consumer.id, "producerclose", {})
 
     # -- periodic ------------------------------------------------------------------------------------
+    def allocate_layers(self, now: float) -> None:
+        """Which layer each video consumer may have within the subscriber's estimate: audio first, the
+        lowest layers for all, then upgrades while they fit; video paused when nothing fits. Without a
+        usable estimate every consumer may have what it asked for."""
+        video = [c for c in self.consumers.values() if c.kind == "video" and c.producer is not None]
+        if not video:
+            return
+        since = self._estimate_since
+        estimate = self.estimate_bps
+        usable = (
+            estimate is not None
+            and since is not None
+            and now - since >= ESTIMATE_WARMUP_S
+            and now - self._estimate_at <= ESTIMATE_TTL_S
+        )
+        if not usable or estimate is None:
+            layers = {c.id: len(c.layer_bitrates()) - 1 for c in video}
+        else:
+            audio = sum(c.bitrate for c in self.consumers.values() if c.kind == "audio" and not c.paused)
+            demands = [
+                VideoDemand(c.id, c.layer_bitrates(), c.wanted_layer, c.current_layer)
+                for c in video
+                if not c.paused
+            ]
+            budget = float(estimate)
+            if now < self._trial_until:
+                budget = max(budget, self._trial_bps)
+            result = allocate(budget, float(audio), demands)
+            layers = result.layers
+            self._plan_trial(
+                now, float(estimate), result.allocated_bps, result.wanted_bps, result.next_upgrade_bps
+            )
+        for c in video:
+            layer = layers.get(c.id, len(c.layer_bitrates()) - 1)
+            if self.allocation.get(c.id) != layer:
+                self.allocation[c.id] = layer
+                c.set_max_layer(layer)
+
+    def _plan_trial(
+        self, now: float, estimate: float, allocated: float, wanted: float, next_upgrade: float | None
+    ) -> None:
+        if now < self._trial_until:
+            return
+        if self._trial_until:  # a trial just ended: did the estimate rise to carry the upgrade?
+            self._trial_until = 0.0
+            if estimate >= 0.95 * self._trial_bps:
+                self._trial_backoff = TRIAL_BACKOFF_S
+                self._below_since = now - TRIAL_BACKOFF_S  # room found: try the next step now
+            else:
+                self._trial_backoff = min(self._trial_backoff * 2, TRIAL_BACKOFF_MAX_S)
+                self._below_since = now
+        if next_upgrade is None or allocated >= wanted:
+            self._below_since = None
+            return
+        if self._below_since is None:
+            self._below_since = now
+        elif now - self._below_since >= self._trial_backoff:
+            self.trials += 1
+            self._trial_bps = next_upgrade / HEADROOM
+            self._trial_until = now + TRIAL_S
+
     def on_tick(self, now: float) -> None:
         for producer in self.producers.values():
             producer.on_tick(now)
+        if self.consumers:
+            self.allocate_layers(now)
         if self._twcc_id and self.srtp is not None and self.producers:
             media_ssrc = next((p.params.ssrc for p in self.producers.values() if p.params.ssrc), 0)
             for feedback in self._twcc.feedback(1, media_ssrc):
