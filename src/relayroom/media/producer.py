@@ -9,7 +9,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from relayroom.media.rtp import limits, rtcp
+from relayroom.media.rtp.audio_level import parse_audio_level
 from relayroom.media.rtp.header import (
+    EXT_URI_AUDIO_LEVEL,
     extension_table,
     h264_picture_size,
     header_length,
@@ -138,6 +140,12 @@ class Producer:
         # encoding (own SSRC, ring, NACK, keyframe requests), reachable only through it.
         self.layers: tuple[Producer, ...] = ()
         self.layer_of: Producer | None = None  # set on the lower layers: the producer they belong to
+        # RFC 6464 audio levels of this (audio) producer's packets go here (the router's speaker
+        # detector), when the publisher negotiated ssrc-audio-level
+        self.level_sink: Callable[[str, int], None] | None = None
+        self._level_id = next(
+            (i for i, uri in params.header_extensions if uri == EXT_URI_AUDIO_LEVEL and 1 <= i <= 14), 0
+        )
         # publisher extension ids -> the ids every subscriber m-line uses (None: already identical)
         self._ext_table = extension_table(list(params.header_extensions))
         mime = params.mime_type.lower()
@@ -256,6 +264,11 @@ class Producer:
         if pt != self.params.payload_type:
             return
         self._update_stats(seq, ts, len(data), now)
+        sink = self.level_sink
+        if sink is not None and self._level_id and data[0] & 0x10:
+            level = parse_audio_level(data, self._level_id)
+            if level is not None:
+                sink(self.id, level[0])
         if ts != self._last_ts and self._video:
             self._new_frame(data, ts)
         self._forward(data, seq, ts, now)

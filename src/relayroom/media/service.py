@@ -228,6 +228,30 @@ class MediaService:
                     data={"transportId": target_id},
                 )
             )
+        elif event == "speakers" and target_id in self._routers:
+            state = self._routers[target_id]
+            volumes = []
+            for pid, volume in data.get("volumes") or []:
+                rec = state.producers.get(str(pid))
+                if rec is not None:
+                    volumes.append([rec.participant_id, int(volume)])
+            dominant = state.producers.get(str(data.get("dominant")))
+            self._emit(
+                MediaEvent(
+                    MediaEventType.SPEAKERS,
+                    target_id,
+                    data={"volumes": volumes, "dominant": dominant.participant_id if dominant else None},
+                )
+            )
+        elif event == "quality" and target_id in self._routers:
+            out: dict[str, dict[str, int]] = {}
+            for pid, member in self._routers[target_id].participants.items():
+                up = data.get(member.send_transport_id or "")
+                down = data.get(member.recv_transport_id or "")
+                if up is not None or down is not None:
+                    out[pid] = {"uplink": int(up or 0), "downlink": int(down or 0)}
+            if out:
+                self._emit(MediaEvent(MediaEventType.NETWORK_QUALITY, target_id, data=out))
         elif event == "producerclose":
             if target_id in self._consumer_owner:
                 # a consumer lost its producer: keep the m-line (a replacement producer may continue it)

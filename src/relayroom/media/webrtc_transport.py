@@ -17,6 +17,7 @@ from aiortc.rtcdtlstransport import RTCCertificate
 from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
 from relayroom.media.layer_allocator import HEADROOM, VideoDemand, allocate
+from relayroom.media.network_quality import network_quality
 from relayroom.media.producer import Producer, ProducerParams
 from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.twcc import TWCC_URI, TwccRecorder, find_extension
@@ -40,6 +41,7 @@ ESTIMATE_TTL_S = 5.0
 # allocation falls back and the wait doubles (up to TRIAL_BACKOFF_MAX_S); if it does, it stays and the
 # next step up is tried at once. A failed trial costs a few seconds of congestion on a link that is truly
 # short, at most once per TRIAL_BACKOFF_MAX_S; padding probes (bwe/probe.py) would avoid that cost.
+SILENT_S = 5.0  # a connected transport without input this long grades 6 (disconnected)
 TRIAL_S = 3.0
 TRIAL_BACKOFF_S = 2.0
 TRIAL_BACKOFF_MAX_S = 16.0
@@ -704,6 +706,44 @@ class WebRtcTransport:
             sr = consumer.sender_report(now, wallclock)
             if sr is not None:
                 self.send_rtcp(sr)
+
+    def network_quality(self, now: float) -> int:
+        """TRTC's 0-6 grade of this transport (network_quality.py): as the SFU receives a publisher's
+        tracks (loss, jitter), or as a subscriber reports ours (loss, jitter, RTT) and its estimate
+        against what its consumers asked for. 0 before anything is measured (or while connecting), 6 when
+        nothing authenticated arrived for SILENT_S."""
+        if self.state != TransportState.CONNECTED:
+            return 0
+        if now - self.last_rx > SILENT_S:
+            return network_quality(connected=False)
+        losses: list[float] = []
+        jitters: list[float] = []
+        rtts: list[float] = []
+        for p in self.producers.values():
+            if p.fraction_lost is not None:
+                losses.append(p.fraction_lost)
+                jitters.append(p.jitter_ms)
+        wanted = 0.0
+        for c in self.consumers.values():
+            if c.fraction_lost is not None:
+                losses.append(c.fraction_lost)
+            if c.jitter_ms is not None:
+                jitters.append(c.jitter_ms)
+            if c.rtt_ms is not None:
+                rtts.append(c.rtt_ms)
+            if c.kind == "video" and not c.paused and c.producer is not None:
+                rates = c.layer_bitrates()
+                wanted += rates[min(c.wanted_layer, len(rates) - 1)]
+            elif not c.paused:
+                wanted += c.bitrate
+        usable = self.estimate_bps is not None and now - self._estimate_at <= ESTIMATE_TTL_S
+        return network_quality(
+            loss=max(losses) if losses else None,
+            jitter_ms=max(jitters) if jitters else None,
+            rtt_ms=max(rtts) if rtts else None,
+            estimate_bps=float(self.estimate_bps) if usable and self.estimate_bps is not None else None,
+            wanted_bps=wanted if usable and wanted > 1000 else None,
+        )
 
     def update_rates(self, now: float) -> None:
         """Once per report interval: bitrates (and frame rates) of every producer and consumer."""

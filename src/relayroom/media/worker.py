@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.logs import setup_logging
+from relayroom.media.active_speaker import SpeakerReport
 from relayroom.media.channel import Channel
 from relayroom.media.consumer import Consumer
 from relayroom.media.ice import stun
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 TICK_S = 0.1
 REPORT_INTERVAL_S = 1.0
+QUALITY_INTERVAL_S = 2.0  # network quality grades per transport (TRTC's network-quality cadence)
 # Receive buffer of the shared UDP socket (the kernel doubles it: 512 KiB, a few hundred RTP packets).
 # It bounds how stale input can get when the worker's core is short of CPU: an overloaded worker must
 # drop, not queue. With 4 MiB (8 MiB effective) a worker getting slightly less CPU than its load held a
@@ -292,13 +294,17 @@ class Worker:
 
     # -- periodic work -------------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
-        last_reports = time.monotonic()
+        last_reports = last_quality = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
             try:
                 for t in list(self.ufrags.values()):
                     t.on_tick(now)
+                for r in list(self.routers.values()):
+                    report = r.poll_speakers(now)
+                    if report is not None:
+                        self._notify(r.id, "speakers", speakers_data(report))
                 if now - last_reports >= REPORT_INTERVAL_S:
                     last_reports = now
                     wall = time.time()
@@ -307,6 +313,12 @@ class Worker:
                         t.send_reports(now, wall)
                         if now - t.last_rx > self.consent_timeout_s:
                             t.close(CloseReason.CONSENT_TIMEOUT)
+                if now - last_quality >= QUALITY_INTERVAL_S:
+                    last_quality = now
+                    for r in list(self.routers.values()):
+                        grades = {tid: t.network_quality(now) for tid, t in r.transports.items()}
+                        if grades:
+                            self._notify(r.id, "quality", grades)
             except Exception:
                 self.errors += 1
                 logger.exception("tick failed")
@@ -497,6 +509,11 @@ class Worker:
             spatial, 3 if temporal is None else limits.in_range(temporal, 0, 3, "temporalLayer")
         )
         return {}
+
+
+def speakers_data(report: SpeakerReport) -> dict[str, Any]:
+    """The ``speakers`` notification (docs/channel.md)."""
+    return {"volumes": [[pid, volume] for pid, volume in report.volumes], "dominant": report.dominant}
 
 
 Handler = Callable[[str | None, dict[str, Any]], dict[str, Any]]

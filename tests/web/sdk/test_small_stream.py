@@ -79,3 +79,38 @@ async def test_big_and_small_per_subscriber_and_switching(server: Server, chromi
     assert await width_of(a, "pub") >= 640  # A never moved
     for page in (pub, a, b):
         assert await page.evaluate("window.__errors") == []
+
+
+async def test_audio_volume_of_remote_users_comes_from_the_server(server: Server, chromium: Browser) -> None:
+    """Three Python publishers with tones at different levels: the page's audio-volume lists the loudest
+    first (the SFU's RFC 6464 levels; the page decodes nothing for it)."""
+    from relayroom.auth.usersig import gen_usersig
+    from relayroom.client import RelayRoomClient, SineAudioTrack
+
+    room = 3132
+    sdkappid, key = server.first.sdkappid, server.first.secret_key
+    clients = []
+    try:
+        for user, amplitude in (("loud", 16000), ("mid", 2000), ("soft", 250)):
+            c = RelayRoomClient(server.ws_url)
+            await c.enter_room(
+                sdk_app_id=sdkappid, user_id=user, user_sig=gen_usersig(sdkappid, key, user), room_id=room
+            )
+            await c.publish(audio_track=SineAudioTrack(440, amplitude=amplitude))
+            clients.append(c)
+        page = await sdk_page(chromium, server, "ear")
+        await enter(page, "ear", room)
+        await page.evaluate(
+            "() => { window.__volumes = []; rr.enableAudioVolumeEvaluation(200);"
+            " rr.on('audio-volume', (e) => __volumes.push(e.result)); }"
+        )
+        three = await eventually(
+            lambda: page.evaluate("() => __volumes.filter((r) => r.length === 3).slice(-3)"),
+            what="volumes of three users",
+            within=20,
+        )
+        for result in three:
+            assert [r["userId"] for r in result] == ["loud", "mid", "soft"], result
+    finally:
+        for c in clients:
+            await c.close()

@@ -821,6 +821,21 @@ class RoomManager:
         room = self._by_router.get(event.router_id or "")
         if room is None:
             return
+        if event.type is MediaEventType.SPEAKERS:
+            self._send_speakers(room, event.data)
+            return
+        if event.type is MediaEventType.NETWORK_QUALITY:
+            for p in list(room.participants.values()):
+                grades = event.data.get(p.participant_id)
+                if grades:
+                    p.send(
+                        "network-quality",
+                        {
+                            "uplinkNetworkQuality": grades["uplink"],
+                            "downlinkNetworkQuality": grades["downlink"],
+                        },
+                    )
+            return
         if event.type is MediaEventType.PRODUCER_CLOSED and event.producer_id:
             async with room.lock:
                 for p in room.participants.values():
@@ -844,6 +859,19 @@ class RoomManager:
                     # after the idle timeout if it does not.
                     p.media_lost_at = self._clock()
                     p.send("reconnect", {"reason": event.reason or "transport_closed"})
+
+    def _send_speakers(self, room: Room, data: dict[str, Any]) -> None:
+        """``audio-volume`` from the SFU's RFC 6464 levels to every member: each publishing member's
+        volume 0..100, loudest first, and the dominant speaker (docs/signalling.md §4)."""
+        users: dict[str, str] = {str(p.participant_id): p.user_id for p in room.participants.values()}
+        result = [
+            {"userId": users[pid], "volume": volume}
+            for pid, volume in data.get("volumes", ())
+            if pid in users
+        ]
+        dominant = users.get(str(data.get("dominant") or ""))
+        for p in list(room.participants.values()):
+            p.send("audio-volume", {"result": result, "dominantSpeaker": dominant})
 
     async def _reset_room(self, room: Room, reason: str) -> None:
         """The router is lost: members are told to reconnect (re-enter), the room starts over."""

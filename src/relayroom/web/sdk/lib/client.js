@@ -187,6 +187,12 @@ export class RelayRoom extends TRTCStatics {
       case 'error':
         this._events.emit(EVENT.ERROR, fromServerError(data, 'server'));
         return;
+      case 'audio-volume':
+        this._stats.serverVolumes(data);
+        return;
+      case 'network-quality':
+        this._stats.serverQuality(data);
+        return;
       default:
         // newer servers may add events within v1: ignore what we do not know
     }
