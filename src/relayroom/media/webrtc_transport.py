@@ -31,20 +31,26 @@ Addr = tuple[str, int]
 
 MAX_PRODUCERS_PER_TRANSPORT = 32
 # The subscriber's bandwidth estimate (its REMB) steers which layer each video consumer gets
-# (layer_allocator.py): ignored until it has been coming for ESTIMATE_WARMUP_S (a receiver's first
-# estimates follow the incoming rate up from nothing), and once older than ESTIMATE_TTL_S.
+# (layer_allocator.py), but only down when its receiver reports show loss (at least LOSS_CONGESTED in
+# the last CONGESTION_MEMORY_S): a receive-side estimate follows what arrives (aiortc's stays below it)
+# and would otherwise take layers away from a subscriber whose link is fine. Without loss the current
+# layers are kept. Estimates are ignored until they have been coming for ESTIMATE_WARMUP_S and once
+# older than ESTIMATE_TTL_S.
 ESTIMATE_WARMUP_S = 3.0
 ESTIMATE_TTL_S = 5.0
-# A receiver's estimate cannot show room above what it receives (it follows up to ~1.5x the incoming
-# rate), so getting back to a higher layer needs a trial: after TRIAL_BACKOFF_S below what the consumers
-# asked for, the next upgrade is allowed for TRIAL_S; if the estimate does not rise to carry it, the
-# allocation falls back and the wait doubles (up to TRIAL_BACKOFF_MAX_S); if it does, it stays and the
-# next step up is tried at once. A failed trial costs a few seconds of congestion on a link that is truly
-# short, at most once per TRIAL_BACKOFF_MAX_S; padding probes (bwe/probe.py) would avoid that cost.
+LOSS_CONGESTED = 0.02
+CONGESTION_MEMORY_S = 2.0
 SILENT_S = 5.0  # a connected transport without input this long grades 6 (disconnected)
+# A receiver's estimate cannot show room above what it receives, so getting back to a higher layer
+# needs a trial: after TRIAL_BACKOFF_S below what the consumers asked for, the next upgrade is allowed
+# for TRIAL_S; if no loss is reported meanwhile it stays and the next step is tried at once, else (loss
+# ends the trial early) the allocation falls back and the wait grows by TRIAL_BACKOFF_GROWTH up to
+# TRIAL_BACKOFF_MAX_S. A failed trial costs up to a second or two of loss on a link that is truly short,
+# at most every 8 s; padding probes (bwe/probe.py) would avoid that.
 TRIAL_S = 3.0
 TRIAL_BACKOFF_S = 2.0
-TRIAL_BACKOFF_MAX_S = 16.0
+TRIAL_BACKOFF_GROWTH = 1.5
+TRIAL_BACKOFF_MAX_S = 8.0
 MAX_CONSUMERS_PER_TRANSPORT = 1024
 
 # Candidate priorities (RFC 8445 §5.1.2.1: 2^24 type-pref + 2^8 local-pref + 256 - component). The TCP
@@ -158,6 +164,8 @@ class WebRtcTransport:
         self._trial_bps = 0.0
         self._trial_backoff = TRIAL_BACKOFF_S
         self.trials = 0
+        self._congested_at = -1e9  # last time a receiver report showed loss
+        self._held_bps = 0.0  # what the current layers take: kept while no loss is reported
         self._dtls_started = False
         self.remote_ufrag: str | None = None  # the client's ICE ufrag, checked in STUN USERNAME once known
         self._pending_client: tuple[DtlsRole, list[tuple[str, str]]] | None = None
@@ -637,20 +645,25 @@ class WebRtcTransport:
         if not usable or estimate is None:
             layers = {c.id: len(c.layer_bitrates()) - 1 for c in video}
         else:
+            if any(
+                c.fraction_lost is not None and c.fraction_lost >= LOSS_CONGESTED
+                for c in self.consumers.values()
+            ):
+                self._congested_at = now
+            congested = now - self._congested_at < CONGESTION_MEMORY_S
             audio = sum(c.bitrate for c in self.consumers.values() if c.kind == "audio" and not c.paused)
             demands = [
                 VideoDemand(c.id, c.layer_bitrates(), c.wanted_layer, c.current_layer)
                 for c in video
                 if not c.paused
             ]
-            budget = float(estimate)
+            budget = float(estimate) if congested else max(float(estimate), self._held_bps)
             if now < self._trial_until:
                 budget = max(budget, self._trial_bps)
             result = allocate(budget, float(audio), demands)
             layers = result.layers
-            self._plan_trial(
-                now, float(estimate), result.allocated_bps, result.wanted_bps, result.next_upgrade_bps
-            )
+            self._held_bps = result.allocated_bps * 1.5  # bitrates vary from second to second
+            self._plan_trial(now, congested, result.allocated_bps, result.wanted_bps, result.next_upgrade_bps)
         for c in video:
             layer = layers.get(c.id, len(c.layer_bitrates()) - 1)
             if self.allocation.get(c.id) != layer:
@@ -658,17 +671,20 @@ class WebRtcTransport:
                 c.set_max_layer(layer)
 
     def _plan_trial(
-        self, now: float, estimate: float, allocated: float, wanted: float, next_upgrade: float | None
+        self, now: float, congested: bool, allocated: float, wanted: float, next_upgrade: float | None
     ) -> None:
         if now < self._trial_until:
-            return
-        if self._trial_until:  # a trial just ended: did the estimate rise to carry the upgrade?
+            if congested and now - self._trial_until + TRIAL_S > 0.5:
+                self._trial_until = now  # loss during the trial: it failed, end it now
+            else:
+                return
+        if self._trial_until:  # a trial just ended: did the link carry the upgrade without loss?
             self._trial_until = 0.0
-            if estimate >= 0.95 * self._trial_bps:
+            if not congested:
                 self._trial_backoff = TRIAL_BACKOFF_S
                 self._below_since = now - TRIAL_BACKOFF_S  # room found: try the next step now
             else:
-                self._trial_backoff = min(self._trial_backoff * 2, TRIAL_BACKOFF_MAX_S)
+                self._trial_backoff = min(self._trial_backoff * TRIAL_BACKOFF_GROWTH, TRIAL_BACKOFF_MAX_S)
                 self._below_since = now
         if next_upgrade is None or allocated >= wanted:
             self._below_since = None
@@ -800,6 +816,9 @@ class WebRtcTransport:
             "txPackets": self.tx_packets,
             "producerIds": list(self.producers),
             "consumerIds": list(self.consumers),
+            "estimateBps": self.estimate_bps,
+            "allocation": dict(self.allocation),
+            "trials": self.trials,
             "consumers": [c.dump() for c in self.consumers.values()],
             "producers": [p.dump() for p in self.producers.values()],
         }
