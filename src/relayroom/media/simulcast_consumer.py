@@ -27,7 +27,7 @@ from relayroom.media.types import CloseReason
 
 logger = logging.getLogger(__name__)
 
-LAYER_IDLE_S = 1.5  # an encoding without packets this long counts as not sent
+LAYER_IDLE_S = 2.0  # an encoding without packets this long counts as not sent (a loaded encoder stalls ~1 s)
 KEYFRAME_ASK_S = 0.25  # while waiting for a key frame of the target: ask again at most this often
 
 
