@@ -309,7 +309,9 @@ def test_the_subscriber_estimate_moves_a_consumer_down_pauses_video_keeps_audio_
             sent = video.bitrate + heard.bitrate
             lost = max(0.0, 1 - capacity / sent) if sent else 0.0
             block = rtcp.ReportBlock(5555, min(255, int(lost * 256)), 0, 0, 0, 0, 0)
-            sub.receive_srtp(rtcp.build_rr(9, [block]) + rtcp.build_remb(9, link_model(capacity), [5555]), now)
+            sub.receive_srtp(
+                rtcp.build_rr(9, [block]) + rtcp.build_remb(9, link_model(capacity), [5555]), now
+            )
             seen.append((now, sub.allocation.get("c", 99), video.rewriter.current_spatial))
             fresh = [p for p in out[scanned:] if p[1] < 192]
             scanned = len(out)
@@ -329,7 +331,9 @@ def test_the_subscriber_estimate_moves_a_consumer_down_pauses_video_keeps_audio_
     assert at(114.0) == (1, 1)  # big while the link carries it
     assert at(117.0)[0] == 0  # small within 2 s of the drop
     assert at(118.0)[1] == 0
-    assert at(126.5)[0] == -1, [(round(s[0], 1), s[1], s[2]) for s in seen if 126 < s[0] < 150]  # nothing fits
+    assert at(126.5)[0] == -1, [
+        (round(s[0], 1), s[1], s[2]) for s in seen if 126 < s[0] < 150
+    ]  # nothing fits
     assert at(145.0) == (1, 1), [
         (round(s[0]), s[1], s[2]) for s in seen if s[0] > 134
     ]  # back on big within 10 s of the recovery (a trial upgrade)
@@ -345,3 +349,41 @@ def vp8_packet_sized(ssrc: int, seq: int, frame: int, start: bool, key: bool, si
     return vp8_packet(
         ssrc, seq, frame * 3000, frame & 0x7FFF, frame // 4, 0, False, start, key, True, size=size
     )
+
+
+def test_a_low_estimate_without_loss_takes_no_layer_away() -> None:
+    """A receive-side estimate below what arrives (aiortc's is, on a clean link) changes nothing while
+    the subscriber's receiver reports show no loss; with loss it does."""
+    room = Room()
+    pub = room.transport("pub")
+    sub = room.transport("sub")
+    base = {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000, "payloadType": 96, "mid": "1"}
+    pub.produce("v", {**base, "ssrc": 1001, "encodings": [{"ssrc": 1000}, {"ssrc": 1001}]})
+    video = sub.consume("c", "v", {"consumerId": "c", "ssrc": 5555, "payloadType": 100})
+    seq = [0, 0]
+    now = 10.0
+    lossy = False
+    layers: list[int] = []
+    for frame in range(30 * 12):
+        for layer, (count, size) in enumerate(((1, 200), (3, 1000))):
+            for i in range(count):
+                data = vp8_packet_sized(
+                    1000 + layer, seq[layer], frame, i == 0, frame % 30 == 15 * layer, size
+                )
+                pub.receive_srtp(data, now)
+                seq[layer] += 1
+        now += 1 / 30
+        if frame % 3 == 0:
+            pub.on_tick(now)
+            sub.on_tick(now)
+        if frame % 30 == 0:
+            pub.update_rates(now)
+            sub.update_rates(now)
+        if frame % 15 == 0:
+            lossy = frame >= 30 * 8
+            block = rtcp.ReportBlock(5555, 40 if lossy else 0, 0, 0, 0, 0, 0)
+            sub.receive_srtp(rtcp.build_rr(9, [block]) + rtcp.build_remb(9, 200_000, [5555]), now)
+            layers.append(sub.allocation.get("c", 1))
+    assert isinstance(video, SimulcastConsumer)
+    assert set(layers[: 2 * 8 - 1]) == {1}  # 8 s at an estimate of 200 kbit/s below a 720 kbit/s layer
+    assert layers[-1] == 0  # with loss reported, the estimate counts

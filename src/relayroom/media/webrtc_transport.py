@@ -165,7 +165,7 @@ class WebRtcTransport:
         self._trial_backoff = TRIAL_BACKOFF_S
         self.trials = 0
         self._congested_at = -1e9  # last time a receiver report showed loss
-        self._held_bps = 0.0  # what the current layers take: kept while no loss is reported
+        self._held_bps = float("inf")  # what the current layers take: kept while no loss is reported
         self._dtls_started = False
         self.remote_ufrag: str | None = None  # the client's ICE ufrag, checked in STUN USERNAME once known
         self._pending_client: tuple[DtlsRole, list[tuple[str, str]]] | None = None
