@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+# auto: human-readable lines when stderr is a terminal, JSON lines otherwise (relayroom/logs.py)
+LogFormat = Literal["auto", "human", "json"]
 
 
 class MediaSettings(BaseModel):
@@ -35,6 +37,11 @@ class MediaSettings(BaseModel):
     tcp_max_pending: int = Field(default=128, ge=1)
     tcp_max_connections: int = Field(default=1024, ge=1)
     tcp_send_buffer_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    # Spreading a room over workers: audience members, and other subscribers once the room's origin
+    # worker carries pipe_threshold x worker_capacity consumers, get their downlink on the least-loaded
+    # worker, which receives the published tracks through pipe transports. 0 = spread every subscriber.
+    pipe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    worker_capacity: int = Field(default=1000, ge=1)  # consumers (outgoing tracks) a worker is sized for
 
 
 class RoomSettings(BaseModel):
@@ -52,6 +59,14 @@ class RetentionSettings(BaseModel):
     purge_target_hours: float = Field(default=24.0, gt=0, le=168)
     purge_deadline_days: float = Field(default=7.0, gt=0, le=7)
     schedule_minutes: float = Field(default=60.0, gt=0)
+
+
+class PrivacySettings(BaseModel):
+    """What the control plane keeps of end users' connections (docs/privacy.md)."""
+
+    # The client address of a stay (DescribeUserInfo ClientIp): by default only its network, IPv4 /24 and
+    # IPv6 /48 (the host part zeroed); true keeps the full address.
+    store_full_client_ip: bool = False
 
 
 class WebhookSettings(BaseModel):
@@ -156,6 +171,7 @@ class Settings(BaseSettings):
     region: str = "local"  # this node's region
     regions: list[str] = Field(default_factory=lambda: ["local"])  # the deployment's regions
     log_level: LogLevel = "info"
+    log_format: LogFormat = "auto"
     dev: bool = False  # dev-only conveniences (demo UserSig endpoint); never in production
     master_key: str | None = None  # base64 32 bytes; default: data_dir/master.key (created 0600)
     # HTTPS without a proxy: PEM certificate chain and private key (uvicorn's TLS); both or neither
@@ -171,6 +187,7 @@ class Settings(BaseSettings):
     login: LoginSettings = Field(default_factory=LoginSettings)
     oplog: OplogSettings = Field(default_factory=OplogSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("regions", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 
 from aiortc.rtcdtlstransport import RTCCertificate
 
-from relayroom.logs import setup_logging
+from relayroom.logs import LOG_FORMATS, setup_logging
 from relayroom.media.active_speaker import SpeakerReport
 from relayroom.media.channel import Channel
 from relayroom.media.consumer import Consumer
@@ -32,6 +32,7 @@ from relayroom.media.ice.tcp_server import (
     add_tcp_arguments,
     tcp_options_from_args,
 )
+from relayroom.media.pipe_transport import PipeTransport, PipeTransportParams
 from relayroom.media.producer import Producer
 from relayroom.media.router import Router, RouterParams
 from relayroom.media.rtp import limits
@@ -133,6 +134,8 @@ class Worker:
         self.routers: dict[str, Router] = {}
         self.ufrags: dict[str, WebRtcTransport] = {}
         self.tuples: dict[Addr, WebRtcTransport] = {}
+        self.pipes: dict[str, PipeTransport] = {}  # pipe transports of every router, by id
+        self._last_pipe_stats: list[dict[str, Any]] = []
         self.channel: Channel | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._sender: UdpSender | None = None
@@ -301,6 +304,8 @@ class Worker:
             try:
                 for t in list(self.ufrags.values()):
                     t.on_tick(now)
+                for pipe in list(self.pipes.values()):
+                    pipe.on_tick(now)
                 for r in list(self.routers.values()):
                     report = r.poll_speakers(now)
                     if report is not None:
@@ -313,6 +318,10 @@ class Worker:
                         t.send_reports(now, wall)
                         if now - t.last_rx > self.consent_timeout_s:
                             t.close(CloseReason.CONSENT_TIMEOUT)
+                    for pipe in list(self.pipes.values()):
+                        pipe.update_rates(now)
+                        pipe.send_reports(now, wall)
+                    self._publish_pipe_stats()
                 if now - last_quality >= QUALITY_INTERVAL_S:
                     last_quality = now
                     for r in list(self.routers.values()):
@@ -322,6 +331,13 @@ class Worker:
             except Exception:
                 self.errors += 1
                 logger.exception("tick failed")
+
+    def _publish_pipe_stats(self) -> None:
+        """Push the pipes' counters (``pipestats``) when they changed, for ``/metrics``."""
+        stats = [pipe.stats() for pipe in self.pipes.values()]
+        if stats != self._last_pipe_stats:
+            self._last_pipe_stats = stats
+            self._notify("worker", "pipestats", {"pipes": stats})
 
     # -- objects -------------------------------------------------------------------------------------
     def _notify(self, target_id: str, event: str, data: dict[str, Any]) -> None:
@@ -355,6 +371,30 @@ class Worker:
             tcp_grace_s=self.tcp_grace_s,
         )
 
+    def _make_pipe_params(
+        self,
+        transport_id: str,
+        get_producer: Callable[[str], Producer | None],
+        register_producer: Callable[[Producer], None],
+        unregister_producer: Callable[[Producer], None],
+        on_router_close: Callable[[PipeTransport], None],
+    ) -> PipeTransportParams:
+        def closed(pipe: PipeTransport) -> None:
+            if self.pipes.get(pipe.id) is pipe:
+                del self.pipes[pipe.id]
+            on_router_close(pipe)
+
+        return PipeTransportParams(
+            transport_id=transport_id,
+            host=self.host,
+            rtx_buffer_ms=self.rtx_buffer_ms,
+            get_producer=get_producer,
+            register_producer=register_producer,
+            unregister_producer=unregister_producer,
+            notify=self._notify,
+            on_close=closed,
+        )
+
     def _on_router_close(self, router: Router) -> None:
         self.routers.pop(router.id, None)
 
@@ -374,6 +414,12 @@ class Worker:
                 return t
         raise InvalidStateError("unknown transport")
 
+    def _pipe(self, transport_id: str | None) -> PipeTransport:
+        pipe = self.pipes.get(transport_id or "")
+        if pipe is None:
+            raise InvalidStateError("unknown pipe transport")
+        return pipe
+
     def _producer(self, producer_id: str | None) -> Producer:
         for r in self.routers.values():
             p = r.producers.get(producer_id or "")
@@ -385,6 +431,10 @@ class Worker:
         for r in self.routers.values():
             for t in r.transports.values():
                 c = t.consumers.get(consumer_id or "")
+                if c is not None:
+                    return c
+            for pipe in r.pipe_transports.values():
+                c = pipe.consumers.get(consumer_id or "")
                 if c is not None:
                     return c
         raise InvalidStateError("unknown consumer")
@@ -415,6 +465,13 @@ class Worker:
             "consumer.disableRtx": _acting(self._consumer, Consumer.disable_rtx),
             "consumer.setProducer": self._consumer_set_producer,
             "consumer.setPreferredLayers": self._consumer_set_preferred_layers,
+            # pipes between the routers of one room on two workers (media/pipe_transport.py)
+            "router.createPipeTransport": self._router_create_pipe_transport,
+            "pipeTransport.connect": self._pipe_connect,
+            "pipeTransport.produce": self._pipe_produce,
+            "pipeTransport.consume": self._pipe_consume,
+            "pipeTransport.close": _acting(self._pipe, PipeTransport.close, missing_ok=True),
+            "pipeTransport.dump": lambda tid, _: self._pipe(tid).dump(),
         }
 
     async def handle_request(
@@ -445,6 +502,7 @@ class Worker:
             "gsoCalls": sender.gso_calls if sender else 0,
             "gsoPackets": sender.gso_packets if sender else 0,
             "tcp": self._tcp.stats() if self._tcp else None,
+            "pipes": [pipe.stats() for pipe in self.pipes.values()],
         }
 
     def _worker_create_router(self, _: str | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -457,6 +515,7 @@ class Worker:
                 make_transport_params=self._make_transport_params,
                 on_transport_created=self._on_transport_created,
                 on_close=self._on_router_close,
+                make_pipe_params=self._make_pipe_params,
             )
         )
         return {"routerId": router_id}
@@ -491,6 +550,23 @@ class Worker:
     def _transport_consume(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
         t = self._transport(transport_id)
         c = t.consume(str(data["consumerId"]), str(data["producerId"]), data)
+        return {"consumerId": c.id}
+
+    def _router_create_pipe_transport(self, router_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        pipe = self._router(router_id).create_pipe_transport(str(data["transportId"]))
+        self.pipes[pipe.id] = pipe
+        return pipe.local_parameters()
+
+    def _pipe_connect(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        self._pipe(transport_id).connect(str(data["ip"]), data["port"])
+        return {}
+
+    def _pipe_produce(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        p = self._pipe(transport_id).produce(str(data["producerId"]), data)
+        return {"producerId": p.id}
+
+    def _pipe_consume(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        c = self._pipe(transport_id).consume(str(data["consumerId"]), str(data["producerId"]), data)
         return {"consumerId": c.id}
 
     def _consumer_set_producer(self, consumer_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -549,11 +625,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-gso", action="store_true")
     ap.add_argument("--udp-recv-buffer", type=int, default=UDP_RECV_BUFFER, help="SO_RCVBUF (bytes)")
     ap.add_argument("--log-level", default="WARNING")
+    ap.add_argument("--log-format", choices=LOG_FORMATS, default="auto")
     add_tcp_arguments(ap)
     args = ap.parse_args(argv)
     disable_core_dumps()
     ignore_stop_signals()
-    setup_logging(args.log_level, process=f"media-worker:{os.getpid()}")  # the same redacting JSON lines
+    # the control plane's setup: the same redacting formatter, in the format it chose
+    setup_logging(args.log_level, process=f"media-worker:{os.getpid()}", log_format=args.log_format)
     sock = socket.socket(fileno=args.channel_fd)
 
     async def run() -> None:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from relayroom.logs import active_format
 from relayroom.media.channel import Channel
 from relayroom.media.ice.tcp_server import tcp_worker_args
 from relayroom.media.types import InvalidStateError, MediaParams
@@ -38,6 +39,7 @@ class WorkerHandle:
         self.port = 0
         self.tcp_port: int | None = None  # ICE-TCP port once running (None: TCP off)
         self.tcp_stats: dict[str, Any] = {}  # last "tcpstats" notification (counts for /metrics)
+        self.pipe_stats: list[dict[str, Any]] = []  # last "pipestats" notification (for /metrics)
         self.router_ids: set[str] = set()
         self.transport_count = 0
         self.closed = False
@@ -71,6 +73,8 @@ class WorkerHandle:
             str(p.rtx_buffer_ms),
             "--consent-timeout",
             str(p.consent_timeout_s),
+            "--log-format",
+            active_format(),  # the control plane's: one terminal, one format
         ]
         if p.announced_ip:
             args += ["--announced-ip", p.announced_ip]
@@ -98,6 +102,10 @@ class WorkerHandle:
     def _notification(self, target_id: str, event: str, data: dict[str, Any]) -> None:
         if target_id == "worker" and event == "tcpstats":
             self.tcp_stats = data
+            return
+        if target_id == "worker" and event == "pipestats":
+            pipes = data.get("pipes")
+            self.pipe_stats = [p for p in pipes if isinstance(p, dict)] if isinstance(pipes, list) else []
             return
         if target_id == "worker" and event in ("running", "failed"):
             if self._running is not None and not self._running.done():
