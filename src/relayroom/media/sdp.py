@@ -26,9 +26,17 @@ from relayroom.media.types import MediaKind, TrackSource, UnsupportedError
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 
+EXT_URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+EXT_URI_RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"  # RFC 8852
+EXT_URI_REPAIRED_RID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+MAX_ENCODINGS = 3  # simulcast encodings of one track (RFC 8853), lowest resolution first
+_RID = re.compile(r"[A-Za-z0-9_-]{1,16}")  # RFC 8851 rid-id; 16 bytes fit a one-byte header extension
+
 # Header extensions we accept from publishers (answered with the offer's ids).
 SUPPORTED_EXTENSIONS = (
-    "urn:ietf:params:rtp-hdrext:sdes:mid",
+    EXT_URI_MID,
+    EXT_URI_RID,
+    EXT_URI_REPAIRED_RID,
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
     TWCC_URI,  # we send transport-wide CC feedback to publishers (rtp/twcc.py)
@@ -77,6 +85,19 @@ class CodecInfo:
 
 
 @dataclass(frozen=True)
+class Encoding:
+    """One simulcast encoding of an offered m-line: its rid (RFC 8851) and/or its SSRCs (a=ssrc-group:SIM).
+    SSRCs of rid-only encodings are learned by the worker from the rid header extension."""
+
+    rid: str | None
+    ssrc: int | None = None
+    rtx_ssrc: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rid": self.rid, "ssrc": self.ssrc, "rtxSsrc": self.rtx_ssrc}
+
+
+@dataclass(frozen=True)
 class OfferedMedia:
     """One m-line of a publisher's offer."""
 
@@ -92,6 +113,9 @@ class OfferedMedia:
     msid_stream: str | None
     msid_track: str | None
     extensions: list[tuple[int, str]]  # (id, uri) we accept
+    # simulcast (two or more encodings, lowest resolution first); empty for one encoding
+    encodings: tuple[Encoding, ...] = ()
+    rids_in_sdp: bool = False  # the encodings came from a=rid/a=simulcast (the answer echoes them)
 
     @property
     def sending(self) -> bool:
@@ -265,13 +289,15 @@ def parse_offer(sdp: str) -> ParsedOffer:
     """Parse a client's offer. Raises ValueError (with a reason for the client) when it is too large,
     malformed, lacks ICE/DTLS parameters, or carries a value out of range (see the checks above)."""
     desc = _parse(sdp)
+    sections = _media_attributes(sdp)
     media_out: list[OfferedMedia] = []
     ice = None
     dtls = None
     used_ssrcs: set[int] = set()
     for index, m in enumerate(desc.media):
         try:
-            media_out.append(_offered_media(index, m, used_ssrcs))
+            attrs = sections[index] if index < len(sections) else []
+            media_out.append(_offered_media(index, m, used_ssrcs, attrs))
         except ValueError as exc:
             raise ValueError(f"m-line {index}: {exc}") from None
         ice = ice or m.ice
@@ -292,7 +318,65 @@ def parse_offer(sdp: str) -> ParsedOffer:
     )
 
 
-def _offered_media(index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[int]) -> OfferedMedia:
+def _media_attributes(sdp: str) -> list[list[str]]:
+    """The a= lines of each media section, raw (aiortc's parser drops a=rid and a=simulcast)."""
+    sections: list[list[str]] = []
+    for line in normalize_lines(sdp):
+        if line.startswith("m="):
+            sections.append([])
+        elif sections and line.startswith("a="):
+            sections[-1].append(line[2:])
+    return sections
+
+
+def _simulcast_rids(attrs: list[str]) -> list[str]:
+    """Send rids of an m-line (RFC 8853 a=simulcast order, else a=rid order), lowest resolution first.
+    The first alternative of each stream is taken; a paused stream (~rid) still counts."""
+    send_rids: list[str] = []
+    for a in attrs:
+        if a.startswith("rid:"):
+            parts = a[4:].split()
+            if len(parts) < 2 or not _RID.fullmatch(parts[0]):
+                raise ValueError("a=rid must be '<rid 1..16 of [A-Za-z0-9_-]> send|recv [params]'")
+            if parts[1] == "send":
+                if parts[0] in send_rids:
+                    raise ValueError(f"rid {parts[0]} declared twice")
+                send_rids.append(parts[0])
+    order: list[str] | None = None
+    for a in attrs:
+        if a.startswith("simulcast:"):
+            words = a[len("simulcast:") :].split()
+            for direction, streams in zip(words[::2], words[1::2], strict=False):
+                if direction != "send":
+                    continue
+                order = []
+                for stream in streams.split(";"):
+                    rid = stream.split(",")[0].lstrip("~")
+                    if rid not in send_rids:
+                        raise ValueError(f"a=simulcast names rid {rid!r} without an a=rid send line")
+                    order.append(rid)
+    rids = order if order is not None else send_rids
+    if len(rids) > MAX_ENCODINGS:
+        raise ValueError(f"at most {MAX_ENCODINGS} simulcast encodings")
+    return rids
+
+
+def _sim_encodings(m: aiortc_sdp.MediaDescription) -> list[Encoding]:
+    """Encodings declared by SSRC (a=ssrc-group:SIM, lowest first; RTX from the FID groups)."""
+    sim = next((g for g in m.ssrc_group if g.semantic == "SIM"), None)
+    if sim is None:
+        return []
+    if len(sim.items) > MAX_ENCODINGS:
+        raise ValueError(f"at most {MAX_ENCODINGS} simulcast encodings")
+    fid = {
+        int(g.items[0]): int(g.items[1]) for g in m.ssrc_group if g.semantic == "FID" and len(g.items) >= 2
+    }
+    return [Encoding(None, int(s), fid.get(int(s))) for s in sim.items]
+
+
+def _offered_media(
+    index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[int], attrs: list[str] | None = None
+) -> OfferedMedia:
     mid = str(m.rtp.muxId if m.rtp.muxId is not None else index)
     _check_mid(mid)
     rtp = m.kind in ("audio", "video")
@@ -313,21 +397,36 @@ def _offered_media(index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[i
         rtx_ssrc = None
     direction = m.direction or "sendrecv"
     sending = m.port != 0 and direction in ("sendrecv", "sendonly")
-    if rtp and sending and codec is not None:
-        if ssrc is None:
-            raise ValueError(
-                f"{m.kind} is sent without a=ssrc; declare its SSRC (simulcast with a=rid is not supported)"
-            )
-        for s in (ssrc, rtx_ssrc):
-            if s is not None and s in used_ssrcs:
-                raise ValueError(f"ssrc {s} is used twice")
-            if s is not None:
-                used_ssrcs.add(s)
     exts = [
         (e.id, e.uri)
         for e in m.rtp.headerExtensions
         if e.uri in SUPPORTED_EXTENSIONS and e.id <= limits.ONE_BYTE_EXTENSION_MAX
     ]
+    encodings: list[Encoding] = []
+    rids = _simulcast_rids(attrs or []) if m.kind == "video" else []
+    if rids:
+        if not any(uri == EXT_URI_RID for _, uri in exts):
+            raise ValueError(f"a=rid needs the {EXT_URI_RID} header extension (ids 1..14)")
+        encodings = [Encoding(r) for r in rids]
+        ssrc = rtx_ssrc = None  # learned per encoding from the rid header extension
+    elif m.kind == "video":
+        encodings = _sim_encodings(m)
+        if encodings:
+            ssrc, rtx_ssrc = encodings[-1].ssrc, encodings[-1].rtx_ssrc
+    if codec is not None and codec.rtx_payload_type is None:
+        rtx_ssrc = None
+        encodings = [Encoding(e.rid, e.ssrc, None) for e in encodings]
+    if len(encodings) == 1 and encodings[0].rid is None:
+        encodings = []  # one SSRC in a SIM group: an ordinary track
+    if rtp and sending and codec is not None:
+        if ssrc is None and not encodings:
+            raise ValueError(f"{m.kind} is sent without a=ssrc or a=rid; declare its SSRC or its rids")
+        declared = [(e.ssrc, e.rtx_ssrc) for e in encodings] if encodings else [(ssrc, rtx_ssrc)]
+        for s in (x for pair in declared for x in pair):
+            if s is not None and s in used_ssrcs:
+                raise ValueError(f"ssrc {s} is used twice")
+            if s is not None:
+                used_ssrcs.add(s)
     return OfferedMedia(
         index=index,
         mid=mid,
@@ -341,6 +440,8 @@ def _offered_media(index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[i
         msid_stream=stream,
         msid_track=track,
         extensions=exts,
+        encodings=tuple(encodings),
+        rids_in_sdp=bool(rids),
     )
 
 
@@ -426,6 +527,9 @@ def build_answer(
         twcc = any(uri == TWCC_URI for _, uri in m.extensions) and "transport-cc" in codec.rtcp_feedback
         lines += [f"a=extmap:{i} {uri}" for i, uri in m.extensions if uri != TWCC_URI or twcc]
         lines.append("a=recvonly" if m.mid in accepted_mids else "a=inactive")
+        if m.rids_in_sdp and m.mid in accepted_mids:  # RFC 8853 §5.3: the answer mirrors the rids
+            lines += [f"a=rid:{e.rid} recv" for e in m.encodings]
+            lines.append("a=simulcast:recv " + ";".join(str(e.rid) for e in m.encodings))
         lines.append("a=rtcp-mux")
         wanted = _ANSWER_FEEDBACK if m.kind == "video" else ("transport-cc",)
         # With transport-cc the publisher estimates from our feedback; no REMB cap on top of it.

@@ -40,6 +40,8 @@ class MediaEventType(enum.StrEnum):
     WORKER_DIED = "worker_died"
     WORKER_RESTARTED = "worker_restarted"
     STATS = "stats"
+    SPEAKERS = "speakers"  # data: volumes [[participant id, 0..100]] loudest first, dominant participant id
+    NETWORK_QUALITY = "network_quality"  # data: {participant id: {"uplink": 0..6, "downlink": 0..6}}
 
 
 @dataclass(frozen=True)
