@@ -67,7 +67,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
 
 def sig(live: Live, user: str, expire: int = 3600, now: int | None = None) -> str:
     assert live.first is not None
-    return gen_usersig(live.first.sdkappid, live.first.secret_key, user, expire, now=now)
+    return str(gen_usersig(live.first.sdkappid, live.first.secret_key, user, expire, now=now))
 
 
 def auth(token: str) -> dict[str, str]:
