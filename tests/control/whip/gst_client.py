@@ -91,10 +91,13 @@ class Client:
                 "opusenc ! rtpopuspay pt=111 ! "
                 "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! webrtc."
             )
+            self.pipeline = Gst.parse_launch(desc)
+            self.webrtc = self.pipeline.get_by_name("webrtc")
         else:
-            desc = "webrtcbin name=webrtc bundle-policy=max-bundle"
-        self.pipeline = Gst.parse_launch(desc)
-        self.webrtc = self.pipeline.get_by_name("webrtc")
+            self.pipeline = Gst.Pipeline.new("whep")
+            self.webrtc = Gst.ElementFactory.make("webrtcbin", "webrtc")
+            self.webrtc.set_property("bundle-policy", GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE)
+            self.pipeline.add(self.webrtc)
         loopback_only(self.webrtc)
         if mode == "whep":
             for caps in (
