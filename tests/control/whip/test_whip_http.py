@@ -289,3 +289,54 @@ async def test_a_whip_publisher_is_a_member_for_describe_apis_and_callbacks(live
         later = dict(window, CommId=rooms.RoomList[0].CommId, EndTime=now + 30)
         users = await call(sdk, "DescribeUserInfo", later)
         assert users.UserList[0].Finished is True
+
+
+def viewer_offer() -> str:
+    """A WHEP client's offer: recvonly audio + video."""
+    return (
+        offer()
+        .replace("a=sendonly", "a=recvonly")
+        .replace("\r\na=ssrc:", "\r\na=x-no-ssrc:")  # a receive-only client declares no SSRC
+    )
+
+
+async def test_whep_plays_a_publisher_and_refuses_what_it_cannot_play(live: Live) -> None:
+    assert live.first is not None
+    await publish(live, "enc")
+    url = f"/whep/{ROOM}/enc"
+    viewer = {**SDP, **auth(sig(live, "viewer"))}
+
+    r = await live.http.post(url + "?stream=main&small=1", content=viewer_offer(), headers=viewer)
+    assert r.status_code == 201, r.text
+    assert (
+        r.headers["location"].startswith("/whep/sessions/") and r.headers["content-type"] == "application/sdp"
+    )
+    answer = r.text
+    assert answer.count("a=sendonly") == 2 and answer.count("a=ssrc-group:FID") == 0
+    assert "a=rtpmap:111 opus/48000/2" in answer and "a=rtpmap:96 VP8/90000" in answer
+    assert members(live) == ["enc", "viewer"]
+
+    other = {**SDP, **auth(sig(live, "viewer2"))}
+    h263_pcmu = offer(video="H263/90000", audio="PCMU/8000").replace("sendonly", "recvonly")
+    cases = [
+        ("nobody of that name", f"/whep/{ROOM}/ghost", viewer_offer(), other, 404, "not_publishing"),
+        ("a room that does not exist", "/whep/999/enc", viewer_offer(), other, 404, "not_publishing"),
+        ("no sub stream", f"{url}?stream=sub", viewer_offer(), other, 404, "not_publishing"),
+        ("playing oneself", url, viewer_offer(), {**SDP, **auth(sig(live, "enc"))}, 400, "invalid_request"),
+        ("garbage SDP", url, "nonsense", other, 400, "invalid_sdp"),
+        ("an offer that only sends", url, offer(), other, 400, "invalid_sdp"),
+        ("no codec to play", url, h263_pcmu, other, 422, "unsupported_codec"),
+        ("wrong content type", url, viewer_offer(), {**other, "Content-Type": "application/json"}, 415,
+         "unsupported_media_type"),
+        ("expired UserSig", url, viewer_offer(),
+         {**SDP, **auth(sig(live, "viewer2", expire=60, now=int(time.time()) - 3600))}, 401, "bad_token"),
+    ]  # fmt: skip
+    for name, path, body, headers, status, code in cases:
+        assert_error(await live.http.post(path, content=body, headers=headers), status, code)
+        assert members(live) == ["enc", "viewer"], name
+        assert live.app.state.rooms.room_info(f"{live.first.sdkappid}:n:999") is None, name
+
+    assert (
+        await live.http.delete(r.headers["location"], headers=auth(sig(live, "viewer")))
+    ).status_code == 200
+    assert members(live) == ["enc"]
