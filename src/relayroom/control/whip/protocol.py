@@ -26,6 +26,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
     "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Patch, Accept-Post",
     "Access-Control-Max-Age": "600",
+    "Cache-Control": "no-store",  # answers carry ICE credentials, Link headers TURN credentials
 }
 
 
