@@ -438,6 +438,8 @@ def build_answer(
             lines.append("c=IN IP4 0.0.0.0")
             lines.append(f"a=mid:{m.mid}")
             lines.append("a=inactive")
+            # GStreamer's webrtcbin refuses an answer whose rejected m-line has no fingerprint
+            lines.append(f"a=fingerprint:sha-256 {local.fingerprint}")
             continue
         codec = m.codec
         pts = [codec.payload_type] + ([codec.rtx_payload_type] if codec.rtx_payload_type is not None else [])
@@ -707,6 +709,7 @@ def build_viewer_answer(
             fmt = " ".join(str(f) for f in m.fmt) or "0"
             proto = "UDP/DTLS/SCTP" if m.kind == "application" else "UDP/TLS/RTP/SAVPF"
             out += [f"m={m.kind} 0 {proto} {fmt}", "c=IN IP4 0.0.0.0", f"a=mid:{m.mid}", "a=inactive"]
+            out.append(f"a=fingerprint:sha-256 {local.fingerprint}")  # webrtcbin wants one (see above)
             continue
         pts = [ml.payload_type] + ([ml.rtx_payload_type] if ml.rtx_payload_type is not None else [])
         out.append(f"m={m.kind} 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}")

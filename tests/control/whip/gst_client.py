@@ -102,7 +102,9 @@ class Client:
         if mode == "whep":
             for caps in (
                 "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000",
-                "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
+                "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000; "
+                "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000,"
+                "packetization-mode=(string)1,profile-level-id=(string)42e01f",
             ):
                 self.webrtc.emit(
                     "add-transceiver",
