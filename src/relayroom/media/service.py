@@ -909,17 +909,23 @@ class MediaService:
         )
 
     async def play(
-        self, router_id: str, participant_id: str, producer_ids: Sequence[str], offer_sdp: str
+        self,
+        router_id: str,
+        participant_id: str,
+        producer_ids: Sequence[str],
+        offer_sdp: str,
+        *,
+        audience: bool = False,
     ) -> PlayResult:
         """Answer a receive-only client's offer (WHEP) with consumers of ``producer_ids`` on a recv
         transport: each producer takes the first free receiving m-line of its kind that offers its
         codec, with the client's mid and payload types. Other m-lines are rejected. Raises ValueError
-        for a malformed offer, UnsupportedError when no producer fits any m-line."""
+        for a malformed offer, UnsupportedError when no producer fits any m-line. The transport is
+        placed as ``subscribe`` places one (``audience``: spread)."""
         self._check()
         offer = sdp.parse_viewer_offer(offer_sdp)
         async with self._router(router_id).lock:
             state = self._router(router_id)
-            worker = self.worker_for_router(router_id)
             p = state.participant(participant_id)
             if p.recv_transport_id is not None:
                 raise InvalidStateError("participant already has a recv transport")
@@ -945,7 +951,11 @@ class MediaService:
                     "no receiving m-line of the offer takes what is published"
                     + (f" ({', '.join(missing)})" if missing else "")
                 )
-            p.recv_transport_id, p.recv_local = await self._create_transport(router_id, participant_id)
+            w = self._place_recv(state, audience)
+            edge = None if w == state.worker_index else await self._ensure_edge(state, w)
+            p.recv_transport_id, p.recv_local = await self._create_transport(router_id, participant_id, edge)
+            p.recv_worker = w
+            worker = self._recv_handle(state, p)
             remote_role = "server" if offer.setup_role == "server" else "client"
             await worker.request(
                 "transport.connect",

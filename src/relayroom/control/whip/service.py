@@ -26,7 +26,7 @@ from relayroom.auth.usersig import decode_usersig, verify_usersig
 from relayroom.control.rooms.entry import RECV_PRIVILEGE, AppDirectory
 from relayroom.control.rooms.errors import RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
-from relayroom.control.rooms.participant import Participant
+from relayroom.control.rooms.participant import Participant, Role
 from relayroom.control.rooms.room import Room
 from relayroom.control.signaling.ice_servers import IceServers
 from relayroom.control.whip.protocol import (
@@ -51,7 +51,13 @@ class PlayBackend(Protocol):
     """The part of MediaService a WHEP viewer needs."""
 
     async def play(
-        self, router_id: str, participant_id: str, producer_ids: Sequence[str], offer_sdp: str
+        self,
+        router_id: str,
+        participant_id: str,
+        producer_ids: Sequence[str],
+        offer_sdp: str,
+        *,
+        audience: bool = False,
     ) -> PlayResult: ...
     async def request_keyframe(self, router_id: str, producer_id: str) -> None: ...
 
@@ -192,8 +198,9 @@ class WhipService:
                     raise WhipError(
                         409, "session_ended", "the viewer was removed from the room while joining"
                     )
+                audience = p.role is Role.AUDIENCE  # spread over workers, like SDK audience members
                 result = await self._p.media.play(
-                    room_obj.router_id, p.participant_id, producer_ids, offer_sdp
+                    room_obj.router_id, p.participant_id, producer_ids, offer_sdp, audience=audience
                 )
         except (ValueError, TypeError) as exc:
             await self._leave(p)
