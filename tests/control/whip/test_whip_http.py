@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from relayroom.auth.privatemapkey import Privilege, gen_privatemapkey
 from relayroom.auth.usersig import gen_usersig
 from relayroom.config import Settings
 from tests.control.cloudapi.server import Live, call, live_server, trtc_client
@@ -340,3 +341,69 @@ async def test_whep_plays_a_publisher_and_refuses_what_it_cannot_play(live: Live
         await live.http.delete(r.headers["location"], headers=auth(sig(live, "viewer")))
     ).status_code == 200
     assert members(live) == ["enc"]
+
+
+async def test_privatemapkey_in_the_query_and_a_live_room_audience_viewer(live: Live) -> None:
+    assert live.first is not None
+    app, key = live.first.sdkappid, live.first.secret_key
+    r = await live.http.patch(
+        f"/api/v1/applications/{app}", headers=live.admin, json={"permission_key_enabled": True}
+    )
+    assert r.status_code == 200, r.text
+
+    def pmk(user: str, privilege: int) -> str:
+        return str(gen_privatemapkey(app, key, user, 3600, room_id=ROOM, privilege=privilege))
+
+    enc = {**SDP, **auth(sig(live, "enc"))}
+    deadline = time.monotonic() + 10
+    while True:  # the directory may answer from before the PATCH for a moment
+        refused = await live.http.post(f"/whip/{ROOM}?scene=live", content=offer(), headers=enc)
+        if refused.status_code != 201 or time.monotonic() > deadline:
+            break
+        await live.http.delete(refused.headers["location"], headers=enc)
+        await asyncio.sleep(0.2)
+    assert_error(refused, 403, "privatemapkey_refused")
+    assert members(live) == []
+
+    ok = await live.http.post(
+        f"/whip/{ROOM}",
+        params={"scene": "live", "privateMapKey": pmk("enc", 255)},
+        content=offer(),
+        headers=enc,
+    )
+    assert ok.status_code == 201, ok.text
+    room = live.app.state.rooms.room_info(f"{app}:n:{ROOM}")
+    assert room["scene"] == "live" and room["members"][0]["role"] == "anchor"
+
+    # A viewer whose key allows entering and receiving audio only: it gets the audio, as audience.
+    viewer = {**SDP, **auth(sig(live, "viewer"))}
+    audio_only = int(Privilege.ENTER_ROOM | Privilege.RECV_AUDIO)
+    assert_error(await live.http.post(f"/whep/{ROOM}/enc", content=viewer_offer(), headers=viewer), 403,
+                 "privatemapkey_refused")  # fmt: skip
+    r = await live.http.post(
+        f"/whep/{ROOM}/enc",
+        params={"privateMapKey": pmk("viewer", audio_only)},
+        content=viewer_offer(),
+        headers=viewer,
+    )
+    assert r.status_code == 201, r.text
+    assert r.text.count("a=sendonly") == 1 and "m=video 0 " in r.text and "m=audio 9 " in r.text
+    roles = {m["userId"]: m["role"] for m in live.app.state.rooms.room_info(f"{app}:n:{ROOM}")["members"]}
+    assert roles == {"enc": "anchor", "viewer": "audience"}
+
+
+async def test_a_session_is_held_by_its_media_not_by_heartbeats(tmp_path: Path) -> None:
+    # idle rule: 1 s without a heartbeat; media consent: 3 s without packets
+    cfg = settings(tmp_path, rooms={"idle_timeout_s": 1.0})
+    cfg.media.consent_timeout_s = 3.0
+    async with live_server(cfg) as live:
+        r = await publish(live, "enc")  # an offer whose ICE never completes: no media will flow
+        await asyncio.sleep(2.0)
+        assert members(live) == ["enc"]  # no heartbeat for 2 s: still in (no socket to send one on)
+        deadline = time.monotonic() + 15
+        while members(live):  # the transport's consent expires: the session ends, the member leaves
+            assert time.monotonic() < deadline, "the session outlived its media"
+            await asyncio.sleep(0.2)
+        assert not live.app.state.whip.sessions
+        gone = await live.http.delete(r.headers["location"], headers=auth(sig(live, "enc")))
+        assert_error(gone, 404, "not_found")
