@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
+from relayroom.control.usage.meter import MeterParams
+from relayroom.storage.models import UsageBucket
 from tests.control.cloudapi.server import Live, live_server, settings_for
 from tests.control.whip.gst import gst_client, require_gstreamer
 from tests.web.conftest import Browser, artifact, eventually
@@ -42,9 +45,18 @@ async def until(check: Any, within: float = 20.0) -> None:
         await asyncio.sleep(0.1)
 
 
+async def video_seconds(live: Live, user: str) -> float:
+    """Seconds of video (any tier) metered for ``user``, from the usage table."""
+    async with live.app.state.services.ctx.db.read() as session:
+        rows = (await session.execute(select(UsageBucket).where(UsageBucket.user_id == user))).scalars()
+        five_min = [r for r in rows if r.granularity == "5min"]
+        return float(sum(r.sd_s + r.hd_s + r.fhd_s + r.k2_s + r.k4_s for r in five_min))
+
+
 async def test_gstreamer_plays_an_sdk_clients_stream_over_whep(tmp_path: Path) -> None:
     require_gstreamer("vp8dec", "opusdec")
-    async with live_server(settings_for(tmp_path / "d", media=True)) as live:
+    meter = {"meter_params": MeterParams(tick_s=0.5, flush_s=1.0)}
+    async with live_server(settings_for(tmp_path / "d", media=True), state=meter) as live:
         assert live.first is not None
         async with RelayRoomClient(live.signal_url) as alice:
             await alice.enter_room(
@@ -62,6 +74,11 @@ async def test_gstreamer_plays_an_sdk_clients_stream_over_whep(tmp_path: Path) -
                 audio = await gst.wait("audio", within=30)
                 audio = await gst.wait("audio", within=30)
                 assert audio["rms"] > 1000, audio
+                # Usage: the viewer is billed for the video it receives, like an SDK subscriber.
+                deadline = time.monotonic() + 20
+                while await video_seconds(live, "viewer") < 1.0:
+                    assert time.monotonic() < deadline, "no video usage metered for the WHEP viewer"
+                    await asyncio.sleep(0.5)
                 # The played user leaves: the viewer's session ends with it.
                 await alice.exit_room()
                 await until(lambda: members(live) == [])

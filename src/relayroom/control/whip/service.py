@@ -202,6 +202,9 @@ class WhipService:
                 result = await self._p.media.play(
                     room_obj.router_id, p.participant_id, producer_ids, offer_sdp, audience=audience
                 )
+                # What the member receives, as for SDK subscribers: usage metering and the keyframe
+                # requests when its transport connects read it.
+                p.subscribed = set(result.producer_ids)
         except (ValueError, TypeError) as exc:
             await self._leave(p)
             raise WhipError(400, "invalid_sdp", f"the offer is not usable: {exc}") from None
