@@ -102,7 +102,7 @@ async def test_chromium_plays_a_gstreamer_whip_publisher_over_whep(tmp_path: Pat
             resource = await page.evaluate(
                 "([url, token]) => window.play(url, token)", [f"{base}/whep/{ROOM}/encoder", sig(live, "web")]
             )
-            assert resource.startswith("/whep/sessions/")
+            assert resource.startswith(f"{base}/whep/sessions/")
             assert members(live) == ["encoder", "web"]
 
             async def state() -> Any:
@@ -125,7 +125,7 @@ PAGE = """<!doctype html><html><body>
 <video id="v" autoplay playsinline width="320" height="240"></video>
 <canvas id="c" width="320" height="240"></canvas>
 <script>
-let pc, location_, token_, base_;
+let pc, location_, token_;
 window.play = async (url, token) => {
   pc = new RTCPeerConnection({bundlePolicy: 'max-bundle'});
   pc.addTransceiver('audio', {direction: 'recvonly'});
@@ -136,7 +136,7 @@ window.play = async (url, token) => {
   const r = await fetch(url, {method: 'POST', body: pc.localDescription.sdp,
     headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + token}});
   if (r.status !== 201) throw new Error('WHEP POST: ' + r.status + ' ' + await r.text());
-  location_ = r.headers.get('Location'); token_ = token; base_ = new URL(url).origin;
+  location_ = new URL(r.headers.get('Location'), url).href; token_ = token;
   await pc.setRemoteDescription({type: 'answer', sdp: await r.text()});
   return location_;
 };
@@ -161,7 +161,7 @@ window.measure = async () => {
 };
 window.stop = async () => {
   const headers = {'Authorization': 'Bearer ' + token_};
-  const r = await fetch(base_ + location_, {method: 'DELETE', headers});
+  const r = await fetch(location_, {method: 'DELETE', headers});
   pc.close();
   return r.status;
 };

@@ -101,7 +101,7 @@ def assert_error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
 async def test_publish_answers_201_with_an_answer_location_etag_and_cors(live: Live) -> None:
     r = await publish(live, "enc")
     assert r.headers["content-type"] == "application/sdp"
-    assert r.headers["location"].startswith("/whip/sessions/")
+    assert r.headers["location"].startswith(f"http://{live.host}/whip/sessions/")  # absolute
     assert r.headers["etag"].startswith('"') and r.headers["access-control-allow-origin"] == "*"
     assert "location" in r.headers["access-control-expose-headers"].lower()
     answer = r.text
@@ -170,6 +170,7 @@ async def test_bad_input_gets_a_clear_4xx_and_affects_nobody(live: Live) -> None
     expired = sig(live, "mallory", expire=60, now=int(time.time()) - 3600)
     other_key = gen_usersig(app, "0" * 64, "mallory", 3600)
     unknown_app = gen_usersig(app + 1, "0" * 64, "mallory", 3600)
+    huge_app = gen_usersig(2**63 + 5, "0" * 64, "mallory", 3600)  # no SDKAppID; must not reach the database
     loc = alice.headers["location"]
     cases: list[tuple[str, Callable[[], Any], int, str]] = [
         (
@@ -198,6 +199,7 @@ async def test_bad_input_gets_a_clear_4xx_and_affects_nobody(live: Live) -> None
             403,
             "unknown_application",
         ),
+        ("a UserSig naming no SDKAppID", post(headers={**SDP, **auth(huge_app)}), 401, "bad_token"),
         ("DELETE of someone else's session", delete(loc, auth(sig(live, "mallory"))), 403, "forbidden"),
         ("DELETE without a token", delete(loc, {}), 401, "bad_token"),
         (
@@ -310,7 +312,8 @@ async def test_whep_plays_a_publisher_and_refuses_what_it_cannot_play(live: Live
     r = await live.http.post(url + "?stream=main&small=1", content=viewer_offer(), headers=viewer)
     assert r.status_code == 201, r.text
     assert (
-        r.headers["location"].startswith("/whep/sessions/") and r.headers["content-type"] == "application/sdp"
+        r.headers["location"].startswith(f"http://{live.host}/whep/sessions/")
+        and r.headers["content-type"] == "application/sdp"
     )
     answer = r.text
     assert answer.count("a=sendonly") == 2 and answer.count("a=ssrc-group:FID") == 0

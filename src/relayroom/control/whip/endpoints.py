@@ -68,8 +68,10 @@ async def _body(request: Request, expected: str) -> str:
         raise WhipError(400, "invalid_sdp", "the body is not UTF-8") from None
 
 
-def _created(c: Created) -> Response:
-    headers = {**CORS_HEADERS, "Location": c.location, "ETag": c.etag, "Accept-Patch": TRICKLE_TYPE}
+def _created(request: Request, c: Created) -> Response:
+    # An absolute URL: RFC 9110 allows a relative one, but some encoders only follow absolute ones.
+    location = str(request.base_url).rstrip("/") + c.location
+    headers = {**CORS_HEADERS, "Location": location, "ETag": c.etag, "Accept-Patch": TRICKLE_TYPE}
     if c.link:
         headers["Link"] = c.link
     return Response(c.answer_sdp, status_code=201, media_type=SDP_TYPE, headers=headers)
@@ -93,7 +95,7 @@ async def whip_publish(
     offer = await _body(request, SDP_TYPE)
     token = bearer(authorization)
     opts = EntryOptions(scene, private_map_key, consent_token)
-    return _created(await whip.publish(room, token, offer, opts))
+    return _created(request, await whip.publish(room, token, offer, opts))
 
 
 @router.post("/whep/{room}/{user_id}", status_code=201, response_class=Response)
@@ -115,7 +117,7 @@ async def whep_play(
     offer = await _body(request, SDP_TYPE)
     token = bearer(authorization)
     opts = EntryOptions(scene, private_map_key, consent_token)
-    return _created(await whip.play(room, user_id, token, offer, opts, stream))
+    return _created(request, await whip.play(room, user_id, token, offer, opts, stream))
 
 
 @router.options("/whip/sessions/{resource_id}", include_in_schema=False)

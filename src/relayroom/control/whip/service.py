@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 from relayroom.auth.errors import UserSigDecodeError
 from relayroom.auth.usersig import decode_usersig, verify_usersig
+from relayroom.control.deps import MAX_SDKAPPID
 from relayroom.control.rooms.entry import RECV_PRIVILEGE, AppDirectory
 from relayroom.control.rooms.errors import RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
@@ -187,7 +188,10 @@ class WhipService:
         existing = self.rooms.get_room(ref.key)
         if existing is None or target not in existing.participants:
             raise WhipError(
-                404, "not_publishing", f"user {target} is not in this room", details={"userId": target}
+                404,
+                "not_publishing",
+                f"user {target[:64]} is not in this room",
+                details={"userId": target[:64]},
             )
         sink = _Sink(self)
         p = await self._enter(ref.room_id, ref.str_room_id, sdkappid, user_id, token, "audience", opts, sink)
@@ -233,8 +237,8 @@ class WhipService:
             raise WhipError(
                 404,
                 "not_publishing",
-                f"user {target} publishes no {stream} stream in this room",
-                details={"userId": target, "stream": stream},
+                f"user {target[:64]} publishes no {stream} stream in this room",
+                details={"userId": target[:64], "stream": stream},
             )
         if p.permission_key_enforced:
             pubs = [pub for pub in pubs if p.privileges & RECV_PRIVILEGE[(pub.kind, pub.source)][0]]
@@ -410,6 +414,8 @@ def _identity(token: str) -> tuple[int, str]:
         decoded = decode_usersig(token)
     except (UserSigDecodeError, ValueError) as exc:
         raise unauthorized(f"the bearer token is not a UserSig: {exc}") from None
+    if not 0 < decoded.sdkappid <= MAX_SDKAPPID:  # TRTC's SDKAppIDs are 32-bit; never a database overflow
+        raise unauthorized("the UserSig names no valid SDKAppID")
     return decoded.sdkappid, decoded.identifier
 
 
