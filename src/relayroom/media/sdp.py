@@ -6,6 +6,7 @@ browsers and aiortc see (ICE-lite, BUNDLE, rtcp-mux, one codec per m-line, fixed
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Sequence
@@ -168,21 +169,29 @@ class LocalTransport:
         )
 
 
-def _choose_codec(media: aiortc_sdp.MediaDescription) -> CodecInfo | None:
-    codecs = media.rtp.codecs
+def _rtx_for(media: aiortc_sdp.MediaDescription) -> dict[int, int]:
+    """codec payload type -> its RTX payload type (a=fmtp:<rtx> apt=<codec>)."""
     rtx_for: dict[int, int] = {}
-    for c in codecs:
+    for c in media.rtp.codecs:
         if c.mimeType.lower().endswith("/rtx") and c.payloadType is not None:
             apt = c.parameters.get("apt")
             if isinstance(apt, int):
                 rtx_for[apt] = c.payloadType
+    return rtx_for
+
+
+def _codec_info(c: Any, rtx_for: dict[int, int]) -> CodecInfo:
+    fmtp = ";".join(f"{k}={v}" if v is not None else str(k) for k, v in c.parameters.items())
+    fb = tuple(f"{f.type} {f.parameter}" if f.parameter else f.type for f in c.rtcpFeedback)
+    return CodecInfo(c.mimeType, c.clockRate, c.channels, c.payloadType, rtx_for.get(c.payloadType), fmtp, fb)
+
+
+def _choose_codec(media: aiortc_sdp.MediaDescription) -> CodecInfo | None:
+    codecs = media.rtp.codecs
+    rtx_for = _rtx_for(media)
 
     def make(c: Any) -> CodecInfo:
-        fmtp = ";".join(f"{k}={v}" if v is not None else str(k) for k, v in c.parameters.items())
-        fb = tuple(f"{f.type} {f.parameter}" if f.parameter else f.type for f in c.rtcpFeedback)
-        return CodecInfo(
-            c.mimeType, c.clockRate, c.channels, c.payloadType, rtx_for.get(c.payloadType), fmtp, fb
-        )
+        return _codec_info(c, rtx_for)
 
     if media.kind == "audio":
         for c in codecs:
@@ -230,8 +239,21 @@ def normalize_lines(sdp: str) -> list[str]:
     return lines
 
 
+def _bundle_only(lines: list[str]) -> list[str]:
+    """RFC 8843 §7.2: an m-line with ``a=bundle-only`` has port 0 but is part of the BUNDLE group
+    (GStreamer's webrtcbin offers this way with max-bundle). Give it the bundle's port 9 so that it
+    is read as the live m-line it is."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("m=")] + [len(lines)]
+    out = list(lines)
+    for begin, end in itertools.pairwise(starts):
+        parts = out[begin].split(" ", 2)
+        if len(parts) == 3 and parts[1] == "0" and "a=bundle-only" in (x.strip() for x in lines[begin:end]):
+            out[begin] = f"{parts[0]} 9 {parts[2]}"
+    return out
+
+
 def _parse(sdp: str) -> aiortc_sdp.SessionDescription:
-    text = "\r\n".join(normalize_lines(sdp)) + "\r\n"
+    text = "\r\n".join(_bundle_only(normalize_lines(sdp))) + "\r\n"
     try:
         return aiortc_sdp.SessionDescription.parse(text)
     except Exception as exc:  # aiortc raises assorted errors on malformed SDP
@@ -517,6 +539,8 @@ def build_answer(
             lines.append("c=IN IP4 0.0.0.0")
             lines.append(f"a=mid:{m.mid}")
             lines.append("a=inactive")
+            # GStreamer's webrtcbin refuses an answer whose rejected m-line has no fingerprint
+            lines.append(f"a=fingerprint:sha-256 {local.fingerprint}")
             continue
         codec = m.codec
         pts = [codec.payload_type] + ([codec.rtx_payload_type] if codec.rtx_payload_type is not None else [])
@@ -672,3 +696,141 @@ def parse_answer(sdp: str) -> ParsedAnswer:
         ice.usernameFragment if ice is not None else None,
         {str(m.rtp.muxId): {int(f) for f in m.fmt if str(f).isdigit()} for m in desc.media},
     )
+
+
+# -- a viewer's offer (WHEP): the client offers recvonly m-lines, we answer with our streams ----------
+
+
+@dataclass(frozen=True)
+class ViewerMedia:
+    """One m-line of a viewer's offer: the codecs it can receive that we can forward."""
+
+    index: int
+    mid: str
+    kind: str
+    direction: Direction
+    port: int
+    fmt: list[Any]
+    codecs: list[CodecInfo]  # offered Opus / VP8 / H.264 packetization-mode=1, in offer order
+
+    @property
+    def receiving(self) -> bool:
+        return self.port != 0 and self.direction in ("sendrecv", "recvonly")
+
+
+@dataclass(frozen=True)
+class ViewerOffer:
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprints: list[tuple[str, str]]
+    setup_role: str | None
+    media: list[ViewerMedia]
+
+
+def _forwardable(c: CodecInfo) -> bool:
+    mime = c.mime_type.lower()
+    if mime == "video/h264":
+        return "packetization-mode=1" in c.fmtp.replace(" ", "").split(";")
+    return mime in CONSUMER_PT
+
+
+def parse_viewer_offer(sdp: str) -> ViewerOffer:
+    """Parse a receive-only client's offer (WHEP). ValueError (with a reason) as for ``parse_offer``."""
+    desc = _parse(sdp)
+    media_out: list[ViewerMedia] = []
+    ice = None
+    dtls = None
+    for index, m in enumerate(desc.media):
+        try:
+            mid = str(m.rtp.muxId if m.rtp.muxId is not None else index)
+            _check_mid(mid)
+            codecs: list[CodecInfo] = []
+            if m.kind in ("audio", "video"):
+                _check_rtp_media(m, None)
+                rtx_for = _rtx_for(m)
+                for c in m.rtp.codecs:
+                    info = _codec_info(c, rtx_for)
+                    if _forwardable(info) and info.clock_rate == CLOCK_RATES.get(info.mime_type.lower()):
+                        if len(info.fmtp) <= MAX_FMTP_CHARS and _FMTP.fullmatch(info.fmtp):
+                            codecs.append(info)
+        except ValueError as exc:
+            raise ValueError(f"m-line {index}: {exc}") from None
+        media_out.append(
+            ViewerMedia(index, mid, m.kind, m.direction or "sendrecv", m.port, list(m.fmt), codecs)  # type: ignore[arg-type]
+        )
+        ice = ice or m.ice
+        dtls = dtls or m.dtls
+    if ice is None or not ice.usernameFragment or not ice.password:
+        raise ValueError("offer has no ice credentials")
+    if dtls is None or not dtls.fingerprints:
+        raise ValueError("offer has no dtls fingerprint")
+    fingerprints = [(f.algorithm, f.value) for f in dtls.fingerprints]
+    _check_ice(ice.usernameFragment, ice.password)
+    _check_fingerprints(fingerprints)
+    return ViewerOffer(ice.usernameFragment, ice.password, fingerprints, dtls.role, media_out)
+
+
+def _fmtp_params(fmtp: str) -> dict[str, str]:
+    out = {}
+    for item in fmtp.split(";"):
+        key, _, value = item.partition("=")
+        if key.strip():
+            out[key.strip().lower()] = value.strip().lower()
+    return out
+
+
+def match_codec(offered: Sequence[CodecInfo], producer: CodecInfo) -> CodecInfo | None:
+    """The viewer's entry for the codec a producer sends (its payload types are the viewer's).
+
+    H.264: the same profile-level-id first, then the same profile (first byte), then any
+    packetization-mode=1 entry (decoders take any level; the profile is what matters)."""
+    mime = producer.mime_type.lower()
+    same = [c for c in offered if c.mime_type.lower() == mime]
+    if mime != "video/h264" or not same:
+        return same[0] if same else None
+    want = _fmtp_params(producer.fmtp).get("profile-level-id", "42e01f")
+    levels = [(_fmtp_params(c.fmtp).get("profile-level-id", "42001f"), c) for c in same]
+    exact = [c for level, c in levels if level == want]
+    same_profile = [c for level, c in levels if level[:2] == want[:2]]
+    return (exact or same_profile or same)[0]
+
+
+_VIEWER_FEEDBACK_VIDEO = ("nack", "nack pli", "ccm fir")
+
+
+def build_viewer_answer(
+    offer: ViewerOffer, local: LocalTransport, lines: dict[str, SubscriberMLine], session_id: int
+) -> str:
+    """Our answer to a viewer: ``sendonly`` with the viewer's payload types on the m-lines we fill
+    (``lines``: mid -> consumer m-line), every other m-line rejected. No header extensions are
+    negotiated: forwarded packets keep ids the viewer then ignores."""
+    bundle = [m.mid for m in offer.media if m.mid in lines]
+    out = _session_header(session_id, 1, bundle)
+    setup = "active" if offer.setup_role == "server" else "passive"
+    for m in offer.media:
+        ml = lines.get(m.mid)
+        if ml is None:
+            fmt = " ".join(str(f) for f in m.fmt) or "0"
+            proto = "UDP/DTLS/SCTP" if m.kind == "application" else "UDP/TLS/RTP/SAVPF"
+            out += [f"m={m.kind} 0 {proto} {fmt}", "c=IN IP4 0.0.0.0", f"a=mid:{m.mid}", "a=inactive"]
+            out.append(f"a=fingerprint:sha-256 {local.fingerprint}")  # webrtcbin wants one (see above)
+            continue
+        pts = [ml.payload_type] + ([ml.rtx_payload_type] if ml.rtx_payload_type is not None else [])
+        out.append(f"m={m.kind} 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}")
+        out += _transport_lines(local, setup)
+        out.append(f"a=mid:{m.mid}")
+        out.append("a=sendonly")
+        out.append("a=rtcp-mux")
+        offered = next((c for c in m.codecs if c.payload_type == ml.payload_type), None)
+        wanted = _VIEWER_FEEDBACK_VIDEO if m.kind == "video" else ()
+        fb = [f for f in wanted if offered is not None and f in offered.rtcp_feedback]
+        out += _codec_lines(ml.codec, ml.payload_type, ml.rtx_payload_type, fb)
+        out.append(f"a=msid:{ml.stream_id} {ml.track_id}")
+        if ml.rtx_ssrc is not None:
+            out.append(f"a=ssrc-group:FID {ml.ssrc} {ml.rtx_ssrc}")
+        for s in (ml.ssrc, ml.rtx_ssrc):
+            if s is not None:
+                out.append(f"a=ssrc:{s} cname:{ml.stream_id}")
+                out.append(f"a=ssrc:{s} msid:{ml.stream_id} {ml.track_id}")
+        out += _candidate_lines(local)
+    return "\r\n".join(out) + "\r\n"

@@ -31,6 +31,7 @@ from relayroom.media.types import (
     MediaEventType,
     MediaKind,
     MediaParams,
+    PlayResult,
     ProducerInfo,
     PublishResult,
     SubscribeResult,
@@ -47,6 +48,7 @@ __all__ = [
     "MediaKind",
     "MediaParams",
     "MediaService",
+    "PlayResult",
     "ProducerInfo",
     "PublishResult",
     "SubscribeResult",
@@ -912,8 +914,15 @@ class MediaService:
             return SubscribeResult(self._subscriber_offer(p), added, failed)
 
     async def _consume(
-        self, worker: WorkerHandle, state: RouterState, p: ParticipantState, producer_id: str
+        self,
+        worker: WorkerHandle,
+        state: RouterState,
+        p: ParticipantState,
+        producer_id: str,
+        viewer: tuple[str, sdp.CodecInfo] | None = None,
     ) -> None:
+        """A consumer of ``producer_id`` on p's recv transport. ``viewer``: (mid, the viewer's codec
+        entry) when answering a viewer's offer: its mid and payload types are used instead of ours."""
         rec = state.producers.get(producer_id)
         if rec is None:
             raise ValueError("unknown producer")
@@ -923,7 +932,11 @@ class MediaService:
             pipe = await self._ensure_pipe(state, rec, p.recv_worker)
             source_id = pipe.edge_producer_id
         with_rtx = rec.has_rtx and rec.kind == "video"
-        pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
+        if viewer is None:
+            pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
+        else:
+            with_rtx = with_rtx and viewer[1].rtx_payload_type is not None
+            pt, rtx_pt = viewer[1].payload_type, (viewer[1].rtx_payload_type if with_rtx else None)
         ssrc = sdp.new_ssrc(state.ssrcs)
         rtx_ssrc = sdp.new_ssrc(state.ssrcs) if with_rtx else None
         consumer_id = uuid.uuid4().hex
@@ -951,7 +964,7 @@ class MediaService:
         self._consumer_owner[consumer_id] = (state.router_id, p.participant_id)
         p.mlines.append(
             sdp.SubscriberMLine(
-                mid=str(len(p.mlines)),
+                mid=viewer[0] if viewer is not None else str(len(p.mlines)),
                 kind=rec.kind,
                 codec=rec.codec,
                 payload_type=pt,
@@ -991,6 +1004,70 @@ class MediaService:
                         with contextlib.suppress(InvalidStateError):
                             layer = {"spatialLayer": 0 if small else 2}
                             await worker.request("consumer.setPreferredLayers", ml.consumer_id, layer)
+
+    async def play(
+        self,
+        router_id: str,
+        participant_id: str,
+        producer_ids: Sequence[str],
+        offer_sdp: str,
+        *,
+        audience: bool = False,
+    ) -> PlayResult:
+        """Answer a receive-only client's offer (WHEP) with consumers of ``producer_ids`` on a recv
+        transport: each producer takes the first free receiving m-line of its kind that offers its
+        codec, with the client's mid and payload types. Other m-lines are rejected. Raises ValueError
+        for a malformed offer, UnsupportedError when no producer fits any m-line. The transport is
+        placed as ``subscribe`` places one (``audience``: spread)."""
+        self._check()
+        offer = sdp.parse_viewer_offer(offer_sdp)
+        async with self._router(router_id).lock:
+            state = self._router(router_id)
+            p = state.participant(participant_id)
+            if p.recv_transport_id is not None:
+                raise InvalidStateError("participant already has a recv transport")
+            plan: list[tuple[str, str, sdp.CodecInfo]] = []  # (producer id, mid, viewer codec)
+            used: set[str] = set()
+            missing: list[str] = []
+            for producer_id in producer_ids:
+                rec = state.producers.get(producer_id)
+                if rec is None:
+                    continue
+                for m in offer.media:
+                    if m.mid in used or m.kind != rec.kind or not m.receiving:
+                        continue
+                    codec = sdp.match_codec(m.codecs, rec.codec)
+                    if codec is not None:
+                        used.add(m.mid)
+                        plan.append((producer_id, m.mid, codec))
+                        break
+                else:
+                    missing.append(f"{rec.kind} {rec.codec.mime_type}")
+            if not plan:
+                raise UnsupportedError(
+                    "no receiving m-line of the offer takes what is published"
+                    + (f" ({', '.join(missing)})" if missing else "")
+                )
+            w = self._place_recv(state, audience)
+            edge = None if w == state.worker_index else await self._ensure_edge(state, w)
+            p.recv_transport_id, p.recv_local = await self._create_transport(router_id, participant_id, edge)
+            p.recv_worker = w
+            worker = self._recv_handle(state, p)
+            remote_role = "server" if offer.setup_role == "server" else "client"
+            await worker.request(
+                "transport.connect",
+                p.recv_transport_id,
+                {
+                    "dtlsParameters": {"role": remote_role, "fingerprints": _fps(offer.fingerprints)},
+                    "iceParameters": {"usernameFragment": offer.ice_ufrag},
+                },
+            )
+            p.recv_connected = True
+            for producer_id, mid, codec in plan:
+                await self._consume(worker, state, p, producer_id, (mid, codec))
+            lines = {ml.mid: ml for ml in p.mlines if ml.active}
+            answer = sdp.build_viewer_answer(offer, p.recv_local, lines, p.session_id)
+            return PlayResult(answer, [producer_id for producer_id, _, _ in plan], missing)
 
     async def subscriber_offer(self, router_id: str, participant_id: str) -> str:
         """A fresh offer (next version) of the recv transport as it is, e.g. after an answer was refused."""

@@ -119,6 +119,15 @@ class SubscribeResult:
 
 
 @dataclass(frozen=True)
+class PlayResult:
+    """What ``MediaService.play`` did for a receive-only client's offer (WHEP)."""
+
+    answer_sdp: str
+    producer_ids: list[str]  # producers now sent to the client
+    missing: list[str] = field(default_factory=list)  # "kind mime" of producers no m-line could take
+
+
+@dataclass(frozen=True)
 class MediaEvent:
     """An event from the media layer. ``router_ids`` is set for WORKER_DIED (the routers that were lost)."""
 

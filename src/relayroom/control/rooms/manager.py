@@ -949,7 +949,8 @@ class RoomManager:
                 for p in list(room.participants.values()):
                     idle_since = p.detached_at if p.detached_at is not None else p.last_seen
                     lost = p.media_lost_at is not None and now - p.media_lost_at > timeout
-                    if now - idle_since > timeout or lost:
+                    idle = now - idle_since > timeout and not p.held_by_media
+                    if idle or lost:
                         await self._remove(
                             room, p, ExitReason.TIMEOUT, notice=("reconnect", {"reason": "timeout"})
                         )
