@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+# auto: human-readable lines when stderr is a terminal, JSON lines otherwise (relayroom/logs.py)
+LogFormat = Literal["auto", "human", "json"]
 
 
 class MediaSettings(BaseModel):
@@ -169,6 +171,7 @@ class Settings(BaseSettings):
     region: str = "local"  # this node's region
     regions: list[str] = Field(default_factory=lambda: ["local"])  # the deployment's regions
     log_level: LogLevel = "info"
+    log_format: LogFormat = "auto"
     dev: bool = False  # dev-only conveniences (demo UserSig endpoint); never in production
     master_key: str | None = None  # base64 32 bytes; default: data_dir/master.key (created 0600)
     # HTTPS without a proxy: PEM certificate chain and private key (uvicorn's TLS); both or neither

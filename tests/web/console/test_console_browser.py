@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack
@@ -30,7 +29,8 @@ from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
 from relayroom.control.usage.meter import MeterParams
 from relayroom.control.webhooks.service import WebhookParams
-from tests.cli.test_serve import free_port
+from tests.processes import free_port
+from tests.serving import served
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
@@ -67,17 +67,8 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart, Path]]:
     app = create_app(settings, on_first_start=seen.append)
     app.state.meter_params = MeterParams(tick_s=0.5, flush_s=1.0)  # usage shows up within seconds
     app.state.webhook_params = WebhookParams(poll_interval_s=0.2, config_cache_s=0.2)
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(srv.serve())
-    while not srv.started:
-        await asyncio.sleep(0.05)
-    try:
+    async with served(app, settings.port):
         yield f"127.0.0.1:{settings.port}", seen[0], settings.data_dir / "relayroom.db"
-    finally:
-        srv.should_exit = True
-        await task
 
 
 class Watch:
