@@ -23,7 +23,7 @@ from relayroom.control import limits
 from relayroom.control.accounts.endpoints import router as accounts_router
 from relayroom.control.applications.endpoints import router as applications_router
 from relayroom.control.bootstrap import FirstStart
-from relayroom.control.cloudapi.endpoints import router as cloudapi_router  # issue 7
+from relayroom.control.cloudapi.endpoints import router as cloudapi_router
 from relayroom.control.cloudapi.endpoints import too_large as cloudapi_too_large
 from relayroom.control.container import ContainerParams, build_container
 from relayroom.control.deps import RelayRoomApp
@@ -35,10 +35,11 @@ from relayroom.control.oplog.endpoints import router as oplog_router
 from relayroom.control.oplog.integrity import register_metrics as register_oplog_metrics
 from relayroom.control.privacy.endpoints import router as privacy_router
 from relayroom.control.signaling.endpoints import router as signaling_router
-from relayroom.control.usage.endpoints import router as usage_router  # issue 7
-from relayroom.control.web import router as web_router  # issue 5: /sdk, /demo, dev UserSig
-from relayroom.control.web_console import router as web_console_router  # issue 8: /console/
-from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
+from relayroom.control.usage.endpoints import router as usage_router
+from relayroom.control.web import router as web_router  # /sdk, /demo, dev UserSig
+from relayroom.control.web_console import router as web_console_router  # /console/
+from relayroom.control.webhooks.endpoints import router as webhooks_router
+from relayroom.control.whip.endpoints import router as whip_router
 from relayroom.media.metrics import MediaCollector
 
 log = logging.getLogger("relayroom.control")
@@ -159,11 +160,12 @@ def create_app(
         privacy_router,
         live_router,
         signaling_router,
-        webhooks_router,  # issue 7
-        usage_router,  # issue 7
-        cloudapi_router,  # issue 7: POST / (TRTC server API)
-        web_router,  # issue 5
-        web_console_router,  # issue 8: the web console at /console/ (GET / redirects)
+        webhooks_router,
+        usage_router,
+        cloudapi_router,  # POST / (TRTC server API)
+        web_router,
+        web_console_router,  # the web console at /console/ (GET / redirects)
+        whip_router,  # WHIP ingest and WHEP playback (/whip/..., /whep/...)
     ):
         app.include_router(r)
     limits.install(app, cloudapi_too_large)  # body size and JSON depth, before anything reads a body

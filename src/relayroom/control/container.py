@@ -51,6 +51,7 @@ from relayroom.control.signaling.ice_servers import IceServers, ice_servers_for
 from relayroom.control.usage.meter import MeterParams, UsageMeter
 from relayroom.control.usage.privacy import CustomerDataProvider
 from relayroom.control.webhooks.service import WebhookParams, WebhookService
+from relayroom.control.whip.service import WhipParams, WhipService
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
 from relayroom.datadir import secure_dir
@@ -99,6 +100,7 @@ class Container:
     rooms: RoomManager | None
     live: LiveControl
     moderation: ModerationService
+    whip: WhipService | None  # WHIP ingest / WHEP playback over the rooms (None without rooms)
     signal_connections: SignalConnections
     ice_servers: IceServers
     login_throttle: LoginThrottle
@@ -157,6 +159,8 @@ class Container:
         if self._started:
             if self.rooms is not None:
                 await self.rooms.close()
+            if self.whip is not None:
+                await self.whip.close()  # WHIP/WHEP sessions ended with their rooms
             await self.meter.close()
             await self.history.close()
             await self.webhooks.close()
@@ -280,6 +284,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         consent=consent,
         requests=RequestService(ctx, oplog, retention, consent),
     )
+    ice_servers = ice_servers_for(settings.turn, clock)
     us = settings.usage
     meter = UsageMeter(
         ctx,
@@ -301,8 +306,13 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms=rooms,
         live=live,
         moderation=ModerationService(ctx, oplog, rooms),
+        whip=(
+            WhipService(WhipParams(rooms, media, ice_servers, DbAppDirectory(ctx.db, apps)))
+            if rooms is not None
+            else None
+        ),
         signal_connections=SignalConnections(),
-        ice_servers=ice_servers_for(settings.turn, clock),
+        ice_servers=ice_servers,
         login_throttle=LoginThrottle(
             _given(params.throttle_store, lambda: InMemoryThrottleStore(clock.time)),
             clock.time,

@@ -1,18 +1,16 @@
-"""The whole app (create_app, lifespan included) served by uvicorn on 127.0.0.1, plus the official
+"""The whole app (create_app, lifespan included) served on 127.0.0.1 (tests/serving.py), plus the official
 TRTC SDK pointed at it, for the cloud-API, webhook and usage tests."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from relayroom.clock import Clock
 from relayroom.config import Settings
@@ -20,6 +18,9 @@ from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
 from relayroom.control.container import Container, ContainerParams
 from relayroom.control.deps import RelayRoomApp, container_of
+from relayroom.control.rooms.manager import RoomManager
+from relayroom.control.whip.service import WhipService
+from tests.serving import served
 
 
 def settings_for(data_dir: Path, *, media: bool = False, database_url: str | None = None) -> Settings:
@@ -44,6 +45,18 @@ class Live:
         return container_of(self.app)
 
     @property
+    def rooms(self) -> RoomManager:
+        rooms = self.container.rooms
+        assert rooms is not None, "the server runs without media"
+        return rooms
+
+    @property
+    def whip(self) -> WhipService:
+        whip = self.container.whip
+        assert whip is not None, "the server runs without media"
+        return whip
+
+    @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
@@ -53,11 +66,7 @@ class Live:
 
     async def credential(self, account_id: str | None = None) -> tuple[str, str]:
         acc = account_id or (self.first.account_id if self.first else "")
-        for _ in range(50):  # a login's commit may land just after its response
-            r = await self.http.post(f"/api/v1/accounts/{acc}/credentials", headers=self.admin)
-            if r.status_code != 401:
-                break
-            await asyncio.sleep(0.05)
+        r = await self.http.post(f"/api/v1/accounts/{acc}/credentials", headers=self.admin)
         assert r.status_code == 201, r.text
         body = r.json()
         return body["secret_id"], body["secret_key"]
@@ -73,19 +82,7 @@ async def live_server(
 ) -> AsyncIterator[Live]:
     seen: list[FirstStart] = []
     app = create_app(settings, clock=clock, on_first_start=seen.append, params=params)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if task.done():
-                task.result()
-            assert time.monotonic() < deadline, "server did not start"
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with served(app) as port:
         # generous timeout: the machine is shared with other suites (2 cores)
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=30
@@ -95,26 +92,24 @@ async def live_server(
             r = await http.post("/api/v1/auth/login", json={"username": user, "password": password})
             assert r.status_code == 200, r.text
             admin = {"Authorization": f"Bearer {r.json()['token']}"}
-            for _ in range(50):  # a login's commit may land just after its response
-                if (await http.get("/api/v1/me", headers=admin)).status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
             yield Live(app, port, first, http, admin)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 20)
 
 
-def trtc_client(host: str, secret_id: str, secret_key: str) -> Any:
+def trtc_client(
+    host: str, secret_id: str, secret_key: str, *, method: str = "POST", sign: str = "TC3-HMAC-SHA256"
+) -> Any:
+    """The official client; ``method`` GET/POST (HttpProfile.reqMethod), ``sign`` TC3-HMAC-SHA256,
+    HmacSHA256 or HmacSHA1 (ClientProfile.signMethod)."""
     from tencentcloud.common import credential
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
     from tencentcloud.trtc.v20190722 import trtc_client as tc
 
-    hp = HttpProfile(endpoint=host, protocol="http", reqTimeout=20)
+    hp = HttpProfile(endpoint=host, protocol="http", reqTimeout=20, reqMethod=method)
     return tc.TrtcClient(
-        credential.Credential(secret_id, secret_key), "ap-guangzhou", ClientProfile(httpProfile=hp)
+        credential.Credential(secret_id, secret_key),
+        "ap-guangzhou",
+        ClientProfile(httpProfile=hp, signMethod=sign),
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from relayroom.control.live.endpoints import _media_stats, _with_quality
+from relayroom.media.service import MediaService
 
 MEMBER = {
     "participantId": "p-alice",
@@ -65,10 +66,11 @@ async def test_media_stats_tolerates_no_media_and_failures() -> None:
     async def boom(router_id: str) -> dict[str, Any]:
         raise RuntimeError("worker gone")
 
-    assert await _media_stats(SimpleNamespace(stats=boom), "r1") == {}
+    assert await _media_stats(cast(MediaService, SimpleNamespace(stats=boom)), "r1") == {}
 
     async def ok(router_id: str) -> dict[str, Any]:
         return {"p": {"producers": {}, "consumers": {}}}
 
-    assert await _media_stats(SimpleNamespace(stats=ok), "r1") == {"p": {"producers": {}, "consumers": {}}}
-    assert await _media_stats(SimpleNamespace(stats=ok), None) == {}
+    found = await _media_stats(cast(MediaService, SimpleNamespace(stats=ok)), "r1")
+    assert found == {"p": {"producers": {}, "consumers": {}}}
+    assert await _media_stats(cast(MediaService, SimpleNamespace(stats=ok)), None) == {}
