@@ -26,6 +26,7 @@ from relayroom.control.container import Container
 from relayroom.control.errors import AppError, NotAuthenticated
 from relayroom.control.oplog.integrity import OplogIntegrity
 from relayroom.control.principal import Principal
+from relayroom.control.rooms.ids import MAX_SDKAPPID
 from relayroom.control.rooms.manager import RoomManager
 from relayroom.control.rooms.moderation import ModerationService
 from relayroom.control.services import Services
@@ -153,8 +154,8 @@ ModerationDep = Annotated[ModerationService, Depends(get_moderation)]
 SignalConnectionsDep = Annotated[SignalConnections, Depends(get_signal_connections)]
 IceServersDep = Annotated[IceServers, Depends(get_ice_servers)]
 
-# SDKAppIDs are unsigned 32-bit (TRTC); a bigger number is invalid input, not a database overflow.
-MAX_SDKAPPID = 0xFFFFFFFF
+# SDKAppIDs are unsigned 32-bit (TRTC, rooms/ids.py); a bigger number is invalid input, not a database
+# overflow.
 SdkAppIdPath = Annotated[int, Path(ge=1, le=MAX_SDKAPPID)]
 # The largest integer a database column holds (SQLite INTEGER, PostgreSQL BIGINT): the upper bound of
 # ids and sequence numbers taken as input, so a bigger one is invalid input, not an overflow (500).

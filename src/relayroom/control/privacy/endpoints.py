@@ -8,7 +8,6 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import BaseModel, Field
 
 from relayroom.control.deps import (
-    MAX_SDKAPPID,
     PrincipalDep,
     ReadSession,
     SdkAppIdPath,
@@ -20,6 +19,7 @@ from relayroom.control.privacy.consent import AttestationIn
 from relayroom.control.privacy.consent_ages import load_table
 from relayroom.control.privacy.records import processing_records
 from relayroom.control.privacy.requests import request_public
+from relayroom.control.rooms.ids import MAX_SDKAPPID
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 

@@ -40,8 +40,12 @@ class RoomRef:
         return self.room_id if self.room_id is not None else str(self.str_room_id)
 
 
+# SDKAppIDs are unsigned 32-bit (TRTC).
+MAX_SDKAPPID = 0xFFFFFFFF
+
+
 def validate_sdkappid(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 0xFFFFFFFF:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SDKAPPID:
         raise RoomError(ErrorCode.INVALID_PARAMETER, "sdkAppId must be a positive 32-bit integer")
     return value
 

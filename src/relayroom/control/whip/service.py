@@ -23,9 +23,9 @@ from typing import Any, Literal, Protocol
 
 from relayroom.auth.errors import UserSigDecodeError
 from relayroom.auth.usersig import decode_usersig, verify_usersig
-from relayroom.control.deps import MAX_SDKAPPID
 from relayroom.control.rooms.entry import RECV_PRIVILEGE, AppDirectory
 from relayroom.control.rooms.errors import RoomError
+from relayroom.control.rooms.ids import MAX_SDKAPPID
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant, Role
 from relayroom.control.rooms.room import Room
