@@ -140,8 +140,11 @@ async def _retention_loop(services: Services) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await services.retention.run_due()
-            await services.requests.process_pending()
+            # One node of a cluster runs the schedule at a time (the jobs themselves are claimed too).
+            async with services.ctx.db.try_advisory_lock("retention.schedule") as mine:
+                if mine:
+                    await services.retention.run_due()
+                    await services.requests.process_pending()
         except Exception:
             log.exception("retention run failed; retried at the next tick")
 
