@@ -232,9 +232,9 @@ async def test_throttle_updates_are_atomic_across_nodes(redis_url: str, prefix: 
             s = state or ThrottleState(attempts=0, last=0.0)
             return replace(s, attempts=s.attempts + 1, last=time.time())
 
-        await asyncio.gather(*(stores[i % 2].update("login:user:x", bump, 60) for i in range(40)))
+        await asyncio.gather(*(stores[i % 2].update("login:user:x", bump, 60) for i in range(30)))
         final = await stores[0].update("login:user:x", lambda s: s, 60)
-        assert final is not None and final.attempts == 40  # no update lost to a concurrent one
+        assert final is not None and final.attempts == 30  # no update lost to a concurrent one
         assert await stores[1].update("login:user:x", lambda s: None, 60) is None
         assert await stores[0].update("login:user:x", lambda s: s, 60) is None  # deleted for both
 

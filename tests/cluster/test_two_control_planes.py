@@ -38,7 +38,7 @@ from tests.control.cloudapi.server import Live, live_server, settings_for
 from tests.control.rooms.fakes import FakeDirectory, FakeMedia, RecordingSink
 from tests.control.webhooks.receiver import receiver
 
-pytestmark = [pytest.mark.timeout(180), pytest.mark.postgres]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.postgres, pytest.mark.slow]
 FAST = WebhookParams(retry_interval_s=0.3, retry_window_s=5.0, timeout_s=5.0, poll_interval_s=0.05)
 USERS_PER_NODE = 25  # each: room created, entered, exited, room closed = 4 callbacks; 2 nodes: 200
 

@@ -75,7 +75,7 @@ class RedisThrottleStore:
     username from every node are counted one after the other, none lost."""
 
     def __init__(
-        self, redis: aioredis.Redis, *, prefix: str = "relayroom:", lock_ms: int = 2000, wait_s: float = 3.0
+        self, redis: aioredis.Redis, *, prefix: str = "relayroom:", lock_ms: int = 5000, wait_s: float = 10.0
     ) -> None:
         self._r = redis
         self._prefix = prefix

@@ -257,6 +257,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.timeout(180)
 async def test_killing_the_server_process_mid_delivery_loses_nothing(tmp_path: Path) -> None:
     """SIGKILL of a real `relayroom serve` while a callback is in flight; the next start delivers it."""
     import os
@@ -296,7 +297,8 @@ async def test_killing_the_server_process_mid_delivery_loses_nothing(tmp_path: P
             stderr=asyncio.subprocess.DEVNULL,
         )
         try:
-            await _until(lambda: sum(rcv.seen.values()) > attempts_before, within=30)
+            # a fresh `relayroom serve` takes 20+ s to start on this shared 2-core machine under load
+            await _until(lambda: sum(rcv.seen.values()) > attempts_before, within=75)
         finally:
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
