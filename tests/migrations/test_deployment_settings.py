@@ -22,6 +22,10 @@ async def test_upgrading_an_older_deployment_finds_the_demo_app_of_first_start(s
     db = Database(settings.effective_database_url)
     try:
         async with db.engine.begin() as conn:  # back to how revision 0003 left it
+            await conn.execute(text("DROP INDEX ix_call_rooms_node_open"))  # 0005's, undone first
+            await conn.execute(text("ALTER TABLE call_rooms DROP COLUMN node_id"))
+            await conn.execute(text("ALTER TABLE webhook_deliveries DROP COLUMN claimed_by"))
+            await conn.execute(text("ALTER TABLE webhook_deliveries DROP COLUMN lease_until"))
             await conn.execute(text("DROP TABLE deployment_settings"))
             await conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
         await db.migrate()
