@@ -8,6 +8,7 @@ from relayroom.config import Settings
 from relayroom.storage.db import Database
 from relayroom.storage.models import DEMO_SDKAPPID, DeploymentSetting
 from tests.control.helpers import running
+from tests.migrations.rewind import undo_0006
 
 
 async def test_upgrading_an_older_deployment_finds_the_demo_app_of_first_start(settings: Settings) -> None:
@@ -22,11 +23,12 @@ async def test_upgrading_an_older_deployment_finds_the_demo_app_of_first_start(s
     db = Database(settings.effective_database_url)
     try:
         async with db.engine.begin() as conn:  # back to how revision 0003 left it
-            await conn.execute(text("DROP INDEX ix_call_rooms_node_open"))  # 0005's, undone first
-            await conn.execute(text("ALTER TABLE call_rooms DROP COLUMN node_id"))
-            await conn.execute(text("ALTER TABLE webhook_deliveries DROP COLUMN claimed_by"))
-            await conn.execute(text("ALTER TABLE webhook_deliveries DROP COLUMN lease_until"))
+            await undo_0006(conn)
             await conn.execute(text("DROP TABLE deployment_settings"))
+            # and what later revisions added (0005)
+            await conn.execute(text("ALTER TABLE callback_configs DROP COLUMN media_url"))
+            for col in ("device_type", "sdk_version", "client_ip"):
+                await conn.execute(text(f"ALTER TABLE call_users DROP COLUMN {col}"))
             await conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
         await db.migrate()
         async with db.read() as s:

@@ -165,9 +165,10 @@ def _user_info(call: CallRoom, u: CallUser, now: float) -> dict[str, Any]:
         "UserId": u.user_id,
         "JoinTs": u.join_ts,
         "LeaveTs": u.leave_ts if u.leave_ts is not None else int(now),
-        "DeviceType": "",
-        "SdkVersion": "",
-        "ClientIp": "",  # not kept: RelayRoom does not store end users' IP addresses
+        # reported by the client at entry; the address as privacy.store_full_client_ip allows (/24, /48)
+        "DeviceType": u.device_type,
+        "SdkVersion": u.sdk_version,
+        "ClientIp": u.client_ip,
         "Finished": u.leave_ts is not None,
     }
 
@@ -590,9 +591,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "RemoveUserByStrRoomId": _spec(
         remove_user_by_str_room_id, "room", "SdkAppId RoomId UserIds", changes_state=True
     ),
-    "SetUserBlocked": _spec(
-        set_user_blocked, "room", "SdkAppId RoomId UserId IsMute", changes_state=True
-    ),
+    "SetUserBlocked": _spec(set_user_blocked, "room", "SdkAppId RoomId UserId IsMute", changes_state=True),
     "SetUserBlockedByStrRoomId": _spec(
         set_user_blocked_by_str_room_id, "room", "SdkAppId StrRoomId UserId IsMute", changes_state=True
     ),

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from relayroom.cluster.identity import resolve_node_id
 from relayroom.control.context import ControlContext
+from relayroom.control.rooms.client_info import ClientInfo, client_ip
 from relayroom.control.rooms.manager import RoomEvent, RoomEventType
 from relayroom.storage.models import CallRoom, CallUser, CallUserEvent
 
@@ -162,6 +163,8 @@ class CallHistory:
             if not call.has_creator:
                 call.has_creator = True
                 await s.execute(update(CallRoom).where(CallRoom.id == call.call_id).values(creator=user))
+            client = ev.client or ClientInfo()
+            full_ip = self.ctx.settings.privacy.store_full_client_ip
             stay = CallUser(
                 call_id=call.call_id,
                 sdkappid=ev.sdkappid,
@@ -169,6 +172,9 @@ class CallHistory:
                 role=ev.role or "anchor",
                 join_ts=ts,
                 leave_ts=None,
+                device_type=client.device_type,
+                sdk_version=client.sdk_version,
+                client_ip=client_ip(client.client_ip, full=full_ip),  # /24, /48 unless kept in full
             )
             s.add(stay)
             await s.flush()

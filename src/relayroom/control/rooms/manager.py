@@ -17,12 +17,13 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from relayroom.auth.privatemapkey import Privilege
 from relayroom.control.rooms.backend import MediaBackend
+from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.entry import (
     RECV_PRIVILEGE,
     SEND_PRIVILEGE,
@@ -52,7 +53,9 @@ from relayroom.control.rooms.participant import (
 )
 from relayroom.control.rooms.room import Room, Scene
 from relayroom.control.rooms.subscriptions import NegotiationTiming, SubscriptionNegotiator
+from relayroom.media.channel import ChannelError
 from relayroom.media.types import (
+    InvalidStateError,
     MediaEvent,
     MediaEventType,
     MediaKind,
@@ -62,6 +65,31 @@ from relayroom.media.types import (
 )
 
 log = logging.getLogger(__name__)
+
+# What a media request may raise when its router, transport or worker is gone or refuses it: the worker's
+# errors as the channel carries them (media/channel.py ERRORS, else ChannelError), a closed or broken
+# channel, a request that timed out.
+_MEDIA_REFUSED: tuple[type[Exception], ...] = (
+    InvalidStateError,
+    UnsupportedError,
+    ValueError,
+    TypeError,
+    ChannelError,
+    OSError,
+    TimeoutError,
+)
+
+
+@contextlib.contextmanager
+def _best_effort(logger: logging.Logger, what: str, **extra: Any) -> Iterator[None]:
+    """A clean-up step whose failure must not stop the steps after it: an expected media refusal is
+    logged at debug level, anything else with its traceback (a bug to see, not to hide)."""
+    try:
+        yield
+    except _MEDIA_REFUSED as exc:
+        logger.debug("%s: %s: %s", what, type(exc).__name__, exc, extra=extra)
+    except Exception:
+        logger.exception("%s failed", what, extra=extra)
 
 
 class RoomEventType(enum.StrEnum):
@@ -90,6 +118,7 @@ class RoomEvent:
     reason: str | int | None = None
     kind: MediaKind | None = None
     stream_type: TrackSource | None = None
+    client: ClientInfo | None = None  # USER_ENTERED: what the client reported (call history)
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,18 @@ class EnterParams:
     auto_receive_video: bool = False  # TRTC v5.6+ default
     consent_token: str | None = None
     e2ee: bool = False  # the member declares end-to-end encrypted media
+    # device type, SDK version, address: for the call history only
+    client: ClientInfo = field(default_factory=ClientInfo)
+
+
+def _small_mids(tracks: Sequence[DeclaredTrack]) -> dict[str, str]:
+    """Small stream m-line -> the main camera's m-line, from a publish request's declared tracks."""
+    big = next(
+        (t.mid for t in tracks if t.kind == "video" and t.source == "main" and not t.small and t.mid), None
+    )
+    if big is None:
+        return {}
+    return {t.mid: big for t in tracks if t.small and t.kind == "video" and t.mid and t.mid != big}
 
 
 @dataclass(frozen=True)
@@ -140,6 +181,7 @@ class DeclaredTrack:
     kind: MediaKind
     source: TrackSource
     mid: str | None = None
+    small: bool = False  # the small stream of the main camera, sent as a track of its own
 
 
 _CUSTOM_MAX_BYTES = 1024
@@ -191,13 +233,14 @@ class RoomManager:
             return
         self.closed = True
         for room in list(self._rooms.values()):
-            with contextlib.suppress(Exception):
+            with _best_effort(self._log, "closing a room at drain", room=room.key):
                 await self._close_room(room, KickReason.ROOM_DISBAND)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task, result in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
+            if isinstance(result, Exception):  # cancelled ones end with CancelledError, not an Exception
+                self._log.error("task %s failed", task.get_name(), exc_info=result)
         self._tasks.clear()
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
@@ -302,7 +345,7 @@ class RoomManager:
             "participant entered",
             extra={"room": room.key, "participant": p.participant_id, "role": role.value},
         )
-        self._emit(RoomEventType.USER_ENTERED, room, p.user_id, role=role.value)
+        self._emit(RoomEventType.USER_ENTERED, room, p.user_id, role=role.value, client=req.client)
         if room.is_visible(p):
             for other in room.others(p):
                 other.send("remote-user-enter", {"userId": p.user_id})
@@ -538,7 +581,9 @@ class RoomManager:
             if p.closed:
                 raise RoomError(ErrorCode.NOT_IN_ROOM, "not in a room")
             try:
-                result = await self._media.publish(room.router_id, p.participant_id, offer_sdp)
+                result = await self._media.publish(
+                    room.router_id, p.participant_id, offer_sdp, _small_mids(tracks)
+                )
             except (ValueError, TypeError, UnsupportedError) as exc:
                 # The offer's own fault (malformed, out of range, unsupported): the publisher is told why.
                 raise RoomError(ErrorCode.INVALID_PARAMETER, f"offer refused: {exc}") from None
@@ -546,7 +591,7 @@ class RoomManager:
                 self._log.exception("publish failed", extra={"participant": p.participant_id})
                 raise RoomError(ErrorCode.SERVER_ERROR, "publish failed in the media layer") from None
             p.media_lost_at = None
-            declared = {t.mid: t.source for t in tracks if t.mid is not None}
+            declared = {t.mid: t.source for t in tracks if t.mid is not None and not t.small}
             for closed_id in result.closed_producer_ids:
                 pub = p.publications.pop(closed_id, None)
                 if pub is not None:
@@ -561,7 +606,7 @@ class RoomManager:
                 p.publications[info.producer_id] = pub
                 self._announce_published(room, p, pub)
             for producer_id in refused:
-                with contextlib.suppress(Exception):
+                with _best_effort(self._log, "unpublishing a refused track", room=room.key):
                     await self._media.unpublish(room.router_id, p.participant_id, producer_id)
             blocked = self._media_blocked.get((room.key, p.user_id), set())
             for pub in list(p.publications.values()):
@@ -622,7 +667,7 @@ class RoomManager:
         self._emit(etype, room, p.user_id, kind=pub.kind, stream_type=pub.source)
         if not muted and pub.kind == "video":
             # Subscribers need a keyframe to show the resumed picture at once.
-            with contextlib.suppress(Exception):
+            with _best_effort(self._log, "keyframe request after unmute", room=room.key):
                 await self._media.request_keyframe(room.router_id, pub.producer_id)
 
     async def set_media_blocked(self, room_key: str, user_id: str, *, audio: bool, video: bool) -> None:
@@ -655,7 +700,13 @@ class RoomManager:
                     await self._set_muted(room, p, pub, False)
 
     async def set_subscription(
-        self, p: Participant, user_id: str, stream_type: TrackSource, kind: MediaKind, wanted: bool
+        self,
+        p: Participant,
+        user_id: str,
+        stream_type: TrackSource,
+        kind: MediaKind,
+        wanted: bool,
+        small: bool | None = None,
     ) -> None:
         room = self._room_of(p)
         if wanted and p.permission_key_enforced:
@@ -665,6 +716,9 @@ class RoomManager:
         if remote is None or remote is p:
             raise RoomError(ErrorCode.REMOTE_USER_MISSING, f"user {user_id} is not in the room")
         p.overrides[(user_id, stream_type, kind)] = wanted
+        if small is not None and kind == "video" and stream_type == "main":
+            # big or small stream of that camera (kept for later publications of it too)
+            await self._media.set_small_stream(room.router_id, p.participant_id, remote.participant_id, small)
         self._subs.renegotiate(room, [p])
 
     async def set_answer(self, p: Participant, negotiation_id: int, answer_sdp: str) -> None:
@@ -700,7 +754,7 @@ class RoomManager:
                     other.send("remote-user-enter", {"userId": p.user_id})
             else:
                 for producer_id, pub in list(p.publications.items()):
-                    with contextlib.suppress(Exception):
+                    with _best_effort(self._log, "unpublishing at a switch to audience", room=room.key):
                         await self._media.unpublish(room.router_id, p.participant_id, producer_id)
                     self._announce_unpublished(room, p, pub)
                 p.publications.clear()
@@ -799,6 +853,21 @@ class RoomManager:
         room = self._by_router.get(event.router_id or "")
         if room is None:
             return
+        if event.type is MediaEventType.SPEAKERS:
+            self._send_speakers(room, event.data)
+            return
+        if event.type is MediaEventType.NETWORK_QUALITY:
+            for p in list(room.participants.values()):
+                grades = event.data.get(p.participant_id)
+                if grades:
+                    p.send(
+                        "network-quality",
+                        {
+                            "uplinkNetworkQuality": grades["uplink"],
+                            "downlinkNetworkQuality": grades["downlink"],
+                        },
+                    )
+            return
         if event.type is MediaEventType.PRODUCER_CLOSED and event.producer_id:
             async with room.lock:
                 for p in room.participants.values():
@@ -832,6 +901,19 @@ class RoomManager:
                     # after the idle timeout if it does not.
                     p.media_lost_at = self._clock()
                     p.send("reconnect", {"reason": event.reason or "transport_closed"})
+
+    def _send_speakers(self, room: Room, data: dict[str, Any]) -> None:
+        """``audio-volume`` from the SFU's RFC 6464 levels to every member: each publishing member's
+        volume 0..100, loudest first, and the dominant speaker (docs/signalling.md §4)."""
+        users: dict[str, str] = {str(p.participant_id): p.user_id for p in room.participants.values()}
+        result = [
+            {"userId": users[pid], "volume": volume}
+            for pid, volume in data.get("volumes", ())
+            if pid in users
+        ]
+        dominant = users.get(str(data.get("dominant") or ""))
+        for p in list(room.participants.values()):
+            p.send("audio-volume", {"result": result, "dominantSpeaker": dominant})
 
     async def _reset_room(self, room: Room, reason: str) -> None:
         """The router is lost: members are told to reconnect (re-enter), the room starts over."""
@@ -867,7 +949,8 @@ class RoomManager:
                 for p in list(room.participants.values()):
                     idle_since = p.detached_at if p.detached_at is not None else p.last_seen
                     lost = p.media_lost_at is not None and now - p.media_lost_at > timeout
-                    if now - idle_since > timeout or lost:
+                    idle = now - idle_since > timeout and not p.held_by_media
+                    if idle or lost:
                         await self._remove(
                             room, p, ExitReason.TIMEOUT, notice=("reconnect", {"reason": "timeout"})
                         )

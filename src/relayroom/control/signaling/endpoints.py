@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant
@@ -195,6 +196,11 @@ class Connection:
                 auto_receive_video=d.auto_receive_video,
                 consent_token=d.consent_token,
                 e2ee=d.e2ee,
+                client=ClientInfo(
+                    device_type=d.device_type,
+                    sdk_version=d.sdk_version,
+                    client_ip=self._ws.client.host if self._ws.client else "",
+                ),
             )
             # The response goes out before the room snapshot events (see RoomManager.enter).
             self.participant = await m.enter(params, self, lambda p, room: self._entered(req, p, room))
@@ -214,7 +220,7 @@ class Connection:
             self.participant = None
             return {}
         if isinstance(d, PublishData):
-            tracks = [DeclaredTrack(t.kind, t.stream_type, t.mid) for t in d.tracks]
+            tracks = [DeclaredTrack(t.kind, t.stream_type, t.mid, t.small) for t in d.tracks]
             result = await m.publish(p, d.sdp, tracks)
             return {
                 "sdp": result.answer_sdp,
@@ -234,7 +240,10 @@ class Connection:
         if isinstance(d, UnpublishData):
             return {"producerIds": await m.unpublish(p, d.producer_ids)}
         if isinstance(d, SubscribeData):
-            await m.set_subscription(p, d.user_id, d.stream_type, d.kind, req.type == "subscribe")
+            subscribe = req.type == "subscribe"
+            await m.set_subscription(
+                p, d.user_id, d.stream_type, d.kind, subscribe, d.small if subscribe else None
+            )
             return {}
         if isinstance(d, AnswerData):
             await m.set_answer(p, d.negotiation_id, d.sdp)

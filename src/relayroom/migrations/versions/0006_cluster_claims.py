@@ -1,7 +1,7 @@
 """cluster: call history rows carry their node; webhook outbox rows carry a delivery lease
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 03:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import relayroom.storage.types
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
