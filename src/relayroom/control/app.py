@@ -193,6 +193,9 @@ async def _start_media(
                 live_max_anchors=r.live_max_anchors,
                 live_max_audience=r.live_max_audience,
                 idle_timeout_s=r.idle_timeout_s,
+                # clients beat at least three times per idle timeout, so a short timeout (a setting)
+                # never removes a member whose beat is merely late
+                heartbeat_interval_s=min(10.0, r.idle_timeout_s / 3),
             ),
             observer=observers,
         )
