@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from relayroom import __version__
 from relayroom.clock import Clock, SystemClock
 from relayroom.config import Settings
-from relayroom.control import limits
+from relayroom.control import limits, observability
 from relayroom.control.accounts.endpoints import router as accounts_router
 from relayroom.control.applications.endpoints import router as applications_router
 from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
@@ -320,6 +320,7 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    observability.install(app, settings, registry)  # /readyz, /metrics collectors, debug introspection
     for r in (
         accounts_router,
         applications_router,

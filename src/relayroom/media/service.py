@@ -683,6 +683,24 @@ class MediaService:
             entry["consumers"].update(t.get("consumers") or {})
         return out
 
+    async def counts(self) -> dict[str, Any]:
+        """Object counts per running worker (``worker.counts``) and the service's own bookkeeping."""
+        workers: list[dict[str, Any]] = []
+        for w in self._workers:
+            if w is None or w.closed:
+                continue
+            try:
+                c = await w.request("worker.counts")
+            except Exception as exc:
+                c = {"error": exc.__class__.__name__}
+            workers.append({"index": w.index, "pid": w.pid, **c})
+        return {
+            "workers": workers,
+            "routers": len(self._routers),
+            "participants": sum(len(s.participants) for s in self._routers.values()),
+            "producers": sum(len(s.producers) for s in self._routers.values()),
+        }
+
     async def dump(self) -> dict[str, Any]:
         workers: list[dict[str, Any]] = []
         for w in self._workers:

@@ -380,6 +380,7 @@ class Worker:
         """Channel method -> handler(handler_id, data) (docs/channel.md lists each method)."""
         return {
             "worker.dump": self._worker_dump,
+            "worker.counts": self._worker_counts,
             "worker.createRouter": self._worker_create_router,
             "router.close": self._router_close,
             "router.createWebRtcTransport": self._router_create_webrtc_transport,
@@ -409,6 +410,30 @@ class Worker:
         if handler is None:
             raise TypeError(f"unknown method {method}")
         return handler(handler_id, data)
+
+    def _worker_counts(self, _: str | None, __: dict[str, Any]) -> dict[str, int]:
+        """How many of each object the worker holds (leak checks: all back at zero once rooms close).
+        Timers are the loop's scheduled callbacks beyond the worker's own tick; tasks beyond its own."""
+        transports = [t for r in self.routers.values() for t in r.transports.values()]
+        loop = asyncio.get_running_loop()
+        scheduled = getattr(loop, "_scheduled", ())  # asyncio's timer heap (no public accessor)
+        return {
+            "routers": len(self.routers),
+            "transports": len(transports),
+            "producers": sum(len(r.producers) for r in self.routers.values()),
+            "transportProducers": sum(len(t.producers) for t in transports),
+            "consumers": sum(len(t.consumers) for t in transports),
+            "producerConsumers": sum(
+                len(p.consumers) for r in self.routers.values() for p in r.producers.values()
+            ),
+            "tuples": len(self.tuples),
+            "ufrags": len(self.ufrags),
+            "timers": sum(1 for h in scheduled if not h.cancelled()),
+            "tasks": len(asyncio.all_tasks(loop)),
+            "workerTasks": len(self._tasks),
+            "tcpConnections": self._tcp.connection_count() if self._tcp is not None else 0,
+            "tcpBoundTransports": self._tcp.bound_transport_count() if self._tcp is not None else 0,
+        }
 
     def _worker_dump(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
