@@ -318,6 +318,7 @@ def create_app(
 
     @app.get("/metrics", tags=["system"], include_in_schema=False)
     async def metrics() -> Response:
+        await observability.refresh(app)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     observability.install(app, settings, registry)  # /readyz, /metrics collectors, debug introspection

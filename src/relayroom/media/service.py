@@ -683,6 +683,22 @@ class MediaService:
             entry["consumers"].update(t.get("consumers") or {})
         return out
 
+    async def worker_metrics(self, timeout_s: float = 2.0) -> dict[int, dict[str, Any]]:
+        """``worker.metrics`` of each running worker by index (lifetime totals and current sizes);
+        a worker that does not answer within ``timeout_s`` is left out of this round."""
+        out: dict[int, dict[str, Any]] = {}
+        for w in self._workers:
+            if w is None or w.closed:
+                continue
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(timeout_s):
+                    out[w.index] = await w.request("worker.metrics")
+        return out
+
+    def workers_running(self) -> tuple[int, int]:
+        """(running, configured) media workers."""
+        return sum(1 for w in self._workers if w is not None and not w.closed), self._params.workers
+
     async def counts(self) -> dict[str, Any]:
         """Object counts per running worker (``worker.counts``) and the service's own bookkeeping."""
         workers: list[dict[str, Any]] = []

@@ -52,6 +52,15 @@ UDP_SEND_BUFFER = 4 * 1024 * 1024
 _SO_MEMINFO = 55
 
 
+def _rss_bytes() -> int:
+    """Current resident set size (ru_maxrss is the peak): /proc/self/statm pages, 0 where absent."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def disable_core_dumps() -> None:
     """Media must never reach disk: no core files from this process."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -83,6 +92,8 @@ class WorkerProtocol(asyncio.DatagramProtocol):
             if not data:
                 return
             b0 = data[0]
+            w.rx_packets += 1
+            w.rx_bytes += len(data)
             t = w.tuples.get(addr)
             # RFC 7983 demux. Hot path first: SRTP/SRTCP from a bound 5-tuple.
             if 127 < b0 < 192:
@@ -140,6 +151,12 @@ class Worker:
         self.dropped = 0
         self.errors = 0
         self.stun_rejected = 0
+        # lifetime totals for /metrics (datagrams on the UDP socket; feedback of transports that closed)
+        self.rx_packets = 0
+        self.rx_bytes = 0
+        self.tx_packets = 0
+        self.tx_bytes = 0
+        self.feedback_closed = [0, 0, 0, 0]  # NACKs, PLIs, FIRs received, RTX sent
         self._handlers = self._build_handlers()
         # ICE-TCP: None = off; tcp_port None = the UDP port's number (another one if that is taken
         # after an ephemeral UDP port)
@@ -231,11 +248,15 @@ class Worker:
     def sendto(self, data: bytes, addr: Addr) -> None:
         sender = self._sender
         if sender is not None:
+            self.tx_packets += 1
+            self.tx_bytes += len(data)
             sender.sendto(data, addr)
 
     def send_rtp(self, data: bytes, addr: Addr) -> None:
         sender = self._sender
         if sender is not None:
+            self.tx_packets += 1
+            self.tx_bytes += len(data)
             sender.queue(data, addr)
 
     def handle_stun(self, data: bytes, addr: Addr) -> None:
@@ -316,6 +337,8 @@ class Worker:
 
     def _make_transport_params(self, transport_id: str, router: RouterLink) -> TransportParams:
         def closed(t: WebRtcTransport) -> None:
+            for i, n in enumerate(t.feedback_counts()):
+                self.feedback_closed[i] += n
             if self.ufrags.get(t.ice_ufrag) is t:
                 del self.ufrags[t.ice_ufrag]
             if t.tuple is not None and self.tuples.get(t.tuple) is t:
@@ -381,6 +404,7 @@ class Worker:
         return {
             "worker.dump": self._worker_dump,
             "worker.counts": self._worker_counts,
+            "worker.metrics": self._worker_metrics,
             "worker.createRouter": self._worker_create_router,
             "router.close": self._router_close,
             "router.createWebRtcTransport": self._router_create_webrtc_transport,
@@ -433,6 +457,36 @@ class Worker:
             "workerTasks": len(self._tasks),
             "tcpConnections": self._tcp.connection_count() if self._tcp is not None else 0,
             "tcpBoundTransports": self._tcp.bound_transport_count() if self._tcp is not None else 0,
+        }
+
+    def _worker_metrics(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
+        """Lifetime totals and current sizes for the control plane's /metrics."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        transports = [t for r in self.routers.values() for t in r.transports.values()]
+        feedback = list(self.feedback_closed)
+        for t in transports:
+            for i, n in enumerate(t.feedback_counts()):
+                feedback[i] += n
+        sender = self._sender
+        udp = self.udp_socket_stats()
+        return {
+            "cpuSeconds": usage.ru_utime + usage.ru_stime,
+            "rssBytes": _rss_bytes(),
+            "routers": len(self.routers),
+            "transports": len(transports),
+            "producers": sum(len(r.producers) for r in self.routers.values()),
+            "consumers": sum(len(t.consumers) for t in transports),
+            "rxPackets": self.rx_packets,
+            "rxBytes": self.rx_bytes,
+            "txPackets": self.tx_packets,
+            "txBytes": self.tx_bytes,
+            "droppedWorker": self.dropped,
+            "droppedKernel": int(udp.get("udpRecvDrops", 0)),
+            "sendErrors": sender.send_errors if sender else 0,
+            "nacks": feedback[0],
+            "plis": feedback[1],
+            "firs": feedback[2],
+            "rtxSent": feedback[3],
         }
 
     def _worker_dump(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
