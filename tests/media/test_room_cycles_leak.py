@@ -92,7 +92,8 @@ async def _room(media: MediaService, n: int) -> None:
             await worker.request("transport.close", tid)
     await media.close_router(router_id)
     for peer in peers:
-        peer.transport.close()
+        if peer.transport is not None:
+            peer.transport.close()
 
 
 async def test_500_rooms_leave_no_router_transport_producer_consumer_tuple_or_timer(

@@ -25,12 +25,13 @@ class InProcess:
 
     @property
     def port(self) -> int:
-        return self.worker.port
+        return int(self.worker.port)
 
     async def request(
         self, method: str, handler_id: str | None = None, data: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        return await self.channel.request(method, handler_id, data)
+        out: dict[str, Any] = await self.channel.request(method, handler_id, data)
+        return out
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ async def worker() -> AsyncIterator[InProcess]:
 
 
 def _send_rtcp(peer: FakePeer, packet: bytes) -> None:
-    assert peer.srtp is not None
+    assert peer.srtp is not None and peer.transport is not None
     peer.transport.sendto(peer.srtp.tx.protect_rtcp(packet), peer.worker_addr)
 
 

@@ -48,8 +48,10 @@ from tests.soak import analysis
 ROOT = Path(__file__).resolve().parent.parent.parent
 CYCLE_TIMEOUT_S = 60.0
 MAX_FAILED_FRACTION = 0.05
-ZERO_AFTER_CLOSE = ("routers", "transports", "producers", "transportProducers", "consumers")
-ZERO_AFTER_CLOSE += ("producerConsumers", "tuples", "ufrags", "tcpBoundTransports")
+ZERO_AFTER_CLOSE = (
+    *("routers", "transports", "producers", "transportProducers", "consumers"),
+    *("producerConsumers", "tuples", "ufrags", "tcpBoundTransports"),
+)
 
 
 def free_port() -> int:
@@ -120,7 +122,7 @@ class Server:
         self.secret_key = re.search(r"SDKSecretKey: (\S+)", text).group(1)  # type: ignore[union-attr]
 
     def usersig(self, user: str) -> str:
-        return gen_usersig(self.sdkappid, self.secret_key, user)
+        return str(gen_usersig(self.sdkappid, self.secret_key, user))
 
     def stop(self, sig: int = signal.SIGTERM, within: float = 30.0) -> int:
         if self.proc is None:

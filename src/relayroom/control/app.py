@@ -188,6 +188,7 @@ async def _start_media(
                 idle_timeout_s=r.idle_timeout_s,
             ),
             observer=observers,
+            wall_clock=services.ctx.clock.time,  # UserSig/PrivateMapKey windows follow the app's clock
         )
     )
     await rooms.start()

@@ -1,0 +1,3 @@
+from tests.media.conftest import loopback, media
+
+__all__ = ["loopback", "media"]
