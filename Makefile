@@ -86,5 +86,10 @@ SOAK_OUT ?= soak-out
 soak: $(STAMP)
 	nice -n 10 $(BIN)/python -m tests.soak.run --minutes $(SOAK_MINUTES) --out $(SOAK_OUT)
 
+# Chaos scenarios with their expected outcomes asserted (tests/chaos/): the long ones (control-plane
+# SIGKILL and restart, disk full) only run here; the suite runs the rest.
+chaos: $(STAMP)
+	RELAYROOM_CHAOS=1 nice -n 10 $(BIN)/pytest -q -p no:cacheprovider tests/chaos tests/client/test_client_features.py::test_worker_death_sends_reconnect_and_members_can_enter_again
+
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info .fuzz
