@@ -35,6 +35,11 @@ class MediaSettings(BaseModel):
     tcp_max_pending: int = Field(default=128, ge=1)
     tcp_max_connections: int = Field(default=1024, ge=1)
     tcp_send_buffer_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    # Spreading a room over workers: audience members, and other subscribers once the room's origin
+    # worker carries pipe_threshold x worker_capacity consumers, get their downlink on the least-loaded
+    # worker, which receives the published tracks through pipe transports. 0 = spread every subscriber.
+    pipe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    worker_capacity: int = Field(default=1000, ge=1)  # consumers (outgoing tracks) a worker is sized for
 
 
 class RoomSettings(BaseModel):

@@ -34,6 +34,20 @@ def test_collector_exposes_counts_per_worker_and_close_reason() -> None:
     assert 'relayroom_media_tcp_send_dropped_total{worker="0"} 3.0' in text
 
 
+def test_collector_exposes_pipes_per_worker_producers_packets_and_bytes() -> None:
+    registry = CollectorRegistry()
+    pipes = {
+        0: [{"id": "p0", "producersPiped": 2, "pipeProducers": 0, "txPackets": 900, "txBytes": 9e5}],
+        1: [{"id": "p1", "producersPiped": 0, "pipeProducers": 2, "rxPackets": 898, "rxBytes": 8.9e5}],
+    }
+    registry.register(MediaCollector(dict, lambda: pipes))
+    text = generate_latest(registry).decode()
+    assert 'relayroom_media_pipe_producers{direction="out",worker="0"} 2.0' in text
+    assert 'relayroom_media_pipe_producers{direction="in",worker="1"} 2.0' in text
+    assert 'relayroom_media_pipe_packets_total{direction="tx",pipe="p0",worker="0"} 900.0' in text
+    assert 'relayroom_media_pipe_bytes_total{direction="rx",pipe="p1",worker="1"} 890000.0' in text
+
+
 async def test_junk_on_a_worker_tcp_port_is_counted_on_metrics(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", media={"workers": 1, "ports": [0], "loopback_only": True})
     app = create_app(settings)

@@ -164,6 +164,8 @@ async def _start_media(
             loopback_only=m.loopback_only,
             consent_timeout_s=m.consent_timeout_s,
             tcp_ports=m.tcp_ports[: m.workers],
+            pipe_threshold=m.pipe_threshold,
+            worker_capacity=m.worker_capacity,
             tcp=IceTcpOptions(
                 enabled=m.tcp_enabled,
                 max_frame_bytes=m.tcp_max_frame_bytes,
@@ -241,7 +243,7 @@ def create_app(
         cloud = CloudRuntime(app, services, observers)
         await cloud.start()
         media, rooms = await _start_media(settings, services, observers)
-        media_metrics = MediaCollector(media.tcp_stats) if media is not None else None
+        media_metrics = MediaCollector(media.tcp_stats, media.pipe_stats) if media is not None else None
         if media_metrics is not None:
             registry.register(media_metrics)  # ICE-TCP counts on /metrics
         app.state.media = media

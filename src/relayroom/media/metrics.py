@@ -15,10 +15,16 @@ from prometheus_client.registry import Collector
 
 
 class MediaCollector(Collector):
-    """ICE-TCP connection counts per worker: accepted, closed by reason, open by state, frames dropped."""
+    """ICE-TCP connection counts per worker: accepted, closed by reason, open by state, frames dropped;
+    pipe transports (a room spread over workers): producers piped, packets and bytes per pipe."""
 
-    def __init__(self, tcp_stats: Callable[[], dict[int, dict[str, Any]]]) -> None:
+    def __init__(
+        self,
+        tcp_stats: Callable[[], dict[int, dict[str, Any]]],
+        pipe_stats: Callable[[], dict[int, list[dict[str, Any]]]] | None = None,
+    ) -> None:
         self._tcp_stats = tcp_stats
+        self._pipe_stats = pipe_stats
 
     def collect(self) -> Iterator[Metric]:
         accepted = CounterMetricFamily(
@@ -49,3 +55,32 @@ class MediaCollector(Collector):
             open_.add_metric([w, "bound"], float(stats.get("bound", 0)))
             send_dropped.add_metric([w], float(stats.get("sendDropped", 0)))
         yield from (accepted, closed, open_, send_dropped)
+        if self._pipe_stats is not None:
+            yield from self._collect_pipes(self._pipe_stats())
+
+    @staticmethod
+    def _collect_pipes(by_worker: dict[int, list[dict[str, Any]]]) -> Iterator[Metric]:
+        producers = GaugeMetricFamily(
+            "relayroom_media_pipe_producers",
+            "producers carried by pipe transports: sent to another worker (out) or received (in)",
+            labels=["worker", "direction"],
+        )
+        packets = CounterMetricFamily(
+            "relayroom_media_pipe_packets",
+            "RTP and RTCP packets per pipe transport",
+            labels=["worker", "pipe", "direction"],
+        )
+        octets = CounterMetricFamily(
+            "relayroom_media_pipe_bytes", "bytes per pipe transport", labels=["worker", "pipe", "direction"]
+        )
+        for index, pipes in sorted(by_worker.items()):
+            w = str(index)
+            producers.add_metric([w, "out"], float(sum(int(p.get("producersPiped", 0)) for p in pipes)))
+            producers.add_metric([w, "in"], float(sum(int(p.get("pipeProducers", 0)) for p in pipes)))
+            for p in pipes:
+                pipe = str(p.get("id", ""))
+                packets.add_metric([w, pipe, "tx"], float(p.get("txPackets", 0)))
+                packets.add_metric([w, pipe, "rx"], float(p.get("rxPackets", 0)))
+                octets.add_metric([w, pipe, "tx"], float(p.get("txBytes", 0)))
+                octets.add_metric([w, pipe, "rx"], float(p.get("rxBytes", 0)))
+        yield from (producers, packets, octets)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from relayroom.media.pipe_transport import PipeTransport, PipeTransportParams
 from relayroom.media.producer import Producer
 from relayroom.media.types import CloseReason, InvalidStateError
 from relayroom.media.webrtc_transport import RouterLink, TransportParams, WebRtcTransport
@@ -20,6 +21,8 @@ class RouterParams:
     make_transport_params: Callable[[str, RouterLink], TransportParams]
     on_transport_created: Callable[[WebRtcTransport], None]
     on_close: Callable[[Router], None]
+    # pipe transports (media/pipe_transport.py): (transport id, get/register/unregister producer, on close)
+    make_pipe_params: Callable[..., PipeTransportParams] | None = None
 
 
 class Router:
@@ -29,6 +32,7 @@ class Router:
         self.closed = False
         self.transports: dict[str, WebRtcTransport] = {}
         self.producers: dict[str, Producer] = {}
+        self.pipe_transports: dict[str, PipeTransport] = {}
 
     def create_webrtc_transport(self, transport_id: str) -> WebRtcTransport:
         if self.closed:
@@ -46,6 +50,30 @@ class Router:
         self.transports[transport_id] = transport
         self.params.on_transport_created(transport)
         return transport
+
+    def create_pipe_transport(self, transport_id: str) -> PipeTransport:
+        """One end of a pipe to a router of this room on another worker."""
+        if self.closed:
+            raise InvalidStateError("router closed")
+        make = self.params.make_pipe_params
+        if make is None:
+            raise InvalidStateError("pipe transports unavailable")
+        if transport_id in self.transports or transport_id in self.pipe_transports:
+            raise TypeError("duplicate transport id")
+        transport = PipeTransport(
+            make(
+                transport_id,
+                self.producers.get,
+                self._register_producer,
+                self._unregister_producer,
+                self._on_pipe_transport_close,
+            )
+        )
+        self.pipe_transports[transport_id] = transport
+        return transport
+
+    def _on_pipe_transport_close(self, transport: PipeTransport) -> None:
+        self.pipe_transports.pop(transport.id, None)
 
     def _register_producer(self, producer: Producer) -> None:
         if producer.id in self.producers:
@@ -65,7 +93,10 @@ class Router:
         self.closed = True
         for t in list(self.transports.values()):
             t.close(CloseReason.ROUTER_CLOSED)
+        for pt in list(self.pipe_transports.values()):
+            pt.close(CloseReason.ROUTER_CLOSED)
         self.transports.clear()
+        self.pipe_transports.clear()
         self.producers.clear()
         self.params.on_close(self)
 
@@ -79,4 +110,5 @@ class Router:
             "transportIds": list(self.transports),
             "producerIds": list(self.producers),
             "transports": [t.dump() for t in self.transports.values()],
+            "pipeTransports": [t.dump() for t in self.pipe_transports.values()],
         }

@@ -12,12 +12,18 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from relayroom.media import sdp
 from relayroom.media.rtp.twcc import TWCC_URI
-from relayroom.media.service_state import ParticipantState, ProducerRecord, RouterState
+from relayroom.media.service_state import (
+    EdgeState,
+    ParticipantState,
+    PipeRecord,
+    ProducerRecord,
+    RouterState,
+)
 from relayroom.media.types import (
     CloseReason,
     InvalidStateError,
@@ -64,6 +70,8 @@ class MediaService:
         self._routers: dict[str, RouterState] = {}
         self._transport_owner: dict[str, tuple[str, str]] = {}  # transport id -> (router id, participant id)
         self._consumer_owner: dict[str, tuple[str, str]] = {}  # consumer id -> (router id, participant id)
+        self._pipe_consumers: dict[str, tuple[str, int, str]] = {}  # -> (router, edge worker, producer)
+        self._edge_producers: set[str] = set()  # pipe producer ids on edge workers
         self._listeners: list[Callable[[MediaEvent], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -132,6 +140,10 @@ class MediaService:
         """The ICE-TCP counts each running worker last pushed (``tcpstats``), by worker index."""
         return {w.index: w.tcp_stats for w in self._workers if w is not None and w.tcp_stats}
 
+    def pipe_stats(self) -> dict[int, list[dict[str, Any]]]:
+        """The pipe transports' counters each running worker last pushed (``pipestats``), by index."""
+        return {w.index: w.pipe_stats for w in self._workers if w is not None and not w.closed}
+
     def worker_for_router(self, router_id: str) -> WorkerHandle:
         state = self._router(router_id)
         w = self._workers[state.worker_index]
@@ -147,6 +159,7 @@ class MediaService:
             self._forget_router(r)
         logger.warning("media worker %d died; lost %d routers", handle.index, len(lost))
         self._workers[handle.index] = None
+        cut = self._lose_edges(handle.index)
         self._emit(
             MediaEvent(
                 MediaEventType.WORKER_DIED,
@@ -155,8 +168,56 @@ class MediaService:
                 data={"worker": handle.index},
             )
         )
+        for event in cut:
+            self._emit(event)
         if self._params.restart_dead_workers:
             self._spawn(self._restart_worker(handle.index))
+
+    def _lose_edges(self, index: int) -> list[MediaEvent]:
+        """Worker ``index`` died while it served edges of rooms whose origin lives on: only the members
+        whose recv transport was there lose media (TRANSPORT_CLOSED, reason worker_died); the origin
+        side of each pipe is closed."""
+        events: list[MediaEvent] = []
+        for router_id, state in self._routers.items():
+            edge = state.edges.pop(index, None)
+            if edge is None:
+                continue
+            self._forget_pipes(edge)
+            origin = self._workers[state.worker_index]
+            if origin is not None and not origin.closed:
+                self._spawn(_quiet(origin.request("pipeTransport.close", edge.origin_pipe_id)))
+            for p in state.participants.values():
+                if p.recv_worker != index or p.recv_transport_id is None:
+                    continue
+                tid = p.recv_transport_id
+                self._transport_owner.pop(tid, None)
+                self._clear_recv(p)
+                events.append(
+                    MediaEvent(
+                        MediaEventType.TRANSPORT_CLOSED,
+                        router_id,
+                        p.participant_id,
+                        reason=CloseReason.WORKER_DIED,
+                        data={"transportId": tid},
+                    )
+                )
+        return events
+
+    def _clear_recv(self, p: ParticipantState) -> None:
+        p.recv_transport_id = None
+        p.recv_local = None
+        p.recv_connected = False
+        p.recv_worker = None
+        for ml in p.mlines:
+            if ml.consumer_id is not None:
+                self._consumer_owner.pop(ml.consumer_id, None)
+        p.mlines.clear()
+
+    def _forget_pipes(self, edge: EdgeState) -> None:
+        for pipe in edge.pipes.values():
+            self._pipe_consumers.pop(pipe.pipe_consumer_id, None)
+            self._edge_producers.discard(pipe.edge_producer_id)
+        edge.pipes.clear()
 
     async def _restart_worker(self, index: int) -> None:
         delay = 0.1
@@ -179,11 +240,21 @@ class MediaService:
         state = self._routers.pop(router_id, None)
         if state is None:
             return
+        recv_on: dict[str, int] = {
+            p.recv_transport_id: p.recv_worker
+            for p in state.participants.values()
+            if p.recv_transport_id is not None and p.recv_worker is not None
+        }
         removed = 0
+        removed_on: dict[int, int] = {}
         for tid, (rid, _) in list(self._transport_owner.items()):
             if rid == router_id:
                 del self._transport_owner[tid]
-                removed += 1
+                on = recv_on.get(tid, state.worker_index)
+                if on == state.worker_index:
+                    removed += 1
+                else:
+                    removed_on[on] = removed_on.get(on, 0) + 1
         for cid, (rid, _) in list(self._consumer_owner.items()):
             if rid == router_id:
                 del self._consumer_owner[cid]
@@ -191,6 +262,14 @@ class MediaService:
         if w is not None:
             w.router_ids.discard(router_id)
             w.transport_count = max(0, w.transport_count - removed)
+        for edge in state.edges.values():
+            self._forget_pipes(edge)
+            ew = self._workers[edge.worker_index]
+            if ew is not None and not ew.closed:
+                ew.router_ids.discard(edge.router_id)
+                ew.transport_count = max(0, ew.transport_count - removed_on.get(edge.worker_index, 0))
+                self._spawn(_quiet(ew.request("router.close", edge.router_id)))
+        state.edges.clear()
 
     def _on_worker_notification(
         self, handle: WorkerHandle, target_id: str, event: str, data: dict[str, Any]
@@ -211,14 +290,12 @@ class MediaService:
                     participant.send_connected = False
                     participant.send_remote_ice = None
                     participant.published.clear()
-                if participant.recv_transport_id == target_id:
-                    participant.recv_transport_id = None
-                    participant.recv_local = None
-                    participant.recv_connected = False
-                    for ml in participant.mlines:
-                        if ml.consumer_id is not None:
-                            self._consumer_owner.pop(ml.consumer_id, None)
-                    participant.mlines.clear()
+                if participant.recv_transport_id == target_id and state is not None:
+                    w = participant.recv_worker
+                    used = [(ml.producer_id, ml.consumer_id) for ml in participant.mlines if ml.consumer_id]
+                    self._clear_recv(participant)
+                    if w is not None and w != state.worker_index:
+                        self._spawn(self._release_later(router_id, w, used))
             self._emit(
                 MediaEvent(
                     MediaEventType.TRANSPORT_CLOSED,
@@ -229,7 +306,12 @@ class MediaService:
                 )
             )
         elif event == "producerclose":
-            if target_id in self._consumer_owner:
+            if target_id in self._pipe_consumers:
+                # an origin producer went away: its pipes go too (the edge consumers stay, as orphans)
+                router_id, w, producer_id = self._pipe_consumers[target_id]
+                self._spawn(self._drop_pipe_later(router_id, w, producer_id))
+                return
+            if target_id in self._edge_producers or target_id in self._consumer_owner:
                 # a consumer lost its producer: keep the m-line (a replacement producer may continue it)
                 return
             for router_id, state in self._routers.items():
@@ -276,6 +358,7 @@ class MediaService:
         return router_id
 
     async def close_router(self, router_id: str) -> None:
+        """Close the room's router and its edges on other workers (their pipes go with them)."""
         state = self._routers.get(router_id)
         if state is None:
             return
@@ -285,12 +368,225 @@ class MediaService:
             with contextlib.suppress(InvalidStateError):
                 await worker.request("router.close", router_id)
 
+    # -- spreading a room over workers (pipes) -------------------------------------------------------
+    def _handle(self, index: int) -> WorkerHandle:
+        w = self._workers[index] if 0 <= index < len(self._workers) else None
+        if w is None or w.closed:
+            raise InvalidStateError("worker not running")
+        return w
+
+    def _recv_handle(self, state: RouterState, p: ParticipantState) -> WorkerHandle:
+        return self._handle(state.worker_index if p.recv_worker is None else p.recv_worker)
+
+    def consumer_loads(self) -> dict[int, int]:
+        """Consumers (outgoing tracks) per running worker: the load placement compares."""
+        loads = {w.index: 0 for w in self._workers if w is not None and not w.closed}
+        for state in self._routers.values():
+            for p in state.participants.values():
+                w = state.worker_index if p.recv_worker is None else p.recv_worker
+                if w in loads:
+                    loads[w] += sum(1 for ml in p.mlines if ml.active and ml.consumer_id is not None)
+        return loads
+
+    def _place_recv(self, state: RouterState, audience: bool) -> int:
+        """The worker for a new recv transport: the origin, unless the member is audience or the origin
+        carries ``pipe_threshold`` x ``worker_capacity`` consumers or more; then the least-loaded
+        running worker (the origin on a tie: no pipe when none is needed)."""
+        origin = state.worker_index
+        loads = self.consumer_loads()
+        if origin not in loads:
+            raise InvalidStateError("worker not running")
+        params = self._params
+        if not audience and loads[origin] < params.pipe_threshold * params.worker_capacity:
+            return origin
+        return min(loads, key=lambda i: (loads[i], i != origin, i))
+
+    async def _ensure_edge(self, state: RouterState, index: int) -> EdgeState:
+        """The room's router on worker ``index`` and the pipe transport pair joining it to the origin."""
+        edge = state.edges.get(index)
+        if edge is not None:
+            return edge
+        origin = self._handle(state.worker_index)
+        worker = self._handle(index)
+        router_id = uuid.uuid4().hex
+        await worker.request("worker.createRouter", None, {"routerId": router_id})
+        worker.router_ids.add(router_id)
+        origin_pipe = edge_pipe = None
+        try:
+            origin_pipe = await origin.request(
+                "router.createPipeTransport", state.router_id, {"transportId": uuid.uuid4().hex}
+            )
+            edge_pipe = await worker.request(
+                "router.createPipeTransport", router_id, {"transportId": uuid.uuid4().hex}
+            )
+            await origin.request(
+                "pipeTransport.connect", origin_pipe["id"], {"ip": edge_pipe["ip"], "port": edge_pipe["port"]}
+            )
+            await worker.request(
+                "pipeTransport.connect",
+                edge_pipe["id"],
+                {"ip": origin_pipe["ip"], "port": origin_pipe["port"]},
+            )
+        except BaseException:
+            worker.router_ids.discard(router_id)
+            await _quiet(worker.request("router.close", router_id))
+            if origin_pipe is not None:
+                await _quiet(origin.request("pipeTransport.close", origin_pipe["id"]))
+            raise
+        edge = EdgeState(index, router_id, str(origin_pipe["id"]), str(edge_pipe["id"]))
+        state.edges[index] = edge
+        return edge
+
+    async def _ensure_pipe(self, state: RouterState, rec: ProducerRecord, index: int) -> PipeRecord:
+        """Producer ``rec`` piped to worker ``index`` (created once, shared by the edge's consumers)."""
+        edge = await self._ensure_edge(state, index)
+        pipe = edge.pipes.get(rec.producer_id)
+        if pipe is not None:
+            return pipe
+        origin = self._handle(state.worker_index)
+        worker = self._handle(index)
+        with_rtx = rec.has_rtx and rec.kind == "video" and rec.codec.rtx_payload_type is not None
+        ssrc = sdp.new_ssrc(edge.ssrcs)
+        rtx_ssrc = sdp.new_ssrc(edge.ssrcs) if with_rtx else None
+        rtx_pt = rec.codec.rtx_payload_type if with_rtx else None
+        pipe = PipeRecord(rec.producer_id, uuid.uuid4().hex, uuid.uuid4().hex, ssrc, rtx_ssrc)
+        # the edge side first, so the key frame the pipe consumer asks for finds its producer
+        await worker.request(
+            "pipeTransport.produce",
+            edge.edge_pipe_id,
+            {
+                "producerId": pipe.edge_producer_id,
+                "kind": rec.kind,
+                "mimeType": rec.codec.mime_type,
+                "clockRate": rec.codec.clock_rate,
+                "payloadType": rec.codec.payload_type,
+                "ssrc": ssrc,
+                "rtxSsrc": rtx_ssrc,
+                "rtxPayloadType": rtx_pt,
+            },
+        )
+        self._edge_producers.add(pipe.edge_producer_id)
+        try:
+            await origin.request(
+                "pipeTransport.consume",
+                edge.origin_pipe_id,
+                {
+                    "consumerId": pipe.pipe_consumer_id,
+                    "producerId": rec.producer_id,
+                    "ssrc": ssrc,
+                    "payloadType": rec.codec.payload_type,
+                    "rtxSsrc": rtx_ssrc,
+                    "rtxPayloadType": rtx_pt,
+                },
+            )
+        except BaseException:
+            self._edge_producers.discard(pipe.edge_producer_id)
+            await _quiet(worker.request("producer.close", pipe.edge_producer_id))
+            raise
+        self._pipe_consumers[pipe.pipe_consumer_id] = (state.router_id, index, rec.producer_id)
+        edge.pipes[rec.producer_id] = pipe
+        return pipe
+
+    async def _close_pipe(self, state: RouterState, edge: EdgeState, pipe: PipeRecord) -> None:
+        """Both ends of one pipe: the pipe consumer on the origin, the pipe producer on the edge (whose
+        remaining consumers, if any, become orphans a replacement producer may continue)."""
+        if edge.pipes.get(pipe.producer_id) is pipe:
+            del edge.pipes[pipe.producer_id]
+        edge.ssrcs.difference_update((pipe.ssrc, pipe.rtx_ssrc))
+        self._pipe_consumers.pop(pipe.pipe_consumer_id, None)
+        self._edge_producers.discard(pipe.edge_producer_id)
+        origin = self._workers[state.worker_index]
+        worker = self._workers[edge.worker_index]
+        if origin is not None and not origin.closed:
+            await _quiet(origin.request("consumer.close", pipe.pipe_consumer_id))
+        if worker is not None and not worker.closed:
+            await _quiet(worker.request("producer.close", pipe.edge_producer_id))
+
+    async def _drop_pipes(self, state: RouterState, producer_id: str) -> None:
+        """The origin producer closed: its pipes to every edge close."""
+        for edge in list(state.edges.values()):
+            pipe = edge.pipes.get(producer_id)
+            if pipe is not None:
+                await self._close_pipe(state, edge, pipe)
+            await self._maybe_close_edge(state, edge)
+
+    async def _release(
+        self, state: RouterState, index: int, consumers: Sequence[tuple[str | None, str | None]]
+    ) -> None:
+        """Edge consumers (origin producer id, consumer id) went away: a pipe left without consumers
+        closes, and an edge left without pipes or members closes too."""
+        edge = state.edges.get(index)
+        if edge is None:
+            return
+        for producer_id, consumer_id in consumers:
+            pipe = edge.pipes.get(producer_id or "")
+            if pipe is None:
+                continue
+            pipe.consumers.discard(consumer_id or "")
+            if not pipe.consumers:
+                await self._close_pipe(state, edge, pipe)
+        await self._maybe_close_edge(state, edge)
+
+    async def _maybe_close_edge(self, state: RouterState, edge: EdgeState) -> None:
+        if edge.pipes or any(
+            p.recv_worker == edge.worker_index and p.recv_transport_id is not None
+            for p in state.participants.values()
+        ):
+            return
+        if state.edges.get(edge.worker_index) is edge:
+            del state.edges[edge.worker_index]
+        origin = self._workers[state.worker_index]
+        worker = self._workers[edge.worker_index]
+        if origin is not None and not origin.closed:
+            await _quiet(origin.request("pipeTransport.close", edge.origin_pipe_id))
+        if worker is not None and not worker.closed:
+            worker.router_ids.discard(edge.router_id)
+            await _quiet(worker.request("router.close", edge.router_id))
+
+    async def _release_later(
+        self, router_id: str, index: int, consumers: Sequence[tuple[str | None, str | None]]
+    ) -> None:
+        state = self._routers.get(router_id)
+        if state is None:
+            return
+        async with state.lock:
+            await self._release(state, index, consumers)
+
+    async def _drop_pipe_later(self, router_id: str, index: int, producer_id: str) -> None:
+        state = self._routers.get(router_id)
+        if state is None:
+            return
+        async with state.lock:
+            edge = state.edges.get(index)
+            pipe = edge.pipes.get(producer_id) if edge is not None else None
+            if edge is not None and pipe is not None:
+                await self._close_pipe(state, edge, pipe)
+
+    def placement(self, router_id: str) -> dict[str, int]:
+        """Worker index serving each participant of a router: its recv transport's worker when it has
+        one (subscribers may be spread), else the room's origin worker."""
+        state = self._routers.get(router_id)
+        if state is None:
+            return {}
+        return {
+            pid: state.worker_index if p.recv_worker is None else p.recv_worker
+            for pid, p in state.participants.items()
+        }
+
     # -- publishing ----------------------------------------------------------------------------------
-    async def _create_transport(self, router_id: str, participant_id: str) -> tuple[str, sdp.LocalTransport]:
-        worker = self.worker_for_router(router_id)
+    async def _create_transport(
+        self, router_id: str, participant_id: str, edge: EdgeState | None = None
+    ) -> tuple[str, sdp.LocalTransport]:
+        """A WebRTC transport on the room's origin router, or on ``edge``'s router."""
+        if edge is None:
+            worker = self.worker_for_router(router_id)
+            on_router = router_id
+        else:
+            worker = self._handle(edge.worker_index)
+            on_router = edge.router_id
         transport_id = uuid.uuid4().hex
         params = await worker.request(
-            "router.createWebRtcTransport", router_id, {"transportId": transport_id}
+            "router.createWebRtcTransport", on_router, {"transportId": transport_id}
         )
         worker.transport_count += 1
         self._transport_owner[transport_id] = (router_id, participant_id)
@@ -418,10 +714,20 @@ class MediaService:
                     and ml.producer_id not in state.producers
                     and ml.codec.mime_type.lower() == rec.codec.mime_type.lower()
                 ):
-                    with contextlib.suppress(InvalidStateError, TypeError):
-                        await worker.request(
-                            "consumer.setProducer", ml.consumer_id, {"producerId": rec.producer_id}
+                    with contextlib.suppress(InvalidStateError, TypeError, ValueError):
+                        source_id = rec.producer_id
+                        handle = worker
+                        pipe: PipeRecord | None = None
+                        w = sub.recv_worker
+                        if w is not None and w != state.worker_index:  # an edge consumer: pipe it there
+                            pipe = await self._ensure_pipe(state, rec, w)
+                            source_id = pipe.edge_producer_id
+                            handle = self._handle(w)
+                        await handle.request(
+                            "consumer.setProducer", ml.consumer_id, {"producerId": source_id}
                         )
+                        if pipe is not None:
+                            pipe.consumers.add(ml.consumer_id)
                         ml.producer_id = rec.producer_id
 
     async def _close_send_transport(
@@ -430,6 +736,7 @@ class MediaService:
         closed = [pid for pid, rec in state.producers.items() if rec.participant_id == p.participant_id]
         for pid in closed:
             del state.producers[pid]
+            await self._drop_pipes(state, pid)
         p.published.clear()
         tid, p.send_transport_id, p.send_local = p.send_transport_id, None, None
         p.send_connected = False
@@ -442,6 +749,7 @@ class MediaService:
         return closed
 
     async def _close_producer(self, worker: WorkerHandle, state: RouterState, producer_id: str) -> None:
+        await self._drop_pipes(state, producer_id)
         rec = state.producers.pop(producer_id, None)
         if rec is not None:
             p = state.participants.get(rec.participant_id)
@@ -493,18 +801,27 @@ class MediaService:
 
     # -- subscribing ---------------------------------------------------------------------------------
     async def subscribe(
-        self, router_id: str, participant_id: str, producer_ids: Sequence[str]
+        self, router_id: str, participant_id: str, producer_ids: Sequence[str], *, audience: bool = False
     ) -> SubscribeResult:
         """Add a consumer per producer, each in isolation: a producer that cannot be consumed is reported
-        in ``failed`` and affects no other. The offer covers ALL consumers of the recv transport."""
+        in ``failed`` and affects no other. The offer covers ALL consumers of the recv transport.
+
+        The recv transport is created on the first call, on the worker ``_place_recv`` picks (``audience``
+        members are always spread); on another worker than the room's origin, the producers reach it
+        through pipes (one per producer and worker, shared, closed with their last consumer)."""
         self._check()
         async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
-            worker = self.worker_for_router(router_id)
             p = state.participant(participant_id)
             if p.recv_transport_id is None or p.recv_local is None:
-                p.recv_transport_id, p.recv_local = await self._create_transport(router_id, participant_id)
+                w = self._place_recv(state, audience)
+                edge = None if w == state.worker_index else await self._ensure_edge(state, w)
+                p.recv_transport_id, p.recv_local = await self._create_transport(
+                    router_id, participant_id, edge
+                )
+                p.recv_worker = w
                 p.recv_connected = False
+            worker = self._recv_handle(state, p)
             added: list[str] = []
             failed: dict[str, str] = {}
             for producer_id in producer_ids:
@@ -530,6 +847,11 @@ class MediaService:
         rec = state.producers.get(producer_id)
         if rec is None:
             raise ValueError("unknown producer")
+        pipe: PipeRecord | None = None
+        source_id = producer_id
+        if p.recv_worker is not None and p.recv_worker != state.worker_index:
+            pipe = await self._ensure_pipe(state, rec, p.recv_worker)
+            source_id = pipe.edge_producer_id
         with_rtx = rec.has_rtx and rec.kind == "video"
         pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
         ssrc = sdp.new_ssrc(state.ssrcs)
@@ -541,7 +863,7 @@ class MediaService:
                 p.recv_transport_id,
                 {
                     "consumerId": consumer_id,
-                    "producerId": producer_id,
+                    "producerId": source_id,
                     "ssrc": ssrc,
                     "payloadType": pt,
                     "rtxSsrc": rtx_ssrc,
@@ -550,7 +872,11 @@ class MediaService:
             )
         except BaseException:
             state.ssrcs.difference_update((ssrc, rtx_ssrc))
+            if pipe is not None and p.recv_worker is not None:
+                await self._release(state, p.recv_worker, [(producer_id, None)])
             raise
+        if pipe is not None:
+            pipe.consumers.add(consumer_id)
         self._consumer_owner[consumer_id] = (state.router_id, p.participant_id)
         p.mlines.append(
             sdp.SubscriberMLine(
@@ -588,11 +914,12 @@ class MediaService:
         self._check()
         async with self._router(router_id).lock:  # one room at a time; rooms run in parallel
             state = self._router(router_id)
-            worker = self.worker_for_router(router_id)
             p = state.participants.get(participant_id)
             if p is None or p.recv_local is None:
                 raise InvalidStateError("participant has no recv transport")
+            worker = self._recv_handle(state, p)
             wanted = set(producer_ids)
+            released: list[tuple[str | None, str | None]] = []
             for ml in p.mlines:
                 if ml.active and ml.producer_id in wanted:
                     ml.active = False
@@ -600,7 +927,10 @@ class MediaService:
                         self._consumer_owner.pop(ml.consumer_id, None)
                         with contextlib.suppress(InvalidStateError):
                             await worker.request("consumer.close", ml.consumer_id)
+                        released.append((ml.producer_id, ml.consumer_id))
                         ml.consumer_id = None
+            if p.recv_worker is not None and p.recv_worker != state.worker_index:
+                await self._release(state, p.recv_worker, released)
             return self._subscriber_offer(p)
 
     async def set_subscriber_answer(self, router_id: str, participant_id: str, answer_sdp: str) -> None:
@@ -611,7 +941,7 @@ class MediaService:
             p = state.participants.get(participant_id)
             if p is None or p.recv_transport_id is None:
                 raise InvalidStateError("participant has no recv transport")
-            worker = self.worker_for_router(router_id)
+            worker = self._recv_handle(state, p)
             for ml in p.mlines:
                 # RTX is offered on every video m-line; a client that drops it gets plain retransmissions
                 kept = answer.payload_types.get(ml.mid)
@@ -645,17 +975,23 @@ class MediaService:
             p = state.participants.pop(participant_id, None)
             if p is None:
                 return
-            worker = self.worker_for_router(router_id)
             closed = [pid for pid, rec in state.producers.items() if rec.participant_id == participant_id]
             for pid in closed:
                 state.producers.pop(pid, None)
+                await self._drop_pipes(state, pid)
+            released: list[tuple[str | None, str | None]] = []
             for ml in p.mlines:
                 if ml.consumer_id:
                     self._consumer_owner.pop(ml.consumer_id, None)
-            for tid in (p.send_transport_id, p.recv_transport_id):
-                if tid is not None:
+                    released.append((ml.producer_id, ml.consumer_id))
+            recv_on = p.recv_worker if p.recv_worker is not None else state.worker_index
+            for tid, on in ((p.send_transport_id, state.worker_index), (p.recv_transport_id, recv_on)):
+                worker = self._workers[on]
+                if tid is not None and worker is not None and not worker.closed:
                     with contextlib.suppress(InvalidStateError):
                         await worker.request("transport.close", tid)
+            if recv_on != state.worker_index:
+                await self._release(state, recv_on, released)
         for pid in closed:
             self._emit(
                 MediaEvent(
@@ -672,7 +1008,13 @@ class MediaService:
         ``{participant_id: {"producers": {producer_id: {...}}, "consumers": {consumer_id: {...}}}}``
         (fields in docs/channel.md, ``router.stats``). Participants without a transport are absent."""
         self._check()
-        by_transport = await self.worker_for_router(router_id).request("router.stats", router_id)
+        state = self._router(router_id)
+        by_transport = dict(await self.worker_for_router(router_id).request("router.stats", router_id))
+        for edge in list(state.edges.values()):
+            with contextlib.suppress(InvalidStateError):
+                by_transport.update(
+                    await self._handle(edge.worker_index).request("router.stats", edge.router_id)
+                )
         out: dict[str, dict[str, Any]] = {}
         for tid, t in by_transport.items():
             owner = self._transport_owner.get(tid)
@@ -736,6 +1078,11 @@ class MediaService:
                     "worker": s.worker_index,
                     "participants": sorted(s.participants),
                     "producers": sorted(s.producers),
+                    "placement": self.placement(rid),
+                    "edges": {
+                        str(e.worker_index): {"routerId": e.router_id, "pipedProducers": sorted(e.pipes)}
+                        for e in s.edges.values()
+                    },
                 }
                 for rid, s in self._routers.items()
             },
@@ -760,6 +1107,12 @@ def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
             [i, uri] for i, uri in m.extensions if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
         ],
     }
+
+
+async def _quiet(request: Awaitable[dict[str, Any]]) -> None:
+    """A best-effort clean-up request: the object or its worker may be gone already."""
+    with contextlib.suppress(InvalidStateError, TypeError, ValueError):
+        await request
 
 
 def _fp_set(fingerprints: list[tuple[str, str]]) -> frozenset[tuple[str, str]]:

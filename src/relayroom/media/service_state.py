@@ -24,6 +24,31 @@ class ProducerRecord:
 
 
 @dataclass
+class PipeRecord:
+    """One origin producer piped to one edge worker: a pipe consumer on the origin router's pipe
+    transport, a pipe producer on the edge router's, shared by every edge consumer of that producer."""
+
+    producer_id: str  # the origin producer (the id the control plane knows)
+    pipe_consumer_id: str  # on the origin worker
+    edge_producer_id: str  # on the edge worker
+    ssrc: int
+    rtx_ssrc: int | None
+    consumers: set[str] = field(default_factory=set)  # edge consumer ids fed by this pipe
+
+
+@dataclass
+class EdgeState:
+    """A room's router on a worker other than its origin, joined to the origin by a pipe transport pair."""
+
+    worker_index: int
+    router_id: str  # the router on the edge worker
+    origin_pipe_id: str  # pipe transport on the origin router
+    edge_pipe_id: str  # pipe transport on the edge router
+    pipes: dict[str, PipeRecord] = field(default_factory=dict)  # origin producer id -> pipe
+    ssrcs: set[int] = field(default_factory=set)  # pipe ssrcs in use on this pair
+
+
+@dataclass
 class ParticipantState:
     participant_id: str
     send_transport_id: str | None = None
@@ -33,6 +58,7 @@ class ParticipantState:
     send_fingerprints: frozenset[tuple[str, str]] = frozenset()  # its DTLS certificate fingerprints
     published: dict[str, str] = field(default_factory=dict)  # mid -> producer id
     recv_transport_id: str | None = None
+    recv_worker: int | None = None  # worker index of the recv transport (the origin or an edge)
     recv_local: LocalTransport | None = None
     recv_connected: bool = False
     mlines: list[SubscriberMLine] = field(default_factory=list)
@@ -53,6 +79,7 @@ class RouterState:
     participants: dict[str, ParticipantState] = field(default_factory=dict)
     producers: dict[str, ProducerRecord] = field(default_factory=dict)
     ssrcs: set[int] = field(default_factory=set)  # consumer ssrcs in use in this router
+    edges: dict[int, EdgeState] = field(default_factory=dict)  # worker index -> edge of this room
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # serialises SDP/state changes of this room
 
     def participant(self, participant_id: str) -> ParticipantState:

@@ -82,6 +82,11 @@ class MediaParams:
     udp_gso: bool = True  # batch RTP bursts to one address with UDP_SEGMENT when the kernel supports it
     tcp_ports: Sequence[int] = ()
     tcp: IceTcpOptions = field(default_factory=IceTcpOptions)
+    # Spreading a room over workers (pipe transports): a subscriber goes to the least-loaded worker when
+    # it is audience, or when the room's origin worker carries at least pipe_threshold x worker_capacity
+    # consumers (0 = every new subscriber is spread); otherwise it stays on the origin worker.
+    pipe_threshold: float = 0.5
+    worker_capacity: int = 1000  # consumers (outgoing tracks) one worker is sized for
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from relayroom.media.ice.tcp_server import (
     add_tcp_arguments,
     tcp_options_from_args,
 )
+from relayroom.media.pipe_transport import PipeTransport, PipeTransportParams
 from relayroom.media.producer import Producer
 from relayroom.media.router import Router, RouterParams
 from relayroom.media.types import CloseReason, IceTcpOptions, InvalidStateError
@@ -140,6 +141,8 @@ class Worker:
         self.routers: dict[str, Router] = {}
         self.ufrags: dict[str, WebRtcTransport] = {}
         self.tuples: dict[Addr, WebRtcTransport] = {}
+        self.pipes: dict[str, PipeTransport] = {}  # pipe transports of every router, by id
+        self._last_pipe_stats: list[dict[str, Any]] = []
         self.channel: Channel | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._sender: UdpSender | None = None
@@ -318,6 +321,8 @@ class Worker:
             try:
                 for t in list(self.ufrags.values()):
                     t.on_tick(now)
+                for pipe in list(self.pipes.values()):
+                    pipe.on_tick(now)
                 if now - last_reports >= REPORT_INTERVAL_S:
                     last_reports = now
                     wall = time.time()
@@ -326,9 +331,20 @@ class Worker:
                         t.send_reports(now, wall)
                         if now - t.last_rx > self.consent_timeout_s:
                             t.close(CloseReason.CONSENT_TIMEOUT)
+                    for pipe in list(self.pipes.values()):
+                        pipe.update_rates(now)
+                        pipe.send_reports(now, wall)
+                    self._publish_pipe_stats()
             except Exception:
                 self.errors += 1
                 logger.exception("tick failed")
+
+    def _publish_pipe_stats(self) -> None:
+        """Push the pipes' counters (``pipestats``) when they changed, for ``/metrics``."""
+        stats = [pipe.stats() for pipe in self.pipes.values()]
+        if stats != self._last_pipe_stats:
+            self._last_pipe_stats = stats
+            self._notify("worker", "pipestats", {"pipes": stats})
 
     # -- objects -------------------------------------------------------------------------------------
     def _notify(self, target_id: str, event: str, data: dict[str, Any]) -> None:
@@ -364,6 +380,30 @@ class Worker:
             tcp_grace_s=self.tcp_grace_s,
         )
 
+    def _make_pipe_params(
+        self,
+        transport_id: str,
+        get_producer: Callable[[str], Producer | None],
+        register_producer: Callable[[Producer], None],
+        unregister_producer: Callable[[Producer], None],
+        on_router_close: Callable[[PipeTransport], None],
+    ) -> PipeTransportParams:
+        def closed(pipe: PipeTransport) -> None:
+            if self.pipes.get(pipe.id) is pipe:
+                del self.pipes[pipe.id]
+            on_router_close(pipe)
+
+        return PipeTransportParams(
+            transport_id=transport_id,
+            host=self.host,
+            rtx_buffer_ms=self.rtx_buffer_ms,
+            get_producer=get_producer,
+            register_producer=register_producer,
+            unregister_producer=unregister_producer,
+            notify=self._notify,
+            on_close=closed,
+        )
+
     def _on_router_close(self, router: Router) -> None:
         self.routers.pop(router.id, None)
 
@@ -383,6 +423,12 @@ class Worker:
                 return t
         raise InvalidStateError("unknown transport")
 
+    def _pipe(self, transport_id: str | None) -> PipeTransport:
+        pipe = self.pipes.get(transport_id or "")
+        if pipe is None:
+            raise InvalidStateError("unknown pipe transport")
+        return pipe
+
     def _producer(self, producer_id: str | None) -> Producer:
         for r in self.routers.values():
             p = r.producers.get(producer_id or "")
@@ -394,6 +440,10 @@ class Worker:
         for r in self.routers.values():
             for t in r.transports.values():
                 c = t.consumers.get(consumer_id or "")
+                if c is not None:
+                    return c
+            for pipe in r.pipe_transports.values():
+                c = pipe.consumers.get(consumer_id or "")
                 if c is not None:
                     return c
         raise InvalidStateError("unknown consumer")
@@ -425,6 +475,13 @@ class Worker:
             "consumer.resume": _acting(self._consumer, Consumer.resume),
             "consumer.disableRtx": _acting(self._consumer, Consumer.disable_rtx),
             "consumer.setProducer": self._consumer_set_producer,
+            # pipes between the routers of one room on two workers (media/pipe_transport.py)
+            "router.createPipeTransport": self._router_create_pipe_transport,
+            "pipeTransport.connect": self._pipe_connect,
+            "pipeTransport.produce": self._pipe_produce,
+            "pipeTransport.consume": self._pipe_consume,
+            "pipeTransport.close": _acting(self._pipe, PipeTransport.close, missing_ok=True),
+            "pipeTransport.dump": lambda tid, _: self._pipe(tid).dump(),
         }
 
     async def handle_request(
@@ -509,6 +566,7 @@ class Worker:
             "gsoCalls": sender.gso_calls if sender else 0,
             "gsoPackets": sender.gso_packets if sender else 0,
             "tcp": self._tcp.stats() if self._tcp else None,
+            "pipes": [pipe.stats() for pipe in self.pipes.values()],
         }
 
     def _worker_create_router(self, _: str | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -521,6 +579,7 @@ class Worker:
                 make_transport_params=self._make_transport_params,
                 on_transport_created=self._on_transport_created,
                 on_close=self._on_router_close,
+                make_pipe_params=self._make_pipe_params,
             )
         )
         return {"routerId": router_id}
@@ -555,6 +614,23 @@ class Worker:
     def _transport_consume(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
         t = self._transport(transport_id)
         c = t.consume(str(data["consumerId"]), str(data["producerId"]), data)
+        return {"consumerId": c.id}
+
+    def _router_create_pipe_transport(self, router_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        pipe = self._router(router_id).create_pipe_transport(str(data["transportId"]))
+        self.pipes[pipe.id] = pipe
+        return pipe.local_parameters()
+
+    def _pipe_connect(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        self._pipe(transport_id).connect(str(data["ip"]), data["port"])
+        return {}
+
+    def _pipe_produce(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        p = self._pipe(transport_id).produce(str(data["producerId"]), data)
+        return {"producerId": p.id}
+
+    def _pipe_consume(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        c = self._pipe(transport_id).consume(str(data["consumerId"]), str(data["producerId"]), data)
         return {"consumerId": c.id}
 
     def _consumer_set_producer(self, consumer_id: str | None, data: dict[str, Any]) -> dict[str, Any]:

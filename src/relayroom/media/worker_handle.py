@@ -38,6 +38,7 @@ class WorkerHandle:
         self.port = 0
         self.tcp_port: int | None = None  # ICE-TCP port once running (None: TCP off)
         self.tcp_stats: dict[str, Any] = {}  # last "tcpstats" notification (counts for /metrics)
+        self.pipe_stats: list[dict[str, Any]] = []  # last "pipestats" notification (for /metrics)
         self.router_ids: set[str] = set()
         self.transport_count = 0
         self.closed = False
@@ -98,6 +99,10 @@ class WorkerHandle:
     def _notification(self, target_id: str, event: str, data: dict[str, Any]) -> None:
         if target_id == "worker" and event == "tcpstats":
             self.tcp_stats = data
+            return
+        if target_id == "worker" and event == "pipestats":
+            pipes = data.get("pipes")
+            self.pipe_stats = [p for p in pipes if isinstance(p, dict)] if isinstance(pipes, list) else []
             return
         if target_id == "worker" and event in ("running", "failed"):
             if self._running is not None and not self._running.done():

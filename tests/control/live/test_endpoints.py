@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,6 +56,8 @@ async def test_console_lists_removes_and_dismisses_live_rooms(server: tuple[str,
             members = {m["userId"]: m for m in rooms[0]["members"]}
             assert set(members) == {"alice", "bob"} and members["alice"]["role"] == "anchor"
             assert sorted(t["kind"] for t in members["alice"]["tracks"]) == ["audio", "video"]
+            # where each member is served: this node, its only media worker
+            assert {(m["node"], m["worker"]) for m in members.values()} == {(socket.gethostname(), 0)}
             # live quality from the media workers: uplink per track, downlink per member
             deadline = time.monotonic() + 30
             while True:

@@ -105,7 +105,7 @@ class FakeMedia:
         self.calls.append(("resume_producer", (router_id, producer_id)))
 
     async def subscribe(
-        self, router_id: str, participant_id: str, producer_ids: Sequence[str]
+        self, router_id: str, participant_id: str, producer_ids: Sequence[str], *, audience: bool = False
     ) -> SubscribeResult:
         """Producers in ``failing`` fail alone (the others are consumed), as MediaService does."""
         self.calls.append(("subscribe", (router_id, participant_id, tuple(producer_ids))))

@@ -436,7 +436,9 @@ async def test_a_subscribe_failing_for_a_producer_that_went_away_does_not_block_
     real_subscribe = media.subscribe
     calls = 0
 
-    async def flaky(router_id: str, participant_id: str, producer_ids: Sequence[str]) -> SubscribeResult:
+    async def flaky(
+        router_id: str, participant_id: str, producer_ids: Sequence[str], *, audience: bool = False
+    ) -> SubscribeResult:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -444,7 +446,7 @@ async def test_a_subscribe_failing_for_a_producer_that_went_away_does_not_block_
             gone = set(a.publications)
             await m.unpublish(a)
             media.failing |= gone
-        return await real_subscribe(router_id, participant_id, producer_ids)
+        return await real_subscribe(router_id, participant_id, producer_ids, audience=audience)
 
     media.subscribe = flaky  # type: ignore[method-assign]
     b, sb = await enter(m, "bob")

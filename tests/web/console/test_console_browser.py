@@ -351,6 +351,7 @@ async def _walk(
     )
     await expect(room.locator(".chip[data-track=audio] .quality")).to_contain_text("% loss")
     await expect(room.locator("thead")).to_contain_text("Downlink")
+    await expect(room.locator("tbody")).to_contain_text("worker 0")  # the media worker serving each member
     await expect(room).not_to_contain_text("not exposed")
     await shot(page, "07-live-rooms")
     await room.locator("[data-action=remove][data-user=bob]").click()

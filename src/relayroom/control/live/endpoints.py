@@ -4,6 +4,7 @@ dismiss a room."""
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -53,6 +54,25 @@ async def _media_stats(request: Request, router_id: Any) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
+def _node_name(request: Request) -> str:
+    """This node's name in the live-rooms API (the cluster's node id once configured, else the host)."""
+    settings = getattr(request.app.state, "settings", None)
+    node = getattr(settings, "node_id", None)
+    return str(node) if node else socket.gethostname()
+
+
+def _placement(request: Request, router_id: Any) -> dict[str, int]:
+    """Worker index serving each participant of a room (``MediaService.placement``); {} without media."""
+    placement = getattr(getattr(request.app.state, "media", None), "placement", None)
+    if placement is None or not isinstance(router_id, str):
+        return {}
+    try:
+        result = placement(router_id)
+    except Exception:
+        return {}
+    return result if isinstance(result, dict) else {}
+
+
 def _with_quality(member: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
     """Add live quality to a member: per published track (uplink as the SFU receives it) and the
     member's downlink (what its subscriber's receiver reports say about the tracks we send it)."""
@@ -89,8 +109,9 @@ async def list_live_rooms(
     """Rooms of the application live on this node, with members, roles, published tracks and their live
     quality (``bitrate``, ``fractionLost``, video ``width``/``height``/``frameRate``; ``null`` when the
     media layer does not know) and each member's ``downlink`` (``bitrate``, worst ``fractionLost``, mean
-    ``rttMs``; ``null`` while it receives nothing), and whether the room is end-to-end encrypted
-    (``e2ee``: its media is ciphertext to this server, docs/e2ee.md)."""
+    ``rttMs``; ``null`` while it receives nothing), the ``node`` and media ``worker`` (index) serving
+    each member (one logical room even when its audience is spread over workers), and whether the room
+    is end-to-end encrypted (``e2ee``: its media is ciphertext to this server, docs/e2ee.md)."""
     await services.apps.get(session, principal, sdkappid)
     rooms = _rooms(request)
     out = []
@@ -98,7 +119,12 @@ async def list_live_rooms(
         info = rooms.room_info(r["roomKey"])
         if info is not None:
             stats = await _media_stats(request, info.get("routerId"))
-            members = [_with_quality(m, stats) for m in info["members"]]
+            placement = _placement(request, info.get("routerId"))
+            node = _node_name(request)
+            members = [
+                {**_with_quality(m, stats), "node": node, "worker": placement.get(str(m["participantId"]))}
+                for m in info["members"]
+            ]
             out.append({**r, "e2ee": bool(info.get("e2ee")), "members": members})
     return out
 

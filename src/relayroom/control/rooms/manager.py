@@ -816,6 +816,16 @@ class RoomManager:
         elif event.type is MediaEventType.TRANSPORT_CLOSED and event.participant_id:
             if event.reason in ("closed", "router_closed"):
                 return
+            if event.reason == "worker_died":
+                # The member's transport was on a worker serving part of a spread room (the room
+                # lives on): reset this member only, as a lost room resets all of its members.
+                async with room.lock:
+                    for p in list(room.participants.values()):
+                        if p.participant_id == event.participant_id and not p.closed:
+                            await self._remove(
+                                room, p, ExitReason.TIMEOUT, notice=("reconnect", {"reason": "worker_died"})
+                            )
+                return
             for p in room.participants.values():
                 if p.participant_id == event.participant_id and p.media_lost_at is None:
                     # Media is gone but the client may still talk: tell it to reconnect, and drop it

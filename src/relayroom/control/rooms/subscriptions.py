@@ -23,7 +23,7 @@ from typing import Any
 from relayroom.control.rooms.backend import MediaBackend
 from relayroom.control.rooms.entry import RECV_PRIVILEGE
 from relayroom.control.rooms.errors import ErrorCode
-from relayroom.control.rooms.participant import FailedSubscription, Participant
+from relayroom.control.rooms.participant import FailedSubscription, Participant, Role
 from relayroom.control.rooms.room import Room
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
@@ -140,7 +140,9 @@ class SubscriptionNegotiator:
                     offer = await self._media.unsubscribe(room.router_id, p.participant_id, sorted(remove))
                     p.subscribed -= remove
                 elif add:
-                    result = await self._media.subscribe(room.router_id, p.participant_id, sorted(add))
+                    result = await self._media.subscribe(
+                        room.router_id, p.participant_id, sorted(add), audience=p.role is Role.AUDIENCE
+                    )
                     added = result.added
                     p.subscribed.update(added)
                     for producer_id in added:

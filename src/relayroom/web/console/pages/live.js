@@ -98,6 +98,8 @@ function roomCard(app, room, owner, reload) {
           { label: "Published tracks (uplink)", render: (m) => (m.tracks.length ? h("div", { class: "chips" }, m.tracks.map((t) => h("span", { class: ["chip", t.muted && "chip-muted"], dataset: { track: t.kind } }, `${t.kind === "audio" ? "♪" : "▶"} ${t.kind}${t.streamType && t.streamType !== "main" && t.streamType !== "mic" ? " · " + t.streamType : ""}${t.muted ? " (muted)" : ""}`, trackQuality(t) ? h("span", { class: "quality" }, " · " + trackQuality(t)) : null))) : h("span", { class: "muted" }, "none")) },
           { label: "Subscribed to", cls: "num", render: (m) => String(m.subscribed.length) },
           { label: "Downlink", render: (m) => downlinkQuality(m.downlink) },
+          // one logical room: a spread room's members are served by several media workers
+          { label: "Served by", render: (m) => (m.worker == null ? h("span", { class: "muted" }, "–") : `${m.node} · worker ${m.worker}`) },
           {
             label: "",
             cls: "right",
