@@ -10,7 +10,6 @@ and the operation log still verifies.
 
 from __future__ import annotations
 
-import asyncio
 import resource
 from pathlib import Path
 

@@ -34,6 +34,7 @@ ZERO = (
     "producerConsumers",
     "tuples",
     "ufrags",
+    "pipes",
     "tcpConnections",
     "tcpBoundTransports",
 )

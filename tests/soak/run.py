@@ -50,7 +50,7 @@ CYCLE_TIMEOUT_S = 60.0
 MAX_FAILED_FRACTION = 0.05
 ZERO_AFTER_CLOSE = (
     *("routers", "transports", "producers", "transportProducers", "consumers"),
-    *("producerConsumers", "tuples", "ufrags", "tcpBoundTransports"),
+    *("producerConsumers", "tuples", "ufrags", "pipes", "tcpBoundTransports"),
 )
 
 

@@ -509,6 +509,7 @@ class Worker:
             ),
             "tuples": len(self.tuples),
             "ufrags": len(self.ufrags),
+            "pipes": len(self.pipes),
             "timers": sum(1 for h in scheduled if not h.cancelled()),
             "tasks": len(asyncio.all_tasks(loop)),
             "workerTasks": len(self._tasks),
