@@ -89,7 +89,14 @@ soak: $(STAMP)
 # Chaos scenarios with their expected outcomes asserted (tests/chaos/): the long ones (control-plane
 # SIGKILL and restart, disk full) only run here; the suite runs the rest.
 chaos: $(STAMP)
-	RELAYROOM_CHAOS=1 nice -n 10 $(BIN)/pytest -q -p no:cacheprovider tests/chaos tests/client/test_client_features.py::test_worker_death_sends_reconnect_and_members_can_enter_again
+	mkdir -p chaos-out
+	RELAYROOM_CHAOS=1 nice -n 10 $(BIN)/pytest -q -p no:cacheprovider --junitxml=chaos-out/junit.xml \
+		tests/chaos tests/client/test_client_features.py::test_worker_death_sends_reconnect_and_members_can_enter_again
+
+# docs/reliability.md (+ docs/reliability-soak.png) from the fuzz ledger, $(SOAK_OUT)/soak.json and
+# chaos-out/junit.xml: run `make fuzz`, `make soak` and `make chaos` first for a complete report.
+reliability-report: $(STAMP)
+	$(BIN)/python -m tests.reliability_report --soak $(SOAK_OUT)/soak.json --chaos chaos-out/junit.xml
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info .fuzz
