@@ -87,7 +87,7 @@ soak: $(STAMP)
 	nice -n 10 $(BIN)/python -m tests.soak.run --minutes $(SOAK_MINUTES) --out $(SOAK_OUT)
 
 # Chaos scenarios with their expected outcomes asserted (tests/chaos/): the long ones (control-plane
-# SIGKILL and restart, disk full) only run here; the suite runs the rest.
+# SIGKILL and restart, disk full, a private PostgreSQL stopped and started) only run here.
 chaos: $(STAMP)
 	mkdir -p chaos-out
 	RELAYROOM_CHAOS=1 nice -n 10 $(BIN)/pytest -q -p no:cacheprovider --junitxml=chaos-out/junit.xml \

@@ -59,10 +59,10 @@ SCENARIOS: list[tuple[str, str, str]] = [
         "decoding through NACK/RTX, no worker error, recovery when the loss stops",
     ),
     (
-        "PostgreSQL restart",
-        "",
-        "not run: the shared PostgreSQL of this machine must not be restarted and a private instance was "
-        "not set up in the time of this campaign (see Open items)",
+        "PostgreSQL stop and start (a private instance: initdb in a temporary directory, its own port)",
+        "tests/chaos/test_postgres_restart.py::test_postgres_stop_and_start_during_a_call",
+        "while down: /readyz 503 `database unreachable`, /healthz 200, writes 503 `storage_unavailable`, "
+        "the call keeps its media; back: ready again without a restart, writes succeed, a new member enters",
     ),
 ]
 

@@ -85,5 +85,5 @@ def test_report_is_built_from_the_records(tmp_path: Path, monkeypatch: Any) -> N
     text = reliability_report.build(path, None)
     assert "**975 room cycles**, 1 failed" in text and "Verdict: **pass**" in text
     assert "| rtp |" in text and "## API fuzzing" in text
-    assert "PostgreSQL restart" in text and "not run" in text
+    assert "PostgreSQL stop and start" in text and "not in this run" in text
     assert (tmp_path / "chart.png").stat().st_size > 10_000

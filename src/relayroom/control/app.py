@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relayroom import __version__
@@ -294,13 +294,17 @@ def create_app(
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, "invalid_input", _validation_message(exc))
 
-    @app.exception_handler(OperationalError)
-    async def _storage(_: Request, exc: OperationalError) -> JSONResponse:
-        # disk full, database down or locked for too long: nothing was committed; the client may retry
-        log.error("database operation failed", extra={"error": exc.orig.__class__.__name__})
+    async def _storage(_: Request, exc: Exception) -> JSONResponse:
+        # disk full, database down or locked for too long: nothing was committed; the client may retry.
+        # (asyncpg's failure to connect reaches us as the bare ConnectionRefusedError.)
+        cause = getattr(exc, "orig", None) or exc
+        log.error("database operation failed", extra={"error": cause.__class__.__name__})
         response = _error(503, "storage_unavailable", "The database could not be written; retry later.")
         response.headers["Retry-After"] = "5"
         return response
+
+    for storage_error in (OperationalError, InterfaceError, ConnectionError):
+        app.add_exception_handler(storage_error, _storage)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
