@@ -103,3 +103,56 @@ def test_tls_needs_both_the_certificate_and_the_key(tmp_path: Path) -> None:
         Settings(tls_cert=tmp_path / "cert.pem")
     s = Settings(tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem")
     assert s.http_scheme == "https" and Settings().http_scheme == "http"
+
+
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in list(os.environ):
+        if k.startswith("RELAYROOM_"):
+            monkeypatch.delenv(k)
+
+
+def test_precedence_is_per_setting_inside_a_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file's [media] keys the environment does not name survive it; the same for flags."""
+    _clean_environment(monkeypatch)
+    cfg = tmp_path / "relayroom.toml"
+    cfg.write_text('[media]\nworkers = 3\nannounced_ip = "203.0.113.7"\n[rooms]\nrtc_max_members = 12\n')
+    monkeypatch.setenv("RELAYROOM_MEDIA__HOST", "0.0.0.0")
+    s = load_settings(cfg)
+    assert (s.media.workers, s.media.announced_ip, s.media.host) == (3, "203.0.113.7", "0.0.0.0")
+    assert s.rooms.rtc_max_members == 12 and s.rooms.live_max_anchors == 50  # untouched: its default
+
+    # one key from each source in the same section; the highest source wins key by key
+    monkeypatch.setenv("RELAYROOM_MEDIA__WORKERS", "2")
+    monkeypatch.setenv("RELAYROOM_MEDIA__TCP_ENABLED", "false")
+    s = load_settings(cfg, media={"tcp_enabled": True, "ports": [0]})
+    m = s.media
+    assert (m.workers, m.announced_ip, m.host) == (2, "203.0.113.7", "0.0.0.0")  # env > file
+    assert (m.tcp_enabled, m.ports) == (True, [0])  # flags > env, flags alone
+    assert m.consent_timeout_s == 30.0  # named by no source
+
+
+def test_a_json_section_in_the_environment_merges_with_its_nested_variables_and_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clean_environment(monkeypatch)
+    cfg = tmp_path / "relayroom.toml"
+    cfg.write_text('[media]\nworkers = 3\nannounced_ip = "203.0.113.7"\n')
+    monkeypatch.setenv("RELAYROOM_MEDIA", '{"host": "0.0.0.0", "workers": 4}')
+    monkeypatch.setenv("RELAYROOM_MEDIA__LOOPBACK_ONLY", "true")
+    m = load_settings(cfg).media
+    assert (m.workers, m.announced_ip, m.host, m.loopback_only) == (4, "203.0.113.7", "0.0.0.0", True)
+
+
+def test_the_log_format_comes_from_any_source_and_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clean_environment(monkeypatch)
+    cfg = tmp_path / "relayroom.toml"
+    cfg.write_text('log_format = "json"\n')
+    assert load_settings().log_format == "auto"
+    assert load_settings(cfg).log_format == "json"
+    monkeypatch.setenv("RELAYROOM_LOG_FORMAT", "human")
+    assert load_settings(cfg).log_format == "human"
+    assert load_settings(cfg, log_format="json").log_format == "json"
+    with pytest.raises(ValidationError, match="log_format"):
+        load_settings(cfg, log_format="xml")

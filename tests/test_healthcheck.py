@@ -12,7 +12,7 @@ import pytest
 
 from relayroom.config import Settings
 from relayroom.control.app import create_app
-from tests.cli.test_serve import free_port
+from tests.processes import free_port
 from tests.serving import served
 
 

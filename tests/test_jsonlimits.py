@@ -80,7 +80,7 @@ _TRUSTED_JSON_SOURCES = {
     "control/webhooks/service.py": "outbox rows written by the control plane",
     "control/privacy/requests.py": "rows and sealed exports written by the control plane",
     "control/privacy/retention.py": "receipts written by the control plane",
-    "privacy/consent_ages.py": "the packaged table of ages of consent",
+    "control/privacy/consent_ages.py": "the packaged table of ages of consent",
     "cli/oplog_cmd.py": "a checkpoint file the operator passes on the command line",
     "cli/privacy_cmd.py": "a receipt file the operator passes on the command line",
     "client/client.py": "the client SDK reading its own server's messages",

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+# auto: human-readable lines when stderr is a terminal, JSON lines otherwise (relayroom/logs.py)
+LogFormat = Literal["auto", "human", "json"]
 
 
 class MediaSettings(BaseModel):
@@ -57,6 +59,14 @@ class RetentionSettings(BaseModel):
     purge_target_hours: float = Field(default=24.0, gt=0, le=168)
     purge_deadline_days: float = Field(default=7.0, gt=0, le=7)
     schedule_minutes: float = Field(default=60.0, gt=0)
+
+
+class PrivacySettings(BaseModel):
+    """What the control plane keeps of end users' connections (docs/privacy.md)."""
+
+    # The client address of a stay (DescribeUserInfo ClientIp): by default only its network, IPv4 /24 and
+    # IPv6 /48 (the host part zeroed); true keeps the full address.
+    store_full_client_ip: bool = False
 
 
 class WebhookSettings(BaseModel):
@@ -161,6 +171,7 @@ class Settings(BaseSettings):
     region: str = "local"  # this node's region
     regions: list[str] = Field(default_factory=lambda: ["local"])  # the deployment's regions
     log_level: LogLevel = "info"
+    log_format: LogFormat = "auto"
     dev: bool = False  # dev-only conveniences (demo UserSig endpoint); never in production
     master_key: str | None = None  # base64 32 bytes; default: data_dir/master.key (created 0600)
     # HTTPS without a proxy: PEM certificate chain and private key (uvicorn's TLS); both or neither
@@ -176,6 +187,7 @@ class Settings(BaseSettings):
     login: LoginSettings = Field(default_factory=LoginSettings)
     oplog: OplogSettings = Field(default_factory=OplogSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     # GET /debug/introspect (loopback clients only): process RSS, fds, asyncio tasks, objects by type,
     # tracemalloc diff, DB pool, worker counters. For soak/leak runs; tracemalloc costs CPU: never in prod.
     debug_introspection: bool = False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import socket
 import stat
 import subprocess
 import sys
@@ -14,46 +13,7 @@ from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def start(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYROOM_")}
-    # one worker on an ephemeral UDP port, so a developer's `make run` on the default ports is no conflict
-    env.update(RELAYROOM_MEDIA__WORKERS="1", RELAYROOM_MEDIA__PORTS="[0]")
-    return subprocess.Popen(
-        [sys.executable, "-m", "relayroom", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server exited"
-        try:
-            r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            if r.status_code == 200:
-                out: dict[str, str] = r.json()
-                return out
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become ready")
-
-
-def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    proc.terminate()
-    out, err = proc.communicate(timeout=20)
-    return out, err
+from tests.processes import free_port, start_server, stop, wait_ready
 
 
 def test_without_a_terminal_the_first_start_credentials_go_to_a_private_file_never_to_a_log(
@@ -62,7 +22,7 @@ def test_without_a_terminal_the_first_start_credentials_go_to_a_private_file_nev
     """`make run > log`: stdout is a file, so the credentials go to a 0600 file in the data dir."""
     data = tmp_path / "data"
     port = free_port()
-    proc = start(data, port)
+    proc = start_server(data, port)
     try:
         assert wait_ready(port, proc)["status"] == "ok"
         r = httpx.get(f"http://127.0.0.1:{port}/openapi.json")
@@ -83,7 +43,7 @@ def test_without_a_terminal_the_first_start_credentials_go_to_a_private_file_nev
     login = None
 
     port = free_port()
-    proc = start(data, port)
+    proc = start_server(data, port)
     try:
         wait_ready(port, proc)
         login = httpx.post(
@@ -99,15 +59,7 @@ def test_on_a_terminal_the_first_start_credentials_are_shown_and_no_file_is_writ
     data = tmp_path / "data"
     port = free_port()
     controller, terminal = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYROOM_")}
-    env.update(RELAYROOM_MEDIA__WORKERS="1", RELAYROOM_MEDIA__PORTS="[0]")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "relayroom", "serve", "--port", str(port), "--data-dir", str(data), "--dev"],
-        stdout=terminal,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = start_server(data, port, args=["--dev"], stdout=terminal)
     os.close(terminal)
     try:
         wait_ready(port, proc)

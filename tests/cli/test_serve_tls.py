@@ -21,8 +21,8 @@ from cryptography.x509.oid import NameOID
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient
-from tests.cli.test_serve import free_port, stop
 from tests.client.calls import video_reaches
+from tests.processes import free_port, stop
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -22,6 +22,7 @@ from relayroom.client import (
 from relayroom.client.e2ee import E2EEKey
 from tests.control.rooms.fakes import SDKAPPID, usersig
 from tests.control.signaling.server import RunningServer
+from tests.serving import eventually
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -51,14 +52,6 @@ async def member(
         await c.close()
 
 
-async def eventually(check: Callable[[], bool], within: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def tone_of(track: RemoteTrack) -> bool:
     return abs(track.last_frequency - TONE) < 40 and track.last_rms > 500
 
@@ -84,7 +77,7 @@ async def test_members_with_the_same_key_see_and_hear_each_other(server: Running
         await decodes(await alice.wait_remote_track("bob", "video", within=20), BLUE)
         for listener, speaker in ((bob, "alice"), (alice, "bob")):
             audio = await listener.wait_remote_track(speaker, "audio", within=20)
-            await eventually(lambda audio=audio: tone_of(audio), what=f"{speaker}'s tone")
+            await eventually(functools.partial(tone_of, audio), what=f"{speaker}'s tone")
         assert bob.e2ee is not None and sum(d.decrypted for d in bob.e2ee.decryptors.values()) > 10
         assert not [e for e in alice.event_log + bob.event_log if e.name == "e2ee-error"]
 
@@ -104,9 +97,10 @@ async def test_a_member_with_another_key_gets_e2ee_error_and_no_frames(server: R
         assert ev.data["userId"] == "alice" and ev.data["reason"] == "no-key"
         video = await mallory.wait_remote_track("alice", "video", within=20)
         audio = await mallory.wait_remote_track("alice", "audio", within=20)
-        assert mallory.e2ee is not None
+        e2ee = mallory.e2ee
+        assert e2ee is not None
         await eventually(
-            lambda: sum(d.failed for d in mallory.e2ee.decryptors.values()) > 30,  # type: ignore[union-attr]
+            lambda: sum(d.failed for d in e2ee.decryptors.values()) > 30,
             what="frames that failed to decrypt",
         )
         assert video.frames == 0 and audio.frames == 0  # dropped before the decoder: no garbage

@@ -1,5 +1,5 @@
 """The SDK against the whole control plane (create_app: database, app directory, consent hook,
-media workers), served by uvicorn on 127.0.0.1: the wiring the lead engineer's app factory does."""
+media workers), served by uvicorn on 127.0.0.1: the wiring the app factory does."""
 
 from __future__ import annotations
 

@@ -157,7 +157,7 @@ async def test_compose_settings_agree_and_coturn_relays_to_the_workers_only(
     with running_coturn(tmp_path / "coturn", secret, base_conf=files["turnserver.conf"]) as coturn:
         [server] = TurnIceServers(settings.turn, SystemClock()).for_user("alice")
         loop = asyncio.get_running_loop()
-        transport, client = await loop.create_datagram_endpoint(
+        udp, client = await loop.create_datagram_endpoint(
             lambda: turn.TurnClientUdpProtocol(
                 ("127.0.0.1", coturn.port),
                 username=str(server["username"]),
@@ -176,7 +176,7 @@ async def test_compose_settings_agree_and_coturn_relays_to_the_workers_only(
                     await client.channel_bind(0x4000 + n, (ip, 9))
             await client.delete()
         finally:
-            transport.close()
+            udp.close()
         assert (
             f"user <{server['username']}>: incoming packet ALLOCATE processed, success" in coturn.log_text()
         )

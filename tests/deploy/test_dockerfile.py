@@ -18,8 +18,8 @@ import httpx
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from tests.cli.test_serve import free_port
 from tests.deploy.settings_env import image_settings, unknown_setting
+from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "/opt/relayroom"

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from schemathesis.specs.openapi.checks import (
 
 from relayroom.auth import tc3
 from tests.fuzz import cloud_schema
+from tests.processes import free_port
 
 CONSOLE_CHECKS = [
     not_a_server_error,
@@ -102,12 +102,6 @@ class SuiteResult:
 # ------------------------------------------------------------------------------ the server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Server:
     base: str
@@ -140,7 +134,7 @@ def running_server() -> Iterator[Server]:
     """``relayroom serve`` on a free port in a temporary data directory; its first-start file gives the
     admin password and the demo app."""
     with tempfile.TemporaryDirectory(prefix="relayroom-apifuzz-") as tmp:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "RELAYROOM_MEDIA__WORKERS": "1",

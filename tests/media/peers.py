@@ -198,13 +198,6 @@ async def apply_offer(svc: MediaService, router_id: str, sub: Subscriber, offer:
     await svc.set_subscriber_answer(router_id, sub.user, sub.pc.localDescription.sdp)
 
 
-async def wait_for(pred: Any, within: float = 10.0, interval: float = 0.05) -> None:
-    """Poll ``pred`` (state lives in aiortc callbacks and worker counters, not in events we own)."""
-    async with asyncio.timeout(within):
-        while not pred():
-            await asyncio.sleep(interval)
-
-
 class UdpRelay(asyncio.DatagramProtocol):
     """A 127.0.0.1 UDP relay between one client and the worker, with optional loss and injection.
 

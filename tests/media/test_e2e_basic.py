@@ -6,7 +6,8 @@ import pytest
 
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaEvent, MediaEventType
-from tests.media.peers import close_colour, publish, subscribe, wait_for
+from tests.media.peers import close_colour, publish, subscribe
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -20,7 +21,7 @@ async def test_publisher_audio_and_video_reach_a_subscriber(
     assert len(producer_ids) == 2
     sub = await subscribe(svc, router_id, "bob", producer_ids)
     try:
-        await wait_for(lambda: len(sub.video_frames) >= 10 and len(sub.audio_frames) >= 20, within=15)
+        await eventually(lambda: len(sub.video_frames) >= 10 and len(sub.audio_frames) >= 20, within=15)
         assert close_colour(sub.video_frames[-1][2], "red"), sub.video_frames[-1]
         assert max(e for _, _, e in sub.audio_frames[-20:]) > 100
         assert any(e.type == MediaEventType.PRODUCER_ADDED for e in events)
@@ -48,7 +49,7 @@ async def test_offer_with_setup_passive_makes_the_server_the_dtls_client(
     await pc.setRemoteDescription(RTCSessionDescription(result.answer_sdp, "answer"))
     sub = await subscribe(svc, router_id, "bob", [p.producer_id for p in result.producers])
     try:
-        await wait_for(lambda: len(sub.video_frames) >= 5, within=15)
+        await eventually(lambda: len(sub.video_frames) >= 5, within=15)
         assert close_colour(sub.video_frames[-1][2], "blue")
     finally:
         await sub.close()
@@ -78,7 +79,7 @@ async def test_h264_publisher_reaches_a_subscriber_through_keyframe_gating(
         late = await subscribe(svc, router_id, "bob", [p.producer_id for p in result.producers])
         offer = late.pc.remoteDescription.sdp
         assert "H264/90000" in offer and "packetization-mode=1" in offer
-        await wait_for(lambda: len(late.video_frames) >= 5, within=15)
+        await eventually(lambda: len(late.video_frames) >= 5, within=15)
         assert close_colour(late.video_frames[-1][2], "green")
     finally:
         if late is not None:

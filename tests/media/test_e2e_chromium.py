@@ -10,7 +10,8 @@ import pytest
 
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaEvent
-from tests.media.peers import publish, subscribe, wait_for
+from tests.media.peers import publish, subscribe
+from tests.serving import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -140,7 +141,7 @@ async def test_chromium_publisher_reaches_an_aiortc_subscriber(
     await page.evaluate("(sdp) => setPublishAnswer(sdp)", result.answer_sdp)
     sub = await subscribe(svc, router_id, "bob", [p.producer_id for p in result.producers])
     try:
-        await wait_for(lambda: len(sub.video_frames) > 10 and len(sub.audio_frames) > 20, within=20)
+        await eventually(lambda: len(sub.video_frames) > 10 and len(sub.audio_frames) > 20, within=20)
         assert max(e for _, _, e in sub.audio_frames) > 10  # Chromium's fake microphone beeps
         assert "transport-cc" in result.answer_sdp and "goog-remb" not in result.answer_sdp
         # Our transport-wide CC feedback drives Chromium's estimator: it probes past 800 kbps at once

@@ -18,8 +18,8 @@ from tests.media.peers import (
     start_relay,
     subscribe,
     subscribe_via_relay,
-    wait_for,
 )
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,10 +44,12 @@ async def test_three_members_two_publishers_each_see_the_right_pictures(media: M
     alice_sub = await subscribe(svc, router_id, "alice", carol_p)
     carol_sub = await subscribe(svc, router_id, "carol", alice_p)
     try:
-        await wait_for(
+        await eventually(
             lambda: len(_track_colours(bob.video_frames)) == 2 and len(bob.video_frames) > 20, within=15
         )
-        await wait_for(lambda: len(alice_sub.video_frames) > 5 and len(carol_sub.video_frames) > 5, within=15)
+        await eventually(
+            lambda: len(alice_sub.video_frames) > 5 and len(carol_sub.video_frames) > 5, within=15
+        )
         colours = sorted(_track_colours(bob.video_frames).values())
         assert any(close_colour(c, "red") for c in colours), colours
         assert any(close_colour(c, "blue") for c in colours), colours
@@ -70,11 +72,11 @@ async def test_late_subscriber_gets_a_keyframe_quickly_through_forwarded_pli(med
     pub, producer_ids = await publish(svc, router_id, "alice", "green")
     early = await subscribe(svc, router_id, "bob", producer_ids)
     try:
-        await wait_for(lambda: len(early.video_frames) > 10, within=15)
+        await eventually(lambda: len(early.video_frames) > 10, within=15)
         t0 = time.monotonic()
         late = await subscribe(svc, router_id, "dave", producer_ids)
         try:
-            await wait_for(lambda: len(late.video_frames) > 0, within=5)
+            await eventually(lambda: len(late.video_frames) > 0, within=5)
             assert time.monotonic() - t0 < 5.0  # without the forwarded PLI: ~200 s (GOP)
             assert close_colour(late.video_frames[-1][2], "green")
         finally:
@@ -91,7 +93,7 @@ async def test_unsubscribe_reoffer_keeps_mline_inactive_and_other_tracks_flowing
     carol, carol_p = await publish(svc, router_id, "carol", "blue", audio=False)
     bob = await subscribe(svc, router_id, "bob", alice_p + carol_p)
     try:
-        await wait_for(lambda: len(_track_colours(bob.video_frames)) == 2, within=15)
+        await eventually(lambda: len(_track_colours(bob.video_frames)) == 2, within=15)
         offer = await svc.unsubscribe(router_id, "bob", alice_p)
         assert offer.count("m=video") == 2 and "a=inactive" in offer
         await apply_offer(svc, router_id, bob, offer)
@@ -104,7 +106,7 @@ async def test_unsubscribe_reoffer_keeps_mline_inactive_and_other_tracks_flowing
         assert offer.count("m=video") == 3
         await apply_offer(svc, router_id, bob, offer)
         t1 = time.monotonic()
-        await wait_for(
+        await eventually(
             lambda: any(close_colour(c, "red") for t, _, c in bob.video_frames if t > t1), within=10
         )
     finally:
@@ -141,13 +143,13 @@ async def test_garbage_udp_to_the_worker_port_does_not_stop_media(media: Media) 
     sub = await subscribe_via_relay(svc, router_id, "bob", producer_ids, relay)
     stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        await wait_for(lambda: len(sub.video_frames) > 5, within=15)
+        await eventually(lambda: len(sub.video_frames) > 5, within=15)
         for data in _garbage():
             stranger.sendto(data, ("127.0.0.1", port))  # from an unknown address
             relay.inject(data)  # from the subscriber's bound 5-tuple
         await asyncio.sleep(0.3)
         t0 = time.monotonic()
-        await wait_for(
+        await eventually(
             lambda: len(sub.colours_since(t0)) > 10 and len([a for a in sub.audio_frames if a[0] > t0]) > 20,
             within=10,
         )
@@ -171,7 +173,7 @@ async def test_nack_and_rtx_keep_video_decoding_through_a_lossy_link(media: Medi
     relay = await start_relay(port, drop_every=20)  # 5 % of video packets to the subscriber
     sub = await subscribe_via_relay(svc, router_id, "bob", producer_ids, relay)
     try:
-        await wait_for(lambda: len(sub.video_frames) > 5, within=15)
+        await eventually(lambda: len(sub.video_frames) > 5, within=15)
         t0 = time.monotonic()
         await asyncio.sleep(4)
         frames = sub.colours_since(t0)
@@ -200,9 +202,9 @@ async def test_silent_peer_is_closed_with_consent_timeout(loopback: None) -> Non
         pub, producer_ids = await publish(svc, router_id, "alice", "red", audio=False)
         relay = await start_relay(svc.worker_for_router(router_id).port)
         sub = await subscribe_via_relay(svc, router_id, "bob", producer_ids, relay)
-        await wait_for(lambda: len(sub.video_frames) > 3, within=15)
+        await eventually(lambda: len(sub.video_frames) > 3, within=15)
         relay.blackhole = True  # the subscriber vanishes without a DTLS close
-        await wait_for(
+        await eventually(
             lambda: any(
                 e.type == MediaEventType.TRANSPORT_CLOSED and e.participant_id == "bob" for e in events
             ),
@@ -233,16 +235,16 @@ async def test_killed_worker_is_reported_and_restarted_while_the_other_keeps_flo
         pub_b, prods_b = await publish(svc, room_b, "alice", "green", audio=False)
         sub_b = await subscribe(svc, room_b, "bob", prods_b)
         pub_a, _ = await publish(svc, room_a, "carol", "red", audio=False)
-        await wait_for(lambda: len(sub_b.video_frames) > 5, within=15)
+        await eventually(lambda: len(sub_b.video_frames) > 5, within=15)
         old_pid = worker_a.pid
         worker_a.kill()
-        await wait_for(lambda: any(e.type == MediaEventType.WORKER_DIED for e in events), within=5)
+        await eventually(lambda: any(e.type == MediaEventType.WORKER_DIED for e in events), within=5)
         died = next(e for e in events if e.type == MediaEventType.WORKER_DIED)
         assert died.router_ids == (room_a,)
         t0 = time.monotonic()
-        await wait_for(lambda: any(e.type == MediaEventType.WORKER_RESTARTED for e in events), within=15)
+        await eventually(lambda: any(e.type == MediaEventType.WORKER_RESTARTED for e in events), within=15)
         assert old_pid not in svc.worker_pids()
-        await wait_for(lambda: len(sub_b.colours_since(t0)) > 10, within=10)
+        await eventually(lambda: len(sub_b.colours_since(t0)) > 10, within=10)
         assert close_colour(sub_b.colours_since(t0)[-1], "green")
         # the restarted worker takes new rooms
         room_c = await svc.create_router("room-c")
@@ -276,18 +278,18 @@ async def test_republished_stream_continues_on_the_same_subscriber_track(media: 
     bob = await subscribe(svc, router_id, "bob", old)
     pub2 = None
     try:
-        await wait_for(lambda: len(bob.video_frames) > 5, within=15)
+        await eventually(lambda: len(bob.video_frames) > 5, within=15)
         await pub1.close()
         pub2, new = await publish(svc, router_id, "alice", "blue")
         assert set(new).isdisjoint(old)
         assert {e.producer_id for e in events if e.type == MediaEventType.PRODUCER_CLOSED} >= set(old)
         t0 = time.monotonic()
-        await wait_for(lambda: any(close_colour(c, "blue") for c in bob.colours_since(t0)), within=10)
+        await eventually(lambda: any(close_colour(c, "blue") for c in bob.colours_since(t0)), within=10)
         # same track (the first producer's id), no renegotiation needed
         assert {t for _, t, _ in bob.video_frames} == {old[1]}
         offer = (await svc.subscribe(router_id, "bob", new)).offer_sdp
         assert offer.count("m=") == 2
-        await wait_for(lambda: len([a for a in bob.audio_frames if a[0] > t0]) > 20, within=10)
+        await eventually(lambda: len([a for a in bob.audio_frames if a[0] > t0]) > 20, within=10)
         assert max(e for t, _, e in bob.audio_frames if t > t0) > 100
     finally:
         await bob.close()
@@ -302,7 +304,7 @@ async def test_paused_producer_stops_and_resumes_at_a_keyframe(media: Media) -> 
     pub, producer_ids = await publish(svc, router_id, "alice", "green", audio=False)
     sub = await subscribe(svc, router_id, "bob", producer_ids)
     try:
-        await wait_for(lambda: len(sub.video_frames) > 5, within=15)
+        await eventually(lambda: len(sub.video_frames) > 5, within=15)
         await svc.pause_producer(router_id, producer_ids[0])
         await asyncio.sleep(0.5)
         t0 = time.monotonic()
@@ -310,7 +312,7 @@ async def test_paused_producer_stops_and_resumes_at_a_keyframe(media: Media) -> 
         assert sub.colours_since(t0) == []
         await svc.resume_producer(router_id, producer_ids[0])
         t1 = time.monotonic()
-        await wait_for(lambda: len(sub.colours_since(t1)) > 3, within=5)
+        await eventually(lambda: len(sub.colours_since(t1)) > 3, within=5)
         assert close_colour(sub.colours_since(t1)[-1], "green")
         kinds = [e.type for e in events if e.producer_id == producer_ids[0]]
         assert MediaEventType.PRODUCER_PAUSED in kinds and MediaEventType.PRODUCER_RESUMED in kinds
@@ -334,7 +336,7 @@ async def test_stats_events_and_dump_describe_workers_and_routers(loopback: None
     await svc.start()
     try:
         router_id = await svc.create_router("room-stats")
-        await wait_for(lambda: any(e.type == MediaEventType.STATS for e in events), within=3)
+        await eventually(lambda: any(e.type == MediaEventType.STATS for e in events), within=3)
         dump = await svc.dump()
         assert dump["routers"][router_id]["roomKey"] == "room-stats"
         assert dump["workers"][0]["running"] and dump["workers"][0]["routerIds"] == [router_id]
@@ -367,7 +369,7 @@ async def test_four_members_all_to_all_each_see_the_three_others(media: Media) -
         for u in colours
     }
     try:
-        await wait_for(
+        await eventually(
             lambda: all(len(_track_colours(s.video_frames)) == 3 for s in subs.values()), within=20
         )
         for user, sub in subs.items():
@@ -425,7 +427,7 @@ async def test_subscriber_without_rtx_gets_plain_retransmissions(media: Media) -
         await sub.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         await sub.pc.setLocalDescription(await sub.pc.createAnswer())
         await svc.set_subscriber_answer(router_id, "bob", _strip_rtx(sub.pc.localDescription.sdp))
-        await wait_for(lambda: len(sub.video_frames) > 5, within=15)
+        await eventually(lambda: len(sub.video_frames) > 5, within=15)
         await asyncio.sleep(3)
         dump = await svc.dump()
         consumers = [

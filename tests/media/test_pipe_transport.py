@@ -29,8 +29,8 @@ from tests.media.peers import (
     publish,
     start_relay,
     subscribe,
-    wait_for,
 )
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,7 +93,7 @@ async def test_subscribers_on_both_workers_decode_the_publisher_through_one_shar
         placement = svc.placement(router_id)
         on = {placement[f"viewer{i}"] for i in range(4)}
         assert on == {origin, edge}, placement
-        await wait_for(lambda: all(len(s.video_frames) > 10 and len(s.audio_frames) > 25 for s in subs), 20)
+        await eventually(lambda: all(len(s.video_frames) > 10 and len(s.audio_frames) > 25 for s in subs), 20)
         for s in subs:
             assert close_colour(s.video_frames[-1][2], "green"), (s.user, s.video_frames[-1])
             assert max(e for _, _, e in s.audio_frames[-20:]) > 100  # the sine, not silence
@@ -109,7 +109,7 @@ async def test_subscribers_on_both_workers_decode_the_publisher_through_one_shar
             assert len(p["consumerIds"]) == edge_viewers
         assert sum(w.get("pipes", []) != [] for w in dump["workers"]) == 2
         # the same counters reach the control plane (pushed once a second) for /metrics
-        await wait_for(lambda: any(p["txPackets"] > 0 for p in svc.pipe_stats().get(origin, [])), within=5)
+        await eventually(lambda: any(p["txPackets"] > 0 for p in svc.pipe_stats().get(origin, [])), within=5)
         room = dump["routers"][router_id]
         edge_router = room["edges"][str(edge)]["routerId"]
         assert room["edges"] == {str(edge): {"routerId": edge_router, "pipedProducers": sorted(producer_ids)}}
@@ -131,7 +131,7 @@ async def test_pipes_close_with_their_last_consumer_and_with_the_publisher(sprea
     subs = [await subscribe(svc, router_id, f"v{i}", producer_ids) for i in range(2)]
     try:
         assert svc.placement(router_id)["v1"] == edge
-        await wait_for(lambda: len(subs[1].video_frames) > 3, 20)
+        await eventually(lambda: len(subs[1].video_frames) > 3, 20)
         # the edge viewer drops the video: the video pipe closes, the audio pipe stays
         await svc.unsubscribe(router_id, "v1", [producer_ids[1]])
         dump = await svc.dump()
@@ -164,7 +164,7 @@ async def test_nack_rtx_and_pli_work_through_the_pipe_with_loss_on_the_audience_
     assert relay is not None
     try:
         assert svc.placement(router_id) == {"anchor": origin, "near": origin, "far": edge}
-        await wait_for(lambda: len(far.video_frames) > 5, within=20)
+        await eventually(lambda: len(far.video_frames) > 5, within=20)
         t0 = time.monotonic()
         await asyncio.sleep(4)
         frames = far.colours_since(t0)
@@ -207,13 +207,13 @@ async def test_a_publisher_restart_continues_edge_subscribers_through_a_new_pipe
     pub2 = None
     try:
         assert svc.placement(router_id)["far"] == 1 - origin
-        await wait_for(lambda: len(far.video_frames) > 3, 20)
+        await eventually(lambda: len(far.video_frames) > 3, 20)
         # the publisher comes back on a new peer connection (new producer ids): the edge consumer
         # continues from a new pipe of the new producer, the old pipe is gone
         await pub.close()
         pub2, new_ids = await publish(svc, router_id, "anchor", "blue", audio=False)
         assert new_ids != producer_ids
-        await wait_for(lambda: close_colour(far.video_frames[-1][2], "blue"), within=20)
+        await eventually(lambda: close_colour(far.video_frames[-1][2], "blue"), within=20)
         dump = await svc.dump()
         assert dump["routers"][router_id]["edges"][str(1 - origin)]["pipedProducers"] == new_ids
     finally:
@@ -234,11 +234,11 @@ async def test_killing_the_edge_worker_resets_only_its_subscribers(spread: Media
     far = await subscribe(svc, router_id, "far", producer_ids)
     try:
         assert svc.placement(router_id)["far"] == edge
-        await wait_for(lambda: len(near.video_frames) > 3 and len(far.video_frames) > 3, 20)
+        await eventually(lambda: len(near.video_frames) > 3 and len(far.video_frames) > 3, 20)
         handle = svc._workers[edge]
         assert handle is not None
         handle.kill()
-        await wait_for(
+        await eventually(
             lambda: any(
                 e.type is MediaEventType.TRANSPORT_CLOSED and e.participant_id == "far" for e in events
             ),
@@ -248,12 +248,12 @@ async def test_killing_the_edge_worker_resets_only_its_subscribers(spread: Media
         closed = [e for e in events if e.type is MediaEventType.TRANSPORT_CLOSED]
         assert {e.participant_id for e in closed} == {"far"} and closed[0].reason == "worker_died"
         n = len(near.video_frames)
-        await wait_for(lambda: len(near.video_frames) > n + 10, within=10)  # the origin carries on
-        await wait_for(lambda: any(e.type is MediaEventType.WORKER_RESTARTED for e in events), within=20)
+        await eventually(lambda: len(near.video_frames) > n + 10, within=10)  # the origin carries on
+        await eventually(lambda: any(e.type is MediaEventType.WORKER_RESTARTED for e in events), within=20)
         # the reset member comes back (a new peer connection) and is served again
         await far.close()
         far = await subscribe(svc, router_id, "far", producer_ids)
-        await wait_for(lambda: len(far.video_frames) > 5, 20)
+        await eventually(lambda: len(far.video_frames) > 5, 20)
         assert close_colour(far.video_frames[-1][2], "red")
     finally:
         await far.close()
@@ -310,7 +310,7 @@ async def test_pipe_transport_feeds_its_producer_sends_pli_upstream_and_closes_w
             )
         for seq in range(1, 6):
             origin.sendto(_rtp(4242, seq), ("127.0.0.1", local["port"]))
-        await wait_for(lambda: worker.pipes["pipe"].producers["piped"].packets == 5, within=5)
+        await eventually(lambda: worker.pipes["pipe"].producers["piped"].packets == 5, within=5)
         # a key frame request for the piped producer goes back over the pipe as RTCP PLI
         await ch.request("producer.requestKeyFrame", "piped")
         data = await asyncio.get_running_loop().run_in_executor(None, origin.recv, 2048)
@@ -320,7 +320,7 @@ async def test_pipe_transport_feeds_its_producer_sends_pli_upstream_and_closes_w
         assert dump["pipes"][0]["rxPackets"] == 5 and dump["pipes"][0]["pipeProducers"] == 1
         assert dump["routers"][0]["producerIds"] == ["piped"]
         await ch.request("router.close", "edge")
-        await wait_for(lambda: any(e == "transportclose" and t == "pipe" for t, e, _ in notes), within=5)
+        await eventually(lambda: any(e == "transportclose" and t == "pipe" for t, e, _ in notes), within=5)
         assert (await ch.request("worker.dump"))["pipes"] == []
         assert any(e == "producerclose" and t == "piped" for t, e, _ in notes)
     finally:

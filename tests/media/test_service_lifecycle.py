@@ -13,7 +13,7 @@ import pytest
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaEvent, MediaEventType, MediaParams
 from tests.client.crowd_server import crowd_server
-from tests.media.peers import wait_for
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -88,29 +88,29 @@ async def test_a_restart_in_flight_when_the_service_closes_leaves_no_worker_proc
     svc.on_event(events.append)
     await svc.start()
     svc.worker_for_router(await svc.create_router("r")).kill()
-    await wait_for(lambda: any(e.type is MediaEventType.WORKER_DIED for e in events), within=10)
+    await eventually(lambda: any(e.type is MediaEventType.WORKER_DIED for e in events), within=10)
     await svc.close()  # the respawn has begun (or is about to): it must not leave a process behind
-    await wait_for(lambda: worker_children(os.getpid()) == set(), within=10)
+    await eventually(lambda: worker_children(os.getpid()) == set(), within=10)
 
 
 async def test_workers_exit_when_their_control_plane_is_killed() -> None:
     async with crowd_server(workers=2) as server:
         pid = server.process.pid
-        await wait_for(lambda: len(worker_children(pid)) == 2, within=20)
+        await eventually(lambda: len(worker_children(pid)) == 2, within=20)
         workers = worker_children(pid)
         server.process.kill()
         await server.process.wait()
-        await wait_for(lambda: not any(alive(w) for w in workers), within=20)
+        await eventually(lambda: not any(alive(w) for w in workers), within=20)
 
 
 async def test_ctrl_c_to_the_control_planes_group_stops_it_cleanly_and_no_worker_dies_or_respawns() -> None:
     async with crowd_server(workers=2) as server:
         pid = server.process.pid
-        await wait_for(lambda: len(worker_children(pid)) == 2, within=20)
+        await eventually(lambda: len(worker_children(pid)) == 2, within=20)
         workers = worker_children(pid)
         os.killpg(os.getpgid(pid), signal.SIGINT)  # what Ctrl-C in the terminal of `make run` does
         async with asyncio.timeout(30):
             await server.process.wait()
-        await wait_for(lambda: not any(alive(w) for w in workers), within=20)  # stopped by their channel
+        await eventually(lambda: not any(alive(w) for w in workers), within=20)  # stopped by their channel
     noise = [line for line in server.stderr if any(w in line for w in ("Traceback", "died", "restart"))]
     assert noise == [], "\n".join(server.stderr)

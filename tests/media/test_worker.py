@@ -20,7 +20,7 @@ from relayroom.media.types import InvalidStateError
 from relayroom.media.udp_sender import UdpSender
 from relayroom.media.worker import Worker
 from tests.media.loadgen import build_room, open_peer, vp8_payload
-from tests.media.peers import wait_for
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -64,7 +64,7 @@ async def test_forwarding_to_many_subscribers_is_exact_and_in_order(worker: InPr
         pub.send_rtp(96, seq, 3000 * (seq // 5), 1234, vp8_payload(1000, key=seq == 0), marker=seq % 5 == 4)
         if seq % 5 == 4:
             await asyncio.sleep(0.002)
-    await wait_for(lambda: all(s.received >= n for s in subs), within=5)
+    await eventually(lambda: all(s.received >= n for s in subs), within=5)
     assert [s.received for s in subs] == [n] * 5
     dump = await worker.request("worker.dump")
     assert dump["errors"] == 0 and dump["sendErrors"] == 0
@@ -112,7 +112,7 @@ async def test_close_cascades_with_reasons_and_dump_forgets_children(worker: InP
     assert [t["id"] for t in (await worker.request("router.dump", "r1"))["transports"]] == [tid, sub_tid]
 
     await worker.request("transport.close", tid)
-    await wait_for(lambda: worker.events("transportclose") and worker.events("producerclose"), within=2)
+    await eventually(lambda: worker.events("transportclose") and worker.events("producerclose"), within=2)
     assert ("p1", {"reason": "transport_closed"}) in worker.events("producerclose")
     assert ("c1", {}) in worker.events("producerclose")  # the consumer heard its producer go
     assert (tid, {"reason": "closed"}) in worker.events("transportclose")
@@ -123,7 +123,7 @@ async def test_close_cascades_with_reasons_and_dump_forgets_children(worker: InP
     await worker.request("transport.close", tid)  # idempotent
 
     await worker.request("router.close", "r1")
-    await wait_for(
+    await eventually(
         lambda: (sub_tid, {"reason": "router_closed"}) in worker.events("transportclose"), within=2
     )
     assert (await worker.request("worker.dump"))["routerIds"] == []
@@ -163,7 +163,8 @@ async def test_transport_without_consent_closes_with_consent_timeout(worker: InP
     peer, tid = await open_peer(worker, "r1")
     assert peer.transport is not None
     peer.transport.close()  # vanish
-    await wait_for(lambda: (tid, {"reason": "consent_timeout"}) in worker.events("transportclose"), within=3)
+    closed = (tid, {"reason": "consent_timeout"})
+    await eventually(lambda: closed in worker.events("transportclose"), within=3)
 
 
 async def test_udp_sender_batches_equal_size_packets_and_the_receiver_sees_them_separately() -> None:
@@ -245,7 +246,7 @@ async def test_ice_restart_rotates_credentials_and_keeps_dtls_and_media(worker: 
     before = sub.received
     for seq in range(1, 11):
         pub.send_rtp(96, seq, 0, 1234, vp8_payload(500, key=seq == 1))
-    await wait_for(lambda: sub.received >= before + 10, within=3)
+    await eventually(lambda: sub.received >= before + 10, within=3)
     dump = await worker.request("transport.dump", tid)
     assert dump["dtlsState"] == "connected"
 

@@ -23,6 +23,10 @@ async def test_upgrading_an_older_deployment_finds_the_demo_app_of_first_start(s
     try:
         async with db.engine.begin() as conn:  # back to how revision 0003 left it
             await conn.execute(text("DROP TABLE deployment_settings"))
+            # and what later revisions added (0005)
+            await conn.execute(text("ALTER TABLE callback_configs DROP COLUMN media_url"))
+            for col in ("device_type", "sdk_version", "client_ip"):
+                await conn.execute(text(f"ALTER TABLE call_users DROP COLUMN {col}"))
             await conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
         await db.migrate()
         async with db.read() as s:

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.test_serve import free_port, wait_ready
+from tests.processes import free_port, wait_ready
 
 
 @dataclass
@@ -96,7 +96,7 @@ def start_server(root: Path, *extra: str) -> Server:
             env=env,
         )
     try:
-        wait_ready(port, proc)  # type: ignore[arg-type]
+        wait_ready(port, proc)
         deadline = time.monotonic() + 30
         while not (data / "first-start.txt").exists():
             assert time.monotonic() < deadline, "no first-start.txt"

@@ -7,11 +7,9 @@ or an uncaught exception. Screenshots go to test-artifacts/browser/ (git-ignored
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,21 +116,6 @@ async def chromium() -> AsyncIterator[Browser]:
         finally:
             await browser.close()
         assert not b.errors, "console errors:\n" + "\n".join(b.errors)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], within: float = 30.0, interval: float = 0.25, what: str = ""
-) -> Any:
-    """Poll ``check`` until it returns a truthy value; fail with the last value after ``within`` s."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while True:
-        last = await check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}: last value {last!r}")
-        await asyncio.sleep(interval)
 
 
 def artifact(name: str) -> Path:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.web.conftest import Browser, Server, artifact, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, Server, artifact
 
 EVENTS = [
     "remote-user-enter",

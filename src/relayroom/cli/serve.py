@@ -32,6 +32,10 @@ def serve(
     region: Annotated[str | None, typer.Option(help="this node's region (RELAYROOM_REGION)")] = None,
     regions: Annotated[str | None, typer.Option(help="the deployment's regions, comma-separated")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(help="human|json|auto: auto is human on a terminal, else JSON (RELAYROOM_LOG_FORMAT)"),
+    ] = None,
     dev: Annotated[bool, typer.Option("--dev", help="dev conveniences (demo UserSig endpoint)")] = False,
     tls_cert: Annotated[
         Path | None, typer.Option("--tls-cert", help="HTTPS: PEM certificate chain (RELAYROOM_TLS_CERT)")
@@ -54,11 +58,12 @@ def serve(
         region=region,
         regions=regions.split(",") if regions else None,
         log_level=log_level,
+        log_format=log_format,
         dev=dev or None,
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
-    setup_logging(settings.log_level, process="control-plane")
+    setup_logging(settings.log_level, process="control-plane", log_format=settings.log_format)
     for path in (settings.tls_cert, settings.tls_key):
         if path is not None and not path.is_file():
             raise typer.BadParameter(f"{path} is not a readable file", param_hint="--tls-cert/--tls-key")

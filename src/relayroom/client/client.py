@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import logging
+import platform
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -34,9 +35,15 @@ from aiortc import (
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from relayroom import __version__
 from relayroom.client.e2ee import E2EEKey
 from relayroom.client.e2ee_media import ClientE2EE
 from relayroom.client.tracks import audio_frequency, audio_rms, dominant_rgb
+
+# Reported at entry (signalling ``enter``): printable text, at most 64 characters each.
+_OS = f"{platform.system() or 'unknown'} {platform.machine()}".strip()
+DEVICE_TYPE = f"Python {platform.python_version()} ({_OS})"[:64]
+SDK_VERSION = f"relayroom-python/{__version__}"
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +427,9 @@ class RelayRoomClient:
             "role": role,
             "autoReceiveAudio": auto_receive_audio,
             "autoReceiveVideo": auto_receive_video,
+            # what this client is (the server API's DescribeUserInfo DeviceType / SdkVersion)
+            "deviceType": DEVICE_TYPE,
+            "sdkVersion": SDK_VERSION,
         }
         if room_id is not None:
             data["roomId"] = room_id

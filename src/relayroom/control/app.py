@@ -25,9 +25,9 @@ from relayroom.control import limits, observability
 from relayroom.control.accounts.endpoints import router as accounts_router
 from relayroom.control.applications.endpoints import router as applications_router
 from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
-from relayroom.control.cloudapi.endpoints import router as cloudapi_router  # issue 7
+from relayroom.control.cloudapi.endpoints import router as cloudapi_router
 from relayroom.control.cloudapi.endpoints import too_large as cloudapi_too_large
-from relayroom.control.cloudapi.runtime import CloudRuntime  # issue 7
+from relayroom.control.cloudapi.runtime import CloudRuntime
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import ERROR_RESPONSES, AppError
 from relayroom.control.headers import SecurityHeadersMiddleware
@@ -43,11 +43,11 @@ from relayroom.control.services import Services
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.endpoints import router as signaling_router
 from relayroom.control.signaling.ice_servers import ice_servers_for
-from relayroom.control.usage.endpoints import router as usage_router  # issue 7
-from relayroom.control.usage.privacy import CustomerDataProvider  # issue 7
-from relayroom.control.web import router as web_router  # issue 5: /sdk, /demo, dev UserSig
-from relayroom.control.web_console import router as web_console_router  # issue 8: /console/
-from relayroom.control.webhooks.endpoints import router as webhooks_router  # issue 7
+from relayroom.control.usage.endpoints import router as usage_router
+from relayroom.control.usage.privacy import CustomerDataProvider
+from relayroom.control.web import router as web_router  # /sdk, /demo, dev UserSig
+from relayroom.control.web_console import router as web_console_router  # /console/
+from relayroom.control.webhooks.endpoints import router as webhooks_router
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
 from relayroom.datadir import secure_dir
@@ -226,7 +226,7 @@ def create_app(
         integrity = OplogIntegrity(services)
         app.state.oplog_integrity = integrity
         await integrity.start()
-        # issue 7: usage records, call history and callback outbox are reached by purges and DSARs
+        # usage records, call history and callback outbox are reached by purges and DSARs
         services.retention.subject_data_providers.append(CustomerDataProvider())
         # Catch-up before anything is served: every purge due (also after days of downtime) runs
         # to completion first; late ones are recorded as SLA breaches.
@@ -239,7 +239,7 @@ def create_app(
             on_first_start(fs)
         observers = RoomObservers()
         app.state.room_observers = observers
-        # issue 7: call history, webhook outbox + delivery, usage meter (subscribers only enqueue)
+        # call history, webhook outbox + delivery, usage meter (subscribers only enqueue)
         cloud = CloudRuntime(app, services, observers)
         await cloud.start()
         media, rooms = await _start_media(settings, services, observers)
@@ -263,7 +263,7 @@ def create_app(
             # drain: rooms first (members are told), then workers, then the database
             if rooms is not None:
                 await rooms.close()
-            await cloud.close()  # issue 7: after the rooms' last events, before the database goes
+            await cloud.close()  # after the rooms' last events, before the database goes
             if media is not None:
                 await media.close()
             if media_metrics is not None:
@@ -346,11 +346,11 @@ def create_app(
         privacy_router,
         live_router,
         signaling_router,
-        webhooks_router,  # issue 7
-        usage_router,  # issue 7
-        cloudapi_router,  # issue 7: POST / (TRTC server API)
-        web_router,  # issue 5
-        web_console_router,  # issue 8: the web console at /console/ (GET / redirects)
+        webhooks_router,
+        usage_router,
+        cloudapi_router,  # POST / (TRTC server API)
+        web_router,
+        web_console_router,  # the web console at /console/ (GET / redirects)
     ):
         app.include_router(r)
     limits.install(app, cloudapi_too_large)  # body size and JSON depth, before anything reads a body

@@ -1,4 +1,5 @@
-"""The web console: a static single-page app served at ``/console/`` (``GET /`` redirects there).
+"""The web console: a static single-page app served at ``/console/`` (a browser's ``GET /``, one without
+cloud-API parameters, redirects there: cloudapi/endpoints.py, which owns ``/``).
 
 The files are package data (``relayroom/web/console``), read with ``importlib.resources`` so an
 editable install and a wheel serve the same bytes; the repository's ``web/console`` is a link to them.
@@ -52,11 +53,6 @@ def _serve(name: str) -> Response:
         "X-Frame-Options": "DENY",
     }
     return Response(path.read_bytes(), media_type=media_type, headers=headers)
-
-
-@router.get("/", include_in_schema=False)
-async def root_redirect() -> RedirectResponse:
-    return RedirectResponse("/console/", status_code=307)
 
 
 @router.get("/console", include_in_schema=False)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 
 from aiortc.rtcdtlstransport import RTCCertificate
 
-from relayroom.logs import setup_logging
+from relayroom.logs import LOG_FORMATS, setup_logging
 from relayroom.media.channel import Channel
 from relayroom.media.consumer import Consumer
 from relayroom.media.ice import stun
@@ -673,11 +673,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-gso", action="store_true")
     ap.add_argument("--udp-recv-buffer", type=int, default=UDP_RECV_BUFFER, help="SO_RCVBUF (bytes)")
     ap.add_argument("--log-level", default="WARNING")
+    ap.add_argument("--log-format", choices=LOG_FORMATS, default="auto")
     add_tcp_arguments(ap)
     args = ap.parse_args(argv)
     disable_core_dumps()
     ignore_stop_signals()
-    setup_logging(args.log_level, process=f"media-worker:{os.getpid()}")  # the same redacting JSON lines
+    # the control plane's setup: the same redacting formatter, in the format it chose
+    setup_logging(args.log_level, process=f"media-worker:{os.getpid()}", log_format=args.log_format)
     sock = socket.socket(fileno=args.channel_fd)
 
     async def run() -> None:

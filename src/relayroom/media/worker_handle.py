@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from relayroom.logs import active_format
 from relayroom.media.channel import Channel
 from relayroom.media.ice.tcp_server import tcp_worker_args
 from relayroom.media.types import InvalidStateError, MediaParams
@@ -72,6 +73,8 @@ class WorkerHandle:
             str(p.rtx_buffer_ms),
             "--consent-timeout",
             str(p.consent_timeout_s),
+            "--log-format",
+            active_format(),  # the control plane's: one terminal, one format
         ]
         if p.announced_ip:
             args += ["--announced-ip", p.announced_ip]

@@ -1,24 +1,23 @@
-"""The whole app (create_app, lifespan included) served by uvicorn on 127.0.0.1, plus the official
+"""The whole app (create_app, lifespan included) served on 127.0.0.1 (tests/serving.py), plus the official
 TRTC SDK pointed at it, for the cloud-API, webhook and usage tests."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from relayroom.clock import Clock
 from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
+from tests.serving import served
 
 
 def settings_for(data_dir: Path, *, media: bool = False, database_url: str | None = None) -> Settings:
@@ -48,11 +47,7 @@ class Live:
 
     async def credential(self, account_id: str | None = None) -> tuple[str, str]:
         acc = account_id or (self.first.account_id if self.first else "")
-        for _ in range(50):  # a login's commit may land just after its response
-            r = await self.http.post(f"/api/v1/accounts/{acc}/credentials", headers=self.admin)
-            if r.status_code != 401:
-                break
-            await asyncio.sleep(0.05)
+        r = await self.http.post(f"/api/v1/accounts/{acc}/credentials", headers=self.admin)
         assert r.status_code == 201, r.text
         body = r.json()
         return body["secret_id"], body["secret_key"]
@@ -70,19 +65,7 @@ async def live_server(
     app = create_app(settings, clock=clock, on_first_start=seen.append)
     for k, v in (state or {}).items():
         setattr(app.state, k, v)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if task.done():
-                task.result()
-            assert time.monotonic() < deadline, "server did not start"
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    async with served(app) as port:
         # generous timeout: the machine is shared with other suites (2 cores)
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=30
@@ -92,26 +75,24 @@ async def live_server(
             r = await http.post("/api/v1/auth/login", json={"username": user, "password": password})
             assert r.status_code == 200, r.text
             admin = {"Authorization": f"Bearer {r.json()['token']}"}
-            for _ in range(50):  # a login's commit may land just after its response
-                if (await http.get("/api/v1/me", headers=admin)).status_code == 200:
-                    break
-                await asyncio.sleep(0.05)
             yield Live(app, port, first, http, admin)
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 20)
 
 
-def trtc_client(host: str, secret_id: str, secret_key: str) -> Any:
+def trtc_client(
+    host: str, secret_id: str, secret_key: str, *, method: str = "POST", sign: str = "TC3-HMAC-SHA256"
+) -> Any:
+    """The official client; ``method`` GET/POST (HttpProfile.reqMethod), ``sign`` TC3-HMAC-SHA256,
+    HmacSHA256 or HmacSHA1 (ClientProfile.signMethod)."""
     from tencentcloud.common import credential
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
     from tencentcloud.trtc.v20190722 import trtc_client as tc
 
-    hp = HttpProfile(endpoint=host, protocol="http", reqTimeout=20)
+    hp = HttpProfile(endpoint=host, protocol="http", reqTimeout=20, reqMethod=method)
     return tc.TrtcClient(
-        credential.Credential(secret_id, secret_key), "ap-guangzhou", ClientProfile(httpProfile=hp)
+        credential.Credential(secret_id, secret_key),
+        "ap-guangzhou",
+        ClientProfile(httpProfile=hp, signMethod=sign),
     )
 
 

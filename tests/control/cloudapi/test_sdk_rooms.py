@@ -1,5 +1,5 @@
 """The official SDK against a live server with media: every action with real data from a room that
-Python clients are in (issue 7, "Done when" 1)."""
+Python clients are in."""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ async def test_tampering_with_any_single_row_is_detected(settings: Settings, tam
 
 
 async def test_redaction_keeps_the_chain_verifiable(settings: Settings) -> None:
-    """Purge (issue 6) deletes content and salt and appends a redaction entry listing the seqs."""
+    """A purge deletes content and salt and appends a redaction entry listing the seqs."""
     async with running(settings) as rt:
         await _populate(rt)
         async with rt.services.ctx.db.write() as s:

@@ -17,7 +17,7 @@ from relayroom.control.privacy.consent import (
     CONSENT_UNDER_AGE,
     CONSENT_WITHDRAWN,
 )
-from relayroom.privacy.consent_ages import load_table
+from relayroom.control.privacy.consent_ages import load_table
 from tests.control.helpers import Running, running
 
 TABLE = load_table()

@@ -19,7 +19,7 @@ import pytest
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
-from tests.cli.test_serve import free_port, wait_ready
+from tests.processes import free_port, wait_ready
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -119,8 +119,8 @@ async def test_media_is_relayed_and_never_written(tmp_path: Path, monkeypatch: p
             await asyncio.sleep(0.2)
         await video.wait_frames(20, within=20)
         await audio.wait_frames(50, within=20)
-        colour = video.colour()
-        assert colour is not None and colour_close(colour, (200, 40, 40))
+        seen = video.colour()
+        assert seen is not None and colour_close(seen, (200, 40, 40))
         limits = [Path(f"/proc/{w}/limits").read_text() for w in workers]
         # a bad UserSig is refused by the real entry check against the database
         intruder = RelayRoomClient(url)

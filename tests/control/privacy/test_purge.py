@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -47,7 +48,7 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
         handler.close()
 
 
-async def _plant(rt: Running, canary: str) -> dict[str, object]:
+async def _plant(rt: Running, canary: str) -> dict[str, Any]:
     """A customer whose every personal field carries the canary; returns what to look for."""
     admin = await rt.admin()
     username = f"{canary}-owner".lower()
@@ -115,7 +116,7 @@ async def test_terminated_account_is_purged_after_downtime_leaving_no_canary(
     async with running(settings, clock) as rt:
         first = rt.first
         planted = await _plant(rt, canary)
-        sdkappid = int(planted["sdkappid"])  # type: ignore[call-overload]
+        sdkappid = int(planted["sdkappid"])
         usersig = gen_usersig(sdkappid, str(planted["key"]), "bob", 86400, now=int(clock.time()))
         checker = EntryChecker(DbAppDirectory(rt.services), settings.region, wall_clock=clock.time)
         room = RoomRef(sdkappid=sdkappid, room_id=1234, str_room_id=None)
@@ -169,7 +170,7 @@ async def test_terminated_account_is_purged_after_downtime_leaving_no_canary(
 
     raw_logs = log_file.read_bytes()
     assert raw_logs, "the server logged during the test"
-    for c in planted["canaries"]:  # type: ignore[attr-defined]
+    for c in planted["canaries"]:
         assert c.encode() not in raw, f"{c} still in the database"
         assert c.encode() not in raw_logs, f"{c} in the logs"
 

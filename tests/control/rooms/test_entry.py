@@ -59,8 +59,11 @@ async def refused(m: RoomManager, **kw: object) -> RoomError:
 
 async def test_valid_usersig_enters_and_a_grace_period_key_is_still_accepted() -> None:
     m = manager()
-    await m.enter(enter_params("alice"), RecordingSink())
-    await m.enter(enter_params("bob", user_sig=usersig("bob", key=OLD_KEY)), RecordingSink())
+    alice = await m.enter(enter_params("alice"), RecordingSink())
+    bob = await m.enter(enter_params("bob", user_sig=usersig("bob", key=OLD_KEY)), RecordingSink())
+    assert (alice.user_id, bob.user_id) == ("alice", "bob") and alice.room_key == bob.room_key
+    room = m.get_room(alice.room_key)
+    assert room is not None and sorted(p.user_id for p in room.participants.values()) == ["alice", "bob"]
 
 
 async def test_bad_usersig_is_refused_with_minus_100018() -> None:

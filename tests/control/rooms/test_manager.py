@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, RoomEvent, RoomEventType, RoomManager
 from relayroom.control.rooms.participant import Participant, Role
-from relayroom.media.types import MediaEvent, MediaEventType, SubscribeResult
+from relayroom.media.types import InvalidStateError, MediaEvent, MediaEventType, SubscribeResult
 from tests.control.rooms.fakes import (
     SDKAPPID,
     FakeMedia,
@@ -467,3 +468,34 @@ async def test_concurrent_entries_of_one_user_leave_exactly_one_session() -> Non
     assert info is not None and sorted(x["userId"] for x in info["members"]) == ["alice", "bob"]
     closed = p1 if p1.closed else p2
     assert (closed.participant_id,) == media.called("close_participant")[-1][1:]
+
+
+async def test_a_failed_best_effort_media_step_is_logged_and_the_room_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An expected media refusal (the producer is gone) stays quiet; anything else is logged with its
+    traceback; neither fails the unmute that asked for the keyframe."""
+    m, media, _ = make_manager()
+    a, _ = await enter(m, "alice")
+    _b, sb = await enter(m, "bob")
+    await m.publish(a, "audio video", AV)
+    failure: list[Exception] = []
+
+    async def request_keyframe(router_id: str, producer_id: str) -> None:
+        raise failure[-1]
+
+    media.request_keyframe = request_keyframe  # type: ignore[method-assign]
+    caplog.set_level(logging.DEBUG, logger="relayroom.control.rooms.manager")
+    for exc in (InvalidStateError("unknown producer"), RuntimeError("a bug")):
+        failure.append(exc)
+        caplog.clear()
+        await m.mute(a, "video", True)
+        await m.mute(a, "video", False)
+        assert sb.events[-1][0] == "remote-video-available"
+        errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        if isinstance(exc, InvalidStateError):
+            assert errors == []
+            assert any("unknown producer" in r.getMessage() for r in caplog.records)
+        else:
+            assert [r.getMessage() for r in errors] == ["keyframe request after unmute failed"]
+            assert errors[0].exc_info is not None and errors[0].exc_info[1] is exc

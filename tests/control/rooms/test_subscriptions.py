@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from relayroom.control.rooms.room import Room, Scene
 from relayroom.control.rooms.subscriptions import NegotiationTiming, SubscriptionNegotiator, offer_sections
 from relayroom.media.types import InvalidStateError
 from tests.control.rooms.fakes import FakeMedia, RecordingSink, enter_params, make_manager
+from tests.serving import eventually
 
 AUDIO = [DeclaredTrack("audio", "main")]
 AV = [DeclaredTrack("audio", "main"), DeclaredTrack("video", "main")]
@@ -88,12 +88,6 @@ def test_streams_are_labelled_by_msid_track_or_by_publisher_and_kind_for_continu
 FAST: dict[str, Any] = {"offer_resend_s": 0.05, "answer_timeout_s": 0.2, "subscribe_retry_s": 0.05}
 
 
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def entered(m: RoomManager, user: str) -> tuple[Participant, RecordingSink]:
     sink = RecordingSink()
     p = await m.enter(enter_params(user, auto_receive_video=True), sink)
@@ -101,11 +95,11 @@ async def entered(m: RoomManager, user: str) -> tuple[Participant, RecordingSink
 
 
 async def answer_pending(m: RoomManager, p: Participant, sdp: str = "client-answer") -> int:
-    await until(lambda: p.pending_answer is not None)
+    await eventually(lambda: p.pending_answer is not None)
     assert p.pending_answer is not None
     nid = p.pending_answer[0]
     await m.set_answer(p, nid, sdp)
-    await until(lambda: p.pending_answer is None or p.pending_answer[0] != nid)
+    await eventually(lambda: p.pending_answer is None or p.pending_answer[0] != nid)
     return nid
 
 
@@ -116,14 +110,14 @@ async def test_an_unanswered_offer_is_sent_again_with_its_negotiation_id_until_a
     b, sb = await entered(m, "bob")
     await m.publish(a, "audio video", AV)
     # bob's client drops the offer: the server keeps sending the same one, and tells bob it waits
-    await until(lambda: len(sb.of("offer")) >= 4)
+    await eventually(lambda: len(sb.of("offer")) >= 4)
     assert {o["negotiationId"] for o in sb.of("offer")} == {1}
-    await until(lambda: any(e.get("reason") == "answer_missing" for e in sb.of("error")))
+    await eventually(lambda: any(e.get("reason") == "answer_missing" for e in sb.of("error")))
     missing = [e for e in sb.of("error") if e.get("reason") == "answer_missing"]
     assert len(missing) == 1 and missing[0]["negotiationId"] == 1 and missing[0]["code"] == 5500
     # a late answer to the first offer is still taken
     assert await answer_pending(m, b) == 1
-    await until(lambda: b.negotiator is None or b.negotiator.done())
+    await eventually(lambda: b.negotiator is None or b.negotiator.done())
     assert media.answers[b.participant_id] == ["client-answer"]
     assert b.subscribed == set(a.publications)
     await m.close()
@@ -137,7 +131,7 @@ async def test_a_refused_answer_is_reported_and_a_fresh_offer_of_the_same_stream
     b, sb = await entered(m, "bob")
     await m.publish(a, "audio", AUDIO)
     first = await answer_pending(m, b, "broken")
-    await until(lambda: bool(sb.of("error")))
+    await eventually(lambda: bool(sb.of("error")))
     err = sb.of("error")[0]
     assert err["reason"] == "answer_refused" and err["negotiationId"] == first and err["code"] == 5000
     assert "dtls fingerprint" in err["message"]
@@ -145,7 +139,7 @@ async def test_a_refused_answer_is_reported_and_a_fresh_offer_of_the_same_stream
     assert second == first + 1
     assert media.called("subscriber_offer")  # the transport's state offered again
     assert sb.of("offer")[-1]["sdp"] == sb.of("offer")[0]["sdp"]
-    await until(lambda: b.negotiator is None or b.negotiator.done())
+    await eventually(lambda: b.negotiator is None or b.negotiator.done())
     assert not b.offer_needed and b.subscribed == set(a.publications)
     await m.close()
 
@@ -166,7 +160,7 @@ async def test_a_producer_that_cannot_be_consumed_fails_alone_is_named_to_the_cl
     err = next(e for e in sb.of("error") if e.get("reason") == "subscribe_failed")
     assert (err["userId"], err["kind"], err["streamType"], err["code"]) == ("alice", "video", "main", 5500)
     # retried with backoff (told once), and taken once the media layer can
-    await until(lambda: len(media.called("subscribe")) >= 3)
+    await eventually(lambda: len(media.called("subscribe")) >= 3)
     assert [e.get("reason") for e in sb.of("error")].count("subscribe_failed") == 1
     media.failing.clear()
     await answer_pending(m, b)
@@ -182,7 +176,7 @@ async def test_a_negotiator_waiting_to_retry_acts_on_a_room_change_at_once() -> 
     await m.publish(a, "audio", AUDIO)
     media.failing |= set(a.publications)
     b, _ = await entered(m, "bob")
-    await until(lambda: bool(b.subscribe_failed))
+    await eventually(lambda: bool(b.subscribe_failed))
     assert b.negotiator is not None and not b.negotiator.done()  # waiting a minute for the retry
     c, _ = await entered(m, "carol")
     await m.publish(c, "audio", AUDIO)
@@ -207,7 +201,7 @@ async def test_a_re_offer_without_a_recv_transport_ends_the_negotiation_instead_
 
     media.subscriber_offer = gone  # type: ignore[method-assign]
     await answer_pending(m, b, "broken")
-    await until(lambda: b.negotiator is None or b.negotiator.done())
+    await eventually(lambda: b.negotiator is None or b.negotiator.done())
     await asyncio.sleep(0.2)
     assert calls == 1 and not b.offer_needed
     await m.close()

@@ -3,7 +3,6 @@ configuration `relayroom serve` uses (control/server.py: frame limit, shutdown n
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from relayroom.control.rooms.manager import RoomManager
 from relayroom.control.server import Server, server_config
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.endpoints import router
+from tests.serving import running
 
 
 @dataclass
@@ -33,17 +33,9 @@ async def serve(manager: RoomManager, media: Any = None) -> AsyncIterator[Runnin
     app.state.signal_connections = SignalConnections()
     config = server_config(app, "127.0.0.1", 0, log_level="warning", lifespan="off", ws="websockets-sansio")
     server = Server(config, app)
-    task = asyncio.get_running_loop().create_task(server.serve())
     await manager.start()
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield RunningServer(f"ws://127.0.0.1:{port}/signal", manager, media, server)
-    finally:
-        await manager.close()
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
+    async with running(server, stop_within=5) as port:
+        try:
+            yield RunningServer(f"ws://127.0.0.1:{port}/signal", manager, media, server)
+        finally:
+            await manager.close()

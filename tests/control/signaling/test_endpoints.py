@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
@@ -23,6 +22,7 @@ from relayroom.control.signaling.endpoints import router
 from relayroom.control.signaling.protocol import MAX_FRAME_BYTES, BadMessage, ProtocolError, parse_request
 from tests.control.rooms.fakes import REGION, SDKAPPID, FakeDirectory, FakeMedia, make_manager, usersig
 from tests.control.signaling.server import RunningServer, serve
+from tests.serving import served_asgi
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -326,20 +326,10 @@ async def test_a_node_without_rooms_closes_the_socket_with_try_again_later() -> 
     app = FastAPI()
     app.include_router(router)
     app.state.rooms = None
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    try:
-        while not srv.started:
-            await asyncio.sleep(0.01)
-        port = srv.servers[0].sockets[0].getsockname()[1]
-        async with connect(f"ws://127.0.0.1:{port}/signal") as ws:
-            with pytest.raises(ConnectionClosed) as exc:
-                await asyncio.wait_for(ws.recv(), 5)
-            assert exc.value.rcvd is not None and exc.value.rcvd.code == 1013
-    finally:
-        srv.should_exit = True
-        await asyncio.wait_for(task, 5)
+    async with served_asgi(app) as port, connect(f"ws://127.0.0.1:{port}/signal") as ws:
+        with pytest.raises(ConnectionClosed) as exc:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert exc.value.rcvd is not None and exc.value.rcvd.code == 1013
 
 
 async def test_after_a_resume_elsewhere_the_old_socket_no_longer_controls_the_session(

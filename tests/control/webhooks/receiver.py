@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.serving import served_asgi
 
 
 @dataclass
@@ -63,19 +64,6 @@ class Receiver:
 async def receiver(rcv: Receiver | None = None) -> AsyncIterator[Receiver]:
     rcv = rcv or Receiver()
     app = Starlette(routes=[Route("/cb", rcv.handle, methods=["POST"])])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.get_running_loop().create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        rcv.url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/cb"
+    async with served_asgi(app, force_exit=True) as port:  # a hanging receiver does not hold the test
+        rcv.url = f"http://127.0.0.1:{port}/cb"
         yield rcv
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, 5)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +21,12 @@ from relayroom.control.webhooks.service import WebhookParams
 from tests.control.cloudapi.server import Live, live_server, settings_for
 from tests.control.rooms.fakes import FakeDirectory, FakeMedia, RecordingSink
 from tests.control.webhooks.receiver import Receiver, receiver
+from tests.processes import free_port, start_server, wait_ready
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(90)
 FAST = WebhookParams(retry_interval_s=0.3, retry_window_s=1.5, timeout_s=5.0, poll_interval_s=0.1)
 KEY = "Cb0Key123"
-
-
-async def _until(cond: Callable[[], bool], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 class _StrictWallClock:
@@ -74,12 +70,22 @@ async def _configure(live: Live, url: str) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["key_set"] is True and r.json()["key"] is None
-    for _ in range(50):  # the PUT's commit may land just after its response
-        r = await live.http.get(f"/api/v1/applications/{live.first.sdkappid}/callback", headers=live.admin)
-        if r.json()["url"] == url:
-            break
-        await asyncio.sleep(0.05)
+    r = await live.http.get(f"/api/v1/applications/{live.first.sdkappid}/callback", headers=live.admin)
     assert r.json()["url"] == url and r.json()["key_set"] is True and r.json()["key"] is None
+
+
+async def _recorded(live: Live, sdkappid: int, count: int) -> list[dict[str, Any]]:
+    """The delivery log once it lists ``count`` deliveries, all delivered: the dispatcher records a
+    delivery after it has read the receiver's answer, so just after the receiver saw it."""
+
+    async def log() -> list[dict[str, Any]] | None:
+        r = await live.http.get(f"/api/v1/applications/{sdkappid}/callback/deliveries", headers=live.admin)
+        rows: list[dict[str, Any]] = r.json()
+        return rows if len(rows) == count and {d["state"] for d in rows} == {"delivered"} else None
+
+    rows: list[dict[str, Any]] | None = await eventually(log, within=10, what=f"{count} deliveries recorded")
+    assert rows is not None
+    return rows
 
 
 async def _scripted_call(manager: RoomManager, live: Live) -> None:
@@ -126,7 +132,7 @@ async def test_receiver_gets_every_room_and_media_event_in_order_signed_with_the
         await manager.start()
         try:
             await _scripted_call(manager, live)
-            await _until(lambda: len(rcv.acked()) >= len(EXPECTED))
+            await eventually(lambda: len(rcv.acked()) >= len(EXPECTED))
         finally:
             await manager.close()
         got = [(r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked()]
@@ -150,11 +156,7 @@ async def test_receiver_gets_every_room_and_media_event_in_order_signed_with_the
         assert by_type[104]["Reason"] == 1 and "UserId" not in by_type[102]
         assert by_type[101]["RoomId"] == 8489
 
-        resp = await live.http.get(
-            f"/api/v1/applications/{live.first.sdkappid}/callback/deliveries", headers=live.admin
-        )
-        log = resp.json()
-        assert len(log) == len(EXPECTED) and {d["state"] for d in log} == {"delivered"}
+        log = await _recorded(live, live.first.sdkappid, len(EXPECTED))
         assert all(d["attempts"] == 1 and d["last_status"] == 200 for d in log)
         assert all("body" not in d and "sign" not in d for d in log)
 
@@ -172,7 +174,7 @@ async def test_failing_receiver_gets_each_event_acknowledged_exactly_once_and_a_
         await manager.start()
         try:
             await _scripted_call(manager, live)
-            await _until(lambda: len(rcv.acked()) >= len(EXPECTED))
+            await eventually(lambda: len(rcv.acked()) >= len(EXPECTED))
             await asyncio.sleep(1.0)  # nothing more arrives
         finally:
             await manager.close()
@@ -181,12 +183,8 @@ async def test_failing_receiver_gets_each_event_acknowledged_exactly_once_and_a_
         assert Counter((k[0], k[3]) for k in acked) == Counter(EXPECTED)
         # each event: fail, the immediate retry fails, then the first 10 s (here 0.3 s) retry succeeds
         assert all(n == 3 for n in rcv.seen.values())
-        log = (
-            await live.http.get(
-                f"/api/v1/applications/{live.first.sdkappid}/callback/deliveries", headers=live.admin
-            )
-        ).json()
-        assert all(d["state"] == "delivered" and d["attempts"] == 3 for d in log)
+        log = await _recorded(live, live.first.sdkappid, len(EXPECTED))
+        assert all(d["attempts"] == 3 for d in log)
 
         # a receiver that never succeeds: retried within the window, then marked failed
         rcv.always_fail = True
@@ -196,7 +194,7 @@ async def test_failing_receiver_gets_each_event_acknowledged_exactly_once_and_a_
         try:
             p = await manager.enter(_enter(live, "carol"), RecordingSink())
             await manager.exit(p)
-            await _until(lambda: len(rcv.received) >= 3)
+            await eventually(lambda: len(rcv.received) >= 3)
         finally:
             await manager.close()
 
@@ -228,7 +226,7 @@ async def test_stopping_the_server_mid_delivery_loses_nothing(tmp_path: Path) ->
             manager = _manager(live)
             await manager.start()
             p = await manager.enter(_enter(live, "dave"), RecordingSink())
-            await _until(lambda: len(rcv.seen) >= 1)  # the first delivery is in flight (hanging)
+            await eventually(lambda: len(rcv.seen) >= 1)  # the first delivery is in flight (hanging)
             # the server goes away while the receiver has not answered; the rest is only in the outbox
             await manager.exit(p)
             await manager.close()
@@ -237,32 +235,14 @@ async def test_stopping_the_server_mid_delivery_loses_nothing(tmp_path: Path) ->
         async with live_server(
             settings_for(data), state={"webhook_params": FAST}, login=(first.username, first.password)
         ) as live2:
-            await _until(lambda: len(rcv.acked()) >= 4)
+            await eventually(lambda: len(rcv.acked()) >= 4)
             got = [(r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked()]
             assert got == [(101, "dave"), (103, "dave"), (104, "dave"), (102, None)]
-            log = (
-                await live2.http.get(
-                    f"/api/v1/applications/{first.sdkappid}/callback/deliveries", headers=live2.admin
-                )
-            ).json()
-            assert {d["state"] for d in log} == {"delivered"} and len(log) == 4
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+            await _recorded(live2, first.sdkappid, 4)
 
 
 async def test_killing_the_server_process_mid_delivery_loses_nothing(tmp_path: Path) -> None:
     """SIGKILL of a real `relayroom serve` while a callback is in flight; the next start delivers it."""
-    import os
-    import signal
-    import sys
-
     data = tmp_path / "d"
     async with receiver(Receiver(hang_s=60.0)) as rcv:
         # 1. events reach the outbox; their delivery hangs and the server stops before any answer
@@ -275,43 +255,32 @@ async def test_killing_the_server_process_mid_delivery_loses_nothing(tmp_path: P
             p = await manager.enter(_enter(live, "erin"), RecordingSink())
             await manager.exit(p)
             await manager.close()
-            await _until(lambda: len(rcv.seen) >= 1)
+            await eventually(lambda: len(rcv.seen) >= 1)
         attempts_before = sum(rcv.seen.values())
         # 2. a real server process picks the pending rows up and is killed while a delivery hangs
-        port = _free_port()
-        env = dict(os.environ, RELAYROOM_MEDIA__ENABLED="false")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "relayroom",
-            "serve",
-            "--data-dir",
-            str(data),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+        port = free_port()
+        proc = start_server(
+            data,
+            port,
+            args=["--log-level", "warning"],
+            env={"RELAYROOM_MEDIA__ENABLED": "false"},
+            stdout=subprocess.DEVNULL,
         )
         try:
-            await _until(lambda: sum(rcv.seen.values()) > attempts_before, within=30)
+            await asyncio.to_thread(wait_ready, port, proc)
+            await eventually(
+                lambda: sum(rcv.seen.values()) > attempts_before, within=30, what="a delivery attempt"
+            )
         finally:
             proc.send_signal(signal.SIGKILL)
-            await proc.wait()
+            await asyncio.to_thread(proc.communicate)
         assert rcv.acked() == []
         # 3. the next start delivers every event, each acknowledged once
         rcv.hang_s = 0.0
         async with live_server(
             settings_for(data), state={"webhook_params": FAST}, login=(first.username, first.password)
         ) as live3:
-            await _until(lambda: len(rcv.acked()) >= 4)
+            await eventually(lambda: len(rcv.acked()) >= 4)
             got = [(r.json["EventType"], r.json["EventInfo"].get("UserId")) for r in rcv.acked()]
             assert got == [(101, "erin"), (103, "erin"), (104, "erin"), (102, None)]
-            log = (
-                await live3.http.get(
-                    f"/api/v1/applications/{first.sdkappid}/callback/deliveries", headers=live3.admin
-                )
-            ).json()
-            assert {d["state"] for d in log} == {"delivered"} and len(log) == 4
+            await _recorded(live3, first.sdkappid, 4)

@@ -29,12 +29,12 @@ import pytest
 
 from relayroom.media.service import MediaService
 from tests.netns import isolated_netns, udp_port_bound_here, why_unavailable
+from tests.serving import eventually
 from tests.web.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
     Browser,
     Server,
-    eventually,
     require_chromium,
     running_server,
 )

@@ -22,7 +22,7 @@ from aioice import stun as aioice_stun
 from relayroom.media.types import IceTcpOptions, MediaParams
 from relayroom.media.worker_handle import WorkerHandle
 from tests.media.loadgen import FakePeer, open_peer, vp8_payload
-from tests.media.peers import wait_for
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -142,7 +142,7 @@ async def test_junk_and_half_open_connections_do_not_stop_a_running_call_and_are
             await asyncio.sleep(0.02)
 
     call_task = asyncio.get_running_loop().create_task(call())
-    await wait_for(lambda: all(s.received > 50 for s in subs), within=10)
+    await eventually(lambda: all(s.received > 50 for s in subs), within=10)
 
     # the attack: half-open ones first (they hold their slots), then the junk, 50 at a time
     half_open = await asyncio.gather(*(half_open_connection(tcp_port, i) for i in range(HALF_OPEN)))
@@ -154,7 +154,7 @@ async def test_junk_and_half_open_connections_do_not_stop_a_running_call_and_are
         )
     # media went on during the junk: both subscribers received what was sent meanwhile
     during = sent - sent_before_junk
-    await wait_for(
+    await eventually(
         lambda: all(s.received - b >= during for s, b in zip(subs, before_junk, strict=True)), within=10
     )
     stats = (await worker.request("worker.dump"))["tcp"]
@@ -172,7 +172,7 @@ async def test_junk_and_half_open_connections_do_not_stop_a_running_call_and_are
             pass
         writer.close()
     before = [s.received for s in subs]
-    await wait_for(lambda: all(s.received > b + 50 for s, b in zip(subs, before, strict=True)), within=10)
+    await eventually(lambda: all(s.received > b + 50 for s, b in zip(subs, before, strict=True)), within=10)
     sending = False
     await call_task
 

@@ -19,7 +19,7 @@ from relayroom.media.types import IceTcpOptions, MediaParams
 from relayroom.media.webrtc_transport import TCP_CANDIDATE_PRIORITY, UDP_CANDIDATE_PRIORITY
 from relayroom.media.worker import Worker
 from tests.media.loadgen import FakePeer, TcpFakePeer, open_peer, tcp_port_of, vp8_payload
-from tests.media.peers import wait_for
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -139,7 +139,7 @@ async def test_a_publisher_over_tcp_reaches_udp_and_tcp_subscribers_exactly_and_
     await consume(worker, tcp_tid, "c-tcp", 5001)
     n = 300
     await send_video(pub, n)
-    await wait_for(lambda: udp_sub.received >= n and tcp_sub.received >= n, within=10)
+    await eventually(lambda: udp_sub.received >= n and tcp_sub.received >= n, within=10)
     assert (udp_sub.received, tcp_sub.received) == (n, n)
 
     dump = await worker.request("router.dump", "r1")
@@ -194,9 +194,9 @@ async def test_tcp_checks_are_answered_after_the_grace_and_only_while_no_udp_che
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.sendto(check, ("127.0.0.1", worker.port))
-    await wait_for(lambda: worker.worker.tuples, within=5)
+    await eventually(lambda: worker.worker.tuples, within=5)
     peer._send(check)
-    await wait_for(lambda: worker.tcp_now()["checksHeld"] == held + 1, within=5)
+    await eventually(lambda: worker.tcp_now()["checksHeld"] == held + 1, within=5)
     t1 = await worker.request("transport.dump", "t1")
     assert t1["tupleProtocol"] == "udp" and t1["iceChecks"] == {"udp": 1, "tcp": 2}
     # UDP goes quiet: after udp_preferred_s the TCP checks are answered again and TCP is selected
@@ -278,7 +278,7 @@ async def test_half_open_and_slowloris_connections_are_closed_after_the_auth_tim
         # nothing / half a length prefix / a valid check minus its last byte (then trickled: too late)
         writer.write([b"", check[:1], check[:-1]][i])
         conns.append((reader, writer))
-    await wait_for(lambda: worker.tcp_now()["pending"] == 3, within=5)
+    await eventually(lambda: worker.tcp_now()["pending"] == 3, within=5)
     for reader, writer in conns:
         assert await closed_by_peer(reader)
         writer.close()
@@ -292,7 +292,7 @@ async def test_a_flood_of_idle_connections_evicts_the_oldest_and_a_real_client_s
     try:
         await w.request("worker.createRouter", None, {"routerId": "r1"})
         idle = [await asyncio.open_connection("127.0.0.1", w.tcp_port) for _ in range(20)]
-        await wait_for(lambda: w.tcp_now()["accepted"] == 20, within=5)
+        await eventually(lambda: w.tcp_now()["accepted"] == 20, within=5)
         stats = await w.tcp_stats()
         assert stats["pending"] == 8 and stats["closed"]["evicted"] == 12
         pub, pub_tid = await open_peer(w, "r1", tcp=True)  # evicts one more idle one, then binds
@@ -300,7 +300,7 @@ async def test_a_flood_of_idle_connections_evicts_the_oldest_and_a_real_client_s
         sub, sub_tid = await open_peer(w, "r1")
         await consume(w, sub_tid, "c1", 5000)
         await send_video(pub, 50)
-        await wait_for(lambda: sub.received >= 50, within=10)
+        await eventually(lambda: sub.received >= 50, within=10)
         stats = await w.tcp_stats()
         assert stats["bound"] == 1 and stats["pending"] == 7 and stats["closed"]["evicted"] == 13
         for _, writer in idle:
@@ -319,12 +319,12 @@ async def test_closing_the_transport_closes_its_connection_and_a_lost_connection
     sub, sub_tid = await open_peer(worker, "r1", tcp=True)
     await consume(worker, sub_tid, "c1", 5000)
     await send_video(pub, 20)
-    await wait_for(lambda: sub.received >= 20, within=10)
+    await eventually(lambda: sub.received >= 20, within=10)
 
     # the subscriber's connection drops: its transport has no tuple until a new check selects one
     assert isinstance(sub, TcpFakePeer)
     sub.close()
-    await wait_for(lambda: worker.tcp_now()["bound"] == 1, within=5)
+    await eventually(lambda: worker.tcp_now()["bound"] == 1, within=5)
     dump = await worker.request("transport.dump", sub_tid)
     assert dump["tuple"] is None and dump["state"] == "connected"
     assert (await worker.tcp_stats())["closed"]["peer_closed"] == 1
@@ -352,7 +352,7 @@ async def test_output_to_a_peer_that_stops_reading_is_dropped_within_the_send_bu
         slow.stream.pause_reading()
         n = 3000
         await send_video(pub, n)
-        await wait_for(lambda: fast.received >= n, within=20)
+        await eventually(lambda: fast.received >= n, within=20)
         stats = await w.tcp_stats()
         assert stats["sendDropped"] > 0 and stats["bound"] == 1
         # the UDP subscriber got everything (waited above) and the worker's UDP socket never blocked

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import Browser, Server, artifact, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, Server, artifact
 from tests.web.helpers import events, join_demo, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]

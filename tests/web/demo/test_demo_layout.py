@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Browser, Server, artifact, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, Server, artifact
 from tests.web.helpers import join_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -43,7 +44,8 @@ async def _tiles(page: Any, count: int) -> list[dict[str, Any]]:
         tiles: list[dict[str, Any]] = await page.evaluate(TILES)
         return tiles if len(tiles) == count and all(t["videoWidth"] for t in tiles) else None
 
-    result: list[dict[str, Any]] = await eventually(ready, what=f"{count} tiles with video")
+    result: list[dict[str, Any]] | None = await eventually(ready, what=f"{count} tiles with video")
+    assert result is not None
     return result
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
-from tests.web.conftest import Browser, Server, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, Server
 from tests.web.helpers import events, inbound, record_events, sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from typing import Any
 
@@ -13,7 +14,8 @@ import pytest
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack, colour_close
 from relayroom.control.rooms.subscriptions import NegotiationTiming
-from tests.web.conftest import Browser, Server, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, Server
 from tests.web.helpers import enter_and_publish, events, record_events, sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -213,12 +215,27 @@ async def _async(value: Any) -> Any:
     return value
 
 
+RECORD_SENT = """() => {
+  window.__sent = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    try { window.__sent.push(JSON.parse(data)); } catch { /* not JSON */ }
+    return send.call(this, data);
+  };
+}"""
+
+
 async def test_browser_and_python_client_see_and_hear_each_other(server: Server, chromium: Browser) -> None:
     room = 777
     py = await _python_client(server, "py", room)
     try:
         page = await sdk_page(chromium, server, "web")
+        await page.evaluate(RECORD_SENT)
         await enter_and_publish(page, "web", room)
+        # the SDK tells the server what it is at entry (DescribeUserInfo DeviceType / SdkVersion)
+        enter = await page.evaluate("() => window.__sent.find((m) => m.type === 'enter').data")
+        assert re.fullmatch(r"Web Chrome \d+ \(Linux\)", enter["deviceType"]), enter["deviceType"]
+        assert enter["sdkVersion"] == "relayroom-web/" + await page.evaluate("() => RelayRoom.VERSION")
         await page.evaluate(
             "() => rr.startRemoteVideo({userId: 'py', view: document.getElementById('remote')})"
         )

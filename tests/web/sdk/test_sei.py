@@ -5,11 +5,13 @@ streams fallback; and the documented refusals."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
-from tests.web.conftest import Browser, Server, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, Server
 from tests.web.helpers import sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -73,7 +75,7 @@ async def test_sei_messages_travel_in_the_h264_frames_from_one_page_to_the_other
     # the camera: TRTC's default payload type 243, then 5 (UUID first), sent until one of each arrives
     for text, options in (("lyrics: line 1", {}), ("quiz: 42", {"seiPayloadType": 5})):
         got = await eventually(
-            lambda t=text, o=options: _send_then(alice, bob, t, o), within=20, what=f"SEI {text!r} at bob"
+            functools.partial(_send_then, alice, bob, text, options), within=20, what=f"SEI {text!r} at bob"
         )
         assert got[0] == {
             "userId": "alice",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import Browser, Server, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, Server
 from tests.web.helpers import enter_and_publish, events, inbound, sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]

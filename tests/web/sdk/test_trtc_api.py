@@ -15,7 +15,8 @@ from typing import Any
 import av
 import pytest
 
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, Browser, Server, eventually
+from tests.serving import eventually
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, Browser, Server
 from tests.web.helpers import events, record_events, sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -95,7 +96,7 @@ def decode_png(data_url: str) -> tuple[int, int, float]:
     """(width, height, mean brightness) of a PNG data URL, decoded by FFmpeg (PyAV)."""
     assert data_url.startswith("data:image/png;base64,"), data_url[:40]
     raw = base64.b64decode(data_url.split(",", 1)[1])
-    with av.open(io.BytesIO(raw), format="png_pipe") as container:
+    with av.open(io.BytesIO(raw), mode="r", format="png_pipe") as container:
         frame = next(container.decode(video=0))
         pixels = frame.to_ndarray(format="rgb24")
     return frame.width, frame.height, float(pixels.mean())

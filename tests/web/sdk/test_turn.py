@@ -6,6 +6,7 @@ forged or expired credentials, which coturn refuses and the page reports."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,8 +19,8 @@ from relayroom.config import Settings
 from relayroom.control.app import create_app
 from relayroom.control.bootstrap import FirstStart
 from tests.coturn import Coturn, running_coturn, turnserver_or_skip
-from tests.serving import served
-from tests.web.conftest import Browser, Server, eventually, require_chromium
+from tests.serving import eventually, served
+from tests.web.conftest import Browser, Server, require_chromium
 from tests.web.helpers import record_events, sdk_page, wait_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -85,7 +86,7 @@ async def relay_page(b: Browser, server: Server, user: str, room: int, proxy: di
 async def assert_relayed(page: Any, coturn: Coturn, transport: str) -> None:
     for which in ("send", "recv"):
         pair = await eventually(
-            lambda w=which: page.evaluate(SELECTED_PAIR, w), within=30, what=f"{which} pair"
+            functools.partial(page.evaluate, SELECTED_PAIR, which), within=30, what=f"{which} pair"
         )
         assert pair["local"] == "relay", pair
         # relayProtocol: how the page reaches coturn
@@ -151,7 +152,7 @@ async def test_forged_or_expired_turn_credentials_are_refused_and_the_page_says_
                     {"turnServer": turn_server_option, "iceTransportPolicy": "relay"},
                 )
                 errors = await eventually(
-                    lambda p=page: p.evaluate("window.__errors"), within=40, what="error"
+                    functools.partial(page.evaluate, "window.__errors"), within=40, what="error"
                 )
                 assert errors[0]["code"] == 5500 and errors[0]["extraCode"] == 5511, errors
                 assert "refused the credentials" in errors[0]["message"], errors

@@ -165,9 +165,10 @@ def _user_info(call: CallRoom, u: CallUser, now: float) -> dict[str, Any]:
         "UserId": u.user_id,
         "JoinTs": u.join_ts,
         "LeaveTs": u.leave_ts if u.leave_ts is not None else int(now),
-        "DeviceType": "",
-        "SdkVersion": "",
-        "ClientIp": "",  # not kept: RelayRoom does not store end users' IP addresses
+        # reported by the client at entry; the address as privacy.store_full_client_ip allows (/24, /48)
+        "DeviceType": u.device_type,
+        "SdkVersion": u.sdk_version,
+        "ClientIp": u.client_ip,
         "Finished": u.leave_ts is not None,
     }
 

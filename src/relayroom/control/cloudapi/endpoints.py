@@ -1,9 +1,10 @@
-"""``POST /``: the TRTC-compatible server API, where the official SDK sends every action.
+"""``POST /`` and ``GET /``: the TRTC-compatible server API, where the official SDK sends every action.
 
-Order of checks: body size (at the edge, control/limits.py), Authorization format, timestamp skew
-(300 s), version, SecretId, signature (TC3, recomputed from the request as received), action, rate
-limit per credential, JSON (depth-limited), parameters the action does not define (UnknownParameter),
-then, for state-changing actions, a signature already accepted (replay.py), then the action's own
+Order of checks: body size (at the edge, control/limits.py), the signature (incoming.py: TC3 header or
+v1 parameters; format, timestamp skew of 300 s, version, SecretId, signature recomputed from the
+request as received), action, rate limit per credential, JSON (depth-limited) or the form/query
+parameters, parameters the action does not define (UnknownParameter), then, for state-changing actions
+and every v1 request, a signature or nonce already accepted (replay.py), then the action's own
 parameter checks. Every outcome is HTTP 200 with ``Content-Type: application/json`` in the API 3.0
 envelope (envelope.py). Never logged: SecretKeys, signatures, bodies.
 """
@@ -15,13 +16,13 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from relayroom.auth import tc3
 from relayroom.control.cloudapi import envelope
 from relayroom.control.cloudapi import errors as E
 from relayroom.control.cloudapi.actions import ACTIONS, RATE_LIMITS, ActionContext
 from relayroom.control.cloudapi.errors import CloudApiError
+from relayroom.control.cloudapi.incoming import MAX_SKEW_S, Incoming, authenticate, is_api_request
 from relayroom.control.cloudapi.params import Params
 from relayroom.control.cloudapi.ratelimit import RateLimiter
 from relayroom.control.cloudapi.replay import InMemoryReplayCache, ReplayCache, ReplayCacheFull
@@ -33,11 +34,6 @@ from relayroom.jsonlimits import loads as json_loads
 log = logging.getLogger(__name__)
 
 router = APIRouter()
-
-VERSION = "2019-07-22"
-SERVICE = "trtc"
-MAX_SKEW_S = 300
-UNSIGNED = "UNSIGNED-PAYLOAD"
 
 
 def _limiter(request: Request) -> RateLimiter:
@@ -65,11 +61,11 @@ def too_large(limit: int) -> Response:
     )
 
 
-async def _take_once(request: Request, secret_id: str, auth: tc3.Authorization, ts: int, now: float) -> None:
-    """Refuse a state-changing request whose signature was accepted before (within its window)."""
-    ttl = ts + MAX_SKEW_S - now + 1  # the signature verifies until its timestamp is 300 s old
+async def _take_once(request: Request, req: Incoming, now: float) -> None:
+    """Refuse a request whose signature (TC3) or nonce (v1) was accepted before, within its window."""
+    ttl = req.timestamp + MAX_SKEW_S - now + 1  # the signature verifies until its timestamp is 300 s old
     try:
-        fresh = await _replay_cache(request).add(f"{secret_id}:{auth.signature}", ttl)
+        fresh = await _replay_cache(request).add(req.once_key, ttl)
     except ReplayCacheFull:
         log.warning("cloud api replay cache full; refusing state-changing requests for now")
         raise CloudApiError(
@@ -78,81 +74,42 @@ async def _take_once(request: Request, secret_id: str, auth: tc3.Authorization, 
     if not fresh:
         raise CloudApiError(
             E.AUTH_SIGNATURE_REPLAY,
-            "This signed request was already accepted: a state-changing request is taken once. "
-            "Sign a new request (a later X-TC-Timestamp) to do it again.",
+            "This signed request was already accepted: a state-changing request (any v1 request) is taken "
+            f"once. Sign a new request ({req.replay_hint}) to do it again.",
         )
 
 
-async def _authenticate(
-    request: Request, services: Services, body: bytes
-) -> tuple[str, str, tc3.Authorization, int]:
-    """Returns (SecretId, account id, the parsed Authorization, X-TC-Timestamp) or raises the TRTC
-    auth error. ``x-tc-action`` (and any other header) may be in SignedHeaders: it is then verified."""
-    h = request.headers
-    raw = h.get("authorization")
-    if not raw:
-        raise CloudApiError(E.AUTH_INVALID_AUTHORIZATION, "The Authorization header is missing.")
-    try:
-        auth = tc3.parse_authorization(raw)
-    except tc3.Tc3FormatError:
-        raise CloudApiError(
-            E.AUTH_INVALID_AUTHORIZATION, "Authorization is not a valid TC3-HMAC-SHA256 header."
-        ) from None
-    if auth.service != SERVICE or auth.terminator != tc3.TERMINATOR:
-        raise CloudApiError(
-            E.AUTH_INVALID_AUTHORIZATION, "The credential scope must be <date>/trtc/tc3_request."
-        )
-    if not {"content-type", "host"} <= set(auth.signed_headers):
-        raise CloudApiError(E.AUTH_INVALID_AUTHORIZATION, "SignedHeaders must include content-type and host.")
-    try:
-        ts = tc3.parse_timestamp(h.get("x-tc-timestamp", ""))
-    except tc3.Tc3FormatError:
-        raise CloudApiError(E.MISSING_PARAMETER, "X-TC-Timestamp is missing or not a Unix time.") from None
-    if abs(services.ctx.clock.time() - ts) > MAX_SKEW_S:
-        raise CloudApiError(
-            E.AUTH_SIGNATURE_EXPIRE, "The signature expired: X-TC-Timestamp is more than 300 s off."
-        )
-    version = h.get("x-tc-version")
-    if version != VERSION:
-        raise CloudApiError(E.NO_SUCH_VERSION, f"Version must be {VERSION}.")
-    async with services.ctx.db.read() as session:
-        found = await services.keys.credential_secret(session, auth.secret_id)
-    if found is None:
-        raise CloudApiError(E.AUTH_SECRET_ID_NOT_FOUND, "The SecretId is not found or disabled.")
-    account_id, secret_key = found
-    payload = UNSIGNED.encode() if h.get("x-tc-content-sha256") == UNSIGNED else body
-    query = request.url.query if request.method == "GET" else ""
-    headers = {name: h.get(name, "") for name in auth.signed_headers}
-    want = tc3.expected_signature(
-        secret_key, auth, method=request.method, query=query, headers=headers, payload=payload, timestamp=ts
-    )
-    if auth.date != tc3.utc_date(ts) or not tc3.signatures_equal(want, auth.signature):
-        raise CloudApiError(E.AUTH_SIGNATURE_FAILURE, "The provided credentials could not be validated.")
-    return auth.secret_id, account_id, auth, ts
-
-
+@router.get("/", include_in_schema=False)
 @router.post("/", include_in_schema=False)
 async def cloud_api(request: Request) -> Response:
-    """Tencent Cloud API 3.0, service trtc, version 2019-07-22 (docs/cloud-api.md)."""
+    """Tencent Cloud API 3.0, service trtc, version 2019-07-22 (docs/cloud-api.md). A GET without any
+    API parameter or signature is a browser's visit: it goes to the console."""
+    if request.method == "GET" and not is_api_request(request):
+        return RedirectResponse("/console/", status_code=307)
     request_id = str(uuid.uuid4())
-    action = request.headers.get("x-tc-action", "")
+    action = request.headers.get("x-tc-action", "")[:64]
     services: Services = request.app.state.services
     try:
         body = await request.body()  # at most CLOUD_API_BODY_LIMIT: the edge refused larger ones
         if len(body) > CLOUD_API_BODY_LIMIT:
             raise CloudApiError(E.REQUEST_SIZE_LIMIT_EXCEEDED, "The request body is too large.")
-        secret_id, account_id, auth, ts = await _authenticate(request, services, body)
-        spec = ACTIONS.get(action)
+        req = await authenticate(request, services, body)
+        secret_id, action = req.secret_id, req.action[:64]
+        spec = ACTIONS.get(req.action)
         if spec is None:
             raise CloudApiError(E.INVALID_ACTION, f"The action `{action}` is not found.")
         if not _limiter(request).allow(secret_id, spec.rate_class, RATE_LIMITS[spec.rate_class]):
             raise CloudApiError(E.REQUEST_LIMIT_EXCEEDED, "Requests exceed the frequency limit.")
-        try:
-            data: Any = json_loads(body or b"{}")
-        except JsonTooDeep as exc:
-            raise CloudApiError(E.INVALID_PARAMETER, f"The request body is not accepted: {exc}.") from None
-        except ValueError:
-            raise CloudApiError(E.INVALID_PARAMETER, "The request body is not valid JSON.") from None
+        data: Any = req.params
+        if data is None:
+            try:
+                data = json_loads(body or b"{}")
+            except JsonTooDeep as exc:
+                raise CloudApiError(
+                    E.INVALID_PARAMETER, f"The request body is not accepted: {exc}."
+                ) from None
+            except ValueError:
+                raise CloudApiError(E.INVALID_PARAMETER, "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise CloudApiError(E.INVALID_PARAMETER, "The request body must be a JSON object.")
         unknown = sorted(set(data) - spec.params)
@@ -162,14 +119,14 @@ async def cloud_api(request: Request) -> Response:
                 f"The parameter `{unknown[0][:64]}` is not recognized by the action `{action}`.",
             )
         now = services.ctx.clock.time()
-        if spec.changes_state:
-            await _take_once(request, secret_id, auth, ts, now)
+        if spec.changes_state or req.always_once:
+            await _take_once(request, req, now)
         ctx = ActionContext(
             services=services,
             rooms=getattr(request.app.state, "rooms", None),
             history=getattr(request.app.state, "call_history", None),
             meter=getattr(request.app.state, "usage_meter", None),
-            account_id=account_id,
+            account_id=req.account_id,
             now=now,
         )
         out = await spec.fn(ctx, Params(data))

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relayroom.control.context import ControlContext
+from relayroom.control.rooms.client_info import ClientInfo, client_ip
 from relayroom.control.rooms.manager import RoomEvent, RoomEventType
 from relayroom.storage.models import CallRoom, CallUser, CallUserEvent
 
@@ -132,6 +133,8 @@ class CallHistory:
             if not call.has_creator:
                 call.has_creator = True
                 await s.execute(update(CallRoom).where(CallRoom.id == call.call_id).values(creator=user))
+            client = ev.client or ClientInfo()
+            full_ip = self.ctx.settings.privacy.store_full_client_ip
             stay = CallUser(
                 call_id=call.call_id,
                 sdkappid=ev.sdkappid,
@@ -139,6 +142,9 @@ class CallHistory:
                 role=ev.role or "anchor",
                 join_ts=ts,
                 leave_ts=None,
+                device_type=client.device_type,
+                sdk_version=client.sdk_version,
+                client_ip=client_ip(client.client_ip, full=full_ip),  # /24, /48 unless kept in full
             )
             s.add(stay)
             await s.flush()

@@ -1,10 +1,31 @@
-"""Typed access to an action's JSON parameters, raising TRTC's Missing/InvalidParameter codes."""
+"""Typed access to an action's parameters, raising TRTC's Missing/InvalidParameter codes.
+
+Integer parameters are lenient as Tencent's API is: a JSON number or a string of decimal ASCII digits
+(``"PageSize": "10"``), which older SDKs, hand-written clients and every GET / form-encoded request
+(where all values are strings) send. Anything else (``"10.0"``, ``" 10"``, ``"ten"``, a bool) is
+InvalidParameter; the range checks apply to the value either way.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from relayroom.control.cloudapi.errors import invalid, missing
+
+# An optional minus and at most 20 ASCII digits (int() alone admits "+1", " 1", "1_0" and "³"-like digits).
+_INT_TEXT = re.compile(r"-?[0-9]{1,20}")
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` as an integer parameter: an int (not a bool) or a decimal string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
+        return int(value)
+    return None
 
 
 class Params:
@@ -18,8 +39,9 @@ class Params:
         value = self.data.get(name)
         if value is None:
             raise missing(name)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if (number := as_int(value)) is None:
             raise invalid(name, "must be an integer")
+        value = number
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise invalid(
                 name, f"must be in {lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"

@@ -14,10 +14,10 @@ from relayroom.control.context import ControlContext
 from relayroom.control.errors import InvalidInput
 from relayroom.control.oplog.service import OplogService
 from relayroom.control.principal import Principal
+from relayroom.control.privacy.consent_ages import load_table
 from relayroom.control.privacy.live import LiveControl, NoLiveRooms
 from relayroom.control.privacy.refs import subject_ref
 from relayroom.control.rooms.entry import ConsentDecision
-from relayroom.privacy.consent_ages import load_table
 from relayroom.storage.models import Application, ConsentAttestation, ConsentPolicy, ConsentRecord
 
 log = logging.getLogger(__name__)

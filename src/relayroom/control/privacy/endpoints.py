@@ -17,9 +17,9 @@ from relayroom.control.deps import (
 )
 from relayroom.control.errors import NotFound
 from relayroom.control.privacy.consent import AttestationIn
+from relayroom.control.privacy.consent_ages import load_table
 from relayroom.control.privacy.records import processing_records
 from relayroom.control.privacy.requests import request_public
-from relayroom.privacy.consent_ages import load_table
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
 

@@ -55,6 +55,21 @@ async def processing_records(ctx: ControlContext, webhook_targets: list[str] | N
                 "where": f"region {s.region!r}",
             },
             {
+                "data": "End users' call records: UserID, room, join and leave times, room and stream "
+                "events, quality samples, usage; the device type and SDK version the client reports at "
+                "entry; the client's IP address "
+                + (
+                    "in full (privacy.store_full_client_ip is on)"
+                    if s.privacy.store_full_client_ip
+                    else "truncated to its network: IPv4 /24, IPv6 /48 (the host part is not stored)"
+                ),
+                "purpose": "the customer's server API (DescribeRoomInfo, DescribeUserInfo, "
+                "DescribeCallDetailInfo, usage) and event callbacks",
+                "storage": storage,
+                "retention": retention + "; deleted with a data-subject deletion request",
+                "where": f"region {s.region!r}",
+            },
+            {
                 "data": "Consent records (pseudonymous subject ref, jurisdiction, notice version, "
                 "evidence reference)",
                 "purpose": "demonstrate end-user consent for the customer (GDPR art 7(1))",
@@ -96,5 +111,6 @@ async def _webhook_targets(ctx: ControlContext) -> list[str]:
     from relayroom.storage.models.webhooks import CallbackConfig
 
     async with ctx.db.read() as s:
-        urls = [r[0] for r in await s.execute(select(CallbackConfig.url)) if r[0]]
+        rows = await s.execute(select(CallbackConfig.url, CallbackConfig.media_url))
+        urls = [u for row in rows for u in row if u]
     return sorted({f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in urls})

@@ -30,7 +30,7 @@ ALL_PRIVILEGES = Privilege.ALL
 
 @dataclass(frozen=True)
 class AppEntryInfo:
-    """What the entry check needs to know about an application (the lead implements the lookup)."""
+    """What the entry check needs to know about an application (looked up by the app directory)."""
 
     sdkappid: int
     status: AppStatus

@@ -17,12 +17,13 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from relayroom.auth.privatemapkey import Privilege
 from relayroom.control.rooms.backend import MediaBackend
+from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.entry import (
     RECV_PRIVILEGE,
     SEND_PRIVILEGE,
@@ -52,7 +53,9 @@ from relayroom.control.rooms.participant import (
 )
 from relayroom.control.rooms.room import Room, Scene
 from relayroom.control.rooms.subscriptions import NegotiationTiming, SubscriptionNegotiator
+from relayroom.media.channel import ChannelError
 from relayroom.media.types import (
+    InvalidStateError,
     MediaEvent,
     MediaEventType,
     MediaKind,
@@ -62,6 +65,31 @@ from relayroom.media.types import (
 )
 
 log = logging.getLogger(__name__)
+
+# What a media request may raise when its router, transport or worker is gone or refuses it: the worker's
+# errors as the channel carries them (media/channel.py ERRORS, else ChannelError), a closed or broken
+# channel, a request that timed out.
+_MEDIA_REFUSED: tuple[type[Exception], ...] = (
+    InvalidStateError,
+    UnsupportedError,
+    ValueError,
+    TypeError,
+    ChannelError,
+    OSError,
+    TimeoutError,
+)
+
+
+@contextlib.contextmanager
+def _best_effort(logger: logging.Logger, what: str, **extra: Any) -> Iterator[None]:
+    """A clean-up step whose failure must not stop the steps after it: an expected media refusal is
+    logged at debug level, anything else with its traceback (a bug to see, not to hide)."""
+    try:
+        yield
+    except _MEDIA_REFUSED as exc:
+        logger.debug("%s: %s: %s", what, type(exc).__name__, exc, extra=extra)
+    except Exception:
+        logger.exception("%s failed", what, extra=extra)
 
 
 class RoomEventType(enum.StrEnum):
@@ -90,6 +118,7 @@ class RoomEvent:
     reason: str | int | None = None
     kind: MediaKind | None = None
     stream_type: TrackSource | None = None
+    client: ClientInfo | None = None  # USER_ENTERED: what the client reported (call history)
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,8 @@ class EnterParams:
     auto_receive_video: bool = False  # TRTC v5.6+ default
     consent_token: str | None = None
     e2ee: bool = False  # the member declares end-to-end encrypted media
+    # device type, SDK version, address: for the call history only
+    client: ClientInfo = field(default_factory=ClientInfo)
 
 
 @dataclass(frozen=True)
@@ -191,13 +222,14 @@ class RoomManager:
             return
         self.closed = True
         for room in list(self._rooms.values()):
-            with contextlib.suppress(Exception):
+            with _best_effort(self._log, "closing a room at drain", room=room.key):
                 await self._close_room(room, KickReason.ROOM_DISBAND)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task, result in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
+            if isinstance(result, Exception):  # cancelled ones end with CancelledError, not an Exception
+                self._log.error("task %s failed", task.get_name(), exc_info=result)
         self._tasks.clear()
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
@@ -302,7 +334,7 @@ class RoomManager:
             "participant entered",
             extra={"room": room.key, "participant": p.participant_id, "role": role.value},
         )
-        self._emit(RoomEventType.USER_ENTERED, room, p.user_id, role=role.value)
+        self._emit(RoomEventType.USER_ENTERED, room, p.user_id, role=role.value, client=req.client)
         if room.is_visible(p):
             for other in room.others(p):
                 other.send("remote-user-enter", {"userId": p.user_id})
@@ -561,7 +593,7 @@ class RoomManager:
                 p.publications[info.producer_id] = pub
                 self._announce_published(room, p, pub)
             for producer_id in refused:
-                with contextlib.suppress(Exception):
+                with _best_effort(self._log, "unpublishing a refused track", room=room.key):
                     await self._media.unpublish(room.router_id, p.participant_id, producer_id)
             blocked = self._media_blocked.get((room.key, p.user_id), set())
             for pub in list(p.publications.values()):
@@ -622,7 +654,7 @@ class RoomManager:
         self._emit(etype, room, p.user_id, kind=pub.kind, stream_type=pub.source)
         if not muted and pub.kind == "video":
             # Subscribers need a keyframe to show the resumed picture at once.
-            with contextlib.suppress(Exception):
+            with _best_effort(self._log, "keyframe request after unmute", room=room.key):
                 await self._media.request_keyframe(room.router_id, pub.producer_id)
 
     async def set_media_blocked(self, room_key: str, user_id: str, *, audio: bool, video: bool) -> None:
@@ -700,7 +732,7 @@ class RoomManager:
                     other.send("remote-user-enter", {"userId": p.user_id})
             else:
                 for producer_id, pub in list(p.publications.items()):
-                    with contextlib.suppress(Exception):
+                    with _best_effort(self._log, "unpublishing at a switch to audience", room=room.key):
                         await self._media.unpublish(room.router_id, p.participant_id, producer_id)
                     self._announce_unpublished(room, p, pub)
                 p.publications.clear()

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant
@@ -220,6 +221,11 @@ class Connection:
                 auto_receive_video=d.auto_receive_video,
                 consent_token=d.consent_token,
                 e2ee=d.e2ee,
+                client=ClientInfo(
+                    device_type=d.device_type,
+                    sdk_version=d.sdk_version,
+                    client_ip=self._ws.client.host if self._ws.client else "",
+                ),
             )
             # The response goes out before the room snapshot events (see RoomManager.enter).
             self.participant = await m.enter(params, self, lambda p, room: self._entered(req, p, room))

@@ -34,6 +34,10 @@ class ProtocolError(enum.IntEnum):
     JSON_TOO_DEEP = 7
 
 
+CLIENT_TEXT_MAX = 64
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters
+
+
 class _Data(BaseModel):
     # Unknown fields are ignored so that newer clients can add optional fields within v1.
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
@@ -58,6 +62,13 @@ class EnterData(_Data):
     consent_token: StrictStr | None = Field(default=None, alias="consentToken")
     # The member encrypts its media end to end (docs/e2ee.md). Never a key: keys stay in the clients.
     e2ee: StrictBool = False
+    # What the client is (DescribeUserInfo DeviceType / SdkVersion): printable text, at most 64 characters.
+    device_type: StrictStr = Field(
+        default="", alias="deviceType", max_length=CLIENT_TEXT_MAX, pattern=_PRINTABLE
+    )
+    sdk_version: StrictStr = Field(
+        default="", alias="sdkVersion", max_length=CLIENT_TEXT_MAX, pattern=_PRINTABLE
+    )
 
 
 class ResumeData(_Data):

@@ -78,7 +78,15 @@ class CustomerDataProvider:
                 for u in usage.scalars()
             ],
             "room_stays": [
-                {"room_id": r.room_id, "join_ts": u.join_ts, "leave_ts": u.leave_ts, "role": u.role}
+                {
+                    "room_id": r.room_id,
+                    "join_ts": u.join_ts,
+                    "leave_ts": u.leave_ts,
+                    "role": u.role,
+                    "device_type": u.device_type,
+                    "sdk_version": u.sdk_version,
+                    "client_ip": u.client_ip,
+                }
                 for u, r in stays.all()
             ],
             "events": [

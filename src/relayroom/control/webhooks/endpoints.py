@@ -1,4 +1,4 @@
-"""Console API: an application's callback URL and key, and its delivery log."""
+"""Console API: an application's callback URLs (room events, media events) and key, and its delivery log."""
 
 from __future__ import annotations
 
@@ -21,14 +21,22 @@ def _service(request: Request) -> WebhookService:
 
 class CallbackOut(BaseModel):
     sdkappid: int
-    url: str
+    url: str = Field(description="Room events (101-105)")
+    media_url: str = Field(default="", description="Media events (201-206)")
     key_set: bool
     updated_at: datetime | None = None
     key: str | None = Field(default=None, description="Only when generate_key was asked for: shown once.")
 
 
 class CallbackIn(BaseModel):
-    url: str | None = Field(default=None, description="http(s) URL, at most 2083 characters; '' disables")
+    url: str | None = Field(
+        default=None,
+        description="Room events URL, and media events URL too unless media_url is given: http(s), at most "
+        "2083 characters; '' disables",
+    )
+    media_url: str | None = Field(
+        default=None, description="Media events URL only (same rules); '' disables media events"
+    )
     key: str | None = Field(default=None, description="1-32 characters of [A-Za-z0-9]; '' removes the key")
     generate_key: bool = Field(default=False, description="Generate a 32-character key and return it once")
 
@@ -61,9 +69,16 @@ async def get_callback(
 async def put_callback(
     sdkappid: SdkAppIdPath, body: CallbackIn, request: Request, principal: PrincipalDep, session: WriteSession
 ) -> CallbackOut:
-    """Set the callback URL and/or key (owners only; the key is stored encrypted; recorded in the oplog)."""
+    """Set the callback URLs and/or key (owners only; one ``url`` is valid for both event groups; the
+    key is stored encrypted; recorded in the oplog)."""
     cfg, key = await _service(request).set_config(
-        session, principal, sdkappid, url=body.url, key=body.key, generate_key=body.generate_key
+        session,
+        principal,
+        sdkappid,
+        url=body.url,
+        key=body.key,
+        generate_key=body.generate_key,
+        media_url=body.media_url,
     )
     return CallbackOut(**cfg, key=key)
 

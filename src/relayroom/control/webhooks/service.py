@@ -5,6 +5,10 @@ only enqueues (it runs on the media path's loop and must never block). A writer 
 (events.py) and inserts outbox rows in one transaction, *before* any delivery attempt, so a crash or
 restart after that point loses nothing: the delivery worker picks up every pending row on start.
 
+Room events (group 1) and media events (group 2) go to the application's room-events and media-events
+URL respectively (one URL set for both, unless the customer sets them apart), as TRTC configures them;
+an event of a group with no URL is not written.
+
 Delivery (TRTC's rules): POST the cJSON body with ``Sign`` and ``SdkAppId`` headers; HTTP 200 within
 5 s is success; on failure retry immediately, then every 10 s until 1 minute after the first try, then
 the row is marked ``failed``. Rows of one application are sent one at a time in event order, so a
@@ -37,7 +41,7 @@ from relayroom.control.oplog.service import OplogService
 from relayroom.control.principal import Principal
 from relayroom.control.rooms.manager import RoomEvent
 from relayroom.control.webhooks import body as cb_body
-from relayroom.control.webhooks.events import CallbackEvent, Translator
+from relayroom.control.webhooks.events import GROUP_MEDIA, GROUP_ROOM, CallbackEvent, Translator
 from relayroom.storage.models import (
     Account,
     AccountStatus,
@@ -88,8 +92,18 @@ def validate_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class _Target:
-    url: str
+    room_url: str
+    media_url: str
     key: str | None
+
+    def url(self, group: int) -> str:
+        return self.media_url if group == GROUP_MEDIA else self.room_url
+
+
+def _group_url(cfg: CallbackConfig | None, group: int) -> str:
+    if cfg is None:
+        return ""
+    return cfg.media_url if group == GROUP_MEDIA else cfg.url
 
 
 class WebhookService:
@@ -104,7 +118,7 @@ class WebhookService:
         self._write_lock = asyncio.Lock()  # events leave the queue only under it
         self._tasks: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
-        self._has_url: dict[int, tuple[float, bool]] = {}
+        self._has_url: dict[tuple[int, int], float] = {}  # (sdkappid, group) -> when seen set
         self.closed = False
 
     # --- console configuration ----------------------------------------------------------------
@@ -120,6 +134,7 @@ class WebhookService:
         return {
             "sdkappid": sdkappid,
             "url": cfg.url if cfg else "",
+            "media_url": cfg.media_url if cfg else "",
             "key_set": bool(cfg and cfg.key_ciphertext),
             "updated_at": cfg.updated_at if cfg else None,
         }
@@ -133,8 +148,12 @@ class WebhookService:
         url: str | None,
         key: str | None,
         generate_key: bool = False,
+        media_url: str | None = None,
     ) -> tuple[dict[str, Any], str | None]:
-        """Set the URL and/or key (``key=""`` removes it). Returns (config, generated key or None)."""
+        """Set the URLs and/or key (``key=""`` removes it). ``url`` is the room-events URL and, unless
+        ``media_url`` is given too, the media-events URL: one URL stays valid for both. ``media_url``
+        alone changes the media-events URL only; ``""`` turns a group off. Returns (config, generated
+        key or None)."""
         app = await self._owned_app(session, principal, sdkappid)
         principal.require_owner(app.account_id)
         if app.status is AppStatus.TERMINATED:
@@ -151,11 +170,15 @@ class WebhookService:
         cfg = await session.get(CallbackConfig, sdkappid)
         now = self.ctx.clock.now()
         if cfg is None:
-            cfg = CallbackConfig(sdkappid=sdkappid, url="", key_ciphertext=None, updated_at=now)
+            cfg = CallbackConfig(sdkappid=sdkappid, url="", media_url="", key_ciphertext=None, updated_at=now)
             session.add(cfg)
-        before = {"url": cfg.url, "key_set": cfg.key_ciphertext is not None}
+        before = {"url": cfg.url, "media_url": cfg.media_url, "key_set": cfg.key_ciphertext is not None}
         if url is not None:
             cfg.url = validate_url(url)
+            if media_url is None:
+                cfg.media_url = cfg.url
+        if media_url is not None:
+            cfg.media_url = validate_url(media_url)
         key_changed = False
         if key is not None:
             key_changed = True
@@ -166,7 +189,7 @@ class WebhookService:
                     account.id, account.data_key_wrapped, _key_context(sdkappid), validate_key(key)
                 )
         cfg.updated_at = now
-        after = {"url": cfg.url, "key_set": cfg.key_ciphertext is not None}
+        after = {"url": cfg.url, "media_url": cfg.media_url, "key_set": cfg.key_ciphertext is not None}
         await session.flush()
         if before != after or key_changed:
             await self.oplog.append(
@@ -178,7 +201,8 @@ class WebhookService:
                 before=before,
                 after=after | ({"key_changed": True} if key_changed else {}),
             )
-        self._has_url.pop(sdkappid, None)
+        for group in (GROUP_ROOM, GROUP_MEDIA):
+            self._has_url.pop((sdkappid, group), None)
         return {"sdkappid": sdkappid, "updated_at": now} | after, new_key
 
     async def list_deliveries(
@@ -253,7 +277,7 @@ class WebhookService:
             if not batch:
                 return
             events = self._translator.translate(batch)
-            wanted = [e for e in events if await self._wants(e.sdkappid)]
+            wanted = [e for e in events if await self._wants(e.sdkappid, e.group)]
             if not wanted:
                 return
             now = self.ctx.clock.now()
@@ -275,17 +299,18 @@ class WebhookService:
             attempts=0,
         )
 
-    async def _wants(self, sdkappid: int) -> bool:
-        """Only applications with a callback URL get outbox rows (a short cache of the positives)."""
+    async def _wants(self, sdkappid: int, group: int) -> bool:
+        """Only events of a group the application has a URL for get outbox rows (a short cache of the
+        positives)."""
         mono = asyncio.get_running_loop().time()
-        hit = self._has_url.get(sdkappid)
-        if hit is not None and mono - hit[0] < self.params.config_cache_s:
-            return hit[1]
+        seen = self._has_url.get((sdkappid, group))
+        if seen is not None and mono - seen < self.params.config_cache_s:
+            return True
         async with self.ctx.db.read() as session:
             cfg = await session.get(CallbackConfig, sdkappid)
-        has = bool(cfg and cfg.url)
+        has = bool(_group_url(cfg, group))
         if has:  # only positives are cached: a URL set a moment ago must take effect at once
-            self._has_url[sdkappid] = (mono, has)
+            self._has_url[(sdkappid, group)] = mono
         return has
 
     # --- delivery -----------------------------------------------------------------------------
@@ -328,7 +353,7 @@ class WebhookService:
     async def _target(self, sdkappid: int) -> _Target | None:
         async with self.ctx.db.read() as session:
             cfg = await session.get(CallbackConfig, sdkappid)
-            if cfg is None or not cfg.url:
+            if cfg is None or not (cfg.url or cfg.media_url):
                 return None
             key = None
             if cfg.key_ciphertext is not None:
@@ -339,13 +364,14 @@ class WebhookService:
                 key = self.ctx.keyring.open(
                     account.id, account.data_key_wrapped, _key_context(sdkappid), cfg.key_ciphertext
                 )
-            return _Target(cfg.url, key)
+            return _Target(cfg.url, cfg.media_url, key)
 
     async def _deliver_app(self, sdkappid: int, rows: list[WebhookDelivery]) -> None:
         target = await self._target(sdkappid)
         for row in rows:
-            if target is None:
-                await self._finish(row, "dropped", None, "no callback URL configured")
+            if target is None or not target.url(row.event_group):
+                group = "media" if row.event_group == GROUP_MEDIA else "room"
+                await self._finish(row, "dropped", None, f"no callback URL configured for {group} events")
                 continue
             await self._attempt(row, target)
 
@@ -362,7 +388,7 @@ class WebhookService:
         status: int | None = None
         error: str | None = None
         try:
-            resp = await self._http.post(target.url, content=body, headers=headers)
+            resp = await self._http.post(target.url(row.event_group), content=body, headers=headers)
             status = resp.status_code
             if status != 200:
                 error = f"HTTP {status}"

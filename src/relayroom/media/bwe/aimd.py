@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import math
 
+from relayroom.media.bwe.bounded import BoundedRate
 from relayroom.media.bwe.trendline import BandwidthUsage
 
 BETA = 0.85
@@ -77,22 +78,11 @@ class LinkCapacityEstimator:
         self._deviation_kbps = min(max(deviation, 0.4), 2.5)  # ~14 to 35 kbps at 500 kbps
 
 
-class AimdRateControl:
-    __slots__ = (
-        "_last_change",
-        "_latest_throughput",
-        "_max_bps",
-        "_min_bps",
-        "link_capacity",
-        "rate_bps",
-        "rtt_ms",
-        "state",
-    )
+class AimdRateControl(BoundedRate):
+    __slots__ = ("_last_change", "_latest_throughput", "link_capacity", "rtt_ms", "state")
 
     def __init__(self, start_bps: float, min_bps: float, max_bps: float) -> None:
-        self._min_bps = min_bps
-        self._max_bps = max_bps
-        self.rate_bps = min(max(start_bps, min_bps), max_bps)
+        super().__init__(start_bps, min_bps, max_bps)
         self.state = RateControlState.HOLD
         self.rtt_ms = DEFAULT_RTT_MS
         self.link_capacity = LinkCapacityEstimator()
@@ -101,7 +91,7 @@ class AimdRateControl:
 
     def set_estimate(self, bps: float, now_ms: float) -> None:
         """A rate measured by other means (a probe): adopt it."""
-        self.rate_bps = min(max(bps, self._min_bps), self._max_bps)
+        self.rate_bps = self.clamp(bps)
         self._last_change = now_ms
 
     def time_to_reduce_further(self, now_ms: float, throughput_bps: float) -> bool:
@@ -140,7 +130,7 @@ class AimdRateControl:
             self.state = RateControlState.HOLD  # until the queue has drained
             self._last_change = now_ms
         if new_rate is not None:
-            self.rate_bps = min(max(new_rate, self._min_bps), self._max_bps)
+            self.rate_bps = self.clamp(new_rate)
         return self.rate_bps
 
     def _change_state(self, usage: BandwidthUsage, now_ms: float) -> None:

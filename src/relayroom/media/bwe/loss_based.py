@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from relayroom.media.bwe.bounded import BoundedRate
+
 LOW_LOSS = 0.02
 HIGH_LOSS = 0.10
 INCREASE_INTERVAL_MS = 1000.0
@@ -25,7 +27,7 @@ LOSS_MIN_PACKETS = 20
 START_PHASE_MS = 2000.0
 
 
-class LossBasedControl:
+class LossBasedControl(BoundedRate):
     __slots__ = (
         "_decreased_since_report",
         "_delay_limit",
@@ -34,17 +36,12 @@ class LossBasedControl:
         "_history",
         "_last_decrease",
         "_lost",
-        "_max_bps",
-        "_min_bps",
         "loss",
-        "rate_bps",
         "reports",
     )
 
     def __init__(self, start_bps: float, min_bps: float, max_bps: float) -> None:
-        self._min_bps = min_bps
-        self._max_bps = max_bps
-        self.rate_bps = min(max(start_bps, min_bps), max_bps)
+        super().__init__(start_bps, min_bps, max_bps)
         self._delay_limit = max_bps
         self._lost = 0
         self._expected = 0
@@ -57,7 +54,7 @@ class LossBasedControl:
 
     def set_rate(self, bps: float, now_ms: float) -> None:
         """Adopt a rate measured by other means (a probe)."""
-        self.rate_bps = min(max(bps, self._min_bps), self._max_bps, self._delay_limit)
+        self.rate_bps = min(self.clamp(bps), self._delay_limit)
         self._history.clear()
 
     def set_delay_based_limit(self, bps: float) -> None:
@@ -94,7 +91,7 @@ class LossBasedControl:
         return self.rate_bps
 
     def _set(self, bps: float, now_ms: float) -> None:
-        self.rate_bps = min(max(bps, self._min_bps), self._max_bps, max(self._delay_limit, self._min_bps))
+        self.rate_bps = min(self.clamp(bps), max(self._delay_limit, self._min_bps))
 
     def _push_history(self, now_ms: float) -> None:
         history = self._history

@@ -45,6 +45,11 @@ class CallUser(Base):
     role: Mapped[str] = mapped_column(String(16), default="anchor")
     join_ts: Mapped[int] = mapped_column(BigInteger)
     leave_ts: Mapped[int | None] = mapped_column(BigInteger)
+    # What the client reported at entry (signalling ``enter``), and its address as the privacy
+    # setting allows: IPv4 /24 or IPv6 /48 by default (privacy.store_full_client_ip).
+    device_type: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    sdk_version: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    client_ip: Mapped[str] = mapped_column(String(45), default="", server_default="")
 
 
 class CallUserEvent(Base):

@@ -12,14 +12,19 @@ from relayroom.storage.types import UTCDateTime
 
 
 class CallbackConfig(Base):
-    """The callback URL and key of an application; the key is sealed with the account's data key."""
+    """The callback URLs and key of an application; the key is sealed with the account's data key.
+
+    As in TRTC, room events (group 1, 101-105) and media events (group 2, 201-206) have their own URL;
+    setting one URL sets both. An empty URL turns that group off.
+    """
 
     __tablename__ = "callback_configs"
 
     sdkappid: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("applications.sdkappid", ondelete="CASCADE"), primary_key=True
     )
-    url: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(Text, default="")  # room events
+    media_url: Mapped[str] = mapped_column(Text, default="", server_default="")  # media events
     key_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

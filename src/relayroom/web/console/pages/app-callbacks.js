@@ -1,4 +1,5 @@
-// An application's "Callbacks" tab: the webhook URL and key, and the delivery log.
+// An application's "Callbacks" tab: the webhook URLs (room events, media events) and key, and the
+// delivery log. As in TRTC, the two event groups have their own URL; one URL serves both by default.
 
 import { api, get, has } from "../lib/api.js";
 import { append, clear, h } from "../lib/dom.js";
@@ -31,7 +32,7 @@ export async function appCallbacks(body, app, owner) {
             { label: "Finished / next try", cls: "nowrap", render: (d) => (d.finished_at ? when(d.finished_at) : h("span", {}, "next ", when(d.next_attempt_at))) },
           ],
           rows,
-          { empty: empty("No deliveries yet", "Room and media events are posted to your callback URL once it is set.") },
+          { empty: empty("No deliveries yet", "Room and media events are posted to your callback URLs once they are set.") },
         ),
       );
     } catch (e) {
@@ -40,6 +41,14 @@ export async function appCallbacks(body, app, owner) {
   };
   stateSel.addEventListener("change", loadDeliveries);
   const renderCfg = (cfg, newKey) => {
+    const mediaUrl = cfg.media_url ?? cfg.url;
+    const sameBox = h("input", { type: "checkbox", name: "same_media", id: "same-media", checked: mediaUrl === cfg.url, disabled: !editable });
+    const mediaInput = h("input", { name: "media_url", type: "url", value: mediaUrl, placeholder: "https://example.com/trtc/media-callback", disabled: !editable, maxlength: 2083 });
+    const mediaField = field("Media events URL", mediaInput, "Media events (201–206). Leave empty to turn them off.");
+    mediaField.hidden = sameBox.checked;
+    sameBox.addEventListener("change", () => {
+      mediaField.hidden = sameBox.checked;
+    });
     const form = h(
       "form",
       {
@@ -49,6 +58,7 @@ export async function appCallbacks(body, app, owner) {
           ev.preventDefault();
           const fd = new FormData(form);
           const payload = { url: fd.get("url").trim() };
+          if (!sameBox.checked) payload.media_url = fd.get("media_url").trim();
           const keyMode = fd.get("keymode");
           if (keyMode === "generate") payload.generate_key = true;
           else if (keyMode === "set") payload.key = fd.get("key");
@@ -58,7 +68,9 @@ export async function appCallbacks(body, app, owner) {
           renderCfg(r, r.key);
         }),
       },
-      field("Callback URL", h("input", { name: "url", type: "url", value: cfg.url, placeholder: "https://example.com/trtc/callback", disabled: !editable, maxlength: 2083 }), "Leave empty to turn callbacks off."),
+      field("Callback URL · room events", h("input", { name: "url", type: "url", value: cfg.url, placeholder: "https://example.com/trtc/callback", disabled: !editable, maxlength: 2083 }), "Room events (101–105). Leave empty to turn them off."),
+      h("label", { class: "check" }, sameBox, " Same URL for media events"),
+      mediaField,
       h(
         "fieldset",
         { class: "checks" },

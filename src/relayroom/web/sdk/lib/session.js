@@ -8,6 +8,7 @@ import {RtcError, asRtcError} from './errors.js';
 import {log} from './log.js';
 import {Reconnector} from './reconnect.js';
 import {Signalling} from './signalling.js';
+import {clientInfo} from './client-info.js';
 
 /** Known users missing after a re-entry leave after this grace: in a worker death everyone re-enters. */
 export const REENTRY_GRACE_MS = 10000;
@@ -208,7 +209,7 @@ export class Session {
   /** Enter with the stored parameters on the open socket, then publish the local tracks. */
   async _enter(again) {
     this._generation += 1;
-    const res = await this.request('enter', this._enterData, 'enterRoom');
+    const res = await this.request('enter', {...this._enterData, ...clientInfo()}, 'enterRoom');
     this._room = res;
     this._inRoom = true;
     if (this._s.checkEntered) this._s.checkEntered(res);

@@ -45,7 +45,8 @@ class ConsentAgeTable:
 
 @cache
 def load_table() -> ConsentAgeTable:
-    raw = resources.files("relayroom.privacy").joinpath("data/consent_ages.json").read_text(encoding="utf-8")
+    data = resources.files("relayroom.control.privacy").joinpath("data/consent_ages.json")
+    raw = data.read_text(encoding="utf-8")
     doc = json.loads(raw)
     return ConsentAgeTable(
         version=str(doc["version"]),
