@@ -82,7 +82,7 @@ class HumanFormatter(logging.Formatter):
 
 def _field(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return json.dumps(text) if (not text or any(c.isspace() or c in "\"=" for c in text)) else text
+    return json.dumps(text) if (not text or any(c.isspace() or c in '"=' for c in text)) else text
 
 
 def resolve_format(log_format: str, stream: TextIO | None = None) -> Literal["human", "json"]:

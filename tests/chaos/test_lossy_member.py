@@ -12,7 +12,8 @@ import pytest
 
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaEvent
-from tests.media.peers import UdpRelay, close_colour, publish, subscribe, subscribe_via_relay, wait_for
+from tests.media.peers import UdpRelay, close_colour, publish, subscribe, subscribe_via_relay
+from tests.serving import eventually
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -68,7 +69,7 @@ async def test_thirty_percent_loss_and_jitter_on_one_member_does_not_degrade_the
     good = await subscribe(svc, router_id, "good", producer_ids)
     bad = await subscribe_via_relay(svc, router_id, "bad", producer_ids, relay)
     try:
-        await wait_for(lambda: len(good.video_frames) > 10 and len(bad.video_frames) > 10, within=30)
+        await eventually(lambda: len(good.video_frames) > 10 and len(bad.video_frames) > 10, within=30)
         # the same window before and during the fault: the good member's frame count is the baseline
         t0 = time.monotonic()
         await asyncio.sleep(WINDOW_S)
@@ -94,7 +95,7 @@ async def test_thirty_percent_loss_and_jitter_on_one_member_does_not_degrade_the
         # and the fault goes away: the bad member recovers
         relay.lossy = False
         t2 = time.monotonic()
-        await wait_for(lambda: len(bad.colours_since(t2)) > 10, within=20)
+        await eventually(lambda: len(bad.colours_since(t2)) > 10, within=20)
     finally:
         for s in (good, bad):
             await s.close()

@@ -19,6 +19,8 @@ SAMPLE_PARAMS = {
     "receipt_id": "rcpt-0",
     "room_key": "1400000001:n:1",
     "name": "index.html",
+    "room": "1",
+    "resource_id": "session-0",
 }
 
 

@@ -18,7 +18,7 @@ import pytest
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaEvent
 from tests.media.loadgen import open_peer, vp8_payload
-from tests.media.peers import wait_for
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,7 +87,7 @@ async def _room(media: MediaService, n: int) -> None:
     if connected:
         for seq in range(5):
             peers[0].send_rtp(96, seq, 3000 * seq, 2222, vp8_payload(300, key=seq == 0), marker=True)
-        await wait_for(lambda: peers[1].received >= 1, within=5)
+        await eventually(lambda: peers[1].received >= 1, within=5)
     if n % 2:
         for tid in tids:
             await worker.request("transport.close", tid)

@@ -13,7 +13,7 @@ from relayroom.media.channel import Channel
 from relayroom.media.rtp import rtcp
 from relayroom.media.worker import Worker
 from tests.media.loadgen import FakePeer, build_room, vp8_payload
-from tests.media.peers import wait_for
+from tests.serving import eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -56,7 +56,7 @@ async def test_feedback_and_traffic_totals_outlive_the_transports_they_came_from
     pub, [sub] = await build_room(worker, 1)
     for seq in range(20):
         pub.send_rtp(96, seq, 3000 * seq, 1234, vp8_payload(500, key=seq == 0), marker=True)
-    await wait_for(lambda: sub.received >= 20, within=5)
+    await eventually(lambda: sub.received >= 20, within=5)
     _send_rtcp(sub, rtcp.build_nack(1, 5000, [3, 4]))
     _send_rtcp(sub, rtcp.build_pli(1, 5000))
     _send_rtcp(sub, rtcp.build_fir(1, 5000, 1))

@@ -2,6 +2,7 @@
 
 from relayroom.client.client import ClientEvent, RelayRoomClient, RelayRoomError, RemoteTrack
 from relayroom.client.tracks import (
+    ScaledVideoTrack,
     SineAudioTrack,
     TestPatternVideoTrack,
     audio_frequency,
@@ -18,6 +19,7 @@ __all__ = [
     "RelayRoomError",
     "RemoteTrack",
     "Room",
+    "ScaledVideoTrack",
     "SineAudioTrack",
     "TestPatternVideoTrack",
     "audio_frequency",

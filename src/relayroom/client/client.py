@@ -32,13 +32,14 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.contrib.media import MediaRelay
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from relayroom import __version__
 from relayroom.client.e2ee import E2EEKey
 from relayroom.client.e2ee_media import ClientE2EE
-from relayroom.client.tracks import audio_frequency, audio_rms, dominant_rgb
+from relayroom.client.tracks import ScaledVideoTrack, audio_frequency, audio_rms, dominant_rgb
 
 # Reported at entry (signalling ``enter``): printable text, at most 64 characters each.
 _OS = f"{platform.system() or 'unknown'} {platform.machine()}".strip()
@@ -525,24 +526,46 @@ class RelayRoomClient:
         audio_track: MediaStreamTrack | None = None,
         video_track: MediaStreamTrack | None = None,
         screen_track: MediaStreamTrack | None = None,
+        small: bool | tuple[int, int] = False,
     ) -> list[dict[str, Any]]:
-        """Publish local tracks (main audio, main video, sub-stream video) on a new send connection."""
+        """Publish local tracks (main audio, main video, sub-stream video) on a new send connection.
+
+        ``small`` also sends the camera's small stream (TRTC's dual stream): half its width and height,
+        or ``(width, height)``. aiortc cannot send simulcast, so the small stream is a second video
+        track declared ``small`` in the publish request; the server makes the two one simulcast
+        producer (small = layer 0), and each subscriber chooses (``subscribe(..., small=True)``).
+        """
         if self._send_pc is not None:
             raise RelayRoomError(5100, "already publishing; unpublish first")
         pc = self._new_peer_connection()
-        declared: list[tuple[Any, str, str]] = []
-        for track, stream_type in ((audio_track, "main"), (video_track, "main"), (screen_track, "sub")):
+        declared: list[tuple[Any, str, str, bool]] = []
+        small_track: MediaStreamTrack | None = None
+        if small and video_track is not None:
+            relay = MediaRelay()  # one camera, two consumers of its frames
+            camera = video_track
+            video_track = relay.subscribe(camera)
+            size = small if isinstance(small, tuple) else (None, None)
+            small_track = ScaledVideoTrack(relay.subscribe(camera), 2, size[0], size[1])
+        for track, stream_type, is_small in (
+            (audio_track, "main", False),
+            (video_track, "main", False),
+            (small_track, "main", True),
+            (screen_track, "sub", False),
+        ):
             if track is not None:
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 if self.e2ee is not None:
                     self.e2ee.protect_sender(transceiver.sender)
-                declared.append((transceiver, track.kind, stream_type))
+                declared.append((transceiver, track.kind, stream_type, is_small))
         if not declared:
             await pc.close()
             raise RelayRoomError(5000, "nothing to publish")
         with self._gathering():
             await pc.setLocalDescription(await pc.createOffer())
-        tracks = [{"kind": kind, "streamType": st, "mid": t.mid} for t, kind, st in declared]
+        tracks = [
+            {"kind": kind, "streamType": st, "mid": t.mid, **({"small": True} if is_small else {})}
+            for t, kind, st, is_small in declared
+        ]
         try:
             result = await self.request("publish", {"sdp": pc.localDescription.sdp, "tracks": tracks})
             await pc.setRemoteDescription(RTCSessionDescription(result["sdp"], "answer"))
@@ -572,16 +595,30 @@ class RelayRoomClient:
 
     # ------------------------------------------------------------------ receiving
 
-    async def subscribe(self, user_id: str, kind: str, stream_type: str = "main") -> None:
-        """Receive a remote stream that autoReceive does not cover (TRTC startRemoteVideo)."""
-        await self.request("subscribe", {"userId": user_id, "kind": kind, "streamType": stream_type})
+    async def subscribe(
+        self, user_id: str, kind: str, stream_type: str = "main", small: bool | None = None
+    ) -> None:
+        """Receive a remote stream that autoReceive does not cover (TRTC startRemoteVideo). For a main
+        video, ``small`` picks the small stream (True) or the big one (False); a publisher without a
+        small stream sends its big one (TRTC's fallback). Call again to switch."""
+        data: dict[str, Any] = {"userId": user_id, "kind": kind, "streamType": stream_type}
+        if small is not None:
+            data["small"] = small
+        await self.request("subscribe", data)
 
     async def unsubscribe(self, user_id: str, kind: str, stream_type: str = "main") -> None:
         await self.request("unsubscribe", {"userId": user_id, "kind": kind, "streamType": stream_type})
 
-    async def start_remote_video(self, user_id: str, stream_type: str = "main") -> None:
-        """TRTC startRemoteVideo: receive a user's main or sub video (needed when autoReceiveVideo is off)."""
-        await self.subscribe(user_id, "video", stream_type)
+    async def start_remote_video(
+        self, user_id: str, stream_type: str = "main", small: bool | None = None
+    ) -> None:
+        """TRTC startRemoteVideo: receive a user's main or sub video (needed when autoReceiveVideo is off);
+        ``small`` as in ``subscribe``."""
+        await self.subscribe(user_id, "video", stream_type, small)
+
+    async def update_remote_video(self, user_id: str, small: bool) -> None:
+        """TRTC updateRemoteVideo: switch a user's camera between its small and big stream."""
+        await self.subscribe(user_id, "video", "main", small)
 
     async def stop_remote_video(self, user_id: str, stream_type: str = "main") -> None:
         """TRTC stopRemoteVideo."""

@@ -100,6 +100,36 @@ class TestPatternVideoTrack(MediaStreamTrack):
         return frame
 
 
+class ScaledVideoTrack(MediaStreamTrack):
+    """Another track's frames at a smaller size: the small stream (TRTC's dual stream) of a camera, for
+    RTP stacks that cannot send simulcast (aiortc). Give it its own relay subscription of the camera."""
+
+    kind = "video"
+
+    def __init__(
+        self, source: MediaStreamTrack, divisor: int = 2, width: int | None = None, height: int | None = None
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self._divisor = max(1, divisor)
+        self._size = (width, height) if width and height else None
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await self._source.recv()
+        if not isinstance(frame, av.VideoFrame):
+            raise TypeError("the source of a scaled track must be video")
+        w, h = self._size or (frame.width // self._divisor, frame.height // self._divisor)
+        w, h = max(2, w - w % 2), max(2, h - h % 2)  # yuv420p needs even sizes
+        small: av.VideoFrame = frame.reformat(width=w, height=h)
+        small.pts = frame.pts
+        small.time_base = frame.time_base
+        return small
+
+    def stop(self) -> None:
+        self._source.stop()
+        super().stop()
+
+
 def dominant_rgb(frame: av.VideoFrame) -> RGB:
     """The median colour of a decoded frame, sampled on a grid (the moving bar is a small minority)."""
     rgb = frame.reformat(format="rgb24")

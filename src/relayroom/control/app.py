@@ -48,6 +48,7 @@ from relayroom.control.usage.privacy import CustomerDataProvider
 from relayroom.control.web import router as web_router  # /sdk, /demo, dev UserSig
 from relayroom.control.web_console import router as web_console_router  # /console/
 from relayroom.control.webhooks.endpoints import router as webhooks_router
+from relayroom.control.whip.endpoints import router as whip_router
 from relayroom.crypto.keyring import Keyring, load_master_key
 from relayroom.crypto.signing import DeploymentSigner
 from relayroom.datadir import secure_dir
@@ -263,6 +264,8 @@ def create_app(
             # drain: rooms first (members are told), then workers, then the database
             if rooms is not None:
                 await rooms.close()
+            if getattr(app.state, "whip", None) is not None:
+                await app.state.whip.close()  # WHIP/WHEP sessions ended with their rooms
             await cloud.close()  # after the rooms' last events, before the database goes
             if media is not None:
                 await media.close()
@@ -351,6 +354,7 @@ def create_app(
         cloudapi_router,  # POST / (TRTC server API)
         web_router,
         web_console_router,  # the web console at /console/ (GET / redirects)
+        whip_router,  # WHIP ingest and WHEP playback (/whip/..., /whep/...)
     ):
         app.include_router(r)
     limits.install(app, cloudapi_too_large)  # body size and JSON depth, before anything reads a body

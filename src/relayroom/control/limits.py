@@ -145,8 +145,6 @@ class RequestLimitsMiddleware:
         await self.app(scope, replay, send)
 
 
-
-
 _OVERRIDES = {
     ("POST", "/api/v1/auth/login"): RouteLimit(LOGIN_BODY_LIMIT),
     ("POST", "/api/dev/usersig"): RouteLimit(DEV_BODY_LIMIT),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from relayroom.media.producer import ProducerLink
+from relayroom.media.producer import ConsumerSink, ProducerLink
 from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.header import build_rtx, rewritten
 from relayroom.media.rtp.seq import seq_diff, seq_newer
@@ -47,7 +47,7 @@ class ConsumerParams:
         )
 
 
-ProducerAttach = Callable[["Consumer"], ProducerLink]  # Producer.attach
+ProducerAttach = Callable[[ConsumerSink], ProducerLink]  # Producer.attach
 
 
 class Consumer:
@@ -69,6 +69,7 @@ class Consumer:
         self.id = params.consumer_id
         self.closed = False
         self.paused = paused
+        self.bandwidth_paused = False  # nothing fits the subscriber's estimate (set_max_layer)
         self._send = send_rtp
         self._send_rewritten = send_rewritten
         self._send_rtcp = send_rtcp
@@ -109,7 +110,9 @@ class Consumer:
 
     # -- hot path ------------------------------------------------------------------------------------
     def send_rtp(self, data: bytes, seq: int, ts: int, now: float) -> None:
-        if self.paused:
+        if self.paused or self.bandwidth_paused:
+            if not self.paused:
+                self._sync = True  # resume at a key frame
             return
         if self._sync:
             producer = self.producer
@@ -233,6 +236,31 @@ class Consumer:
         }
 
     # -- state -------------------------------------------------------------------------------------
+    def set_preferred_layers(self, spatial: int, temporal: int = 3) -> None:
+        """One encoding only: every layer choice gets it (TRTC: small falls back to big)."""
+
+    def set_max_layer(self, layer: int) -> None:
+        """One encoding only: the bandwidth cap pauses (-1) or resumes the video."""
+        paused = layer < 0
+        if self.bandwidth_paused and not paused:
+            self._sync = True
+            self.request_keyframe()
+        self.bandwidth_paused = paused
+
+    # -- what the layer allocator needs (webrtc_transport.allocate_layers) ---------------------------
+    def layer_bitrates(self) -> tuple[int, ...]:
+        """Bit/s of each encoding this consumer can get (one here; never 0, so it is never skipped)."""
+        producer = self.producer
+        return (max(1, producer.bitrate() if producer is not None else 0),)
+
+    @property
+    def wanted_layer(self) -> int:
+        return 0
+
+    @property
+    def current_layer(self) -> int:
+        return -1 if self.bandwidth_paused or not self.packets else 0
+
     def resync(self) -> None:
         self._sync = True
 

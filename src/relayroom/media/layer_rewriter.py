@@ -252,6 +252,17 @@ class LayerRewriter:
         self.current_spatial = layer
         self.current_temporal = self.target_temporal  # a key frame: every temporal layer may follow
 
+    # -- what a sender report needs ---------------------------------------------------------------
+    @property
+    def ts_offset(self) -> int:
+        """Output timestamp minus the current layer's input timestamp."""
+        return self._ts_offset
+
+    @property
+    def last_sent(self) -> tuple[int, float] | None:
+        """(newest output timestamp, when it was sent), None before the first packet."""
+        return (self._last_ts, self._last_time) if self._sent_any else None
+
     # -- retransmissions -------------------------------------------------------------------------
     def lookup(self, out_seq: int) -> tuple[int, int] | None:
         """(layer, incoming seq) of a packet we sent as ``out_seq``, if still remembered."""

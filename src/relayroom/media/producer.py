@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from relayroom.media.rtp import limits, rtcp
+from relayroom.media.rtp.audio_level import parse_audio_level
 from relayroom.media.rtp.header import (
+    EXT_URI_AUDIO_LEVEL,
     extension_table,
     h264_picture_size,
     header_length,
@@ -23,8 +25,18 @@ from relayroom.media.rtp.nack import RetransmissionBuffer
 from relayroom.media.rtp.seq import seq_diff
 from relayroom.media.types import CloseReason
 
-if TYPE_CHECKING:
-    from relayroom.media.consumer import Consumer
+
+class ConsumerSink(Protocol):
+    """What a producer calls on what it forwards to: a consumer, or one layer input of a simulcast
+    consumer (simulcast_consumer.py)."""
+
+    id: str
+    remb_bitrate: int | None
+
+    def send_rtp(self, data: bytes, seq: int, ts: int, now: float) -> None: ...
+    def resync(self) -> None: ...
+    def producer_closed(self) -> None: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +63,7 @@ class ProducerLink:
     request_keyframe: Callable[[], None]
     last_sender_report: Callable[[], tuple[int, int, float] | None]  # (NTP, RTP ts, monotonic) if any
     detach: Callable[[], None]
+    bitrate: Callable[[], int] = lambda: 0  # received bit/s over the last report interval
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,7 @@ class ProducerParams:
     rtx_buffer_ms: int = 2000
     use_fir: bool = False  # the publisher negotiated "ccm fir" but not "nack pli"
     header_extensions: tuple[tuple[int, str], ...] = ()  # (id, uri) negotiated with the publisher
+    rid: str | None = None  # simulcast encoding id (RFC 8851); ssrc 0 until learned from packets
 
     @classmethod
     def from_dict(cls, producer_id: str, d: dict[str, Any], rtx_buffer_ms: int) -> ProducerParams:
@@ -74,7 +88,11 @@ class ProducerParams:
         kind = d["kind"]
         if kind not in ("audio", "video"):
             raise TypeError("invalid kind")
-        ssrc = limits.ssrc(d["ssrc"])
+        rid = d.get("rid")
+        if rid is not None and (not isinstance(rid, str) or not 1 <= len(rid) <= 16):
+            raise ValueError("rid must be a string of 1..16 characters")
+        # An encoding offered by rid only: its SSRC comes with its first packet (rid header extension).
+        ssrc = 0 if rid is not None and d.get("ssrc") is None else limits.ssrc(d["ssrc"])
         rtx_ssrc = limits.optional(limits.ssrc, d.get("rtxSsrc"), "rtx ssrc")
         if rtx_ssrc == ssrc:
             raise ValueError("rtx ssrc equals the media ssrc")
@@ -96,6 +114,7 @@ class ProducerParams:
                 (limits.in_range(i, 1, limits.EXTENSION_ID_MAX, "header extension id"), str(u))
                 for i, u in d.get("headerExtensions", ())
             ),
+            rid=rid,
         )
 
 
@@ -115,7 +134,18 @@ class Producer:
         self.paused = False
         self._send_rtcp = send_rtcp
         self._on_close = on_close
-        self._consumers: tuple[Consumer, ...] = ()
+        self._consumers: tuple[ConsumerSink, ...] = ()
+        # Simulcast: the track's encodings, lowest resolution first, on the producer the control plane
+        # knows (the last one, the full resolution); the others are its layers, each a Producer of one
+        # encoding (own SSRC, ring, NACK, keyframe requests), reachable only through it.
+        self.layers: tuple[Producer, ...] = ()
+        self.layer_of: Producer | None = None  # set on the lower layers: the producer they belong to
+        # RFC 6464 audio levels of this (audio) producer's packets go here (the router's speaker
+        # detector), when the publisher negotiated ssrc-audio-level
+        self.level_sink: Callable[[str, int], None] | None = None
+        self._level_id = next(
+            (i for i, uri in params.header_extensions if uri == EXT_URI_AUDIO_LEVEL and 1 <= i <= 14), 0
+        )
         # publisher extension ids -> the ids every subscriber m-line uses (None: already identical)
         self._ext_table = extension_table(list(params.header_extensions))
         mime = params.mime_type.lower()
@@ -172,7 +202,11 @@ class Producer:
         self.rtx_received = 0
 
     # -- consumers -------------------------------------------------------------------------------
-    def attach(self, consumer: Consumer) -> ProducerLink:
+    def bind_ssrc(self, ssrc: int, rtx: bool = False) -> None:
+        """The SSRC of this encoding (or of its RTX stream), learned from its rid header extension."""
+        self.params = replace(self.params, rtx_ssrc=ssrc) if rtx else replace(self.params, ssrc=ssrc)
+
+    def attach(self, consumer: ConsumerSink) -> ProducerLink:
         """Start forwarding to ``consumer``; returns what it may call on this producer."""
         if consumer not in self._consumers:
             self._consumers = (*self._consumers, consumer)
@@ -187,9 +221,10 @@ class Producer:
             request_keyframe=self.request_keyframe,
             last_sender_report=self._last_sender_report,
             detach=lambda: self._detach(consumer),
+            bitrate=lambda: self.bitrate,
         )
 
-    def _detach(self, consumer: Consumer) -> None:
+    def _detach(self, consumer: ConsumerSink) -> None:
         self._consumers = tuple(c for c in self._consumers if c is not consumer)
 
     def _last_sender_report(self) -> tuple[int, int, float] | None:
@@ -198,7 +233,7 @@ class Producer:
         return self.last_sr_ntp, self.last_sr_rtp, self.last_sr_time
 
     @property
-    def consumers(self) -> tuple[Consumer, ...]:
+    def consumers(self) -> tuple[ConsumerSink, ...]:
         return self._consumers
 
     def is_keyframe(self, data: bytes | bytearray) -> bool:
@@ -229,6 +264,11 @@ class Producer:
         if pt != self.params.payload_type:
             return
         self._update_stats(seq, ts, len(data), now)
+        sink = self.level_sink
+        if sink is not None and self._level_id and data[0] & 0x10:
+            level = parse_audio_level(data, self._level_id)
+            if level is not None:
+                sink(self.id, level[0])
         if ts != self._last_ts and self._video:
             self._new_frame(data, ts)
         self._forward(data, seq, ts, now)
@@ -330,6 +370,9 @@ class Producer:
         if self.kind != "video" or self.closed:
             return
         now = time.monotonic() if now is None else now
+        if not self.params.ssrc:  # an encoding whose SSRC is not known yet: ask once it is
+            self._keyframe_pending = True
+            return
         if now - self._last_keyframe_request < KEYFRAME_MIN_INTERVAL_S:
             self._keyframe_pending = True
             return
@@ -407,13 +450,31 @@ class Producer:
             out["frameRate"] = self.frame_rate
             out["width"] = self.width
             out["height"] = self.height
+        if self.layers:
+            out["layers"] = [
+                {
+                    "rid": layer.params.rid,
+                    "bitrate": layer.bitrate,
+                    "frameRate": layer.frame_rate,
+                    "width": layer.width,
+                    "height": layer.height,
+                }
+                for layer in self.layers
+            ]
         return out
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    def _other_layers(self) -> tuple[Producer, ...]:
+        return tuple(layer for layer in self.layers if layer is not self)
+
     def pause(self) -> None:
         self.paused = True
+        for layer in self._other_layers():
+            layer.pause()
 
     def resume(self) -> None:
+        for layer in self._other_layers():
+            layer.resume()
         if self.paused:
             self.paused = False
             for c in self._consumers:
@@ -424,6 +485,8 @@ class Producer:
         if self.closed:
             return
         self.closed = True
+        for layer in self._other_layers():
+            layer.close(reason)
         consumers, self._consumers = self._consumers, ()
         for c in consumers:
             c.producer_closed()
@@ -438,6 +501,7 @@ class Producer:
             "mimeType": self.params.mime_type,
             "ssrc": self.params.ssrc,
             "rtxSsrc": self.params.rtx_ssrc,
+            "rid": self.params.rid,
             "paused": self.paused,
             "packets": self.packets,
             "octets": self.octets,

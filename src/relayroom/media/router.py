@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from relayroom.media.active_speaker import ActiveSpeakerDetector, SpeakerReport
 from relayroom.media.pipe_transport import PipeTransport, PipeTransportParams
 from relayroom.media.producer import Producer
 from relayroom.media.types import CloseReason, InvalidStateError
@@ -32,6 +33,7 @@ class Router:
         self.closed = False
         self.transports: dict[str, WebRtcTransport] = {}
         self.producers: dict[str, Producer] = {}
+        self.speakers = ActiveSpeakerDetector()  # RFC 6464 levels of the audio producers
         self.pipe_transports: dict[str, PipeTransport] = {}
 
     def create_webrtc_transport(self, transport_id: str) -> WebRtcTransport:
@@ -79,10 +81,18 @@ class Router:
         if producer.id in self.producers:
             raise TypeError("duplicate producer id")
         self.producers[producer.id] = producer
+        if producer.kind == "audio":
+            self.speakers.add_producer(producer.id)
+            producer.level_sink = self.speakers.on_level
 
     def _unregister_producer(self, producer: Producer) -> None:
         if self.producers.get(producer.id) is producer:
             del self.producers[producer.id]
+            self.speakers.remove_producer(producer.id)
+
+    def poll_speakers(self, now: float) -> SpeakerReport | None:
+        """The loudest speakers and the dominant one, at most every 200 ms (active_speaker.py)."""
+        return self.speakers.poll(now * 1000)
 
     def _on_transport_close(self, transport: WebRtcTransport) -> None:
         self.transports.pop(transport.id, None)

@@ -6,6 +6,7 @@ browsers and aiortc see (ICE-lite, BUNDLE, rtcp-mux, one codec per m-line, fixed
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Sequence
@@ -26,9 +27,17 @@ from relayroom.media.types import MediaKind, TrackSource, UnsupportedError
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 
+EXT_URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+EXT_URI_RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"  # RFC 8852
+EXT_URI_REPAIRED_RID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+MAX_ENCODINGS = 3  # simulcast encodings of one track (RFC 8853), lowest resolution first
+_RID = re.compile(r"[A-Za-z0-9_-]{1,16}")  # RFC 8851 rid-id; 16 bytes fit a one-byte header extension
+
 # Header extensions we accept from publishers (answered with the offer's ids).
 SUPPORTED_EXTENSIONS = (
-    "urn:ietf:params:rtp-hdrext:sdes:mid",
+    EXT_URI_MID,
+    EXT_URI_RID,
+    EXT_URI_REPAIRED_RID,
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
     "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
     TWCC_URI,  # we send transport-wide CC feedback to publishers (rtp/twcc.py)
@@ -77,6 +86,19 @@ class CodecInfo:
 
 
 @dataclass(frozen=True)
+class Encoding:
+    """One simulcast encoding of an offered m-line: its rid (RFC 8851) and/or its SSRCs (a=ssrc-group:SIM).
+    SSRCs of rid-only encodings are learned by the worker from the rid header extension."""
+
+    rid: str | None
+    ssrc: int | None = None
+    rtx_ssrc: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rid": self.rid, "ssrc": self.ssrc, "rtxSsrc": self.rtx_ssrc}
+
+
+@dataclass(frozen=True)
 class OfferedMedia:
     """One m-line of a publisher's offer."""
 
@@ -92,6 +114,9 @@ class OfferedMedia:
     msid_stream: str | None
     msid_track: str | None
     extensions: list[tuple[int, str]]  # (id, uri) we accept
+    # simulcast (two or more encodings, lowest resolution first); empty for one encoding
+    encodings: tuple[Encoding, ...] = ()
+    rids_in_sdp: bool = False  # the encodings came from a=rid/a=simulcast (the answer echoes them)
 
     @property
     def sending(self) -> bool:
@@ -144,21 +169,29 @@ class LocalTransport:
         )
 
 
-def _choose_codec(media: aiortc_sdp.MediaDescription) -> CodecInfo | None:
-    codecs = media.rtp.codecs
+def _rtx_for(media: aiortc_sdp.MediaDescription) -> dict[int, int]:
+    """codec payload type -> its RTX payload type (a=fmtp:<rtx> apt=<codec>)."""
     rtx_for: dict[int, int] = {}
-    for c in codecs:
+    for c in media.rtp.codecs:
         if c.mimeType.lower().endswith("/rtx") and c.payloadType is not None:
             apt = c.parameters.get("apt")
             if isinstance(apt, int):
                 rtx_for[apt] = c.payloadType
+    return rtx_for
+
+
+def _codec_info(c: Any, rtx_for: dict[int, int]) -> CodecInfo:
+    fmtp = ";".join(f"{k}={v}" if v is not None else str(k) for k, v in c.parameters.items())
+    fb = tuple(f"{f.type} {f.parameter}" if f.parameter else f.type for f in c.rtcpFeedback)
+    return CodecInfo(c.mimeType, c.clockRate, c.channels, c.payloadType, rtx_for.get(c.payloadType), fmtp, fb)
+
+
+def _choose_codec(media: aiortc_sdp.MediaDescription) -> CodecInfo | None:
+    codecs = media.rtp.codecs
+    rtx_for = _rtx_for(media)
 
     def make(c: Any) -> CodecInfo:
-        fmtp = ";".join(f"{k}={v}" if v is not None else str(k) for k, v in c.parameters.items())
-        fb = tuple(f"{f.type} {f.parameter}" if f.parameter else f.type for f in c.rtcpFeedback)
-        return CodecInfo(
-            c.mimeType, c.clockRate, c.channels, c.payloadType, rtx_for.get(c.payloadType), fmtp, fb
-        )
+        return _codec_info(c, rtx_for)
 
     if media.kind == "audio":
         for c in codecs:
@@ -206,8 +239,21 @@ def normalize_lines(sdp: str) -> list[str]:
     return lines
 
 
+def _bundle_only(lines: list[str]) -> list[str]:
+    """RFC 8843 §7.2: an m-line with ``a=bundle-only`` has port 0 but is part of the BUNDLE group
+    (GStreamer's webrtcbin offers this way with max-bundle). Give it the bundle's port 9 so that it
+    is read as the live m-line it is."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("m=")] + [len(lines)]
+    out = list(lines)
+    for begin, end in itertools.pairwise(starts):
+        parts = out[begin].split(" ", 2)
+        if len(parts) == 3 and parts[1] == "0" and "a=bundle-only" in (x.strip() for x in lines[begin:end]):
+            out[begin] = f"{parts[0]} 9 {parts[2]}"
+    return out
+
+
 def _parse(sdp: str) -> aiortc_sdp.SessionDescription:
-    text = "\r\n".join(normalize_lines(sdp)) + "\r\n"
+    text = "\r\n".join(_bundle_only(normalize_lines(sdp))) + "\r\n"
     try:
         return aiortc_sdp.SessionDescription.parse(text)
     except Exception as exc:  # aiortc raises assorted errors on malformed SDP
@@ -265,13 +311,15 @@ def parse_offer(sdp: str) -> ParsedOffer:
     """Parse a client's offer. Raises ValueError (with a reason for the client) when it is too large,
     malformed, lacks ICE/DTLS parameters, or carries a value out of range (see the checks above)."""
     desc = _parse(sdp)
+    sections = _media_attributes(sdp)
     media_out: list[OfferedMedia] = []
     ice = None
     dtls = None
     used_ssrcs: set[int] = set()
     for index, m in enumerate(desc.media):
         try:
-            media_out.append(_offered_media(index, m, used_ssrcs))
+            attrs = sections[index] if index < len(sections) else []
+            media_out.append(_offered_media(index, m, used_ssrcs, attrs))
         except ValueError as exc:
             raise ValueError(f"m-line {index}: {exc}") from None
         ice = ice or m.ice
@@ -292,7 +340,65 @@ def parse_offer(sdp: str) -> ParsedOffer:
     )
 
 
-def _offered_media(index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[int]) -> OfferedMedia:
+def _media_attributes(sdp: str) -> list[list[str]]:
+    """The a= lines of each media section, raw (aiortc's parser drops a=rid and a=simulcast)."""
+    sections: list[list[str]] = []
+    for line in normalize_lines(sdp):
+        if line.startswith("m="):
+            sections.append([])
+        elif sections and line.startswith("a="):
+            sections[-1].append(line[2:])
+    return sections
+
+
+def _simulcast_rids(attrs: list[str]) -> list[str]:
+    """Send rids of an m-line (RFC 8853 a=simulcast order, else a=rid order), lowest resolution first.
+    The first alternative of each stream is taken; a paused stream (~rid) still counts."""
+    send_rids: list[str] = []
+    for a in attrs:
+        if a.startswith("rid:"):
+            parts = a[4:].split()
+            if len(parts) < 2 or not _RID.fullmatch(parts[0]):
+                raise ValueError("a=rid must be '<rid 1..16 of [A-Za-z0-9_-]> send|recv [params]'")
+            if parts[1] == "send":
+                if parts[0] in send_rids:
+                    raise ValueError(f"rid {parts[0]} declared twice")
+                send_rids.append(parts[0])
+    order: list[str] | None = None
+    for a in attrs:
+        if a.startswith("simulcast:"):
+            words = a[len("simulcast:") :].split()
+            for direction, streams in zip(words[::2], words[1::2], strict=False):
+                if direction != "send":
+                    continue
+                order = []
+                for stream in streams.split(";"):
+                    rid = stream.split(",")[0].lstrip("~")
+                    if rid not in send_rids:
+                        raise ValueError(f"a=simulcast names rid {rid!r} without an a=rid send line")
+                    order.append(rid)
+    rids = order if order is not None else send_rids
+    if len(rids) > MAX_ENCODINGS:
+        raise ValueError(f"at most {MAX_ENCODINGS} simulcast encodings")
+    return rids
+
+
+def _sim_encodings(m: aiortc_sdp.MediaDescription) -> list[Encoding]:
+    """Encodings declared by SSRC (a=ssrc-group:SIM, lowest first; RTX from the FID groups)."""
+    sim = next((g for g in m.ssrc_group if g.semantic == "SIM"), None)
+    if sim is None:
+        return []
+    if len(sim.items) > MAX_ENCODINGS:
+        raise ValueError(f"at most {MAX_ENCODINGS} simulcast encodings")
+    fid = {
+        int(g.items[0]): int(g.items[1]) for g in m.ssrc_group if g.semantic == "FID" and len(g.items) >= 2
+    }
+    return [Encoding(None, int(s), fid.get(int(s))) for s in sim.items]
+
+
+def _offered_media(
+    index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[int], attrs: list[str] | None = None
+) -> OfferedMedia:
     mid = str(m.rtp.muxId if m.rtp.muxId is not None else index)
     _check_mid(mid)
     rtp = m.kind in ("audio", "video")
@@ -313,21 +419,36 @@ def _offered_media(index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[i
         rtx_ssrc = None
     direction = m.direction or "sendrecv"
     sending = m.port != 0 and direction in ("sendrecv", "sendonly")
-    if rtp and sending and codec is not None:
-        if ssrc is None:
-            raise ValueError(
-                f"{m.kind} is sent without a=ssrc; declare its SSRC (simulcast with a=rid is not supported)"
-            )
-        for s in (ssrc, rtx_ssrc):
-            if s is not None and s in used_ssrcs:
-                raise ValueError(f"ssrc {s} is used twice")
-            if s is not None:
-                used_ssrcs.add(s)
     exts = [
         (e.id, e.uri)
         for e in m.rtp.headerExtensions
         if e.uri in SUPPORTED_EXTENSIONS and e.id <= limits.ONE_BYTE_EXTENSION_MAX
     ]
+    encodings: list[Encoding] = []
+    rids = _simulcast_rids(attrs or []) if m.kind == "video" else []
+    if rids:
+        if not any(uri == EXT_URI_RID for _, uri in exts):
+            raise ValueError(f"a=rid needs the {EXT_URI_RID} header extension (ids 1..14)")
+        encodings = [Encoding(r) for r in rids]
+        ssrc = rtx_ssrc = None  # learned per encoding from the rid header extension
+    elif m.kind == "video":
+        encodings = _sim_encodings(m)
+        if encodings:
+            ssrc, rtx_ssrc = encodings[-1].ssrc, encodings[-1].rtx_ssrc
+    if codec is not None and codec.rtx_payload_type is None:
+        rtx_ssrc = None
+        encodings = [Encoding(e.rid, e.ssrc, None) for e in encodings]
+    if len(encodings) == 1 and encodings[0].rid is None:
+        encodings = []  # one SSRC in a SIM group: an ordinary track
+    if rtp and sending and codec is not None:
+        if ssrc is None and not encodings:
+            raise ValueError(f"{m.kind} is sent without a=ssrc or a=rid; declare its SSRC or its rids")
+        declared = [(e.ssrc, e.rtx_ssrc) for e in encodings] if encodings else [(ssrc, rtx_ssrc)]
+        for s in (x for pair in declared for x in pair):
+            if s is not None and s in used_ssrcs:
+                raise ValueError(f"ssrc {s} is used twice")
+            if s is not None:
+                used_ssrcs.add(s)
     return OfferedMedia(
         index=index,
         mid=mid,
@@ -341,6 +462,8 @@ def _offered_media(index: int, m: aiortc_sdp.MediaDescription, used_ssrcs: set[i
         msid_stream=stream,
         msid_track=track,
         extensions=exts,
+        encodings=tuple(encodings),
+        rids_in_sdp=bool(rids),
     )
 
 
@@ -416,6 +539,8 @@ def build_answer(
             lines.append("c=IN IP4 0.0.0.0")
             lines.append(f"a=mid:{m.mid}")
             lines.append("a=inactive")
+            # GStreamer's webrtcbin refuses an answer whose rejected m-line has no fingerprint
+            lines.append(f"a=fingerprint:sha-256 {local.fingerprint}")
             continue
         codec = m.codec
         pts = [codec.payload_type] + ([codec.rtx_payload_type] if codec.rtx_payload_type is not None else [])
@@ -426,6 +551,9 @@ def build_answer(
         twcc = any(uri == TWCC_URI for _, uri in m.extensions) and "transport-cc" in codec.rtcp_feedback
         lines += [f"a=extmap:{i} {uri}" for i, uri in m.extensions if uri != TWCC_URI or twcc]
         lines.append("a=recvonly" if m.mid in accepted_mids else "a=inactive")
+        if m.rids_in_sdp and m.mid in accepted_mids:  # RFC 8853 §5.3: the answer mirrors the rids
+            lines += [f"a=rid:{e.rid} recv" for e in m.encodings]
+            lines.append("a=simulcast:recv " + ";".join(str(e.rid) for e in m.encodings))
         lines.append("a=rtcp-mux")
         wanted = _ANSWER_FEEDBACK if m.kind == "video" else ("transport-cc",)
         # With transport-cc the publisher estimates from our feedback; no REMB cap on top of it.
@@ -568,3 +696,141 @@ def parse_answer(sdp: str) -> ParsedAnswer:
         ice.usernameFragment if ice is not None else None,
         {str(m.rtp.muxId): {int(f) for f in m.fmt if str(f).isdigit()} for m in desc.media},
     )
+
+
+# -- a viewer's offer (WHEP): the client offers recvonly m-lines, we answer with our streams ----------
+
+
+@dataclass(frozen=True)
+class ViewerMedia:
+    """One m-line of a viewer's offer: the codecs it can receive that we can forward."""
+
+    index: int
+    mid: str
+    kind: str
+    direction: Direction
+    port: int
+    fmt: list[Any]
+    codecs: list[CodecInfo]  # offered Opus / VP8 / H.264 packetization-mode=1, in offer order
+
+    @property
+    def receiving(self) -> bool:
+        return self.port != 0 and self.direction in ("sendrecv", "recvonly")
+
+
+@dataclass(frozen=True)
+class ViewerOffer:
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprints: list[tuple[str, str]]
+    setup_role: str | None
+    media: list[ViewerMedia]
+
+
+def _forwardable(c: CodecInfo) -> bool:
+    mime = c.mime_type.lower()
+    if mime == "video/h264":
+        return "packetization-mode=1" in c.fmtp.replace(" ", "").split(";")
+    return mime in CONSUMER_PT
+
+
+def parse_viewer_offer(sdp: str) -> ViewerOffer:
+    """Parse a receive-only client's offer (WHEP). ValueError (with a reason) as for ``parse_offer``."""
+    desc = _parse(sdp)
+    media_out: list[ViewerMedia] = []
+    ice = None
+    dtls = None
+    for index, m in enumerate(desc.media):
+        try:
+            mid = str(m.rtp.muxId if m.rtp.muxId is not None else index)
+            _check_mid(mid)
+            codecs: list[CodecInfo] = []
+            if m.kind in ("audio", "video"):
+                _check_rtp_media(m, None)
+                rtx_for = _rtx_for(m)
+                for c in m.rtp.codecs:
+                    info = _codec_info(c, rtx_for)
+                    if _forwardable(info) and info.clock_rate == CLOCK_RATES.get(info.mime_type.lower()):
+                        if len(info.fmtp) <= MAX_FMTP_CHARS and _FMTP.fullmatch(info.fmtp):
+                            codecs.append(info)
+        except ValueError as exc:
+            raise ValueError(f"m-line {index}: {exc}") from None
+        media_out.append(
+            ViewerMedia(index, mid, m.kind, m.direction or "sendrecv", m.port, list(m.fmt), codecs)  # type: ignore[arg-type]
+        )
+        ice = ice or m.ice
+        dtls = dtls or m.dtls
+    if ice is None or not ice.usernameFragment or not ice.password:
+        raise ValueError("offer has no ice credentials")
+    if dtls is None or not dtls.fingerprints:
+        raise ValueError("offer has no dtls fingerprint")
+    fingerprints = [(f.algorithm, f.value) for f in dtls.fingerprints]
+    _check_ice(ice.usernameFragment, ice.password)
+    _check_fingerprints(fingerprints)
+    return ViewerOffer(ice.usernameFragment, ice.password, fingerprints, dtls.role, media_out)
+
+
+def _fmtp_params(fmtp: str) -> dict[str, str]:
+    out = {}
+    for item in fmtp.split(";"):
+        key, _, value = item.partition("=")
+        if key.strip():
+            out[key.strip().lower()] = value.strip().lower()
+    return out
+
+
+def match_codec(offered: Sequence[CodecInfo], producer: CodecInfo) -> CodecInfo | None:
+    """The viewer's entry for the codec a producer sends (its payload types are the viewer's).
+
+    H.264: the same profile-level-id first, then the same profile (first byte), then any
+    packetization-mode=1 entry (decoders take any level; the profile is what matters)."""
+    mime = producer.mime_type.lower()
+    same = [c for c in offered if c.mime_type.lower() == mime]
+    if mime != "video/h264" or not same:
+        return same[0] if same else None
+    want = _fmtp_params(producer.fmtp).get("profile-level-id", "42e01f")
+    levels = [(_fmtp_params(c.fmtp).get("profile-level-id", "42001f"), c) for c in same]
+    exact = [c for level, c in levels if level == want]
+    same_profile = [c for level, c in levels if level[:2] == want[:2]]
+    return (exact or same_profile or same)[0]
+
+
+_VIEWER_FEEDBACK_VIDEO = ("nack", "nack pli", "ccm fir")
+
+
+def build_viewer_answer(
+    offer: ViewerOffer, local: LocalTransport, lines: dict[str, SubscriberMLine], session_id: int
+) -> str:
+    """Our answer to a viewer: ``sendonly`` with the viewer's payload types on the m-lines we fill
+    (``lines``: mid -> consumer m-line), every other m-line rejected. No header extensions are
+    negotiated: forwarded packets keep ids the viewer then ignores."""
+    bundle = [m.mid for m in offer.media if m.mid in lines]
+    out = _session_header(session_id, 1, bundle)
+    setup = "active" if offer.setup_role == "server" else "passive"
+    for m in offer.media:
+        ml = lines.get(m.mid)
+        if ml is None:
+            fmt = " ".join(str(f) for f in m.fmt) or "0"
+            proto = "UDP/DTLS/SCTP" if m.kind == "application" else "UDP/TLS/RTP/SAVPF"
+            out += [f"m={m.kind} 0 {proto} {fmt}", "c=IN IP4 0.0.0.0", f"a=mid:{m.mid}", "a=inactive"]
+            out.append(f"a=fingerprint:sha-256 {local.fingerprint}")  # webrtcbin wants one (see above)
+            continue
+        pts = [ml.payload_type] + ([ml.rtx_payload_type] if ml.rtx_payload_type is not None else [])
+        out.append(f"m={m.kind} 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}")
+        out += _transport_lines(local, setup)
+        out.append(f"a=mid:{m.mid}")
+        out.append("a=sendonly")
+        out.append("a=rtcp-mux")
+        offered = next((c for c in m.codecs if c.payload_type == ml.payload_type), None)
+        wanted = _VIEWER_FEEDBACK_VIDEO if m.kind == "video" else ()
+        fb = [f for f in wanted if offered is not None and f in offered.rtcp_feedback]
+        out += _codec_lines(ml.codec, ml.payload_type, ml.rtx_payload_type, fb)
+        out.append(f"a=msid:{ml.stream_id} {ml.track_id}")
+        if ml.rtx_ssrc is not None:
+            out.append(f"a=ssrc-group:FID {ml.ssrc} {ml.rtx_ssrc}")
+        for s in (ml.ssrc, ml.rtx_ssrc):
+            if s is not None:
+                out.append(f"a=ssrc:{s} cname:{ml.stream_id}")
+                out.append(f"a=ssrc:{s} msid:{ml.stream_id} {ml.track_id}")
+        out += _candidate_lines(local)
+    return "\r\n".join(out) + "\r\n"

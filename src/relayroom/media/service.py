@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from relayroom.media import sdp
@@ -31,6 +31,7 @@ from relayroom.media.types import (
     MediaEventType,
     MediaKind,
     MediaParams,
+    PlayResult,
     ProducerInfo,
     PublishResult,
     SubscribeResult,
@@ -47,6 +48,7 @@ __all__ = [
     "MediaKind",
     "MediaParams",
     "MediaService",
+    "PlayResult",
     "ProducerInfo",
     "PublishResult",
     "SubscribeResult",
@@ -73,6 +75,7 @@ class MediaService:
         self._pipe_consumers: dict[str, tuple[str, int, str]] = {}  # -> (router, edge worker, producer)
         self._edge_producers: set[str] = set()  # pipe producer ids on edge workers
         self._listeners: list[Callable[[MediaEvent], None]] = []
+        self._grades: dict[str, int] = {}  # transport id -> last network quality grade (0..6)
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self.closed = False
@@ -280,6 +283,7 @@ class MediaService:
                 self._emit(MediaEvent(MediaEventType.TRANSPORT_CONNECTED, router_id, pid, data=dict(data)))
         elif event == "transportclose" and target_id in self._transport_owner:
             router_id, pid = self._transport_owner.pop(target_id)
+            self._grades.pop(target_id, None)
             handle.transport_count = max(0, handle.transport_count - 1)
             state = self._routers.get(router_id)
             participant = state.participants.get(pid) if state else None
@@ -305,6 +309,42 @@ class MediaService:
                     data={"transportId": target_id},
                 )
             )
+        elif event == "speakers" and target_id in self._routers:
+            state = self._routers[target_id]
+            volumes = []
+            for pid, volume in data.get("volumes") or []:
+                rec = state.producers.get(str(pid))
+                if rec is not None:
+                    volumes.append([rec.participant_id, int(volume)])
+            dominant = state.producers.get(str(data.get("dominant")))
+            self._emit(
+                MediaEvent(
+                    MediaEventType.SPEAKERS,
+                    target_id,
+                    data={"volumes": volumes, "dominant": dominant.participant_id if dominant else None},
+                )
+            )
+        elif event == "quality":
+            # by transport, from the origin worker and from edge workers (a member's recv transport may
+            # be on an edge): the last grade of each transport, reported per room
+            rooms: set[str] = set()
+            for tid, grade in data.items():
+                owner = self._transport_owner.get(str(tid))
+                if owner is not None and isinstance(grade, int):
+                    self._grades[str(tid)] = grade
+                    rooms.add(owner[0])
+            for router_id in rooms:
+                state = self._routers.get(router_id)
+                if state is None:
+                    continue
+                out: dict[str, dict[str, int]] = {}
+                for pid, member in state.participants.items():
+                    up = self._grades.get(member.send_transport_id or "")
+                    down = self._grades.get(member.recv_transport_id or "")
+                    if up is not None or down is not None:
+                        out[pid] = {"uplink": up or 0, "downlink": down or 0}
+                if out:
+                    self._emit(MediaEvent(MediaEventType.NETWORK_QUALITY, router_id, data=out))
         elif event == "producerclose":
             if target_id in self._pipe_consumers:
                 # an origin producer went away: its pipes go too (the edge consumers stay, as orphans)
@@ -592,12 +632,22 @@ class MediaService:
         self._transport_owner[transport_id] = (router_id, participant_id)
         return transport_id, sdp.LocalTransport.from_worker(params)
 
-    async def publish(self, router_id: str, participant_id: str, offer_sdp: str) -> PublishResult:
+    async def publish(
+        self,
+        router_id: str,
+        participant_id: str,
+        offer_sdp: str,
+        small_mids: Mapping[str, str] | None = None,
+    ) -> PublishResult:
         """Apply a publisher's offer to its send transport (created on first call); returns the answer.
 
         Call again with a renegotiated offer: new sending m-lines become producers, m-lines set inactive
         close theirs. A new producer of the same kind and source as one this participant closed before
         continues that producer's consumers (subscribers see one continuous stream).
+
+        ``small_mids`` (small m-line mid -> big m-line mid) pairs a client's small stream sent as a track
+        of its own (no simulcast in its RTP stack) with its camera: both become the two encodings of
+        one producer, exactly as a simulcast offer's (layer 0 = small).
         """
         self._check()
         offer = sdp.parse_offer(offer_sdp)
@@ -645,7 +695,13 @@ class MediaService:
             created: list[ProducerInfo] = []
             closed: list[str] = list(replaced)
             accepted: set[str] = set()
+            smalls = {s: b for s, b in (small_mids or {}).items() if s != b}
+            by_mid = {m.mid: m for m in offer.media}
             for m in offer.media:
+                if m.mid in smalls and by_mid.get(smalls[m.mid]) is not None:
+                    if m.sending and m.codec is not None and m.ssrc is not None and m.kind == "video":
+                        accepted.add(m.mid)  # an encoding of the big m-line's producer
+                    continue
                 existing = p.published.get(m.mid)
                 if existing is not None and not m.sending:
                     await self._close_producer(worker, state, existing)
@@ -656,9 +712,10 @@ class MediaService:
                     continue
                 if not m.sending or m.codec is None or m.kind not in ("audio", "video"):
                     continue
-                if m.ssrc is None:
-                    raise UnsupportedError("m-line without a=ssrc (simulcast/rid) is not supported")
-                info = await self._produce(worker, state, p, m)
+                if m.ssrc is None and not m.encodings:
+                    raise UnsupportedError("m-line without a=ssrc or a=rid")
+                small = next((by_mid[s] for s, b in smalls.items() if b == m.mid and s in by_mid), None)
+                info = await self._produce(worker, state, p, m, small)
                 created.append(info)
                 accepted.add(m.mid)
             p.send_version += 1
@@ -686,20 +743,35 @@ class MediaService:
         return PublishResult(answer, created, closed)
 
     async def _produce(
-        self, worker: WorkerHandle, state: RouterState, p: ParticipantState, m: sdp.OfferedMedia
+        self,
+        worker: WorkerHandle,
+        state: RouterState,
+        p: ParticipantState,
+        m: sdp.OfferedMedia,
+        small: sdp.OfferedMedia | None = None,
     ) -> ProducerInfo:
-        assert m.codec is not None and m.ssrc is not None and p.send_transport_id is not None
+        assert m.codec is not None and p.send_transport_id is not None
         sdp.consumer_payload_types(m.codec)  # raises UnsupportedError for codecs we cannot forward
         producer_id = uuid.uuid4().hex
         kind: MediaKind = "audio" if m.kind == "audio" else "video"
-        await worker.request("transport.produce", p.send_transport_id, produce_params(producer_id, m))
+        params = produce_params(producer_id, m, small)
+        await worker.request("transport.produce", p.send_transport_id, params)
+        has_rtx = m.codec.rtx_payload_type is not None if m.encodings else m.rtx_ssrc is not None
         rec = ProducerRecord(
-            producer_id, p.participant_id, kind, m.source, m.mid, m.ssrc, m.codec, m.rtx_ssrc is not None
+            producer_id,
+            p.participant_id,
+            kind,
+            m.source,
+            m.mid,
+            m.ssrc or 0,
+            m.codec,
+            has_rtx,
+            layers=max(1, len(params["encodings"])),
         )
         state.producers[producer_id] = rec
         p.published[m.mid] = producer_id
         await self._continue_orphans(worker, state, rec)
-        return ProducerInfo(producer_id, p.participant_id, kind, m.source, m.mid, m.ssrc)
+        return ProducerInfo(producer_id, p.participant_id, kind, m.source, m.mid, m.ssrc or 0)
 
     async def _continue_orphans(self, worker: WorkerHandle, state: RouterState, rec: ProducerRecord) -> None:
         """Attach consumers whose producer (same publisher, kind, source, codec) is gone to ``rec``."""
@@ -842,8 +914,15 @@ class MediaService:
             return SubscribeResult(self._subscriber_offer(p), added, failed)
 
     async def _consume(
-        self, worker: WorkerHandle, state: RouterState, p: ParticipantState, producer_id: str
+        self,
+        worker: WorkerHandle,
+        state: RouterState,
+        p: ParticipantState,
+        producer_id: str,
+        viewer: tuple[str, sdp.CodecInfo] | None = None,
     ) -> None:
+        """A consumer of ``producer_id`` on p's recv transport. ``viewer``: (mid, the viewer's codec
+        entry) when answering a viewer's offer: its mid and payload types are used instead of ours."""
         rec = state.producers.get(producer_id)
         if rec is None:
             raise ValueError("unknown producer")
@@ -853,7 +932,11 @@ class MediaService:
             pipe = await self._ensure_pipe(state, rec, p.recv_worker)
             source_id = pipe.edge_producer_id
         with_rtx = rec.has_rtx and rec.kind == "video"
-        pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
+        if viewer is None:
+            pt, rtx_pt = sdp.allocate_payload_types(p.mlines, rec.codec, with_rtx)
+        else:
+            with_rtx = with_rtx and viewer[1].rtx_payload_type is not None
+            pt, rtx_pt = viewer[1].payload_type, (viewer[1].rtx_payload_type if with_rtx else None)
         ssrc = sdp.new_ssrc(state.ssrcs)
         rtx_ssrc = sdp.new_ssrc(state.ssrcs) if with_rtx else None
         consumer_id = uuid.uuid4().hex
@@ -868,6 +951,7 @@ class MediaService:
                     "payloadType": pt,
                     "rtxSsrc": rtx_ssrc,
                     "rtxPayloadType": rtx_pt,
+                    "spatialLayer": 0 if _wants_small(p, rec) else None,
                 },
             )
         except BaseException:
@@ -880,7 +964,7 @@ class MediaService:
         self._consumer_owner[consumer_id] = (state.router_id, p.participant_id)
         p.mlines.append(
             sdp.SubscriberMLine(
-                mid=str(len(p.mlines)),
+                mid=viewer[0] if viewer is not None else str(len(p.mlines)),
                 kind=rec.kind,
                 codec=rec.codec,
                 payload_type=pt,
@@ -894,6 +978,96 @@ class MediaService:
                 producer_id=producer_id,
             )
         )
+
+    async def set_small_stream(
+        self, router_id: str, participant_id: str, publisher_id: str, small: bool
+    ) -> None:
+        """Whether ``participant_id`` wants ``publisher_id``'s camera as the small stream (the lowest
+        simulcast layer) or the big one (the highest); kept for later consumers of that publisher too.
+        A publisher without a small stream keeps sending its one encoding (TRTC's fallback)."""
+        self._check()
+        async with self._router(router_id).lock:
+            state = self._router(router_id)
+            p = state.participant(participant_id)
+            if small:
+                p.small_from.add(publisher_id)
+            else:
+                p.small_from.discard(publisher_id)
+            if p.recv_transport_id is None:
+                return
+            # Through a pipe (an edge worker) only the highest encoding travels: the choice is kept and
+            # the consumer there ignores it (one encoding).
+            worker = self._recv_handle(state, p)
+            for ml in p.mlines:
+                if ml.active and ml.consumer_id and ml.kind == "video" and ml.source == "main":
+                    if ml.stream_id == publisher_id:
+                        with contextlib.suppress(InvalidStateError):
+                            layer = {"spatialLayer": 0 if small else 2}
+                            await worker.request("consumer.setPreferredLayers", ml.consumer_id, layer)
+
+    async def play(
+        self,
+        router_id: str,
+        participant_id: str,
+        producer_ids: Sequence[str],
+        offer_sdp: str,
+        *,
+        audience: bool = False,
+    ) -> PlayResult:
+        """Answer a receive-only client's offer (WHEP) with consumers of ``producer_ids`` on a recv
+        transport: each producer takes the first free receiving m-line of its kind that offers its
+        codec, with the client's mid and payload types. Other m-lines are rejected. Raises ValueError
+        for a malformed offer, UnsupportedError when no producer fits any m-line. The transport is
+        placed as ``subscribe`` places one (``audience``: spread)."""
+        self._check()
+        offer = sdp.parse_viewer_offer(offer_sdp)
+        async with self._router(router_id).lock:
+            state = self._router(router_id)
+            p = state.participant(participant_id)
+            if p.recv_transport_id is not None:
+                raise InvalidStateError("participant already has a recv transport")
+            plan: list[tuple[str, str, sdp.CodecInfo]] = []  # (producer id, mid, viewer codec)
+            used: set[str] = set()
+            missing: list[str] = []
+            for producer_id in producer_ids:
+                rec = state.producers.get(producer_id)
+                if rec is None:
+                    continue
+                for m in offer.media:
+                    if m.mid in used or m.kind != rec.kind or not m.receiving:
+                        continue
+                    codec = sdp.match_codec(m.codecs, rec.codec)
+                    if codec is not None:
+                        used.add(m.mid)
+                        plan.append((producer_id, m.mid, codec))
+                        break
+                else:
+                    missing.append(f"{rec.kind} {rec.codec.mime_type}")
+            if not plan:
+                raise UnsupportedError(
+                    "no receiving m-line of the offer takes what is published"
+                    + (f" ({', '.join(missing)})" if missing else "")
+                )
+            w = self._place_recv(state, audience)
+            edge = None if w == state.worker_index else await self._ensure_edge(state, w)
+            p.recv_transport_id, p.recv_local = await self._create_transport(router_id, participant_id, edge)
+            p.recv_worker = w
+            worker = self._recv_handle(state, p)
+            remote_role = "server" if offer.setup_role == "server" else "client"
+            await worker.request(
+                "transport.connect",
+                p.recv_transport_id,
+                {
+                    "dtlsParameters": {"role": remote_role, "fingerprints": _fps(offer.fingerprints)},
+                    "iceParameters": {"usernameFragment": offer.ice_ufrag},
+                },
+            )
+            p.recv_connected = True
+            for producer_id, mid, codec in plan:
+                await self._consume(worker, state, p, producer_id, (mid, codec))
+            lines = {ml.mid: ml for ml in p.mlines if ml.active}
+            answer = sdp.build_viewer_answer(offer, p.recv_local, lines, p.session_id)
+            return PlayResult(answer, [producer_id for producer_id, _, _ in plan], missing)
 
     async def subscriber_offer(self, router_id: str, participant_id: str) -> str:
         """A fresh offer (next version) of the recv transport as it is, e.g. after an answer was refused."""
@@ -1089,9 +1263,32 @@ class MediaService:
         }
 
 
-def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
-    """The ``transport.produce`` request for an offered m-line (every value range-checked by the parser)."""
-    assert m.codec is not None and m.ssrc is not None
+def produce_params(
+    producer_id: str, m: sdp.OfferedMedia, small: sdp.OfferedMedia | None = None
+) -> dict[str, Any]:
+    """The ``transport.produce`` request for an offered m-line (every value range-checked by the parser),
+    with ``small``, another m-line's track, as its lower encoding when it fits (same codec, one SSRC)."""
+    assert m.codec is not None and (m.ssrc is not None or m.encodings)
+    encodings = [e.to_dict() for e in m.encodings]
+    if (
+        small is not None
+        and not m.encodings
+        and not small.encodings
+        and small.ssrc is not None
+        and small.codec is not None
+        and small.codec.mime_type.lower() == m.codec.mime_type.lower()
+        and m.kind == small.kind == "video"
+    ):
+        encodings = [
+            {
+                "ssrc": small.ssrc,
+                "rtxSsrc": small.rtx_ssrc,
+                "payloadType": small.codec.payload_type,
+                "rtxPayloadType": small.codec.rtx_payload_type if small.rtx_ssrc is not None else None,
+                "mid": small.mid,
+            },
+            {"ssrc": m.ssrc, "rtxSsrc": m.rtx_ssrc},
+        ]
     return {
         "producerId": producer_id,
         "kind": "audio" if m.kind == "audio" else "video",
@@ -1106,7 +1303,12 @@ def produce_params(producer_id: str, m: sdp.OfferedMedia) -> dict[str, Any]:
         "headerExtensions": [
             [i, uri] for i, uri in m.extensions if uri != TWCC_URI or "transport-cc" in m.codec.rtcp_feedback
         ],
+        "encodings": encodings,
     }
+
+
+def _wants_small(p: ParticipantState, rec: ProducerRecord) -> bool:
+    return rec.participant_id in p.small_from and rec.source == "main"
 
 
 async def _quiet(request: Awaitable[dict[str, Any]]) -> None:

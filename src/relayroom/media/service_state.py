@@ -21,6 +21,7 @@ class ProducerRecord:
     codec: CodecInfo
     has_rtx: bool
     paused: bool = False
+    layers: int = 1  # simulcast encodings (big/small: 2)
 
 
 @dataclass
@@ -66,6 +67,8 @@ class ParticipantState:
     send_session_id: int = field(default_factory=lambda: random.randint(1, 2**62))
     recv_version: int = 0
     send_version: int = 0
+    # publishers (participant ids) whose camera this subscriber wants as the small stream
+    small_from: set[str] = field(default_factory=set)
 
     def active_mline_for(self, producer_id: str) -> SubscriberMLine | None:
         return next((m for m in self.mlines if m.active and m.producer_id == producer_id), None)

@@ -40,6 +40,8 @@ class MediaEventType(enum.StrEnum):
     WORKER_DIED = "worker_died"
     WORKER_RESTARTED = "worker_restarted"
     STATS = "stats"
+    SPEAKERS = "speakers"  # data: volumes [[participant id, 0..100]] loudest first, dominant participant id
+    NETWORK_QUALITY = "network_quality"  # data: {participant id: {"uplink": 0..6, "downlink": 0..6}}
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,15 @@ class SubscribeResult:
     offer_sdp: str  # a (re-)offer for the recv transport covering every consumer it has now
     added: list[str] = field(default_factory=list)  # producer ids now consumed
     failed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlayResult:
+    """What ``MediaService.play`` did for a receive-only client's offer (WHEP)."""
+
+    answer_sdp: str
+    producer_ids: list[str]  # producers now sent to the client
+    missing: list[str] = field(default_factory=list)  # "kind mime" of producers no m-line could take
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,12 @@ from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
+from relayroom.media.layer_allocator import HEADROOM, VideoDemand, allocate
+from relayroom.media.network_quality import network_quality
 from relayroom.media.producer import Producer, ProducerParams
-from relayroom.media.rtp import rtcp
+from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.twcc import TWCC_URI, TwccRecorder, find_extension
+from relayroom.media.simulcast_consumer import SimulcastConsumer
 from relayroom.media.srtp.session import SrtpPair
 from relayroom.media.types import CloseReason, InvalidStateError
 
@@ -27,6 +30,27 @@ logger = logging.getLogger(__name__)
 Addr = tuple[str, int]
 
 MAX_PRODUCERS_PER_TRANSPORT = 32
+# The subscriber's bandwidth estimate (its REMB) steers which layer each video consumer gets
+# (layer_allocator.py), but only down when its receiver reports show loss (at least LOSS_CONGESTED in
+# the last CONGESTION_MEMORY_S): a receive-side estimate follows what arrives (aiortc's stays below it)
+# and would otherwise take layers away from a subscriber whose link is fine. Without loss the current
+# layers are kept. Estimates are ignored until they have been coming for ESTIMATE_WARMUP_S and once
+# older than ESTIMATE_TTL_S.
+ESTIMATE_WARMUP_S = 3.0
+ESTIMATE_TTL_S = 5.0
+LOSS_CONGESTED = 0.02
+CONGESTION_MEMORY_S = 2.0
+SILENT_S = 5.0  # a connected transport without input this long grades 6 (disconnected)
+# A receiver's estimate cannot show room above what it receives, so getting back to a higher layer
+# needs a trial: after TRIAL_BACKOFF_S below what the consumers asked for, the next upgrade is allowed
+# for TRIAL_S; if no loss is reported meanwhile it stays and the next step is tried at once, else (loss
+# ends the trial early) the allocation falls back and the wait grows by TRIAL_BACKOFF_GROWTH up to
+# TRIAL_BACKOFF_MAX_S. A failed trial costs up to a second or two of loss on a link that is truly short,
+# at most every 8 s; padding probes (bwe/probe.py) would avoid that.
+TRIAL_S = 3.0
+TRIAL_BACKOFF_S = 2.0
+TRIAL_BACKOFF_GROWTH = 1.5
+TRIAL_BACKOFF_MAX_S = 8.0
 MAX_CONSUMERS_PER_TRANSPORT = 1024
 
 # Candidate priorities (RFC 8445 §5.1.2.1: 2^24 type-pref + 2^8 local-pref + 256 - component). The TCP
@@ -35,6 +59,23 @@ MAX_CONSUMERS_PER_TRANSPORT = 1024
 # the agent). Its local preference follows RFC 6544: 2^13 * direction-pref (passive host: 4) + 8191.
 UDP_CANDIDATE_PRIORITY = (64 << 24) + (10000 << 8) + 255  # 1076302079
 TCP_CANDIDATE_PRIORITY = (32 << 24) + (((4 << 13) + 8191) << 8) + 255  # 547356671
+
+
+_MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+_RID_URI = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+_RRID_URI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+
+
+def _encoding_fields(enc: Any) -> dict[str, Any]:
+    """One simulcast encoding of ``transport.produce``: its rid and/or SSRCs (payload types may differ
+    when the encodings come from two m-lines: a small stream sent as its own track)."""
+    if not isinstance(enc, dict):
+        raise TypeError("an encoding must be an object")
+    out: dict[str, Any] = {"ssrc": enc.get("ssrc"), "rtxSsrc": enc.get("rtxSsrc"), "rid": enc.get("rid")}
+    for key in ("payloadType", "rtxPayloadType", "mid"):
+        if enc.get(key) is not None:
+            out[key] = enc[key]
+    return out
 
 
 class TcpLink(Protocol):
@@ -110,6 +151,21 @@ class WebRtcTransport:
         self.consumers: dict[str, Consumer] = {}
         self._rtp_listeners: dict[int, Producer] = {}  # producer ssrc and rtx ssrc -> producer
         self._consumers_by_ssrc: dict[int, Consumer] = {}
+        # simulcast encodings offered by rid whose SSRC is not known yet: (mid, rid) -> producer
+        self._rid_listeners: dict[tuple[str, str], Producer] = {}
+        self._mid_id = self._rid_id = self._rrid_id = 0  # header extension ids (0 = not negotiated)
+        # the subscriber's receive-side bandwidth estimate (REMB) and since when estimates arrive
+        self.estimate_bps: int | None = None
+        self._estimate_at = 0.0
+        self._estimate_since: float | None = None
+        self.allocation: dict[str, int] = {}  # video consumer id -> layer allowed (-1: paused)
+        self._below_since: float | None = None  # since when the allocation is below what was asked
+        self._trial_until = 0.0
+        self._trial_bps = 0.0
+        self._trial_backoff = TRIAL_BACKOFF_S
+        self.trials = 0
+        self._congested_at = -1e9  # last time a receiver report showed loss
+        self._held_bps = float("inf")  # what the current layers take: kept while no loss is reported
         self._dtls_started = False
         self.remote_ufrag: str | None = None  # the client's ICE ufrag, checked in STUN USERNAME once known
         self._pending_client: tuple[DtlsRole, list[tuple[str, str]]] | None = None
@@ -291,10 +347,60 @@ class WebRtcTransport:
         ssrc = (plain[8] << 24) | (plain[9] << 16) | (plain[10] << 8) | plain[11]
         producer = self._rtp_listeners.get(ssrc)
         if producer is None:
-            return
+            if not self._rid_listeners:
+                return
+            producer = self._learn_ssrc(plain, ssrc)
+            if producer is None:
+                return
         seq = (plain[2] << 8) | plain[3]
         ts = (plain[4] << 24) | (plain[5] << 16) | (plain[6] << 8) | plain[7]
         producer.receive_rtp(plain, plain[1] & 0x7F, seq, ts, ssrc, now)
+
+    def _extension_text(self, data: bytes, ext_id: int) -> str | None:
+        if not ext_id:
+            return None
+        pos = find_extension(data, ext_id)
+        if pos <= 0:
+            return None
+        length = (data[pos - 1] & 0x0F) + 1
+        try:
+            return data[pos : pos + length].decode("ascii")
+        except UnicodeDecodeError:
+            return None
+
+    def _learn_ssrc(self, data: bytes, ssrc: int) -> Producer | None:
+        """A packet of an unknown SSRC: if it names a simulcast encoding offered by rid (RFC 8852
+        rid / repaired-rid header extensions, with the mid when negotiated), bind its SSRC for good."""
+        repaired = False
+        rid = self._extension_text(data, self._rid_id)
+        if rid is None:
+            rid = self._extension_text(data, self._rrid_id)
+            repaired = True
+        if rid is None:
+            return None
+        mid = self._extension_text(data, self._mid_id)
+        producer = None
+        if mid is not None:
+            producer = self._rid_listeners.get((mid, rid))
+        else:  # no mid extension: the rid must name one encoding of this transport
+            found = [p for (_, r), p in self._rid_listeners.items() if r == rid]
+            producer = found[0] if len(found) == 1 else None
+        if producer is None or producer.closed:
+            return None
+        params = producer.params
+        if repaired:
+            rtx_pt = params.rtx_payload_type
+            if rtx_pt is None or params.rtx_ssrc or (data[1] & 0x7F) != rtx_pt:
+                return None
+            producer.bind_ssrc(ssrc, rtx=True)
+        else:
+            if params.ssrc:
+                return None  # the encoding's SSRC is known: another SSRC with its rid is refused
+            producer.bind_ssrc(ssrc)
+        self._rtp_listeners[ssrc] = producer
+        if producer.params.ssrc and (producer.params.rtx_ssrc or producer.params.rtx_payload_type is None):
+            self._rid_listeners = {k: p for k, p in self._rid_listeners.items() if p is not producer}
+        return producer
 
     def _receive_rtcp(self, data: bytes, now: float) -> None:
         try:
@@ -329,7 +435,12 @@ class WebRtcTransport:
                     if consumer is not None:
                         consumer.request_keyframe()
             elif isinstance(item, rtcp.Remb):
-                # Remembered per consumer; the producer sends the minimum upstream (send_reports).
+                # The transport's estimate (layer allocation); also remembered per consumer, for the
+                # publisher's REMB (send_reports).
+                if self._estimate_since is None or now - self._estimate_at > ESTIMATE_TTL_S:
+                    self._estimate_since = now
+                self.estimate_bps = item.bitrate
+                self._estimate_at = now
                 for ssrc in item.ssrcs:
                     consumer = self._consumers_by_ssrc.get(ssrc)
                     if consumer is not None:
@@ -397,16 +508,60 @@ class WebRtcTransport:
             raise ValueError("too many producers on this transport")
         if producer_id in self.producers:
             raise TypeError("duplicate producer id")
-        params = ProducerParams.from_dict(producer_id, data, self.params.rtx_buffer_ms)
+        encodings = data.get("encodings") or []
+        if not isinstance(encodings, list) or len(encodings) > 3:
+            raise ValueError("encodings must be a list of at most 3")
+        if len(encodings) < 2:  # one encoding (by rid, or by SSRC as usual)
+            if encodings:
+                data = {**data, **_encoding_fields(encodings[0])}
+            return self._add_producer(ProducerParams.from_dict(producer_id, data, self.params.rtx_buffer_ms))
+        # Simulcast: a producer per encoding, lowest first; the control plane knows the last one.
+        n = len(encodings)
+        all_params = [
+            ProducerParams.from_dict(
+                producer_id if i == n - 1 else f"{producer_id}.{i}",
+                {**data, **_encoding_fields(enc)},
+                self.params.rtx_buffer_ms,
+            )
+            for i, enc in enumerate(encodings)
+        ]
+        keys = [(p.mid, p.rid) for p in all_params if not p.ssrc]
+        ssrcs = [s for p in all_params for s in (p.ssrc, p.rtx_ssrc) if s]
+        if len(set(ssrcs)) != len(ssrcs) or len(set(keys)) != len(keys):
+            raise ValueError("encodings must differ in ssrc and rid")
+        if any(s in self._rtp_listeners for s in ssrcs) or any(k in self._rid_listeners for k in keys):
+            raise TypeError("ssrc or rid already in use")
+        layers = tuple(self._add_producer(p) for p in all_params)
+        top = layers[-1]
+        top.layers = layers
+        for layer in layers[:-1]:
+            layer.layer_of = top
+        return top
+
+    def _add_producer(self, params: ProducerParams) -> Producer:
         for ssrc in (params.ssrc, params.rtx_ssrc):
-            if ssrc is not None and ssrc in self._rtp_listeners:
+            if ssrc and ssrc in self._rtp_listeners:
                 raise TypeError("ssrc already in use")
+        if not params.ssrc and (params.rid is None or (params.mid, params.rid) in self._rid_listeners):
+            raise TypeError("an encoding without ssrc needs a rid not in use")
+        if params.producer_id in self.producers:
+            raise TypeError("duplicate producer id")
         producer = Producer(params, send_rtcp=self.send_rtcp, on_close=self._on_producer_close)
-        self.producers[producer_id] = producer
-        self._rtp_listeners[params.ssrc] = producer
+        self.producers[params.producer_id] = producer
+        if params.ssrc:
+            self._rtp_listeners[params.ssrc] = producer
+        else:
+            self._rid_listeners[(params.mid, params.rid or "")] = producer
         for ext_id, uri in params.header_extensions:
-            if uri == TWCC_URI and 1 <= ext_id <= 14:
-                self._twcc_id = ext_id
+            if 1 <= ext_id <= 14:
+                if uri == TWCC_URI:
+                    self._twcc_id = ext_id
+                elif uri == _MID_URI:
+                    self._mid_id = ext_id
+                elif uri == _RID_URI:
+                    self._rid_id = ext_id
+                elif uri == _RRID_URI:
+                    self._rrid_id = ext_id
         if params.rtx_ssrc is not None:
             self._rtp_listeners[params.rtx_ssrc] = producer
         self.params.router.register_producer(producer)
@@ -418,7 +573,11 @@ class WebRtcTransport:
         for ssrc in (producer.params.ssrc, producer.params.rtx_ssrc):
             if ssrc is not None and self._rtp_listeners.get(ssrc) is producer:
                 del self._rtp_listeners[ssrc]
-        self.params.notify(producer.id, "producerclose", {"reason": str(reason)})
+        key = (producer.params.mid, producer.params.rid or "")
+        if self._rid_listeners.get(key) is producer:
+            del self._rid_listeners[key]
+        if producer.layer_of is None:  # a lower simulcast layer closes with its track, unannounced
+            self.params.notify(producer.id, "producerclose", {"reason": str(reason)})
 
     def consume(self, consumer_id: str, producer_id: str, data: dict[str, Any]) -> Consumer:
         self._check_open()
@@ -430,16 +589,34 @@ class WebRtcTransport:
         if producer is None:
             raise TypeError("unknown producer")
         params = ConsumerParams.from_dict(consumer_id, data)
-        consumer = Consumer(
-            params,
-            producer.attach,
-            send_rtp=self.send_rtp,
-            send_rewritten=self.send_rtp_rewritten,
-            send_rtcp=self.send_rtcp,
-            on_close=self._on_consumer_close,
-            on_producer_closed=self._on_consumer_producer_closed,
-            paused=bool(data.get("paused", False)),
-        )
+        consumer: Consumer
+        if producer.layers:
+            preferred = data.get("spatialLayer")
+            consumer = SimulcastConsumer(
+                params,
+                [layer.attach for layer in producer.layers],
+                producer.params.mime_type,
+                send_rtp=self.send_rtp,
+                send_rewritten=self.send_rtp_rewritten,
+                send_rtcp=self.send_rtcp,
+                on_close=self._on_consumer_close,
+                on_producer_closed=self._on_consumer_producer_closed,
+                paused=bool(data.get("paused", False)),
+                preferred_layer=None
+                if preferred is None
+                else limits.in_range(preferred, 0, 2, "spatialLayer"),
+            )
+        else:
+            consumer = Consumer(
+                params,
+                producer.attach,
+                send_rtp=self.send_rtp,
+                send_rewritten=self.send_rtp_rewritten,
+                send_rtcp=self.send_rtcp,
+                on_close=self._on_consumer_close,
+                on_producer_closed=self._on_consumer_producer_closed,
+                paused=bool(data.get("paused", False)),
+            )
         self.consumers[consumer_id] = consumer
         self._consumers_by_ssrc[params.ssrc] = consumer
         if params.rtx_ssrc is not None:
@@ -450,6 +627,7 @@ class WebRtcTransport:
     def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
         if self.consumers.pop(consumer.id, None) is not None:
             self._rtx_sent_closed += consumer.retransmitted
+        self.allocation.pop(consumer.id, None)
         for ssrc in (consumer.params.ssrc, consumer.params.rtx_ssrc):
             if ssrc is not None and self._consumers_by_ssrc.get(ssrc) is consumer:
                 del self._consumers_by_ssrc[ssrc]
@@ -458,11 +636,82 @@ class WebRtcTransport:
         self.params.notify(consumer.id, "producerclose", {})
 
     # -- periodic ------------------------------------------------------------------------------------
+    def allocate_layers(self, now: float) -> None:
+        """Which layer each video consumer may have within the subscriber's estimate: audio first, the
+        lowest layers for all, then upgrades while they fit; video paused when nothing fits. Without a
+        usable estimate every consumer may have what it asked for."""
+        video = [c for c in self.consumers.values() if c.kind == "video" and c.producer is not None]
+        if not video:
+            return
+        since = self._estimate_since
+        estimate = self.estimate_bps
+        usable = (
+            estimate is not None
+            and since is not None
+            and now - since >= ESTIMATE_WARMUP_S
+            and now - self._estimate_at <= ESTIMATE_TTL_S
+        )
+        if not usable or estimate is None:
+            layers = {c.id: len(c.layer_bitrates()) - 1 for c in video}
+        else:
+            if any(
+                c.fraction_lost is not None and c.fraction_lost >= LOSS_CONGESTED
+                for c in self.consumers.values()
+            ):
+                self._congested_at = now
+            congested = now - self._congested_at < CONGESTION_MEMORY_S
+            audio = sum(c.bitrate for c in self.consumers.values() if c.kind == "audio" and not c.paused)
+            demands = [
+                VideoDemand(c.id, c.layer_bitrates(), c.wanted_layer, c.current_layer)
+                for c in video
+                if not c.paused
+            ]
+            budget = float(estimate) if congested else max(float(estimate), self._held_bps)
+            if now < self._trial_until:
+                budget = max(budget, self._trial_bps)
+            result = allocate(budget, float(audio), demands)
+            layers = result.layers
+            self._held_bps = result.allocated_bps * 1.5  # bitrates vary from second to second
+            self._plan_trial(now, congested, result.allocated_bps, result.wanted_bps, result.next_upgrade_bps)
+        for c in video:
+            layer = layers.get(c.id, len(c.layer_bitrates()) - 1)
+            if self.allocation.get(c.id) != layer:
+                self.allocation[c.id] = layer
+                c.set_max_layer(layer)
+
+    def _plan_trial(
+        self, now: float, congested: bool, allocated: float, wanted: float, next_upgrade: float | None
+    ) -> None:
+        if now < self._trial_until:
+            if congested and now - self._trial_until + TRIAL_S > 0.5:
+                self._trial_until = now  # loss during the trial: it failed, end it now
+            else:
+                return
+        if self._trial_until:  # a trial just ended: did the link carry the upgrade without loss?
+            self._trial_until = 0.0
+            if not congested:
+                self._trial_backoff = TRIAL_BACKOFF_S
+                self._below_since = now - TRIAL_BACKOFF_S  # room found: try the next step now
+            else:
+                self._trial_backoff = min(self._trial_backoff * TRIAL_BACKOFF_GROWTH, TRIAL_BACKOFF_MAX_S)
+                self._below_since = now
+        if next_upgrade is None or allocated >= wanted:
+            self._below_since = None
+            return
+        if self._below_since is None:
+            self._below_since = now
+        elif now - self._below_since >= self._trial_backoff:
+            self.trials += 1
+            self._trial_bps = next_upgrade / HEADROOM
+            self._trial_until = now + TRIAL_S
+
     def on_tick(self, now: float) -> None:
         for producer in self.producers.values():
             producer.on_tick(now)
+        if self.consumers:
+            self.allocate_layers(now)
         if self._twcc_id and self.srtp is not None and self.producers:
-            media_ssrc = next(iter(self.producers.values())).params.ssrc
+            media_ssrc = next((p.params.ssrc for p in self.producers.values() if p.params.ssrc), 0)
             for feedback in self._twcc.feedback(1, media_ssrc):
                 self.send_rtcp(feedback)
 
@@ -483,6 +732,44 @@ class WebRtcTransport:
             if sr is not None:
                 self.send_rtcp(sr)
 
+    def network_quality(self, now: float) -> int:
+        """TRTC's 0-6 grade of this transport (network_quality.py): as the SFU receives a publisher's
+        tracks (loss, jitter), or as a subscriber reports ours (loss, jitter, RTT) and its estimate
+        against what its consumers asked for. 0 before anything is measured (or while connecting), 6 when
+        nothing authenticated arrived for SILENT_S."""
+        if self.state != TransportState.CONNECTED:
+            return 0
+        if now - self.last_rx > SILENT_S:
+            return network_quality(connected=False)
+        losses: list[float] = []
+        jitters: list[float] = []
+        rtts: list[float] = []
+        for p in self.producers.values():
+            if p.fraction_lost is not None:
+                losses.append(p.fraction_lost)
+                jitters.append(p.jitter_ms)
+        wanted = 0.0
+        for c in self.consumers.values():
+            if c.fraction_lost is not None:
+                losses.append(c.fraction_lost)
+            if c.jitter_ms is not None:
+                jitters.append(c.jitter_ms)
+            if c.rtt_ms is not None:
+                rtts.append(c.rtt_ms)
+            if c.kind == "video" and not c.paused and c.producer is not None:
+                rates = c.layer_bitrates()
+                wanted += rates[min(c.wanted_layer, len(rates) - 1)]
+            elif not c.paused:
+                wanted += c.bitrate
+        usable = self.estimate_bps is not None and now - self._estimate_at <= ESTIMATE_TTL_S
+        return network_quality(
+            loss=max(losses) if losses else None,
+            jitter_ms=max(jitters) if jitters else None,
+            rtt_ms=max(rtts) if rtts else None,
+            estimate_bps=float(self.estimate_bps) if usable and self.estimate_bps is not None else None,
+            wanted_bps=wanted if usable and wanted > 1000 else None,
+        )
+
     def update_rates(self, now: float) -> None:
         """Once per report interval: bitrates (and frame rates) of every producer and consumer."""
         for producer in self.producers.values():
@@ -492,7 +779,7 @@ class WebRtcTransport:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "producers": {p.id: p.stats() for p in self.producers.values()},
+            "producers": {p.id: p.stats() for p in self.producers.values() if p.layer_of is None},
             "consumers": {c.id: c.stats() for c in self.consumers.values()},
         }
 
@@ -543,6 +830,9 @@ class WebRtcTransport:
             "txPackets": self.tx_packets,
             "producerIds": list(self.producers),
             "consumerIds": list(self.consumers),
+            "estimateBps": self.estimate_bps,
+            "allocation": dict(self.allocation),
+            "trials": self.trials,
             "consumers": [c.dump() for c in self.consumers.values()],
             "producers": [p.dump() for p in self.producers.values()],
         }

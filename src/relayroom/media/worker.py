@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.logs import LOG_FORMATS, setup_logging
+from relayroom.media.active_speaker import SpeakerReport
 from relayroom.media.channel import Channel
 from relayroom.media.consumer import Consumer
 from relayroom.media.ice import stun
@@ -34,6 +35,8 @@ from relayroom.media.ice.tcp_server import (
 from relayroom.media.pipe_transport import PipeTransport, PipeTransportParams
 from relayroom.media.producer import Producer
 from relayroom.media.router import Router, RouterParams
+from relayroom.media.rtp import limits
+from relayroom.media.simulcast_consumer import SimulcastConsumer
 from relayroom.media.types import CloseReason, IceTcpOptions, InvalidStateError
 from relayroom.media.udp_sender import UdpSender
 from relayroom.media.webrtc_transport import Addr, RouterLink, TransportParams, WebRtcTransport
@@ -42,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 TICK_S = 0.1
 REPORT_INTERVAL_S = 1.0
+QUALITY_INTERVAL_S = 2.0  # network quality grades per transport (TRTC's network-quality cadence)
 # Receive buffer of the shared UDP socket (the kernel doubles it: 512 KiB, a few hundred RTP packets).
 # It bounds how stale input can get when the worker's core is short of CPU: an overloaded worker must
 # drop, not queue. With 4 MiB (8 MiB effective) a worker getting slightly less CPU than its load held a
@@ -314,7 +318,7 @@ class Worker:
 
     # -- periodic work -------------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
-        last_reports = time.monotonic()
+        last_reports = last_quality = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
@@ -323,6 +327,10 @@ class Worker:
                     t.on_tick(now)
                 for pipe in list(self.pipes.values()):
                     pipe.on_tick(now)
+                for r in list(self.routers.values()):
+                    report = r.poll_speakers(now)
+                    if report is not None:
+                        self._notify(r.id, "speakers", speakers_data(report))
                 if now - last_reports >= REPORT_INTERVAL_S:
                     last_reports = now
                     wall = time.time()
@@ -335,6 +343,12 @@ class Worker:
                         pipe.update_rates(now)
                         pipe.send_reports(now, wall)
                     self._publish_pipe_stats()
+                if now - last_quality >= QUALITY_INTERVAL_S:
+                    last_quality = now
+                    for r in list(self.routers.values()):
+                        grades = {tid: t.network_quality(now) for tid, t in r.transports.items()}
+                        if grades:
+                            self._notify(r.id, "quality", grades)
             except Exception:
                 self.errors += 1
                 logger.exception("tick failed")
@@ -475,6 +489,7 @@ class Worker:
             "consumer.resume": _acting(self._consumer, Consumer.resume),
             "consumer.disableRtx": _acting(self._consumer, Consumer.disable_rtx),
             "consumer.setProducer": self._consumer_set_producer,
+            "consumer.setPreferredLayers": self._consumer_set_preferred_layers,
             # pipes between the routers of one room on two workers (media/pipe_transport.py)
             "router.createPipeTransport": self._router_create_pipe_transport,
             "pipeTransport.connect": self._pipe_connect,
@@ -636,8 +651,25 @@ class Worker:
 
     def _consumer_set_producer(self, consumer_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
         producer = self._producer(str(data["producerId"]))
-        self._consumer(consumer_id).set_producer(producer.kind, producer.attach)
+        consumer = self._consumer(consumer_id)
+        if isinstance(consumer, SimulcastConsumer):
+            consumer.set_layers(producer.kind, [p.attach for p in producer.layers or (producer,)])
+        else:  # one encoding out: the full-resolution one (a simulcast producer's last)
+            consumer.set_producer(producer.kind, producer.attach)
         return {}
+
+    def _consumer_set_preferred_layers(self, consumer_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        spatial = limits.in_range(data["spatialLayer"], 0, 2, "spatialLayer")
+        temporal = data.get("temporalLayer")
+        self._consumer(consumer_id).set_preferred_layers(
+            spatial, 3 if temporal is None else limits.in_range(temporal, 0, 3, "temporalLayer")
+        )
+        return {}
+
+
+def speakers_data(report: SpeakerReport) -> dict[str, Any]:
+    """The ``speakers`` notification (docs/channel.md)."""
+    return {"volumes": [[pid, volume] for pid, volume in report.volumes], "dominant": report.dominant}
 
 
 Handler = Callable[[str | None, dict[str, Any]], dict[str, Any]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from relayroom.auth.usersig import gen_usersig
@@ -83,7 +83,13 @@ class FakeMedia:
     async def close_router(self, router_id: str) -> None:
         self.calls.append(("close_router", (router_id,)))
 
-    async def publish(self, router_id: str, participant_id: str, offer_sdp: str) -> PublishResult:
+    async def publish(
+        self,
+        router_id: str,
+        participant_id: str,
+        offer_sdp: str,
+        small_mids: Mapping[str, str] | None = None,
+    ) -> PublishResult:
         self.calls.append(("publish", (router_id, participant_id)))
         producers = []
         for i, token in enumerate(offer_sdp.split()):
@@ -94,6 +100,11 @@ class FakeMedia:
             s: TrackSource = "sub" if source == "sub" else "main"
             producers.append(ProducerInfo(f"prod-{next(self._ids)}", participant_id, k, s, str(i), 1000 + i))
         return PublishResult(answer_sdp="answer", producers=producers)
+
+    async def set_small_stream(
+        self, router_id: str, participant_id: str, publisher_id: str, small: bool
+    ) -> None:
+        self.calls.append(("set_small_stream", (router_id, participant_id, publisher_id, small)))
 
     async def unpublish(self, router_id: str, participant_id: str, producer_id: str) -> None:
         self.calls.append(("unpublish", (router_id, participant_id, producer_id)))

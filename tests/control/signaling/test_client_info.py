@@ -26,7 +26,8 @@ def test_device_type_and_sdk_version_are_read_and_optional() -> None:
     assert (req.data.device_type, req.data.sdk_version) == ("Web Chrome 120 (Linux)", "relayroom-web/0.1.0")
     plain = parse_request(_enter())
     assert isinstance(plain.data, EnterData) and (plain.data.device_type, plain.data.sdk_version) == ("", "")
-    assert parse_request(_enter(deviceType="é" * 64)).data.device_type == "é" * 64
+    long = parse_request(_enter(deviceType="é" * 64)).data
+    assert isinstance(long, EnterData) and long.device_type == "é" * 64
 
 
 @pytest.mark.parametrize(

@@ -287,7 +287,7 @@ async def test_devices_permissions_statics_and_what_is_not_offered(server: Serve
     )
     assert statics["result"] is True
     assert statics["detail"]["isH264EncodeSupported"] and statics["detail"]["isVp8DecodeSupported"]
-    assert statics["detail"]["isSmallStreamSupported"] is False
+    assert statics["detail"]["isSmallStreamSupported"] is True
     assert statics["cams"] and all(c == ["videoinput", True, True] for c in statics["cams"])
     assert statics["mics"] >= 1
 
@@ -330,9 +330,6 @@ async def test_devices_permissions_statics_and_what_is_not_offered(server: Serve
           await attempt('use', () => rr.use({plugin: {}}));
           await attempt('callExperimentalAPI', () => rr.callExperimentalAPI('enableAudioFrameEvent', {}));
           await attempt('on audio-frame', () => rr.on(RelayRoom.EVENT.AUDIO_FRAME, () => {}));
-          await attempt('small stream', () => rr.updateLocalVideo({option: {small: true}}));
-          await attempt('remote small',
-            () => rr.startRemoteVideo({userId: 'x', view: 'remote', option: {small: true}}));
           return out;
         }"""
     )
@@ -341,8 +338,6 @@ async def test_devices_permissions_statics_and_what_is_not_offered(server: Serve
         "use": [5200, 5210],
         "callExperimentalAPI": [5200, 0],
         "on audio-frame": [5200, 0],
-        "small stream": [5200, 5206],
-        "remote small": [5200, 5206],
     }
 
 

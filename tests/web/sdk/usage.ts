@@ -14,7 +14,8 @@ export async function call(sdkAppId: number, userSig: string, view: HTMLElement)
   if (!result || cameras.length === 0) return;
 
   rr.on(RelayRoom.EVENT.REMOTE_VIDEO_AVAILABLE, ({userId, streamType}) => {
-    void rr.startRemoteVideo({userId, streamType, view: `tile-${userId}`, option: {fillMode: 'contain'}});
+    void rr.startRemoteVideo({userId, streamType, view: `tile-${userId}`, option: {fillMode: 'contain', small: true}});
+    void rr.updateRemoteVideo({userId, option: {small: false}});
   });
   rr.on(EVENT.REMOTE_USER_EXIT, ({userId, reason}) => {
     const why: 0 | 1 | 2 | 3 = reason;
@@ -51,7 +52,8 @@ export async function call(sdkAppId: number, userSig: string, view: HTMLElement)
     await rr.enterRoom(config);
     await rr.switchRole('anchor', {privateMapKey: 'pmk'});
     await rr.startLocalAudio({option: {profile: 'high'}});
-    await rr.startLocalVideo({view, option: {profile: '720p', mirror: false}});
+    await rr.startLocalVideo({view, option: {profile: '720p', mirror: false, small: '180p'}});
+    await rr.updateLocalVideo({option: {small: true}});
     await rr.updateLocalVideo({option: {profile: {width: 640, height: 360, frameRate: 30}}});
     await rr.startScreenShare({option: {profile: '1080p', systemAudio: true}});
     await rr.updateScreenShare({publish: false, option: {fillMode: 'cover'}});

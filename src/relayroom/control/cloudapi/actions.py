@@ -591,9 +591,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "RemoveUserByStrRoomId": _spec(
         remove_user_by_str_room_id, "room", "SdkAppId RoomId UserIds", changes_state=True
     ),
-    "SetUserBlocked": _spec(
-        set_user_blocked, "room", "SdkAppId RoomId UserId IsMute", changes_state=True
-    ),
+    "SetUserBlocked": _spec(set_user_blocked, "room", "SdkAppId RoomId UserId IsMute", changes_state=True),
     "SetUserBlockedByStrRoomId": _spec(
         set_user_blocked_by_str_room_id, "room", "SdkAppId StrRoomId UserId IsMute", changes_state=True
     ),

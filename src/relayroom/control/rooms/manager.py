@@ -166,11 +166,22 @@ class EnterParams:
     client: ClientInfo = field(default_factory=ClientInfo)
 
 
+def _small_mids(tracks: Sequence[DeclaredTrack]) -> dict[str, str]:
+    """Small stream m-line -> the main camera's m-line, from a publish request's declared tracks."""
+    big = next(
+        (t.mid for t in tracks if t.kind == "video" and t.source == "main" and not t.small and t.mid), None
+    )
+    if big is None:
+        return {}
+    return {t.mid: big for t in tracks if t.small and t.kind == "video" and t.mid and t.mid != big}
+
+
 @dataclass(frozen=True)
 class DeclaredTrack:
     kind: MediaKind
     source: TrackSource
     mid: str | None = None
+    small: bool = False  # the small stream of the main camera, sent as a track of its own
 
 
 _CUSTOM_MAX_BYTES = 1024
@@ -570,7 +581,9 @@ class RoomManager:
             if p.closed:
                 raise RoomError(ErrorCode.NOT_IN_ROOM, "not in a room")
             try:
-                result = await self._media.publish(room.router_id, p.participant_id, offer_sdp)
+                result = await self._media.publish(
+                    room.router_id, p.participant_id, offer_sdp, _small_mids(tracks)
+                )
             except (ValueError, TypeError, UnsupportedError) as exc:
                 # The offer's own fault (malformed, out of range, unsupported): the publisher is told why.
                 raise RoomError(ErrorCode.INVALID_PARAMETER, f"offer refused: {exc}") from None
@@ -578,7 +591,7 @@ class RoomManager:
                 self._log.exception("publish failed", extra={"participant": p.participant_id})
                 raise RoomError(ErrorCode.SERVER_ERROR, "publish failed in the media layer") from None
             p.media_lost_at = None
-            declared = {t.mid: t.source for t in tracks if t.mid is not None}
+            declared = {t.mid: t.source for t in tracks if t.mid is not None and not t.small}
             for closed_id in result.closed_producer_ids:
                 pub = p.publications.pop(closed_id, None)
                 if pub is not None:
@@ -687,7 +700,13 @@ class RoomManager:
                     await self._set_muted(room, p, pub, False)
 
     async def set_subscription(
-        self, p: Participant, user_id: str, stream_type: TrackSource, kind: MediaKind, wanted: bool
+        self,
+        p: Participant,
+        user_id: str,
+        stream_type: TrackSource,
+        kind: MediaKind,
+        wanted: bool,
+        small: bool | None = None,
     ) -> None:
         room = self._room_of(p)
         if wanted and p.permission_key_enforced:
@@ -697,6 +716,9 @@ class RoomManager:
         if remote is None or remote is p:
             raise RoomError(ErrorCode.REMOTE_USER_MISSING, f"user {user_id} is not in the room")
         p.overrides[(user_id, stream_type, kind)] = wanted
+        if small is not None and kind == "video" and stream_type == "main":
+            # big or small stream of that camera (kept for later publications of it too)
+            await self._media.set_small_stream(room.router_id, p.participant_id, remote.participant_id, small)
         self._subs.renegotiate(room, [p])
 
     async def set_answer(self, p: Participant, negotiation_id: int, answer_sdp: str) -> None:
@@ -831,6 +853,21 @@ class RoomManager:
         room = self._by_router.get(event.router_id or "")
         if room is None:
             return
+        if event.type is MediaEventType.SPEAKERS:
+            self._send_speakers(room, event.data)
+            return
+        if event.type is MediaEventType.NETWORK_QUALITY:
+            for p in list(room.participants.values()):
+                grades = event.data.get(p.participant_id)
+                if grades:
+                    p.send(
+                        "network-quality",
+                        {
+                            "uplinkNetworkQuality": grades["uplink"],
+                            "downlinkNetworkQuality": grades["downlink"],
+                        },
+                    )
+            return
         if event.type is MediaEventType.PRODUCER_CLOSED and event.producer_id:
             async with room.lock:
                 for p in room.participants.values():
@@ -864,6 +901,19 @@ class RoomManager:
                     # after the idle timeout if it does not.
                     p.media_lost_at = self._clock()
                     p.send("reconnect", {"reason": event.reason or "transport_closed"})
+
+    def _send_speakers(self, room: Room, data: dict[str, Any]) -> None:
+        """``audio-volume`` from the SFU's RFC 6464 levels to every member: each publishing member's
+        volume 0..100, loudest first, and the dominant speaker (docs/signalling.md §4)."""
+        users: dict[str, str] = {str(p.participant_id): p.user_id for p in room.participants.values()}
+        result = [
+            {"userId": users[pid], "volume": volume}
+            for pid, volume in data.get("volumes", ())
+            if pid in users
+        ]
+        dominant = users.get(str(data.get("dominant") or ""))
+        for p in list(room.participants.values()):
+            p.send("audio-volume", {"result": result, "dominantSpeaker": dominant})
 
     async def _reset_room(self, room: Room, reason: str) -> None:
         """The router is lost: members are told to reconnect (re-enter), the room starts over."""
@@ -899,7 +949,8 @@ class RoomManager:
                 for p in list(room.participants.values()):
                     idle_since = p.detached_at if p.detached_at is not None else p.last_seen
                     lost = p.media_lost_at is not None and now - p.media_lost_at > timeout
-                    if now - idle_since > timeout or lost:
+                    idle = now - idle_since > timeout and not p.held_by_media
+                    if idle or lost:
                         await self._remove(
                             room, p, ExitReason.TIMEOUT, notice=("reconnect", {"reason": "timeout"})
                         )

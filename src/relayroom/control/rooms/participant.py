@@ -78,6 +78,8 @@ class Participant:
     detached_at: float | None = None
     media_lost_at: float | None = None
     closed: bool = False
+    # No signalling socket (WHIP/WHEP): no heartbeats, the membership lasts as long as its media.
+    held_by_media: bool = False
     publications: dict[str, Publication] = field(default_factory=dict)
     # Producers the media layer currently forwards to this participant's recv transport.
     subscribed: set[str] = field(default_factory=set)

@@ -67,7 +67,9 @@ class SubscriptionNegotiator:
 
     def renegotiate(self, room: Room, participants: Iterable[Participant]) -> None:
         for p in participants:
-            if p.closed:
+            if p.closed or p.held_by_media:
+                # No signalling socket to take server offers (WHIP/WHEP): a viewer's receive side was
+                # set up by its own offer (control/whip/), a publisher receives nothing.
                 continue
             p.negotiator_wakeup.set()  # a negotiator waiting for a retry looks again now
             if p.negotiator is None or p.negotiator.done():

@@ -245,7 +245,7 @@ class Connection:
             self.participant = None
             return {}
         if isinstance(d, PublishData):
-            tracks = [DeclaredTrack(t.kind, t.stream_type, t.mid) for t in d.tracks]
+            tracks = [DeclaredTrack(t.kind, t.stream_type, t.mid, t.small) for t in d.tracks]
             result = await m.publish(p, d.sdp, tracks)
             return {
                 "sdp": result.answer_sdp,
@@ -265,7 +265,10 @@ class Connection:
         if isinstance(d, UnpublishData):
             return {"producerIds": await m.unpublish(p, d.producer_ids)}
         if isinstance(d, SubscribeData):
-            await m.set_subscription(p, d.user_id, d.stream_type, d.kind, req.type == "subscribe")
+            subscribe = req.type == "subscribe"
+            await m.set_subscription(
+                p, d.user_id, d.stream_type, d.kind, subscribe, d.small if subscribe else None
+            )
             return {}
         if isinstance(d, AnswerData):
             await m.set_answer(p, d.negotiation_id, d.sdp)

@@ -79,6 +79,7 @@ class TrackData(_Data):
     kind: MediaKindField
     stream_type: StreamTypeField = Field(default="main", alias="streamType")
     mid: StrictStr | None = None
+    small: StrictBool = False  # the main camera's small stream, sent as a track of its own
 
 
 class PublishData(_Data):
@@ -94,6 +95,7 @@ class SubscribeData(_Data):
     user_id: StrictStr = Field(alias="userId")
     stream_type: StreamTypeField = Field(default="main", alias="streamType")
     kind: MediaKindField
+    small: StrictBool | None = None  # video main: the small stream (true) or the big one (false)
 
 
 class AnswerData(_Data):

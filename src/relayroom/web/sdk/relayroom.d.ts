@@ -202,7 +202,8 @@ export interface LocalVideoConfig {
     profile?: VideoProfileName | VideoProfile;
     fillMode?: 'contain' | 'cover' | 'fill';
     mirror?: boolean;
-    /** The small stream (simulcast) is not offered: a truthy value is RtcError 5200/5206. */
+    /** Also send the small stream (a second, lower simulcast encoding): true = half the width and height
+     *  at a quarter of the bitrate, or a profile narrower than the big one. */
     small?: boolean | VideoProfileName | VideoProfile;
   };
 }
@@ -266,7 +267,8 @@ export interface RemoteVideoConfig {
   userId: string;
   streamType?: StreamType;
   view?: View;
-  /** small: true (the small stream) is refused with RtcError 5200/5206. */
+  /** small: true receives the publisher's small stream (its big one when it sends none); false the big one.
+   *  updateRemoteVideo switches at the publisher's next key frame. */
   option?: { fillMode?: 'contain' | 'cover' | 'fill'; mirror?: boolean; small?: boolean };
 }
 

@@ -46,7 +46,7 @@ describe('isSupported', () => {
       'isMediaDevicesSupported', 'isScreenShareSupported', 'isSmallStreamSupported', 'isVp8DecodeSupported',
       'isVp8EncodeSupported', 'isWebCodecsSupported', 'isWebRTCSupported']);
     assert.equal(detail.isH264EncodeSupported, true);
-    assert.equal(detail.isSmallStreamSupported, false);
+    assert.equal(detail.isSmallStreamSupported, true);
   });
 
   test('no WebRTC: not supported, every codec false', () => {

@@ -187,6 +187,12 @@ export class RelayRoom extends TRTCStatics {
       case 'error':
         this._events.emit(EVENT.ERROR, fromServerError(data, 'server'));
         return;
+      case 'audio-volume':
+        this._stats.serverVolumes(data);
+        return;
+      case 'network-quality':
+        this._stats.serverQuality(data);
+        return;
       default:
         // newer servers may add events within v1: ignore what we do not know
     }
@@ -486,25 +492,30 @@ export class RelayRoom extends TRTCStatics {
 
   // ------------------------------------------------------------------------------------ remote media
 
-  /** TRTC startRemoteVideo({userId, streamType: 'main'|'sub', view, option: {fillMode, mirror}}). */
+  /** TRTC startRemoteVideo({userId, streamType: 'main'|'sub', view, option: {fillMode, mirror, small}}).
+   *  `small: true` receives the camera's small stream; a publisher without one sends its big one. */
   async startRemoteVideo({userId, streamType = 'main', view, option = {}} = {}) {
     const fn = 'startRemoteVideo';
     this._assertAlive(fn);
     validateUserId(userId, fn);
     validateStreamType(streamType, fn);
     const el = resolveView(view, fn);
-    if (option && option.small) throw unsupported(fn, EXTRA_CODE.NOT_SUPPORTED_SMALL_VIDEO, 'the small stream is not supported');
     this._assertInRoom(fn);
     this._remote.showVideo(keyOf(userId, 'video', streamType), el, {mirror: !!option.mirror,
       fillMode: option.fillMode || (streamType === 'sub' ? 'contain' : 'cover')});
-    await this._subscriptions.set(userId, 'video', streamType, true, fn);
+    const small = streamType === 'main' && option && option.small !== undefined ? !!option.small : undefined;
+    await this._subscriptions.set(userId, 'video', streamType, true, fn, small);
   }
 
+  /** TRTC updateRemoteVideo: view, fillMode, mirror, and `small` (switch between small and big stream). */
   async updateRemoteVideo({userId, streamType = 'main', view, option = {}} = {}) {
     const key = keyOf(userId, 'video', streamType);
     if (!this._remote.hasView(key)) throw invalidOperation('updateRemoteVideo', 'startRemoteVideo first');
     this._remote.updateVideo(key, {view: view === undefined ? undefined : resolveView(view, 'updateRemoteVideo'),
       fillMode: option.fillMode, mirror: option.mirror === undefined ? undefined : !!option.mirror});
+    if (streamType === 'main' && option && option.small !== undefined) {
+      await this._subscriptions.set(userId, 'video', streamType, true, 'updateRemoteVideo', !!option.small);
+    }
   }
 
   /** TRTC stopRemoteVideo({userId, streamType}); `userId: '*'` stops all. */

@@ -100,8 +100,8 @@ export function supportReport(g = globalThis) {
     isWebCodecsSupported: typeof g.VideoEncoder === 'function' && typeof g.VideoDecoder === 'function',
     isMediaDevicesSupported: !!(md && md.getUserMedia),
     isScreenShareSupported: !!(md && md.getDisplayMedia),
-    // the SFU forwards one encoding per track: no small stream (docs/browser-sdk.md)
-    isSmallStreamSupported: false,
+    // big + small as two simulcast encodings of the camera (docs/browser-sdk.md)
+    isSmallStreamSupported: webrtc,
     isH264EncodeSupported: video.encode.has('h264'),
     isH264DecodeSupported: video.decode.has('h264'),
     isVp8EncodeSupported: video.encode.has('vp8'),

@@ -6,7 +6,7 @@
 
 import {AudioMixer, audioSource} from './audio-mixer.js';
 import {AUDIO_PROFILES, ERROR_CODE, EVENT, SCREEN_PROFILES, SLOTS, VIDEO_PROFILES} from './constants.js';
-import {RtcError, deviceError, invalid, invalidOperation, unsupported} from './errors.js';
+import {RtcError, deviceError, invalid, invalidOperation} from './errors.js';
 import {log} from './log.js';
 import {removePlayer, render, resolveView, setSource} from './player.js';
 import {profileOf} from './validate.js';
@@ -112,9 +112,10 @@ export class LocalStreams {
     const {view, publish = true, mute = false, option = {}} = config || {};
     const el = resolveView(view, fn);
     const profile = profileOf(option.profile, VIDEO_PROFILES, '480p', fn);
-    rejectSmall(option, fn);
+    const small = smallProfile(option.small, profile, fn);
     const track = await this._capture('video', () => captureVideo(option, profile, fn));
-    const local = {track, publish: publish !== false, mute: !!mute, option: {...option}, profile, view: el, el: null};
+    const local = {track, publish: publish !== false, mute: !!mute, option: {...option}, profile, small, view: el,
+      el: null};
     this._slots.video = local;
     track.enabled = !mute;
     if (el) local.el = this._preview(el, track, local.option, 'main');
@@ -127,9 +128,15 @@ export class LocalStreams {
     const local = this._slots.video;
     if (!local) throw invalidOperation(fn, 'startLocalVideo first');
     const {view, publish, mute, option = {}} = config || {};
-    rejectSmall(option, fn);
+    if (option.small !== undefined) {
+      // big + small needs a new sender (its encodings are fixed when created): the next publish makes it
+      local.small = smallProfile(option.small, local.profile, fn);
+    }
     if (option.profile !== undefined) {
       local.profile = profileOf(option.profile, VIDEO_PROFILES, '480p', fn);
+      if (local.small && local.option.small === true && option.small === undefined) {
+        local.small = smallProfile(true, local.profile, fn);
+      }
       try {
         await local.track.applyConstraints({width: local.profile.width, height: local.profile.height,
           frameRate: local.profile.frameRate});
@@ -365,7 +372,16 @@ async function captureScreen(profile, option, fn) {
   return {track: stream.getVideoTracks()[0], audioTrack};
 }
 
-/** The small stream (simulcast) is not supported: asking for it is TRTC's 5200/5206, not silently ignored. */
-function rejectSmall(option, fn) {
-  if (option && option.small) throw unsupported(fn, 5206, 'the small stream (simulcast) is not supported by RelayRoom');
+/** TRTC's small stream (option.small): true = half the big stream's width and height at a quarter of its
+ *  bitrate, or a profile (name or {width, height, frameRate, bitrate}); falsy = none. Sent as the lower
+ *  simulcast encoding of the camera (send-transport.js). */
+export function smallProfile(small, big, fn) {
+  if (!small) return null;
+  if (small === true) {
+    return {width: Math.round(big.width / 2), height: Math.round(big.height / 2), frameRate: big.frameRate,
+      bitrate: Math.max(100, Math.round(big.bitrate / 4))};
+  }
+  const p = profileOf(small, VIDEO_PROFILES, '180p', fn);
+  if (p.width >= big.width) throw invalid(fn, 'the small stream must be narrower than the big one');
+  return p;
 }

@@ -31,6 +31,17 @@ export function h264Preferences(codecs = globalThis.RTCRtpSender && RTCRtpSender
   return [...h264, ...codecs.filter((c) => c.mimeType.toLowerCase() === 'video/rtx')];
 }
 
+/** The small stream's encoding parameters next to the big `profile` (RFC 8853 simulcast, lowest first). */
+export function smallEncoding(profile, small) {
+  return {scaleResolutionDownBy: Math.max(1, profile.width / small.width), maxBitrate: small.bitrate * 1000,
+    maxFramerate: small.frameRate};
+}
+
+function encodingCount(tr) {
+  const params = tr.sender.getParameters();
+  return params.encodings && params.encodings.length > 1 ? params.encodings.length : 1;
+}
+
 /** publish-state-changed events between two sets of published slots, in slot order. */
 export function publishChanges(before, after) {
   const changes = [];
@@ -116,7 +127,8 @@ export class SendTransport {
     }
   }
 
-  /** The slot's profile as the sender's encoding limits (bitrate, frame rate). */
+  /** The slot's profile as the sender's encoding limits (bitrate, frame rate); with a small stream the
+   *  lower encoding gets the small profile's. */
   async applyEncoding(slot) {
     const tr = this._senders[slot];
     const local = this._local(slot);
@@ -124,8 +136,12 @@ export class SendTransport {
     try {
       const params = tr.sender.getParameters();
       if (!params.encodings || params.encodings.length === 0) return;
-      params.encodings[0].maxBitrate = local.profile.bitrate * 1000;
-      params.encodings[0].maxFramerate = local.profile.frameRate;
+      const top = params.encodings[params.encodings.length - 1];
+      top.maxBitrate = local.profile.bitrate * 1000;
+      top.maxFramerate = local.profile.frameRate;
+      if (params.encodings.length > 1 && local.small) {
+        Object.assign(params.encodings[0], smallEncoding(local.profile, local.small));
+      }
       await tr.sender.setParameters(params);
     } catch (e) {
       log.debug('setParameters failed', e && e.message);
@@ -194,9 +210,18 @@ export class SendTransport {
       const local = want[slot];
       let tr = this._senders[slot];
       if (tr && (tr.stopped || tr.currentDirection === 'stopped')) tr = this._senders[slot] = null;
+      if (tr && local && encodingCount(tr) !== (local.small ? 2 : 1)) {
+        // small stream switched on or off: a sender's encodings are fixed, so a new m-line replaces it
+        // (the server continues the subscribers' streams from the new producer)
+        tr.stop();
+        tr = this._senders[slot] = null;
+        changed = true;
+      }
       if (local) {
         if (!tr) {
-          const tr = pc.addTransceiver(local.track, {direction: 'sendonly'});
+          const init = {direction: 'sendonly'};
+          if (local.small) init.sendEncodings = [{rid: 's', ...smallEncoding(local.profile, local.small)}, {rid: 'b'}];
+          const tr = pc.addTransceiver(local.track, init);
           this._senders[slot] = tr;
           const prefs = this._codecs(slotKind(slot));
           if (prefs && tr.setCodecPreferences) tr.setCodecPreferences(prefs);

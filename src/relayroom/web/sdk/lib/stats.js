@@ -163,14 +163,22 @@ export function captureLevel(stats) {
   return level;
 }
 
+/** How long the server's audio levels and network grades stand in for the browser's own. */
+export const SERVER_VALUES_MS = 3000;
+
 /** The `audio-volume` result list: the local user ('' when capturing) and every remote user whose main
- *  audio is available, from the decoder's level (inbound-rtp audioLevel, `remoteStatisticsRows`). */
-export function volumeResult(localLevel, rows, isAvailable) {
+ *  audio is available: the server's volume (the SFU reads each packet's RFC 6464 level; `server`: Map
+ *  userId -> 0..100, or null), else the decoder's level (inbound-rtp audioLevel, `remoteStatisticsRows`). */
+export function volumeResult(localLevel, rows, isAvailable, server = null) {
   const result = [];
   if (localLevel !== null) result.push({userId: '', volume: Math.round(localLevel * 100), floatVolume: localLevel});
   const levels = new Map();
-  for (const row of rows) {
-    if (row.kind === 'audio' && row.streamType === 'main') levels.set(row.userId, row.audioLevel || 0);
+  if (server) {
+    for (const [userId, volume] of server) levels.set(userId, volume / 100);
+  } else {
+    for (const row of rows) {
+      if (row.kind === 'audio' && row.streamType === 'main') levels.set(row.userId, row.audioLevel || 0);
+    }
   }
   for (const [userId, level] of levels) {
     if (isAvailable(userId)) result.push({userId, volume: Math.round(level * 100), floatVolume: level});
@@ -193,6 +201,28 @@ export class StatsMonitor {
     this._volumeInBackground = false;
     this._recvCounters = null;
     this._bytes = null;
+    this._serverVolumes = null; // {levels: Map userId -> 0..100, at}
+    this._serverQuality = null; // {up, down, at}
+  }
+
+  /** `audio-volume` from the server: the SFU's levels of every publishing member. */
+  serverVolumes(data) {
+    const levels = new Map();
+    for (const r of Array.isArray(data.result) ? data.result : []) {
+      if (r && typeof r.userId === 'string' && Number.isFinite(r.volume)) levels.set(r.userId, r.volume);
+    }
+    this._serverVolumes = {levels, at: performance.now()};
+  }
+
+  /** `network-quality` from the server: this member's links as the SFU measures them. */
+  serverQuality(data) {
+    const grade = (g) => (Number.isInteger(g) && g >= 0 && g <= 6 ? g : 0);
+    this._serverQuality = {up: grade(data.uplinkNetworkQuality), down: grade(data.downlinkNetworkQuality),
+      at: performance.now()};
+  }
+
+  _fresh(value) {
+    return value && performance.now() - value.at <= SERVER_VALUES_MS ? value : null;
   }
 
   /** enableAudioVolumeEvaluation: every `interval` ms (≤ 0 turns it off); restarted by start(). */
@@ -241,6 +271,12 @@ export class StatsMonitor {
       down = connectionQuality(recvPc ? recvPc.connectionState : null, recvStats, 'down', this._recvCounters);
       this._recvCounters = down.counters;
     }
+    const server = this._fresh(this._serverQuality);
+    if (server && d.linkUp()) {
+      // the worse of what this browser and the SFU measure (0 = unknown on either side)
+      up = {...up, quality: Math.max(up.quality, server.up)};
+      down = {...down, quality: Math.max(down.quality, server.down)};
+    }
     d.emit(EVENT.NETWORK_QUALITY, networkQualityEvent(up, down));
     if (!d.wants(EVENT.STATISTICS)) return;
     const remoteByMid = new Map();
@@ -258,8 +294,10 @@ export class StatsMonitor {
     const sender = d.audioSender();
     let level = 0;
     if (d.sendPc() && sender && sender.track && local && !local.mute) level = captureLevel(await sender.getStats());
-    const rows = await this.remoteStatistics();
-    d.emit(EVENT.AUDIO_VOLUME, {result: volumeResult(local ? level : null, rows, d.remoteAudioAvailable)});
+    const server = this._fresh(this._serverVolumes);
+    const rows = server ? [] : await this.remoteStatistics();
+    d.emit(EVENT.AUDIO_VOLUME, {result: volumeResult(local ? level : null, rows, d.remoteAudioAvailable,
+      server ? server.levels : null)});
   }
 
   _startVolume() {
