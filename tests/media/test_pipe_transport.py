@@ -325,3 +325,34 @@ async def test_pipe_transport_feeds_its_producer_sends_pli_upstream_and_closes_w
         assert any(e == "producerclose" and t == "piped" for t, e, _ in notes)
     finally:
         origin.close()
+
+
+async def test_placement_keeps_members_on_the_origin_below_the_threshold_and_always_spreads_audience(
+    loopback: None,
+) -> None:
+    # capacity 4 consumers, threshold 0.5: the origin takes members until it carries 2 consumers
+    svc = MediaService(MediaParams(workers=2, loopback_only=True, pipe_threshold=0.5, worker_capacity=4))
+    await svc.start()
+    pub = None
+    try:
+        router_id = await svc.create_router("room-placement")
+        origin = svc.worker_for_router(router_id).index
+        pub, producer_ids = await publish(svc, router_id, "anchor", "red")  # audio + video
+        await svc.subscribe(router_id, "m1", producer_ids)  # origin: 0 consumers < 2
+        assert svc.placement(router_id)["m1"] == origin
+        await svc.subscribe(router_id, "m2", producer_ids)  # origin carries 2 now: least-loaded
+        assert svc.placement(router_id)["m2"] == 1 - origin
+        assert svc.consumer_loads() == {origin: 2, 1 - origin: 2}
+        await svc.subscribe(router_id, "m3", producer_ids)  # a tie goes to the origin
+        assert svc.placement(router_id)["m3"] == origin
+        await svc.subscribe(router_id, "fan", producer_ids, audience=True)  # audience: least-loaded
+        assert svc.placement(router_id)["fan"] == 1 - origin
+        # leaving members free their worker's load; the edge's pipes close with its last member
+        for user in ("m2", "fan"):
+            await svc.close_participant(router_id, user)
+        assert svc.consumer_loads()[1 - origin] == 0
+        assert (await svc.dump())["routers"][router_id]["edges"] == {}
+    finally:
+        if pub is not None:
+            await pub.close()
+        await svc.close()

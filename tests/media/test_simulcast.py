@@ -112,7 +112,7 @@ class IdentitySrtp:
         self.profile_name = "identity"
 
     def protect_rewritten(self, data: bytes, pt: int, seq: int, ts: int, ssrc: int) -> bytes:
-        return rewritten(data, pt, seq, ts, ssrc)
+        return bytes(rewritten(data, pt, seq, ts, ssrc))
 
 
 class Room:
@@ -141,7 +141,7 @@ class Room:
 
     def transport(self, tid: str) -> WebRtcTransport:
         t = self.router.create_webrtc_transport(tid)
-        t.srtp = IdentitySrtp()  # type: ignore[assignment]
+        t.srtp = IdentitySrtp()  # type: ignore[assignment,unused-ignore]
         t.tuple = ("127.0.0.1", 9)
         return t
 

@@ -89,3 +89,33 @@ def test_bad_forms_are_invalid_parameter(raw: str) -> None:
 def test_nesting_is_bounded() -> None:
     with pytest.raises(CloudApiError):
         form.unflatten([(".".join(["a"] * 40), "1")])
+
+
+_NAME = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
+_VALUE = st.one_of(st.text(max_size=10), st.integers(min_value=-(10**12), max_value=10**12))
+_TREE = st.recursive(
+    _VALUE,
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=4), st.dictionaries(_NAME, inner, min_size=1, max_size=4)
+    ),
+    max_leaves=8,
+)
+
+
+def _as_strings(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _as_strings(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_as_strings(x) for x in v]
+    return str(v)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_NAME, _TREE, max_size=6))
+def test_what_the_sdk_flattens_into_a_query_unflattens_to_the_same_parameters(params: dict[str, Any]) -> None:
+    from tencentcloud.common.abstract_client import AbstractClient
+
+    flat = AbstractClient._format_params(
+        AbstractClient.__new__(AbstractClient), None, params
+    )  # the SDK's GET/v1 form
+    assert form.unflatten(form.pairs(urlencode(flat))) == _as_strings(params)

@@ -115,13 +115,18 @@ async def test_room_and_media_events_go_to_their_own_urls_and_one_url_serves_bot
         assert latest["before"]["media_url"] == "" and latest["after"]["media_url"] == media.url, latest
 
 
-@pytest.mark.parametrize("bad", ["ftp://example.org/cb", "not a url", "http://" + "a" * 2100])
-async def test_both_urls_are_validated(tmp_path: Path, bad: str) -> None:
+async def test_both_urls_are_validated(tmp_path: Path) -> None:
     async with live_server(settings_for(tmp_path / "d")) as live:
         assert live.first is not None
-        for body in ({"media_url": bad}, {"url": "http://127.0.0.1:9/cb", "media_url": bad}, {"url": bad}):
-            r = await live.http.put(
-                f"/api/v1/applications/{live.first.sdkappid}/callback", headers=live.admin, json=body
-            )
-            assert r.status_code in (400, 422), (body, r.text)
-        assert (await _get(live))["url"] == "" and (await _get(live))["media_url"] == ""
+        for bad in ("ftp://example.org/cb", "not a url", "http://" + "a" * 2100):
+            for body in (
+                {"media_url": bad},
+                {"url": "http://127.0.0.1:9/cb", "media_url": bad},
+                {"url": bad},
+            ):
+                r = await live.http.put(
+                    f"/api/v1/applications/{live.first.sdkappid}/callback", headers=live.admin, json=body
+                )
+                assert r.status_code in (400, 422), (body, r.text)
+        got = await _get(live)
+        assert got["url"] == "" and got["media_url"] == ""

@@ -18,7 +18,8 @@ from relayroom.control.usage.meter import MeterParams
 from relayroom.storage.models import UsageBucket
 from tests.control.cloudapi.server import Live, live_server, settings_for
 from tests.control.whip.gst import gst_client, require_gstreamer
-from tests.web.conftest import Browser, artifact, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, artifact
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
 

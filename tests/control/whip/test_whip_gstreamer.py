@@ -11,7 +11,8 @@ from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, colour_close
 from tests.control.cloudapi.server import live_server, settings_for
 from tests.control.whip.gst import gst_client, require_gstreamer
-from tests.web.conftest import Browser, eventually, running_server
+from tests.serving import eventually
+from tests.web.conftest import Browser, running_server
 from tests.web.helpers import enter_and_publish, events, sdk_page, wait_media_from
 from tests.web.sdk.test_sdk import CENTRE_PIXEL
 

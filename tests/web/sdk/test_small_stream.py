@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import Browser, Server, eventually
+from tests.serving import eventually
+from tests.web.conftest import Browser, Server
 from tests.web.helpers import sdk_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
