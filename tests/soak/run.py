@@ -175,7 +175,11 @@ class Console:
         return False
 
     async def introspect(self, **flags: bool) -> dict[str, Any]:
-        r = await self.http.get("/debug/introspect", params={k: str(v).lower() for k, v in flags.items()})
+        # generous: a full collection or a tracemalloc diff of a long run takes tens of seconds when
+        # the machine is loaded
+        r = await self.http.get(
+            "/debug/introspect", params={k: str(v).lower() for k, v in flags.items()}, timeout=180
+        )
         r.raise_for_status()
         out: dict[str, Any] = r.json()
         return out
@@ -228,7 +232,9 @@ class Soak:
         self.cycles = 0
         self.failed: list[str] = []
         self.samples: list[dict[str, Any]] = []
+        self.missed_samples: list[str] = []
         self.started = time.monotonic()
+        self.out: Path = args.out
 
     async def lane(self, server: Server, console: Console, lane: int, stop_at: float) -> None:
         n = lane
@@ -253,7 +259,10 @@ class Soak:
                 break
             n += 1
             # objects by type (a full collection) every 10th sample: it stalls the server's loop a little
-            await self.sample(console, objects=n % 10 == 0)
+            try:
+                await self.sample(console, objects=n % 10 == 0)
+            except httpx.HTTPError as exc:  # a missed sample is noted, the soak goes on
+                self.missed_samples.append(f"{time.monotonic() - self.started:.0f} s: {exc!r}"[:200])
 
     async def sample(self, console: Console, **kw: Any) -> dict[str, Any]:
         cp = await console.introspect(**kw)
@@ -264,6 +273,8 @@ class Soak:
             "control_plane": cp,
         }
         self.samples.append(s)
+        with (self.out / "samples.jsonl").open("a") as f:  # kept even if the run dies before the end
+            f.write(json.dumps(s, sort_keys=True) + "\n")
         return s
 
     async def run(self) -> dict[str, Any]:
@@ -303,6 +314,7 @@ class Soak:
             "cycles": self.cycles,
             "failed_cycles": len(self.failed),
             "failed_examples": self.failed[:20],
+            "missed_samples": self.missed_samples,
             "warmup_cycles": verdict.warmup_cycles,
             "slopes_per_1k_cycles": verdict.slopes_per_1k_cycles,
             "thresholds": {
@@ -330,7 +342,10 @@ class Soak:
         only by that timeout."""
         deadline = time.monotonic() + within
         while True:
-            s = await self.sample(console, objects=True, diff=True)
+            try:
+                s = await self.sample(console, objects=True, diff=True)
+            except httpx.HTTPError:
+                s = await self.sample(console)
             if not leftovers(before, s["control_plane"]) or time.monotonic() > deadline:
                 return s
             await asyncio.sleep(2)
