@@ -153,7 +153,7 @@ def _api_section(s: dict[str, Any], ledger: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _soak_section(soak: dict[str, Any] | None) -> list[str]:
+def _soak_section(soak: dict[str, Any] | None, note: str = "") -> list[str]:
     if soak is None:
         return ["## Soak", "", "No soak result given (`make soak`, then `--soak soak-out/soak.json`).", ""]
     samples = soak["samples"]
@@ -169,6 +169,7 @@ def _soak_section(soak: dict[str, Any] | None) -> list[str]:
         f"({soak['failed_cycles'] / max(1, soak['cycles']):.1%}). "
         f"Verdict: **{'pass' if soak['ok'] else 'FAIL'}**.",
         "",
+        *([note, ""] if note else []),
         "One cycle: an anchor enters and publishes audio + video, a second member enters (every other "
         "cycle a live room, as audience) and receives the video, the anchor unpublishes and publishes "
         "audio again, the room ends (both leave, or an admin dismisses it through the console API).",
@@ -230,6 +231,9 @@ def _soak_section(soak: dict[str, Any] | None) -> list[str]:
             where = where.split("site-packages/")[-1]
             lines.append(f"| `{where}` | {g['size_diff'] / 1024:+.1f} KiB | {g['count_diff']:+d} |")
         lines.append("")
+    if soak.get("missed_samples"):
+        missed = len(soak["missed_samples"])
+        lines += [f"Samples missed (too slow under load, the run went on): {missed}.", ""]
     if soak["failures"]:
         lines += ["Failures:", "", *[f"- {f}" for f in soak["failures"]], ""]
     if soak["failed_examples"]:
@@ -288,7 +292,7 @@ def _open_items(
     return ["## Open items", "", *items, ""]
 
 
-def build(soak_path: Path | None, chaos_path: Path | None) -> str:
+def build(soak_path: Path | None, chaos_path: Path | None, soak_note: str = "") -> str:
     ledger = [json.loads(line) for line in LEDGER.read_text().splitlines() if line.strip()]
     s = summary(LEDGER)
     soak = json.loads(soak_path.read_text()) if soak_path and soak_path.exists() else None
@@ -305,7 +309,7 @@ def build(soak_path: Path | None, chaos_path: Path | None) -> str:
     ]
     lines += _fuzz_section(s, ledger)
     lines += _api_section(s, ledger)
-    lines += _soak_section(soak)
+    lines += _soak_section(soak, soak_note)
     chaos = chaos_results(chaos_path)
     lines += _chaos_section(chaos)
     lines += _open_items(s, soak, chaos)
@@ -319,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--soak", type=Path, default=Path("soak-out/soak.json"))
     ap.add_argument("--chaos", type=Path, default=Path("chaos-out/junit.xml"))
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--soak-note", default="", help="a sentence for the soak section (a run that was lost)")
     args = ap.parse_args(argv)
-    text = build(args.soak, args.chaos)
+    text = build(args.soak, args.chaos, args.soak_note)
     args.out.write_text(text)
     print(f"wrote {args.out}")
     return 0
