@@ -197,6 +197,9 @@ class Settings(BaseSettings):
     oplog: OplogSettings = Field(default_factory=OplogSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    # GET /debug/introspect (loopback clients only): process RSS, fds, asyncio tasks, objects by type,
+    # tracemalloc diff, DB pool, worker counters. For soak/leak runs; tracemalloc costs CPU: never in prod.
+    debug_introspection: bool = False
 
     @field_validator("regions", mode="before")
     @classmethod

@@ -281,6 +281,10 @@ class WebhookService:
             await self._http.aclose()
 
     # --- event intake (media path: enqueue only) --------------------------------------------------
+    def queue_depth(self) -> int:
+        """Room events received and not yet written to the outbox."""
+        return self._queue.qsize()
+
     def on_room_event(self, event: RoomEvent) -> None:
         if not self.closed:
             self._queue.put_nowait(event)
