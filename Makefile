@@ -12,7 +12,7 @@ TSC := node_modules/.bin/tsc
 # node's own test runner over the browser SDK's unit tests (tests/web/**/*.test.js)
 JS_TESTS = $(shell find tests/web -name '*.test.js' | sort)
 
-.PHONY: run test test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture clean setup
+.PHONY: run test test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture soak chaos reliability-report clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -77,6 +77,26 @@ fuzz: $(STAMP)
 # Re-record the seed corpora from a real local call (tests/fuzz/corpus/).
 fuzz-capture: $(STAMP)
 	$(BIN)/python -m tests.fuzz.capture
+
+# Soak: a real server with rooms churning for SOAK_MINUTES (default 30), sampled for RSS, fds, tasks,
+# objects and worker object counts; fails on growing trends or objects left after the rooms closed.
+# Writes $(SOAK_OUT)/soak.json and soak.png (docs/reliability.md explains the thresholds).
+SOAK_MINUTES ?= 30
+SOAK_OUT ?= soak-out
+soak: $(STAMP)
+	nice -n 10 $(BIN)/python -m tests.soak.run --minutes $(SOAK_MINUTES) --out $(SOAK_OUT)
+
+# Chaos scenarios with their expected outcomes asserted (tests/chaos/): the long ones (control-plane
+# SIGKILL and restart, disk full, a private PostgreSQL stopped and started) only run here.
+chaos: $(STAMP)
+	mkdir -p chaos-out
+	RELAYROOM_CHAOS=1 nice -n 10 $(BIN)/pytest -q -p no:cacheprovider --junitxml=chaos-out/junit.xml \
+		tests/chaos tests/client/test_client_features.py::test_worker_death_sends_reconnect_and_members_can_enter_again
+
+# docs/reliability.md (+ docs/reliability-soak.png) from the fuzz ledger, $(SOAK_OUT)/soak.json and
+# chaos-out/junit.xml: run `make fuzz`, `make soak` and `make chaos` first for a complete report.
+reliability-report: $(STAMP)
+	$(BIN)/python -m tests.reliability_report --soak $(SOAK_OUT)/soak.json --chaos chaos-out/junit.xml
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info .fuzz

@@ -1,6 +1,6 @@
 """deploy/kubernetes without a cluster: the manifests parse, set only settings that exist (and valid values),
 and hold together: no hostNetwork, media ports published UDP+TCP on the same numbers the workers announce,
-the node's address from the downward API, readiness on /healthz, a PodDisruptionBudget, a preStop."""
+the node's address from the downward API, readiness on /readyz, a PodDisruptionBudget, a preStop."""
 
 from __future__ import annotations
 
@@ -119,9 +119,10 @@ def test_probes_disruption_budget_drain_and_a_non_root_pod() -> None:
     [container] = pod["spec"]["containers"]
     http = one("ConfigMap", docs)["data"]["RELAYROOM_PORT"]
     named = {p["name"]: p["containerPort"] for p in container["ports"]}
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    paths = {"startupProbe": "/healthz", "readinessProbe": "/readyz", "livenessProbe": "/healthz"}
+    for probe, path in paths.items():
         get = container[probe]["httpGet"]
-        assert get["path"] == "/healthz" and str(named.get(get["port"], get["port"])) == http
+        assert get["path"] == path and str(named.get(get["port"], get["port"])) == http
     assert container["lifecycle"]["preStop"]["exec"]["command"]
     assert pod["spec"]["terminationGracePeriodSeconds"] >= 30
     pdb = one("PodDisruptionBudget", docs)

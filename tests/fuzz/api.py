@@ -63,6 +63,7 @@ PUBLIC = {
     ("GET", "/api/v1/privacy/consent-ages"),
     ("GET", "/api/v1/privacy/processing-records"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("POST", "/api/v1/auth/login"),
 }
 

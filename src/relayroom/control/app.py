@@ -14,12 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relayroom import __version__
 from relayroom.clock import Clock
 from relayroom.config import Settings
-from relayroom.control import limits
+from relayroom.control import limits, observability
 from relayroom.control.accounts.endpoints import router as accounts_router
 from relayroom.control.applications.endpoints import router as applications_router
 from relayroom.control.bootstrap import FirstStart
@@ -123,6 +124,18 @@ def create_app(
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, "invalid_input", _validation_message(exc))
 
+    async def _storage(_: Request, exc: Exception) -> JSONResponse:
+        # disk full, database down or locked for too long: nothing was committed; the client may retry.
+        # (asyncpg's failure to connect reaches us as the bare ConnectionRefusedError.)
+        cause = getattr(exc, "orig", None) or exc
+        log.error("database operation failed", extra={"error": cause.__class__.__name__})
+        response = _error(503, "storage_unavailable", "The database could not be written; retry later.")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    for storage_error in (OperationalError, InterfaceError, ConnectionError):
+        app.add_exception_handler(storage_error, _storage)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -150,8 +163,10 @@ def create_app(
 
     @app.get("/metrics", tags=["system"], include_in_schema=False)
     async def metrics() -> Response:
+        await observability.refresh(app)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    observability.install(app, settings, registry)  # /readyz, /metrics collectors, debug introspection
     for r in (
         accounts_router,
         applications_router,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from relayroom.clock import Clock, SystemClock
+from relayroom.cluster.identity import check_cluster_keys, key_fingerprint
 from relayroom.config import Settings
 from relayroom.control.accounts.service import AccountService
 from relayroom.control.accounts.throttle import InMemoryThrottleStore, LoginThrottle, ThrottleStore
@@ -125,7 +126,10 @@ class Container:
     async def start(self) -> FirstStart | None:
         """Everything, in order; returns the first start's credentials when the database was empty."""
         services = self.services
-        await self.ctx.db.migrate()
+        ctx = self.ctx
+        await ctx.db.migrate()
+        # A node with keys other than the database's refuses here (relayroom/cluster/identity.py).
+        await check_cluster_keys(ctx.db, key_fingerprint(ctx.keyring, ctx.signer, ctx.oplog_key))
         self._started = True
         # Before anything appends to the operation log: key a legacy chain, verify it, compare it with
         # the data dir's checkpoints, start the automatic checkpoints (control/oplog/integrity.py).
@@ -176,8 +180,11 @@ async def _retention_loop(services: Services) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await services.retention.run_due()
-            await services.requests.process_pending()
+            # One node of a cluster runs the schedule at a time (the jobs themselves are claimed too).
+            async with services.ctx.db.try_advisory_lock("retention.schedule") as mine:
+                if mine:
+                    await services.retention.run_due()
+                    await services.requests.process_pending()
         except Exception:
             log.exception("retention run failed; retried at the next tick")
 
@@ -189,7 +196,7 @@ def build_context(settings: Settings, clock: Clock) -> ControlContext:
         settings=settings,
         db=Database(settings.effective_database_url),
         keyring=Keyring(master),
-        signer=DeploymentSigner.load_or_create(settings.data_dir),
+        signer=DeploymentSigner.load_or_create(settings.data_dir, settings.signing_key_file),
         clock=clock,
         pseudonym_secret=ControlContext.derive_pseudonym_secret(master),
         oplog_key=derive_chain_key(master),
@@ -265,8 +272,12 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
                     live_max_anchors=r.live_max_anchors,
                     live_max_audience=r.live_max_audience,
                     idle_timeout_s=r.idle_timeout_s,
+                    # clients beat at least three times per idle timeout, so a short timeout (a setting)
+                    # never removes a member whose beat is merely late
+                    heartbeat_interval_s=min(10.0, r.idle_timeout_s / 3),
                 ),
                 observer=room_events,
+                wall_clock=ctx.clock.time,  # UserSig/PrivateMapKey windows follow the app's clock
                 registry=_given(params.room_registry, LocalRoomRegistry),
                 presence=_given(params.presence, LocalPresence),
                 node_id=params.node_id,

@@ -9,7 +9,7 @@ piece with ``app.dependency_overrides`` or by building the container with other
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -54,6 +54,7 @@ class RelayRoomApp(FastAPI):
 
     container: Container | None = None
     ready: bool = False  # /healthz: 200 once the container has started, 503 before and while draining
+    entry_metrics: Any = None  # /metrics' observer of enter outcomes (control/observability), if installed
 
 
 def find_container(app: ASGIApp) -> Container | None:
@@ -130,6 +131,11 @@ def get_moderation(c: ContainerDep) -> ModerationService:
     return c.moderation
 
 
+def get_entry_metrics(conn: HTTPConnection) -> Any:
+    """The signalling endpoint's observer of each enter's outcome (None on an app without /metrics)."""
+    return conn.app.entry_metrics if isinstance(conn.app, RelayRoomApp) else None
+
+
 def get_signal_connections(c: ContainerDep) -> SignalConnections:
     return c.signal_connections
 
@@ -151,6 +157,7 @@ ReplayCacheDep = Annotated[ReplayCache, Depends(get_replay_cache)]
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 IntegrityDep = Annotated[OplogIntegrity, Depends(get_integrity)]
 ModerationDep = Annotated[ModerationService, Depends(get_moderation)]
+EntryMetricsDep = Annotated[Any, Depends(get_entry_metrics)]
 SignalConnectionsDep = Annotated[SignalConnections, Depends(get_signal_connections)]
 IceServersDep = Annotated[IceServers, Depends(get_ice_servers)]
 

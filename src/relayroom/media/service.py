@@ -1199,6 +1199,40 @@ class MediaService:
             entry["consumers"].update(t.get("consumers") or {})
         return out
 
+    async def worker_metrics(self, timeout_s: float = 2.0) -> dict[int, dict[str, Any]]:
+        """``worker.metrics`` of each running worker by index (lifetime totals and current sizes);
+        a worker that does not answer within ``timeout_s`` is left out of this round."""
+        out: dict[int, dict[str, Any]] = {}
+        for w in self._workers:
+            if w is None or w.closed:
+                continue
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(timeout_s):
+                    out[w.index] = await w.request("worker.metrics")
+        return out
+
+    def workers_running(self) -> tuple[int, int]:
+        """(running, configured) media workers."""
+        return sum(1 for w in self._workers if w is not None and not w.closed), self._params.workers
+
+    async def counts(self) -> dict[str, Any]:
+        """Object counts per running worker (``worker.counts``) and the service's own bookkeeping."""
+        workers: list[dict[str, Any]] = []
+        for w in self._workers:
+            if w is None or w.closed:
+                continue
+            try:
+                c = await w.request("worker.counts")
+            except Exception as exc:
+                c = {"error": exc.__class__.__name__}
+            workers.append({"index": w.index, "pid": w.pid, **c})
+        return {
+            "workers": workers,
+            "routers": len(self._routers),
+            "participants": sum(len(s.participants) for s in self._routers.values()),
+            "producers": sum(len(s.producers) for s in self._routers.values()),
+        }
+
     async def dump(self) -> dict[str, Any]:
         workers: list[dict[str, Any]] = []
         for w in self._workers:

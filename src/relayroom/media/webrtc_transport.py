@@ -177,6 +177,11 @@ class WebRtcTransport:
         self.rx_packets = 0
         self.rx_errors = 0
         self.tx_packets = 0
+        # RTCP feedback from the subscriber (NACK items, PLI, FIR) and RTX sent by consumers that closed
+        self.nacks_received = 0
+        self.plis_received = 0
+        self.firs_received = 0
+        self._rtx_sent_closed = 0
 
     # -- parameters ----------------------------------------------------------------------------------
     def local_parameters(self) -> dict[str, Any]:
@@ -414,14 +419,17 @@ class WebRtcTransport:
                     if consumer is not None and block.ssrc == consumer.params.ssrc:  # not its RTX stream
                         consumer.receive_report(block, now)
             elif isinstance(item, rtcp.Nack):
+                self.nacks_received += 1
                 consumer = self._consumers_by_ssrc.get(item.media_ssrc)
                 if consumer is not None:
                     consumer.receive_nack(item.lost, now)
             elif isinstance(item, rtcp.Pli):
+                self.plis_received += 1
                 consumer = self._consumers_by_ssrc.get(item.media_ssrc)
                 if consumer is not None:
                     consumer.request_keyframe()
             elif isinstance(item, rtcp.Fir):
+                self.firs_received += 1
                 for ssrc, _ in item.entries:
                     consumer = self._consumers_by_ssrc.get(ssrc)
                     if consumer is not None:
@@ -617,7 +625,8 @@ class WebRtcTransport:
         return consumer
 
     def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
-        self.consumers.pop(consumer.id, None)
+        if self.consumers.pop(consumer.id, None) is not None:
+            self._rtx_sent_closed += consumer.retransmitted
         self.allocation.pop(consumer.id, None)
         for ssrc in (consumer.params.ssrc, consumer.params.rtx_ssrc):
             if ssrc is not None and self._consumers_by_ssrc.get(ssrc) is consumer:
@@ -801,6 +810,11 @@ class WebRtcTransport:
         self._set_state(TransportState.CLOSED, {"reason": str(reason)})
         self.params.on_close(self)
         self.params.notify(self.id, "transportclose", {"reason": str(reason)})
+
+    def feedback_counts(self) -> tuple[int, int, int, int]:
+        """(NACKs, PLIs, FIRs received, RTX packets sent) over the transport's life so far."""
+        rtx = self._rtx_sent_closed + sum(c.retransmitted for c in self.consumers.values())
+        return self.nacks_received, self.plis_received, self.firs_received, rtx
 
     def dump(self) -> dict[str, Any]:
         return {

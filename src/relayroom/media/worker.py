@@ -57,6 +57,15 @@ UDP_SEND_BUFFER = 4 * 1024 * 1024
 _SO_MEMINFO = 55
 
 
+def _rss_bytes() -> int:
+    """Current resident set size (ru_maxrss is the peak): /proc/self/statm pages, 0 where absent."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def disable_core_dumps() -> None:
     """Media must never reach disk: no core files from this process."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -88,6 +97,8 @@ class WorkerProtocol(asyncio.DatagramProtocol):
             if not data:
                 return
             b0 = data[0]
+            w.rx_packets += 1
+            w.rx_bytes += len(data)
             t = w.tuples.get(addr)
             # RFC 7983 demux. Hot path first: SRTP/SRTCP from a bound 5-tuple.
             if 127 < b0 < 192:
@@ -147,6 +158,12 @@ class Worker:
         self.dropped = 0
         self.errors = 0
         self.stun_rejected = 0
+        # lifetime totals for /metrics (datagrams on the UDP socket; feedback of transports that closed)
+        self.rx_packets = 0
+        self.rx_bytes = 0
+        self.tx_packets = 0
+        self.tx_bytes = 0
+        self.feedback_closed = [0, 0, 0, 0]  # NACKs, PLIs, FIRs received, RTX sent
         self._handlers = self._build_handlers()
         # ICE-TCP: None = off; tcp_port None = the UDP port's number (another one if that is taken
         # after an ephemeral UDP port)
@@ -238,11 +255,15 @@ class Worker:
     def sendto(self, data: bytes, addr: Addr) -> None:
         sender = self._sender
         if sender is not None:
+            self.tx_packets += 1
+            self.tx_bytes += len(data)
             sender.sendto(data, addr)
 
     def send_rtp(self, data: bytes, addr: Addr) -> None:
         sender = self._sender
         if sender is not None:
+            self.tx_packets += 1
+            self.tx_bytes += len(data)
             sender.queue(data, addr)
 
     def handle_stun(self, data: bytes, addr: Addr) -> None:
@@ -346,6 +367,8 @@ class Worker:
 
     def _make_transport_params(self, transport_id: str, router: RouterLink) -> TransportParams:
         def closed(t: WebRtcTransport) -> None:
+            for i, n in enumerate(t.feedback_counts()):
+                self.feedback_closed[i] += n
             if self.ufrags.get(t.ice_ufrag) is t:
                 del self.ufrags[t.ice_ufrag]
             if t.tuple is not None and self.tuples.get(t.tuple) is t:
@@ -444,6 +467,8 @@ class Worker:
         """Channel method -> handler(handler_id, data) (docs/channel.md lists each method)."""
         return {
             "worker.dump": self._worker_dump,
+            "worker.counts": self._worker_counts,
+            "worker.metrics": self._worker_metrics,
             "worker.createRouter": self._worker_create_router,
             "router.close": self._router_close,
             "router.createWebRtcTransport": self._router_create_webrtc_transport,
@@ -481,6 +506,61 @@ class Worker:
         if handler is None:
             raise TypeError(f"unknown method {method}")
         return handler(handler_id, data)
+
+    def _worker_counts(self, _: str | None, __: dict[str, Any]) -> dict[str, int]:
+        """How many of each object the worker holds (leak checks: all back at zero once rooms close).
+        Timers are the loop's scheduled callbacks beyond the worker's own tick; tasks beyond its own."""
+        transports = [t for r in self.routers.values() for t in r.transports.values()]
+        loop = asyncio.get_running_loop()
+        scheduled = getattr(loop, "_scheduled", ())  # asyncio's timer heap (no public accessor)
+        return {
+            "routers": len(self.routers),
+            "transports": len(transports),
+            "producers": sum(len(r.producers) for r in self.routers.values()),
+            "transportProducers": sum(len(t.producers) for t in transports),
+            "consumers": sum(len(t.consumers) for t in transports),
+            "producerConsumers": sum(
+                len(p.consumers) for r in self.routers.values() for p in r.producers.values()
+            ),
+            "tuples": len(self.tuples),
+            "ufrags": len(self.ufrags),
+            "pipes": len(self.pipes),
+            "timers": sum(1 for h in scheduled if not h.cancelled()),
+            "tasks": len(asyncio.all_tasks(loop)),
+            "workerTasks": len(self._tasks),
+            "tcpConnections": self._tcp.connection_count() if self._tcp is not None else 0,
+            "tcpBoundTransports": self._tcp.bound_transport_count() if self._tcp is not None else 0,
+        }
+
+    def _worker_metrics(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
+        """Lifetime totals and current sizes for the control plane's /metrics."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        transports = [t for r in self.routers.values() for t in r.transports.values()]
+        feedback = list(self.feedback_closed)
+        for t in transports:
+            for i, n in enumerate(t.feedback_counts()):
+                feedback[i] += n
+        sender = self._sender
+        udp = self.udp_socket_stats()
+        return {
+            "cpuSeconds": usage.ru_utime + usage.ru_stime,
+            "rssBytes": _rss_bytes(),
+            "routers": len(self.routers),
+            "transports": len(transports),
+            "producers": sum(len(r.producers) for r in self.routers.values()),
+            "consumers": sum(len(t.consumers) for t in transports),
+            "rxPackets": self.rx_packets,
+            "rxBytes": self.rx_bytes,
+            "txPackets": self.tx_packets,
+            "txBytes": self.tx_bytes,
+            "droppedWorker": self.dropped,
+            "droppedKernel": int(udp.get("udpRecvDrops", 0)),
+            "sendErrors": sender.send_errors if sender else 0,
+            "nacks": feedback[0],
+            "plis": feedback[1],
+            "firs": feedback[2],
+            "rtxSent": feedback[3],
+        }
 
     def _worker_dump(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -13,12 +13,13 @@ import base64
 import binascii
 import contextlib
 import logging
-from typing import Any
+import time
+from typing import Any, Protocol
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from relayroom.control.deps import IceServersDep, OptionalRoomsDep, SignalConnectionsDep
+from relayroom.control.deps import EntryMetricsDep, IceServersDep, OptionalRoomsDep, SignalConnectionsDep
 from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
@@ -57,13 +58,30 @@ router = APIRouter()
 _MAX_QUEUED_MESSAGES = 2000
 
 
+class EntryObserver(Protocol):
+    """Told of each enter request's outcome (/metrics: join latency, refusals by reason)."""
+
+    def entered(self, seconds: float) -> None: ...
+
+    def refused(self, reason: str) -> None: ...
+
+
+def _reason(code: int) -> str:
+    return ErrorCode(code).name if code in ErrorCode._value2member_map_ else str(int(code))
+
+
 class Connection:
     """One signalling socket. Implements the manager's EventSink."""
 
     def __init__(
-        self, websocket: WebSocket, manager: RoomManager, ice_servers: IceServers | None = None
+        self,
+        websocket: WebSocket,
+        manager: RoomManager,
+        ice_servers: IceServers | None = None,
+        entries: EntryObserver | None = None,
     ) -> None:
         self._ws = websocket
+        self._entries = entries
         self._manager = manager
         self._ice_servers = ice_servers or NoIceServers()
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
@@ -151,16 +169,23 @@ class Connection:
             await self._dispatch(request)
 
     async def _dispatch(self, req: Request) -> None:
+        started = time.perf_counter()
         try:
             data = await self._handle(req)
         except RoomError as exc:
             log.info("request refused", extra={"request": req.type, "code": int(exc.code)})
+            if req.type == "enter" and self._entries is not None:
+                self._entries.refused(_reason(int(exc.code)))
             self._push(response_error(req.id, exc))
             return
         except Exception:
             log.exception("request failed", extra={"request": req.type})
             self._push(response_error(req.id, RoomError(ErrorCode.SERVER_ERROR, "internal error")))
+            if req.type == "enter" and self._entries is not None:
+                self._entries.refused(ErrorCode.SERVER_ERROR.name)
             return
+        if req.type == "enter" and self._entries is not None:
+            self._entries.entered(time.perf_counter() - started)
         if data is not None:
             self._push(response_ok(req.id, data))
 
@@ -290,6 +315,7 @@ async def signal(
     manager: OptionalRoomsDep,
     connections: SignalConnectionsDep,
     ice_servers: IceServersDep,
+    entries: EntryMetricsDep,
 ) -> None:
     await websocket.accept()
     if manager is None:
@@ -299,7 +325,7 @@ async def signal(
     if connections.closing:
         await websocket.close(code=SHUTDOWN_CLOSE_CODE, reason=SHUTDOWN_CLOSE_REASON)
         return
-    conn = Connection(websocket, manager, ice_servers)
+    conn = Connection(websocket, manager, ice_servers, entries)
     connections.add(conn)
     try:
         await conn.run()

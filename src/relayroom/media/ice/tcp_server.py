@@ -185,6 +185,12 @@ class IceTcpServer:
                 self.counters.errors += 1
                 logger.exception("ice-tcp sweep failed")
 
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def bound_transport_count(self) -> int:
+        return len(self._by_transport)
+
     def stats(self) -> dict[str, Any]:
         c = self.counters
         return {

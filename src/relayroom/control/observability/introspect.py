@@ -1,0 +1,143 @@
+"""GET /debug/introspect: what a soak or leak run samples inside the control plane.
+
+Installed only when ``debug_introspection`` is set (RELAYROOM_DEBUG_INTROSPECTION=true), and then
+answers loopback clients only. ``?baseline=1`` starts tracemalloc (one frame per allocation: the CPU
+cost is real, which is why this is never on in production) and takes a snapshot; ``?diff=1`` lists the
+lines whose allocations grew most since; ``?objects=1`` runs a full collection and counts live objects
+by type. A plain sample is cheap (no collection, no snapshot): a soak can take one every few seconds.
+
+What one sample holds: this process's RSS and open fds, asyncio tasks, the number of objects the
+garbage collector tracks, tracemalloc's traced size, the database pool's checked-out connections, rooms
+and members, and each media worker's pid, RSS, fds and object counts (``worker.counts``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+import tracemalloc
+from collections import Counter
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+
+LOOPBACK = {"127.0.0.1", "::1"}
+TOP_TYPES = 40
+TOP_LINES = 15
+
+
+def proc_sample(pid: int | str = "self") -> dict[str, int]:
+    """RSS (kB) and open fds of a process from /proc (Linux); zeros where it cannot be read."""
+    out = {"rss_kb": 0, "fds": 0}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    out["rss_kb"] = int(line.split()[1])
+                    break
+        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def objects_by_type(top: int = TOP_TYPES) -> dict[str, int]:
+    counts: Counter[str] = Counter(type(o).__qualname__ for o in gc.get_objects())
+    return dict(counts.most_common(top))
+
+
+class Introspector:
+    """Samples are cheap by default (no full collection, no snapshot) so that sampling every few
+    seconds does not stall the event loop; ``objects`` (gc.collect + live objects by type) and the
+    tracemalloc snapshots (``baseline``, ``diff``) are asked for when wanted."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._baseline: tracemalloc.Snapshot | None = None
+
+    @staticmethod
+    def _snapshot() -> tracemalloc.Snapshot:
+        return tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen *>")]
+        )
+
+    def _tracemalloc(self, baseline: bool, diff: bool) -> dict[str, Any]:
+        if baseline and not tracemalloc.is_tracing():
+            tracemalloc.start(1)
+        if not tracemalloc.is_tracing():
+            return {"tracing": False}
+        current, peak = tracemalloc.get_traced_memory()
+        out: dict[str, Any] = {"tracing": True, "current": current, "peak": peak}
+        if diff and self._baseline is not None:
+            grown = []
+            for stat in self._snapshot().compare_to(self._baseline, "lineno")[:TOP_LINES]:
+                frame = stat.traceback[0]
+                grown.append(
+                    {
+                        "where": f"{frame.filename}:{frame.lineno}",
+                        "size_diff": stat.size_diff,
+                        "count_diff": stat.count_diff,
+                    }
+                )
+            out["grown_since_baseline"] = grown
+        if baseline:
+            self._baseline = self._snapshot()
+        return out
+
+    async def sample(
+        self, objects: bool = False, baseline: bool = False, diff: bool = False
+    ) -> dict[str, Any]:
+        from relayroom.control.observability import state_of
+
+        state = state_of(self._app)
+        t0 = time.perf_counter()
+        out: dict[str, Any] = {"pid": os.getpid(), **proc_sample(), "asyncio_tasks": len(asyncio.all_tasks())}
+        if objects:
+            gc.collect()
+            out["objects_by_type"] = objects_by_type()
+        out["gc_objects"] = len(gc.get_objects())
+        out["tracemalloc"] = self._tracemalloc(baseline, diff)
+        services = getattr(state, "services", None)
+        engine = getattr(getattr(getattr(services, "ctx", None), "db", None), "engine", None)
+        if engine is not None:
+            pool = engine.pool
+            checked_out = getattr(pool, "checkedout", None)
+            out["db"] = {
+                "dialect": engine.dialect.name,
+                "checked_out": checked_out() if callable(checked_out) else None,
+                "pool": pool.status(),
+            }
+        rooms = getattr(state, "rooms", None)
+        if rooms is not None:
+            listed = rooms.list_rooms()
+            out["rooms"] = {"rooms": len(listed), "members": sum(r["members"] for r in listed)}
+        media = getattr(state, "media", None)
+        if media is not None:
+            counts = await media.counts()
+            for w in counts["workers"]:
+                if w.get("pid"):
+                    w.update(proc_sample(w["pid"]))
+            out["media"] = counts
+        signal = getattr(state, "signal_connections", None)
+        if signal is not None and hasattr(signal, "__len__"):
+            out["signal_connections"] = len(signal)
+        out["sample_seconds"] = round(time.perf_counter() - t0, 3)
+        return out
+
+
+def install(app: FastAPI) -> None:
+    """Add GET /debug/introspect (not in the OpenAPI schema) to an app whose settings enable it."""
+    introspector = Introspector(app)
+    router = APIRouter()
+
+    @router.get("/debug/introspect", include_in_schema=False)
+    async def introspect(
+        request: Request, objects: bool = False, baseline: bool = False, diff: bool = False
+    ) -> dict[str, Any]:
+        if request.client is None or request.client.host not in LOOPBACK:
+            raise HTTPException(status_code=404, detail="Not Found")
+        return await introspector.sample(objects=objects, baseline=baseline, diff=diff)
+
+    app.include_router(router)
