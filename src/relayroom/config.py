@@ -174,6 +174,15 @@ class Settings(BaseSettings):
     log_format: LogFormat = "auto"
     dev: bool = False  # dev-only conveniences (demo UserSig endpoint); never in production
     master_key: str | None = None  # base64 32 bytes; default: data_dir/master.key (created 0600)
+    # The Ed25519 key that signs receipts and checkpoints (PEM); default: data_dir/signing.key. A
+    # cluster's nodes all mount the same file (and share master_key): see docs/cluster.md.
+    signing_key_file: Path | None = None
+    # Cluster (docs/cluster.md). node_id: default hostname + a short random suffix, kept in
+    # data_dir/node-id. redis_url absent: a single node. public_url: where clients and other nodes
+    # reach this node's HTTP/WebSocket (default: http(s)://host:port).
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    redis_url: str | None = None
+    public_url: str | None = None
     # HTTPS without a proxy: PEM certificate chain and private key (uvicorn's TLS); both or neither
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -210,6 +219,41 @@ class Settings(BaseSettings):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both (or neither)")
         return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgres(self) -> Settings:
+        if self.redis_url and self.is_sqlite:
+            raise ValueError(
+                "redis_url is set (a cluster node) but the database is SQLite: every node of a cluster "
+                "shares one PostgreSQL database; set database_url (RELAYROOM_DATABASE_URL) to a "
+                "postgresql+asyncpg:// URL, or unset redis_url for a single node"
+            )
+        return self
+
+    @field_validator("redis_url", "public_url")
+    @classmethod
+    def _url_shape(cls, v: str | None, info: Any) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        schemes = (
+            ("redis://", "rediss://", "unix://")
+            if info.field_name == "redis_url"
+            else ("http://", "https://")
+        )
+        if not v.startswith(schemes):
+            raise ValueError(f"{info.field_name} must start with one of {', '.join(schemes)}")
+        return v.rstrip("/") if info.field_name == "public_url" else v
+
+    @property
+    def clustered(self) -> bool:
+        return self.redis_url is not None
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        return f"{self.http_scheme}://{self.host}:{self.port}"
 
     @property
     def http_scheme(self) -> str:

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relayroom import __version__
 from relayroom.clock import Clock, SystemClock
+from relayroom.cluster.identity import check_cluster_keys, key_fingerprint
 from relayroom.config import Settings
 from relayroom.control import limits, observability
 from relayroom.control.accounts.endpoints import router as accounts_router
@@ -81,7 +82,7 @@ def build_context(settings: Settings, clock: Clock) -> ControlContext:
         settings=settings,
         db=Database(settings.effective_database_url),
         keyring=Keyring(master),
-        signer=DeploymentSigner.load_or_create(settings.data_dir),
+        signer=DeploymentSigner.load_or_create(settings.data_dir, settings.signing_key_file),
         clock=clock,
         pseudonym_secret=ControlContext.derive_pseudonym_secret(master),
         oplog_key=derive_chain_key(master),
@@ -141,8 +142,11 @@ async def _retention_loop(services: Services) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await services.retention.run_due()
-            await services.requests.process_pending()
+            # One node of a cluster runs the schedule at a time (the jobs themselves are claimed too).
+            async with services.ctx.db.try_advisory_lock("retention.schedule") as mine:
+                if mine:
+                    await services.retention.run_due()
+                    await services.requests.process_pending()
         except Exception:
             log.exception("retention run failed; retried at the next tick")
 
@@ -190,6 +194,9 @@ async def _start_media(
                 live_max_anchors=r.live_max_anchors,
                 live_max_audience=r.live_max_audience,
                 idle_timeout_s=r.idle_timeout_s,
+                # clients beat at least three times per idle timeout, so a short timeout (a setting)
+                # never removes a member whose beat is merely late
+                heartbeat_interval_s=min(10.0, r.idle_timeout_s / 3),
             ),
             observer=observers,
             wall_clock=services.ctx.clock.time,  # UserSig/PrivateMapKey windows follow the app's clock
@@ -220,6 +227,8 @@ def create_app(
         rooms: RoomManager | None = None
         ctx = build_context(settings, clock)
         await ctx.db.migrate()
+        # A node with keys other than the database's refuses here (relayroom/cluster/identity.py).
+        await check_cluster_keys(ctx.db, key_fingerprint(ctx.keyring, ctx.signer, ctx.oplog_key))
         services = Services.build(ctx)
         app.state.services = services
         # Before anything appends to the operation log: key a legacy chain, verify it, compare it with

@@ -7,6 +7,8 @@ wherever copies of the ciphertext live (WAL, dead tuples, backups): crypto-shred
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -66,6 +68,11 @@ class Keyring:
         if len(master_key) != 32:
             raise ValueError("master key must be 32 bytes")
         self._master = master_key
+
+    def fingerprint(self) -> bytes:
+        """A one-way fingerprint of the master key (HMAC under it): equal for equal keys, and it
+        reveals nothing of the key (the nodes of a cluster compare it: relayroom/cluster/identity.py)."""
+        return hmac.new(self._master, b"relayroom master key fingerprint v1", hashlib.sha256).digest()
 
     def new_data_key(self, account_id: str) -> bytes:
         """Return the wrapped form of a fresh data key for the account."""

@@ -24,7 +24,16 @@ class DeploymentSigner:
         self.public_key = key.public_key()
 
     @classmethod
-    def load_or_create(cls, data_dir: Path) -> DeploymentSigner:
+    def load_or_create(cls, data_dir: Path, key_file: Path | None = None) -> DeploymentSigner:
+        """``key_file`` (a cluster's shared, mounted key) must exist; the data dir's own key is
+        created 0600 on first start."""
+        if key_file is not None:
+            if not key_file.is_file():
+                raise ValueError(f"signing_key_file {key_file} is not a readable file")
+            key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError(f"{key_file} is not an Ed25519 private key (PEM)")
+            return cls(key)
         path = data_dir / "signing.key"
         if path.exists():
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)

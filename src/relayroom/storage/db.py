@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,7 +10,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Table, event, text
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from relayroom.datadir import secure_sqlite_files
@@ -51,9 +54,31 @@ def _upgrade(conn: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
+def lock_id(name: str) -> int:
+    """A PostgreSQL advisory lock's 64-bit key for a named job (stable across nodes and versions)."""
+    return int.from_bytes(hashlib.sha256(b"relayroom lock:" + name.encode()).digest()[:8], "big", signed=True)
+
+
+MIGRATIONS_LOCK = lock_id("migrations")
+
+
 async def migrate(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Nodes of a cluster starting together: one migrates, the others wait and find it done.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATIONS_LOCK})
         await conn.run_sync(_upgrade)
+
+
+def insert_for(dialect: str, table: Any) -> Any:
+    """The dialect's INSERT (with ``on_conflict_do_update`` / ``on_conflict_do_nothing``): both
+    PostgreSQL and SQLite (3.24+) have ``INSERT ... ON CONFLICT``."""
+    target: Table | Any = table
+    if dialect == "postgresql":
+        return pg_dialect.insert(target)
+    if dialect == "sqlite":
+        return sqlite_dialect.insert(target)
+    raise ValueError(f"no upsert for database dialect {dialect!r}")
 
 
 async def checkpoint_wal(engine: AsyncEngine) -> None:
@@ -99,6 +124,36 @@ class Database:
 
     async def migrate(self) -> None:
         await migrate(self.engine)
+
+    def insert(self, table: Any) -> Any:
+        """INSERT with ON CONFLICT for this database (see :func:`insert_for`)."""
+        return insert_for(self.dialect, table)
+
+    @asynccontextmanager
+    async def try_advisory_lock(self, name: str) -> AsyncIterator[bool]:
+        """Hold a cluster-wide lock named ``name`` while the block runs, if nobody else holds it.
+
+        Yields False (at once, without waiting) when another node holds it. PostgreSQL: a session
+        advisory lock on a connection of its own, released when the block ends (or the connection
+        drops with a dead node). SQLite: one node by design; always True.
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = lock_id(name)
+        async with self.engine.connect() as conn:
+            got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar())
+            await conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    try:
+                        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        await conn.commit()
+                    except Exception:
+                        # never hand a connection that may still hold the lock back to the pool
+                        await conn.invalidate()
 
     async def checkpoint_wal(self) -> None:
         await checkpoint_wal(self.engine)

@@ -156,6 +156,7 @@ async def test_media_is_relayed_and_never_written(tmp_path: Path, monkeypatch: p
         "relayroom.db-shm",
         "master.key",
         "signing.key",
+        "node-id",
         "first-start.txt",
     }
     blobs = [p.read_bytes() for p in files] + [out_path.read_bytes(), err_path.read_bytes()]

@@ -2,7 +2,9 @@
 monitoring actions (DescribeRoomInfo, DescribeUserInfo, DescribeUserEvent, DescribeScaleInfo, ...).
 
 Like the webhook outbox, the observer callback only enqueues; a writer task persists in batches.
-Rooms do not survive a restart, so rows left open by a previous process are closed on start.
+Rooms do not survive a restart, so rows left open by this node's previous process are closed on start;
+rows of other nodes sharing the database are theirs (a dead node's are closed by whoever notices it is
+gone, with :meth:`CallHistory.close_node_rows`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relayroom.cluster.identity import resolve_node_id
 from relayroom.control.context import ControlContext
 from relayroom.control.rooms.client_info import ClientInfo, client_ip
 from relayroom.control.rooms.manager import RoomEvent, RoomEventType
@@ -44,8 +47,9 @@ class _OpenCall:
 
 
 class CallHistory:
-    def __init__(self, ctx: ControlContext) -> None:
+    def __init__(self, ctx: ControlContext, node_id: str | None = None) -> None:
         self.ctx = ctx
+        self._node_id = node_id
         self._queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
         self._open: dict[str, _OpenCall] = {}
         self._task: asyncio.Task[None] | None = None
@@ -62,11 +66,36 @@ class CallHistory:
             self._queue.put_nowait(event)
             self._wake.set()
 
-    async def start(self) -> None:
-        now = int(self.ctx.clock.time())
+    @property
+    def node_id(self) -> str:
+        if self._node_id is None:
+            self._node_id = resolve_node_id(self.ctx.settings)
+        return self._node_id
+
+    async def close_node_rows(self, node_id: str | None, ts: int | None = None) -> int:
+        """Close the open room lives (and their stays) of ``node_id``, whose rooms are gone; ``None``:
+        rows written before rows had a node. Returns how many room lives were closed."""
+        ts = int(self.ctx.clock.time()) if ts is None else ts
+        owner = CallRoom.node_id.is_(None) if node_id is None else CallRoom.node_id == node_id
         async with self.ctx.db.write() as s:
-            await s.execute(update(CallUser).where(CallUser.leave_ts.is_(None)).values(leave_ts=now))
-            await s.execute(update(CallRoom).where(CallRoom.destroy_ts.is_(None)).values(destroy_ts=now))
+            ids = list(
+                (await s.execute(select(CallRoom.id).where(CallRoom.destroy_ts.is_(None), owner))).scalars()
+            )
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+                await s.execute(
+                    update(CallUser)
+                    .where(CallUser.leave_ts.is_(None), CallUser.call_id.in_(chunk))
+                    .values(leave_ts=ts)
+                )
+                await s.execute(update(CallRoom).where(CallRoom.id.in_(chunk)).values(destroy_ts=ts))
+        return len(ids)
+
+    async def start(self) -> None:
+        """Close what this node's previous process left open (and rows from before rows had a node);
+        never another live node's rows."""
+        now = int(self.ctx.clock.time())
+        await self.close_node_rows(self.node_id, now)
+        await self.close_node_rows(None, now)
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="call-history")
 
     async def close(self) -> None:
@@ -115,6 +144,7 @@ class CallHistory:
                 create_ts=ts,
                 destroy_ts=None,
                 creator="",
+                node_id=self.node_id,
             )
             s.add(row)
             await s.flush()

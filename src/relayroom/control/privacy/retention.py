@@ -221,20 +221,32 @@ class RetentionService:
             await self._after_purge()
         return outcomes
 
+    @staticmethod
+    async def _claim(s: AsyncSession, job_id: str) -> RetentionJob | None:
+        """The job's row, locked for this transaction; None when another node's purge holds it
+        (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite has one writer and ignores the clause)."""
+        found = await s.execute(
+            select(RetentionJob).where(RetentionJob.id == job_id).with_for_update(skip_locked=True)
+        )
+        return found.scalar_one_or_none()
+
     async def run_job(self, job_id: str, now: datetime | None = None) -> PurgeOutcome | None:
+        """Run one purge; None when it is done already or another node is running it now."""
         now = now or self.ctx.clock.now()
         async with self.ctx.db.write() as s:
-            job = await s.get(RetentionJob, job_id)
+            job = await self._claim(s, job_id)
             if job is None or job.state == "completed":
                 return None
             job.state = "running"
             job.attempts += 1
             job.started_at = job.started_at or now
         # One transaction for the purge itself: a crash leaves the job "running", and the next run
-        # repeats it from the start against whatever is left.
+        # repeats it from the start against whatever is left. The row stays locked until it commits: a
+        # second node finds it locked (skips it) or completed.
         async with self.ctx.db.write() as s:
-            job = await s.get(RetentionJob, job_id)
-            assert job is not None
+            job = await self._claim(s, job_id)
+            if job is None or job.state == "completed":
+                return None
             breach = now > job.deadline_at
             if job.scope == "account":
                 counts = await self._purge_account(s, job)

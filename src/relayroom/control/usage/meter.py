@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import text
 
 from relayroom.control.cloudapi.history import CallHistory
 from relayroom.control.context import ControlContext
 from relayroom.control.usage.tiers import COLUMN, TIERS, Tier, tier_for_pixels, video_rank
+from relayroom.storage.db import lock_id
 from relayroom.storage.models import CallQualitySample, UsageBucket
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,33 @@ class MeterParams:
 
 
 BucketKey = tuple[int, str, bool, str, int]  # sdkappid, room_id, str_room, user_id, 5-min bucket start
+_BUCKET_COLUMNS = ("sdkappid", "granularity", "bucket_start", "room_id", "str_room", "user_id")  # unique
+_FLUSH_LOCK = lock_id("usage.flush")
+
+
+def _bucket_rows(acc: dict[BucketKey, list[float]]) -> list[dict[str, Any]]:
+    """The 5-minute and daily rows to add, one per unique key (several 5-minute buckets fold into one
+    day), in key order (every flush touches rows in the same order)."""
+    rows: dict[tuple[Any, ...], list[float]] = {}
+    for (sdkappid, room_id, str_room, user_id, b5), secs in acc.items():
+        for gran, start in (("5min", b5), ("day", b5 // DAY * DAY)):
+            cur = rows.setdefault((sdkappid, gran, start, room_id, str_room, user_id), [0.0] * len(TIERS))
+            for i, x in enumerate(secs):
+                cur[i] += x
+    out = []
+    for key in sorted(rows):
+        sdkappid, gran, start, room_id, str_room, user_id = key
+        row: dict[str, Any] = dict(
+            sdkappid=sdkappid,
+            granularity=gran,
+            bucket_start=datetime.fromtimestamp(start, UTC),
+            room_id=room_id,
+            str_room=str_room,
+            user_id=user_id,
+        )
+        row.update({COLUMN[t]: rows[key][i] for i, t in enumerate(TIERS)})
+        out.append(row)
+    return out
 
 
 @dataclass(frozen=True)
@@ -287,6 +315,16 @@ class UsageMeter:
             if rtts:
                 self._sample(call_id, room, p.user_id, "", "rtt", ts, sum(rtts) / len(rtts))
 
+    def _upsert(self) -> Any:
+        """INSERT ... ON CONFLICT DO UPDATE adding the seconds: atomic on the row, whichever node (or
+        flush) wrote it first; no read-then-write."""
+        table = UsageBucket.__table__
+        stmt = self.ctx.db.insert(table)
+        return stmt.on_conflict_do_update(
+            index_elements=list(_BUCKET_COLUMNS),
+            set_={COLUMN[t]: table.c[COLUMN[t]] + stmt.excluded[COLUMN[t]] for t in TIERS},
+        )
+
     def add(
         self, sdkappid: int, room_id: int | str, user_id: str, tier: Tier, seconds: float, at: float
     ) -> None:
@@ -303,37 +341,12 @@ class UsageMeter:
                 return
             try:
                 async with self.ctx.db.write() as s:
-                    for (sdkappid, room_id, str_room, user_id, b5), secs in acc.items():
-                        for gran, start in (("5min", b5), ("day", b5 // DAY * DAY)):
-                            when = datetime.fromtimestamp(start, UTC)
-                            row = (
-                                await s.execute(
-                                    select(UsageBucket).where(
-                                        UsageBucket.sdkappid == sdkappid,
-                                        UsageBucket.granularity == gran,
-                                        UsageBucket.bucket_start == when,
-                                        UsageBucket.room_id == room_id,
-                                        UsageBucket.str_room == str_room,
-                                        UsageBucket.user_id == user_id,
-                                    )
-                                )
-                            ).scalar_one_or_none()
-                            if row is None:
-                                row = UsageBucket(
-                                    sdkappid=sdkappid,
-                                    granularity=gran,
-                                    bucket_start=when,
-                                    room_id=room_id,
-                                    str_room=str_room,
-                                    user_id=user_id,
-                                    **{COLUMN[t]: 0.0 for t in TIERS},
-                                )
-                                s.add(row)
-                            for i, t in enumerate(TIERS):
-                                if secs[i]:
-                                    col = COLUMN[t]
-                                    setattr(row, col, (getattr(row, col) or 0.0) + secs[i])
-                        await s.flush()
+                    rows = _bucket_rows(acc)
+                    if rows:
+                        if self.ctx.db.dialect == "postgresql":
+                            # Nodes flush one at a time (upserts of shared daily rows never deadlock).
+                            await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FLUSH_LOCK})
+                        await s.execute(self._upsert(), rows)
                     s.add_all(samples)
             except Exception:
                 # Keep the seconds for the next flush rather than losing them.

@@ -14,6 +14,12 @@ Delivery (TRTC's rules): POST the cJSON body with ``Sign`` and ``SdkAppId`` head
 the row is marked ``failed``. Rows of one application are sent one at a time in event order, so a
 healthy receiver sees events in order; a failing row does not hold back later ones.
 
+Several nodes on one database: a node claims the rows it sends (``claimed_by``, ``lease_until``) in a
+short transaction, ``SELECT ... FOR UPDATE SKIP LOCKED`` under a PostgreSQL advisory lock, and never
+claims rows of an application another node is sending (order per application holds across nodes).
+A lease covers the claimed rows' sends (one timeout each, in order) plus a margin; a node that dies
+mid-send leaves leases that expire, and another node sends those rows.
+
 Never logged: callback keys, signatures, bodies.
 """
 
@@ -32,9 +38,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relayroom.cluster.identity import resolve_node_id
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import InvalidInput, InvalidState, NotFound
 from relayroom.control.oplog.service import OplogService
@@ -42,6 +49,7 @@ from relayroom.control.principal import Principal
 from relayroom.control.rooms.manager import RoomEvent
 from relayroom.control.webhooks import body as cb_body
 from relayroom.control.webhooks.events import GROUP_MEDIA, GROUP_ROOM, CallbackEvent, Translator
+from relayroom.storage.db import lock_id
 from relayroom.storage.models import (
     Account,
     AccountStatus,
@@ -56,6 +64,7 @@ log = logging.getLogger(__name__)
 _KEY_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _ALNUM = string.ascii_letters + string.digits
 MAX_URL = 2083  # TRTC's limit for callback URLs
+_CLAIM_LOCK = lock_id("webhooks.claim")
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class WebhookParams:
     poll_interval_s: float = 1.0
     batch: int = 100
     config_cache_s: float = 5.0
+    lease_margin_s: float = 10.0  # a claim's lease: one timeout per claimed row of the app, plus this
 
 
 def _key_context(sdkappid: int) -> str:
@@ -107,8 +117,15 @@ def _group_url(cfg: CallbackConfig | None, group: int) -> str:
 
 
 class WebhookService:
-    def __init__(self, ctx: ControlContext, oplog: OplogService, params: WebhookParams | None = None) -> None:
+    def __init__(
+        self,
+        ctx: ControlContext,
+        oplog: OplogService,
+        params: WebhookParams | None = None,
+        node_id: str | None = None,
+    ) -> None:
         self.ctx = ctx
+        self._node_id = node_id
         self.oplog = oplog
         self.params = params or WebhookParams()
         self._queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
@@ -120,6 +137,12 @@ class WebhookService:
         self._http: httpx.AsyncClient | None = None
         self._has_url: dict[tuple[int, int], float] = {}  # (sdkappid, group) -> when seen set
         self.closed = False
+
+    @property
+    def node_id(self) -> str:
+        if self._node_id is None:
+            self._node_id = resolve_node_id(self.ctx.settings)
+        return self._node_id
 
     # --- console configuration ----------------------------------------------------------------
     async def _owned_app(self, session: AsyncSession, principal: Principal, sdkappid: int) -> Application:
@@ -226,6 +249,14 @@ class WebhookService:
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
+        # Claims this node holds are its previous process's (this one has sent nothing yet): release
+        # them, so a restarted node resends at once instead of after the leases run out.
+        async with self.ctx.db.write() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.claimed_by == self.node_id, WebhookDelivery.state == "pending")
+                .values(claimed_by=None, lease_until=None)
+            )
         self._http = httpx.AsyncClient(timeout=self.params.timeout_s, follow_redirects=False, trust_env=False)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -330,18 +361,7 @@ class WebhookService:
     async def deliver_due(self) -> bool:
         """One round: every due row, applications in parallel, each application's rows in order.
         Returns whether anything was attempted."""
-        now = self.ctx.clock.now()
-        async with self.ctx.db.read() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(WebhookDelivery)
-                        .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
-                        .order_by(WebhookDelivery.id)
-                        .limit(self.params.batch)
-                    )
-                ).scalars()
-            )
+        rows = await self.claim_due()
         if not rows:
             return False
         per_app: dict[int, list[WebhookDelivery]] = {}
@@ -349,6 +369,39 @@ class WebhookService:
             per_app.setdefault(r.sdkappid, []).append(r)
         await asyncio.gather(*(self._deliver_app(app, rs) for app, rs in per_app.items()))
         return True
+
+    async def claim_due(self) -> list[WebhookDelivery]:
+        """Claim due rows for this node: none of an application whose rows another claim holds."""
+        now = self.ctx.clock.now()
+        p = self.params
+        D = WebhookDelivery
+        async with self.ctx.db.write() as session:
+            if self.ctx.db.dialect == "postgresql":
+                # Claims one at a time across nodes, so "no other claim holds this app" stays true.
+                await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+            busy = select(D.sdkappid).where(D.state == "pending", D.lease_until > now)
+            rows = list(
+                (
+                    await session.execute(
+                        select(D)
+                        .where(
+                            D.state == "pending",
+                            D.next_attempt_at <= now,
+                            or_(D.lease_until.is_(None), D.lease_until <= now),
+                            D.sdkappid.not_in(busy),
+                        )
+                        .order_by(D.id)
+                        .limit(p.batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            nth: dict[int, int] = {}
+            for row in rows:
+                k = nth[row.sdkappid] = nth.get(row.sdkappid, 0) + 1
+                row.claimed_by = self.node_id
+                row.lease_until = now + timedelta(seconds=p.timeout_s * k + p.lease_margin_s)
+        return rows
 
     async def _target(self, sdkappid: int) -> _Target | None:
         async with self.ctx.db.read() as session:
@@ -440,6 +493,8 @@ class WebhookService:
             row.last_status = status
             row.last_error = error
             row.state = state
+            row.claimed_by = None  # the claim ends with the attempt
+            row.lease_until = None
             if nxt is not None:
                 row.next_attempt_at = nxt
             if state != "pending":

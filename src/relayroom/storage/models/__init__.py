@@ -4,7 +4,7 @@ from relayroom.storage.models.account import Account, AccountStatus
 from relayroom.storage.models.application import Application, AppStatus, ConsentPolicy
 from relayroom.storage.models.base import Base
 from relayroom.storage.models.cloudapi import CallQualitySample, CallRoom, CallUser, CallUserEvent
-from relayroom.storage.models.deployment import DEMO_SDKAPPID, DeploymentSetting
+from relayroom.storage.models.deployment import DEMO_SDKAPPID, KEY_FINGERPRINT, DeploymentSetting
 from relayroom.storage.models.oplog import OplogEntry
 from relayroom.storage.models.privacy import (
     ConsentAttestation,
@@ -21,6 +21,7 @@ from relayroom.storage.models.webhooks import CallbackConfig, WebhookDelivery
 
 __all__ = [
     "DEMO_SDKAPPID",
+    "KEY_FINGERPRINT",
     "Account",
     "AccountStatus",
     "ApiToken",

@@ -25,8 +25,13 @@ class CallRoom(Base):
     create_ts: Mapped[int] = mapped_column(BigInteger)  # unix s
     destroy_ts: Mapped[int | None] = mapped_column(BigInteger)
     creator: Mapped[str] = mapped_column(String(32), default="")
+    # The node whose room manager holds this life; on start a node closes only its own open rows.
+    node_id: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_call_rooms_app_time", "sdkappid", "create_ts"),)
+    __table_args__ = (
+        Index("ix_call_rooms_app_time", "sdkappid", "create_ts"),
+        Index("ix_call_rooms_node_open", "node_id", "destroy_ts"),
+    )
 
     @property
     def comm_id(self) -> str:

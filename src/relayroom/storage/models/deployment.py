@@ -7,6 +7,8 @@ from relayroom.storage.models.base import Base
 
 # Keys of DeploymentSetting.
 DEMO_SDKAPPID = "demo_sdkappid"  # the demo application created at first start (dev UserSig endpoint)
+# Fingerprint of the keys every node must share (master, signing, oplog chain): relayroom/cluster/identity.py
+KEY_FINGERPRINT = "cluster_key_fingerprint"
 
 
 class DeploymentSetting(Base):

@@ -33,6 +33,7 @@ class WebhookDelivery(Base):
     """One event to deliver. Written before any delivery attempt, so a crash loses nothing.
 
     state: pending -> delivered | failed (given up after TRTC's retry window) | dropped (no URL).
+    Nodes claim pending rows before sending (``claimed_by``/``lease_until``), so each is sent by one.
     The body is rendered at each attempt (CallbackTs is the send time) from ``event_info``.
     """
 
@@ -52,5 +53,8 @@ class WebhookDelivery(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(200))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Delivery claim: the node sending this row now, until lease_until (then any node may take it).
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_webhook_deliveries_state_next", "state", "next_attempt_at"),)

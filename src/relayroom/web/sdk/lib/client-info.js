@@ -26,7 +26,8 @@ function os(ua) {
   return 'unknown';
 }
 
-const clean = (s) => s.replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX);
+// control characters (C0 and DEL) dropped: the server refuses them in the enter message
+const clean = (s) => Array.from(s).filter((c) => c.charCodeAt(0) > 0x1f && c.charCodeAt(0) !== 0x7f).join('').slice(0, MAX);
 
 /** {deviceType: "Web Chrome 120 (Linux)", sdkVersion: "relayroom-web/0.1.0"} */
 export function clientInfo() {
