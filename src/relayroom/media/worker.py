@@ -16,7 +16,7 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 from aiortc.rtcdtlstransport import RTCCertificate
@@ -425,42 +425,22 @@ class Worker:
         self.ufrags[t.ice_ufrag] = t
 
     def _router(self, router_id: str | None) -> Router:
-        r = self.routers.get(router_id or "")
-        if r is None:
-            raise InvalidStateError("unknown router")
-        return r
+        return _find((self.routers,), router_id, "router")
 
     def _transport(self, transport_id: str | None) -> WebRtcTransport:
-        for r in self.routers.values():
-            t = r.transports.get(transport_id or "")
-            if t is not None:
-                return t
-        raise InvalidStateError("unknown transport")
+        return _find((r.transports for r in self.routers.values()), transport_id, "transport")
 
     def _pipe(self, transport_id: str | None) -> PipeTransport:
-        pipe = self.pipes.get(transport_id or "")
-        if pipe is None:
-            raise InvalidStateError("unknown pipe transport")
-        return pipe
+        return _find((self.pipes,), transport_id, "pipe transport")
 
     def _producer(self, producer_id: str | None) -> Producer:
-        for r in self.routers.values():
-            p = r.producers.get(producer_id or "")
-            if p is not None:
-                return p
-        raise InvalidStateError("unknown producer")
+        return _find((r.producers for r in self.routers.values()), producer_id, "producer")
 
     def _consumer(self, consumer_id: str | None) -> Consumer:
+        owners: list[WebRtcTransport | PipeTransport] = []
         for r in self.routers.values():
-            for t in r.transports.values():
-                c = t.consumers.get(consumer_id or "")
-                if c is not None:
-                    return c
-            for pipe in r.pipe_transports.values():
-                c = pipe.consumers.get(consumer_id or "")
-                if c is not None:
-                    return c
-        raise InvalidStateError("unknown consumer")
+            owners += [*r.transports.values(), *r.pipe_transports.values()]
+        return _find((o.consumers for o in owners), consumer_id, "consumer")
 
     # -- channel requests ------------------------------------------------------------------------------
     def _build_handlers(self) -> dict[str, Handler]:
@@ -674,6 +654,16 @@ def speakers_data(report: SpeakerReport) -> dict[str, Any]:
 
 Handler = Callable[[str | None, dict[str, Any]], dict[str, Any]]
 T = TypeVar("T")
+
+
+def _find(tables: Iterable[Mapping[str, T]], object_id: str | None, what: str) -> T:
+    """The object with ``object_id`` in the first of ``tables`` that has it; an unknown id is a
+    channel error ("unknown <what>")."""
+    for table in tables:
+        obj = table.get(object_id or "")
+        if obj is not None:
+            return obj
+    raise InvalidStateError(f"unknown {what}")
 
 
 def _acting(find: Callable[[str | None], T], act: Callable[[T], None], missing_ok: bool = False) -> Handler:

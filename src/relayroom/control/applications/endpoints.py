@@ -90,18 +90,27 @@ async def update_app(
     return app_out(app)
 
 
-@router.post("/applications/{sdkappid}/disable", response_model=AppOut)
-async def disable_app(
-    sdkappid: SdkAppIdPath,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: WriteSession,
-    background: BackgroundTasks,
-) -> AppOut:
-    """Entry stops at once; rooms of the app are closed."""
-    app = await services.apps.set_status(session, principal, sdkappid, AppStatus.DISABLED)
-    background.add_task(services.consent.live.close_app_rooms, sdkappid)  # after the commit
-    return app_out(app)
+def _closing_route(action: str, status: AppStatus, doc: str) -> None:
+    """Register POST /applications/{sdkappid}/<action>: set a status that stops entry at once, then
+    close the app's rooms once the change is committed (disable and terminate differ only in status)."""
+
+    async def endpoint(
+        sdkappid: SdkAppIdPath,
+        principal: PrincipalDep,
+        services: ServicesDep,
+        session: WriteSession,
+        background: BackgroundTasks,
+    ) -> AppOut:
+        app = await services.apps.set_status(session, principal, sdkappid, status)
+        background.add_task(services.consent.live.close_app_rooms, sdkappid)  # after the commit
+        return app_out(app)
+
+    endpoint.__name__ = endpoint.__qualname__ = f"{action}_app"
+    endpoint.__doc__ = doc
+    router.post(f"/applications/{{sdkappid}}/{action}", response_model=AppOut)(endpoint)
+
+
+_closing_route("disable", AppStatus.DISABLED, "Entry stops at once; rooms of the app are closed.")
 
 
 @router.post("/applications/{sdkappid}/enable", response_model=AppOut)
@@ -111,18 +120,11 @@ async def enable_app(
     return app_out(await services.apps.set_status(session, principal, sdkappid, AppStatus.ENABLED))
 
 
-@router.post("/applications/{sdkappid}/terminate", response_model=AppOut)
-async def terminate_app(
-    sdkappid: SdkAppIdPath,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: WriteSession,
-    background: BackgroundTasks,
-) -> AppOut:
-    """Irreversible: the app stops authenticating at once and its data is purged (7 days at most)."""
-    app = await services.apps.set_status(session, principal, sdkappid, AppStatus.TERMINATED)
-    background.add_task(services.consent.live.close_app_rooms, sdkappid)  # after the commit
-    return app_out(app)
+_closing_route(
+    "terminate",
+    AppStatus.TERMINATED,
+    "Irreversible: the app stops authenticating at once and its data is purged (7 days at most).",
+)
 
 
 @router.get("/applications/{sdkappid}/key", response_model=KeyOut)

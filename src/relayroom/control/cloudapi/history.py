@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from relayroom.cluster.identity import resolve_node_id
 from relayroom.control.context import ControlContext
+from relayroom.control.event_batches import BatchWriter
 from relayroom.control.rooms.client_info import ClientInfo, client_ip
 from relayroom.control.rooms.manager import RoomEvent, RoomEventType
 from relayroom.storage.models import CallRoom, CallUser, CallUserEvent
@@ -50,11 +51,9 @@ class CallHistory:
     def __init__(self, ctx: ControlContext, node_id: str | None = None) -> None:
         self.ctx = ctx
         self._node_id = node_id
-        self._queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
+        self._batches = BatchWriter[RoomEvent](self._write_batch, "call history")
         self._open: dict[str, _OpenCall] = {}
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()  # events leave the queue only under it: drain() sees them all
         self.closed = False
 
     def call_id_for(self, room_key: str) -> int | None:
@@ -63,8 +62,7 @@ class CallHistory:
 
     def on_room_event(self, event: RoomEvent) -> None:
         if not self.closed:
-            self._queue.put_nowait(event)
-            self._wake.set()
+            self._batches.put(event)
 
     @property
     def node_id(self) -> str:
@@ -96,7 +94,7 @@ class CallHistory:
         now = int(self.ctx.clock.time())
         await self.close_node_rows(self.node_id, now)
         await self.close_node_rows(None, now)
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="call-history")
+        self._task = asyncio.get_running_loop().create_task(self._batches.run(), name="call-history")
 
     async def close(self) -> None:
         if self.closed:
@@ -109,26 +107,14 @@ class CallHistory:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    async def _loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.drain()
-            except Exception:
-                log.exception("call history write failed")
-
     async def drain(self) -> None:
         """Persist everything queued up to now (the writer task, queries that must see it, shutdown)."""
-        async with self._lock:
-            batch: list[RoomEvent] = []
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            if not batch:
-                return
-            async with self.ctx.db.write() as s:
-                for ev in batch:
-                    await self._apply(s, ev)
+        await self._batches.drain()
+
+    async def _write_batch(self, batch: list[RoomEvent]) -> None:
+        async with self.ctx.db.write() as s:
+            for ev in batch:
+                await self._apply(s, ev)
 
     async def _apply(self, s: AsyncSession, ev: RoomEvent) -> None:
         ts = int(ev.at)

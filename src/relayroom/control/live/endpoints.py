@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from relayroom.config import Settings
 from relayroom.control.deps import (
@@ -23,9 +25,11 @@ from relayroom.control.deps import (
     WriteSession,
 )
 from relayroom.control.errors import InvalidInput, NotFound
+from relayroom.control.principal import Principal
 from relayroom.control.rooms.errors import RoomError
 from relayroom.control.rooms.ids import validate_user_id
 from relayroom.control.rooms.manager import RoomManager
+from relayroom.control.rooms.moderation import ModerationService
 from relayroom.media.service import MediaService
 
 router = APIRouter(prefix="/api/v1", tags=["live rooms"])
@@ -53,6 +57,32 @@ def _room_of_app(rooms: RoomManager, sdkappid: SdkAppIdPath, room_key: str) -> d
     if info is None or info.get("sdkAppId") != sdkappid:
         raise NotFound("no such live room in this application")
     return info
+
+
+@dataclass(frozen=True)
+class Moderating:
+    """An owner acting on one application's live rooms (resolved by :func:`_moderating`)."""
+
+    account_id: str
+    rooms: RoomManager
+    principal: Principal
+    session: AsyncSession
+
+
+async def _moderating(
+    sdkappid: SdkAppIdPath,
+    live: OptionalRoomsDep,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    session: WriteSession,
+) -> Moderating:
+    """Owners only: the app must exist and be the caller's, then a node without media answers 503."""
+    app = await services.apps.get(session, principal, sdkappid)
+    principal.require_owner(app.account_id)
+    return Moderating(app.account_id, _rooms(live), principal, session)
+
+
+ModeratingDep = Annotated[Moderating, Depends(_moderating)]
 
 
 async def _media_stats(media: MediaService | None, router_id: Any) -> dict[str, Any]:
@@ -143,28 +173,19 @@ async def list_live_rooms(
 
 @router.post("/applications/{sdkappid}/rooms/{room_key}/remove-users")
 async def remove_users(
-    sdkappid: SdkAppIdPath,
-    room_key: str,
-    body: RemoveUsersIn,
-    live: OptionalRoomsDep,
-    moderation: ModerationDep,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: WriteSession,
+    sdkappid: SdkAppIdPath, room_key: str, body: RemoveUsersIn, m: ModeratingDep, moderation: ModerationDep
 ) -> dict[str, Any]:
     """Remove members (they are told `kicked-out` with reason `banned`, as TRTC's RemoveUser)."""
-    app = await services.apps.get(session, principal, sdkappid)
-    principal.require_owner(app.account_id)
-    _room_of_app(_rooms(live), sdkappid, room_key)
+    _room_of_app(m.rooms, sdkappid, room_key)
     removed = await moderation.remove_users(
-        principal,
-        app.account_id,
+        m.principal,
+        m.account_id,
         sdkappid,
         room_key,
         body.user_ids,
         reason=body.reason,
         via="console",
-        session=session,
+        session=m.session,
     )
     return {"removed": removed}
 
@@ -173,25 +194,15 @@ async def remove_users(
 async def dismiss_room(
     sdkappid: SdkAppIdPath,
     room_key: str,
-    live: OptionalRoomsDep,
+    m: ModeratingDep,
     moderation: ModerationDep,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: WriteSession,
     body: DismissIn | None = None,
 ) -> dict[str, Any]:
     """End the room for everyone (`kicked-out` with reason `room_disband`, as TRTC's DismissRoom)."""
-    app = await services.apps.get(session, principal, sdkappid)
-    principal.require_owner(app.account_id)
-    _room_of_app(_rooms(live), sdkappid, room_key)
+    _room_of_app(m.rooms, sdkappid, room_key)
+    reason = body.reason if body is not None else None
     await moderation.dismiss_room(
-        principal,
-        app.account_id,
-        sdkappid,
-        room_key,
-        reason=body.reason if body is not None else None,
-        via="console",
-        session=session,
+        m.principal, m.account_id, sdkappid, room_key, reason=reason, via="console", session=m.session
     )
     return {"dismissed": True}
 
@@ -222,49 +233,37 @@ async def list_blocked_users(
 async def block_user(
     sdkappid: SdkAppIdPath,
     user_id: str,
-    live: OptionalRoomsDep,
+    m: ModeratingDep,
     moderation: ModerationDep,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: WriteSession,
     body: DismissIn | None = None,
 ) -> dict[str, Any]:
     """Block a UserId in the whole application (owners only; recorded): a present member is removed
     (``kicked-out``, reason ``banned``) and every entry is refused with -100208 until unblocked."""
-    app = await services.apps.get(session, principal, sdkappid)
-    principal.require_owner(app.account_id)
-    _rooms(live)
-    user_id = _end_user(user_id)
-    await moderation.set_user_blocked(
-        principal,
-        app.account_id,
-        sdkappid,
-        user_id,
-        True,
-        reason=body.reason if body is not None else None,
-        via="console",
-        session=session,
-    )
-    return {"user_id": user_id, "blocked": True}
+    return await _set_blocked(m, moderation, sdkappid, user_id, True, body.reason if body else None)
 
 
 @router.delete("/applications/{sdkappid}/blocked-users/{user_id}")
 async def unblock_user(
     sdkappid: SdkAppIdPath,
     user_id: str,
-    live: OptionalRoomsDep,
+    m: ModeratingDep,
     moderation: ModerationDep,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: WriteSession,
     reason: Annotated[str | None, Query(max_length=200, description="Recorded in the operation log.")] = None,
 ) -> dict[str, Any]:
     """Lift an application-wide block (owners only; recorded)."""
-    app = await services.apps.get(session, principal, sdkappid)
-    principal.require_owner(app.account_id)
-    _rooms(live)
+    return await _set_blocked(m, moderation, sdkappid, user_id, False, reason)
+
+
+async def _set_blocked(
+    m: Moderating,
+    moderation: ModerationService,
+    sdkappid: int,
+    user_id: str,
+    blocked: bool,
+    reason: str | None,
+) -> dict[str, Any]:
     user_id = _end_user(user_id)
     await moderation.set_user_blocked(
-        principal, app.account_id, sdkappid, user_id, False, reason=reason, via="console", session=session
+        m.principal, m.account_id, sdkappid, user_id, blocked, reason=reason, via="console", session=m.session
     )
-    return {"user_id": user_id, "blocked": False}
+    return {"user_id": user_id, "blocked": blocked}

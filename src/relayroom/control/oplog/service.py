@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -16,19 +17,8 @@ from relayroom.storage.models import OplogEntry
 
 
 def _row(e: OplogEntry) -> chain.ChainRow:
-    return chain.ChainRow(
-        seq=e.seq,
-        ts=e.ts,
-        account_ref=e.account_ref,
-        action=e.action,
-        result=e.result,
-        payload=e.payload,
-        salt=e.salt,
-        payload_commit=e.payload_commit,
-        prev_hash=e.prev_hash,
-        entry_hash=e.entry_hash,
-        account_id=e.account_id,
-    )
+    """The stored entry as the chain sees it: the same-named columns, copied field by field."""
+    return chain.ChainRow(**{f.name: getattr(e, f.name) for f in fields(chain.ChainRow)})
 
 
 class OplogService:

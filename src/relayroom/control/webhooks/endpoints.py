@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from relayroom.control.deps import (
     DB_INT_MAX,
@@ -43,6 +43,8 @@ class CallbackIn(BaseModel):
 
 
 class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     event_group: int
     event_type: int
@@ -102,20 +104,4 @@ async def list_deliveries(
     rows = await webhooks.list_deliveries(
         session, principal, sdkappid, state=state, limit=limit, before_id=before_id
     )
-    return [
-        DeliveryOut(
-            id=r.id,
-            event_group=r.event_group,
-            event_type=r.event_type,
-            user_id=r.user_id,
-            state=r.state,
-            attempts=r.attempts,
-            last_status=r.last_status,
-            last_error=r.last_error,
-            created_at=r.created_at,
-            first_attempt_at=r.first_attempt_at,
-            next_attempt_at=r.next_attempt_at,
-            finished_at=r.finished_at,
-        )
-        for r in rows
-    ]
+    return [DeliveryOut.model_validate(r) for r in rows]

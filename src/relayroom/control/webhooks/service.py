@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relayroom.cluster.identity import resolve_node_id
 from relayroom.control.context import ControlContext
 from relayroom.control.errors import InvalidInput, InvalidState, NotFound
+from relayroom.control.event_batches import BatchWriter
 from relayroom.control.oplog.service import OplogService
 from relayroom.control.principal import Principal
 from relayroom.control.rooms.manager import RoomEvent
@@ -128,11 +129,9 @@ class WebhookService:
         self._node_id = node_id
         self.oplog = oplog
         self.params = params or WebhookParams()
-        self._queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
+        self._batches = BatchWriter[RoomEvent](self._write_batch, "webhook outbox")
         self._translator = Translator()
         self._wake = asyncio.Event()
-        self._queued = asyncio.Event()
-        self._write_lock = asyncio.Lock()  # events leave the queue only under it
         self._tasks: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
         self._has_url: dict[tuple[int, int], float] = {}  # (sdkappid, group) -> when seen set
@@ -260,7 +259,7 @@ class WebhookService:
         self._http = httpx.AsyncClient(timeout=self.params.timeout_s, follow_redirects=False, trust_env=False)
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._writer_loop(), name="webhook-writer"),
+            loop.create_task(self._batches.run(), name="webhook-writer"),
             loop.create_task(self._delivery_loop(), name="webhook-delivery"),
         ]
 
@@ -270,7 +269,7 @@ class WebhookService:
             return
         self.closed = True
         with contextlib.suppress(Exception):
-            await self._write_queued()
+            await self._batches.drain()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -283,38 +282,22 @@ class WebhookService:
     # --- event intake (media path: enqueue only) --------------------------------------------------
     def queue_depth(self) -> int:
         """Room events received and not yet written to the outbox."""
-        return self._queue.qsize()
+        return self._batches.qsize()
 
     def on_room_event(self, event: RoomEvent) -> None:
         if not self.closed:
-            self._queue.put_nowait(event)
-            self._queued.set()
+            self._batches.put(event)
 
-    async def _writer_loop(self) -> None:
-        while True:
-            await self._queued.wait()
-            self._queued.clear()
-            try:
-                await self._write_queued()
-            except Exception:
-                log.exception("webhook outbox write failed")
-
-    async def _write_queued(self) -> None:
-        """Translate and store everything queued up to now, in one transaction."""
-        async with self._write_lock:
-            batch: list[RoomEvent] = []
-            while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            if not batch:
-                return
-            events = self._translator.translate(batch)
-            wanted = [e for e in events if await self._wants(e.sdkappid, e.group)]
-            if not wanted:
-                return
-            now = self.ctx.clock.now()
-            async with self.ctx.db.write() as session:
-                for e in wanted:
-                    session.add(self._row(e, now))
+    async def _write_batch(self, batch: list[RoomEvent]) -> None:
+        """Translate and store a batch of room events in one transaction, then wake delivery."""
+        events = self._translator.translate(batch)
+        wanted = [e for e in events if await self._wants(e.sdkappid, e.group)]
+        if not wanted:
+            return
+        now = self.ctx.clock.now()
+        async with self.ctx.db.write() as session:
+            for e in wanted:
+                session.add(self._row(e, now))
         self._wake.set()
 
     def _row(self, e: CallbackEvent, now: datetime) -> WebhookDelivery:
