@@ -6,6 +6,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
+async def undo_0007(conn: AsyncConnection) -> None:
+    """Revision 0007: the app-wide user blocks."""
+    await conn.execute(text("DROP TABLE app_user_blocks"))
+
+
 async def undo_0006(conn: AsyncConnection) -> None:
     """Revision 0006 (cluster): the call rooms' node, the outbox rows' delivery claim."""
     await conn.execute(text("DROP INDEX ix_call_rooms_node_open"))

@@ -9,7 +9,7 @@ from relayroom.config import Settings
 from relayroom.storage.db import Database
 from relayroom.storage.models import CallbackConfig, CallUser
 from tests.control.helpers import running
-from tests.migrations.rewind import undo_0006
+from tests.migrations.rewind import undo_0006, undo_0007
 
 
 async def test_upgrading_keeps_one_callback_url_for_both_groups(settings: Settings) -> None:
@@ -25,6 +25,7 @@ async def test_upgrading_keeps_one_callback_url_for_both_groups(settings: Settin
     db = Database(settings.effective_database_url)
     try:
         async with db.engine.begin() as conn:  # back to how revision 0004 left it
+            await undo_0007(conn)
             await undo_0006(conn)
             await conn.execute(text("ALTER TABLE callback_configs DROP COLUMN media_url"))
             for col in ("device_type", "sdk_version", "client_ip"):

@@ -8,7 +8,7 @@ from relayroom.config import Settings
 from relayroom.storage.db import Database
 from relayroom.storage.models import DEMO_SDKAPPID, DeploymentSetting
 from tests.control.helpers import running
-from tests.migrations.rewind import undo_0006
+from tests.migrations.rewind import undo_0006, undo_0007
 
 
 async def test_upgrading_an_older_deployment_finds_the_demo_app_of_first_start(settings: Settings) -> None:
@@ -23,6 +23,7 @@ async def test_upgrading_an_older_deployment_finds_the_demo_app_of_first_start(s
     db = Database(settings.effective_database_url)
     try:
         async with db.engine.begin() as conn:  # back to how revision 0003 left it
+            await undo_0007(conn)
             await undo_0006(conn)
             await conn.execute(text("DROP TABLE deployment_settings"))
             # and what later revisions added (0005)

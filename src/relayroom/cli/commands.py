@@ -2,6 +2,7 @@
 
 from relayroom.cli import app
 from relayroom.cli.admin_cmd import accounts_app, apps_app, credentials_app, users_app
+from relayroom.cli.moderation_cmd import block_user  # noqa: F401  (registers apps block/unblock/blocked)
 from relayroom.cli.oplog_cmd import checkpoint_app, oplog_app
 from relayroom.cli.privacy_cmd import privacy_app, receipt_app, retention_app
 from relayroom.cli.serve import serve

@@ -26,6 +26,7 @@ from relayroom.cluster.identity import check_cluster_keys, key_fingerprint
 from relayroom.config import Settings
 from relayroom.control.accounts.service import AccountService
 from relayroom.control.accounts.throttle import InMemoryThrottleStore, LoginThrottle, ThrottleStore
+from relayroom.control.applications.blocks import DbUserBlocks
 from relayroom.control.applications.directory import DbAppDirectory
 from relayroom.control.applications.service import ApplicationService
 from relayroom.control.bootstrap import FirstStart, bootstrap_if_empty
@@ -281,6 +282,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
                 registry=_given(params.room_registry, LocalRoomRegistry),
                 presence=_given(params.presence, LocalPresence),
                 node_id=params.node_id,
+                blocks=DbUserBlocks(ctx.db),
             )
         )
     live: LiveControl = RoomsLiveControl(rooms) if rooms is not None else NoLiveRooms()

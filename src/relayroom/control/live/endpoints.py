@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -30,6 +30,7 @@ from relayroom.control.rooms.errors import RoomError
 from relayroom.control.rooms.ids import validate_user_id
 from relayroom.control.rooms.manager import RoomManager
 from relayroom.control.rooms.moderation import ModerationService
+from relayroom.control.services import Services
 from relayroom.media.service import MediaService
 
 router = APIRouter(prefix="/api/v1", tags=["live rooms"])
@@ -66,7 +67,16 @@ class Moderating:
     account_id: str
     rooms: RoomManager
     principal: Principal
-    session: AsyncSession
+    session: AsyncSession | None  # None: the moderation service writes in a transaction of its own
+
+
+async def _owner(
+    s: AsyncSession, sdkappid: int, live: RoomManager | None, principal: Principal, services: Services
+) -> Moderating:
+    """Owners only: the app must exist and be the caller's, then a node without media answers 503."""
+    app = await services.apps.get(s, principal, sdkappid)
+    principal.require_owner(app.account_id)
+    return Moderating(app.account_id, _rooms(live), principal, None)
 
 
 async def _moderating(
@@ -76,13 +86,22 @@ async def _moderating(
     services: ServicesDep,
     session: WriteSession,
 ) -> Moderating:
-    """Owners only: the app must exist and be the caller's, then a node without media answers 503."""
-    app = await services.apps.get(session, principal, sdkappid)
-    principal.require_owner(app.account_id)
-    return Moderating(app.account_id, _rooms(live), principal, session)
+    """Recorded in the request's transaction."""
+    m = await _owner(session, sdkappid, live, principal, services)
+    return replace(m, session=session)
+
+
+async def _blocking(
+    sdkappid: SdkAppIdPath, live: OptionalRoomsDep, principal: PrincipalDep, services: ServicesDep
+) -> Moderating:
+    """App-wide blocks are committed by the moderation service before anyone is told: the request
+    holds no write transaction."""
+    async with services.ctx.db.read() as s:
+        return await _owner(s, sdkappid, live, principal, services)
 
 
 ModeratingDep = Annotated[Moderating, Depends(_moderating)]
+BlockingDep = Annotated[Moderating, Depends(_blocking)]
 
 
 async def _media_stats(media: MediaService | None, router_id: Any) -> dict[str, Any]:
@@ -223,17 +242,17 @@ async def list_blocked_users(
     services: ServicesDep,
     session: ReadSession,
 ) -> dict[str, Any]:
-    """UserIds blocked application-wide on this node (entry refused with -100208)."""
+    """UserIds blocked application-wide (entry refused with -100208 on every node)."""
     await services.apps.get(session, principal, sdkappid)
     _rooms(live)
-    return {"user_ids": moderation.blocked_users(sdkappid)}
+    return {"user_ids": await moderation.blocked_users(sdkappid)}
 
 
 @router.put("/applications/{sdkappid}/blocked-users/{user_id}")
 async def block_user(
     sdkappid: SdkAppIdPath,
     user_id: str,
-    m: ModeratingDep,
+    m: BlockingDep,
     moderation: ModerationDep,
     body: DismissIn | None = None,
 ) -> dict[str, Any]:
@@ -246,7 +265,7 @@ async def block_user(
 async def unblock_user(
     sdkappid: SdkAppIdPath,
     user_id: str,
-    m: ModeratingDep,
+    m: BlockingDep,
     moderation: ModerationDep,
     reason: Annotated[str | None, Query(max_length=200, description="Recorded in the operation log.")] = None,
 ) -> dict[str, Any]:
@@ -264,6 +283,6 @@ async def _set_blocked(
 ) -> dict[str, Any]:
     user_id = _end_user(user_id)
     await moderation.set_user_blocked(
-        m.principal, m.account_id, sdkappid, user_id, blocked, reason=reason, via="console", session=m.session
+        m.principal, m.account_id, sdkappid, user_id, blocked, reason=reason, via="console"
     )
     return {"user_id": user_id, "blocked": blocked}

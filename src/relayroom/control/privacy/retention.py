@@ -39,6 +39,7 @@ from relayroom.storage.models import (
     Application,
     AppSecretKey,
     AppStatus,
+    AppUserBlock,
     CloudCredential,
     ConsentAttestation,
     ConsentRecord,
@@ -369,6 +370,9 @@ class RetentionService:
         )
         counts["app_secret_keys"] = await self._count_delete(
             s, AppSecretKey, AppSecretKey.sdkappid.in_(sdkappids)
+        )
+        counts["app_user_blocks"] = await self._count_delete(
+            s, AppUserBlock, AppUserBlock.sdkappid.in_(sdkappids)
         )
         for provider in self.subject_data_providers:
             for name, n in (await provider.purge_apps(s, sdkappids)).items():

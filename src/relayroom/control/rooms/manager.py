@@ -51,7 +51,13 @@ from relayroom.control.rooms.participant import (
     Publication,
     Role,
 )
-from relayroom.control.rooms.registry import LocalPresence, LocalRoomRegistry, Presence, RoomRegistry
+from relayroom.control.rooms.registry import (
+    LocalPresence,
+    LocalRoomRegistry,
+    Presence,
+    RoomRegistry,
+    UserBlocks,
+)
 from relayroom.control.rooms.room import Room, Scene
 from relayroom.control.rooms.subscriptions import NegotiationTiming, SubscriptionNegotiator
 from relayroom.media.channel import ChannelError
@@ -151,6 +157,9 @@ class RoomManagerParams:
     registry: RoomRegistry = field(default_factory=LocalRoomRegistry)
     presence: Presence = field(default_factory=LocalPresence)
     node_id: str = "local"
+    # App-wide blocks kept outside this node (the database: every node and the CLI write them); None:
+    # blocks live in this node's memory only.
+    blocks: UserBlocks | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,7 @@ class RoomManager:
         self._entry = EntryChecker(params.directory, params.node_region, params.consent, params.wall_clock)
         self._registry = params.registry
         self._presence = params.presence
+        self._blocks = params.blocks
         self._node = params.node_id
         self._rooms: dict[RoomKey, Room] = {}
         self._by_router: dict[str, Room] = {}
@@ -288,7 +298,7 @@ class RoomManager:
             raise RoomError(ErrorCode.USERSIG_INVALID, "userSig verification failed: userSig is required")
 
         grant = await self._entry.check(ref, user_id, req.user_sig, req.private_map_key, req.consent_token)
-        if (sdkappid, user_id) in self._blocked:
+        if await self._is_blocked(sdkappid, user_id):
             raise RoomError(ErrorCode.USER_BLOCKED, f"user {user_id} is blocked in this application")
         if grant.permission_key_enforced:
             require_privilege(grant.privileges, Privilege.ENTER_ROOM, PrivilegeNeed.ENTER_ROOM)
@@ -1007,11 +1017,16 @@ class RoomManager:
         return removed
 
     async def set_user_blocked(self, sdkappid: int, user_id: str, blocked: bool) -> None:
-        """Block (or unblock) a UserId of an application on this node; a present user is removed."""
+        """Block (or unblock) a UserId of an application; a present user is removed. With a shared
+        store (``RoomManagerParams.blocks``) the caller has written the block there first, and this
+        node keeps no copy of its own (an unblock from another node or the CLI must hold here too)."""
+        if self._blocks is None:
+            if blocked:
+                self._blocked.add((sdkappid, user_id))
+            else:
+                self._blocked.discard((sdkappid, user_id))
         if not blocked:
-            self._blocked.discard((sdkappid, user_id))
             return
-        self._blocked.add((sdkappid, user_id))
         for p in self._sessions_of(sdkappid, user_id):
             room = self._rooms.get(p.room_key)
             if room is not None:
@@ -1019,11 +1034,17 @@ class RoomManager:
                     if not p.closed:
                         await self._remove(room, p, ExitReason.KICK, kick=KickReason.BANNED)
 
+    async def _is_blocked(self, sdkappid: int, user_id: str) -> bool:
+        if self._blocks is not None:
+            return await self._blocks.is_blocked(sdkappid, user_id)
+        return (sdkappid, user_id) in self._blocked
+
     def is_user_blocked(self, sdkappid: int, user_id: str) -> bool:
+        """Blocked in this node's memory (without a shared store)."""
         return (sdkappid, user_id) in self._blocked
 
     def blocked_users(self, sdkappid: int) -> list[str]:
-        """UserIds of the application blocked on this node, sorted."""
+        """UserIds of the application blocked in this node's memory (without a shared store), sorted."""
         return sorted(u for a, u in self._blocked if a == sdkappid)
 
     def list_rooms(self, sdkappid: int | None = None) -> list[dict[str, Any]]:

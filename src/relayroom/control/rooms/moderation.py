@@ -5,7 +5,8 @@ Every action is recorded in the tamper-evident operation log with the actor, the
 an end user is named by a pseudonymous reference (a keyed hash of application and UserId,
 control/privacy/refs.py), never by their UserId. The record is written after the action, in the
 caller's transaction when it gives one (console endpoints), else in a transaction of its own (the
-cloud API), so the write lock is not held while members are told.
+cloud API), so the write lock is not held while members are told. An app-wide block is kept in the
+database (every node's entry check and the CLI see it) and is always committed before anyone is told.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relayroom.control.applications import blocks
 from relayroom.control.context import ControlContext
 from relayroom.control.oplog.service import OplogService
 from relayroom.control.principal import Principal
@@ -171,28 +173,28 @@ class ModerationService:
         *,
         reason: str | None,
         via: Via,
-        session: AsyncSession | None = None,
     ) -> None:
-        """Block a UserId application-wide (a present member is removed; entry is refused with
-        -100208) or unblock it."""
+        """Block a UserId application-wide (entry is refused with -100208 on every node; a present
+        member is removed) or unblock it. The block and its record are committed before a present
+        member is told, so the member cannot re-enter in between."""
+        async with self.ctx.db.write() as s:
+            await blocks.set_blocked(s, sdkappid, user_id, blocked, self.ctx.clock.now())
+            await self._record(
+                s,
+                actor,
+                "app.user.block" if blocked else "app.user.unblock",
+                account_id,
+                sdkappid,
+                {"target": self.target(sdkappid, user_id)},
+                reason,
+                via,
+            )
         if self.rooms is not None:
             await self.rooms.set_user_blocked(sdkappid, user_id, blocked)
-        await self._record(
-            session,
-            actor,
-            "app.user.block" if blocked else "app.user.unblock",
-            account_id,
-            sdkappid,
-            {"target": self.target(sdkappid, user_id)},
-            reason,
-            via,
-        )
 
-    def is_user_blocked(self, sdkappid: int, user_id: str) -> bool:
-        return self.rooms is not None and self.rooms.is_user_blocked(sdkappid, user_id)
-
-    def blocked_users(self, sdkappid: int) -> list[str]:
-        return self.rooms.blocked_users(sdkappid) if self.rooms is not None else []
+    async def blocked_users(self, sdkappid: int) -> list[str]:
+        async with self.ctx.db.read() as s:
+            return await blocks.blocked_users(s, sdkappid)
 
 
 def _public(room_key: str) -> str:

@@ -111,3 +111,9 @@ class LocalPresence:
             users.discard(user_id)
             if not users:
                 del self._members[room_key]
+
+
+class UserBlocks(Protocol):
+    async def is_blocked(self, sdkappid: int, user_id: str) -> bool:
+        """Whether the application blocked this UserId (entry is refused with -100208)."""
+        ...

@@ -3,6 +3,7 @@
 from relayroom.storage.models.account import Account, AccountStatus
 from relayroom.storage.models.application import Application, AppStatus, ConsentPolicy
 from relayroom.storage.models.base import Base
+from relayroom.storage.models.blocks import AppUserBlock
 from relayroom.storage.models.cloudapi import CallQualitySample, CallRoom, CallUser, CallUserEvent
 from relayroom.storage.models.deployment import DEMO_SDKAPPID, KEY_FINGERPRINT, DeploymentSetting
 from relayroom.storage.models.oplog import OplogEntry
@@ -27,6 +28,7 @@ __all__ = [
     "ApiToken",
     "AppSecretKey",
     "AppStatus",
+    "AppUserBlock",
     "Application",
     "Base",
     "CallQualitySample",
