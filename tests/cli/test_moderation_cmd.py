@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from relayroom.cli import app as cli_app
 from relayroom.cli import commands  # noqa: F401  (registers sub-commands)
@@ -24,7 +23,8 @@ pytestmark = pytest.mark.timeout(120)
 
 async def _cli(*args: str) -> Result:
     """The CLI runs its own event loop: in a thread, beside the live server's."""
-    return await asyncio.to_thread(CliRunner().invoke, cli_app, list(args))
+    runner = CliRunner()
+    return await asyncio.to_thread(lambda: runner.invoke(cli_app, list(args)))
 
 
 async def test_cli_block_is_in_the_operation_log_and_a_running_server_refuses_entry(tmp_path: Path) -> None:
