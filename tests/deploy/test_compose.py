@@ -75,7 +75,7 @@ def test_a_variable_that_is_not_a_setting_is_caught() -> None:
     assert unknown_setting("RELAYROOM_TURN__SECRET") is None
     assert unknown_setting("RELAYROOM_CONFIG") is None
     assert "no setting 'announce_ip'" in str(unknown_setting("RELAYROOM_MEDIA__ANNOUNCE_IP"))
-    assert "no setting 'redis_url'" in str(unknown_setting("RELAYROOM_REDIS_URL"))
+    assert "no setting 'redis_uri'" in str(unknown_setting("RELAYROOM_REDIS_URI"))
     assert "no nested settings" in str(unknown_setting("RELAYROOM_PORT__X"))
 
 

@@ -362,7 +362,7 @@ def fuzz_console(server: Server, world: World, *, as_other_account: bool, exampl
         @given(case=op.as_strategy(generation_mode=mode), data=st.data())
         def run(case: Any, data: st.DataObject) -> None:
             for name in list(case.path_parameters or {}):
-                pool = world.a_ids[name] if as_other_account else known.get(name, [])
+                pool = world.a_ids.get(name, []) if as_other_account else known.get(name, [])
                 if name in known and pool and data.draw(st.integers(0, 3)):  # real ids 3 times in 4
                     case.path_parameters[name] = data.draw(st.sampled_from(pool))
             _edges(case, data)

@@ -27,6 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from relayroom import jsonlimits
 from relayroom.cluster.redis import ClusterUnavailable, unavailable_as_error
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ class CommandBus:
 
     def _dispatch(self, channel: str, data: str) -> None:
         try:
-            msg = json.loads(data)
+            msg = jsonlimits.loads(data)
         except (TypeError, ValueError):
             log.warning("command bus: a message that is not JSON was ignored")
             return

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from relayroom import jsonlimits
 from relayroom.cluster.redis import unavailable_as_error
 
 
@@ -44,7 +45,7 @@ class NodeInfo:
 
     @classmethod
     def from_json(cls, raw: str) -> NodeInfo:
-        d: dict[str, Any] = json.loads(raw)
+        d: dict[str, Any] = jsonlimits.loads(raw)
         workers = tuple(WorkerLoad(**w) for w in d.pop("workers", ()))
         return cls(workers=workers, **d)
 

@@ -19,6 +19,7 @@ from dataclasses import asdict
 
 import redis.asyncio as aioredis
 
+from relayroom import jsonlimits
 from relayroom.cluster.redis import ClusterUnavailable, unavailable_as_error
 from relayroom.control.accounts.throttle import ThrottleState
 
@@ -97,7 +98,7 @@ class RedisThrottleStore:
                 await asyncio.sleep(random.uniform(0.002, 0.01))
             try:
                 raw = await self._r.get(rkey)
-                new = change(ThrottleState(**json.loads(raw)) if raw else None)
+                new = change(ThrottleState(**jsonlimits.loads(raw)) if raw else None)
                 if new is None:
                     await self._r.delete(rkey)
                 else:

@@ -25,7 +25,7 @@ from relayroom.control.cloudapi.errors import CloudApiError
 from relayroom.control.cloudapi.incoming import MAX_SKEW_S, Incoming, authenticate, is_api_request
 from relayroom.control.cloudapi.params import Params
 from relayroom.control.cloudapi.replay import ReplayCache, ReplayCacheFull
-from relayroom.control.deps import ContainerDep
+from relayroom.control.deps import ContainerDep, container_of
 from relayroom.control.limits import CLOUD_API_BODY_LIMIT
 from relayroom.control.principal import Principal
 from relayroom.jsonlimits import JsonTooDeep
@@ -65,12 +65,17 @@ async def _take_once(cache: ReplayCache, req: Incoming, now: float) -> None:
 
 
 @router.get("/", include_in_schema=False)
+async def cloud_api_get(request: Request) -> Response:
+    """A GET without any API parameter or signature is a browser's visit: it goes to the console (even
+    while the server is still starting); a signed GET is the SDK's GET mode of the cloud API."""
+    if not is_api_request(request):
+        return RedirectResponse("/console/", status_code=307)
+    return await cloud_api(request, container_of(request.app))
+
+
 @router.post("/", include_in_schema=False)
 async def cloud_api(request: Request, c: ContainerDep) -> Response:
-    """Tencent Cloud API 3.0, service trtc, version 2019-07-22 (docs/cloud-api.md). A GET without any
-    API parameter or signature is a browser's visit: it goes to the console."""
-    if request.method == "GET" and not is_api_request(request):
-        return RedirectResponse("/console/", status_code=307)
+    """Tencent Cloud API 3.0, service trtc, version 2019-07-22 (docs/cloud-api.md)."""
     request_id = str(uuid.uuid4())
     action = request.headers.get("x-tc-action", "")[:64]
     services = c.services

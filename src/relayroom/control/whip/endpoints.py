@@ -22,7 +22,12 @@ from relayroom.control.whip.protocol import (
 )
 from relayroom.control.whip.service import Created, EntryOptions, WhipService
 
-router = APIRouter(tags=["whip"])
+# 415: an offer or a trickle fragment sent with another Content-Type than the protocol's (RFC 9725)
+router = APIRouter(
+    tags=["whip"],
+    responses={415: {"description": "The body's Content-Type is not application/sdp (offers) or "
+                     "application/trickle-ice-sdpfrag (PATCH)"}},
+)
 
 
 def get_whip(c: ContainerDep) -> WhipService:
