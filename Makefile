@@ -12,7 +12,7 @@ TSC := node_modules/.bin/tsc
 # node's own test runner over the browser SDK's unit tests (tests/web/**/*.test.js)
 JS_TESTS = $(shell find tests/web -name '*.test.js' | sort)
 
-.PHONY: run test test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture soak chaos reliability-report clean setup
+.PHONY: run test test-install test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture soak chaos reliability-report clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,7 +37,12 @@ test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/mypy
 	$(TSC) -p tests/web/sdk
 	$(NODE) --test --test-reporter=spec $(JS_TESTS)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m 'not install'
+
+# What an installed RelayRoom does: the wheel in a fresh venv, the Dockerfile's install steps (minutes
+# each, mostly pip; CI runs it after `make test`).
+test-install: $(STAMP)
+	$(BIN)/pytest -q -m install
 
 test-js: $(NODE_STAMP)
 	$(NODE) --test --test-reporter=spec $(JS_TESTS)

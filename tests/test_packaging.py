@@ -32,7 +32,7 @@ import pytest
 
 from tests.processes import free_port, start_server, stop, wait_ready
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.install, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "relayroom"

@@ -83,6 +83,7 @@ def build_context(dest: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.install
 @pytest.mark.timeout(900)
 def test_the_build_stage_installs_a_server_that_starts_and_passes_the_healthcheck(tmp_path: Path) -> None:
     context, prefix = tmp_path / "src", tmp_path / "opt" / "relayroom"
