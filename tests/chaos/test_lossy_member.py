@@ -95,7 +95,8 @@ async def test_thirty_percent_loss_and_jitter_on_one_member_does_not_degrade_the
         # and the fault goes away: the bad member recovers
         relay.lossy = False
         t2 = time.monotonic()
-        await eventually(lambda: len(bad.colours_since(t2)) > 10, within=20)
+        # a bound, not a measurement: on a CPU-starved machine aiortc's decoder catches up slowly
+        await eventually(lambda: len(bad.colours_since(t2)) > 10, within=45)
     finally:
         for s in (good, bad):
             await s.close()
