@@ -15,7 +15,9 @@ from relayroom.media.types import MediaEvent
 from tests.media.peers import UdpRelay, close_colour, publish, subscribe, subscribe_via_relay
 from tests.serving import eventually
 
-pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
+# run by `make chaos` (RELAYROOM_CHAOS=1): in the full suite on a loaded 2-core machine the lossy
+# member's recovery has twice outlasted its bound while it passes alone in ~15 s (docs/reliability.md)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow, pytest.mark.chaos_long]
 
 LOSS = 0.30
 JITTER_S = 0.300
