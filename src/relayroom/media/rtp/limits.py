@@ -30,8 +30,16 @@ def ssrc(value: Any, what: str = "ssrc") -> int:
     return in_range(value, SSRC_MIN, SSRC_MAX, what)
 
 
+# With rtcp-mux, RTP payload types 72-76 read as RTCP packet types 200-204 (SR, RR, SDES, BYE, APP) once
+# the marker bit is set: RFC 5761 section 4 rules them out, and aiortc refuses an SDP that uses them.
+RTCP_CONFLICT_PAYLOAD_TYPES = range(72, 77)
+
+
 def payload_type(value: Any, what: str = "payload type") -> int:
-    return in_range(value, 0, PAYLOAD_TYPE_MAX, what)
+    number = in_range(value, 0, PAYLOAD_TYPE_MAX, what)
+    if number in RTCP_CONFLICT_PAYLOAD_TYPES:
+        raise ValueError(f"{what} {number} conflicts with RTCP under rtcp-mux (72..76 are not allowed)")
+    return number
 
 
 def optional(check: Callable[[Any, str], int], value: Any, what: str) -> int | None:
