@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 RTX_RATE = 500.0  # retransmissions per second per consumer, sustained
 RTX_BURST = 200  # and in one burst
+_PADDING_HDR = struct.Struct("!BBHII")
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,17 @@ class Consumer:
             self.retransmitted += 1
             self._rtx_tokens -= 1
             self._send(out)
+
+    def padding_packet(self, size: int) -> bytes | None:
+        """A padding-only packet (``size`` octets of padding, 1-255) on this consumer's RTX stream, for a
+        bandwidth probe (the transport stamps and sends it); None without RTX or before any media."""
+        rtx_ssrc, rtx_pt = self._rtx_ssrc, self._rtx_pt
+        if rtx_ssrc is None or rtx_pt is None or not self.packets:
+            return None
+        size = max(1, min(size, 255))
+        self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        header = _PADDING_HDR.pack(0xA0, rtx_pt, self._rtx_seq, self._last_ts, rtx_ssrc)
+        return header + bytes(size - 1) + bytes((size,))
 
     def disable_rtx(self) -> None:
         """The subscriber did not accept RTX: answer NACKs with plain retransmissions."""

@@ -19,6 +19,7 @@ from relayroom.media.rtp import limits
 from relayroom.media.rtp.header import (
     EXT_ABS_SEND_TIME,
     EXT_AUDIO_LEVEL,
+    EXT_TRANSPORT_CC,
     EXT_URI_ABS_SEND_TIME,
     EXT_URI_AUDIO_LEVEL,
 )
@@ -626,7 +627,9 @@ def new_ssrc(taken: set[int]) -> int:
             return s
 
 
-_OFFER_FEEDBACK_VIDEO = ("nack", "nack pli", "ccm fir", "goog-remb")
+# goog-remb stays for subscribers without transport-cc (aiortc): they send REMB instead of feedback.
+_OFFER_FEEDBACK_VIDEO = ("nack", "nack pli", "ccm fir", "goog-remb", "transport-cc")
+_OFFER_FEEDBACK_AUDIO = ("transport-cc",)
 
 
 def build_subscriber_offer(
@@ -636,6 +639,8 @@ def build_subscriber_offer(
 
     Header extensions use fixed ids in every m-line (producers rewrite publisher ids to these once per
     packet): ssrc-audio-level (audio) and abs-send-time. abs-send-time keeps the publisher's send time.
+    transport-cc (EXT_TRANSPORT_CC): the transport stamps its own sequence number on every packet when
+    the answer keeps it, and estimates the subscriber's downlink from the feedback (media/bwe).
     """
     lines = _session_header(session_id, version, [m.mid for m in mlines])
     for m in mlines:
@@ -647,10 +652,11 @@ def build_subscriber_offer(
         if m.kind == "audio":
             lines.append(f"a=extmap:{EXT_AUDIO_LEVEL} {EXT_URI_AUDIO_LEVEL}")
         lines.append(f"a=extmap:{EXT_ABS_SEND_TIME} {EXT_URI_ABS_SEND_TIME}")
+        lines.append(f"a=extmap:{EXT_TRANSPORT_CC} {TWCC_URI}")
         lines.append("a=sendonly" if m.active else "a=inactive")
         lines.append("a=rtcp-mux")
         lines.append("a=rtcp-rsize")
-        fb = _OFFER_FEEDBACK_VIDEO if m.kind == "video" else ()
+        fb = _OFFER_FEEDBACK_VIDEO if m.kind == "video" else _OFFER_FEEDBACK_AUDIO
         lines += _codec_lines(m.codec, pt, rtx_pt, fb)
         if m.active:
             lines.append(f"a=msid:{m.stream_id} {m.track_id}")
@@ -673,6 +679,19 @@ class ParsedAnswer:
     rejected_mids: list[str] = field(default_factory=list)
     ice_ufrag: str | None = None
     payload_types: dict[str, set[int]] = field(default_factory=dict)  # mid -> PTs the answer kept
+    transport_cc_ext: int = 0  # the answer kept transport-cc with this extension id (0: it did not)
+
+
+def _answer_transport_cc(desc: aiortc_sdp.SessionDescription) -> int:
+    """The id the answer gives transport-cc, when it keeps it (with our id: an answer may not renumber an
+    offered extension, RFC 8285 §6) in an m-line that is not rejected."""
+    for m in desc.media:
+        if m.port == 0:
+            continue
+        for ext in m.rtp.headerExtensions:
+            if ext.uri == TWCC_URI and ext.id == EXT_TRANSPORT_CC:
+                return EXT_TRANSPORT_CC
+    return 0
 
 
 def parse_answer(sdp: str) -> ParsedAnswer:
@@ -695,6 +714,7 @@ def parse_answer(sdp: str) -> ParsedAnswer:
         rejected,
         ice.usernameFragment if ice is not None else None,
         {str(m.rtp.muxId): {int(f) for f in m.fmt if str(f).isdigit()} for m in desc.media},
+        _answer_transport_cc(desc),
     )
 
 

@@ -1135,6 +1135,7 @@ class MediaService:
                 {
                     "dtlsParameters": {"role": role, "fingerprints": _fps(answer.fingerprints)},
                     "iceParameters": {"usernameFragment": answer.ice_ufrag},
+                    "transportCc": answer.transport_cc_ext,  # 0: no send-side estimate (REMB instead)
                 },
             )
             p.recv_connected = True

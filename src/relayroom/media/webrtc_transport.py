@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import secrets
@@ -14,13 +15,15 @@ from typing import Any, Protocol
 import pylibsrtp
 from aiortc.rtcdtlstransport import RTCCertificate
 
+from relayroom.media.bwe.estimator import BandwidthEstimator
+from relayroom.media.bwe.probe import ProbeCluster
 from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
 from relayroom.media.layer_allocator import HEADROOM, VideoDemand, allocate
 from relayroom.media.network_quality import network_quality
 from relayroom.media.producer import Producer, ProducerParams
 from relayroom.media.rtp import limits, rtcp
-from relayroom.media.rtp.twcc import TWCC_URI, TwccRecorder, find_extension
+from relayroom.media.rtp.twcc import TWCC_URI, TwccRecorder, find_extension, with_transport_sequence
 from relayroom.media.simulcast_consumer import SimulcastConsumer
 from relayroom.media.srtp.session import SrtpPair
 from relayroom.media.types import CloseReason, InvalidStateError
@@ -52,6 +55,16 @@ TRIAL_BACKOFF_S = 2.0
 TRIAL_BACKOFF_GROWTH = 1.5
 TRIAL_BACKOFF_MAX_S = 8.0
 MAX_CONSUMERS_PER_TRANSPORT = 1024
+# The send-side estimate (transport-cc feedback from the subscriber, media/bwe) replaces the REMB rules
+# above once it is worth something: after its first probe result, or BWE_WARMUP_S after its first
+# feedback. Until then every consumer gets what it asked for (a joining subscriber starts on the layer
+# it wants; libwebrtc's start rate of 300 kbit/s would put everyone on the small layer for a second).
+# Probes are sent as padding on a video consumer's RTX stream, PROBE_STEP_S apart (the cluster's rate
+# is kept by sending what is due at each step), in packets of PROBE_PADDING octets of padding.
+BWE_WARMUP_S = 2.0
+PROBE_STEP_S = 0.005
+PROBE_PADDING = 255
+PROBE_MAX_PACKETS_PER_STEP = 40
 
 # Candidate priorities (RFC 8445 §5.1.2.1: 2^24 type-pref + 2^8 local-pref + 256 - component). The TCP
 # candidate gets a lower type preference than UDP so that every UDP pair outranks every TCP pair: a
@@ -172,6 +185,21 @@ class WebRtcTransport:
         self._pending_dtls: list[bytes] = []
         self._twcc_id = 0  # transport-wide CC extension id negotiated with the publisher (0 = none)
         self._twcc = TwccRecorder()
+        # transport-cc towards the subscriber (enable_transport_cc): our extension id, the estimator,
+        # the probe cluster being sent (bytes and packets so far, start time) and its padding source
+        self._tx_twcc_id = 0
+        self.bwe: BandwidthEstimator | None = None
+        self._bwe_started = False
+        self._bwe_first_feedback: float | None = None
+        self._probing: ProbeCluster | None = None
+        self._probe_bytes = 0
+        self._probe_packets = 0
+        self._probe_start = 0.0
+        self._probe_timer: Any = None  # the handle of the next probe step (``cancel()``)
+        self.probes_sent = 0
+        # Clock and timer of the estimator: the worker's loop; tests run them in simulated time.
+        self.clock: Callable[[], float] = time.monotonic
+        self.call_later: Callable[[float, Callable[[], None]], Any] | None = None
         self.created_at = time.monotonic()
         self.last_rx = self.created_at
         self.rx_packets = 0
@@ -434,6 +462,8 @@ class WebRtcTransport:
                     consumer = self._consumers_by_ssrc.get(ssrc)
                     if consumer is not None:
                         consumer.request_keyframe()
+            elif isinstance(item, rtcp.TransportFeedback):
+                self._on_transport_feedback(item.packet, now)
             elif isinstance(item, rtcp.Remb):
                 # The transport's estimate (layer allocation); also remembered per consumer, for the
                 # publisher's REMB (send_reports).
@@ -455,6 +485,8 @@ class WebRtcTransport:
         tup = self.tuple
         if srtp is None or tup is None:
             return
+        if self._tx_twcc_id:
+            data = self.stamp_transport_cc(data)
         try:
             protected = srtp.tx.protect(data)
         except pylibsrtp.Error:
@@ -468,6 +500,8 @@ class WebRtcTransport:
         tup = self.tuple
         if srtp is None or tup is None:
             return
+        if self._tx_twcc_id:
+            data = self.stamp_transport_cc(data)
         try:
             protected = srtp.protect_rewritten(data, payload_type, seq, ts, ssrc)
         except (pylibsrtp.Error, ValueError):
@@ -643,6 +677,9 @@ class WebRtcTransport:
         video = [c for c in self.consumers.values() if c.kind == "video" and c.producer is not None]
         if not video:
             return
+        if self.bwe is not None and self._bwe_first_feedback is not None:
+            self._allocate_send_side(now, video, self.bwe)
+            return
         since = self._estimate_since
         estimate = self.estimate_bps
         usable = (
@@ -673,6 +710,9 @@ class WebRtcTransport:
             layers = result.layers
             self._held_bps = result.allocated_bps * 1.5  # bitrates vary from second to second
             self._plan_trial(now, congested, result.allocated_bps, result.wanted_bps, result.next_upgrade_bps)
+        self._apply_allocation(video, layers)
+
+    def _apply_allocation(self, video: list[Consumer], layers: dict[str, int]) -> None:
         for c in video:
             layer = layers.get(c.id, len(c.layer_bitrates()) - 1)
             if self.allocation.get(c.id) != layer:
@@ -708,6 +748,8 @@ class WebRtcTransport:
     def on_tick(self, now: float) -> None:
         for producer in self.producers.values():
             producer.on_tick(now)
+        if self.bwe is not None:
+            self._bwe_tick(now, self.bwe)
         if self.consumers:
             self.allocate_layers(now)
         if self._twcc_id and self.srtp is not None and self.producers:
@@ -783,6 +825,143 @@ class WebRtcTransport:
             "consumers": {c.id: c.stats() for c in self.consumers.values()},
         }
 
+    # -- transport-cc towards the subscriber: stamping, feedback, estimate, probes (decision 0034) -----
+    def enable_transport_cc(self, ext_id: int) -> None:
+        """The subscriber's answer kept transport-cc with header extension ``ext_id``: from now on every
+        RTP packet to it gets our transport-wide sequence number, and its feedback feeds a send-side
+        estimator that steers the layer allocation (instead of its REMB)."""
+        self._check_open()
+        if not 1 <= ext_id <= 14:
+            raise ValueError("transport-cc extension id must be 1..14")
+        self._tx_twcc_id = ext_id
+        if self.bwe is None:
+            self.bwe = BandwidthEstimator()
+
+    def stamp_transport_cc(self, data: bytes) -> bytes:
+        """The one place an outgoing RTP packet gets its transport-wide sequence number (a native send
+        path mirrors this: same bytes). Records (size, send time, probe cluster) in the estimator."""
+        bwe = self.bwe
+        assert bwe is not None
+        probe = self._probing
+        if probe is not None:
+            self._probe_bytes += len(data)
+            self._probe_packets += 1
+        seq = bwe.on_packet_sent(len(data), self.clock() * 1000, probe)
+        try:
+            return with_transport_sequence(data, self._tx_twcc_id, seq)
+        except ValueError:
+            return data  # a malformed extension block from the publisher: sent as it is
+
+    def _on_transport_feedback(self, packet: bytes, now: float) -> None:
+        bwe = self.bwe
+        if bwe is None:
+            return
+        try:
+            bwe.on_feedback(packet, now * 1000)
+        except ValueError:
+            self.rx_errors += 1
+            return
+        if self._bwe_first_feedback is None:
+            self._bwe_first_feedback = now
+
+    def _bwe_tick(self, now: float, bwe: BandwidthEstimator) -> None:
+        now_ms = now * 1000
+        if not self._bwe_started and self.tx_packets:
+            self._bwe_started = True
+            bwe.start(now_ms)
+        bwe.on_tick(now_ms)
+        if self._bwe_first_feedback is not None:
+            self.estimate_bps = int(bwe.target_bps)  # what the downlink grade and dump show
+            self._estimate_at = now
+        if self._probing is None and self._bwe_started:
+            cluster = bwe.next_probe()
+            if cluster is not None:
+                self._start_probe(cluster)
+
+    def _estimate_usable(self, now: float, bwe: BandwidthEstimator) -> bool:
+        first = self._bwe_first_feedback
+        return first is not None and (bwe.probe_results > 0 or now - first >= BWE_WARMUP_S)
+
+    def _allocate_send_side(self, now: float, video: list[Consumer], bwe: BandwidthEstimator) -> None:
+        """The layers of every video consumer within the send-side estimate. Climbing back needs no
+        trials: the estimator probes (padding) up to what the consumers asked for."""
+        audio = sum(c.bitrate for c in self.consumers.values() if c.kind == "audio" and not c.paused)
+        demands = [
+            VideoDemand(c.id, c.layer_bitrates(), c.wanted_layer, c.current_layer)
+            for c in video
+            if not c.paused
+        ]
+        result = allocate(bwe.target_bps, float(audio), demands)
+        bwe.set_max_bitrate(result.wanted_bps / HEADROOM)
+        if not self._estimate_usable(now, bwe):
+            self._apply_allocation(video, {c.id: len(c.layer_bitrates()) - 1 for c in video})
+            return
+        newly_paused = any(
+            layer < 0 and self.allocation.get(cid, 0) >= 0 for cid, layer in result.layers.items()
+        )
+        if newly_paused and result.next_upgrade_bps is not None:
+            # nothing fits: find out at once whether the lowest layer does (libwebrtc would wait for
+            # the periodic probe, seconds without video)
+            bwe.request_probe(result.next_upgrade_bps / HEADROOM, now * 1000)
+        self._apply_allocation(video, result.layers)
+
+    def _probe_source(self) -> Consumer | None:
+        """A video consumer that can send padding (RTX negotiated, media sent)."""
+        for c in self.consumers.values():
+            if c.kind == "video" and c.params.rtx_ssrc is not None and c.packets:
+                return c
+        return None
+
+    def _start_probe(self, cluster: ProbeCluster) -> None:
+        if self._probe_source() is None:
+            return  # no padding source: the estimate climbs by the estimator's increase alone
+        if self.call_later is None:
+            try:
+                self.call_later = asyncio.get_running_loop().call_later
+            except RuntimeError:
+                return  # no event loop and no timer given
+        self._probing = cluster
+        self._probe_bytes = self._probe_packets = 0
+        self._probe_start = self.clock()
+        self.probes_sent += 1
+        self._probe_step()
+
+    def _probe_step(self) -> None:
+        """Send the padding the cluster is due by the next step; end it once it lasted its duration
+        with its packets and bytes (media sent meanwhile counts, stamp_transport_cc)."""
+        self._probe_timer = None
+        cluster = self._probing
+        source = self._probe_source()
+        if cluster is None or source is None or self.closed:
+            self._end_probe()
+            return
+        elapsed_ms = (self.clock() - self._probe_start) * 1000
+        due = cluster.bitrate_bps * (elapsed_ms + PROBE_STEP_S * 1000) / 8000 - self._probe_bytes
+        for _ in range(PROBE_MAX_PACKETS_PER_STEP):
+            if due <= 0:
+                break
+            packet = source.padding_packet(PROBE_PADDING)
+            if packet is None:
+                break
+            before = self._probe_bytes
+            self.send_rtp(packet)
+            due -= self._probe_bytes - before
+        if (
+            elapsed_ms >= cluster.duration_ms
+            and self._probe_bytes >= cluster.min_bytes
+            and self._probe_packets >= cluster.min_packets
+        ) or elapsed_ms > 4 * cluster.duration_ms:
+            self._end_probe()
+            return
+        assert self.call_later is not None
+        self._probe_timer = self.call_later(PROBE_STEP_S, self._probe_step)
+
+    def _end_probe(self) -> None:
+        self._probing = None
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
+
     # -- lifecycle -----------------------------------------------------------------------------------
     def _set_state(self, state: TransportState, extra: dict[str, Any] | None = None) -> None:
         if state == self.state:
@@ -799,6 +978,7 @@ class WebRtcTransport:
         if self.closed:
             return
         self.closed = True
+        self._end_probe()
         self.dtls.close()
         for consumer in list(self.consumers.values()):
             consumer.close(CloseReason.TRANSPORT_CLOSED)
@@ -833,6 +1013,7 @@ class WebRtcTransport:
             "estimateBps": self.estimate_bps,
             "allocation": dict(self.allocation),
             "trials": self.trials,
+            "bwe": None if self.bwe is None else {**self.bwe.dump(), "probesSent": self.probes_sent},
             "consumers": [c.dump() for c in self.consumers.values()],
             "producers": [p.dump() for p in self.producers.values()],
         }

@@ -591,7 +591,10 @@ class Worker:
 
     def _transport_connect(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
         ice = data.get("iceParameters") or {}
-        self._transport(transport_id).connect(data["dtlsParameters"], ice.get("usernameFragment"))
+        transport = self._transport(transport_id)
+        transport.connect(data["dtlsParameters"], ice.get("usernameFragment"))
+        if data.get("transportCc"):  # the subscriber takes transport-cc: estimate its downlink ourselves
+            transport.enable_transport_cc(limits.in_range(data["transportCc"], 1, 14, "transportCc"))
         return {}
 
     def _transport_restart_ice(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:

@@ -80,10 +80,14 @@ def test_pli_fir_remb_round_trip_with_aiortc() -> None:
     assert isinstance(items[3], rtcp.Remb) and items[3].ssrcs == [5, 6]
 
 
-def test_parse_skips_sdes_bye_and_unknown_rtpfb() -> None:
+def test_parse_skips_sdes_bye_and_unknown_rtpfb_and_keeps_transport_cc_whole() -> None:
     sdes = bytes([0x81, 202, 0, 2]) + (1).to_bytes(4, "big") + bytes([1, 2, ord("a"), ord("b")])
-    twcc = bytes([0x8F, 205, 0, 2]) + bytes(8)
-    assert rtcp.parse(rtcp.build_rr(9) + sdes + twcc) == [rtcp.ReceiverReport(9, [])]
+    unknown = bytes([0x83, 205, 0, 2]) + bytes(8)  # RTPFB FMT 3 (TMMBR): not ours
+    twcc = bytes([0x8F, 205, 0, 2]) + (7).to_bytes(4, "big") + (8).to_bytes(4, "big")
+    assert rtcp.parse(rtcp.build_rr(9) + sdes + unknown + twcc) == [
+        rtcp.ReceiverReport(9, []),
+        rtcp.TransportFeedback(7, 8, twcc),
+    ]
 
 
 @pytest.mark.parametrize(

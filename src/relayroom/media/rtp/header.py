@@ -286,9 +286,17 @@ def rewritten(data: bytes, payload_type: int, seq: int, ts: int, ssrc: int) -> b
 # Header extension ids every subscriber m-line uses (RFC 8285 one-byte form; the same in every BUNDLE).
 EXT_AUDIO_LEVEL = 1
 EXT_ABS_SEND_TIME = 3
+# transport-cc: the publisher's element keeps its place under our id, and each subscriber transport
+# overwrites its value with its own sequence number (rtp/twcc.with_transport_sequence).
+EXT_TRANSPORT_CC = 5
 EXT_URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 EXT_URI_ABS_SEND_TIME = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-_CANONICAL_EXT = {EXT_URI_AUDIO_LEVEL: EXT_AUDIO_LEVEL, EXT_URI_ABS_SEND_TIME: EXT_ABS_SEND_TIME}
+EXT_URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+_CANONICAL_EXT = {
+    EXT_URI_AUDIO_LEVEL: EXT_AUDIO_LEVEL,
+    EXT_URI_ABS_SEND_TIME: EXT_ABS_SEND_TIME,
+    EXT_URI_TRANSPORT_CC: EXT_TRANSPORT_CC,
+}
 
 
 def extension_table(publisher_ids: list[tuple[int, str]]) -> bytes | None:

@@ -1,4 +1,5 @@
-"""RTCP parse/build for what the SFU needs: SR, RR, PLI, FIR, generic NACK, REMB (RFC 3550/4585/5104).
+"""RTCP parse/build for what the SFU needs: SR, RR, PLI, FIR, generic NACK, REMB, transport-cc feedback
+(RFC 3550/4585/5104, draft-holmer-rmcat-transport-wide-cc-extensions-01).
 
 Hand-written on raw bytes (aiortc's RtcpPacket.parse costs ~2.3 µs and decodes every RTPFB as NACK).
 """
@@ -22,6 +23,7 @@ FMT_NACK = 1
 FMT_PLI = 1
 FMT_FIR = 4
 FMT_APP = 15  # REMB lives here
+FMT_TRANSPORT_CC = 15  # RTPFB: transport-wide congestion control feedback
 
 _HDR = struct.Struct("!BBH")
 _U32 = struct.Struct("!I")
@@ -83,7 +85,16 @@ class Remb:
     ssrcs: list[int]
 
 
-RtcpItem = SenderReport | ReceiverReport | Nack | Pli | Fir | Remb
+@dataclass(frozen=True)
+class TransportFeedback:
+    """Transport-wide CC feedback (RTPFB FMT 15), kept whole: ``rtp/twcc.decode_feedback`` reads it."""
+
+    sender_ssrc: int
+    media_ssrc: int
+    packet: bytes  # the RTCP packet, header included
+
+
+RtcpItem = SenderReport | ReceiverReport | Nack | Pli | Fir | Remb | TransportFeedback
 
 
 def iter_packets(data: bytes | bytearray) -> Iterator[tuple[int, int, int, int]]:
@@ -145,6 +156,8 @@ def parse(data: bytes | bytearray) -> list[RtcpItem]:
             if pt == RTCP_RTPFB and fmt == FMT_NACK:
                 pairs = [struct.unpack_from("!HH", data, p) for p in range(pos + 12, end - 3, 4)]
                 items.append(Nack(sender, media, list(nack_items_to_seqs(pairs))))
+            elif pt == RTCP_RTPFB and fmt == FMT_TRANSPORT_CC:
+                items.append(TransportFeedback(sender, media, bytes(data[pos:end])))
             elif pt == RTCP_PSFB and fmt == FMT_PLI:
                 items.append(Pli(sender, media))
             elif pt == RTCP_PSFB and fmt == FMT_FIR:

@@ -6,16 +6,18 @@ GoogCC) can probe and ramp up instead of crawling on loss-based estimates alone.
 
 The other direction: ``decode_feedback`` reads the feedback a subscriber sends about what we sent it,
 for our own send-side estimator (``media/bwe``). It comes from outside, so it is checked octet by
-octet.
+octet. ``with_transport_sequence`` writes our transport-wide sequence number into a packet we send to a
+subscriber (the one function the send path calls for it, ``WebRtcTransport.stamp_transport_cc``).
 """
 
 from __future__ import annotations
 
 import struct
 
+from relayroom.media.rtp.header import EXT_URI_TRANSPORT_CC
 from relayroom.media.rtp.seq import SeqUnwrapper
 
-TWCC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+TWCC_URI = EXT_URI_TRANSPORT_CC
 FMT_TWCC = 15
 _MAX_STATUSES = 2000  # per feedback packet
 _DELTA_US = 250
@@ -54,6 +56,40 @@ def find_extension(data: bytes, ext_id: int) -> int:
             return i + 1 if i + 1 + length <= end else -1
         i += 1 + length
     return -1
+
+
+def with_transport_sequence(data: bytes, ext_id: int, seq: int) -> bytes:
+    """``data`` with transport-wide sequence number ``seq`` in header extension ``ext_id``.
+
+    Packets from publishers usually carry the element already (the producer maps the publisher's
+    transport-cc id to ours, rtp/header.py), so it is overwritten in place. Otherwise a 3-octet element
+    (+ 1 octet of padding) is appended to the one-byte extension block, a block is added when the packet
+    has none, and a two-byte block (RFC 8285 §4.3) gets a 4-octet element. Deterministic, so a native
+    send path can produce the same bytes."""
+    hi_lo = bytes(((seq >> 8) & 0xFF, seq & 0xFF))
+    pos = find_extension(data, ext_id)
+    if pos > 0 and data[pos - 1] & 0x0F == 1:
+        return data[:pos] + hi_lo + data[pos + 2 :]
+    b0 = data[0]
+    start = 12 + 4 * (b0 & 0x0F)
+    if not b0 & 0x10:
+        block = bytes((0xBE, 0xDE, 0, 1, (ext_id << 4) | 1)) + hi_lo + b"\x00"
+        return bytes((b0 | 0x10,)) + data[1:start] + block + data[start:]
+    if len(data) < start + 4:
+        raise ValueError("rtp extension truncated")
+    words = (data[start + 2] << 8) | data[start + 3]
+    end = start + 4 + 4 * words
+    if end > len(data) or words >= 0xFFFF:
+        raise ValueError("rtp extension truncated")
+    if data[start] == 0xBE and data[start + 1] == 0xDE:
+        element = bytes(((ext_id << 4) | 1,)) + hi_lo + b"\x00"
+    elif data[start] == 0x10 and data[start + 1] >> 4 == 0:
+        element = bytes((ext_id, 2)) + hi_lo
+    else:
+        raise ValueError("unknown rtp header extension profile")
+    words += 1
+    length = bytes((words >> 8, words & 0xFF))
+    return data[: start + 2] + length + data[start + 4 : end] + element + data[end:]
 
 
 def build_feedback(
