@@ -65,6 +65,7 @@ BWE_WARMUP_S = 2.0
 PROBE_STEP_S = 0.005
 PROBE_PADDING = 255
 PROBE_MAX_PACKETS_PER_STEP = 40
+PAUSED_PROBE_SCALE = 2.0  # video paused: probe at once at this many times what the lowest layer needs
 
 # Candidate priorities (RFC 8445 §5.1.2.1: 2^24 type-pref + 2^8 local-pref + 256 - component). The TCP
 # candidate gets a lower type preference than UDP so that every UDP pair outranks every TCP pair: a
@@ -875,7 +876,8 @@ class WebRtcTransport:
             self._estimate_at = now
         if self._probing is None and self._bwe_started:
             cluster = bwe.next_probe()
-            if cluster is not None:
+            # a probe below the estimate shows nothing (its result would only pull the estimate down)
+            if cluster is not None and cluster.bitrate_bps > bwe.target_bps:
                 self._start_probe(cluster)
 
     def _estimate_usable(self, now: float, bwe: BandwidthEstimator) -> bool:
@@ -892,7 +894,8 @@ class WebRtcTransport:
             if not c.paused
         ]
         result = allocate(bwe.target_bps, float(audio), demands)
-        bwe.set_max_bitrate(result.wanted_bps / HEADROOM)
+        if all(max(d.layer_bps, default=0) > 1 for d in demands):  # rates known (once per second)
+            bwe.set_max_bitrate(result.wanted_bps / HEADROOM)
         if not self._estimate_usable(now, bwe):
             self._apply_allocation(video, {c.id: len(c.layer_bitrates()) - 1 for c in video})
             return
@@ -900,9 +903,10 @@ class WebRtcTransport:
             layer < 0 and self.allocation.get(cid, 0) >= 0 for cid, layer in result.layers.items()
         )
         if newly_paused and result.next_upgrade_bps is not None:
-            # nothing fits: find out at once whether the lowest layer does (libwebrtc would wait for
-            # the periodic probe, seconds without video)
-            bwe.request_probe(result.next_upgrade_bps / HEADROOM, now * 1000)
+            # nothing fits: find out at once whether the lowest layer does (the periodic probe would
+            # leave the video off for seconds); at twice its need, as every probe, so that a link
+            # which carries it shows room to spare
+            bwe.request_probe(PAUSED_PROBE_SCALE * result.next_upgrade_bps / HEADROOM, now * 1000)
         self._apply_allocation(video, result.layers)
 
     def _probe_source(self) -> Consumer | None:
