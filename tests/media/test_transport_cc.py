@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ class Link:
     free_at: float = 0.0
     arrivals: list[tuple[float, int, int, int]] = field(default_factory=list)  # (t, twcc seq, ssrc, len)
     dropped: int = 0
+    origin: float = 0.0  # capacity(t) counts from here
 
     def send(self, now: float, packet: bytes) -> None:
         pos = find_extension(packet, EXT_TRANSPORT_CC)
@@ -51,7 +53,7 @@ class Link:
         if start - now > self.queue_s:
             self.dropped += 1
             return
-        self.free_at = start + len(packet) * 8 / self.capacity(now)
+        self.free_at = start + len(packet) * 8 / self.capacity(now - self.origin)
         ssrc = int.from_bytes(packet[8:12], "big")
         heapq.heappush(self.arrivals, (self.free_at + self.one_way_s, seq, ssrc, len(packet)))
 
@@ -101,7 +103,9 @@ def _room() -> tuple[WebRtcTransport, WebRtcTransport, SimulcastConsumer, list[b
     pub.produce("v", {**video, **ext, "ssrc": BIG, "encodings": [{"ssrc": SMALL}, {"ssrc": BIG}]})
     audio = {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "payloadType": 111, "mid": "0"}
     pub.produce("a", {**audio, **ext, "ssrc": AUDIO})
-    clock = Clock(100.0)
+    # Simulated time starts at the real monotonic clock: the producer stamps consumers' key frame
+    # requests with it (its 500 ms window), and its deferred requests go out on our ticks.
+    clock = Clock(time.monotonic())
     sub.clock = lambda: clock.now
     sub.call_later = clock.call_later
     sub.enable_transport_cc(EXT_TRANSPORT_CC)
@@ -127,7 +131,7 @@ def _run(
     capacity: Callable[[float], float], duration_s: float
 ) -> tuple[list[Seen], dict[int, list[float]], WebRtcTransport]:
     pub, sub, consumer, out, clock, to_publisher = _room()
-    link = Link(capacity)
+    link = Link(capacity, origin=clock.now)
     keyframe_asked = [False, False]
     pli_scanned = 0
     recorder = TwccRecorder()
@@ -193,7 +197,7 @@ def step(*points: tuple[float, float]) -> Callable[[float], float]:
     def capacity(t: float) -> float:
         bps = points[0][1]
         for start, value in points:
-            if t - 100.0 >= start:
+            if t >= start:
                 bps = value
         return bps
 
