@@ -39,6 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from relayroom import __version__
 from relayroom.client.e2ee import E2EEKey
 from relayroom.client.e2ee_media import ClientE2EE
+from relayroom.client.stall_guard import StallGuard
 from relayroom.client.tracks import ScaledVideoTrack, audio_frequency, audio_rms, dominant_rgb
 
 # Reported at entry (signalling ``enter``): printable text, at most 64 characters each.
@@ -148,6 +149,7 @@ class RemoteTrack:
         self.last_frequency = 0.0  # audio: zero-crossing estimate of the tone
         self.ended = False
         self._task: asyncio.Task[None] | None = None
+        self.stall_guard: StallGuard | None = None  # video: unblocks aiortc's jitter buffer (stall_guard.py)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def start(self) -> None:
@@ -190,6 +192,8 @@ class RemoteTrack:
             self._waiters = [w for w in self._waiters if w[1] is not fut]
 
     async def close(self) -> None:
+        if self.stall_guard is not None:
+            self.stall_guard.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -733,7 +737,8 @@ class RelayRoomClient:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self._recv_pc is not None
-        mid = next((t.mid for t in self._recv_pc.getTransceivers() if t.receiver.track is track), None)
+        transceiver = next((t for t in self._recv_pc.getTransceivers() if t.receiver.track is track), None)
+        mid = transceiver.mid if transceiver is not None else None
         stream = self._mid_streams.get(mid or "")
         if mid is None or stream is None:
             log.warning("remote track without a stream label")
@@ -742,8 +747,13 @@ class RelayRoomClient:
         old = self.remote_tracks.get(key)
         if old is not None:
             old.ended = True
+            if old.stall_guard is not None:
+                old.stall_guard.stop()
         remote = RemoteTrack(key[0], key[1], key[2], mid, track)
         remote.start()
+        if track.kind == "video" and transceiver is not None:
+            remote.stall_guard = StallGuard(transceiver.receiver)
+            remote.stall_guard.start()
         self.remote_tracks[key] = remote
         self._emit("track", {"userId": key[0], "kind": key[1], "streamType": key[2], "mid": mid})
 
