@@ -1,8 +1,8 @@
 """One subscriber's downlink throttled to ~300 kbit/s (a drop-tail relay between it and the worker): it
 moves to the small layer and keeps decoding, the other subscriber stays on the big one, and once the
-throttle is lifted it is back on big within 10 s. Python SDK clients (aiortc) against the real server;
-aiortc subscribers send REMB, not transport-cc feedback, so this is the estimate of
-``WebRtcTransport.allocate_layers`` for them (docs/quality.md)."""
+throttle is lifted it is back on big within 10 s. Python SDK clients (aiortc) against the real server:
+the SDK sends transport-cc feedback (client/transport_cc.py), so B's layer follows the SFU's send-side
+estimate of its downlink, and padding probes show when the big layer fits again (docs/quality.md)."""
 
 from __future__ import annotations
 
@@ -183,9 +183,8 @@ async def test_a_throttled_subscriber_moves_to_small_and_back_the_other_stays_on
     relays: list[ThrottleRelay] = []
     async with client(server, "pub") as pub, client(server, "a") as a, client(server, "b") as b:
         through_relay(b, relays)
-        # video only: aiortc's Opus takes ~120 kbit/s, which would leave the small layer no room on
-        # 300 kbit/s under aiortc's REMB (~180 kbit/s there); pausing video for audio is tested in
-        # tests/media/test_transport_cc.py
+        # video only: aiortc's Opus takes ~120 kbit/s, which leaves the small layer little room on
+        # 300 kbit/s; pausing video and keeping audio is tested in tests/media/test_transport_cc.py
         await pub.publish(video_track=NoisyVideoTrack(), small=SMALL)
         for c in (a, b):
             await c.start_remote_video("pub", small=False)

@@ -41,6 +41,7 @@ from relayroom.client.e2ee import E2EEKey
 from relayroom.client.e2ee_media import ClientE2EE
 from relayroom.client.stall_guard import StallGuard
 from relayroom.client.tracks import ScaledVideoTrack, audio_frequency, audio_rms, dominant_rgb
+from relayroom.client.transport_cc import TransportCcFeedback
 
 # Reported at entry (signalling ``enter``): printable text, at most 64 characters each.
 _OS = f"{platform.system() or 'unknown'} {platform.machine()}".strip()
@@ -249,6 +250,7 @@ class RelayRoomClient:
         self._queues: list[asyncio.Queue[ClientEvent | object]] = []
         self._send_pc: RTCPeerConnection | None = None
         self._recv_pc: RTCPeerConnection | None = None
+        self._transport_cc: TransportCcFeedback | None = None  # feedback for the SFU's estimate
         self._mid_streams: dict[str, dict[str, Any]] = {}
         self._local: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, streamType) -> producer
         self.remote_tracks: dict[RemoteKey, RemoteTrack] = {}
@@ -713,6 +715,7 @@ class RelayRoomClient:
         if self._recv_pc is None:
             self._recv_pc = self._new_peer_connection()
             self._recv_pc.on("track", self._on_track)
+            self._transport_cc = TransportCcFeedback()
         for stream in offer.get("streams", []):
             if stream.get("mid") is not None:
                 self._mid_streams[str(stream["mid"])] = stream
@@ -720,6 +723,8 @@ class RelayRoomClient:
         await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         if not self._current(session):
             return None
+        if self._transport_cc is not None:  # before the answer: it must keep transport-cc
+            self._transport_cc.negotiate(pc, offer["sdp"])
         if self.e2ee is not None:  # before the answer: the new receivers must not start without it
             self.e2ee.protect_receivers(pc, self._mid_streams.get)
         for stream in offer.get("streams", []):
@@ -776,6 +781,9 @@ class RelayRoomClient:
         self.remote_tracks.clear()
         self._mid_streams.clear()
         self._local.clear()
+        if self._transport_cc is not None:
+            await self._transport_cc.close()
+            self._transport_cc = None
         for pc in (self._send_pc, self._recv_pc):
             if pc is not None:
                 await pc.close()
