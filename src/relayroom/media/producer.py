@@ -40,7 +40,11 @@ class ConsumerSink(Protocol):
 
 logger = logging.getLogger(__name__)
 
+# At most one key frame request per KEYFRAME_MIN_INTERVAL_S while the one asked for has not arrived;
+# once it arrived, a new request (a subscriber that could not use it: its DTLS was not up yet) goes out
+# at once, but not within KEYFRAME_FLOOR_S of the last one (docs/quality.md, Join to first frame).
 KEYFRAME_MIN_INTERVAL_S = 0.5
+KEYFRAME_FLOOR_S = 0.1
 REMB_FLOOR_BPS = 300_000
 _MAX_NACK_GAP = 200
 _NACK_RETRIES = 3
@@ -197,6 +201,7 @@ class Producer:
         # keyframe request rate limiting
         self._last_keyframe_request = -1e9
         self._keyframe_pending = False
+        self._keyframe_awaited = False  # a request went out and its key frame has not arrived yet
         self._fir_seq = 0
         self.keyframe_requests_sent = 0
         self.rtx_received = 0
@@ -279,6 +284,8 @@ class Producer:
         packet. A reordered older packet counts as a frame too; the rate is an estimate."""
         self._last_ts = ts
         self.frames += 1
+        if self._keyframe_awaited and self.is_keyframe(data):
+            self._keyframe_awaited = False  # requests deferred meanwhile go out on the next tick
         probe = self._size_probe
         if probe is not None:
             try:
@@ -373,10 +380,12 @@ class Producer:
         if not self.params.ssrc:  # an encoding whose SSRC is not known yet: ask once it is
             self._keyframe_pending = True
             return
-        if now - self._last_keyframe_request < KEYFRAME_MIN_INTERVAL_S:
+        since = now - self._last_keyframe_request
+        if since < KEYFRAME_FLOOR_S or (since < KEYFRAME_MIN_INTERVAL_S and self._keyframe_awaited):
             self._keyframe_pending = True
             return
         self._keyframe_pending = False
+        self._keyframe_awaited = True
         self._last_keyframe_request = now
         self.keyframe_requests_sent += 1
         if self.params.use_fir:
@@ -389,8 +398,10 @@ class Producer:
         """Called every ~100 ms by the worker: NACK retries and deferred keyframe requests."""
         if self._missing:
             self._send_nack()
-        if self._keyframe_pending and now - self._last_keyframe_request >= KEYFRAME_MIN_INTERVAL_S:
-            self.request_keyframe(now)
+        if self._keyframe_pending:
+            since = now - self._last_keyframe_request
+            if since >= KEYFRAME_MIN_INTERVAL_S or (since >= KEYFRAME_FLOOR_S and not self._keyframe_awaited):
+                self.request_keyframe(now)
 
     def report_block(self, now: float) -> rtcp.ReportBlock | None:
         """RFC 3550 A.3 report block for our RR to the publisher."""

@@ -656,7 +656,10 @@ class WebRtcTransport:
         self._consumers_by_ssrc[params.ssrc] = consumer
         if params.rtx_ssrc is not None:
             self._consumers_by_ssrc[params.rtx_ssrc] = consumer
-        consumer.request_keyframe()
+        # No key frame request yet: one now would arrive before the subscriber can use it (DTLS not up,
+        # or its answer with this m-line not applied yet) and hold the producer's 500 ms request window
+        # against the request that counts. That one comes at DTLS connect (_on_dtls_connected) and
+        # from the control plane once the subscriber answered (docs/quality.md, Join to first frame).
         return consumer
 
     def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
