@@ -31,16 +31,13 @@ from tests.web.helpers import sdk_page
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOM = 4242
 
-PUBLISH = (
-    """async () => {
+PUBLISH = """async (roomId) => {
   window.rr = RelayRoom.create();
   const {sdkAppId, userSig} = await window.userSig('pub');
-  await rr.enterRoom({sdkAppId, userId: 'pub', userSig, roomId: %d});
+  await rr.enterRoom({sdkAppId, userId: 'pub', userSig, roomId});
   await rr.startLocalAudio();
   await rr.startLocalVideo({view: 'me', option: {profile: '480p'}});
 }"""
-    % ROOM
-)
 
 # Resolves with the times (ms since the enterRoom call) of each step of one viewer's join.
 JOIN = """async ([userId, roomId, autoReceiveVideo]) => {
@@ -94,7 +91,7 @@ async def run(viewers: int, pause_s: float, auto: bool) -> dict[str, Any]:
             b = Browser(browser)
             try:
                 pub = await sdk_page(b, server, "pub")
-                await pub.evaluate(PUBLISH)
+                await pub.evaluate(PUBLISH, ROOM)
                 await asyncio.sleep(3)  # the publisher's encoder settles
                 joins: list[dict[str, float]] = []
                 for i in range(viewers):
