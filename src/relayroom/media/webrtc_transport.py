@@ -56,12 +56,15 @@ TRIAL_BACKOFF_GROWTH = 1.5
 TRIAL_BACKOFF_MAX_S = 8.0
 MAX_CONSUMERS_PER_TRANSPORT = 1024
 # The send-side estimate (transport-cc feedback from the subscriber, media/bwe) replaces the REMB rules
-# above once it is worth something: after its first probe result, or BWE_WARMUP_S after its first
-# feedback. Until then every consumer gets what it asked for (a joining subscriber starts on the layer
+# above once it is worth something: after its first probe result (the start probes go out with the
+# first video sent; BWE_PROBE_WAIT_S after them without a result), or BWE_WARMUP_S after its first
+# feedback when no probe can be sent (no video consumer with RTX). Until then every consumer gets
+# what it asked for (a joining subscriber starts on the layer
 # it wants; libwebrtc's start rate of 300 kbit/s would put everyone on the small layer for a second).
 # Probes are sent as padding on a video consumer's RTX stream, PROBE_STEP_S apart (the cluster's rate
 # is kept by sending what is due at each step), in packets of PROBE_PADDING octets of padding.
 BWE_WARMUP_S = 2.0
+BWE_PROBE_WAIT_S = 5.0
 PROBE_STEP_S = 0.005
 PROBE_PADDING = 255
 PROBE_MAX_PACKETS_PER_STEP = 40
@@ -192,6 +195,7 @@ class WebRtcTransport:
         self.bwe: BandwidthEstimator | None = None
         self._bwe_started = False
         self._bwe_first_feedback: float | None = None
+        self._bwe_since: float | None = None  # when the start probes were scheduled
         self._probing: ProbeCluster | None = None
         self._probe_bytes = 0
         self._probe_packets = 0
@@ -870,22 +874,34 @@ class WebRtcTransport:
 
     def _bwe_tick(self, now: float, bwe: BandwidthEstimator) -> None:
         now_ms = now * 1000
-        if not self._bwe_started and self.tx_packets:
-            self._bwe_started = True
-            bwe.start(now_ms)
+        source = self._probe_source()
+        if not self._bwe_started and self._bwe_first_feedback is not None:
+            # The start probes wait for the first video sent (an audio-only start would waste them and
+            # leave the estimate at its start rate when the video comes).
+            if any(c.kind == "video" and c.packets for c in self.consumers.values()):
+                self._bwe_started = True
+                self._bwe_since = now
+                bwe.start(now_ms)
         bwe.on_tick(now_ms)
         if self._bwe_first_feedback is not None:
             self.estimate_bps = int(bwe.target_bps)  # what the downlink grade and dump show
             self._estimate_at = now
-        if self._probing is None and self._bwe_started:
+        if self._probing is None and self._bwe_started and source is not None:
             cluster = bwe.next_probe()
             # a probe below the estimate shows nothing (its result would only pull the estimate down)
             if cluster is not None and cluster.bitrate_bps > bwe.target_bps:
                 self._start_probe(cluster)
 
     def _estimate_usable(self, now: float, bwe: BandwidthEstimator) -> bool:
-        first = self._bwe_first_feedback
-        return first is not None and (bwe.probe_results > 0 or now - first >= BWE_WARMUP_S)
+        """After a probe result; without one, BWE_WARMUP_S after the first feedback when no probe can be
+        sent (no video consumer with RTX), else BWE_PROBE_WAIT_S after the start probes."""
+        if self._bwe_first_feedback is None:
+            return False
+        if bwe.probe_results > 0:
+            return True
+        if self._probe_source() is None:
+            return now - self._bwe_first_feedback >= BWE_WARMUP_S
+        return self._bwe_started and self._bwe_since is not None and now - self._bwe_since >= BWE_PROBE_WAIT_S
 
     def _allocate_send_side(self, now: float, video: list[Consumer], bwe: BandwidthEstimator) -> None:
         """The layers of every video consumer within the send-side estimate. Climbing back needs no
