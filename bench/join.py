@@ -61,11 +61,31 @@ JOIN = """async ([userId, roomId, autoReceiveVideo]) => {
   await rr.enterRoom({sdkAppId, userId, userSig, roomId, autoReceiveVideo});
   t.entered = at();
   await Promise.race([first, new Promise((r) => setTimeout(r, 10000))]);
-  await rr.exitRoom();
   return t;
 }"""
 
 STEPS = ("entered", "available", "track", "firstFrame")
+
+
+async def _receiving_transports(server: Any) -> list[dict[str, Any]]:
+    from relayroom.control.deps import container_of
+
+    media = container_of(server.app).media
+    dump = await media.dump()
+    keys = ("id", "state", "estimateBps", "allocation", "trials", "bwe", "txPackets")
+    return [
+        {
+            **{k: t.get(k) for k in keys},
+            "consumers": [
+                {k: c.get(k) for k in ("kind", "packets", "paused", "keyframeRequests", "bitrate")}
+                for c in t["consumers"]
+            ],
+        }
+        for w in dump["workers"]
+        for r in w.get("routers", [])
+        for t in r["transports"]
+        if t["consumerIds"]
+    ]
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -97,8 +117,13 @@ async def run(viewers: int, pause_s: float, auto: bool) -> dict[str, Any]:
                 for i in range(viewers):
                     page = await sdk_page(b, server, f"v{i}")
                     t = await page.evaluate(JOIN, [f"v{i}", ROOM, auto])
+                    if "firstFrame" not in t:  # what the worker knows of the viewers' transports
+                        t["worker"] = await _receiving_transports(server)
+                    await page.evaluate("() => rr.exitRoom()")
                     joins.append(t)
                     print(f"viewer {i:2d}: " + "  ".join(f"{k} {t.get(k, float('nan')):7.1f}" for k in STEPS))
+                    if "worker" in t:
+                        print("   no first frame; the worker's receive transports:", json.dumps(t["worker"]))
                     await page.context.close()
                     await asyncio.sleep(pause_s)
             finally:

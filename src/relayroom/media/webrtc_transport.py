@@ -893,12 +893,14 @@ class WebRtcTransport:
                 self._start_probe(cluster)
 
     def _estimate_usable(self, now: float, bwe: BandwidthEstimator) -> bool:
-        """After a probe result; without one, BWE_WARMUP_S after the first feedback when no probe can be
-        sent (no video consumer with RTX), else BWE_PROBE_WAIT_S after the start probes."""
+        """Once the start probes (and the probes continuing them while they find room) have results;
+        without, BWE_WARMUP_S after the first feedback when no probe can be sent (no video consumer
+        with RTX), else BWE_PROBE_WAIT_S after the start probes. Before, the estimate is still
+        climbing: a first probe at 900 kbit/s must not pause a 1.2 Mbit/s video."""
         if self._bwe_first_feedback is None:
             return False
-        if bwe.probe_results > 0:
-            return True
+        if bwe.probe_results > 0 and not bwe.probes.waiting:
+            return True  # the start probes and their exponential continuation are done
         if self._probe_source() is None:
             return now - self._bwe_first_feedback >= BWE_WARMUP_S
         return self._bwe_started and self._bwe_since is not None and now - self._bwe_since >= BWE_PROBE_WAIT_S
