@@ -4,7 +4,7 @@ key frame asked for is still on its way; once it arrived, the next request goes 
 
 from __future__ import annotations
 
-from relayroom.media.producer import KEYFRAME_FLOOR_S, KEYFRAME_MIN_INTERVAL_S
+from relayroom.media.producer import KEYFRAME_FLOOR_S, KEYFRAME_MIN_INTERVAL_S, KEYFRAME_RETRIES
 from relayroom.media.rtp import rtcp
 from tests.media.test_producer_consumer import DELTA, KEY, Sink, feed, make_producer, vp8
 
@@ -38,3 +38,17 @@ def test_while_the_key_frame_does_not_come_requests_keep_the_whole_window() -> N
     assert _plis(up) == 1
     p.on_tick(10.0 + KEYFRAME_MIN_INTERVAL_S + 0.01)
     assert _plis(up) == 2
+
+
+def test_a_key_frame_that_does_not_come_is_asked_for_again_a_few_times() -> None:
+    up = Sink()
+    p = make_producer(up)
+    p.request_keyframe(10.0)  # the publisher ignores it (libwebrtc: within 300 ms of another request)
+    t = 10.0
+    while t < 16.0:
+        t += 0.1
+        p.on_tick(t)
+    assert _plis(up) == 1 + KEYFRAME_RETRIES  # once a second, then it gives up
+    feed(p, vp8(7, 9000, KEY), t)
+    p.request_keyframe(t + 0.5)
+    assert _plis(up) == 2 + KEYFRAME_RETRIES

@@ -42,9 +42,15 @@ logger = logging.getLogger(__name__)
 
 # At most one key frame request per KEYFRAME_MIN_INTERVAL_S while the one asked for has not arrived;
 # once it arrived, a new request (a subscriber that could not use it: its DTLS was not up yet) goes out
-# at once, but not within KEYFRAME_FLOOR_S of the last one (docs/quality.md, Join to first frame).
+# at the next tick, but not within KEYFRAME_FLOOR_S of the last one: libwebrtc publishers ignore a
+# request within 300 ms of the previous one (EncoderRtcpFeedback). A request whose key frame does not
+# come (lost, or ignored) is sent again after KEYFRAME_RETRY_S, at most KEYFRAME_RETRIES times
+# (docs/quality.md, Join to first frame).
 KEYFRAME_MIN_INTERVAL_S = 0.5
-KEYFRAME_FLOOR_S = 0.1
+KEYFRAME_FLOOR_S = 0.35
+KEYFRAME_RETRY_S = 1.0
+KEYFRAME_RETRIES = 2
+_RETRIES = KEYFRAME_RETRIES
 REMB_FLOOR_BPS = 300_000
 _MAX_NACK_GAP = 200
 _NACK_RETRIES = 3
@@ -202,6 +208,7 @@ class Producer:
         self._last_keyframe_request = -1e9
         self._keyframe_pending = False
         self._keyframe_awaited = False  # a request went out and its key frame has not arrived yet
+        self._keyframe_retries = 0
         self._fir_seq = 0
         self.keyframe_requests_sent = 0
         self.rtx_received = 0
@@ -372,8 +379,9 @@ class Producer:
             self._send_rtcp(rtcp.build_rr(1) + rtcp.build_nack(1, self.params.ssrc, seqs))
 
     def request_keyframe(self, now: float | None = None) -> None:
-        """PLI (FIR if the publisher only offered ccm fir) to the publisher, at most one per
-        KEYFRAME_MIN_INTERVAL_S; requests inside that window are deferred to its end, not lost."""
+        """PLI (FIR if the publisher only offered ccm fir) to the publisher: at most one per
+        KEYFRAME_MIN_INTERVAL_S while the key frame asked for has not come, one per KEYFRAME_FLOOR_S once
+        it came; requests inside those windows are deferred to the next tick that allows them, not lost."""
         if self.kind != "video" or self.closed:
             return
         now = time.monotonic() if now is None else now
@@ -384,6 +392,8 @@ class Producer:
         if since < KEYFRAME_FLOOR_S or (since < KEYFRAME_MIN_INTERVAL_S and self._keyframe_awaited):
             self._keyframe_pending = True
             return
+        if not self._keyframe_pending or not self._keyframe_awaited:
+            self._keyframe_retries = 0
         self._keyframe_pending = False
         self._keyframe_awaited = True
         self._last_keyframe_request = now
@@ -398,10 +408,16 @@ class Producer:
         """Called every ~100 ms by the worker: NACK retries and deferred keyframe requests."""
         if self._missing:
             self._send_nack()
+        since = now - self._last_keyframe_request
         if self._keyframe_pending:
-            since = now - self._last_keyframe_request
             if since >= KEYFRAME_MIN_INTERVAL_S or (since >= KEYFRAME_FLOOR_S and not self._keyframe_awaited):
                 self.request_keyframe(now)
+        elif (
+            self._keyframe_awaited and since >= KEYFRAME_RETRY_S and self._keyframe_retries < KEYFRAME_RETRIES
+        ):
+            self._keyframe_retries += 1  # the key frame asked for did not come: ask again
+            self._keyframe_pending = True
+            self.request_keyframe(now)
 
     def report_block(self, now: float) -> rtcp.ReportBlock | None:
         """RFC 3550 A.3 report block for our RR to the publisher."""
