@@ -1,7 +1,7 @@
 """Revisions 0001-0003 are applied history: however their code is written, they must emit the DDL they
 emitted when databases were created with them. The statements of `upgrade 0003` then `downgrade base`
 are compared, per dialect, with the ones recorded in tests/migrations/ddl/ before the revisions were
-rewritten over the table helpers of relayroom/migrations/tables.py (RELAYROOM_RECORD_DDL=1 records them again)."""
+rewritten over relayroom/migrations/tables.py (RELAYROOM_RECORD_DDL=1 records them again)."""
 
 from __future__ import annotations
 
