@@ -42,6 +42,7 @@ from relayroom.control.privacy.consent import ConsentGate, ConsentService
 from relayroom.control.privacy.live import LiveControl, NoLiveRooms
 from relayroom.control.privacy.requests import RequestService
 from relayroom.control.privacy.retention import RetentionService
+from relayroom.control.regions import RegionalDirectory, RegionMap
 from relayroom.control.rooms.live_control import RoomsLiveControl
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.rooms.moderation import ModerationService
@@ -108,6 +109,7 @@ class Container:
     login_throttle: LoginThrottle
     replay_cache: ReplayCache
     rate_limiter: RateLimiter
+    regions: RegionMap  # regions as separate clusters (region_map): who holds which SDKAppID
     serve: bool = True
     _scheduler: asyncio.Task[None] | None = None
     _started: bool = False
@@ -257,6 +259,8 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
     room_events = RoomEventFanout([history.on_room_event, webhooks.on_room_event])
 
     gate = ConsentGate(ctx)
+    regions = RegionMap.from_settings(settings)
+    directory = RegionalDirectory(DbAppDirectory(ctx.db, apps), regions)
     media: MediaService | None = None
     rooms: RoomManager | None = None
     if params.serve and settings.media.enabled:
@@ -265,7 +269,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms = RoomManager(
             RoomManagerParams(
                 media=media,
-                directory=DbAppDirectory(ctx.db, apps),
+                directory=directory,
                 node_region=settings.region,
                 consent=gate,
                 limits=RoomLimits(
@@ -319,11 +323,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms=rooms,
         live=live,
         moderation=ModerationService(ctx, oplog, rooms),
-        whip=(
-            WhipService(WhipParams(rooms, media, ice_servers, DbAppDirectory(ctx.db, apps)))
-            if rooms is not None
-            else None
-        ),
+        whip=(WhipService(WhipParams(rooms, media, ice_servers, directory)) if rooms is not None else None),
         signal_connections=SignalConnections(),
         ice_servers=ice_servers,
         login_throttle=LoginThrottle(
@@ -333,6 +333,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         ),
         replay_cache=_given(params.replay_cache, InMemoryReplayCache),
         rate_limiter=_given(params.rate_limiter, InMemoryRateLimiter),
+        regions=regions,
         serve=params.serve,
     )
 
