@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
+from relayroom.cluster.placement import RoomPlacement
+from relayroom.cluster.runtime import ClusterRuntime
 from relayroom.config import Settings
 from relayroom.control.accounts.throttle import LoginThrottle
 from relayroom.control.cloudapi.history import CallHistory
@@ -117,6 +119,10 @@ def get_entry_metrics(conn: HTTPConnection) -> Any:
     return conn.app.entry_metrics if isinstance(conn.app, RelayRoomApp) else None
 
 
+get_cluster = from_container(lambda c: c.cluster)  # None: a single node without redis_url
+get_placement = from_container(lambda c: c.placement)
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RoomsDep = Annotated[RoomManager, Depends(get_rooms)]  # 503 media_unavailable on a node without media
@@ -133,6 +139,8 @@ ModerationDep = Annotated[ModerationService, Depends(get_moderation)]
 EntryMetricsDep = Annotated[Any, Depends(get_entry_metrics)]
 SignalConnectionsDep = Annotated[SignalConnections, Depends(get_signal_connections)]
 IceServersDep = Annotated[IceServers, Depends(get_ice_servers)]
+ClusterDep = Annotated[ClusterRuntime | None, Depends(get_cluster)]
+PlacementDep = Annotated[RoomPlacement | None, Depends(get_placement)]
 
 # SDKAppIDs are unsigned 32-bit (TRTC, rooms/ids.py); a bigger number is invalid input, not a database
 # overflow.
