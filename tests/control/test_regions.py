@@ -181,6 +181,7 @@ async def _rows_of(db_url: str, sdkappid: int) -> dict[str, int]:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # two server processes (about 25 s on a loaded machine)
 async def test_two_regions_refuse_each_others_apps_with_the_right_url_and_keep_no_row_of_them(
     tmp_path: Path, two_databases: tuple[str, str]
 ) -> None:
