@@ -72,6 +72,16 @@ class NodeSpec:
         return f"http://127.0.0.1:{self.port}"
 
 
+def same_code_env() -> dict[str, str]:
+    """PYTHONPATH naming this ``relayroom`` package, so child nodes run this very code (a checkout, not
+    whichever installation comes first on their path)."""
+    import relayroom
+
+    src = str(Path(relayroom.__file__).resolve().parents[1])
+    rest = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": f"{src}{os.pathsep}{rest}" if rest else src}
+
+
 def node_env(
     node: NodeSpec,
     *,
@@ -146,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for i in range(args.nodes)
     ]
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYROOM_")}
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("RELAYROOM_")} | same_code_env()
     procs: list[subprocess.Popen[bytes]] = []
 
     def stop(*_: object) -> None:

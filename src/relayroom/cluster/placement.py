@@ -22,6 +22,7 @@ from typing import Literal
 from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.cluster.registry import NodeInfo
 from relayroom.cluster.runtime import ClusterRuntime
+from relayroom.control.rooms.errors import ErrorCode, RoomError, RoomRedirect
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,25 @@ class RoomPlacement:
                 raise ClusterUnavailable("this node is draining and no other node takes rooms; retry shortly")
             return None
         return Redirect(best.public_url, "drain" if rt.draining else "placement", best.node_id)
+
+    # --- the room manager's EntryPlacement (control/rooms/registry.py) ------------------------------
+    async def check(self, room_key: str, *, settled: bool) -> None:
+        """Go on entering here, or raise :class:`RoomRedirect` (the room belongs elsewhere) or a
+        retryable CLUSTER_UNAVAILABLE refusal (Redis, or the room's node, cannot be reached now)."""
+        try:
+            to = await self.locate(room_key, settled=settled)
+        except ClusterUnavailable as exc:
+            raise RoomError(ErrorCode.CLUSTER_UNAVAILABLE, str(exc)) from None
+        if to is not None:
+            raise RoomRedirect(to.url, to.reason)
+
+    async def hosted_elsewhere(self, owner: str) -> RoomError:
+        """The refusal for an entry whose room another node claimed first: a redirect to it."""
+        try:
+            to = await self.to_owner(owner)
+        except ClusterUnavailable as exc:
+            return RoomError(ErrorCode.CLUSTER_UNAVAILABLE, str(exc))
+        return RoomRedirect(to.url, to.reason)
 
     async def to_owner(self, owner: str) -> Redirect:
         """The redirect to the node holding a room's lease; ClusterUnavailable when that node has no
