@@ -275,6 +275,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
 
     gate = ConsentGate(ctx)
     cluster = _cluster_runtime(settings, params)
+    placement = RoomPlacement(cluster) if cluster is not None else None
     media: MediaService | None = None
     rooms: RoomManager | None = None
     if params.serve and settings.media.enabled:
@@ -303,6 +304,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
                 presence=_given(params.presence, _const(cluster.room_presence) if cluster else LocalPresence),
                 node_id=cluster.node_id if cluster is not None else params.node_id,
                 blocks=DbUserBlocks(ctx.db),
+                placement=placement,
             )
         )
     if cluster is not None:
@@ -373,7 +375,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
             ),
         ),
         cluster=cluster,
-        placement=RoomPlacement(cluster) if cluster is not None and rooms is not None else None,
+        placement=placement if rooms is not None else None,
         serve=params.serve,
     )
 

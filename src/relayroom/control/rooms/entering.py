@@ -56,6 +56,9 @@ class Entering(RoomManagerCore):
             raise RoomError(ErrorCode.USER_BLOCKED, f"user {user_id} is blocked in this application")
         if grant.permission_key_enforced:
             require_privilege(grant.privileges, Privilege.ENTER_ROOM, PrivilegeNeed.ENTER_ROOM)
+        if self._placement is not None and not self._runs(ref.key):
+            # A cluster: the room runs (or starts) on another node: the client is redirected there.
+            await self._placement.check(ref.key, settled=req.redirects > 0)
 
         # TRTC: one room per user at a time; the same UserId entering again kicks the older session.
         for old in await self._sessions_present(sdkappid, user_id):
@@ -202,6 +205,11 @@ class Entering(RoomManagerCore):
         local = self._sessions_of(sdkappid, user_id)
         return local if found is None or found in local else [*local, found]
 
+    def _runs(self, key: RoomKey) -> bool:
+        """This node runs the room now (an entry to it needs no placement)."""
+        room = self._rooms.get(key)
+        return room is not None and not room.closed
+
     async def _get_or_create_room(
         self, ref: RoomRef, scene: Scene, privileges: Privilege, enforced: bool
     ) -> Room:
@@ -213,6 +221,8 @@ class Entering(RoomManagerCore):
                 require_privilege(privileges, Privilege.CREATE_ROOM, PrivilegeNeed.CREATE_ROOM)
             host = await self._registry.claim(ref.key, self._node)
             if host != self._node:
+                if self._placement is not None:  # another node claimed it first: go there
+                    raise await self._placement.hosted_elsewhere(host)
                 raise RoomError(ErrorCode.OPERATION_FAILED, "the room is hosted by another node")
             try:
                 router_id = await self._media.create_router(ref.key)
