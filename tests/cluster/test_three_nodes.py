@@ -27,7 +27,7 @@ from tests.serving import eventually
 from tests.web.conftest import Browser
 from tests.web.helpers import wait_media_from
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(420)]
 
 ROOM = 5150
 COLOURS = {"ana": (220, 30, 30), "ben": (30, 200, 30)}
@@ -177,6 +177,19 @@ async def test_two_clients_through_different_nodes_meet_on_the_room_s_node(
     await asyncio.gather(_receives(ana, "ben"), _receives(ben, "ana"))
     # a string room with the same digits is another room (numeric and string ids apart)
     assert await cluster.owner(f"{cluster.sdkappid}:s:{ROOM}") is None
+    # TRTC's one room per user, across nodes: ana enters another room through another node, and her
+    # session on the first room's node is kicked out
+    third = next(i for i, n in enumerate(cluster.nodes) if n.name not in (owner, cluster.nodes[other].name))
+    again = RelayRoomClient(cluster.ws(third))
+    clients.append(again)
+    await again.enter_room(
+        sdk_app_id=cluster.sdkappid, user_id="ana", user_sig=cluster.sig("ana"), str_room_id="elsewhere"
+    )
+    assert again.redirected_from == []  # an idle node keeps the new room: the kick crosses nodes
+    ev = await ana.wait_for_event("kicked-out", within=10)
+    assert ev.data["reason"] == "kick"
+    left = await ben.wait_for_event("remote-user-exit", lambda d: d["userId"] == "ana", within=10)
+    assert left.data["reason"] == 2  # kicked
 
 
 BROWSER_PAGE = """<head><meta charset="utf-8"></head>

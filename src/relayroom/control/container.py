@@ -309,6 +309,8 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         )
     if cluster is not None:
         cluster.probe = _load_probe(settings, media, rooms)
+    if placement is not None and rooms is not None:
+        placement.serve_evictions(rooms)  # one room per user: other nodes ask this one to kick
     live: LiveControl = RoomsLiveControl(rooms) if rooms is not None else NoLiveRooms()
     consent = ConsentService(ctx, oplog, gate, live)
     services = Services(

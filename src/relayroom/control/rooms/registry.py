@@ -128,6 +128,11 @@ class EntryPlacement(Protocol):
         """The refusal for an entry whose room ``owner`` claimed first (a redirect there)."""
         ...
 
+    async def evict(self, sdkappid: int, user_id: str, room_key: str) -> None:
+        """The user is entering here while in ``room_key`` on another node: that node kicks the old
+        session (best effort: a node that cannot be asked is logged, the entry goes on)."""
+        ...
+
 
 class UserBlocks(Protocol):
     async def is_blocked(self, sdkappid: int, user_id: str) -> bool:
