@@ -584,6 +584,7 @@ class SubscriberMLine:
     consumer_id: str | None = None
     producer_id: str | None = None
     rtx_accepted: bool = True  # False once the subscriber's answer dropped our RTX payload type
+    answered: bool = False  # the subscriber answered an offer with this consumer (its key frame was asked)
 
 
 # Dynamic payload types (RFC 3551 §3 allows 35-63 too; browsers use them).

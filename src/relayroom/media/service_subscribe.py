@@ -267,6 +267,15 @@ class SubscribeMixin(PipesMixin):
                         ml.rtx_accepted = False
                         with contextlib.suppress(InvalidStateError):
                             await worker.request("consumer.disableRtx", ml.consumer_id)
+            # A new consumer's first key frame is asked for once the subscriber answered (it applied the
+            # offer: it can take the stream); on a transport that connects with this answer, DTLS
+            # connect asks for every one (docs/quality.md, Join to first frame).
+            for ml in p.mlines:
+                if ml.active and ml.consumer_id and not ml.answered:
+                    ml.answered = True
+                    if p.recv_connected and ml.kind == "video":
+                        with contextlib.suppress(InvalidStateError):
+                            await worker.request("consumer.requestKeyFrame", ml.consumer_id)
             if p.recv_connected:
                 return
             role = answer.setup_role or "client"

@@ -624,8 +624,9 @@ class WebRtcTransport(Transport):
     def _first_keyframe(self, consumer: Consumer) -> None:
         """No key frame request yet: one now would arrive before the subscriber can use it (DTLS not up,
         or its answer with this m-line not applied yet) and hold the producer's request window against
-        the request that counts. That one comes at DTLS connect (_on_dtls_connected) and from the
-        control plane once the subscriber answered (docs/quality.md, Join to first frame)."""
+        the request that counts. That one comes at DTLS connect (_on_dtls_connected) or, on a connected
+        transport, once the subscriber answered (``consumer.requestKeyFrame`` from
+        ``MediaService.set_subscriber_answer``; docs/quality.md, Join to first frame)."""
 
     def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
         if consumer.id in self.consumers:

@@ -468,6 +468,7 @@ class Worker:
             "consumer.pause": _acting(self._consumer, Consumer.pause),
             "consumer.resume": _acting(self._consumer, Consumer.resume),
             "consumer.disableRtx": _acting(self._consumer, Consumer.disable_rtx),
+            "consumer.requestKeyFrame": _acting(self._consumer, lambda c: c.request_keyframe()),
             "consumer.setProducer": self._consumer_set_producer,
             "consumer.setPreferredLayers": self._consumer_set_preferred_layers,
             # pipes between the routers of one room on two workers (media/pipe_transport.py)
