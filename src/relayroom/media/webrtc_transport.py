@@ -16,6 +16,7 @@ from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
+from relayroom.media.ice.stun import IntegrityKey
 from relayroom.media.layer_allocator import HEADROOM, VideoDemand, allocate
 from relayroom.media.network_quality import network_quality
 from relayroom.media.producer import Producer, ProducerParams
@@ -126,6 +127,7 @@ class WebRtcTransport:
         self.id = params.transport_id
         self.ice_ufrag = secrets.token_hex(8)
         self.ice_pwd = secrets.token_hex(16)
+        self.ice_key = IntegrityKey(self.ice_pwd)  # the STUN fast path's HMAC state (worker.handle_stun)
         self.state = TransportState.NEW
         self.closed = False
         # The selected tuple: the peer's address, and the ICE-TCP connection when it came over TCP.
@@ -247,6 +249,7 @@ class WebRtcTransport:
         self._check_open()
         self.ice_ufrag = secrets.token_hex(8)
         self.ice_pwd = secrets.token_hex(16)
+        self.ice_key = IntegrityKey(self.ice_pwd)
         self.remote_ufrag = remote_ufrag
         return self.ice_ufrag, self.ice_pwd
 
