@@ -22,12 +22,15 @@ from aiortc.rtcdtlstransport import (
 )
 from OpenSSL import SSL
 
+from relayroom.media.dtls.handshake_gate import HandshakeGate
+
 logger = logging.getLogger(__name__)
 
 # Profiles we offer/accept, in preference order.
 SRTP_PROFILES: list[SRTPProtectionProfile] = [SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80]
 FINGERPRINT_ALGORITHM = "sha-256"
 _MAX_FLIGHT_RETRIES = 8
+_MAX_HELD = 4  # datagrams kept while waiting for a handshake slot (the first flight and resends)
 
 
 class DtlsRole(enum.StrEnum):
@@ -69,8 +72,12 @@ class DtlsTransport:
         on_connected: Callable[[SrtpKeys], None],
         on_failed: Callable[[str], None],
         on_closed: Callable[[], None],
+        gate: HandshakeGate | None = None,
     ) -> None:
         self._cert = certificate
+        self._gate = gate  # the worker's cap on handshakes in progress (handshake_gate.py)
+        self._admitted = gate is None
+        self._held: list[bytes] = []  # datagrams that came while waiting for the gate
         self._send = send
         self._on_connected = on_connected
         self._on_failed = on_failed
@@ -97,8 +104,30 @@ class DtlsTransport:
         else:
             self._ssl.set_connect_state()
         self.state = DtlsState.CONNECTING
-        if role == DtlsRole.CLIENT:
+        if role == DtlsRole.CLIENT and self._admit():
             self._handshake()
+
+    def _admit(self) -> bool:
+        """Whether this handshake may proceed now; else it waits for the gate's ``_on_admit``."""
+        if self._admitted:
+            return True
+        assert self._gate is not None
+        self._admitted = self._gate.acquire(id(self), self._on_admit)
+        return self._admitted
+
+    def _on_admit(self) -> None:
+        self._admitted = True
+        if self._ssl is None or self.state != DtlsState.CONNECTING:
+            self._release()
+            return
+        held, self._held = self._held, []
+        for data in held:
+            self._ssl.bio_write(data)
+        self._handshake()
+
+    def _release(self) -> None:
+        if self._gate is not None:
+            self._gate.release(id(self))
 
     @property
     def role(self) -> DtlsRole:
@@ -109,10 +138,15 @@ class DtlsTransport:
         ssl = self._ssl
         if ssl is None or self.state in (DtlsState.FAILED, DtlsState.CLOSED):
             return
-        ssl.bio_write(data)
         if self.state == DtlsState.CONNECTING:
+            if not self._admit():
+                if len(self._held) < _MAX_HELD and data not in self._held:
+                    self._held.append(data)  # a resent flight is kept once
+                return
+            ssl.bio_write(data)
             self._handshake()
             return
+        ssl.bio_write(data)
         # Connected: application data (no data channels yet) or alerts (close_notify).
         try:
             ssl.recv(1500)
@@ -139,6 +173,7 @@ class DtlsTransport:
             return
         self._flush()
         self._cancel_timer()
+        self._release()
         if not self._verify_peer():
             self._fail("fingerprint mismatch")
             return
@@ -225,6 +260,7 @@ class DtlsTransport:
         logger.debug("dtls failed: %s", reason)
         self.state = DtlsState.FAILED
         self._cancel_timer()
+        self._release()
         self._on_failed(reason)
 
     def close(self) -> None:
@@ -234,6 +270,8 @@ class DtlsTransport:
         was_connected = self.state == DtlsState.CONNECTED
         self.state = DtlsState.CLOSED
         self._cancel_timer()
+        self._release()
+        self._held.clear()
         if was_connected and self._ssl is not None:
             try:
                 self._ssl.shutdown()
