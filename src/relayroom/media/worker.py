@@ -671,6 +671,7 @@ class Worker:
                 "admitted": self.dtls_gate.admitted,
                 "deferred": self.dtls_gate.deferred,
                 "peakWaiting": self.dtls_gate.peak_waiting,
+                "peakActive": self.dtls_gate.peak_active,
             },
         }
 

@@ -29,6 +29,7 @@ class HandshakeGate:
         self.admitted = 0  # lifetime totals (worker.dump)
         self.deferred = 0
         self.peak_waiting = 0
+        self.peak_active = 0
         self._handle: asyncio.Handle | None = None
 
     @property
@@ -71,6 +72,7 @@ class HandshakeGate:
     def _admit(self, ticket: int) -> None:
         self._active[ticket] = time.monotonic()
         self.admitted += 1
+        self.peak_active = max(self.peak_active, len(self._active))
 
     def _expire(self, now: float) -> None:
         stale = [t for t, since in self._active.items() if now - since > self.slot_timeout_s]
