@@ -80,7 +80,8 @@ class Generator:
             peer.start(remote, controlling=True, dtls_role=role)
             return {}
         if op == "sub_answer":
-            sub = Subscriber(req["name"], self.cert, self.window)
+            # count=False: a subscriber whose packets are not counted (bench/robust.py's joiners)
+            sub = Subscriber(req["name"], self.cert, self.window if req.get("count", True) else Window())
             sub.start_ns = int(req.get("start_ns") or time.time_ns())
             self.peers[sub.name] = sub
             remote = sdp.parse(req["sdp"])
@@ -110,6 +111,9 @@ class Generator:
         if op == "arm":
             self.window.reset(int(req["t0"]), int(req["t1"]))
             return {}
+        if op == "arm_bins":
+            self.window.reset_bins(int(req["t0"]), int(req["bin_ns"]), int(req["n"]))
+            return {}
         if op == "collect":
             w = self.window
             joins = []
@@ -132,6 +136,9 @@ class Generator:
                 "bytes": w.received_bytes,
                 "bad": w.bad,
                 "hist": {str(i): c for i, c in enumerate(w.hist) if c},
+                "received_kind": w.received_kind,
+                "sent_bins": w.sent_bins,
+                "ontime_bins": w.ontime_bins,
                 "sent": dict(w.sent),
                 "joins": joins,
                 "no_media": waiting,
