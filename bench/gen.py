@@ -37,6 +37,7 @@ class Generator:
         self.stop = asyncio.Event()
         self.clock: asyncio.Task[None] | None = None
         self.reported_joins: set[str] = set()
+        self.deferred: dict[str, sdp.RemoteDescription] = {}  # subscribers answered, not started
 
     def _pubs(self) -> list[Publisher]:
         return self.publishers
@@ -89,8 +90,19 @@ class Generator:
                 remote, ufrag=sub.ufrag, pwd=sub.pwd, fingerprint=sub.fingerprint, port=sub.port
             )
             # A full-ICE offerer (Janus) controls; against ICE-lite (RelayRoom) we do.
-            sub.start(remote, controlling=remote.ice_lite, dtls_role=DtlsRole.CLIENT)
+            if req.get("defer"):  # ICE and DTLS start with ``sub_start`` (bench/robust.py's mass join)
+                self.deferred[sub.name] = remote
+            else:
+                sub.start(remote, controlling=remote.ice_lite, dtls_role=DtlsRole.CLIENT)
             return {"sdp": answer}
+        if op == "sub_start":
+            for name in req["names"]:
+                peer = self.peers.get(name)
+                deferred = self.deferred.pop(name, None)
+                if peer is not None and deferred is not None:
+                    peer.start_ns = time.time_ns()
+                    peer.start(deferred, controlling=deferred.ice_lite, dtls_role=DtlsRole.CLIENT)
+            return {}
         if op == "wait":
             names = req["names"]
             deadline = time.monotonic() + float(req.get("wait_s", 15))

@@ -88,11 +88,11 @@ class RelayRoomServer:
         gso: bool = True,
         label: str = "",
         load_shedding: bool = True,
-        dtls_handshakes: int | None = None,
+        dtls_flights_per_turn: int | None = None,
     ) -> None:
         self.label = label or ("relayroom" if gso else "relayroom-nogso")
         self.cpus = cpus
-        extra = {} if dtls_handshakes is None else {"dtls_handshakes": dtls_handshakes}
+        extra = {} if dtls_flights_per_turn is None else {"dtls_flights_per_turn": dtls_flights_per_turn}
         self.params = MediaParams(
             workers=workers,
             loopback_only=True,

@@ -95,7 +95,9 @@ def shedding_metrics(workers: dict[int, dict[str, Any]]) -> Iterator[Metric]:
         labels=["worker"],
     )
     octets = CounterMetricFamily(
-        "relayroom_worker_shed_bytes", "Bytes of the video packets dropped by load shedding", labels=["worker"]
+        "relayroom_worker_shed_bytes",
+        "Bytes of the video packets dropped by load shedding",
+        labels=["worker"],
     )
     turns = CounterMetricFamily(
         "relayroom_worker_shed_turns",
@@ -108,8 +110,8 @@ def shedding_metrics(workers: dict[int, dict[str, Any]]) -> Iterator[Metric]:
         labels=["worker"],
     )
     deferred = CounterMetricFamily(
-        "relayroom_worker_dtls_handshakes_deferred",
-        "DTLS handshakes that waited for a slot (the cap on handshakes in progress was reached)",
+        "relayroom_worker_dtls_flights_deferred",
+        "DTLS handshake flights that waited for a later event-loop turn (the per-turn budget was spent)",
         labels=["worker"],
     )
     for index, m in sorted(workers.items()):
@@ -118,5 +120,5 @@ def shedding_metrics(workers: dict[int, dict[str, Any]]) -> Iterator[Metric]:
         octets.add_metric([w], float(m.get("shedBytes", 0)))
         turns.add_metric([w], float(m.get("shedTurns", 0)))
         keyframes.add_metric([w], float(m.get("shedKeyframeRequests", 0)))
-        deferred.add_metric([w], float(m.get("dtlsHandshakesDeferred", 0)))
+        deferred.add_metric([w], float(m.get("dtlsFlightsDeferred", 0)))
     yield from (packets, octets, turns, keyframes, deferred)

@@ -88,9 +88,10 @@ class MediaParams:
     # key frame is requested once the queue has drained. 64 KiB: ~28 datagrams of 1,200 bytes.
     load_shedding: bool = True
     shed_queue_bytes: int = 64 * 1024
-    # DTLS handshakes in progress at once per worker (0 = no cap); more joining transports wait their
-    # turn (their first flight is kept) so that a mass join cannot starve forwarding
-    dtls_handshakes: int = 4
+    # DTLS handshakes in slices (dtls/handshake_gate.py): at most this many handshake flights run per
+    # event-loop turn, the others wait for the next turns, so a mass join cannot starve forwarding
+    # (0 = no gate)
+    dtls_flights_per_turn: int = 2
     tcp_ports: Sequence[int] = ()
     tcp: IceTcpOptions = field(default_factory=IceTcpOptions)
     # Spreading a room over workers (pipe transports): a subscriber goes to the least-loaded worker when

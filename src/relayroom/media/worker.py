@@ -61,7 +61,7 @@ _MEMINFO = struct.Struct("9I")
 # queued on the socket (~2,300 bytes per 1,200-byte datagram on Linux, ~830 per audio packet) drops
 # the video packets of non-key frames it reads. docs/performance.md, "Load shedding".
 SHED_QUEUE_BYTES = 64 * 1024
-DTLS_HANDSHAKES = 4  # DTLS handshakes in progress at once (dtls/handshake_gate.py)
+DTLS_FLIGHTS_PER_TURN = 2  # DTLS handshake flights run per loop turn (dtls/handshake_gate.py)
 
 
 def _rss_bytes() -> int:
@@ -150,7 +150,7 @@ class Worker:
         tcp_port: int | None = None,
         load_shedding: bool = True,
         shed_queue_bytes: int = SHED_QUEUE_BYTES,
-        dtls_handshakes: int = DTLS_HANDSHAKES,
+        dtls_flights_per_turn: int = DTLS_FLIGHTS_PER_TURN,
     ) -> None:
         self.host = host
         self.port = port
@@ -194,7 +194,7 @@ class Worker:
         self.shed_bytes = 0
         self.shed_turns = 0  # loop turns that started behind
         self.shed_keyframe_requests = 0
-        self.dtls_gate = HandshakeGate(dtls_handshakes)
+        self.dtls_gate = HandshakeGate(dtls_flights_per_turn)
         self._handlers = self._build_handlers()
         # ICE-TCP: None = off; tcp_port None = the UDP port's number (another one if that is taken
         # after an ephemeral UDP port)
@@ -634,7 +634,7 @@ class Worker:
             "shedBytes": self.shed_bytes,
             "shedTurns": self.shed_turns,
             "shedKeyframeRequests": self.shed_keyframe_requests,
-            "dtlsHandshakesDeferred": self.dtls_gate.deferred,
+            "dtlsFlightsDeferred": self.dtls_gate.deferred,
         }
 
     def _worker_dump(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
@@ -664,14 +664,13 @@ class Worker:
             "shedBytes": self.shed_bytes,
             "shedTurns": self.shed_turns,
             "shedKeyframeRequests": self.shed_keyframe_requests,
-            "dtlsHandshakes": {
-                "limit": self.dtls_gate.limit,
-                "active": self.dtls_gate.active,
+            "dtlsGate": {
+                "flightsPerTurn": self.dtls_gate.limit,
                 "waiting": self.dtls_gate.waiting,
-                "admitted": self.dtls_gate.admitted,
+                "processed": self.dtls_gate.processed,
                 "deferred": self.dtls_gate.deferred,
                 "peakWaiting": self.dtls_gate.peak_waiting,
-                "peakActive": self.dtls_gate.peak_active,
+                "peakPerTurn": self.dtls_gate.peak_per_turn,
             },
         }
 
@@ -806,9 +805,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--udp-recv-buffer", type=int, default=UDP_RECV_BUFFER, help="SO_RCVBUF (bytes)")
     ap.add_argument("--no-load-shedding", action="store_true")
     ap.add_argument("--shed-queue-bytes", type=int, default=SHED_QUEUE_BYTES)
-    ap.add_argument(
-        "--dtls-handshakes", type=int, default=DTLS_HANDSHAKES, help="in progress at once; 0 = any"
-    )
+    ap.add_argument("--dtls-flights-per-turn", type=int, default=DTLS_FLIGHTS_PER_TURN, help="0 = no gate")
     ap.add_argument("--log-level", default="WARNING")
     ap.add_argument("--log-format", choices=LOG_FORMATS, default="auto")
     add_tcp_arguments(ap)
@@ -833,7 +830,7 @@ def main(argv: list[str] | None = None) -> None:
             tcp_port=args.tcp_port,
             load_shedding=not args.no_load_shedding,
             shed_queue_bytes=args.shed_queue_bytes,
-            dtls_handshakes=args.dtls_handshakes,
+            dtls_flights_per_turn=args.dtls_flights_per_turn,
         )
         await worker.start(sock)
         await worker.run_until_closed()

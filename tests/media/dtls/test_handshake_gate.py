@@ -1,5 +1,5 @@
-"""The cap on DTLS handshakes in progress (dtls/handshake_gate.py): alone, then in a worker that many
-transports join at once: never more than the cap in progress, and all of them connect."""
+"""DTLS handshakes in slices (dtls/handshake_gate.py): alone, then in a worker that many transports
+join at once: never more flights per loop turn than the budget, and every transport connects."""
 
 from __future__ import annotations
 
@@ -16,43 +16,38 @@ from tests.media.loadgen import FakePeer, open_peer
 pytestmark = pytest.mark.timeout(90)
 
 
-async def test_the_gate_admits_up_to_its_limit_then_in_order_as_slots_free() -> None:
+async def test_flights_beyond_the_budget_wait_for_later_turns_in_order() -> None:
     gate = HandshakeGate(2)
-    started: list[int] = []
-    assert gate.acquire(1, lambda: started.append(1))
-    assert gate.acquire(2, lambda: started.append(2))
-    assert not gate.acquire(3, lambda: started.append(3))
-    assert not gate.acquire(4, lambda: started.append(4))
-    assert not gate.acquire(3, lambda: started.append(3))  # asking again does not queue twice
-    assert (gate.active, gate.waiting) == (2, 2)
-    gate.release(1)
+    ran: list[int] = []
+    for ticket in range(1, 6):
+        gate.run(ticket, lambda t=ticket: ran.append(t))
+    gate.run(4, lambda: ran.append(-4))  # already waiting: not queued twice
+    assert ran == [1, 2] and gate.waiting == 3
+    await asyncio.sleep(0)  # next turn: two more
+    assert ran == [1, 2, 3, 4]
+    gate.cancel(5)  # closed while waiting: never runs
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    assert started == [3] and gate.active == 2
-    gate.release(4)  # gave up while waiting: never started
-    gate.release(2)
+    assert ran == [1, 2, 3, 4] and gate.waiting == 0
+    assert (gate.processed, gate.deferred, gate.peak_waiting, gate.peak_per_turn) == (4, 3, 3, 2)
+
+
+async def test_a_turn_with_room_runs_the_flight_at_once_and_no_gate_runs_everything() -> None:
+    gate = HandshakeGate(1)
+    ran: list[int] = []
+    gate.run(1, lambda: ran.append(1))
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    assert started == [3] and (gate.active, gate.waiting) == (1, 0)
-    assert gate.peak_active == 2 and gate.deferred == 2
+    gate.run(2, lambda: ran.append(2))  # a new turn: budget again
+    assert ran == [1, 2] and gate.deferred == 0
+    ungated = HandshakeGate(0)
+    for ticket in range(50):
+        ungated.run(ticket, lambda t=ticket: ran.append(t))
+    assert len(ran) == 52 and ungated.waiting == 0
 
 
-async def test_a_slot_held_by_a_silent_peer_expires() -> None:
-    gate = HandshakeGate(1, slot_timeout_s=0.1)
-    started: list[int] = []
-    assert gate.acquire(1, lambda: started.append(1))
-    assert not gate.acquire(2, lambda: started.append(2))
-    await asyncio.sleep(0.3)
-    assert started == [2]
-
-
-async def test_no_cap() -> None:
-    gate = HandshakeGate(0)
-    assert all(gate.acquire(i, lambda: None) for i in range(50))
-
-
-async def test_many_transports_joining_at_once_stay_under_the_cap_and_all_connect() -> None:
-    params = MediaParams(workers=1, loopback_only=True, dtls_handshakes=2)
+async def test_many_transports_joining_at_once_stay_within_the_budget_and_all_connect() -> None:
+    params = MediaParams(workers=1, loopback_only=True, dtls_flights_per_turn=1)
     worker = WorkerHandle(0, params, lambda *a: None, lambda w: None)
     await worker.start()
     peers: list[FakePeer] = []
@@ -62,11 +57,10 @@ async def test_many_transports_joining_at_once_stay_under_the_cap_and_all_connec
         results = await asyncio.gather(*(open_peer(worker, router_id) for _ in range(24)))
         peers = [peer for peer, _ in results]
         assert all(peer.connected.is_set() for peer in peers)
-        dump = await worker.request("worker.dump")
-        gate = dump["dtlsHandshakes"]
-        assert gate["limit"] == 2 and gate["peakActive"] <= 2
-        assert gate["deferred"] > 0 and gate["peakWaiting"] > 0  # the cap was reached, and held
-        assert (gate["active"], gate["waiting"]) == (0, 0)
+        gate = (await worker.request("worker.dump"))["dtlsGate"]
+        assert gate["flightsPerTurn"] == 1 and gate["peakPerTurn"] == 1
+        assert gate["processed"] >= 2 * 24  # ClientHello, then the client's second flight
+        assert gate["deferred"] > 0 and gate["waiting"] == 0  # the budget was reached, and held
         states = {t["dtlsState"] for t in (await worker.request("router.dump", router_id))["transports"]}
         assert states == {"connected"}
     finally:

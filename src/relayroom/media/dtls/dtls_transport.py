@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 SRTP_PROFILES: list[SRTPProtectionProfile] = [SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80]
 FINGERPRINT_ALGORITHM = "sha-256"
 _MAX_FLIGHT_RETRIES = 8
-_MAX_HELD = 4  # datagrams kept while waiting for a handshake slot (the first flight and resends)
 
 
 class DtlsRole(enum.StrEnum):
@@ -75,9 +74,7 @@ class DtlsTransport:
         gate: HandshakeGate | None = None,
     ) -> None:
         self._cert = certificate
-        self._gate = gate  # the worker's cap on handshakes in progress (handshake_gate.py)
-        self._admitted = gate is None
-        self._held: list[bytes] = []  # datagrams that came while waiting for the gate
+        self._gate = gate  # the worker's budget of handshake flights per loop turn (handshake_gate.py)
         self._send = send
         self._on_connected = on_connected
         self._on_failed = on_failed
@@ -104,30 +101,23 @@ class DtlsTransport:
         else:
             self._ssl.set_connect_state()
         self.state = DtlsState.CONNECTING
-        if role == DtlsRole.CLIENT and self._admit():
+        if role == DtlsRole.CLIENT:
+            self._step()
+
+    def _step(self) -> None:
+        """One handshake flight through the worker's gate (handshake_gate.py), or now without one."""
+        if self._gate is None:
             self._handshake()
+        else:
+            self._gate.run(id(self), self._gated_handshake)
 
-    def _admit(self) -> bool:
-        """Whether this handshake may proceed now; else it waits for the gate's ``_on_admit``."""
-        if self._admitted:
-            return True
-        assert self._gate is not None
-        self._admitted = self._gate.acquire(id(self), self._on_admit)
-        return self._admitted
-
-    def _on_admit(self) -> None:
-        self._admitted = True
-        if self._ssl is None or self.state != DtlsState.CONNECTING:
-            self._release()
-            return
-        held, self._held = self._held, []
-        for data in held:
-            self._ssl.bio_write(data)
-        self._handshake()
+    def _gated_handshake(self) -> None:
+        if self._ssl is not None and self.state == DtlsState.CONNECTING:
+            self._handshake()
 
     def _release(self) -> None:
         if self._gate is not None:
-            self._gate.release(id(self))
+            self._gate.cancel(id(self))
 
     @property
     def role(self) -> DtlsRole:
@@ -138,15 +128,10 @@ class DtlsTransport:
         ssl = self._ssl
         if ssl is None or self.state in (DtlsState.FAILED, DtlsState.CLOSED):
             return
-        if self.state == DtlsState.CONNECTING:
-            if not self._admit():
-                if len(self._held) < _MAX_HELD and data not in self._held:
-                    self._held.append(data)  # a resent flight is kept once
-                return
-            ssl.bio_write(data)
-            self._handshake()
-            return
         ssl.bio_write(data)
+        if self.state == DtlsState.CONNECTING:
+            self._step()
+            return
         # Connected: application data (no data channels yet) or alerts (close_notify).
         try:
             ssl.recv(1500)
@@ -173,7 +158,6 @@ class DtlsTransport:
             return
         self._flush()
         self._cancel_timer()
-        self._release()
         if not self._verify_peer():
             self._fail("fingerprint mismatch")
             return
@@ -271,7 +255,6 @@ class DtlsTransport:
         self.state = DtlsState.CLOSED
         self._cancel_timer()
         self._release()
-        self._held.clear()
         if was_connected and self._ssl is not None:
             try:
                 self._ssl.shutdown()

@@ -1,101 +1,84 @@
-"""At most N DTLS handshakes in progress per worker; the others wait their turn.
+"""DTLS handshakes in slices: at most N handshake flights processed per event-loop turn per worker.
 
-A handshake costs the worker's thread key generation, a signature and the peer's certificate check
-(about a millisecond of CPU in a few flights). Three hundred subscribers joining within two seconds
-all send their ClientHello at once; answered as they arrive, their flights would hold up the datagrams
-of everyone already forwarding (docs/performance.md, "Mass join"). The gate admits ``limit``
-handshakes; a transport that comes when all slots are taken keeps its first flight and starts when
-one frees (``on_admit``, scheduled with ``call_soon``: one handshake start per loop callback, so media
-read in between goes first). A slot held longer than ``slot_timeout_s`` (a peer that went silent
-mid-handshake: OpenSSL's retransmission timer would keep it for minutes) stops counting.
+A handshake flight costs the worker's thread key generation, a signature or the peer's certificate
+check (up to a millisecond of CPU each). Three hundred subscribers joining within two seconds send
+their ClientHellos together; processed as they arrive, a loop turn that read a dozen of them would
+hold up every media datagram queued behind them (docs/performance.md, "Mass join"). The gate lets
+``limit`` flights run per loop turn; the others wait in arrival order (their records are already in
+OpenSSL's memory BIO) and run in the next turns, each after the loop has polled the socket again, so
+media keeps flowing between them. A handshake waiting for its peer holds nothing (a cap on handshakes
+*in progress* would let clients that went quiet block the others). ``limit`` 0: no gate.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable
-
-SLOT_TIMEOUT_S = 2.0
 
 
 class HandshakeGate:
-    def __init__(self, limit: int, slot_timeout_s: float = SLOT_TIMEOUT_S) -> None:
-        self.limit = limit  # 0 = no cap
-        self.slot_timeout_s = slot_timeout_s
-        self._active: dict[int, float] = {}  # ticket -> admitted at (monotonic)
-        self._waiting: OrderedDict[int, Callable[[], None]] = OrderedDict()
-        self.admitted = 0  # lifetime totals (worker.dump)
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0  # flights run in this loop turn
+        self._turn_pending = False  # a callback resets _used at the next turn
+        self._queue: deque[tuple[int, Callable[[], None]]] = deque()
+        self._queued: set[int] = set()
+        # lifetime totals (worker.dump, /metrics)
+        self.processed = 0
         self.deferred = 0
         self.peak_waiting = 0
-        self.peak_active = 0
-        self._handle: asyncio.Handle | None = None
-
-    @property
-    def active(self) -> int:
-        return len(self._active)
+        self.peak_per_turn = 0
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        return len(self._queue)
 
-    def acquire(self, ticket: int, on_admit: Callable[[], None]) -> bool:
-        """True: start the handshake now. False: ``on_admit`` is called once a slot is free (unless
-        ``release(ticket)`` comes first)."""
-        if ticket in self._active:
-            return True
+    def run(self, ticket: int, step: Callable[[], None]) -> None:
+        """Run ``step`` (one handshake flight of the transport ``ticket``) now if this turn has room,
+        else in a later turn, in order. A ticket already waiting is not queued twice (its step reads
+        whatever arrived meanwhile)."""
         if self.limit <= 0:
-            self._admit(ticket)
-            return True
-        if ticket in self._waiting:
-            return False
-        self._expire(time.monotonic())
-        if len(self._active) < self.limit and not self._waiting:
-            self._admit(ticket)
-            return True
-        self._waiting[ticket] = on_admit
-        self.deferred += 1
-        self.peak_waiting = max(self.peak_waiting, len(self._waiting))
-        self._kick()
-        return False
-
-    def release(self, ticket: int) -> None:
-        """The handshake ended (connected, failed, closed) or will never start: free its slot."""
-        self._waiting.pop(ticket, None)
-        self._active.pop(ticket, None)
-        if self._handle is not None:  # maybe a timer for a slot's expiry: a slot is free now
-            self._handle.cancel()
-            self._handle = None
-        self._kick()
-
-    def _admit(self, ticket: int) -> None:
-        self._active[ticket] = time.monotonic()
-        self.admitted += 1
-        self.peak_active = max(self.peak_active, len(self._active))
-
-    def _expire(self, now: float) -> None:
-        stale = [t for t, since in self._active.items() if now - since > self.slot_timeout_s]
-        for ticket in stale:
-            del self._active[ticket]
-
-    def _kick(self) -> None:
-        """Look at the queue in a later callback (after the datagrams read in this turn)."""
-        if self._waiting and self._handle is None:
-            self._handle = asyncio.get_running_loop().call_soon(self._admit_next)
-
-    def _admit_next(self) -> None:
-        self._handle = None
-        now = time.monotonic()
-        self._expire(now)
-        if not self._waiting:
+            self.processed += 1
+            step()
             return
-        if len(self._active) >= self.limit:  # every slot taken: look again when the oldest expires
-            oldest = min(self._active.values())
-            delay = max(0.01, oldest + self.slot_timeout_s - now)
-            self._handle = asyncio.get_running_loop().call_later(delay, self._admit_next)
+        if ticket in self._queued:
             return
-        ticket, on_admit = self._waiting.popitem(last=False)
-        self._admit(ticket)
-        on_admit()
-        self._kick()
+        if self._queue or self._used >= self.limit:
+            self._queue.append((ticket, step))
+            self._queued.add(ticket)
+            self.deferred += 1
+            self.peak_waiting = max(self.peak_waiting, len(self._queue))
+            self._take_turn()
+            return
+        self._count()
+        step()
+
+    def cancel(self, ticket: int) -> None:
+        """The transport closed: drop its waiting step."""
+        if ticket in self._queued:
+            self._queued.discard(ticket)
+            self._queue = deque(item for item in self._queue if item[0] != ticket)
+
+    def _count(self) -> None:
+        self._used += 1
+        self.processed += 1
+        self.peak_per_turn = max(self.peak_per_turn, self._used)
+        self._take_turn()
+
+    def _take_turn(self) -> None:
+        if not self._turn_pending:
+            self._turn_pending = True
+            asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        """Runs once per loop turn while there is work: the new turn's budget, then waiting steps."""
+        self._turn_pending = False
+        self._used = 0
+        while self._queue and self._used < self.limit:
+            ticket, step = self._queue.popleft()
+            self._queued.discard(ticket)
+            self._count()
+            step()
+        if self._queue:
+            self._take_turn()
