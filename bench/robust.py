@@ -234,6 +234,25 @@ async def mass_join(server: RelayRoomServer, gens: GenPool, args: argparse.Names
     }
 
 
+def mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+RESUME_BINS = 5  # video is back when 500 ms in a row have >= 90 % of their video packets on time
+
+
+def resume_after(series: list[float | None], end_bin: int, load_end_s: float) -> float | None:
+    """Seconds from the end of the load to the first 500 ms whose video is >= 90 % on time (None:
+    not within the recording; its last two bins are cut short by the collect)."""
+    usable = series[:-2]
+    for i in range(end_bin, len(usable) - RESUME_BINS + 1):
+        m = mean(usable[i : i + RESUME_BINS])
+        if m is not None and m >= 0.9:
+            return round(max(0.0, i * BIN_S - load_end_s), 2)
+    return None
+
+
 def busy_loop(cpus: set[int]) -> subprocess.Popen[bytes]:
     """A spinning process on the server core, at our niceness (the server's): CFS gives each half."""
     cpu = ",".join(str(c) for c in sorted(cpus))
@@ -266,12 +285,8 @@ async def starved(server: RelayRoomServer, gens: GenPool, args: argparse.Namespa
         await gens.close_all()
     series = video_series(m, args.subs)
     end_bin = int((load_end - start) / (BIN_S * 1e9))
-    resume_s: float | None = None
-    for i in range(end_bin, len(series) - 1):
-        rest = [v for v in series[i:-1] if v is not None]  # the last bin is partly after the collect
-        if rest and min(rest) >= 0.9:
-            resume_s = round(max(0.0, i * BIN_S - (load_end - start) / 1e9), 2)
-            break
+    resume_s = resume_after(series, end_bin, (load_end - start) / 1e9)
+    start_bin = int((load_start - start) / (BIN_S * 1e9))
     return {
         "scenario": "starved",
         "server": server.label,
@@ -279,6 +294,9 @@ async def starved(server: RelayRoomServer, gens: GenPool, args: argparse.Namespa
         "load_s": load,
         **delivery_stats(m, args.subs),
         "video_resume_s": resume_s,
+        "video_ontime_before": mean(series[:start_bin]),
+        "video_ontime_during": mean(series[start_bin:end_bin]),
+        "video_ontime_after": mean(series[end_bin:-2]),
         **cpu,
         "gen_socket_drops": m["socket_drops"],
         "counters": {k: c1.get(k, 0) - c0.get(k, 0) for k in c1},
@@ -303,8 +321,12 @@ def row(r: dict[str, Any]) -> str:
             f" joins in {r['joins_done_s']} s, {r['joiners_failed']} failed, connect p50/p95 "
             f"{r['joiner_connect_p50_ms'] or 0:.0f}/{r['joiner_connect_p95_ms'] or 0:.0f} ms |"
         )
-    resume = "never" if r["video_resume_s"] is None else f"{r['video_resume_s']} s"
-    return common + f" video on time again {resume} after the load |"
+    resume = "not within 4 s" if r["video_resume_s"] is None else f"{r['video_resume_s']} s"
+    on_time = "/".join(
+        "–" if r[k] is None else f"{100 * r[k]:.0f}"
+        for k in ("video_ontime_before", "video_ontime_during", "video_ontime_after")
+    )
+    return common + f" video on time before/during/after {on_time} %, back {resume} after the load |"
 
 
 HEADER = (
