@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 
 import pytest
 
@@ -16,11 +17,15 @@ from tests.media.loadgen import FakePeer, open_peer
 pytestmark = pytest.mark.timeout(90)
 
 
+def appender(ran: list[int], ticket: int) -> Callable[[], None]:
+    return lambda: ran.append(ticket)
+
+
 async def test_flights_beyond_the_budget_wait_for_later_turns_in_order() -> None:
     gate = HandshakeGate(2)
     ran: list[int] = []
     for ticket in range(1, 6):
-        gate.run(ticket, lambda t=ticket: ran.append(t))
+        gate.run(ticket, appender(ran, ticket))
     gate.run(4, lambda: ran.append(-4))  # already waiting: not queued twice
     assert ran == [1, 2] and gate.waiting == 3
     await asyncio.sleep(0)  # next turn: two more
@@ -42,7 +47,7 @@ async def test_a_turn_with_room_runs_the_flight_at_once_and_no_gate_runs_everyth
     assert ran == [1, 2] and gate.deferred == 0
     ungated = HandshakeGate(0)
     for ticket in range(50):
-        ungated.run(ticket, lambda t=ticket: ran.append(t))
+        ungated.run(ticket, appender(ran, ticket))
     assert len(ran) == 52 and ungated.waiting == 0
 
 
