@@ -98,6 +98,17 @@ async def subscribe(
     await server.answer(room, name, ans["sdp"])
 
 
+async def finish(server: RelayRoomServer, gens: GenPool, room: Room) -> tuple[dict[str, Any], dict[str, int]]:
+    """The generators' merged reports and the worker's counters, then the room closed."""
+    m = merge(await gens.broadcast("collect"))
+    counters = await worker_counters(server)
+    with contextlib.suppress(Exception):
+        await server.close_room(room)
+    with contextlib.suppress(Exception):
+        await gens.close_all()
+    return m, counters
+
+
 def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
     hist = [0] * HIST_BINS
     sent: dict[str, int] = {}
@@ -205,12 +216,7 @@ async def mass_join(server: RelayRoomServer, gens: GenPool, args: argparse.Names
     await asyncio.sleep(0.5)
     failed, _ = await gens.wait_connected([f"j{i}.sub" for i in range(args.joiners)], 45)
     await asyncio.sleep(1.0)
-    m = merge(await gens.broadcast("collect"))
-    c1 = await worker_counters(server)
-    with contextlib.suppress(Exception):
-        await server.close_room(room)
-    with contextlib.suppress(Exception):
-        await gens.close_all()
+    m, c1 = await finish(server, gens, room)
     joiners = [j for j in m["joins"] if j["name"].startswith("j")]
     series = video_series(m, args.subs)
     return {
@@ -277,12 +283,7 @@ async def starved(server: RelayRoomServer, gens: GenPool, args: argparse.Namespa
         spinner.wait()
     load_end = time.time_ns()
     await asyncio.sleep(max(0.0, (start - time.time_ns()) / 1e9 + base + load + recovery + 0.5))
-    m = merge(await gens.broadcast("collect"))
-    c1 = await worker_counters(server)
-    with contextlib.suppress(Exception):
-        await server.close_room(room)
-    with contextlib.suppress(Exception):
-        await gens.close_all()
+    m, c1 = await finish(server, gens, room)
     series = video_series(m, args.subs)
     end_bin = int((load_end - start) / (BIN_S * 1e9))
     resume_s = resume_after(series, end_bin, (load_end - start) / 1e9)

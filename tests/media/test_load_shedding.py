@@ -134,18 +134,24 @@ async def room(worker: WorkerHandle) -> tuple[RecordingPeer, list[tuple[Recordin
     return pub, subs
 
 
-async def test_a_backlog_sheds_only_non_key_video_and_asks_one_key_frame_once_drained(
-    worker: WorkerHandle,
-) -> None:
-    pub, subs = await room(worker)
+async def video_flowing(pub: RecordingPeer, subs: list[tuple[RecordingPeer, int]]) -> tuple[int, int]:
+    """Key frames until every subscriber forwards video (consumers start at a key frame); returns the
+    next sequence number and timestamp."""
     seq = ts = 0
-    # key frames until every subscriber forwards video (consumers start at a key frame)
     deadline = time.monotonic() + 10
     while not all(any(s == 5000 + i for s, _ in sub.media) for sub, i in subs):
         assert time.monotonic() < deadline, "no video reached the subscribers"
         pub.send_rtp(VIDEO_PT, seq, ts, VIDEO_SSRC, vp8(True, True, b"w"), marker=True)
         seq, ts = seq + 1, ts + 3000
         await asyncio.sleep(0.02)
+    return seq, ts
+
+
+async def test_a_backlog_sheds_only_non_key_video_and_asks_one_key_frame_once_drained(
+    worker: WorkerHandle,
+) -> None:
+    pub, subs = await room(worker)
+    seq, ts = await video_flowing(pub, subs)
     await asyncio.sleep(1.0)  # the key frame requests of joining consumers are all sent by now
     for sub, _ in subs:
         sub.media.clear()
@@ -217,13 +223,7 @@ async def test_shedding_off_forwards_everything() -> None:
     await w.start()
     try:
         pub, subs = await room(w)
-        seq = ts = 0
-        deadline = time.monotonic() + 10
-        while not all(any(s == 5000 + i for s, _ in sub.media) for sub, i in subs):
-            assert time.monotonic() < deadline
-            pub.send_rtp(VIDEO_PT, seq, ts, VIDEO_SSRC, vp8(True, True, b"w"), marker=True)
-            seq, ts = seq + 1, ts + 3000
-            await asyncio.sleep(0.02)
+        seq, ts = await video_flowing(pub, subs)
         for sub, _ in subs:
             sub.media.clear()
         assert w.pid is not None
