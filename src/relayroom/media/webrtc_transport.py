@@ -121,7 +121,7 @@ class TransportParams:
     tcp_port: int | None = None  # the worker's ICE-TCP port (a passive TCP candidate); None = no TCP
     udp_preferred_s: float = 5.0  # TCP checks are not answered while UDP checks are this recent
     tcp_grace_s: float = 1.0  # nor this long after the first TCP check (time for UDP checks to arrive)
-    dtls_gate: HandshakeGate | None = None  # the worker's cap on DTLS handshakes in progress
+    dtls_gate: HandshakeGate | None = None  # the worker's budget of DTLS flights per loop turn
 
 
 class WebRtcTransport(Transport):
