@@ -5,16 +5,22 @@ wrong passwords, flipped bits)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import secrets
+import socket
 import struct
 import zlib
 from typing import Any
 
+from aioice import stun as aioice_stun
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relayroom.media.ice import stun
+from relayroom.media.types import MediaParams
+from relayroom.media.worker_handle import WorkerHandle
 
 PROPS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ICE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"
@@ -151,3 +157,44 @@ def test_fast_path_answers_exactly_what_the_slow_path_answers(
 def test_garbage_and_short_datagrams_fall_back() -> None:
     for data in (b"", b"\x00\x01", bytes(20), b"\x00\x01\x00\x28\x21\x12\xa4\x42" + bytes(52)):
         assert stun.fast_binding(data) is None
+
+
+async def test_a_worker_answers_a_browser_like_check_on_the_fast_path_and_anything_else_on_the_slow() -> None:
+    """A real worker process: a check laid out as browsers send it is answered by the fast path
+    (``stunFast``), one with a SOFTWARE attribute by the slow path, both exactly as the slow path
+    answers; a wrong password is rejected and counted as before."""
+    worker = WorkerHandle(0, MediaParams(workers=1, loopback_only=True), lambda *a: None, lambda w: None)
+    await worker.start()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    try:
+        router_id = secrets.token_hex(8)
+        await worker.request("worker.createRouter", None, {"routerId": router_id})
+        params = await worker.request("router.createWebRtcTransport", router_id, {"transportId": "t1"})
+        ice = params["iceParameters"]
+
+        def check(pwd: str, unusual: bool) -> bytes:
+            msg = aioice_stun.Message(aioice_stun.Method.BINDING, aioice_stun.Class.REQUEST)
+            msg.attributes["USERNAME"] = f"{ice['usernameFragment']}:abcd"
+            msg.attributes["PRIORITY"] = 1853817087
+            msg.attributes["ICE-CONTROLLING"] = 7
+            if unusual:
+                msg.attributes["SOFTWARE"] = "test"
+            msg.add_message_integrity(pwd.encode())  # and FINGERPRINT
+            return bytes(msg)
+
+        loop = asyncio.get_running_loop()
+        for unusual in (False, True):
+            data = check(ice["password"], unusual)
+            sock.sendto(data, ("127.0.0.1", worker.port))
+            reply = await loop.run_in_executor(None, sock.recv, 2048)
+            expected = slow(data, ice["password"], sock.getsockname())
+            assert reply == expected[3]
+        sock.sendto(check("x" * 32, False), ("127.0.0.1", worker.port))
+        await asyncio.sleep(0.3)
+        dump = await worker.request("worker.dump")
+        assert dump["stunFast"] == 1 and dump["stunRejected"] == 1
+    finally:
+        sock.close()
+        await worker.close()
