@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from relayroom.media.channel import Channel
 from relayroom.media.rtp import rtcp
@@ -21,6 +21,7 @@ from relayroom.media.service import MediaService
 from relayroom.media.types import InvalidStateError, MediaEvent, MediaEventType, MediaParams
 from relayroom.media.worker import Worker
 from tests.media.peers import (
+    ColourVideoTrack,
     Subscriber,
     UdpRelay,
     apply_offer,
@@ -197,6 +198,67 @@ async def test_nack_rtx_and_pli_work_through_the_pipe_with_loss_on_the_audience_
             relay.transport.close()
 
 
+async def _publish_big_and_small(
+    svc: MediaService, router_id: str, user: str
+) -> tuple[RTCPeerConnection, list[str]]:
+    """A camera (green, 320x240) and its small stream sent as a track of its own (blue, 160x120): one
+    producer of two encodings, layer 0 the small one; the colour a subscriber decodes names its layer."""
+    pc = RTCPeerConnection(client_config())
+    pc.addTransceiver(ColourVideoTrack("green", 320, 240), direction="sendonly")
+    pc.addTransceiver(ColourVideoTrack("blue", 160, 120), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    result = await svc.publish(router_id, user, pc.localDescription.sdp, small_mids={"1": "0"})
+    await pc.setRemoteDescription(RTCSessionDescription(result.answer_sdp, "answer"))
+    return pc, [p.producer_id for p in result.producers]
+
+
+def _decodes(sub: Subscriber, colour: str) -> bool:
+    return len(sub.video_frames) > 3 and all(close_colour(c, colour) for _, _, c in sub.video_frames[-3:])
+
+
+async def test_a_simulcast_producer_is_piped_with_its_layers_and_edge_subscribers_choose_small_or_big(
+    spread: Media,
+) -> None:
+    svc, _ = spread
+    router_id = await svc.create_router("room-pipe-simulcast")
+    origin = svc.worker_for_router(router_id).index
+    edge = 1 - origin
+    pub, producer_ids = await _publish_big_and_small(svc, router_id, "anchor")
+    assert len(producer_ids) == 1
+    for user in ("near_small", "far_small"):
+        await svc.set_small_stream(router_id, user, "anchor", True)
+    # least-loaded placement, ties to the origin: origin, edge, origin, edge
+    users = ("near_big", "far_big", "near_small", "far_small")
+    subs = {u: await subscribe(svc, router_id, u, producer_ids) for u in users}
+    try:
+        placement = svc.placement(router_id)
+        assert [placement[u] for u in users] == [origin, edge, origin, edge], placement
+        await eventually(
+            lambda: all(_decodes(subs[u], "blue" if u.endswith("small") else "green") for u in users), 30
+        )
+        dump = await svc.dump()
+        origin_pipe, edge_pipe = _pipes(dump, origin)[0], _pipes(dump, edge)[0]
+        # one piped producer, carried as two layers: two pipe consumers, a two-layer pipe producer
+        assert origin_pipe["producersPiped"] == 1 and edge_pipe["pipeProducers"] == 1
+        assert len(origin_pipe["consumers"]) == 2 and len(edge_pipe["producers"]) == 2
+        assert all(c["packets"] > 0 for c in origin_pipe["consumers"])
+        # an edge subscriber switches: the edge's simulcast consumer changes layer at a key frame
+        await svc.set_small_stream(router_id, "far_small", "anchor", False)
+        await svc.set_small_stream(router_id, "far_big", "anchor", True)
+        await eventually(
+            lambda: _decodes(subs["far_small"], "green") and _decodes(subs["far_big"], "blue"), 20
+        )
+        # the publisher leaves: every layer's pipe closes on both sides
+        await svc.close_participant(router_id, "anchor")
+        dump = await svc.dump()
+        assert all(p["consumers"] == [] for p in _pipes(dump, origin))
+        assert all(p["producers"] == [] for p in _pipes(dump, edge))
+    finally:
+        for sub in subs.values():
+            await sub.close()
+        await pub.close()
+
+
 async def test_a_publisher_restart_continues_edge_subscribers_through_a_new_pipe(spread: Media) -> None:
     svc, _ = spread
     router_id = await svc.create_router("room-pipe-restart")
@@ -356,3 +418,43 @@ async def test_placement_keeps_members_on_the_origin_below_the_threshold_and_alw
         if pub is not None:
             await pub.close()
         await svc.close()
+
+
+async def test_pipe_encodings_make_a_layered_producer_and_one_pipe_consumer_per_layer(
+    inproc: tuple[Worker, Channel, list[tuple[str, str, dict[str, Any]]]],
+) -> None:
+    worker, ch, notes = inproc
+    await ch.request("worker.createRouter", None, {"routerId": "r"})
+    await ch.request("router.createPipeTransport", "r", {"transportId": "p"})
+    video = {"producerId": "piped", "kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
+    video["payloadType"] = 96
+    with pytest.raises(ValueError, match="last encoding"):
+        await ch.request(
+            "pipeTransport.produce", "p", {**video, "ssrc": 3, "encodings": [{"ssrc": 1}, {"ssrc": 2}]}
+        )
+    with pytest.raises(TypeError, match="ssrc already in use"):
+        await ch.request(
+            "pipeTransport.produce", "p", {**video, "ssrc": 2, "encodings": [{"ssrc": 2}, {"ssrc": 2}]}
+        )
+    await ch.request(
+        "pipeTransport.produce", "p", {**video, "ssrc": 2, "encodings": [{"ssrc": 1}, {"ssrc": 2}]}
+    )
+    pipe = worker.pipes["p"]
+    top = pipe.producers["piped"]
+    assert [layer.id for layer in top.layers] == ["piped.0", "piped"]
+    assert pipe.stats()["pipeProducers"] == 1
+    # piping it on: as many encodings as it has layers, one pipe consumer each, closed together
+    take = {"consumerId": "c", "producerId": "piped", "ssrc": 9, "payloadType": 96}
+    with pytest.raises(ValueError, match="simulcast layers"):
+        await ch.request(
+            "pipeTransport.consume", "p", {**take, "encodings": [{"ssrc": s} for s in (7, 8, 9)]}
+        )
+    await ch.request("pipeTransport.consume", "p", {**take, "encodings": [{"ssrc": 8}, {"ssrc": 9}]})
+    assert set(pipe.consumers) == {"c", "c.0"} and pipe.stats()["producersPiped"] == 1
+    await ch.request("consumer.close", "c")
+    assert pipe.consumers == {}
+    # the top producer closes its lower layer with it; only the top is announced
+    await ch.request("producer.close", "piped")
+    assert pipe.producers == {}
+    closed = [t for t, e, _ in notes if e == "producerclose"]
+    assert "piped" in closed and "piped.0" not in closed

@@ -5,7 +5,10 @@ worker gets an *edge* router of the room and a pair of pipe transports joins the
 origin side a pipe *consumer* per piped producer forwards the producer's packets (SSRC and sequence
 numbers mapped to the pipe's own, payload type kept); on the edge side a pipe *producer* with that
 SSRC takes them in and fans them out to the edge's consumers like any producer (its own
-retransmission ring answers the edge subscribers' NACKs). RTCP goes back the other way: the edge
+retransmission ring answers the edge subscribers' NACKs). A simulcast producer is piped with all its
+encodings (``encodings``: one pipe SSRC each, lowest first): a pipe consumer per layer on the origin, a
+simulcast pipe producer on the edge, so that subscribers there choose small or big as on the origin.
+RTCP goes back the other way: the edge
 producer's NACKs (for what its ring lacks) and PLI/FIR (at most one per ``KEYFRAME_MIN_INTERVAL_S``
 whatever the number of subscribers asking: coalesced) reach the pipe consumer, hence the origin
 producer and the publisher.
@@ -32,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.producer import Producer, ProducerParams
 from relayroom.media.rtp import rtcp
 from relayroom.media.rtp.header import rewritten
@@ -87,6 +91,8 @@ class PipeTransport(Transport):
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._on_readable)
         # producers: the edge side's piped producers; consumers: the origin side's, one per piped producer
+        # (and per lower simulcast layer: those are also in _lower_layers, by the piped producer's one)
+        self._lower_layers: dict[str, tuple[Consumer, ...]] = {}
         self.rx_packets = 0
         self.rx_bytes = 0
         self.rx_errors = 0
@@ -204,20 +210,72 @@ class PipeTransport(Transport):
 
     # -- producers (edge side) ---------------------------------------------------------------------------
     def produce(self, producer_id: str, data: dict[str, Any]) -> Producer:
-        """A piped producer: packets arriving on this pipe with its SSRC (and RTX SSRC)."""
+        """A piped producer: packets arriving on this pipe with its SSRC (and RTX SSRC); with
+        ``encodings`` (2 or 3 ``{ssrc, rtxSsrc}``, lowest first, the last one the producer's own) a
+        simulcast producer whose lower layers are ``<producerId>.<i>``, as on a WebRTC transport."""
         self._check_new_producer(producer_id)
+        encodings = _pipe_encodings(data)
+        if len(self.producers) + len(encodings) > self.max_producers:
+            raise ValueError(f"too many producers on this {self.label}")
         # no header extension ids: the origin producer already mapped them to the subscribers' ones
-        params = ProducerParams.from_dict(
-            producer_id, {**data, "headerExtensions": [], "useFir": False}, self.params.rtx_buffer_ms
+        base = {**data, "headerExtensions": [], "useFir": False, "rid": None, "encodings": []}
+        n = len(encodings)
+        all_params = [
+            ProducerParams.from_dict(
+                producer_id if i == n - 1 else f"{producer_id}.{i}",
+                {**base, **enc},
+                self.params.rtx_buffer_ms,
+            )
+            for i, enc in enumerate(encodings)
+        ] or [ProducerParams.from_dict(producer_id, base, self.params.rtx_buffer_ms)]
+        ssrcs = [s for p in all_params for s in (p.ssrc, p.rtx_ssrc) if s is not None]
+        if len(set(ssrcs)) != len(ssrcs) or any(s in self._rtp_listeners for s in ssrcs):
+            raise TypeError("ssrc already in use")
+        layers = tuple(
+            self._new_producer(Producer(p, send_rtcp=self.send_rtcp, on_close=self._on_producer_close))
+            for p in all_params
         )
-        for ssrc in (params.ssrc, params.rtx_ssrc):
-            if ssrc is not None and ssrc in self._rtp_listeners:
-                raise TypeError("ssrc already in use")
-        producer = Producer(params, send_rtcp=self.send_rtcp, on_close=self._on_producer_close)
-        return self._new_producer(producer)
+        top = layers[-1]
+        if len(layers) > 1:
+            top.layers = layers
+            for layer in layers[:-1]:
+                layer.layer_of = top
+        return top
 
-    # consumers (origin side): ``Transport.consume`` pipes one of the router's producers, its packets
-    # leaving with the pipe SSRC/PT of the request
+    # -- consumers (origin side) ---------------------------------------------------------------------
+    def consume(self, consumer_id: str, producer_id: str, data: dict[str, Any]) -> Consumer:
+        """Pipe one of the router's producers: its packets leave with the pipe SSRC/PT of ``data``. A
+        simulcast producer is piped whole when ``encodings`` (as for ``produce``) gives one pipe SSRC per
+        layer: the consumer forwards the top layer, one more per lower layer (``<consumerId>.<i>``)."""
+        encodings = _pipe_encodings(data)
+        producer = self.params.get_producer(producer_id)
+        if encodings and (producer is None or len(producer.layers) != len(encodings)):
+            raise ValueError("encodings must match the producer's simulcast layers")
+        every = [
+            ConsumerParams.from_dict(f"{consumer_id}.{i}", {**data, **e}) for i, e in enumerate(encodings)
+        ]
+        ssrcs = [s for p in every for s in (p.ssrc, p.rtx_ssrc) if s is not None]
+        if len(set(ssrcs)) != len(ssrcs) or any(s in self._consumers_by_ssrc for s in ssrcs):
+            raise TypeError("ssrc already in use")
+        lower = every[:-1]
+        top = super().consume(consumer_id, producer_id, data)
+        if producer is not None and lower:
+            self._lower_layers[consumer_id] = tuple(
+                self._add_consumer(self._new_consumer(p, layer, data))
+                for p, layer in zip(lower, producer.layers, strict=False)
+            )
+        return top
+
+    def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
+        super()._on_consumer_close(consumer, reason)
+        for layer in self._lower_layers.pop(consumer.id, ()):
+            layer.close(reason)
+
+    def _on_consumer_producer_closed(self, consumer: Consumer) -> None:
+        if consumer.id in self._lower_layers or not any(
+            consumer in layers for layers in self._lower_layers.values()
+        ):
+            super()._on_consumer_producer_closed(consumer)  # lower layers go with their top, unannounced
 
     # -- periodic ------------------------------------------------------------------------------------
     def on_tick(self, now: float) -> None:
@@ -253,8 +311,10 @@ class PipeTransport(Transport):
         """Counts per pipe (``/metrics`` sums them per worker)."""
         return {
             "id": self.id,
-            "producersPiped": len(self.consumers),  # origin side: producers sent over this pipe
-            "pipeProducers": len(self.producers),  # edge side: producers received over it
+            # origin side: producers sent over this pipe; edge side: producers received over it (a
+            # simulcast producer counts once)
+            "producersPiped": len(self.consumers) - sum(len(c) for c in self._lower_layers.values()),
+            "pipeProducers": sum(1 for p in self.producers.values() if p.layer_of is None),
             "rxPackets": self.rx_packets,
             "rxBytes": self.rx_bytes,
             "txPackets": self.tx_packets,
@@ -274,3 +334,19 @@ class PipeTransport(Transport):
             "producers": [p.dump() for p in self.producers.values()],
             "consumers": [c.dump() for c in self.consumers.values()],
         }
+
+
+def _pipe_encodings(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """``encodings`` of a pipe request: none, or 2..3 ``{ssrc, rtxSsrc}`` whose last is the request's own
+    ``ssrc``/``rtxSsrc`` (values range-checked by the parameter parsers)."""
+    encodings = data.get("encodings") or []
+    if not isinstance(encodings, list) or len(encodings) == 1 or len(encodings) > 3:
+        raise ValueError("encodings must be a list of 2 or 3")
+    out = []
+    for enc in encodings:
+        if not isinstance(enc, dict):
+            raise TypeError("an encoding must be an object")
+        out.append({"ssrc": enc.get("ssrc"), "rtxSsrc": enc.get("rtxSsrc")})
+    if out and (out[-1]["ssrc"] != data.get("ssrc") or out[-1]["rtxSsrc"] != data.get("rtxSsrc")):
+        raise ValueError("the last encoding must be the request's ssrc and rtxSsrc")
+    return out

@@ -120,10 +120,22 @@ class PipesMixin(ServiceCore):
         origin = self._handle(state.worker_index)
         worker = self._handle(index)
         with_rtx = rec.has_rtx and rec.kind == "video" and rec.codec.rtx_payload_type is not None
-        ssrc = sdp.new_ssrc(edge.ssrcs)
-        rtx_ssrc = sdp.new_ssrc(edge.ssrcs) if with_rtx else None
+        # a simulcast producer travels whole: one pipe ssrc (and rtx ssrc) per layer, lowest first
+        layers = [
+            (sdp.new_ssrc(edge.ssrcs), sdp.new_ssrc(edge.ssrcs) if with_rtx else None)
+            for _ in range(rec.layers if rec.kind == "video" else 1)
+        ]
+        ssrc, rtx_ssrc = layers[-1]
+        encodings = [{"ssrc": s, "rtxSsrc": r} for s, r in layers] if len(layers) > 1 else []
         rtx_pt = rec.codec.rtx_payload_type if with_rtx else None
-        pipe = PipeRecord(rec.producer_id, uuid.uuid4().hex, uuid.uuid4().hex, ssrc, rtx_ssrc)
+        pipe = PipeRecord(
+            rec.producer_id,
+            uuid.uuid4().hex,
+            uuid.uuid4().hex,
+            ssrc,
+            rtx_ssrc,
+            layer_ssrcs=tuple(s for layer in layers[:-1] for s in layer),
+        )
         # the edge side first, so the key frame the pipe consumer asks for finds its producer
         await worker.request(
             "pipeTransport.produce",
@@ -137,6 +149,7 @@ class PipesMixin(ServiceCore):
                 "ssrc": ssrc,
                 "rtxSsrc": rtx_ssrc,
                 "rtxPayloadType": rtx_pt,
+                "encodings": encodings,
             },
         )
         self._edge_producers.add(pipe.edge_producer_id)
@@ -151,6 +164,7 @@ class PipesMixin(ServiceCore):
                     "payloadType": rec.codec.payload_type,
                     "rtxSsrc": rtx_ssrc,
                     "rtxPayloadType": rtx_pt,
+                    "encodings": encodings,
                 },
             )
         except BaseException:
@@ -166,7 +180,7 @@ class PipesMixin(ServiceCore):
         remaining consumers, if any, become orphans a replacement producer may continue)."""
         if edge.pipes.get(pipe.producer_id) is pipe:
             del edge.pipes[pipe.producer_id]
-        edge.ssrcs.difference_update((pipe.ssrc, pipe.rtx_ssrc))
+        edge.ssrcs.difference_update((pipe.ssrc, pipe.rtx_ssrc, *pipe.layer_ssrcs))
         self._pipe_consumers.pop(pipe.pipe_consumer_id, None)
         self._edge_producers.discard(pipe.edge_producer_id)
         origin = self._workers[state.worker_index]

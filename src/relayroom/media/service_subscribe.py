@@ -143,8 +143,7 @@ class SubscribeMixin(PipesMixin):
                 p.small_from.discard(publisher_id)
             if p.recv_transport_id is None:
                 return
-            # Through a pipe (an edge worker) only the highest encoding travels: the choice is kept and
-            # the consumer there ignores it (one encoding).
+            # on an edge worker too: a pipe carries every encoding of a simulcast producer
             worker = self._recv_handle(state, p)
             for ml in p.mlines:
                 if ml.active and ml.consumer_id and ml.kind == "video" and ml.source == "main":
