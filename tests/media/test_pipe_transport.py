@@ -5,6 +5,7 @@ Real MediaService worker processes, real aiortc peers decoding colours, all on 1
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import socket
 import struct
@@ -14,10 +15,14 @@ from typing import Any
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM
 
 from relayroom.media.channel import Channel
+from relayroom.media.dtls.dtls_transport import SrtpKeys
+from relayroom.media.pipe_transport import new_pipe_keys
 from relayroom.media.rtp import rtcp
 from relayroom.media.service import MediaService
+from relayroom.media.srtp.session import SrtpPair
 from relayroom.media.types import InvalidStateError, MediaEvent, MediaEventType, MediaParams
 from relayroom.media.worker import Worker
 from tests.media.peers import (
@@ -458,3 +463,79 @@ async def test_pipe_encodings_make_a_layered_producer_and_one_pipe_consumer_per_
     assert pipe.producers == {}
     closed = [t for t, e, _ in notes if e == "producerclose"]
     assert "piped" in closed and "piped.0" not in closed
+
+
+# -- SRTP pipes: what joins two nodes, run here between two workers of one node -------------------------
+
+
+async def test_an_srtp_keyed_pipe_carries_the_room_between_two_workers_as_between_two_nodes(
+    spread: Media,
+) -> None:
+    svc, _ = spread
+    svc.pipe_srtp = True
+    router_id = await svc.create_router("room-pipe-srtp")
+    origin = svc.worker_for_router(router_id).index
+    edge = 1 - origin
+    pub, producer_ids = await publish(svc, router_id, "anchor", "yellow")
+    subs = [await subscribe(svc, router_id, f"v{i}", producer_ids) for i in range(2)]
+    try:
+        assert svc.placement(router_id)["v1"] == edge
+        await eventually(lambda: all(len(s.video_frames) > 5 and len(s.audio_frames) > 10 for s in subs), 20)
+        assert close_colour(subs[1].video_frames[-1][2], "yellow")
+        dump = await svc.dump()
+        for worker in (origin, edge):
+            pipe = _pipes(dump, worker)[0]
+            assert pipe["rxErrors"] == 0
+        origin_pipe = next(p for r in _routers(dump, origin) for p in r["pipeTransports"])
+        assert origin_pipe["srtp"] is True and origin_pipe["txPackets"] > 50
+    finally:
+        for s in subs:
+            await s.close()
+        await pub.close()
+
+
+async def test_an_srtp_pipe_drops_what_does_not_authenticate_and_protects_its_rtcp(
+    inproc: tuple[Worker, Channel, list[tuple[str, str, dict[str, Any]]]],
+) -> None:
+    worker, ch, _ = inproc
+    await ch.request("worker.createRouter", None, {"routerId": "edge"})
+    local = await ch.request("router.createPipeTransport", "edge", {"transportId": "pipe"})
+    ours, theirs = new_pipe_keys()
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(2)
+    try:
+        target = {"ip": "127.0.0.1", "port": peer.getsockname()[1]}
+        for bad, message in (
+            ({**ours, "cryptoSuite": "AES_CM_128_HMAC_SHA1_80"}, "cryptoSuite"),
+            ({**ours, "rxKey": ours["txKey"]}, "differ"),
+            ({**ours, "txKey": "c2hvcnQ="}, "28 bytes"),
+        ):
+            with pytest.raises(ValueError, match=message):
+                await ch.request("pipeTransport.connect", "pipe", {**target, "srtp": bad})
+        await ch.request("pipeTransport.connect", "pipe", {**target, "srtp": ours})
+        params = {"producerId": "piped", "kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
+        await ch.request("pipeTransport.produce", "pipe", {**params, "payloadType": 96, "ssrc": 4242})
+        pipe = worker.pipes["pipe"]
+        # the other end's keys: what it sends is ours to receive, and the other way round
+        keys = SrtpKeys(
+            SRTP_AEAD_AES_128_GCM,
+            tx_key=base64.b64decode(theirs["txKey"]),
+            rx_key=base64.b64decode(theirs["rxKey"]),
+        )
+        other = SrtpPair(keys)
+        for seq in range(1, 4):  # plain RTP: refused
+            peer.sendto(_rtp(4242, seq), ("127.0.0.1", local["port"]))
+        await eventually(lambda: pipe.rx_errors == 3, within=5)
+        for seq in range(4, 9):
+            peer.sendto(other.tx.protect(_rtp(4242, seq)), ("127.0.0.1", local["port"]))
+        await eventually(lambda: pipe.producers["piped"].packets == 5, within=5)
+        # its key-frame request leaves as SRTCP, readable with the other end's keys only
+        await ch.request("producer.requestKeyFrame", "piped")
+        data = await asyncio.get_running_loop().run_in_executor(None, peer.recv, 2048)
+        plain = other.rx.unprotect_rtcp(data)
+        assert len(data) > len(plain) and data[8:12] != plain[8:12]  # tag added, media SSRC encrypted
+        assert any(isinstance(i, rtcp.Pli) and i.media_ssrc == 4242 for i in rtcp.parse(plain))
+        assert (await ch.request("pipeTransport.dump", "pipe"))["srtp"] is True
+    finally:
+        peer.close()

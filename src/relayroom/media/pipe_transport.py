@@ -14,10 +14,11 @@ whatever the number of subscribers asking: coalesced) reach the pipe consumer, h
 producer and the publisher.
 
 Each pipe transport owns one UDP socket on the worker's host, connected to its peer (the kernel then
-drops datagrams from any other source). It carries plain RTP: both ends are on this machine's loopback
-and ``connect`` refuses any other address. Across machines the same pair would carry SRTP keyed over
-the channel (each end's key in ``local_parameters``/``connect``, no DTLS needed since the control
-planes already trust each other); that is the cross-node step and is not built yet.
+drops datagrams from any other source). Without keys it carries plain RTP and ``connect`` refuses any
+address but loopback (both ends on this machine). With ``srtp`` keys in ``connect`` (AEAD_AES_128_GCM,
+one key per direction, drawn by the control plane and handed to both ends over the channel: no DTLS,
+the control planes already trust each other) it carries SRTP/SRTCP and may connect to another machine:
+a datagram that does not authenticate is counted in ``rxErrors`` and dropped.
 
 Hand-written receive path (``loop.add_reader`` + non-blocking ``recv``): creating the transport stays
 synchronous inside a channel request and a read drains up to a batch of datagrams per wake-up.
@@ -26,19 +27,27 @@ synchronous inside a channel request and a read drains up to a batch of datagram
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pylibsrtp
+from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM
+
 from relayroom.media.consumer import Consumer, ConsumerParams
+from relayroom.media.dtls.dtls_transport import SrtpKeys
 from relayroom.media.producer import Producer, ProducerParams
 from relayroom.media.rtp import rtcp
 from relayroom.media.rtp.header import rewritten
+from relayroom.media.srtp.session import SrtpPair
 from relayroom.media.transport import Transport
 from relayroom.media.types import CloseReason, InvalidStateError
 
@@ -88,6 +97,7 @@ class PipeTransport(Transport):
         self._sock = sock
         self.local: Addr = sock.getsockname()[:2]
         self.remote: Addr | None = None
+        self._srtp: SrtpPair | None = None
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._on_readable)
         # producers: the edge side's piped producers; consumers: the origin side's, one per piped producer
@@ -102,10 +112,11 @@ class PipeTransport(Transport):
 
     # -- parameters ----------------------------------------------------------------------------------
     def local_parameters(self) -> dict[str, Any]:
-        return {"id": self.id, "ip": self.local[0], "port": self.local[1], "srtp": False}
+        return {"id": self.id, "ip": self.local[0], "port": self.local[1], "srtp": self._srtp is not None}
 
-    def connect(self, ip: str, port: int) -> None:
-        """The peer pipe transport's address (on this machine: plain RTP is loopback only)."""
+    def connect(self, ip: str, port: int, srtp: Any = None) -> None:
+        """The peer pipe transport's address; ``srtp`` (``{cryptoSuite, txKey, rxKey}``, base64 keys)
+        makes it an SRTP pipe, which may leave the machine; a plain one is loopback only."""
         self._check_open()
         if self.remote is not None:
             raise InvalidStateError("pipe transport already connected")
@@ -113,12 +124,14 @@ class PipeTransport(Transport):
             addr = ipaddress.ip_address(ip)
         except ValueError:
             raise TypeError("invalid pipe address") from None
-        if not addr.is_loopback:
-            raise ValueError("plain pipe transports connect to loopback only (SRTP pipes are not built)")
+        if srtp is None and not addr.is_loopback:
+            raise ValueError("plain pipe transports connect to loopback only (give srtp keys)")
         if not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError("invalid pipe port")
+        pair = None if srtp is None else SrtpPair(_pipe_keys(srtp))
         self._sock.connect((ip, port))
         self.remote = (ip, port)
+        self._srtp = pair
 
     # -- datagrams -------------------------------------------------------------------------------------
     def _on_readable(self) -> None:
@@ -143,6 +156,13 @@ class PipeTransport(Transport):
         if len(data) < 8 or data[0] & 0xC0 != 0x80:
             self.rx_errors += 1
             return
+        srtp = self._srtp
+        if srtp is not None:
+            try:
+                data = srtp.rx.unprotect_rtcp(data) if 192 <= data[1] <= 223 else srtp.rx.unprotect(data)
+            except pylibsrtp.Error:
+                self.rx_errors += 1
+                return
         self.rx_packets += 1
         self.rx_bytes += len(data)
         if 192 <= data[1] <= 223:  # RFC 5761: RTCP packet types
@@ -200,13 +220,34 @@ class PipeTransport(Transport):
         self.tx_bytes += len(data)
 
     def send_rtp(self, data: bytes) -> None:
-        self._send(data)
+        srtp = self._srtp
+        if srtp is None:
+            self._send(data)
+            return
+        try:
+            self._send(srtp.tx.protect(data))
+        except pylibsrtp.Error:
+            self.send_errors += 1
 
     def send_rtp_rewritten(self, data: bytes, payload_type: int, seq: int, ts: int, ssrc: int) -> None:
-        self._send(rewritten(data, payload_type, seq, ts, ssrc))
+        srtp = self._srtp
+        if srtp is None:
+            self._send(rewritten(data, payload_type, seq, ts, ssrc))
+            return
+        try:
+            self._send(srtp.protect_rewritten(data, payload_type, seq, ts, ssrc))
+        except (pylibsrtp.Error, ValueError):
+            self.send_errors += 1
 
     def send_rtcp(self, data: bytes) -> None:
-        self._send(data)
+        srtp = self._srtp
+        if srtp is None:
+            self._send(data)
+            return
+        try:
+            self._send(srtp.tx.protect_rtcp(data))
+        except pylibsrtp.Error:
+            self.send_errors += 1
 
     # -- producers (edge side) ---------------------------------------------------------------------------
     def produce(self, producer_id: str, data: dict[str, Any]) -> Producer:
@@ -328,7 +369,7 @@ class PipeTransport(Transport):
             **self.stats(),
             "local": list(self.local),
             "remote": list(self.remote) if self.remote else None,
-            "srtp": False,
+            "srtp": self._srtp is not None,
             "producerIds": list(self.producers),
             "consumerIds": list(self.consumers),
             "producers": [p.dump() for p in self.producers.values()],
@@ -350,3 +391,35 @@ def _pipe_encodings(data: dict[str, Any]) -> list[dict[str, Any]]:
     if out and (out[-1]["ssrc"] != data.get("ssrc") or out[-1]["rtxSsrc"] != data.get("rtxSsrc")):
         raise ValueError("the last encoding must be the request's ssrc and rtxSsrc")
     return out
+
+
+PIPE_CRYPTO_SUITE = "AEAD_AES_128_GCM"
+PIPE_KEY_BYTES = 28  # master key (16) and salt (12) of AEAD_AES_128_GCM
+
+
+def _pipe_keys(srtp: Any) -> SrtpKeys:
+    """``connect``'s ``srtp``: this end's sending key and the peer's (its receiving key). Errors never
+    quote a key."""
+    if not isinstance(srtp, dict) or srtp.get("cryptoSuite") != PIPE_CRYPTO_SUITE:
+        raise ValueError(f"srtp must be {{cryptoSuite: {PIPE_CRYPTO_SUITE}, txKey, rxKey}}")
+    keys = []
+    for name in ("txKey", "rxKey"):
+        try:
+            key = base64.b64decode(str(srtp.get(name, "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"srtp {name} is not base64") from None
+        if len(key) != PIPE_KEY_BYTES:
+            raise ValueError(f"srtp {name} must be {PIPE_KEY_BYTES} bytes")
+        keys.append(key)
+    if keys[0] == keys[1]:
+        raise ValueError("srtp keys must differ per direction")
+    return SrtpKeys(SRTP_AEAD_AES_128_GCM, tx_key=keys[0], rx_key=keys[1])
+
+
+def new_pipe_keys() -> tuple[dict[str, str], dict[str, str]]:
+    """Fresh keys for a pipe pair: ``connect``'s ``srtp`` for one end and for the other."""
+    a, b = (base64.b64encode(os.urandom(PIPE_KEY_BYTES)).decode() for _ in range(2))
+    return (
+        {"cryptoSuite": PIPE_CRYPTO_SUITE, "txKey": a, "rxKey": b},
+        {"cryptoSuite": PIPE_CRYPTO_SUITE, "txKey": b, "rxKey": a},
+    )

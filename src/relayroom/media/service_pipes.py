@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 
 from relayroom.media import sdp
+from relayroom.media.pipe_transport import new_pipe_keys
 from relayroom.media.service_core import ServiceCore, _quiet
 from relayroom.media.service_state import EdgeState, PipeRecord, ProducerRecord, RouterState
 from relayroom.media.types import CloseReason, InvalidStateError, MediaEvent, MediaEventType
@@ -15,6 +16,8 @@ from relayroom.media.types import CloseReason, InvalidStateError, MediaEvent, Me
 
 class PipesMixin(ServiceCore):
     """Placement of recv transports, edges and pipes."""
+
+    pipe_srtp: bool = False  # key every pipe pair with SRTP (across machines; tests on one machine)
 
     def _lose_edges(self, index: int) -> list[MediaEvent]:
         """Worker ``index`` died while it served edges of rooms whose origin lives on: only the members
@@ -93,14 +96,14 @@ class PipesMixin(ServiceCore):
             edge_pipe = await worker.request(
                 "router.createPipeTransport", router_id, {"transportId": uuid.uuid4().hex}
             )
-            await origin.request(
-                "pipeTransport.connect", origin_pipe["id"], {"ip": edge_pipe["ip"], "port": edge_pipe["port"]}
-            )
-            await worker.request(
-                "pipeTransport.connect",
-                edge_pipe["id"],
-                {"ip": origin_pipe["ip"], "port": origin_pipe["port"]},
-            )
+            # SRTP keys (one per direction) only when asked: the two ends are on this machine
+            keys = new_pipe_keys() if self.pipe_srtp else None
+            for handle, pipe, peer, srtp in (
+                (origin, origin_pipe, edge_pipe, keys[0] if keys else None),
+                (worker, edge_pipe, origin_pipe, keys[1] if keys else None),
+            ):
+                connect = {"ip": peer["ip"], "port": peer["port"], **({"srtp": srtp} if srtp else {})}
+                await handle.request("pipeTransport.connect", pipe["id"], connect)
         except BaseException:
             worker.router_ids.discard(router_id)
             await _quiet(worker.request("router.close", router_id))
