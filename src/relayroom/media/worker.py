@@ -727,7 +727,7 @@ class Worker:
         return pipe.local_parameters()
 
     def _pipe_connect(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
-        self._pipe(transport_id).connect(str(data["ip"]), data["port"])
+        self._pipe(transport_id).connect(str(data["ip"]), data["port"], data.get("srtp"))
         return {}
 
     def _pipe_produce(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
