@@ -131,3 +131,24 @@ def _fp_set(fingerprints: list[tuple[str, str]]) -> frozenset[tuple[str, str]]:
 
 def _fps(fingerprints: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"algorithm": a, "value": v} for a, v in fingerprints]
+
+
+async def _connect(
+    worker: WorkerHandle,
+    transport_id: str | None,
+    role: str,
+    fingerprints: list[tuple[str, str]],
+    ufrag: str | None,
+    transport_cc: int = 0,
+) -> None:
+    """``transport.connect``: the peer's DTLS role (``client``/``server``) and fingerprints, its ICE ufrag;
+    ``transport_cc``: the transport-cc extension id a subscriber's answer kept (0: none, REMB instead)."""
+    await worker.request(
+        "transport.connect",
+        transport_id,
+        {
+            "dtlsParameters": {"role": role, "fingerprints": _fps(fingerprints)},
+            "iceParameters": {"usernameFragment": ufrag},
+            "transportCc": transport_cc,
+        },
+    )
