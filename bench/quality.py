@@ -31,7 +31,7 @@ from relayroom.media.bwe.probe import ProbeCluster
 from relayroom.media.layer_rewriter import LayerRewriter, LayerRewriterParams
 from relayroom.media.rtp.audio_level import parse_audio_level
 from relayroom.media.rtp.header import parse_header, rewritten
-from relayroom.media.rtp.twcc import decode_feedback
+from relayroom.media.rtp.twcc import decode_feedback, with_transport_sequence
 
 PARAMS = LayerRewriterParams(ssrc=0x1234, payload_type=96, clock_rate=90000, mime_type="video/VP8")
 
@@ -168,13 +168,53 @@ def _audio_cases() -> dict[str, Callable[[], int]]:
     return {"RTP header parse (peer)": parse_only, "audio level parse + on_level": level}
 
 
+def _stamping_cases() -> dict[str, Callable[[], int]]:
+    """Per packet to a transport-cc subscriber: the transport-wide sequence number written into the
+    publisher's element (in place: the usual case) or added (a packet without one), plus the estimator's
+    record, against the plain consumer's header rewrite."""
+    hdr = struct.pack("!BBHII", 0x90, 96, 1, 3000, 7)
+    with_element = hdr + b"\xbe\xde\x00\x02" + bytes([0x32, 1, 2, 3, 0x51, 0, 0, 0]) + bytes(1100)
+    without = struct.pack("!BBHII", 0x80, 96, 1, 3000, 7) + bytes(1100)
+
+    def plain() -> int:
+        for i in range(1000):
+            rewritten(with_element, 96, i, 1234, 0x1234)
+        return 1000
+
+    def stamp(data: bytes) -> Callable[[], int]:
+        def run() -> int:
+            for i in range(1000):
+                with_transport_sequence(data, 5, i)
+            return 1000
+
+        return run
+
+    def stamp_and_record() -> int:
+        est = BandwidthEstimator()
+        for i in range(1000):
+            with_transport_sequence(with_element, 5, est.on_packet_sent(len(with_element), i * 0.5))
+        return 1000
+
+    return {
+        "plain consumer rewrite (peer)": plain,
+        "with_transport_sequence, element in place": stamp(with_element),
+        "with_transport_sequence, element added": stamp(without),
+        "stamp + BandwidthEstimator.on_packet_sent": stamp_and_record,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__)
     ap.add_argument("--seconds", type=float, default=1.0, help="time per case (split over the rounds)")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    groups = {"rewriter": _rewriter_cases(), "estimator": _estimator_cases(), "audio": _audio_cases()}
+    groups = {
+        "rewriter": _rewriter_cases(),
+        "estimator": _estimator_cases(),
+        "audio": _audio_cases(),
+        "transport-cc stamping": _stamping_cases(),
+    }
     results: dict[str, dict[str, dict[str, float]]] = {}
     for group, cases in groups.items():
         results[group] = {}
