@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from relayroom.cluster.bus import CommandBus, NodeUnreachable
+from relayroom.cluster.leases import RoomLeases
 from relayroom.cluster.redis import ClusterUnavailable
+from relayroom.cluster.registry import NodeRegistry
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +103,30 @@ class ClusterRouting:
                 raise result
             out[node] = result
         return out
+
+
+def parse_room_key(room_key: str) -> tuple[int, int | str]:
+    """``<sdkappid>:n:<id>`` -> (sdkappid, int id); ``<sdkappid>:s:<id>`` -> (sdkappid, str id)."""
+    head, kind, rest = room_key.split(":", 2)
+    if not head.isdigit() or kind not in ("n", "s") or not rest:
+        raise ValueError("not a room key")
+    return int(head), (int(rest) if kind == "n" else rest)
+
+
+def owner_from_leases(leases: RoomLeases) -> OwnerOf:
+    """``owner_of`` for :class:`ClusterRouting`: the holder of the room's lease."""
+
+    async def owner_of(room_key: str) -> str | None:
+        sdkappid, room_id = parse_room_key(room_key)
+        return await leases.owner(sdkappid, room_id)
+
+    return owner_of
+
+
+def nodes_from_registry(registry: NodeRegistry) -> LiveNodes:
+    """``live_nodes`` for :class:`ClusterRouting`: every node whose heartbeat has not expired."""
+
+    async def live_nodes() -> list[str]:
+        return [n.node_id for n in await registry.live_nodes()]
+
+    return live_nodes
