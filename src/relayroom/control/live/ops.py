@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import socket
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relayroom.cluster.bus import CommandFailed
-from relayroom.cluster.commands import ClusterRouting
+from relayroom.cluster.bus import CommandBus, CommandFailed
+from relayroom.cluster.commands import ClusterRouting, nodes_from_registry, owner_from_leases
+from relayroom.cluster.leases import RoomLeases
+from relayroom.cluster.registry import NodeRegistry
 from relayroom.control.cloudapi.history import CallHistory
 from relayroom.control.principal import Principal
 from relayroom.control.rooms.errors import RoomError
@@ -76,11 +78,6 @@ class Acting:
         )
 
 
-def node_name(node_id: str | None) -> str:
-    """This node's name in the live-rooms API: the cluster's node id once configured, else the host."""
-    return node_id or socket.gethostname()
-
-
 def sdkappid_of(room_key: str) -> int | None:
     head = room_key.split(":", 1)[0]
     return int(head) if head.isdigit() else None
@@ -103,7 +100,14 @@ class LocalRoomOps:
         self.media = media
         self.history = history
         self.meter = meter
-        self.node = node_name(node)
+        self._node = node
+
+    @property
+    def node(self) -> str:
+        """This node's name in the live-rooms API: its node id, as in call history (docs/cluster.md)."""
+        if self._node is None:
+            self._node = self.history.node_id if self.history is not None else socket.gethostname()
+        return self._node
 
     def has(self, room_key: str) -> bool:
         return self.rooms is not None and self.rooms.get_room(room_key) is not None
@@ -363,10 +367,36 @@ def _with_quality(member: dict[str, Any], stats: dict[str, Any]) -> dict[str, An
     return {**member, "tracks": tracks, "downlink": downlink}
 
 
+class ClusterParts(Protocol):
+    """What RoomOps needs of a cluster node's runtime (cluster/runtime.py)."""
+
+    bus: CommandBus
+    leases: RoomLeases
+    registry: NodeRegistry
+
+
+def build_room_ops(
+    rooms: RoomManager | None,
+    moderation: ModerationService,
+    media: MediaService | None,
+    history: CallHistory,
+    meter: UsageMeter,
+    cluster: ClusterParts | None,
+) -> RoomOps:
+    """The container's RoomOps: routed to owners over the cluster's command bus when there is one (its
+    handlers registered on the bus, so other nodes' commands are answered from the start)."""
+    routing = None
+    if cluster is not None:
+        routing = ClusterRouting(
+            cluster.bus, owner_from_leases(cluster.leases), nodes_from_registry(cluster.registry)
+        )
+    node = cluster.bus.node_id if cluster is not None else None
+    return RoomOps(LocalRoomOps(rooms, moderation, media, history, meter, node), routing)
+
+
 def room_ops(c: Any) -> RoomOps:
-    """The container's RoomOps (a cluster node's routes to owners); a single node's local one when the
-    container has none."""
+    """The container's RoomOps; a local one for a container built without (tests' own graphs)."""
     ops = getattr(c, "room_ops", None)
     if isinstance(ops, RoomOps):
         return ops
-    return RoomOps(LocalRoomOps(c.rooms, c.moderation, c.media, c.history, c.meter, c.settings.node_id))
+    return build_room_ops(c.rooms, c.moderation, c.media, c.history, c.meter, None)
