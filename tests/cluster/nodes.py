@@ -196,20 +196,14 @@ def cluster(
 
 def _forget(redis_url: str, prefix: str) -> None:
     """Delete this cluster's keys from the shared Redis (never a flush: other suites use it)."""
-    import asyncio
+    import redis
 
-    from relayroom.cluster.redis import connect
-
-    async def run() -> None:
-        r = connect(redis_url)
-        try:
-            keys = [k async for k in r.scan_iter(match=f"{prefix}*", count=500)]
-            if keys:
-                await r.delete(*keys)
-        finally:
-            await r.aclose()
-
+    r = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     try:
-        asyncio.run(run())
-    except RuntimeError:  # called inside a running loop: leave the (expiring) keys
-        pass
+        keys = list(r.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            r.delete(*keys)
+    except redis.RedisError:
+        pass  # the keys expire (leases, heartbeats) or are namespaced away from anyone else's
+    finally:
+        r.close()
