@@ -35,10 +35,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from tests.cluster.nodes import Cluster, Node, cluster
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack
-from tests.cluster.nodes import Cluster, Node, cluster
 
 PG_ADMIN_DSN = os.environ.get("RELAYROOM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("RELAYROOM_TEST_REDIS", "redis://127.0.0.1:6379/0")
