@@ -395,8 +395,8 @@ def build_room_ops(
 
 
 def room_ops(c: Any) -> RoomOps:
-    """The container's RoomOps; a local one for a container built without (tests' own graphs)."""
-    ops = getattr(c, "room_ops", None)
-    if isinstance(ops, RoomOps):
+    """The container's RoomOps (``Container.room_ops``); a local one for a graph built without."""
+    ops: RoomOps | None = c.room_ops
+    if ops is not None:
         return ops
     return build_room_ops(c.rooms, c.moderation, c.media, c.history, c.meter, None)

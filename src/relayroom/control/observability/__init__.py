@@ -46,7 +46,7 @@ def state_of(app: Any) -> NodeState:
         media=container.media,
         webhooks=container.webhooks,
         signal_connections=container.signal_connections,
-        cluster=getattr(container, "cluster", None),
+        cluster=container.cluster,
         node_id=container.history.node_id,
     )
 
