@@ -25,6 +25,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 
+from relayroom.control.rooms.errors import ErrorCode
+
 log = logging.getLogger("relayroom.observability")
 
 # join latency: the server's handling of `enter` (auth, app lookup, room, router on a worker)
@@ -105,10 +107,12 @@ class EntryMetrics:
         self.join_seconds.observe(seconds)
 
     def refused(self, reason: str) -> None:
-        self.refusals.labels(reason.lower()).inc()
-
-    def redirected(self) -> None:
-        self.redirects.inc()
+        """A refused enter; ROOM_ELSEWHERE is a redirect (the answer names the owner's URL): counted
+        as both, so refusals stay the whole of what was not admitted here."""
+        reason = reason.lower()
+        self.refusals.labels(reason).inc()
+        if reason == ErrorCode.ROOM_ELSEWHERE.name.lower():
+            self.redirects.inc()
 
 
 async def webhook_delivery_states(db: Any) -> dict[str, int]:
