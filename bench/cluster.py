@@ -112,7 +112,7 @@ class Bench:
                 if cl is not None:
                     await cl.close()
 
-    async def failover_trial(self, i: int) -> dict[str, float]:
+    async def failover_trial(self, i: int) -> dict[str, Any]:
         """Seconds from SIGKILL of the room's owner to the viewer re-entered and to media again."""
         room = 800_000 + i
         via = self.c.nodes[i % len(self.c.nodes)]
@@ -144,17 +144,20 @@ class Bench:
                 if time.monotonic() > deadline:
                     raise TimeoutError("no audio from the publisher after the failover")
                 await asyncio.sleep(0.02)
-            return {
+            out = {
                 "reentered_s": back_at[0] - t0,
                 "media_s": fresh.first_frame_at - t0,
                 "new_owner": self.c.nodes.index(self.c.of_url(pub.url)),
             }
         finally:
             await asyncio.gather(pub.close(), viewer.close(), return_exceptions=True)
-            for n in self.c.nodes:  # the killed node comes back for the next trial
+            t1 = time.monotonic()
+            for n in self.c.nodes:  # the killed node comes back (same id and data dir) for the next trial
                 if not n.alive:
                     self.c.start(n)
                     await asyncio.to_thread(self.c.wait, n)
+        out["restart_s"] = time.monotonic() - t1
+        return out
 
 
 async def _trials(
@@ -203,6 +206,7 @@ async def _run(
         ),
         "failover_reentered_s": stats([f["reentered_s"] for f in fails]),
         "failover_media_s": stats([f["media_s"] for f in fails]),
+        "node_restart_s": stats([f["restart_s"] for f in fails]),
     }
     return {
         "trials": trials,
@@ -222,6 +226,7 @@ def _table(console: Console, data: dict[str, Any]) -> None:
         ("join_redirect_s", "join, through a redirect"),
         ("failover_reentered_s", "failover: back in the room"),
         ("failover_media_s", "failover: media again"),
+        ("node_restart_s", "killed node restarted (ready)"),
     ):
         s = data["summary"][key]
         t.add_row(label, str(s["n"]), *(str(s.get(k, "-")) for k in ("p50", "p90", "min", "max", "stdev")))
