@@ -8,7 +8,6 @@ whose owner was just SIGKILLed answers with a retryable error at once, not a han
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,11 +18,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from relayroom.auth import tc3
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient
 from tests.cluster.nodes import Cluster, Node, cluster
-from tests.control.cloudapi.server import call, trtc_client
+from tests.control.cloudapi.server import call, tc3_post, trtc_client
 
 pytestmark = [
     pytest.mark.timeout(240),
@@ -47,22 +45,8 @@ async def _join(c: Cluster, via: Node, user: str, **room: Any) -> RelayRoomClien
 
 
 async def _raw(node: Node, action: str, body: dict[str, Any], sid: str, key: str) -> dict[str, Any]:
-    """A TC3-signed request built by relayroom.auth.tc3 (SetUserBlocked is not in the pinned SDK)."""
-    payload = json.dumps(body).encode()
-    ts = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "X-TC-Action": action,
-        "X-TC-Version": "2019-07-22",
-        "X-TC-Timestamp": str(ts),
-        "Authorization": tc3.sign_request(
-            secret_id=sid, secret_key=key, host=node.host, payload=payload, timestamp=ts
-        ),
-    }
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
-        r = await http.post(f"{node.url}/", content=payload, headers=headers)
-    out: dict[str, Any] = r.json()["Response"]
-    return out
+    async with httpx.AsyncClient(base_url=node.url, trust_env=False, timeout=30) as http:
+        return await tc3_post(http, node.host, action, body, sid, key)
 
 
 async def _credential(c: Cluster, node: Node) -> tuple[str, str]:
