@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relayroom.cluster.bus import CommandBus, CommandFailed
 from relayroom.cluster.commands import ClusterRouting, nodes_from_registry, owner_from_leases
 from relayroom.cluster.leases import RoomLeases
+from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.cluster.registry import NodeRegistry
 from relayroom.control.cloudapi.history import CallHistory
 from relayroom.control.principal import Principal
@@ -266,10 +267,15 @@ class RoomOps:
             await self.routing.ask_others(KICK_BLOCKED, {"sdkappid": sdkappid, "user_id": user_id})
 
     async def flush(self) -> None:
-        """Before reading call history or usage: every node writes out what it has queued."""
+        """Before reading call history or usage: every node writes out what it has queued. Best effort
+        across nodes: with Redis (or a node) unreachable the read still answers, from what the database
+        has (other nodes' history is written continuously; their usage at most ``usage.flush_s`` late)."""
         await self.local.flush()
         if self.routing is not None:
-            await self.routing.ask_others(FLUSH, {})
+            try:
+                await self.routing.ask_others(FLUSH, {})
+            except ClusterUnavailable as exc:
+                log.warning("history read without the other nodes' flush: %s", exc)
 
     async def live_rooms(self, sdkappid: int) -> list[dict[str, Any]]:
         """The application's live rooms on every node (each room once: its owner's view)."""
