@@ -29,6 +29,7 @@ from relayroom.cluster.commands import (
     parse_room_key,
 )
 from relayroom.cluster.leases import RoomLeases
+from relayroom.cluster.redis import ClusterUnavailable, connect
 from relayroom.cluster.registry import NodeInfo, NodeRegistry
 from relayroom.control.bootstrap import FirstStart
 from relayroom.control.live.ops import NO_ROOM, NO_USER, OK, Acting, LocalRoomOps, RoomOps
@@ -36,6 +37,7 @@ from relayroom.control.rooms.entry import AppEntryInfo
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager, RoomManagerParams
 from relayroom.control.rooms.moderation import ModerationService
 from relayroom.control.rooms.participant import Participant
+from tests.cluster.tcpproxy import CuttableProxy
 from tests.control.cloudapi.server import Live, live_server, settings_for
 from tests.control.oplog.entries import entries
 from tests.control.rooms.fakes import FakeDirectory, FakeMedia, RecordingSink
@@ -175,3 +177,31 @@ async def test_an_owner_that_is_gone_fails_at_once_and_retryably(
         # a listed node that no longer listens is left out of questions to every node
         await NodeRegistry(redis, prefix=prefix).heartbeat(NodeInfo("node-dead", "local", "http://x.invalid"))
         assert await b.ops.live_rooms(first.sdkappid) == []
+
+
+async def test_during_a_redis_outage_held_rooms_answer_and_others_fail_fast(
+    tmp_path: Path, redis: aioredis.Redis, redis_url: str, prefix: str
+) -> None:
+    host, port = "127.0.0.1", int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = CuttableProxy(host, port)
+    await proxy.start()
+    via_proxy = connect(f"redis://127.0.0.1:{proxy.port}/0")
+    async with live_server(settings_for(tmp_path / "d")) as live, AsyncExitStack() as stack:
+        assert live.first is not None
+        first = live.first
+        a = await stack.enter_async_context(_node(live, redis, prefix, "node-a", first))
+        b = await stack.enter_async_context(_node(live, via_proxy, prefix, "node-b", first))
+        await _enter(a, first, "alice", 41)
+        _, bob = await _enter(b, first, "bob", 42)
+        await proxy.cut()
+        t0 = time.monotonic()
+        with pytest.raises(ClusterUnavailable, match="retry"):
+            await b.ops.remove_users(f"{first.sdkappid}:n:41", ["alice"], ACTING)
+        assert time.monotonic() - t0 < 3.0  # a clear, retryable error, not a hang
+        # the room B holds is served from B's own record
+        assert await b.ops.remove_users(f"{first.sdkappid}:n:42", ["bob"], ACTING) == ["bob"]
+        assert ("kicked-out", {"reason": "banned"}) in bob.events
+        await b.ops.flush()  # a history read still answers (best effort across nodes)
+        assert [r["roomKey"] for r in await a.ops.live_rooms(first.sdkappid)] == [f"{first.sdkappid}:n:41"]
+        await proxy.restore()
+    await via_proxy.aclose()
