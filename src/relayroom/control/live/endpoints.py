@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -23,7 +23,6 @@ from relayroom.control.deps import (
     ReadSession,
     SdkAppIdPath,
     ServicesDep,
-    WriteSession,
 )
 from relayroom.control.errors import InvalidInput, NotFound
 from relayroom.control.live.ops import Acting, RoomOps, room_ops, sdkappid_of
@@ -76,7 +75,6 @@ class Moderating:
     account_id: str
     ops: RoomOps
     principal: Principal
-    session: AsyncSession | None  # None: the moderation service writes in a transaction of its own
 
     def acting(self, reason: str | None) -> Acting:
         return Acting(self.account_id, self.principal.actor, reason, "console")
@@ -88,26 +86,16 @@ async def _owner(
     """Owners only: the app must exist and be the caller's, then a node without media answers 503."""
     app = await services.apps.get(s, principal, sdkappid)
     principal.require_owner(app.account_id)
-    return Moderating(app.account_id, _ops(c), principal, None)
+    return Moderating(app.account_id, _ops(c), principal)
 
 
 async def _moderating(
-    sdkappid: SdkAppIdPath,
-    c: ContainerDep,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: WriteSession,
-) -> Moderating:
-    """Recorded in the request's transaction."""
-    m = await _owner(session, sdkappid, c, principal, services)
-    return replace(m, session=session)
-
-
-async def _blocking(
     sdkappid: SdkAppIdPath, c: ContainerDep, principal: PrincipalDep, services: ServicesDep
 ) -> Moderating:
-    """App-wide blocks are committed by the moderation service before anyone is told: the request
-    holds no write transaction."""
+    """The request holds no write transaction: the moderation service records the action in one of its
+    own after it is done, on the node that does it (the room's owner, which may be another node: a
+    transaction held here while it answers would stall this node's writes). App-wide blocks are
+    committed before anyone is told."""
     async with services.ctx.db.read() as s:
         return await _owner(s, sdkappid, c, principal, services)
 
@@ -125,7 +113,6 @@ async def _viewing(
 
 
 ModeratingDep = Annotated[Moderating, Depends(_moderating)]
-BlockingDep = Annotated[Moderating, Depends(_blocking)]
 ViewingDep = Annotated[RoomOps, Depends(_viewing)]
 
 
@@ -154,7 +141,7 @@ async def remove_users(
     """Remove members (they are told `kicked-out` with reason `banned`, as TRTC's RemoveUser)."""
     _in_app(sdkappid, room_key)
     with _cluster_errors():
-        removed = await m.ops.remove_users(room_key, body.user_ids, m.acting(body.reason), m.session)
+        removed = await m.ops.remove_users(room_key, body.user_ids, m.acting(body.reason))
     if removed is None:
         raise NotFound("no such live room in this application")
     return {"removed": removed}
@@ -169,7 +156,7 @@ async def dismiss_room(
     if not m.ops.clustered and not m.ops.local.has(room_key):
         raise NotFound("no such live room in this application")
     with _cluster_errors():
-        done = await m.ops.dismiss(room_key, m.acting(body.reason if body is not None else None), m.session)
+        done = await m.ops.dismiss(room_key, m.acting(body.reason if body is not None else None))
     if not done:
         raise NotFound("no such live room in this application")
     return {"dismissed": True}
@@ -194,7 +181,7 @@ async def list_blocked_users(
 async def block_user(
     sdkappid: SdkAppIdPath,
     user_id: str,
-    m: BlockingDep,
+    m: ModeratingDep,
     moderation: ModerationDep,
     body: DismissIn | None = None,
 ) -> dict[str, Any]:
@@ -207,7 +194,7 @@ async def block_user(
 async def unblock_user(
     sdkappid: SdkAppIdPath,
     user_id: str,
-    m: BlockingDep,
+    m: ModeratingDep,
     moderation: ModerationDep,
     reason: Annotated[str | None, Query(max_length=200, description="Recorded in the operation log.")] = None,
 ) -> dict[str, Any]:

@@ -20,8 +20,6 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from relayroom.cluster.bus import CommandBus, CommandFailed
 from relayroom.cluster.commands import ClusterRouting, nodes_from_registry, owner_from_leases
 from relayroom.cluster.leases import RoomLeases
@@ -113,7 +111,7 @@ class LocalRoomOps:
     def has(self, room_key: str) -> bool:
         return self.rooms is not None and self.rooms.get_room(room_key) is not None
 
-    async def dismiss(self, room_key: str, acting: Acting, session: AsyncSession | None = None) -> bool:
+    async def dismiss(self, room_key: str, acting: Acting) -> bool:
         sdkappid = sdkappid_of(room_key) or 0
         return await self.moderation.dismiss_room(
             acting.principal,
@@ -122,12 +120,9 @@ class LocalRoomOps:
             room_key,
             reason=acting.reason,
             via=acting.via,
-            session=session,
         )
 
-    async def remove_users(
-        self, room_key: str, user_ids: list[str], acting: Acting, session: AsyncSession | None = None
-    ) -> list[str] | None:
+    async def remove_users(self, room_key: str, user_ids: list[str], acting: Acting) -> list[str] | None:
         """The UserIds that were present and are removed; None when the room is not live here."""
         if not self.has(room_key):
             return None
@@ -139,7 +134,6 @@ class LocalRoomOps:
             user_ids,
             reason=acting.reason,
             via=acting.via,
-            session=session,
         )
 
     async def set_media_blocked(
@@ -230,21 +224,19 @@ class RoomOps:
         there = await self.routing.at_owner(room_key, name, {"room_key": room_key, **args})
         return (True, there.result) if there is not None else (False, None)
 
-    async def dismiss(self, room_key: str, acting: Acting, session: AsyncSession | None = None) -> bool:
+    async def dismiss(self, room_key: str, acting: Acting) -> bool:
         """End the room for everyone; False when no such room is live anywhere."""
         remote, result = await self._remote(room_key, DISMISS, asdict(acting))
         if remote:
             return bool(result)
-        return await self.local.dismiss(room_key, acting, session)
+        return await self.local.dismiss(room_key, acting)
 
-    async def remove_users(
-        self, room_key: str, user_ids: list[str], acting: Acting, session: AsyncSession | None = None
-    ) -> list[str] | None:
+    async def remove_users(self, room_key: str, user_ids: list[str], acting: Acting) -> list[str] | None:
         """The UserIds removed; None when no such room is live anywhere."""
         remote, result = await self._remote(room_key, REMOVE_USERS, {"user_ids": user_ids, **asdict(acting)})
         if remote:
             return [str(u) for u in result] if isinstance(result, list) else None
-        return await self.local.remove_users(room_key, user_ids, acting, session)
+        return await self.local.remove_users(room_key, user_ids, acting)
 
     async def set_media_blocked(
         self, room_key: str, user_id: str, *, audio: bool, video: bool, acting: Acting
