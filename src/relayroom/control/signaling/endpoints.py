@@ -21,7 +21,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from relayroom.control.deps import EntryMetricsDep, IceServersDep, OptionalRoomsDep, SignalConnectionsDep
 from relayroom.control.rooms.client_info import ClientInfo
-from relayroom.control.rooms.errors import ErrorCode, RoomError
+from relayroom.control.rooms.errors import ErrorCode, RoomError, RoomRedirect
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant
 from relayroom.control.rooms.room import Room
@@ -46,6 +46,7 @@ from relayroom.control.signaling.protocol import (
     UnpublishData,
     event_message,
     parse_request,
+    redirect_message,
     response_error,
     response_ok,
 )
@@ -172,6 +173,15 @@ class Connection:
         started = time.perf_counter()
         try:
             data = await self._handle(req)
+        except RoomRedirect as exc:
+            # The room is another node's: say where, then refuse (a client that knows no redirects
+            # still gets a clear answer).
+            log.info("entry redirected", extra={"reason": exc.reason})
+            if self._entries is not None:
+                self._entries.refused(_reason(int(exc.code)))
+            self._push(redirect_message(exc.url, exc.reason, req.id))
+            self._push(response_error(req.id, exc))
+            return
         except RoomError as exc:
             log.info("request refused", extra={"request": req.type, "code": int(exc.code)})
             if req.type == "enter" and self._entries is not None:
@@ -221,6 +231,7 @@ class Connection:
                 auto_receive_video=d.auto_receive_video,
                 consent_token=d.consent_token,
                 e2ee=d.e2ee,
+                redirects=d.redirects,
                 client=ClientInfo(
                     device_type=d.device_type,
                     sdk_version=d.sdk_version,
