@@ -1,6 +1,7 @@
 """Several real `relayroom serve` processes on 127.0.0.1 forming one cluster: one PostgreSQL database,
 the shared Redis under a key prefix of their own, the same master and signing keys, distinct ports,
-node ids and data dirs. For the cluster tests and ``python -m bench --scenarios cluster``.
+node ids and data dirs (each node's settings from relayroom.cluster.dev's ``node_env``, as ``make
+cluster``). For the cluster tests and ``python -m bench --scenarios cluster``.
 
 Each node logs to files in its directory (a pipe nobody reads would fill and stall the server). The
 first node sets the database up; its ``first-start.txt`` gives the demo app's credentials and the
@@ -9,8 +10,6 @@ console admin's password, as an operator would read them.
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 import signal
 import subprocess
@@ -21,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from relayroom.cluster.dev import NodeSpec, SharedKeys, node_env, same_code_env
 from tests.processes import free_port, start_server, wait_ready
 
 
@@ -67,7 +65,11 @@ class Credentials:
 class Cluster:
     nodes: list[Node]
     first: Credentials
-    env: dict[str, str] = field(default_factory=dict)
+    database_url: str
+    redis_url: str
+    keys: SharedKeys
+    prefix: str
+    env: dict[str, str] = field(default_factory=dict)  # settings beyond relayroom.cluster.dev's node_env
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -77,14 +79,18 @@ class Cluster:
         return next(n for n in self.nodes if f":{n.port}/" in url + "/")
 
     def start(self, node: Node) -> None:
+        spec = NodeSpec(node.name, node.port, node.root / "data", 0)
+        env = node_env(
+            spec,
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            keys=self.keys,
+            key_prefix=self.prefix,
+            extra={**same_code_env(), **self.env},
+        )
         with (node.root / "stdout.log").open("a") as out, (node.root / "stderr.log").open("a") as err:
             node.proc = start_server(
-                node.root / "data",
-                node.port,
-                args=("--host", "127.0.0.1"),
-                env={**self.env, "RELAYROOM_NODE_ID": node.name, "RELAYROOM_PUBLIC_URL": node.url},
-                stdout=out,
-                stderr=err,
+                spec.data_dir, node.port, args=("--host", "127.0.0.1"), env=env, stdout=out, stderr=err
             )
 
     def wait(self, node: Node, timeout: float = 120) -> None:
@@ -120,24 +126,11 @@ class Cluster:
         return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-def cluster_env(
-    root: Path, database_url: str, redis_url: str, prefix: str, lease_ttl_s: float
-) -> dict[str, str]:
-    """What every node shares: database, Redis and its key prefix, keys, timings."""
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    signing = root / "signing.pem"
-    signing.write_bytes(pem)
-    os.chmod(signing, 0o600)
+def timing_env(lease_ttl_s: float) -> dict[str, str]:
+    """Test timings: short leases and heartbeats (failover in seconds), loopback media."""
     return {
-        "RELAYROOM_DATABASE_URL": database_url,
-        "RELAYROOM_REDIS_URL": redis_url,
-        "RELAYROOM_CLUSTER__KEY_PREFIX": prefix,
         "RELAYROOM_CLUSTER__LEASE_TTL_S": str(lease_ttl_s),
         "RELAYROOM_CLUSTER__NODE_TTL_S": str(lease_ttl_s),
-        "RELAYROOM_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "RELAYROOM_SIGNING_KEY_FILE": str(signing),
         "RELAYROOM_MEDIA__LOOPBACK_ONLY": "true",
         "RELAYROOM_ROOMS__IDLE_TIMEOUT_S": "20",
     }
@@ -172,13 +165,14 @@ def cluster(
     """``nodes`` nodes named node-a, node-b, ...; the first one started (and the database set up)
     before the others start together. Every node is stopped (SIGTERM) on the way out."""
     prefix = prefix or f"rrtest:{secrets.token_hex(6)}:"
-    env = cluster_env(root, database_url, redis_url, prefix, lease_ttl_s) | dict(extra_env or {})
+    env = timing_env(lease_ttl_s) | dict(extra_env or {})
     members = []
     for i in range(nodes):
         name = f"node-{chr(ord('a') + i)}"
         (root / name).mkdir(parents=True, exist_ok=True)
         members.append(Node(name, free_port(), root / name))
-    c = Cluster(members, Credentials(0, "", ""), env)
+    keys = SharedKeys.in_dir(root / "keys")
+    c = Cluster(members, Credentials(0, "", ""), database_url, redis_url, keys, prefix, env)
     try:
         c.start(members[0])
         c.wait(members[0])
