@@ -35,7 +35,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from tests.cluster.nodes import Cluster, Node, cluster
+from tests.cluster.processes import Cluster, Node, cluster
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient
-from tests.cluster.nodes import Cluster, Node, cluster
+from tests.cluster.processes import Cluster, Node, cluster
 from tests.control.cloudapi.server import call, tc3_post, trtc_client
 
 pytestmark = [
