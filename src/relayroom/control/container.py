@@ -49,6 +49,7 @@ from relayroom.control.privacy.consent import ConsentGate, ConsentService
 from relayroom.control.privacy.live import LiveControl, NoLiveRooms
 from relayroom.control.privacy.requests import RequestService
 from relayroom.control.privacy.retention import RetentionService
+from relayroom.control.regions import RegionalDirectory, RegionMap
 from relayroom.control.rooms.live_control import RoomsLiveControl
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.rooms.moderation import ModerationService
@@ -115,6 +116,7 @@ class Container:
     login_throttle: LoginThrottle
     replay_cache: ReplayCache
     rate_limiter: RateLimiter
+    regions: RegionMap  # regions as separate clusters (region_map): who holds which SDKAppID
     # A cluster node (redis_url set): its heartbeat, room leases and command bus; None: a single node.
     cluster: ClusterRuntime | None = None
     placement: RoomPlacement | None = None  # where entries belong (None: always here)
@@ -277,6 +279,8 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
     room_events = RoomEventFanout([history.on_room_event, webhooks.on_room_event])
 
     gate = ConsentGate(ctx)
+    regions = RegionMap.from_settings(settings)
+    directory = RegionalDirectory(DbAppDirectory(ctx.db, apps), regions)
     cluster = _cluster_runtime(settings, params)
     placement = RoomPlacement(cluster) if cluster is not None else None
     media: MediaService | None = None
@@ -287,7 +291,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms = RoomManager(
             RoomManagerParams(
                 media=media,
-                directory=DbAppDirectory(ctx.db, apps),
+                directory=directory,
                 node_region=settings.region,
                 consent=gate,
                 limits=RoomLimits(
@@ -349,11 +353,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms=rooms,
         live=live,
         moderation=moderation,
-        whip=(
-            WhipService(WhipParams(rooms, media, ice_servers, DbAppDirectory(ctx.db, apps)))
-            if rooms is not None
-            else None
-        ),
+        whip=(WhipService(WhipParams(rooms, media, ice_servers, directory)) if rooms is not None else None),
         signal_connections=SignalConnections(),
         ice_servers=ice_servers,
         login_throttle=LoginThrottle(
@@ -382,6 +382,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         ),
         cluster=cluster,
         placement=placement if rooms is not None else None,
+        regions=regions,
         room_ops=build_room_ops(rooms, moderation, media, history, meter, cluster),
         serve=params.serve,
     )
