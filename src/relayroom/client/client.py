@@ -541,7 +541,8 @@ class RelayRoomClient:
             self._in_session = was_in_session
             raise
         self.ice_servers = _parse_ice_servers(self.room.get("iceServers")) or self.ice_servers
-        self._set_state("CONNECTED")
+        if self._recovery is None or self._recovery.done():  # the SDK's recovery reports on its own
+            self._set_state("CONNECTED")
         return self.room
 
     # ------------------------------------------------------------------ reconnecting
@@ -925,7 +926,11 @@ class RelayRoomClient:
             return track
         await self.wait_for_event(
             "track",
-            lambda d: (d["userId"], d["kind"], d["streamType"]) == key and not self.remote_tracks[key].ended,
+            lambda d: (
+                (d["userId"], d["kind"], d["streamType"]) == key
+                and (t := self.remote_tracks.get(key)) is not None
+                and not t.ended
+            ),
             within,
         )
         return self.remote_tracks[key]
