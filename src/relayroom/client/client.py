@@ -192,6 +192,7 @@ class RemoteTrack:
             self._waiters = [w for w in self._waiters if w[1] is not fut]
 
     async def close(self) -> None:
+        self.ended = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
