@@ -9,10 +9,12 @@ import {log} from './log.js';
 const OPEN_TIMEOUT_MS = 10000;
 
 export class Signalling {
-  /** onEvent(name, data): a server event. onDrop(): the open socket closed (or went silent) by itself. */
-  constructor({onEvent, onDrop}) {
+  /** onEvent(name, data): a server event. onDrop(): the open socket closed (or went silent) by itself.
+   *  onRedirect({url, reason}): the server's `redirect` message (docs/cluster.md). */
+  constructor({onEvent, onDrop, onRedirect}) {
     this._onEvent = onEvent;
     this._onDrop = onDrop;
+    this._onRedirect = onRedirect || (() => {});
     this._ws = null; // set once open; null again when closed
     this._seq = 0;
     this._pending = new Map(); // id -> {resolve, reject, timer, functionName}
@@ -153,6 +155,8 @@ export class Signalling {
       } catch (e) {
         log.warn('event handling failed', msg.event, e && e.message);
       }
+    } else if (msg.type === 'redirect') {
+      this._onRedirect({url: typeof msg.url === 'string' ? msg.url : '', reason: String(msg.reason || '')});
     }
   }
 }
