@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     # HTTPS without a proxy: PEM certificate chain and private key (uvicorn's TLS); both or neither
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # SIGTERM or `relayroom node drain`: members are told to move (signalling redirect, reason "drain")
+    # and the node waits up to this long for them to leave before it stops (docs/cluster.md).
+    drain_timeout_s: float = Field(default=15.0, ge=0, le=3600)
     max_apps_per_account: int = Field(default=300, ge=1)
     session_ttl_hours: float = Field(default=12.0, gt=0)
     media: MediaSettings = Field(default_factory=MediaSettings)

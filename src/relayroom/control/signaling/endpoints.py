@@ -20,6 +20,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from relayroom.control.deps import EntryMetricsDep, IceServersDep, OptionalRoomsDep, SignalConnectionsDep
+from relayroom.control.drain import redirect_message
 from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.errors import ErrorCode, RoomError
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
@@ -117,6 +118,14 @@ class Connection:
 
     async def wait_flushed(self) -> None:
         await self._flushed.wait()
+
+    @property
+    def in_room(self) -> bool:
+        return self._in_room()
+
+    def send_redirect(self, url: str | None, reason: str) -> None:
+        """A mid-session ``redirect`` (a draining node: control/drain.py); the client leaves by itself."""
+        self._push(redirect_message(url, reason))
 
     async def run(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="signal-writer")
