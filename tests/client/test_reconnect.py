@@ -51,8 +51,8 @@ async def media_service() -> AsyncIterator[MediaService]:
         await media.close()
 
 
-async def enter(url: str, user: str, **kw: object) -> RelayRoomClient:
-    c = RelayRoomClient(url, **kw)  # type: ignore[arg-type]
+async def enter(url: str, user: str) -> RelayRoomClient:
+    c = RelayRoomClient(url)
     await c.enter_room(sdk_app_id=SDKAPPID, user_id=user, user_sig=usersig(user), room_id=88)
     return c
 
