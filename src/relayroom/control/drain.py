@@ -23,7 +23,10 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from relayroom.cluster.runtime import ClusterRuntime
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +143,28 @@ class Drainer:
             except Exception as exc:  # ClusterUnavailable, a timeout: drain on without that step
                 log.warning("drain step failed", extra={"step": step, "error": type(exc).__name__})
         return target
+
+
+class RuntimeDrain:
+    """:class:`ClusterDrain` over this node's :class:`~relayroom.cluster.runtime.ClusterRuntime`."""
+
+    def __init__(self, runtime: ClusterRuntime) -> None:
+        self._rt = runtime
+
+    async def start_draining(self) -> None:
+        await self._rt.set_draining(True)
+
+    async def target_url(self) -> str | None:
+        rt = self._rt
+        nodes = [
+            n
+            for n in await rt.registry.live_nodes()
+            if n.node_id != rt.node_id and n.region == rt.region and not n.draining
+        ]
+        if not nodes:
+            return None
+        return min(nodes, key=lambda n: (n.load, n.rooms, n.node_id)).public_url
+
+    async def release_rooms(self) -> None:
+        for key in sorted(self._rt.leases.held):
+            await self._rt.leases.release_key(key)

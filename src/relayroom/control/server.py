@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from relayroom.control.deps import find_container
-from relayroom.control.drain import Drainer
+from relayroom.control.drain import Drainer, RuntimeDrain
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.protocol import MAX_FRAME_BYTES
 
@@ -72,7 +72,10 @@ class Server(uvicorn.Server):
             connections = container.signal_connections
             timeout = container.settings.drain_timeout_s if timeout is None else timeout
         if connections is not None and timeout is not None:
-            self.drainer = Drainer(connections, timeout)
+            cluster = container.cluster if container is not None else None
+            self.drainer = Drainer(
+                connections, timeout, RuntimeDrain(cluster) if cluster is not None else None
+            )
             await self.drainer.drain()
         if connections is not None:
             await connections.shutdown()
