@@ -273,6 +273,7 @@ class RelayRoomClient:
         self._resubscribe: dict[RemoteKey, tuple[bool, bool | None]] = {}  # until the user is back
         self.connection_state = "DISCONNECTED"
         self._manual_drop = False  # drop_connection: the caller resumes
+        self._entry_redirect: str | None = None  # the last redirect answering an enter
         host = urlparse(url).hostname or ""
         self.loopback = loopback if loopback is not None else host in ("127.0.0.1", "localhost", "::1")
         self.ice_transport_policy: IceTransportPolicy = ice_transport_policy
@@ -574,8 +575,6 @@ class RelayRoomClient:
         """``{"type": "redirect", "url", "reason"}`` while in a room (e.g. reason "drain": the node is
         going away): leave and enter again at ``url`` (the URL this client was made with if none),
         publishing and subscribing again what we had. A redirect answering ``enter`` is the entry's."""
-        if self.closed or not self._in_session or self.room is None or self._entry is None:
-            return
         raw = msg.get("url")
         target = self._home_url
         if isinstance(raw, str) and raw:
@@ -583,6 +582,11 @@ class RelayRoomClient:
                 target = reconnect.signal_url(raw)
             except ValueError:
                 log.warning("redirect with an unusable URL; entering again where we started")
+        if self.room is None:  # answering an enter: a recovery's re-entry goes there next
+            self._entry_redirect = target
+            return
+        if self.closed or not self._in_session or self._entry is None:
+            return
         self._emit("redirect", {"url": target, "reason": str(msg.get("reason", ""))})
         if self.auto_reconnect:
             self._start_recovery("redirect", target)
@@ -611,8 +615,10 @@ class RelayRoomClient:
             await self._leave_node()
         delay = reconnect.FIRST_DELAY_S
         attempt = 0
+        hop: str | None = None  # the room is elsewhere: the node the server named
         while not self.closed:
-            url = urls[attempt % len(urls)]
+            url = hop or urls[attempt % len(urls)]
+            hop = None
             attempt += 1
             try:
                 await self._reopen(url)
@@ -631,6 +637,8 @@ class RelayRoomClient:
                 if reconnect.is_final(code) or time.monotonic() + delay > deadline:
                     await self._give_up(exc)
                     return
+                if code == reconnect.ROOM_ELSEWHERE and self._entry_redirect is not None:
+                    hop, self._entry_redirect = self._entry_redirect, None
                 log.info("reconnect attempt failed: %s %s", type(exc).__name__, code or "")
                 await asyncio.sleep(delay)
                 delay = reconnect.next_delay(delay)

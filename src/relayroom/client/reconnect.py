@@ -20,6 +20,7 @@ DEFAULT_DEADLINE_S = 90.0
 
 # Server codes (docs/signalling.md §5) after which another attempt cannot succeed.
 SESSION_NOT_FOUND = -100209
+ROOM_ELSEWHERE = -100212  # the room runs on another node: a redirect message came first
 FINAL_CODES = frozenset(
     {
         *(5000, 5012, 5013, 5015, 5016),  # the stored entry request itself is invalid
