@@ -606,7 +606,9 @@ class RelayRoomClient:
 
     async def _recover(self, why: str, target: str | None) -> None:
         """Resume (``why`` "socket") or enter again (``why`` "redirect"), trying ``target``, the node we
-        were on, the URL we were made with and ``reconnect_urls`` in turn, with backoff."""
+        were on, the URL we were made with and ``reconnect_urls`` in turn, with backoff. A node that
+        cannot be reached is skipped at once (the next URL is tried before sleeping), and a redirect
+        answering the entry is followed at once (a few hops at most between sleeps)."""
         room = self.room or {}
         deadline = time.monotonic() + reconnect.deadline_s(room.get("idleTimeout"), self._reconnect_timeout)
         urls = reconnect.candidates(target or self.url, self._home_url, self._alternates)
@@ -616,6 +618,7 @@ class RelayRoomClient:
         delay = reconnect.FIRST_DELAY_S
         attempt = 0
         hop: str | None = None  # the room is elsewhere: the node the server named
+        unreachable = hops = 0  # since the last sleep
         while not self.closed:
             url = hop or urls[attempt % len(urls)]
             hop = None
@@ -640,8 +643,15 @@ class RelayRoomClient:
                 if code == reconnect.ROOM_ELSEWHERE and self._entry_redirect is not None:
                     hop, self._entry_redirect = self._entry_redirect, None
                 log.info("reconnect attempt failed: %s %s", type(exc).__name__, code or "")
+                if hop is not None and hops < 3:
+                    hops += 1
+                    continue
+                if self._ws is None and unreachable + 1 < len(urls):
+                    unreachable += 1  # that node is down: the next URL at once
+                    continue
                 await asyncio.sleep(delay)
                 delay = reconnect.next_delay(delay)
+                unreachable = hops = 0
         if self.closed:
             return
         self.url = url
