@@ -59,7 +59,7 @@ async def test_owner_sigkill_clients_back_on_the_other_node_with_media(
         await track.wait_frames(10, within=30)
         lease = f"{prefix}room:{a.sdkappid}:n:{ROOM}"
         owner, spare = ("a", a), ("b", b)
-        for trial in range(TRIALS):
+        for _trial in range(TRIALS):
             assert await redis.get(lease) == f"node-{owner[0]}"
             killed_at = time.monotonic()
             owner[1].stop(signal.SIGKILL)

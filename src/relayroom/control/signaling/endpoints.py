@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.control.deps import EntryMetricsDep, IceServersDep, OptionalRoomsDep, SignalConnectionsDep
 from relayroom.control.drain import redirect_message
 from relayroom.control.rooms.client_info import ClientInfo
@@ -180,7 +181,10 @@ class Connection:
     async def _dispatch(self, req: Request) -> None:
         started = time.perf_counter()
         try:
-            data = await self._handle(req)
+            try:
+                data = await self._handle(req)
+            except ClusterUnavailable as exc:  # Redis (or the room's node) away: retryable, never a hang
+                raise RoomError(ErrorCode.CLUSTER_UNAVAILABLE, str(exc)) from None
         except RoomError as exc:
             log.info("request refused", extra={"request": req.type, "code": int(exc.code)})
             if req.type == "enter" and self._entries is not None:
