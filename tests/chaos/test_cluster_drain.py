@@ -42,10 +42,7 @@ async def test_drain_moves_every_member_of_three_rooms_to_the_other_node_and_exi
     cluster = Cluster(tmp_path, pg_database, redis_url, prefix, {"RELAYROOM_DRAIN_TIMEOUT_S": "30"})
     clients: list[RelayRoomClient] = []
     try:
-        cluster.start("a")
-        a = await cluster.ready("a")
-        cluster.start("b")
-        b = await cluster.ready("b")
+        a, b = await cluster.start_nodes("a", "b")
         pairs = []
         for room in ROOMS:
             anchor = await _member(a, f"anchor{room}", room, True)

@@ -47,10 +47,7 @@ async def test_owner_sigkill_clients_back_on_the_other_node_with_media(
     clients: list[RelayRoomClient] = []
     seconds: list[float] = []
     try:
-        cluster.start("a")
-        a = await cluster.ready("a")
-        cluster.start("b")
-        b = await cluster.ready("b")
+        a, b = await cluster.start_nodes("a", "b")
         anchor = await _client(a, b, "anchor")
         viewer = await _client(a, b, "viewer")
         clients += [anchor, viewer]

@@ -58,6 +58,14 @@ class Cluster:
         await node.wait_ready()
         return node
 
+    async def start_nodes(self, *names: str) -> list[Server]:
+        """Start the nodes one after the other (the first one bootstraps the database)."""
+        started = []
+        for name in names:
+            self.start(name)
+            started.append(await self.ready(name))
+        return started
+
     def stop_all(self) -> None:
         for node in self.nodes.values():
             node.stop()

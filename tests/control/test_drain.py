@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 
 from relayroom.client import RelayRoomClient, TestPatternVideoTrack
 from relayroom.control.drain import Drainer, redirect_message
-from relayroom.control.rooms.manager import RoomLimits
+from relayroom.control.rooms.manager import RoomLimits, RoomManager
 from relayroom.control.server import Server, server_config
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.media.service import MediaService
@@ -39,13 +39,18 @@ async def media() -> AsyncIterator[MediaService]:
         await service.close()
 
 
-async def test_sdk_members_are_told_to_move_and_leave_so_the_drain_ends_before_its_timeout(
-    media: MediaService,
-) -> None:
+def draining_server(media: MediaService, drain_timeout_s: float) -> tuple[Server, RoomManager]:
+    """The signalling server as `relayroom serve` stops it, with a drain of ``drain_timeout_s``."""
     manager = room_manager(media, LIMITS)
     app, connections = signalling_app(manager)
     config = server_config(app, "127.0.0.1", 0, log_level="warning", lifespan="off", ws="websockets-sansio")
-    server = Server(config, app, connections=connections, drain_timeout_s=60)
+    return Server(config, app, connections=connections, drain_timeout_s=drain_timeout_s), manager
+
+
+async def test_sdk_members_are_told_to_move_and_leave_so_the_drain_ends_before_its_timeout(
+    media: MediaService,
+) -> None:
+    server, manager = draining_server(media, 60)
     await manager.start()
     clients: list[RelayRoomClient] = []
     try:
@@ -78,10 +83,7 @@ async def test_sdk_members_are_told_to_move_and_leave_so_the_drain_ends_before_i
 async def test_a_member_that_does_not_follow_holds_the_drain_until_the_timeout_then_is_told_of_the_stop(
     media: MediaService,
 ) -> None:
-    manager = room_manager(media, LIMITS)
-    app, connections = signalling_app(manager)
-    config = server_config(app, "127.0.0.1", 0, log_level="warning", lifespan="off", ws="websockets-sansio")
-    server = Server(config, app, connections=connections, drain_timeout_s=1)
+    server, manager = draining_server(media, 1)
     await manager.start()
     try:
         async with running(server, stop_within=30) as port:
