@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from relayroom.client import RelayRoomClient, TestPatternVideoTrack
-from relayroom.client.reconnect import candidates, deadline_s, is_final, signal_url
+from relayroom.client.client import RelayRoomError, signal_url
+from relayroom.client.reconnect import candidates, deadline_s, is_final
 from relayroom.control.rooms.manager import RoomLimits
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaParams
@@ -159,7 +160,8 @@ def test_policy_helpers() -> None:
     assert signal_url("http://10.0.0.2:8080") == "ws://10.0.0.2:8080/signal"
     assert signal_url("https://rr.example/") == "wss://rr.example/signal"
     assert signal_url("wss://rr.example/signal") == "wss://rr.example/signal"
-    with pytest.raises(ValueError):
+    assert signal_url("http://10.0.0.2:8080/rr") == "ws://10.0.0.2:8080/rr/signal"
+    with pytest.raises(RelayRoomError):
         signal_url("ftp://x")
     assert candidates("ws://b/signal", "ws://a/signal", ["ws://a/signal", "ws://c/signal"]) == [
         "ws://b/signal",

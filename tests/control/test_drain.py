@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from relayroom.client import RelayRoomClient, TestPatternVideoTrack
-from relayroom.control.drain import Drainer, redirect_message
+from relayroom.control.drain import Drainer
 from relayroom.control.rooms.manager import RoomLimits, RoomManager
 from relayroom.control.server import Server, server_config
 from relayroom.control.signaling.connections import SignalConnections
@@ -97,7 +97,7 @@ async def test_a_member_that_does_not_follow_holds_the_drain_until_the_timeout_t
                 async for raw in ws:  # until the server closes the socket
                     seen.append(json.loads(raw))
         redirects = [m for m in seen if m.get("type") == "redirect"]
-        assert redirects == [{"type": "redirect", "reason": "drain"}]
+        assert [(m["url"], m["reason"]) for m in redirects] == [("", "drain")]
         assert any(m.get("event") == "server-shutdown" for m in seen)  # after the drain, the stop notice
         assert server.drainer is not None and server.drainer.report is not None
         assert (server.drainer.report.told, server.drainer.report.remaining) == (1, 1)
@@ -110,8 +110,3 @@ async def test_a_second_drain_waits_for_the_first_and_new_sockets_are_refused() 
     drainer = Drainer(members, timeout_s=5)
     first, second = await asyncio.gather(drainer.drain(), drainer.drain())
     assert first is second and members.closing
-    assert json.loads(redirect_message("http://b:8080", "drain")) == {
-        "type": "redirect",
-        "url": "http://b:8080",
-        "reason": "drain",
-    }

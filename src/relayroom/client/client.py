@@ -52,6 +52,18 @@ log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
 _CLOSED = object()
+ROOM_ELSEWHERE = -100212  # the enter was answered by a redirect: the room runs on another node
+MAX_REDIRECTS = 3  # a cluster sends a client on at most twice (placement, then owner); more is a loop
+
+
+def signal_url(public_url: str) -> str:
+    """The signalling WebSocket of a node given by its public URL (http(s)://host[:port][/prefix])."""
+    u = urlparse(public_url)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(u.scheme)
+    if scheme is None or not u.netloc:
+        raise RelayRoomError(5000, "the redirect does not name an http(s) URL")
+    path = u.path.rstrip("/")
+    return f"{scheme}://{u.netloc}{path if path.endswith('/signal') else path + '/signal'}"
 
 
 class RelayRoomError(Exception):
@@ -262,7 +274,7 @@ class RelayRoomClient:
         # ``reconnect_urls`` are other entry points of the deployment, tried after ``url``.
         self.auto_reconnect = auto_reconnect
         self._home_url = url
-        self._alternates = [reconnect.signal_url(u) for u in reconnect_urls]
+        self._alternates = [signal_url(u) for u in reconnect_urls]
         self._reconnect_timeout = reconnect_timeout
         self._recovery: asyncio.Task[None] | None = None
         self._entry: dict[str, Any] | None = None  # the enter request (UserSig inside: never logged)
@@ -273,7 +285,6 @@ class RelayRoomClient:
         self._resubscribe: dict[RemoteKey, tuple[bool, bool | None]] = {}  # until the user is back
         self.connection_state = "DISCONNECTED"
         self._manual_drop = False  # drop_connection: the caller resumes
-        self._entry_redirect: str | None = None  # the last redirect answering an enter
         host = urlparse(url).hostname or ""
         self.loopback = loopback if loopback is not None else host in ("127.0.0.1", "localhost", "::1")
         self.ice_transport_policy: IceTransportPolicy = ice_transport_policy
@@ -305,6 +316,9 @@ class RelayRoomClient:
         self.e2ee: ClientE2EE | None = None  # end-to-end encryption in this room (docs/e2ee.md)
         self.user_id: str | None = None
         self.event_log: list[ClientEvent] = []
+        # Cluster: the last redirect the server sent ({"url", "reason"}), and the node URLs followed.
+        self._redirect: dict[str, Any] | None = None
+        self.redirected_from: list[str] = []
         self.closed = False
 
     # ------------------------------------------------------------------ events
@@ -418,7 +432,10 @@ class RelayRoomClient:
                 elif msg.get("type") == "event":
                     self._on_server_event(str(msg.get("event")), msg.get("data") or {})
                 elif msg.get("type") == "redirect":
-                    self._on_session_redirect(msg)
+                    if isinstance(msg.get("url"), str):
+                        self._redirect = {"url": msg["url"], "reason": str(msg.get("reason", ""))}
+                    if msg.get("id") is None:  # not an entry's answer: e.g. the node drains
+                        self._on_session_redirect(msg)
         except Exception:
             pass
         finally:
@@ -513,7 +530,7 @@ class RelayRoomClient:
         self._begin_session()
         self._set_state("CONNECTING")
         try:
-            self.room = await self.request("enter", data)
+            self.room = await self._enter_following_redirects(data)
         except BaseException:
             self._end_session()
             self._set_state("DISCONNECTED")
@@ -531,6 +548,30 @@ class RelayRoomClient:
             interval = float(self.room.get("heartbeatInterval", 10.0))
             self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop(interval))
         return self.room
+
+    async def _enter_following_redirects(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``enter``; when the room runs on another node of a cluster, the server answers with a
+        redirect: reconnect there and enter again (at most MAX_REDIRECTS times)."""
+        for hops in range(MAX_REDIRECTS + 1):
+            self._redirect = None
+            try:
+                return await self.request("enter", {**data, "redirects": hops} if hops else data)
+            except RelayRoomError as exc:
+                target = self._redirect
+                if exc.code != ROOM_ELSEWHERE or target is None or hops == MAX_REDIRECTS:
+                    raise
+            log.info("room served by another node; entering there", extra={"reason": target["reason"]})
+            self.redirected_from.append(self.url)
+            await self._move_to(signal_url(str(target["url"])))
+        raise AssertionError("unreachable")
+
+    async def _move_to(self, url: str) -> None:
+        """Close this signalling socket and open one to ``url`` (another node of the cluster)."""
+        await self.drop_connection()
+        self.url = url
+        host = urlparse(url).hostname or ""
+        self.loopback = self.loopback or host in ("127.0.0.1", "localhost", "::1")
+        await self.connect()
 
     async def resume(self, resume_token: str) -> dict[str, Any]:
         """Reattach to a membership after the signalling socket dropped (docs/signalling.md)."""
@@ -568,6 +609,8 @@ class RelayRoomClient:
         if self.auto_reconnect and not manual and self._in_session and self._entry is not None:
             log.info("signalling socket lost; reconnecting")
             self._start_recovery("socket", None)
+        elif manual and self.room is None:
+            pass  # the entry moving to another node (redirect): not a state change
         else:
             self._set_state("DISCONNECTED")
 
@@ -575,18 +618,15 @@ class RelayRoomClient:
         """``{"type": "redirect", "url", "reason"}`` while in a room (e.g. reason "drain": the node is
         going away): leave and enter again at ``url`` (the URL this client was made with if none),
         publishing and subscribing again what we had. A redirect answering ``enter`` is the entry's."""
+        if self.closed or not self._in_session or self.room is None or self._entry is None:
+            return
         raw = msg.get("url")
         target = self._home_url
         if isinstance(raw, str) and raw:
             try:
-                target = reconnect.signal_url(raw)
-            except ValueError:
+                target = signal_url(raw)
+            except RelayRoomError:
                 log.warning("redirect with an unusable URL; entering again where we started")
-        if self.room is None:  # answering an enter: a recovery's re-entry goes there next
-            self._entry_redirect = target
-            return
-        if self.closed or not self._in_session or self._entry is None:
-            return
         self._emit("redirect", {"url": target, "reason": str(msg.get("reason", ""))})
         if self.auto_reconnect:
             self._start_recovery("redirect", target)
@@ -633,15 +673,16 @@ class RelayRoomClient:
                         if exc.code != reconnect.SESSION_NOT_FOUND:
                             raise
                         needs_enter = True  # the server no longer knows the membership
-                await self._reenter()
+                await self._reenter(hops)
                 break
             except Exception as exc:
                 code = exc.code if isinstance(exc, RelayRoomError) else 0
                 if reconnect.is_final(code) or time.monotonic() + delay > deadline:
                     await self._give_up(exc)
                     return
-                if code == reconnect.ROOM_ELSEWHERE and self._entry_redirect is not None:
-                    hop, self._entry_redirect = self._entry_redirect, None
+                if code == ROOM_ELSEWHERE and self._redirect is not None and self._redirect["url"]:
+                    with contextlib.suppress(RelayRoomError):
+                        hop = signal_url(str(self._redirect["url"]))
                 log.info("reconnect attempt failed: %s %s", type(exc).__name__, code or "")
                 if hop is not None and hops < 3:
                     hops += 1
@@ -683,8 +724,9 @@ class RelayRoomClient:
         if url is not None:
             await self._open(url)
 
-    async def _reenter(self) -> None:
-        """Enter again with the stored request on the open socket, publish again, subscribe again."""
+    async def _reenter(self, redirects: int = 0) -> None:
+        """Enter again with the stored request on the open socket, publish again, subscribe again
+        (``redirects``: how many entry redirects led here, as the entry path tells the server)."""
         assert self._entry is not None
         self._end_session()
         self.room = None
@@ -692,7 +734,9 @@ class RelayRoomClient:
         self._resubscribe = dict(self._wanted)
         self._begin_session()
         try:
-            self.room = await self.request("enter", self._entry)
+            self._redirect = None
+            data = {**self._entry, "redirects": redirects} if redirects else self._entry
+            self.room = await self.request("enter", data)
             self.ice_servers = _parse_ice_servers(self.room.get("iceServers"))
             if self._published is not None and self.room.get("role", "anchor") == "anchor":
                 await self._publish_tracks(self._published)

@@ -11,7 +11,6 @@ UserSig, a blocked user, a disabled app...) stop at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlparse, urlunparse
 
 FIRST_DELAY_S = 0.25
 MAX_DELAY_S = 4.0
@@ -20,7 +19,6 @@ DEFAULT_DEADLINE_S = 90.0
 
 # Server codes (docs/signalling.md §5) after which another attempt cannot succeed.
 SESSION_NOT_FOUND = -100209
-ROOM_ELSEWHERE = -100212  # the room runs on another node: a redirect message came first
 FINAL_CODES = frozenset(
     {
         *(5000, 5012, 5013, 5015, 5016),  # the stored entry request itself is invalid
@@ -60,17 +58,6 @@ def deadline_s(idle_timeout_s: object, override_s: float | None = None) -> float
     except (TypeError, ValueError):
         value = DEFAULT_DEADLINE_S
     return max(MIN_DEADLINE_S, value)
-
-
-def signal_url(url: str) -> str:
-    """The signalling WebSocket URL of a node given as its ``public_url`` (``http(s)://host:port``) or
-    already as ``ws(s)://…/signal``."""
-    parts = urlparse(url)
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    if scheme not in ("ws", "wss") or not parts.netloc:
-        raise ValueError("a node URL is http(s):// or ws(s):// with a host")
-    path = parts.path if parts.path not in ("", "/") else "/signal"
-    return urlunparse((scheme, parts.netloc, path, "", parts.query, ""))
 
 
 def candidates(first: str | None, home: str, alternates: Sequence[str]) -> list[str]:

@@ -275,6 +275,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
 
     gate = ConsentGate(ctx)
     cluster = _cluster_runtime(settings, params)
+    placement = RoomPlacement(cluster) if cluster is not None else None
     media: MediaService | None = None
     rooms: RoomManager | None = None
     if params.serve and settings.media.enabled:
@@ -303,10 +304,13 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
                 presence=_given(params.presence, _const(cluster.room_presence) if cluster else LocalPresence),
                 node_id=cluster.node_id if cluster is not None else params.node_id,
                 blocks=DbUserBlocks(ctx.db),
+                placement=placement,
             )
         )
     if cluster is not None:
         cluster.probe = _load_probe(settings, media, rooms)
+    if placement is not None and rooms is not None:
+        placement.serve_evictions(rooms)  # one room per user: other nodes ask this one to kick
     live: LiveControl = RoomsLiveControl(rooms) if rooms is not None else NoLiveRooms()
     consent = ConsentService(ctx, oplog, gate, live)
     services = Services(
@@ -373,7 +377,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
             ),
         ),
         cluster=cluster,
-        placement=RoomPlacement(cluster) if cluster is not None and rooms is not None else None,
+        placement=placement if rooms is not None else None,
         serve=params.serve,
     )
 

@@ -18,7 +18,6 @@ The cluster side is a small protocol (:class:`ClusterDrain`), so a single node d
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -32,14 +31,6 @@ log = logging.getLogger(__name__)
 
 DRAIN_REASON = "drain"
 _POLL_S = 0.1
-
-
-def redirect_message(url: str | None, reason: str) -> str:
-    """The signalling ``redirect`` message (docs/signalling.md): go to ``url`` (None: where you came from)."""
-    msg: dict[str, object] = {"type": "redirect", "reason": reason}
-    if url:
-        msg["url"] = url
-    return json.dumps(msg)
 
 
 class Member(Protocol):

@@ -21,9 +21,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.control.deps import EntryMetricsDep, IceServersDep, OptionalRoomsDep, SignalConnectionsDep
-from relayroom.control.drain import redirect_message
 from relayroom.control.rooms.client_info import ClientInfo
-from relayroom.control.rooms.errors import ErrorCode, RoomError
+from relayroom.control.rooms.errors import ErrorCode, RoomError, RoomRedirect
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant
 from relayroom.control.rooms.room import Room
@@ -48,6 +47,7 @@ from relayroom.control.signaling.protocol import (
     UnpublishData,
     event_message,
     parse_request,
+    redirect_message,
     response_error,
     response_ok,
 )
@@ -126,7 +126,7 @@ class Connection:
 
     def send_redirect(self, url: str | None, reason: str) -> None:
         """A mid-session ``redirect`` (a draining node: control/drain.py); the client leaves by itself."""
-        self._push(redirect_message(url, reason))
+        self._push(redirect_message(url or "", reason))  # "": back where the client entered
 
     async def run(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="signal-writer")
@@ -185,6 +185,15 @@ class Connection:
                 data = await self._handle(req)
             except ClusterUnavailable as exc:  # Redis (or the room's node) away: retryable, never a hang
                 raise RoomError(ErrorCode.CLUSTER_UNAVAILABLE, str(exc)) from None
+        except RoomRedirect as exc:
+            # The room is another node's: say where, then refuse (a client that knows no redirects
+            # still gets a clear answer).
+            log.info("entry redirected", extra={"reason": exc.reason})
+            if self._entries is not None:
+                self._entries.refused(_reason(int(exc.code)))
+            self._push(redirect_message(exc.url, exc.reason, req.id))
+            self._push(response_error(req.id, exc))
+            return
         except RoomError as exc:
             log.info("request refused", extra={"request": req.type, "code": int(exc.code)})
             if req.type == "enter" and self._entries is not None:
@@ -234,6 +243,7 @@ class Connection:
                 auto_receive_video=d.auto_receive_video,
                 consent_token=d.consent_token,
                 e2ee=d.e2ee,
+                redirects=d.redirects,
                 client=ClientInfo(
                     device_type=d.device_type,
                     sdk_version=d.sdk_version,

@@ -86,7 +86,7 @@ test('a drain redirect: exit on the old node, enter again at the new one, CONNEC
 test('a redirect without a URL enters again where the member entered first', async () => {
   const {s} = session();
   await s.enter({sdkAppId: 1, userId: 'u', userSig: 'x', roomId: 5}, 'ws://a.test/signal');
-  FakeWebSocket.all[0].reply({type: 'redirect', reason: 'drain'});
+  FakeWebSocket.all[0].reply({type: 'redirect', url: '', reason: 'drain'}); // a single node: no URL
   await settle(() => FakeWebSocket.all.length === 2 && s.state === 'CONNECTED' && !s.recovering);
   assert.equal(FakeWebSocket.all[1].url, 'ws://a.test/signal');
   assert.deepEqual(types(FakeWebSocket.all[1]), ['enter']);

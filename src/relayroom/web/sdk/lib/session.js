@@ -9,10 +9,14 @@ import {log} from './log.js';
 import {Reconnector} from './reconnect.js';
 import {Signalling} from './signalling.js';
 import {clientInfo} from './client-info.js';
-import {signalUrl} from './validate.js';
+import {nodeSignalUrl} from './validate.js';
 
 /** Known users missing after a re-entry leave after this grace: in a worker death everyone re-enters. */
 export const REENTRY_GRACE_MS = 10000;
+/** The enter was answered by a redirect: the room runs on another node of the cluster. */
+export const ROOM_ELSEWHERE = -100212;
+/** A cluster sends a client on at most twice (placement, then owner); more would be a loop. */
+export const MAX_REDIRECTS = 3;
 
 export class Session {
   /**
@@ -213,7 +217,7 @@ export class Session {
   /** Enter with the stored parameters on the open socket, then publish the local tracks. */
   async _enter(again) {
     this._generation += 1;
-    const res = await this.request('enter', {...this._enterData, ...clientInfo()}, 'enterRoom');
+    const res = await this._enterFollowingRedirects();
     this._room = res;
     this._inRoom = true;
     if (this._s.checkEntered) this._s.checkEntered(res);
@@ -230,6 +234,26 @@ export class Session {
     } catch (e) {
       // In the room but not publishing: tell the application (as trtc-sdk-v5 does for a failed publish).
       this._s.emit(EVENT.ERROR, asRtcError(e, 'publish', ERROR_CODE.OPERATION_FAILED, 'publish failed'));
+    }
+  }
+
+  /** `enter`; when the room runs on another node of a cluster the server redirects: move there and enter
+   *  again (later resumes and re-entries go to that node too). */
+  async _enterFollowingRedirects() {
+    for (let hops = 0; ; hops += 1) {
+      this._signalling.takeRedirect();
+      const data = {...this._enterData, ...clientInfo()};
+      if (hops > 0) data.redirects = hops;
+      try {
+        return await this.request('enter', data, 'enterRoom');
+      } catch (e) {
+        const to = this._signalling.takeRedirect();
+        if (!(e instanceof RtcError) || e.extraCode !== ROOM_ELSEWHERE || !to || hops >= MAX_REDIRECTS) throw e;
+        log.info('the room runs on another node; entering there');
+        this._signalling.close();
+        this._url = nodeSignalUrl(to.url);
+        await this._signalling.open(this._url);
+      }
     }
   }
 
@@ -284,7 +308,7 @@ export class Session {
     let target = this._homeUrl;
     if (url) {
       try {
-        target = signalUrl(url);
+        target = nodeSignalUrl(url);
       } catch {
         log.warn('redirect with an unusable URL; entering again where we started');
       }
