@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from relayroom.client import RelayRoomClient, TestPatternVideoTrack
-from relayroom.control.drain import Drainer
+from relayroom.control.drain import Drainer, DrainReport
 from relayroom.control.rooms.manager import RoomLimits, RoomManager
 from relayroom.control.server import Server, server_config
 from relayroom.control.signaling.connections import SignalConnections
@@ -68,7 +68,12 @@ async def test_sdk_members_are_told_to_move_and_leave_so_the_drain_ends_before_i
             for c in clients:
                 ev = await c.wait_for_event("redirect", within=20)
                 assert ev.data == {"url": c.url, "reason": "drain"}  # single node: back where it came from
-            report = await eventually(lambda: server.drainer and server.drainer.report, 60, what="the drain")
+
+            def drained() -> DrainReport | None:
+                return server.drainer.report if server.drainer is not None else None
+
+            report = await eventually(drained, 60, what="the drain")
+        assert report is not None
         assert (report.told, report.left, report.remaining, report.target) == (2, 2, 0, None)
         assert manager.get_room(f"{SDKAPPID}:n:5") is None  # they exited: the room closed
         for c in clients:  # nowhere to go: the SDK tried the node again until it gave up
