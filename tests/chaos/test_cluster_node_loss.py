@@ -47,13 +47,15 @@ async def test_owner_sigkill_clients_back_on_the_other_node_with_media(
     clients: list[RelayRoomClient] = []
     seconds: list[float] = []
     try:
-        a, b = await cluster.start_nodes("a", "b")
+        (a,) = await cluster.start_nodes("a")  # alone: placement puts the room on it
+        b = cluster.add("b")
         anchor = await _client(a, b, "anchor")
         viewer = await _client(a, b, "viewer")
         clients += [anchor, viewer]
         await anchor.publish(audio_track=SineAudioTrack(500))
         track = await viewer.wait_remote_track("anchor", "audio", within=30)
         await track.wait_frames(10, within=30)
+        await cluster.start_nodes("b")
         lease = f"{prefix}room:{a.sdkappid}:n:{ROOM}"
         owner, spare = ("a", a), ("b", b)
         for _trial in range(TRIALS):

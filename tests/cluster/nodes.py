@@ -35,9 +35,14 @@ class Cluster:
         }
         self.nodes: dict[str, Server] = {}
 
+    def add(self, name: str) -> Server:
+        """A node's process settings (port, URLs) without starting it."""
+        if name not in self.nodes:
+            self.nodes[name] = Server(self.root / name, workers=1, log=self.root / f"{name}.log")
+        return self.nodes[name]
+
     def start(self, name: str, env: dict[str, str] | None = None) -> Server:
-        node = self.nodes.get(name) or Server(self.root / name, workers=1, log=self.root / f"{name}.log")
-        self.nodes[name] = node
+        node = self.add(name)
         node.start(
             {
                 **self.env,
