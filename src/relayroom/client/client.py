@@ -69,11 +69,15 @@ def signal_url(public_url: str) -> str:
 class RelayRoomError(Exception):
     """A refused request: TRTC-like ``code``, ``extra_code`` and ``message`` (docs/signalling.md)."""
 
-    def __init__(self, code: int, message: str, extra_code: int = 0) -> None:
+    def __init__(
+        self, code: int, message: str, extra_code: int = 0, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.extra_code = extra_code
         self.message = message
+        # the error's other fields, e.g. regionUrl when the application belongs to another region
+        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -411,7 +415,10 @@ class RelayRoomClient:
         if not msg.get("ok"):
             err = msg.get("error") or {}
             raise RelayRoomError(
-                int(err.get("code", 5999)), str(err.get("message", "")), int(err.get("extraCode", 0))
+                int(err.get("code", 5999)),
+                str(err.get("message", "")),
+                int(err.get("extraCode", 0)),
+                {k: v for k, v in err.items() if k not in ("code", "message", "extraCode")},
             )
         data_out: dict[str, Any] = msg.get("data") or {}
         return data_out

@@ -48,6 +48,7 @@ from relayroom.control.privacy.consent import ConsentGate, ConsentService
 from relayroom.control.privacy.live import LiveControl, NoLiveRooms
 from relayroom.control.privacy.requests import RequestService
 from relayroom.control.privacy.retention import RetentionService
+from relayroom.control.regions import RegionalDirectory, RegionMap
 from relayroom.control.rooms.live_control import RoomsLiveControl
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.rooms.moderation import ModerationService
@@ -114,6 +115,7 @@ class Container:
     login_throttle: LoginThrottle
     replay_cache: ReplayCache
     rate_limiter: RateLimiter
+    regions: RegionMap  # regions as separate clusters (region_map): who holds which SDKAppID
     # A cluster node (redis_url set): its heartbeat, room leases and command bus; None: a single node.
     cluster: ClusterRuntime | None = None
     placement: RoomPlacement | None = None  # where entries belong (None: always here)
@@ -234,6 +236,9 @@ def _media_service(settings: Settings) -> MediaService:
             tcp_ports=m.tcp_ports[: m.workers],
             pipe_threshold=m.pipe_threshold,
             worker_capacity=m.worker_capacity,
+            load_shedding=m.load_shedding,
+            shed_queue_bytes=m.shed_queue_bytes,
+            dtls_flights_per_turn=m.dtls_flights_per_turn,
             tcp=IceTcpOptions(
                 enabled=m.tcp_enabled,
                 max_frame_bytes=m.tcp_max_frame_bytes,
@@ -274,6 +279,8 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
     room_events = RoomEventFanout([history.on_room_event, webhooks.on_room_event])
 
     gate = ConsentGate(ctx)
+    regions = RegionMap.from_settings(settings)
+    directory = RegionalDirectory(DbAppDirectory(ctx.db, apps), regions)
     cluster = _cluster_runtime(settings, params)
     placement = RoomPlacement(cluster) if cluster is not None else None
     media: MediaService | None = None
@@ -284,7 +291,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms = RoomManager(
             RoomManagerParams(
                 media=media,
-                directory=DbAppDirectory(ctx.db, apps),
+                directory=directory,
                 node_region=settings.region,
                 consent=gate,
                 limits=RoomLimits(
@@ -345,11 +352,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms=rooms,
         live=live,
         moderation=ModerationService(ctx, oplog, rooms),
-        whip=(
-            WhipService(WhipParams(rooms, media, ice_servers, DbAppDirectory(ctx.db, apps)))
-            if rooms is not None
-            else None
-        ),
+        whip=(WhipService(WhipParams(rooms, media, ice_servers, directory)) if rooms is not None else None),
         signal_connections=SignalConnections(),
         ice_servers=ice_servers,
         login_throttle=LoginThrottle(
@@ -378,6 +381,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         ),
         cluster=cluster,
         placement=placement if rooms is not None else None,
+        regions=regions,
         serve=params.serve,
     )
 

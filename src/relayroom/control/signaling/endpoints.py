@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import APIRouter, WebSocket
@@ -72,20 +73,26 @@ def _reason(code: int) -> str:
     return ErrorCode(code).name if code in ErrorCode._value2member_map_ else str(int(code))
 
 
+@dataclass(frozen=True)
+class SignalServices:
+    """What every signalling connection of a node shares: its rooms, the TURN servers handed to clients,
+    the observer of entries (/metrics)."""
+
+    manager: RoomManager
+    ice_servers: IceServers = field(default_factory=NoIceServers)
+    entries: EntryObserver | None = None
+
+
 class Connection:
     """One signalling socket. Implements the manager's EventSink."""
 
-    def __init__(
-        self,
-        websocket: WebSocket,
-        manager: RoomManager,
-        ice_servers: IceServers | None = None,
-        entries: EntryObserver | None = None,
-    ) -> None:
+    def __init__(self, websocket: WebSocket, services: SignalServices) -> None:
         self._ws = websocket
-        self._entries = entries
-        self._manager = manager
-        self._ice_servers = ice_servers or NoIceServers()
+        self._manager, self._ice_servers, self._entries = (
+            services.manager,
+            services.ice_servers,
+            services.entries,
+        )
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._flushed = asyncio.Event()
@@ -348,7 +355,7 @@ async def signal(
     if connections.closing:
         await websocket.close(code=SHUTDOWN_CLOSE_CODE, reason=SHUTDOWN_CLOSE_REASON)
         return
-    conn = Connection(websocket, manager, ice_servers, entries)
+    conn = Connection(websocket, SignalServices(manager, ice_servers, entries))
     connections.add(conn)
     try:
         await conn.run()
