@@ -54,6 +54,12 @@ SCENARIOS: list[tuple[str, str, str]] = [
         "clients back on the other node with media once the lease expires (failover time printed)",
     ),
     (
+        "cluster: node SIGKILL while sending callbacks",
+        "tests/chaos/test_cluster_outbox_handover.py::"
+        "test_callbacks_claimed_by_a_dead_node_are_delivered_once_by_the_other",
+        "the other node sends the dead node's claimed callbacks once their lease runs out, each acked once",
+    ),
+    (
         "cluster: Redis away 60 s (proxy)",
         "tests/chaos/test_cluster_redis_outage.py::"
         "test_redis_outage_media_flows_new_rooms_refused_retryably_then_work_again[60s]",
