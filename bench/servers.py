@@ -81,11 +81,25 @@ class RelayRoomServer:
 
     Driven through MediaService directly (publish/subscribe/set_subscriber_answer), without signalling."""
 
-    def __init__(self, cpus: set[int], workers: int = 1, gso: bool = True) -> None:
-        self.label = "relayroom" if gso else "relayroom-nogso"
+    def __init__(
+        self,
+        cpus: set[int],
+        workers: int = 1,
+        gso: bool = True,
+        label: str = "",
+        load_shedding: bool = True,
+        dtls_flights_per_turn: int | None = None,
+    ) -> None:
+        self.label = label or ("relayroom" if gso else "relayroom-nogso")
         self.cpus = cpus
+        extra = {} if dtls_flights_per_turn is None else {"dtls_flights_per_turn": dtls_flights_per_turn}
         self.params = MediaParams(
-            workers=workers, loopback_only=True, udp_gso=gso, restart_dead_workers=False
+            workers=workers,
+            loopback_only=True,
+            udp_gso=gso,
+            restart_dead_workers=False,
+            load_shedding=load_shedding,
+            **extra,
         )
         self.ms: MediaService | None = None
         self.version = ""
@@ -149,6 +163,10 @@ class RelayRoomServer:
                 "gsoCalls",
                 "gsoPackets",
                 "udpRecvDrops",
+                "stunFast",
+                "shedPackets",
+                "shedTurns",
+                "shedKeyframeRequests",
             ):
                 out[k] = out.get(k, 0) + int(d.get(k, 0))
         return out

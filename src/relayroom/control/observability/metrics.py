@@ -27,6 +27,8 @@ from sqlalchemy import func, select, text
 
 from relayroom.control.rooms.errors import ErrorCode
 
+from relayroom.media.metrics import shedding_metrics
+
 log = logging.getLogger("relayroom.observability")
 
 # join latency: the server's handling of `enter` (auth, app lookup, room, router on a worker)
@@ -350,6 +352,7 @@ class ControlPlaneCollector(Collector):
         yield from gauges.values()
         yield from counters.values()
         yield from (drops, feedback)
+        yield from shedding_metrics(s.workers)
 
 
 def register(registry: CollectorRegistry) -> tuple[ControlPlaneCollector, EntryMetrics]:
