@@ -26,7 +26,6 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 
 from relayroom.control.rooms.errors import ErrorCode
-
 from relayroom.media.metrics import shedding_metrics
 
 log = logging.getLogger("relayroom.observability")
