@@ -42,6 +42,9 @@ class MediaSettings(BaseModel):
     # worker, which receives the published tracks through pipe transports. 0 = spread every subscriber.
     pipe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     worker_capacity: int = Field(default=1000, ge=1)  # consumers (outgoing tracks) a worker is sized for
+    # The native fan-out (C extension, docs/decisions/0032-native-fanout.md); false forces the
+    # pure-Python forwarding path (RELAYROOM_MEDIA__NATIVE=0).
+    native: bool = True
 
 
 class RoomSettings(BaseModel):

@@ -217,6 +217,7 @@ def _media_service(settings: Settings) -> MediaService:
             tcp_ports=m.tcp_ports[: m.workers],
             pipe_threshold=m.pipe_threshold,
             worker_capacity=m.worker_capacity,
+            native=m.native,
             tcp=IceTcpOptions(
                 enabled=m.tcp_enabled,
                 max_frame_bytes=m.tcp_max_frame_bytes,

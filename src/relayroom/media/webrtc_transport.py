@@ -118,6 +118,8 @@ class TransportParams:
     tcp_port: int | None = None  # the worker's ICE-TCP port (a passive TCP candidate); None = no TCP
     udp_preferred_s: float = 5.0  # TCP checks are not answered while UDP checks are this recent
     tcp_grace_s: float = 1.0  # nor this long after the first TCP check (time for UDP checks to arrive)
+    # the worker's native sender (media/native _fanout.Sender) when the native fan-out is on
+    native_sender: Any = None
 
 
 class WebRtcTransport:
@@ -140,6 +142,13 @@ class WebRtcTransport:
         self._udp_checked_at = float("-inf")  # last valid UDP check (answers_tcp_check)
         self._first_tcp_check_at: float | None = None
         self.srtp: SrtpPair | None = None
+        # Native fan-out (decision 0032): this transport's SRTP context and UDP tuple, pushed to C when
+        # they change; consumers get it while the tuple is UDP (ICE-TCP tuples stay on the Python path).
+        self.native_target: Any = None
+        if params.native_sender is not None:
+            from relayroom.media.native import _fanout
+
+            self.native_target = _fanout.Target(params.native_sender)
         self.dtls = DtlsTransport(
             params.certificate,
             send=self._send_raw,
@@ -295,7 +304,20 @@ class WebRtcTransport:
             self._sendto, self._send_rtp_to = self.params.sendto, self.params.send_rtp
         else:
             self._sendto = self._send_rtp_to = tcp.send_frame
+        self._update_native_tuple()
         self.params.bind_tuple(self, old_udp, addr if tcp is None else None)
+
+    def _update_native_tuple(self) -> None:
+        target = self.native_target
+        if target is None:
+            return
+        if self.tuple is not None and self.tcp is None:
+            target.set_addr(self.tuple[0], self.tuple[1])
+        else:
+            target.clear_addr()
+        consumer_target = target if self.tcp is None else None
+        for consumer in self.consumers.values():
+            consumer.set_native_target(consumer_target)
 
     def on_tcp_closed(self, tcp: TcpLink) -> None:
         """An ICE-TCP connection of this transport closed. If it was the selected tuple, nothing can be
@@ -489,6 +511,10 @@ class WebRtcTransport:
     # -- DTLS callbacks ----------------------------------------------------------------------------
     def _on_dtls_connected(self, keys: SrtpKeys) -> None:
         self.srtp = SrtpPair(keys)
+        if self.native_target is not None:
+            from relayroom.media.native import srtp_context_address
+
+            self.native_target.set_srtp(srtp_context_address(self.srtp.tx), self.srtp.tx)
         self._set_state(TransportState.CONNECTED, {"srtpProfile": self.srtp.profile_name})
         # Anything forwarded before now was dropped: start every consumer at a fresh key frame.
         for consumer in self.consumers.values():
@@ -546,7 +572,12 @@ class WebRtcTransport:
             raise TypeError("an encoding without ssrc needs a rid not in use")
         if params.producer_id in self.producers:
             raise TypeError("duplicate producer id")
-        producer = Producer(params, send_rtcp=self.send_rtcp, on_close=self._on_producer_close)
+        producer = Producer(
+            params,
+            send_rtcp=self.send_rtcp,
+            on_close=self._on_producer_close,
+            native_sender=self.params.native_sender,
+        )
         self.producers[params.producer_id] = producer
         if params.ssrc:
             self._rtp_listeners[params.ssrc] = producer
@@ -616,6 +647,7 @@ class WebRtcTransport:
                 on_close=self._on_consumer_close,
                 on_producer_closed=self._on_consumer_producer_closed,
                 paused=bool(data.get("paused", False)),
+                native_target=self.native_target if self.tcp is None else None,
             )
         self.consumers[consumer_id] = consumer
         self._consumers_by_ssrc[params.ssrc] = consumer
@@ -807,6 +839,9 @@ class WebRtcTransport:
         self.consumers.clear()
         self.producers.clear()
         self.srtp = None
+        if self.native_target is not None:
+            self.native_target.clear_srtp()
+            self.native_target.clear_addr()
         self._set_state(TransportState.CLOSED, {"reason": str(reason)})
         self.params.on_close(self)
         self.params.notify(self.id, "transportclose", {"reason": str(reason)})
@@ -827,7 +862,7 @@ class WebRtcTransport:
             "srtpProfile": self.srtp.profile_name if self.srtp else None,
             "rxPackets": self.rx_packets,
             "rxErrors": self.rx_errors,
-            "txPackets": self.tx_packets,
+            "txPackets": self.tx_packets + (self.native_target.tx_packets if self.native_target else 0),
             "producerIds": list(self.producers),
             "consumerIds": list(self.consumers),
             "estimateBps": self.estimate_bps,

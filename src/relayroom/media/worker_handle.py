@@ -82,6 +82,8 @@ class WorkerHandle:
             args.append("--loopback-only")
         if not p.udp_gso:
             args.append("--no-gso")
+        if not p.native:
+            args.append("--no-native")
         tcp_ports = list(p.tcp_ports)
         args += tcp_worker_args(p.tcp, tcp_ports[self.index] if self.index < len(tcp_ports) else None)
         loop = asyncio.get_running_loop()
