@@ -81,11 +81,11 @@ class RelayRoomServer:
 
     Driven through MediaService directly (publish/subscribe/set_subscriber_answer), without signalling."""
 
-    def __init__(self, cpus: set[int], workers: int = 1, gso: bool = True) -> None:
-        self.label = "relayroom" if gso else "relayroom-nogso"
+    def __init__(self, cpus: set[int], workers: int = 1, gso: bool = True, native: bool = True) -> None:
+        self.label = ("relayroom" if native else "relayroom-py") + ("" if gso else "-nogso")
         self.cpus = cpus
         self.params = MediaParams(
-            workers=workers, loopback_only=True, udp_gso=gso, restart_dead_workers=False
+            workers=workers, loopback_only=True, udp_gso=gso, restart_dead_workers=False, native=native
         )
         self.ms: MediaService | None = None
         self.version = ""
@@ -149,6 +149,9 @@ class RelayRoomServer:
                 "gsoCalls",
                 "gsoPackets",
                 "udpRecvDrops",
+                "nativePackets",
+                "nativeSendErrors",
+                "nativeCalls",
             ):
                 out[k] = out.get(k, 0) + int(d.get(k, 0))
         return out
