@@ -114,7 +114,12 @@ def _cpus(s: str) -> set[int]:
 
 
 def _make_server(label: str, cpus: set[int]) -> Server:
-    if label.startswith("relayroom") and label.removeprefix("relayroom") in ("", "-py", "-nogso", "-py-nogso"):
+    if label.startswith("relayroom") and label.removeprefix("relayroom") in (
+        "",
+        "-py",
+        "-nogso",
+        "-py-nogso",
+    ):
         return RelayRoomServer(cpus, gso="nogso" not in label, native="-py" not in label)
     if label == "janus-el1":
         return JanusServer(cpus, event_loops=1)

@@ -150,7 +150,6 @@ class RelayRoomServer:
                 "gsoPackets",
                 "udpRecvDrops",
                 "nativePackets",
-                "nativeSendErrors",
                 "nativeCalls",
             ):
                 out[k] = out.get(k, 0) + int(d.get(k, 0))

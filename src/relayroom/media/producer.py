@@ -143,12 +143,15 @@ class Producer:
         # are served by one C call per packet (_fanout.FanOut.forward on the worker's native sender).
         self._py_consumers: tuple[ConsumerSink, ...] = ()
         self._armed: dict[int, tuple[ConsumerSink, Any]] = {}  # id(consumer) -> (consumer, entry)
-        self._native_sender = native_sender
         self._fanout: Any = None
-        if native_sender is not None:
+        self._native_sender: Any = None  # the C sender
+        self._native_schedule: Callable[[], None] = lambda: None
+        if native_sender is not None:  # media/native NativeSender
             from relayroom.media.native import _fanout
 
             self._fanout = _fanout.FanOut()
+            self._native_sender = native_sender.c
+            self._native_schedule = native_sender.schedule
         # Simulcast: the track's encodings, lowest resolution first, on the producer the control plane
         # knows (the last one, the full resolution); the others are its layers, each a Producer of one
         # encoding (own SSRC, ring, NACK, keyframe requests), reachable only through it.
@@ -329,8 +332,8 @@ class Producer:
             ring.store(seq, data, now * 1000)
         if self.paused:
             return
-        if self._armed:
-            self._fanout.forward(data, seq, ts, now, self._native_sender)
+        if self._armed and self._fanout.forward(data, seq, ts, now, self._native_sender):
+            self._native_schedule()
         for consumer in self._py_consumers:
             consumer.send_rtp(data, seq, ts, now)
 

@@ -118,7 +118,7 @@ class TransportParams:
     tcp_port: int | None = None  # the worker's ICE-TCP port (a passive TCP candidate); None = no TCP
     udp_preferred_s: float = 5.0  # TCP checks are not answered while UDP checks are this recent
     tcp_grace_s: float = 1.0  # nor this long after the first TCP check (time for UDP checks to arrive)
-    # the worker's native sender (media/native _fanout.Sender) when the native fan-out is on
+    # the worker's native sender (media/native NativeSender) when the native fan-out is on
     native_sender: Any = None
 
 
@@ -148,7 +148,7 @@ class WebRtcTransport:
         if params.native_sender is not None:
             from relayroom.media.native import _fanout
 
-            self.native_target = _fanout.Target(params.native_sender)
+            self.native_target = _fanout.Target(params.native_sender.c)
         self.dtls = DtlsTransport(
             params.certificate,
             send=self._send_raw,

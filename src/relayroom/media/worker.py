@@ -154,7 +154,7 @@ class Worker:
         self._sender: UdpSender | None = None
         self.gso = gso
         self.native = native
-        self._native_sender: Any = None  # media/native _fanout.Sender when the native fan-out is on
+        self._native_sender: native_fanout.NativeSender | None = None  # when the native fan-out is on
         self.udp_recv_buffer = udp_recv_buffer
         self._sock: socket.socket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -203,7 +203,7 @@ class Worker:
         self._sender = UdpSender(sock, loop, self.gso)
         fanout = native_fanout.load() if self.native else None
         if fanout is not None:
-            self._native_sender = fanout.Sender(sock.fileno())
+            self._native_sender = native_fanout.NativeSender(fanout, sock, loop, self._sender.gso)
         requested_port = self.port
         self.port = sock.getsockname()[1]
         if self.tcp_options is not None:
@@ -267,7 +267,7 @@ class Worker:
             sender.sendto(data, addr)
 
     def send_rtp(self, data: bytes, addr: Addr) -> None:
-        sender = self._sender
+        sender = self._native_sender or self._sender  # one per-turn RTP queue: arrival order per address
         if sender is not None:
             self.tx_packets += 1
             self.tx_bytes += len(data)
@@ -529,7 +529,7 @@ class Worker:
             for i, n in enumerate(t.feedback_counts()):
                 feedback[i] += n
         sender = self._sender
-        native = self._native_sender
+        native = self._native_sender.c if self._native_sender else None
         udp = self.udp_socket_stats()
         return {
             "cpuSeconds": usage.ru_utime + usage.ru_stime,
@@ -554,6 +554,7 @@ class Worker:
     def _worker_dump(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         sender = self._sender
+        native = self._native_sender.c if self._native_sender else None
         return {
             "port": self.port,
             "cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3),
@@ -566,14 +567,14 @@ class Worker:
             "tuples": len(self.tuples),
             "ufrags": len(self.ufrags),
             **self.udp_socket_stats(),
-            "sendErrors": sender.send_errors if sender else 0,
-            "native": self._native_sender is not None,
-            "nativePackets": self._native_sender.tx_packets if self._native_sender else 0,
-            "nativeSendErrors": self._native_sender.send_errors if self._native_sender else 0,
-            "nativeCalls": self._native_sender.calls if self._native_sender else 0,
+            "sendErrors": (sender.send_errors if sender else 0) + (native.send_errors if native else 0),
+            # the native sender carries every RTP datagram when on (native forwards and the Python path's)
+            "native": native is not None,
+            "nativePackets": native.tx_packets if native else 0,
+            "nativeCalls": native.calls if native else 0,
             "gso": bool(sender and sender.gso),
-            "gsoCalls": sender.gso_calls if sender else 0,
-            "gsoPackets": sender.gso_packets if sender else 0,
+            "gsoCalls": (sender.gso_calls if sender else 0) + (native.gso_calls if native else 0),
+            "gsoPackets": (sender.gso_packets if sender else 0) + (native.gso_packets if native else 0),
             "tcp": self._tcp.stats() if self._tcp else None,
             "pipes": [pipe.stats() for pipe in self.pipes.values()],
         }

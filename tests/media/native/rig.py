@@ -73,7 +73,10 @@ class Rig:
         self.fanout = native.load() if native_on else None
         if native_on and self.fanout is None:
             raise RuntimeError("native fan-out requested but not built (pip install -e .)")
-        self.native_sender = self.fanout.Sender(self.sock.fileno()) if self.fanout else None
+        # as the worker: with the native fan-out on, all RTP goes through its per-turn queue
+        self.native_sender = (
+            native.NativeSender(self.fanout, self.sock, self.loop, gso) if self.fanout else None
+        )
         self.router = Router(
             RouterParams(
                 router_id="r",
@@ -135,7 +138,7 @@ class Rig:
             port=self.sock.getsockname()[1],
             rtx_buffer_ms=2000,
             sendto=self.sender.sendto,
-            send_rtp=self.sender.queue,
+            send_rtp=(self.native_sender or self.sender).queue,
             native_sender=self.native_sender,
             bind_tuple=lambda t, old, new: None,
             notify=lambda target, event, data: None,
@@ -169,6 +172,8 @@ class Rig:
     def flush(self) -> None:
         """End of the event-loop turn (UdpSender's GSO batches leave), then read what arrived."""
         self.sender.flush()
+        if self.native_sender is not None:
+            self.native_sender.c.flush()
         for i, s in enumerate(self.subs):
             for j, sock in enumerate(s.socks):
                 while True:

@@ -10,8 +10,11 @@ plane, and the worker is started with ``--no-native`` when it is off).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from types import ModuleType
+from typing import Any
 
 ENV = "RELAYROOM_MEDIA__NATIVE"
 _OFF = ("0", "false", "no", "off")
@@ -53,3 +56,23 @@ def srtp_context_address(session: object) -> int:
     from pylibsrtp._binding import ffi
 
     return int(ffi.cast("uintptr_t", session._srtp[0]))  # type: ignore[attr-defined]
+
+
+class NativeSender:
+    """The worker's RTP send queue (``_fanout.Sender``): native forwards and the Python path's RTP
+    (``queue``) wait in it until the end of the event-loop turn, then leave per address in arrival
+    order, as UDP GSO runs when ``gso``. ``c`` is the C object handed to targets and fan-outs."""
+
+    def __init__(
+        self, fanout: ModuleType, sock: socket.socket, loop: asyncio.AbstractEventLoop, gso: bool
+    ) -> None:
+        self.c: Any = fanout.Sender(sock.fileno(), gso)
+        self._loop = loop
+
+    def schedule(self) -> None:
+        """A forward or queue started this turn's batch: send it when the turn ends."""
+        self._loop.call_soon(self.c.flush)
+
+    def queue(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.c.queue(data, addr):
+            self._loop.call_soon(self.c.flush)

@@ -28,7 +28,6 @@
 #define MAX_PACKET 1500
 #define TRAILER (16 + 128) /* SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN, as pylibsrtp reserves */
 #define SLOT (MAX_PACKET + TRAILER)
-#define BATCH 256 /* outputs per sendmmsg */
 
 typedef int (*srtp_protect_fn)(void *ctx, void *hdr, int *len);
 
@@ -36,29 +35,79 @@ static srtp_protect_fn g_protect = NULL;
 
 /* ---------------------------------------------------------------- Sender: the worker's UDP socket */
 
+/*
+ * Every RTP datagram of the worker (forwarded natively, or queued by the Python path through
+ * Sender.queue) waits here until the end of the event-loop turn (Sender.flush, scheduled by Python
+ * when forward/queue return True), like UdpSender: then the datagrams of each address leave in
+ * arrival order, runs of equal size (the last may be shorter) as one UDP GSO message (UDP_SEGMENT),
+ * all messages in sendmmsg calls. Without GSO every datagram is its own message, sent at once.
+ */
+#define CAP 4096           /* datagrams pending per turn (a full queue is flushed early) */
+#define MAX_SEGMENTS 64    /* as udp_sender.py */
+#define MAX_GSO_BYTES 65000
+#define HASH (2 * CAP)     /* address table, open addressing, power of two */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+
+typedef struct {
+    struct sockaddr_in addr;
+    uint32_t len;
+    int32_t next; /* next pending datagram to the same address, -1 */
+} Pend;
+
+typedef struct {
+    uint64_t key;
+    uint32_t gen;
+    int32_t head, tail;
+} Slot;
+
 typedef struct {
     PyObject_HEAD
     int fd;
+    int gso;
+    int scheduled; /* a flush is scheduled for the end of this turn */
+    int npend;
+    uint32_t gen;
     unsigned long long tx_packets; /* queued (as Worker.send_rtp counts) */
     unsigned long long tx_bytes;
     unsigned long long send_errors;
     unsigned long long calls; /* sendmmsg calls */
-    unsigned char *slab;      /* BATCH output buffers */
-    struct mmsghdr msgs[BATCH];
-    struct iovec iovs[BATCH];
+    unsigned long long gso_calls;
+    unsigned long long gso_packets;
+    unsigned char *slab; /* CAP datagram buffers */
+    Pend *pend;
+    Slot *table;
+    int32_t *groups; /* first pending datagram of each address, in first-arrival order */
+    struct mmsghdr *msgs;
+    struct iovec *iovs;
+    char *cmsgs; /* one UDP_SEGMENT control message per mmsghdr */
 } Sender;
 
+#define CMSG_SZ CMSG_SPACE(sizeof(uint16_t))
+
 static int Sender_init(Sender *self, PyObject *args, PyObject *kw) {
-    int fd;
-    if (!PyArg_ParseTuple(args, "i", &fd)) return -1;
+    int fd, gso = 0;
+    if (!PyArg_ParseTuple(args, "i|p", &fd, &gso)) return -1;
     if (fd < 0) {
         PyErr_SetString(PyExc_ValueError, "bad file descriptor");
         return -1;
     }
     self->fd = fd;
+    self->gso = gso;
     if (self->slab == NULL) {
-        self->slab = PyMem_Malloc((size_t)BATCH * SLOT);
-        if (self->slab == NULL) {
+        self->slab = PyMem_Malloc((size_t)CAP * SLOT);
+        self->pend = PyMem_Calloc(CAP, sizeof(Pend));
+        self->table = PyMem_Calloc(HASH, sizeof(Slot));
+        self->groups = PyMem_Calloc(CAP, sizeof(int32_t));
+        self->msgs = PyMem_Calloc(CAP, sizeof(struct mmsghdr));
+        self->iovs = PyMem_Calloc(CAP, sizeof(struct iovec));
+        self->cmsgs = PyMem_Calloc(CAP, CMSG_SZ);
+        if (!self->slab || !self->pend || !self->table || !self->groups || !self->msgs || !self->iovs ||
+            !self->cmsgs) {
             PyErr_NoMemory();
             return -1;
         }
@@ -68,14 +117,200 @@ static int Sender_init(Sender *self, PyObject *args, PyObject *kw) {
 
 static void Sender_dealloc(Sender *self) {
     PyMem_Free(self->slab);
+    PyMem_Free(self->pend);
+    PyMem_Free(self->table);
+    PyMem_Free(self->groups);
+    PyMem_Free(self->msgs);
+    PyMem_Free(self->iovs);
+    PyMem_Free(self->cmsgs);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+/* sendmmsg msgs[0:n]; a message that fails is dropped and its datagrams counted, as UdpSender does */
+static void send_messages(Sender *s, unsigned int n) {
+    unsigned int i = 0;
+    while (i < n) {
+        int r = sendmmsg(s->fd, s->msgs + i, n - i, 0);
+        s->calls++;
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            s->send_errors += s->msgs[i].msg_hdr.msg_iovlen; /* the first message failed: skip it */
+            i++;
+        } else {
+            i += (unsigned int)r;
+        }
+    }
+}
+
+/* message m: `count` datagrams to pend[first]'s address, from iovs[iov] on (filled by the caller) */
+static void add_message(Sender *s, unsigned int m, int first, unsigned int iov, unsigned int count,
+                        uint32_t size) {
+    struct msghdr *h = &s->msgs[m].msg_hdr;
+    memset(h, 0, sizeof *h);
+    h->msg_name = &s->pend[first].addr;
+    h->msg_namelen = sizeof(struct sockaddr_in);
+    h->msg_iov = &s->iovs[iov];
+    h->msg_iovlen = count;
+    if (count > 1) {
+        char *c = s->cmsgs + (size_t)m * CMSG_SZ;
+        memset(c, 0, CMSG_SZ);
+        h->msg_control = c;
+        h->msg_controllen = CMSG_SZ;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(h);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t seg = (uint16_t)size;
+        memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+        s->gso_calls++;
+        s->gso_packets += count;
+    }
+}
+
+/* everything pending leaves now */
+static void sender_flush(Sender *s) {
+    int n = s->npend;
+    s->npend = 0;
+    if (n == 0) return;
+    unsigned int m = 0;
+    if (!s->gso) {
+        for (int i = 0; i < n; i++) {
+            s->iovs[i].iov_base = s->slab + (size_t)i * SLOT;
+            s->iovs[i].iov_len = s->pend[i].len;
+            add_message(s, m++, i, (unsigned int)i, 1, 0);
+        }
+        send_messages(s, m);
+        return;
+    }
+    /* group by address (first-arrival order), keeping arrival order within each address */
+    s->gen++;
+    if (s->gen == 0) { /* wrapped: forget every stamp */
+        memset(s->table, 0, (size_t)HASH * sizeof(Slot));
+        s->gen = 1;
+    }
+    int ngroups = 0;
+    for (int i = 0; i < n; i++) {
+        Pend *p = &s->pend[i];
+        p->next = -1;
+        uint64_t key = ((uint64_t)p->addr.sin_addr.s_addr << 16) | p->addr.sin_port;
+        uint64_t h = (key * 0x9E3779B97F4A7C15ull) >> 40;
+        for (;;) {
+            Slot *e = &s->table[h & (HASH - 1)];
+            if (e->gen != s->gen) {
+                e->gen = s->gen;
+                e->key = key;
+                e->head = e->tail = i;
+                s->groups[ngroups++] = i;
+                break;
+            }
+            if (e->key == key) {
+                s->pend[e->tail].next = i;
+                e->tail = i;
+                break;
+            }
+            h++;
+        }
+    }
+    /* iovecs are laid out group by group, run by run: a message's segments must be contiguous there */
+    unsigned int v = 0; /* next free iovec */
+    for (int g = 0; g < ngroups; g++) {
+        int i = s->groups[g];
+        while (i >= 0) {
+            uint32_t size = s->pend[i].len;
+            unsigned int limit = size ? MAX_GSO_BYTES / size : 1;
+            if (limit > MAX_SEGMENTS) limit = MAX_SEGMENTS;
+            if (limit < 1) limit = 1;
+            unsigned int first_v = v, count = 0;
+            int first = i;
+            while (i >= 0 && count < limit) {
+                uint32_t len = s->pend[i].len;
+                if (len > size || (len < size && count == 0)) break;
+                s->iovs[v].iov_base = s->slab + (size_t)i * SLOT;
+                s->iovs[v].iov_len = len;
+                v++;
+                count++;
+                i = s->pend[i].next;
+                if (len < size) break; /* a shorter last segment ends the run */
+            }
+            add_message(s, m++, first, first_v, count, size);
+        }
+    }
+    send_messages(s, m);
+}
+
+/* the next free datagram buffer (the queue is flushed first when full) */
+static inline int sender_slot(Sender *s) {
+    if (s->npend == CAP) sender_flush(s);
+    return s->npend;
+}
+
+/* after queueing: True when Python must schedule flush() for the end of this turn */
+static inline int sender_after_queue(Sender *s) {
+    if (!s->gso) {
+        sender_flush(s);
+        return 0;
+    }
+    if (s->npend && !s->scheduled) {
+        s->scheduled = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static PyObject *Sender_flush(Sender *s, PyObject *unused) {
+    s->scheduled = 0;
+    sender_flush(s);
+    Py_RETURN_NONE;
+}
+
+static int parse_addr(const char *host, int port, struct sockaddr_in *a) {
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    if (port < 0 || port > 65535 || inet_pton(AF_INET, host, &a->sin_addr) != 1) {
+        PyErr_SetString(PyExc_ValueError, "not an IPv4 address and port");
+        return -1;
+    }
+    a->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+/* queue(data, (host, port)): an RTP datagram of the Python path, in the same per-turn queue */
+static PyObject *Sender_queue(Sender *s, PyObject *const *args, Py_ssize_t nargs) {
+    const char *host;
+    int port;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyArg_ParseTuple(args[1], "si", &host, &port)) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "queue(data: bytes, addr)");
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    if (n > SLOT) {
+        PyErr_SetString(PyExc_ValueError, "datagram too large");
+        return NULL;
+    }
+    struct sockaddr_in a;
+    if (parse_addr(host, port, &a) < 0) return NULL;
+    int k = sender_slot(s);
+    memcpy(s->slab + (size_t)k * SLOT, PyBytes_AS_STRING(args[0]), (size_t)n);
+    s->pend[k].addr = a;
+    s->pend[k].len = (uint32_t)n;
+    s->npend++;
+    return PyBool_FromLong(sender_after_queue(s));
+}
+
+static PyMethodDef Sender_methods[] = {
+    {"flush", (PyCFunction)Sender_flush, METH_NOARGS, "send everything queued (end of the loop turn)"},
+    {"queue", (PyCFunction)(void (*)(void))Sender_queue, METH_FASTCALL,
+     "queue(data, addr) -> True when flush() must be scheduled"},
+    {NULL}};
 
 static PyMemberDef Sender_members[] = {
     {"tx_packets", T_ULONGLONG, offsetof(Sender, tx_packets), READONLY, NULL},
     {"tx_bytes", T_ULONGLONG, offsetof(Sender, tx_bytes), READONLY, NULL},
     {"send_errors", T_ULONGLONG, offsetof(Sender, send_errors), READONLY, NULL},
     {"calls", T_ULONGLONG, offsetof(Sender, calls), READONLY, NULL},
+    {"gso_calls", T_ULONGLONG, offsetof(Sender, gso_calls), READONLY, NULL},
+    {"gso_packets", T_ULONGLONG, offsetof(Sender, gso_packets), READONLY, NULL},
+    {"gso", T_INT, offsetof(Sender, gso), READONLY, NULL},
     {NULL}};
 
 static PyTypeObject SenderType = {
@@ -85,25 +320,10 @@ static PyTypeObject SenderType = {
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Sender_init,
     .tp_dealloc = (destructor)Sender_dealloc,
+    .tp_methods = Sender_methods,
     .tp_members = Sender_members,
-    .tp_doc = "Sender(fd): batched sends on the worker's UDP socket, with its counters.",
+    .tp_doc = "Sender(fd, gso=False): the worker's RTP send queue on its UDP socket, with its counters.",
 };
-
-/* send msgs[0:n]; a message that fails is dropped and counted, as UdpSender does */
-static void sender_flush(Sender *s, unsigned int n) {
-    unsigned int i = 0;
-    while (i < n) {
-        int r = sendmmsg(s->fd, s->msgs + i, n - i, 0);
-        s->calls++;
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            s->send_errors++; /* the first message failed: skip it */
-            i++;
-        } else {
-            i += (unsigned int)r;
-        }
-    }
-}
 
 /* ---------------------------------------------------------------- Target: one transport's way out */
 
@@ -173,13 +393,7 @@ static PyObject *Target_set_addr(Target *self, PyObject *args) {
     int port;
     if (!PyArg_ParseTuple(args, "si", &host, &port)) return NULL;
     struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    if (port < 0 || port > 65535 || inet_pton(AF_INET, host, &a.sin_addr) != 1) {
-        PyErr_SetString(PyExc_ValueError, "not an IPv4 address and port");
-        return NULL;
-    }
-    a.sin_port = htons((uint16_t)port);
+    if (parse_addr(host, port, &a) < 0) return NULL;
     self->addr = a;
     self->has_addr = 1;
     Py_RETURN_NONE;
@@ -366,7 +580,7 @@ static PyObject *FanOut_remove(FanOut *self, PyObject *entry) {
 
 static Py_ssize_t FanOut_len(FanOut *self) { return self->n; }
 
-/* forward(data, seq, ts, now, sender): every armed consumer; returns the number of datagrams queued */
+/* forward(data, seq, ts, now, sender): every armed consumer of one input packet */
 static PyObject *FanOut_forward(FanOut *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5 || !PyBytes_Check(args[0]) || !PyObject_TypeCheck(args[4], &SenderType)) {
         PyErr_SetString(PyExc_TypeError, "forward(data: bytes, seq, ts, now, sender)");
@@ -380,8 +594,6 @@ static PyObject *FanOut_forward(FanOut *self, PyObject *const *args, Py_ssize_t 
     if (PyErr_Occurred()) return NULL;
     Sender *s = (Sender *)args[4];
     int sendable = n >= 12 && n <= MAX_PACKET && g_protect != NULL;
-    unsigned int k = 0;
-    long queued = 0;
     for (Py_ssize_t i = 0; i < self->n; i++) {
         Entry *e = self->entries[i];
         /* seq_diff(seq, sync_seq) < 0: a reordered packet from before the re-base point */
@@ -398,6 +610,7 @@ static PyObject *FanOut_forward(FanOut *self, PyObject *const *args, Py_ssize_t 
         e->octets += (unsigned long long)(n - 12);
         Target *t = e->target;
         if (!sendable || t == NULL || t->ctx == NULL || !t->has_addr) continue;
+        int k = sender_slot(s);
         unsigned char *buf = s->slab + (size_t)k * SLOT;
         buf[0] = data[0];
         buf[1] = (unsigned char)((data[1] & 0x80) | e->pt);
@@ -417,29 +630,18 @@ static PyObject *FanOut_forward(FanOut *self, PyObject *const *args, Py_ssize_t 
         t->tx_packets++;
         s->tx_packets++;
         s->tx_bytes += (unsigned long long)len;
-        s->iovs[k].iov_base = buf;
-        s->iovs[k].iov_len = (size_t)len;
-        struct msghdr *h = &s->msgs[k].msg_hdr;
-        memset(h, 0, sizeof *h);
-        h->msg_name = &t->addr;
-        h->msg_namelen = sizeof t->addr;
-        h->msg_iov = &s->iovs[k];
-        h->msg_iovlen = 1;
-        queued++;
-        if (++k == BATCH) {
-            sender_flush(s, k);
-            k = 0;
-        }
+        s->pend[k].addr = t->addr;
+        s->pend[k].len = (uint32_t)len;
+        s->npend++;
     }
-    if (k) sender_flush(s, k);
-    return PyLong_FromLong(queued);
+    return PyBool_FromLong(sender_after_queue(s));
 }
 
 static PyMethodDef FanOut_methods[] = {
     {"add", (PyCFunction)FanOut_add, METH_O, "arm an Entry (appended: outputs keep the arming order)"},
     {"remove", (PyCFunction)FanOut_remove, METH_O, "disarm an Entry"},
     {"forward", (PyCFunction)(void (*)(void))FanOut_forward, METH_FASTCALL,
-     "forward(data, seq, ts, now, sender) -> datagrams queued"},
+     "forward(data, seq, ts, now, sender) -> True when sender.flush() must be scheduled"},
     {NULL}};
 
 static PySequenceMethods FanOut_seq = {.sq_length = (lenfunc)FanOut_len};
