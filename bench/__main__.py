@@ -82,6 +82,8 @@ def _parse() -> argparse.Namespace:
     ap.add_argument(
         "--profile-native", action="store_true", help="py-spy --native (C frames: libsrtp, syscalls)"
     )
+    ap.add_argument("--profile-perf", action="store_true", help="Linux perf instead of py-spy (all frames)")
+    ap.add_argument("--profile-python", action="store_true", help="profile the pure-Python forwarding path")
     return ap.parse_args()
 
 
