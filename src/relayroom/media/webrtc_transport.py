@@ -311,11 +311,15 @@ class WebRtcTransport:
         target = self.native_target
         if target is None:
             return
-        if self.tuple is not None and self.tcp is None:
-            target.set_addr(self.tuple[0], self.tuple[1])
-        else:
+        udp = self.tuple is not None and self.tcp is None
+        if udp and self.tuple is not None:
+            try:
+                target.set_addr(self.tuple[0], self.tuple[1])
+            except ValueError:  # not IPv4 (the worker's socket is): the Python path sends
+                udp = False
+        if not udp:
             target.clear_addr()
-        consumer_target = target if self.tcp is None else None
+        consumer_target = target if udp else None
         for consumer in self.consumers.values():
             consumer.set_native_target(consumer_target)
 
