@@ -164,6 +164,18 @@ class TurnSettings(BaseModel):
         return bool(self.urls)
 
 
+class ClusterSettings(BaseModel):
+    """A cluster node's timings and its keys' namespace in Redis (used only with ``redis_url``)."""
+
+    # Every key this deployment writes to Redis starts with it: several deployments (or test runs)
+    # can share one Redis.
+    key_prefix: str = Field(default="relayroom:", pattern=r"^[A-Za-z0-9:._-]{1,64}$")
+    # A node that stops heartbeating is gone from the node list after node_ttl_s; a room whose owner
+    # stops renewing its lease can start on another node after lease_ttl_s.
+    node_ttl_s: float = Field(default=5.0, ge=0.5, le=300)
+    lease_ttl_s: float = Field(default=5.0, ge=0.5, le=300)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELAYROOM_", env_nested_delimiter="__", extra="forbid")
 
@@ -186,6 +198,7 @@ class Settings(BaseSettings):
     node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     redis_url: str | None = None
     public_url: str | None = None
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     # HTTPS without a proxy: PEM certificate chain and private key (uvicorn's TLS); both or neither
     tls_cert: Path | None = None
     tls_key: Path | None = None

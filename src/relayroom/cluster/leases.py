@@ -81,31 +81,44 @@ class RoomLeases:
         """Take the room if nobody owns it (or we do). Returns the owner's node id: ours when we hold
         it now. Raises ClusterUnavailable when Redis cannot be reached (the caller may still serve a
         room it already holds: see :meth:`holds`)."""
-        rk = room_key(sdkappid, room_id)
-        async with unavailable_as_error("room lease"):
-            if await self._r.set(self._key(rk), self.node_id, nx=True, px=self.ttl_ms):
-                self._held.add(rk)
-                return self.node_id
-            if await self._assert(keys=[self._key(rk)], args=[self.node_id, self.ttl_ms]):
-                self._held.add(rk)
-                return self.node_id
-            owner = await self._r.get(self._key(rk))
-        if owner is None:  # expired between the two calls: try once more
-            return await self.acquire(sdkappid, room_id)
-        return str(owner)
+        return await self.acquire_key(room_key(sdkappid, room_id))
+
+    async def acquire_key(self, rk: str) -> str:
+        """:meth:`acquire` by room key (``room_key(...)``, the room manager's ``RoomRef.key``)."""
+        for _ in range(3):
+            async with unavailable_as_error("room lease"):
+                if await self._r.set(self._key(rk), self.node_id, nx=True, px=self.ttl_ms):
+                    self._held.add(rk)
+                    return self.node_id
+                if await self._assert(keys=[self._key(rk)], args=[self.node_id, self.ttl_ms]):
+                    self._held.add(rk)
+                    return self.node_id
+                owner = await self._r.get(self._key(rk))
+            if owner is not None:
+                return str(owner)
+            # expired between the two calls: try again
+        raise ClusterUnavailable("room lease: the owner changes too fast; retry shortly")
 
     def holds(self, sdkappid: int, room_id: RoomId) -> bool:
         """Whether this node holds the room (from its own record: answers during a Redis outage)."""
-        return room_key(sdkappid, room_id) in self._held
+        return self.holds_key(room_key(sdkappid, room_id))
+
+    def holds_key(self, rk: str) -> bool:
+        return rk in self._held
 
     async def owner(self, sdkappid: int, room_id: RoomId) -> str | None:
+        return await self.owner_key(room_key(sdkappid, room_id))
+
+    async def owner_key(self, rk: str) -> str | None:
         async with unavailable_as_error("room owner lookup"):
-            found = await self._r.get(self._key(room_key(sdkappid, room_id)))
+            found = await self._r.get(self._key(rk))
         return str(found) if found is not None else None
 
     async def release(self, sdkappid: int, room_id: RoomId) -> None:
         """The room closed here: drop the lease if it is still ours."""
-        rk = room_key(sdkappid, room_id)
+        await self.release_key(room_key(sdkappid, room_id))
+
+    async def release_key(self, rk: str) -> None:
         self._held.discard(rk)
         async with unavailable_as_error("room lease release"):
             await self._release(keys=[self._key(rk)], args=[self.node_id])

@@ -4,7 +4,8 @@
 (``cli/common.py``) and the tests. The pieces a cluster shares between nodes sit behind protocols
 (:class:`RateLimiter`, :class:`ReplayCache`, :class:`ThrottleStore`, :class:`RoomRegistry`,
 :class:`Presence`): this module picks the in-process implementations unless :class:`ContainerParams` brings
-others.
+others, or the Redis ones when ``redis_url`` is set (a cluster node: ``Container.cluster`` is then its
+:class:`~relayroom.cluster.runtime.ClusterRuntime`: heartbeat, room leases, command bus; docs/cluster.md).
 
 Lifecycle (drain-first, like the rooms themselves): :meth:`Container.start` migrates the database,
 checks the operation log, catches up on retention, bootstraps an empty deployment, then starts the
@@ -22,7 +23,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from relayroom.clock import Clock, SystemClock
-from relayroom.cluster.identity import check_cluster_keys, key_fingerprint
+from relayroom.cluster.identity import check_cluster_keys, key_fingerprint, resolve_node_id
+from relayroom.cluster.placement import RoomPlacement
+from relayroom.cluster.redis import connect as redis_connect
+from relayroom.cluster.registry import WorkerLoad
+from relayroom.cluster.runtime import ClusterRuntime, ClusterTimings, LoadProbe, build_runtime
+from relayroom.cluster.shared import RedisRateLimiter, RedisReplayCache, RedisThrottleStore
 from relayroom.config import Settings
 from relayroom.control.accounts.service import AccountService
 from relayroom.control.accounts.throttle import InMemoryThrottleStore, LoginThrottle, ThrottleStore
@@ -108,6 +114,9 @@ class Container:
     login_throttle: LoginThrottle
     replay_cache: ReplayCache
     rate_limiter: RateLimiter
+    # A cluster node (redis_url set): its heartbeat, room leases and command bus; None: a single node.
+    cluster: ClusterRuntime | None = None
+    placement: RoomPlacement | None = None  # where entries belong (None: always here)
     serve: bool = True
     _scheduler: asyncio.Task[None] | None = None
     _started: bool = False
@@ -148,6 +157,8 @@ class Container:
         await self.meter.start()
         if self.media is not None:
             await self.media.start()
+        if self.cluster is not None:  # registered (heartbeat) before the first room can be created
+            await self.cluster.start()
         if self.rooms is not None:
             await self.rooms.start()
         self._scheduler = asyncio.create_task(_retention_loop(services), name="retention-scheduler")
@@ -162,10 +173,14 @@ class Container:
                 await self._scheduler
             self._scheduler = None
         if self._started:
+            if self.cluster is not None:
+                await self.cluster.set_draining()  # other nodes stop sending new rooms here at once
             if self.rooms is not None:
                 await self.rooms.close()
             if self.whip is not None:
                 await self.whip.close()  # WHIP/WHEP sessions ended with their rooms
+            if self.cluster is not None:
+                await self.cluster.close()  # leases released, node record removed
             await self.meter.close()
             await self.history.close()
             await self.webhooks.close()
@@ -173,6 +188,8 @@ class Container:
                 await self.media.close()
             await self.integrity.close()  # a last checkpoint of the state at shutdown
         await self.ctx.db.dispose()
+        if self.cluster is not None and not self._started:
+            await self.cluster.close()  # built but never started: only the Redis client to close
 
 
 async def _retention_loop(services: Services) -> None:
@@ -258,6 +275,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
     room_events = RoomEventFanout([history.on_room_event, webhooks.on_room_event])
 
     gate = ConsentGate(ctx)
+    cluster = _cluster_runtime(settings, params)
     media: MediaService | None = None
     rooms: RoomManager | None = None
     if params.serve and settings.media.enabled:
@@ -280,12 +298,16 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
                 ),
                 observer=room_events,
                 wall_clock=ctx.clock.time,  # UserSig/PrivateMapKey windows follow the app's clock
-                registry=_given(params.room_registry, LocalRoomRegistry),
-                presence=_given(params.presence, LocalPresence),
-                node_id=params.node_id,
+                registry=_given(
+                    params.room_registry, _const(cluster.room_registry) if cluster else LocalRoomRegistry
+                ),
+                presence=_given(params.presence, _const(cluster.room_presence) if cluster else LocalPresence),
+                node_id=cluster.node_id if cluster is not None else params.node_id,
                 blocks=DbUserBlocks(ctx.db),
             )
         )
+    if cluster is not None:
+        cluster.probe = _load_probe(settings, media, rooms)
     live: LiveControl = RoomsLiveControl(rooms) if rooms is not None else NoLiveRooms()
     consent = ConsentService(ctx, oplog, gate, live)
     services = Services(
@@ -328,14 +350,72 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         signal_connections=SignalConnections(),
         ice_servers=ice_servers,
         login_throttle=LoginThrottle(
-            _given(params.throttle_store, lambda: InMemoryThrottleStore(clock.time)),
+            _given(
+                params.throttle_store,
+                lambda: (
+                    RedisThrottleStore(cluster.redis, prefix=cluster.prefix)
+                    if cluster
+                    else InMemoryThrottleStore(clock.time)
+                ),
+            ),
             clock.time,
             settings.login,
         ),
-        replay_cache=_given(params.replay_cache, InMemoryReplayCache),
-        rate_limiter=_given(params.rate_limiter, InMemoryRateLimiter),
+        replay_cache=_given(
+            params.replay_cache,
+            lambda: (
+                RedisReplayCache(cluster.redis, prefix=cluster.prefix) if cluster else InMemoryReplayCache()
+            ),
+        ),
+        rate_limiter=_given(
+            params.rate_limiter,
+            lambda: (
+                RedisRateLimiter(cluster.redis, prefix=cluster.prefix) if cluster else InMemoryRateLimiter()
+            ),
+        ),
+        cluster=cluster,
+        placement=RoomPlacement(cluster) if cluster is not None and rooms is not None else None,
         serve=params.serve,
     )
+
+
+def _cluster_runtime(settings: Settings, params: ContainerParams) -> ClusterRuntime | None:
+    """A cluster node's runtime when ``redis_url`` is set and this process serves (the CLI does not
+    join the cluster); nothing connects before :meth:`ClusterRuntime.start`."""
+    if settings.redis_url is None or not params.serve:
+        return None
+    return build_runtime(
+        redis_connect(settings.redis_url),
+        node_id=resolve_node_id(settings),
+        region=settings.region,
+        public_url=settings.effective_public_url,
+        timings=ClusterTimings(
+            node_ttl_s=settings.cluster.node_ttl_s, lease_ttl_s=settings.cluster.lease_ttl_s
+        ),
+        prefix=settings.cluster.key_prefix,
+    )
+
+
+def _load_probe(settings: Settings, media: MediaService | None, rooms: RoomManager | None) -> LoadProbe:
+    """The heartbeat's figures: each running worker's announced address and consumer load (its share of
+    ``worker_capacity``), and the rooms this node runs."""
+    m = settings.media
+    host = m.announced_ip or m.host
+
+    def probe() -> tuple[tuple[WorkerLoad, ...], int]:
+        workers: tuple[WorkerLoad, ...] = ()
+        if media is not None:
+            workers = tuple(
+                WorkerLoad(
+                    index=i,
+                    address=f"{host}:{m.ports[i] if i < len(m.ports) else 0}",
+                    load=min(1.0, consumers / m.worker_capacity),
+                )
+                for i, consumers in sorted(media.consumer_loads().items())
+            )
+        return workers, len(rooms.list_rooms()) if rooms is not None else 0
+
+    return probe
 
 
 def _given(value: T | None, default: Callable[[], T]) -> T:

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
+from relayroom.cluster.placement import RoomPlacement
+from relayroom.cluster.runtime import ClusterRuntime
 from relayroom.config import Settings
 from relayroom.control.accounts.throttle import LoginThrottle
 from relayroom.control.cloudapi.history import CallHistory
@@ -140,6 +142,15 @@ def get_signal_connections(c: ContainerDep) -> SignalConnections:
     return c.signal_connections
 
 
+def get_cluster(c: ContainerDep) -> ClusterRuntime | None:
+    """This node's cluster runtime (None: a single node without redis_url)."""
+    return c.cluster
+
+
+def get_placement(c: ContainerDep) -> RoomPlacement | None:
+    return c.placement
+
+
 def get_ice_servers(c: ContainerDep) -> IceServers:
     return c.ice_servers
 
@@ -160,6 +171,8 @@ ModerationDep = Annotated[ModerationService, Depends(get_moderation)]
 EntryMetricsDep = Annotated[Any, Depends(get_entry_metrics)]
 SignalConnectionsDep = Annotated[SignalConnections, Depends(get_signal_connections)]
 IceServersDep = Annotated[IceServers, Depends(get_ice_servers)]
+ClusterDep = Annotated[ClusterRuntime | None, Depends(get_cluster)]
+PlacementDep = Annotated[RoomPlacement | None, Depends(get_placement)]
 
 # SDKAppIDs are unsigned 32-bit (TRTC, rooms/ids.py); a bigger number is invalid input, not a database
 # overflow.

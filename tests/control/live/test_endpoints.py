@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,7 +28,9 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[str, FirstStart]]:
         yield f"127.0.0.1:{port}", seen[0]
 
 
-async def test_console_lists_removes_and_dismisses_live_rooms(server: tuple[str, FirstStart]) -> None:
+async def test_console_lists_removes_and_dismisses_live_rooms(
+    server: tuple[str, FirstStart], tmp_path: Path
+) -> None:
     host, first = server
     base = f"http://{host}"
     sdk, key = first.sdkappid, first.secret_key
@@ -56,8 +57,9 @@ async def test_console_lists_removes_and_dismisses_live_rooms(server: tuple[str,
             members = {m["userId"]: m for m in rooms[0]["members"]}
             assert set(members) == {"alice", "bob"} and members["alice"]["role"] == "anchor"
             assert sorted(t["kind"] for t in members["alice"]["tracks"]) == ["audio", "video"]
-            # where each member is served: this node, its only media worker
-            assert {(m["node"], m["worker"]) for m in members.values()} == {(socket.gethostname(), 0)}
+            # where each member is served: this node (its node id, as in call history), its only worker
+            node_id = (tmp_path / "data" / "node-id").read_text().strip()
+            assert {(m["node"], m["worker"]) for m in members.values()} == {(node_id, 0)}
             # live quality from the media workers: uplink per track, downlink per member
             deadline = time.monotonic() + 30
             while True:

@@ -4,7 +4,6 @@ dismiss a room."""
 from __future__ import annotations
 
 import logging
-import socket
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relayroom.cluster.identity import resolve_node_id
 from relayroom.config import Settings
 from relayroom.control.deps import (
     MediaDep,
@@ -117,9 +117,8 @@ async def _media_stats(media: MediaService | None, router_id: Any) -> dict[str, 
 
 
 def _node_name(settings: Settings) -> str:
-    """This node's name in the live-rooms API (the cluster's node id once configured, else the host)."""
-    node = getattr(settings, "node_id", None)  # a setting the cluster brings
-    return str(node) if node else socket.gethostname()
+    """This node's name in the live-rooms API: its node id (docs/cluster.md), as in call history."""
+    return resolve_node_id(settings)
 
 
 def _placement(media: MediaService | None, router_id: Any) -> dict[str, int]:
@@ -176,12 +175,12 @@ async def list_live_rooms(
     await services.apps.get(session, principal, sdkappid)
     rooms = _rooms(live)
     out = []
+    node = _node_name(services.ctx.settings)
     for r in rooms.list_rooms(sdkappid):
         info = rooms.room_info(r["roomKey"])
         if info is not None:
             stats = await _media_stats(media, info.get("routerId"))
             placement = _placement(media, info.get("routerId"))
-            node = _node_name(services.ctx.settings)
             members = [
                 {**_with_quality(m, stats), "node": node, "worker": placement.get(str(m["participantId"]))}
                 for m in info["members"]

@@ -36,6 +36,12 @@ class ErrorCode(enum.IntEnum):
     SESSION_NOT_FOUND = -100209
     E2EE_REQUIRED = -100210
     ROOM_NOT_ENCRYPTED = -100211
+    # Cluster (docs/cluster.md): the room runs on another node; the server sent a ``redirect`` message
+    # with that node's URL just before this refusal (both SDKs follow it and enter there).
+    ROOM_ELSEWHERE = -100212
+    # Cluster: shared state (Redis) or the room's node cannot be reached now. Retryable: enter again in
+    # a few seconds.
+    CLUSTER_UNAVAILABLE = -100213
 
 
 class RoomError(Exception):
@@ -55,3 +61,13 @@ class RoomError(Exception):
 
     def __repr__(self) -> str:
         return f"RoomError({self.code.name}, {self.message!r})"
+
+
+class RoomRedirect(RoomError):
+    """Enter at ``url`` (another node's public URL) instead: the signalling endpoint sends a
+    ``{"type": "redirect", "url", "reason"}`` message, then refuses the request with ROOM_ELSEWHERE."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(ErrorCode.ROOM_ELSEWHERE, f"this room is served by another node: enter at {url}")
+        self.url = url
+        self.reason = reason
