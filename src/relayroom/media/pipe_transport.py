@@ -32,10 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.producer import Producer, ProducerParams
 from relayroom.media.rtp import rtcp
 from relayroom.media.rtp.header import rewritten
+from relayroom.media.transport import Transport
 from relayroom.media.types import CloseReason, InvalidStateError
 
 logger = logging.getLogger(__name__)
@@ -62,11 +62,14 @@ class PipeTransportParams:
     on_close: Callable[[PipeTransport], None]  # router and worker bookkeeping
 
 
-class PipeTransport:
+class PipeTransport(Transport):
+    label = "pipe transport"
+    max_producers = MAX_PIPED_PRODUCERS
+    max_consumers = MAX_PIPE_CONSUMERS
+
     def __init__(self, params: PipeTransportParams) -> None:
+        super().__init__(params.transport_id, params, params.notify)
         self.params = params
-        self.id = params.transport_id
-        self.closed = False
         family = socket.AF_INET6 if ":" in params.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -83,10 +86,7 @@ class PipeTransport:
         self.remote: Addr | None = None
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._on_readable)
-        self.producers: dict[str, Producer] = {}  # edge side: piped producers
-        self.consumers: dict[str, Consumer] = {}  # origin side: one per piped producer
-        self._rtp_listeners: dict[int, Producer] = {}
-        self._consumers_by_ssrc: dict[int, Consumer] = {}
+        # producers: the edge side's piped producers; consumers: the origin side's, one per piped producer
         self.rx_packets = 0
         self.rx_bytes = 0
         self.rx_errors = 0
@@ -205,11 +205,7 @@ class PipeTransport:
     # -- producers (edge side) ---------------------------------------------------------------------------
     def produce(self, producer_id: str, data: dict[str, Any]) -> Producer:
         """A piped producer: packets arriving on this pipe with its SSRC (and RTX SSRC)."""
-        self._check_open()
-        if len(self.producers) >= MAX_PIPED_PRODUCERS:
-            raise ValueError("too many producers on this pipe transport")
-        if producer_id in self.producers:
-            raise TypeError("duplicate producer id")
+        self._check_new_producer(producer_id)
         # no header extension ids: the origin producer already mapped them to the subscribers' ones
         params = ProducerParams.from_dict(
             producer_id, {**data, "headerExtensions": [], "useFir": False}, self.params.rtx_buffer_ms
@@ -218,60 +214,10 @@ class PipeTransport:
             if ssrc is not None and ssrc in self._rtp_listeners:
                 raise TypeError("ssrc already in use")
         producer = Producer(params, send_rtcp=self.send_rtcp, on_close=self._on_producer_close)
-        self.params.register_producer(producer)
-        self.producers[producer_id] = producer
-        self._rtp_listeners[params.ssrc] = producer
-        if params.rtx_ssrc is not None:
-            self._rtp_listeners[params.rtx_ssrc] = producer
-        return producer
+        return self._new_producer(producer)
 
-    def _on_producer_close(self, producer: Producer, reason: CloseReason) -> None:
-        self.producers.pop(producer.id, None)
-        self.params.unregister_producer(producer)
-        for ssrc in (producer.params.ssrc, producer.params.rtx_ssrc):
-            if ssrc is not None and self._rtp_listeners.get(ssrc) is producer:
-                del self._rtp_listeners[ssrc]
-        self.params.notify(producer.id, "producerclose", {"reason": str(reason)})
-
-    # -- consumers (origin side) ---------------------------------------------------------------------
-    def consume(self, consumer_id: str, producer_id: str, data: dict[str, Any]) -> Consumer:
-        """Pipe one of the router's producers: its packets leave with the pipe SSRC/PT in ``data``."""
-        self._check_open()
-        if len(self.consumers) >= MAX_PIPE_CONSUMERS:
-            raise ValueError("too many consumers on this pipe transport")
-        if consumer_id in self.consumers:
-            raise TypeError("duplicate consumer id")
-        producer = self.params.get_producer(producer_id)
-        if producer is None:
-            raise TypeError("unknown producer")
-        params = ConsumerParams.from_dict(consumer_id, data)
-        for ssrc in (params.ssrc, params.rtx_ssrc):
-            if ssrc is not None and ssrc in self._consumers_by_ssrc:
-                raise TypeError("ssrc already in use")
-        consumer = Consumer(
-            params,
-            producer.attach,
-            send_rtp=self.send_rtp,
-            send_rewritten=self.send_rtp_rewritten,
-            send_rtcp=self.send_rtcp,
-            on_close=self._on_consumer_close,
-            on_producer_closed=self._on_consumer_producer_closed,
-        )
-        self.consumers[consumer_id] = consumer
-        self._consumers_by_ssrc[params.ssrc] = consumer
-        if params.rtx_ssrc is not None:
-            self._consumers_by_ssrc[params.rtx_ssrc] = consumer
-        consumer.request_keyframe()  # the edge starts at a key frame
-        return consumer
-
-    def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
-        self.consumers.pop(consumer.id, None)
-        for ssrc in (consumer.params.ssrc, consumer.params.rtx_ssrc):
-            if ssrc is not None and self._consumers_by_ssrc.get(ssrc) is consumer:
-                del self._consumers_by_ssrc[ssrc]
-
-    def _on_consumer_producer_closed(self, consumer: Consumer) -> None:
-        self.params.notify(consumer.id, "producerclose", {})
+    # consumers (origin side): ``Transport.consume`` pipes one of the router's producers, its packets
+    # leaving with the pipe SSRC/PT of the request
 
     # -- periodic ------------------------------------------------------------------------------------
     def on_tick(self, now: float) -> None:
@@ -291,29 +237,14 @@ class PipeTransport:
             if sr is not None:
                 self.send_rtcp(sr)
 
-    def update_rates(self, now: float) -> None:
-        for producer in self.producers.values():
-            producer.update_rates(now)
-        for consumer in self.consumers.values():
-            consumer.update_rates(now)
-
     # -- lifecycle -----------------------------------------------------------------------------------
-    def _check_open(self) -> None:
-        if self.closed:
-            raise InvalidStateError("pipe transport closed")
-
     def close(self, reason: CloseReason = CloseReason.CLOSED) -> None:
         if self.closed:
             return
         self.closed = True
         with contextlib.suppress(Exception):
             self._loop.remove_reader(self._sock.fileno())
-        for consumer in list(self.consumers.values()):
-            consumer.close(CloseReason.TRANSPORT_CLOSED)
-        for producer in list(self.producers.values()):
-            producer.close(CloseReason.TRANSPORT_CLOSED)
-        self.consumers.clear()
-        self.producers.clear()
+        self._close_children()
         self._sock.close()
         self.params.on_close(self)
         self.params.notify(self.id, "transportclose", {"reason": str(reason)})

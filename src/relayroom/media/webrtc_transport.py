@@ -23,6 +23,7 @@ from relayroom.media.rtp import limits, rtcp
 from relayroom.media.rtp.twcc import TWCC_URI, TwccRecorder, find_extension
 from relayroom.media.simulcast_consumer import SimulcastConsumer
 from relayroom.media.srtp.session import SrtpPair
+from relayroom.media.transport import Transport
 from relayroom.media.types import CloseReason, InvalidStateError
 
 logger = logging.getLogger(__name__)
@@ -122,14 +123,16 @@ class TransportParams:
     native_sender: Any = None
 
 
-class WebRtcTransport:
+class WebRtcTransport(Transport):
+    max_producers = MAX_PRODUCERS_PER_TRANSPORT
+    max_consumers = MAX_CONSUMERS_PER_TRANSPORT
+
     def __init__(self, params: TransportParams) -> None:
+        super().__init__(params.transport_id, params.router, params.notify)
         self.params = params
-        self.id = params.transport_id
         self.ice_ufrag = secrets.token_hex(8)
         self.ice_pwd = secrets.token_hex(16)
         self.state = TransportState.NEW
-        self.closed = False
         # The selected tuple: the peer's address, and the ICE-TCP connection when it came over TCP.
         # Sends go through _sendto/_send_rtp_to, swapped when the tuple changes kind, so the send path
         # never asks which kind it is on (the UDP functions are the worker's, called directly).
@@ -145,6 +148,7 @@ class WebRtcTransport:
         # Native fan-out (decision 0032): this transport's SRTP context and UDP tuple, pushed to C when
         # they change; consumers get it while the tuple is UDP (ICE-TCP tuples stay on the Python path).
         self.native_target: Any = None
+        self._native_path = True  # consumers get native_target (not while the tuple is ICE-TCP or not IPv4)
         if params.native_sender is not None:
             from relayroom.media.native import _fanout
 
@@ -156,10 +160,6 @@ class WebRtcTransport:
             on_failed=self._on_dtls_failed,
             on_closed=self._on_dtls_closed,
         )
-        self.producers: dict[str, Producer] = {}
-        self.consumers: dict[str, Consumer] = {}
-        self._rtp_listeners: dict[int, Producer] = {}  # producer ssrc and rtx ssrc -> producer
-        self._consumers_by_ssrc: dict[int, Consumer] = {}
         # simulcast encodings offered by rid whose SSRC is not known yet: (mid, rid) -> producer
         self._rid_listeners: dict[tuple[str, str], Producer] = {}
         self._mid_id = self._rid_id = self._rrid_id = 0  # header extension ids (0 = not negotiated)
@@ -311,17 +311,16 @@ class WebRtcTransport:
         target = self.native_target
         if target is None:
             return
-        udp = self.tuple is not None and self.tcp is None
-        if udp and self.tuple is not None:
+        target.clear_addr()
+        ok = self.tcp is None  # ICE-TCP tuples: the Python path sends
+        if ok and self.tuple is not None:
             try:
                 target.set_addr(self.tuple[0], self.tuple[1])
             except ValueError:  # not IPv4 (the worker's socket is): the Python path sends
-                udp = False
-        if not udp:
-            target.clear_addr()
-        consumer_target = target if udp else None
+                ok = False
+        self._native_path = ok
         for consumer in self.consumers.values():
-            consumer.set_native_target(consumer_target)
+            consumer.set_native_target(target if ok else None)
 
     def on_tcp_closed(self, tcp: TcpLink) -> None:
         """An ICE-TCP connection of this transport closed. If it was the selected tuple, nothing can be
@@ -533,11 +532,7 @@ class WebRtcTransport:
 
     # -- producers / consumers -----------------------------------------------------------------------
     def produce(self, producer_id: str, data: dict[str, Any]) -> Producer:
-        self._check_open()
-        if len(self.producers) >= MAX_PRODUCERS_PER_TRANSPORT:
-            raise ValueError("too many producers on this transport")
-        if producer_id in self.producers:
-            raise TypeError("duplicate producer id")
+        self._check_new_producer(producer_id)
         encodings = data.get("encodings") or []
         if not isinstance(encodings, list) or len(encodings) > 3:
             raise ValueError("encodings must be a list of at most 3")
@@ -582,10 +577,7 @@ class WebRtcTransport:
             on_close=self._on_producer_close,
             native_sender=self.params.native_sender,
         )
-        self.producers[params.producer_id] = producer
-        if params.ssrc:
-            self._rtp_listeners[params.ssrc] = producer
-        else:
+        if not params.ssrc:
             self._rid_listeners[(params.mid, params.rid or "")] = producer
         for ext_id, uri in params.header_extensions:
             if 1 <= ext_id <= 14:
@@ -597,37 +589,19 @@ class WebRtcTransport:
                     self._rid_id = ext_id
                 elif uri == _RRID_URI:
                     self._rrid_id = ext_id
-        if params.rtx_ssrc is not None:
-            self._rtp_listeners[params.rtx_ssrc] = producer
-        self.params.router.register_producer(producer)
-        return producer
+        return self._new_producer(producer)
 
     def _on_producer_close(self, producer: Producer, reason: CloseReason) -> None:
-        self.producers.pop(producer.id, None)
-        self.params.router.unregister_producer(producer)
-        for ssrc in (producer.params.ssrc, producer.params.rtx_ssrc):
-            if ssrc is not None and self._rtp_listeners.get(ssrc) is producer:
-                del self._rtp_listeners[ssrc]
         key = (producer.params.mid, producer.params.rid or "")
         if self._rid_listeners.get(key) is producer:
             del self._rid_listeners[key]
-        if producer.layer_of is None:  # a lower simulcast layer closes with its track, unannounced
-            self.params.notify(producer.id, "producerclose", {"reason": str(reason)})
+        super()._on_producer_close(producer, reason)
 
-    def consume(self, consumer_id: str, producer_id: str, data: dict[str, Any]) -> Consumer:
-        self._check_open()
-        if len(self.consumers) >= MAX_CONSUMERS_PER_TRANSPORT:
-            raise ValueError("too many consumers on this transport")
-        if consumer_id in self.consumers:
-            raise TypeError("duplicate consumer id")
-        producer = self.params.router.get_producer(producer_id)
-        if producer is None:
-            raise TypeError("unknown producer")
-        params = ConsumerParams.from_dict(consumer_id, data)
-        consumer: Consumer
+    def _new_consumer(self, params: ConsumerParams, producer: Producer, data: dict[str, Any]) -> Consumer:
+        """A simulcast producer's consumer picks one of its layers; any other forwards the producer."""
         if producer.layers:
             preferred = data.get("spatialLayer")
-            consumer = SimulcastConsumer(
+            return SimulcastConsumer(
                 params,
                 [layer.attach for layer in producer.layers],
                 producer.params.mime_type,
@@ -641,35 +615,16 @@ class WebRtcTransport:
                 if preferred is None
                 else limits.in_range(preferred, 0, 2, "spatialLayer"),
             )
-        else:
-            consumer = Consumer(
-                params,
-                producer.attach,
-                send_rtp=self.send_rtp,
-                send_rewritten=self.send_rtp_rewritten,
-                send_rtcp=self.send_rtcp,
-                on_close=self._on_consumer_close,
-                on_producer_closed=self._on_consumer_producer_closed,
-                paused=bool(data.get("paused", False)),
-                native_target=self.native_target if self.tcp is None else None,
-            )
-        self.consumers[consumer_id] = consumer
-        self._consumers_by_ssrc[params.ssrc] = consumer
-        if params.rtx_ssrc is not None:
-            self._consumers_by_ssrc[params.rtx_ssrc] = consumer
-        consumer.request_keyframe()
-        return consumer
+        return super()._new_consumer(params, producer, data)
+
+    def _consumer_native_target(self) -> Any:
+        return self.native_target if self._native_path else None
 
     def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
-        if self.consumers.pop(consumer.id, None) is not None:
+        if consumer.id in self.consumers:
             self._rtx_sent_closed += consumer.retransmitted
         self.allocation.pop(consumer.id, None)
-        for ssrc in (consumer.params.ssrc, consumer.params.rtx_ssrc):
-            if ssrc is not None and self._consumers_by_ssrc.get(ssrc) is consumer:
-                del self._consumers_by_ssrc[ssrc]
-
-    def _on_consumer_producer_closed(self, consumer: Consumer) -> None:
-        self.params.notify(consumer.id, "producerclose", {})
+        super()._on_consumer_close(consumer, reason)
 
     # -- periodic ------------------------------------------------------------------------------------
     def allocate_layers(self, now: float) -> None:
@@ -806,13 +761,6 @@ class WebRtcTransport:
             wanted_bps=wanted if usable and wanted > 1000 else None,
         )
 
-    def update_rates(self, now: float) -> None:
-        """Once per report interval: bitrates (and frame rates) of every producer and consumer."""
-        for producer in self.producers.values():
-            producer.update_rates(now)
-        for consumer in self.consumers.values():
-            consumer.update_rates(now)
-
     def stats(self) -> dict[str, Any]:
         return {
             "producers": {p.id: p.stats() for p in self.producers.values() if p.layer_of is None},
@@ -827,21 +775,12 @@ class WebRtcTransport:
         self.state = state
         self.params.notify(self.id, "statechange", {"state": str(state), **(extra or {})})
 
-    def _check_open(self) -> None:
-        if self.closed:
-            raise InvalidStateError("transport closed")
-
     def close(self, reason: CloseReason = CloseReason.CLOSED) -> None:
         if self.closed:
             return
         self.closed = True
         self.dtls.close()
-        for consumer in list(self.consumers.values()):
-            consumer.close(CloseReason.TRANSPORT_CLOSED)
-        for producer in list(self.producers.values()):
-            producer.close(CloseReason.TRANSPORT_CLOSED)
-        self.consumers.clear()
-        self.producers.clear()
+        self._close_children()
         self.srtp = None
         if self.native_target is not None:
             self.native_target.clear_srtp()
