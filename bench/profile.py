@@ -80,42 +80,23 @@ async def _run(args: argparse.Namespace, console: Console, out: Path) -> dict[st
         step = fanout(args.profile_subs)
         procs: list[asyncio.subprocess.Process] = []
 
+        seconds = str(int(args.profile_seconds))
+        if args.profile_perf:
+            cmd = ["record", "-F", "999", "-g", "-p", str(pid), "-o", str(out.with_suffix(".data"))]
+            cmd += ["--", "sleep", seconds]
+        else:
+            cmd = ["record", "--pid", str(pid), "--rate", "250", "--duration", seconds]
+            cmd += ["--format", "raw", "--output", str(out)]
+            cmd += ["--native"] if args.profile_native else ["--nonblocking"]
+
         async def start_spy() -> None:
-            if args.profile_perf:
-                cmd = ["record", "-F", "999", "-g", "-p", str(pid), "-o", str(out.with_suffix(".data"))]
-                procs.append(
-                    await asyncio.create_subprocess_exec(
-                        "taskset",
-                        "-c",
-                        args.gen_cpu,
-                        spy,
-                        *cmd,
-                        "--",
-                        "sleep",
-                        str(int(args.profile_seconds)),
-                        stdout=asyncio.subprocess.DEVNULL,
-                        stderr=asyncio.subprocess.DEVNULL,
-                    )
-                )
-                return
             procs.append(
                 await asyncio.create_subprocess_exec(
                     "taskset",
                     "-c",
                     args.gen_cpu,
                     spy,
-                    "record",
-                    "--pid",
-                    str(pid),
-                    "--rate",
-                    "250",
-                    "--duration",
-                    str(int(args.profile_seconds)),
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(out),
-                    *(["--native"] if args.profile_native else ["--nonblocking"]),
+                    *cmd,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )
