@@ -12,7 +12,7 @@ TSC := node_modules/.bin/tsc
 # node's own test runner over the browser SDK's unit tests (tests/web/**/*.test.js)
 JS_TESTS = $(shell find tests/web -name '*.test.js' | sort)
 
-.PHONY: run test test-install test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture soak chaos reliability-report clean setup
+.PHONY: run cluster test test-install test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture soak chaos reliability-report clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,12 @@ setup: $(STAMP) $(NODE_STAMP)
 
 run: $(STAMP)
 	$(BIN)/relayroom serve --dev
+
+# Three nodes on this machine against the local PostgreSQL (database relayroom_dev_cluster, created if
+# absent) and Redis (127.0.0.1:6379/0, keys under relayroom-dev:); ports 8081-8083 (docs/cluster.md).
+CLUSTER_NODES ?= 3
+cluster: $(STAMP)
+	$(BIN)/python -m relayroom.cluster.dev --nodes $(CLUSTER_NODES)
 
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check src tests bench

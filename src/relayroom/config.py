@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tomllib
@@ -164,6 +165,46 @@ class TurnSettings(BaseModel):
         return bool(self.urls)
 
 
+_MAX_SDKAPPID = 0xFFFFFFFF  # SDKAppIDs are unsigned 32-bit (control/rooms/ids.py)
+
+
+class RegionSettings(BaseModel):
+    """One region of a deployment whose regions are separate clusters (docs/cluster.md, "Regions"):
+    where its clients and API callers go, and the SDKAppIDs its applications are given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str  # the region's public URL (its nodes' load balancer), http(s)://
+    # first and last SDKAppID of the region (inclusive): "1400000000-1499999999" or [first, last]
+    sdkappids: tuple[int, int]
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("a region's url must start with http:// or https://")
+        return v
+
+    @field_validator("sdkappids", mode="before")
+    @classmethod
+    def _range(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            first, sep, last = v.partition("-")
+            if not sep or not first.strip().isdigit() or not last.strip().isdigit():
+                raise ValueError("sdkappids must be 'FIRST-LAST', e.g. '1400000000-1499999999'")
+            return (int(first), int(last))
+        return v
+
+    @field_validator("sdkappids")
+    @classmethod
+    def _in_range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        first, last = v
+        if not 1 <= first <= last <= _MAX_SDKAPPID:
+            raise ValueError(f"sdkappids must satisfy 1 <= first <= last <= {_MAX_SDKAPPID}")
+        return v
+
+
 class ClusterSettings(BaseModel):
     """A cluster node's timings and its keys' namespace in Redis (used only with ``redis_url``)."""
 
@@ -184,7 +225,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None  # default: sqlite in data_dir
     region: str = "local"  # this node's region
-    regions: list[str] = Field(default_factory=lambda: ["local"])  # the deployment's regions
+    regions: list[str] = Field(default_factory=lambda: ["local"])  # the regions of this database
+    # Regions as separate clusters, each its own database: region -> its URL and SDKAppID range. The
+    # same table on every node of every region; this node's `region` must be in it (docs/cluster.md).
+    region_map: dict[str, RegionSettings] = Field(default_factory=dict)
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
     dev: bool = False  # dev-only conveniences (demo UserSig endpoint); never in production
@@ -223,6 +267,29 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             return [r.strip() for r in v.split(",") if r.strip()]
         return v
+
+    @model_validator(mode="after")
+    def _region_map(self) -> Settings:
+        if not self.region_map:
+            return self
+        if self.region not in self.region_map:
+            raise ValueError(
+                f"region_map is set but has no entry for this node's region {self.region!r}: every node "
+                "needs its own region's url and SDKAppID range in it"
+            )
+        if "regions" not in self.model_fields_set:
+            self.regions = [self.region]
+        elsewhere = sorted(set(self.regions) & set(self.region_map) - {self.region})
+        if elsewhere:
+            raise ValueError(
+                f"region(s) {elsewhere} are in region_map (a cluster with its own database) and in regions "
+                "(this database's regions): a region is one or the other"
+            )
+        ranges = sorted((r.sdkappids, name) for name, r in self.region_map.items())
+        for (a, name_a), (b, name_b) in itertools.pairwise(ranges):
+            if b[0] <= a[1]:
+                raise ValueError(f"the SDKAppID ranges of regions {name_a!r} and {name_b!r} overlap")
+        return self
 
     @model_validator(mode="after")
     def _region_known(self) -> Settings:

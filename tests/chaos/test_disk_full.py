@@ -16,42 +16,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack
-from tests.soak.run import Console, Server
+from tests.processes import served_call
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow, pytest.mark.chaos_long]
 
 
 async def test_disk_full_fails_writes_cleanly_media_flows_and_writes_recover(tmp_path: Path) -> None:
-    server = Server(tmp_path / "data", workers=1, log=tmp_path / "server.log")
-    server.start()
-    console = Console(server)
-    anchor, viewer = RelayRoomClient(server.url), RelayRoomClient(server.url)
-    try:
-        await server.wait_ready()
-        await console.login()
-        await anchor.enter_room(
-            sdk_app_id=server.sdkappid, user_id="anchor", user_sig=server.usersig("anchor"), room_id=8
-        )
-        await anchor.publish(audio_track=SineAudioTrack(440), video_track=TestPatternVideoTrack())
-        await viewer.enter_room(
-            sdk_app_id=server.sdkappid,
-            user_id="viewer",
-            user_sig=server.usersig("viewer"),
-            room_id=8,
-            auto_receive_video=True,
-        )
-        track = await viewer.wait_remote_track("anchor", "video", within=30)
-        await track.wait_frames(5, within=30)
+    async with served_call(tmp_path, room_id=8) as call:
+        server, console, track = call.server, call.console, call.track
         assert server.proc is not None
         pid = server.proc.pid
-        account = (await console.http.get("/api/v1/me", headers=console.headers)).json()
-        account_id = account.get("account_id") or account["accounts"][0]["id"]
 
         async def create_app(name: str) -> httpx.Response:
-            return await console.http.post(
-                f"/api/v1/accounts/{account_id}/applications", json={"name": name}, headers=console.headers
-            )
+            return await console.http.post(call.apps_url, json={"name": name}, headers=console.headers)
 
         # the disk fills up
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
@@ -70,16 +47,9 @@ async def test_disk_full_fails_writes_cleanly_media_flows_and_writes_recover(tmp
         # space is back: writes succeed without a restart, nothing half-written shows
         r = await create_app("after-the-fault")
         assert r.status_code == 201, r.text
-        apps = (
-            await console.http.get(f"/api/v1/accounts/{account_id}/applications", headers=console.headers)
-        ).json()
+        apps = (await console.http.get(call.apps_url, headers=console.headers)).json()
         names = {a["name"] for a in apps}
         assert "after-the-fault" in names and "during-the-fault" not in names
         metrics = (await console.http.get("/metrics")).text
         assert "relayroom_oplog_chain_ok 1.0" in metrics
         assert (await console.http.get("/readyz")).status_code == 200
-    finally:
-        await anchor.close()
-        await viewer.close()
-        await console.close()
-        server.stop()

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from relayroom.cluster.redis import connect
+from tests.web.conftest import chromium  # noqa: F401 (the browser fixture, for tests/cluster/test_three_nodes.py)
 
 REDIS_URL = os.environ.get("RELAYROOM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 _PROBLEM: list[str | None] = []

@@ -3,15 +3,13 @@ heartbeats into the node registry and leaves it on close; without, nothing chang
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from relayroom.cluster.dev import SharedKeys
 from relayroom.cluster.registry import NodeRegistry
 from relayroom.cluster.shared import RedisRateLimiter, RedisReplayCache, RedisThrottleStore
 from relayroom.config import Settings
@@ -25,11 +23,8 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.postgres]
 
 @pytest.fixture
 def shared_keys(tmp_path: Path) -> dict[str, Any]:
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    (tmp_path / "signing.pem").write_bytes(pem)
-    return {"master_key": base64.b64encode(b"w" * 32).decode(), "signing_key_file": tmp_path / "signing.pem"}
+    keys = SharedKeys.in_dir(tmp_path / "shared")  # what make cluster gives its nodes
+    return {"master_key": keys.master_key_b64, "signing_key_file": keys.signing_key_file}
 
 
 def _node(tmp_path: Path, name: str, db: str, redis_url: str, prefix: str, keys: dict[str, Any]) -> Settings:

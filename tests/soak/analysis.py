@@ -42,6 +42,9 @@ def series(samples: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, flo
         x = float(s["cycles"])
         cp = s["control_plane"]
         add("control_plane.rss_mb", x, cp["rss_kb"] / 1024)
+        if "rss_anon_kb" in cp:
+            add("control_plane.rss_anon_mb", x, cp["rss_anon_kb"] / 1024)
+            add("control_plane.rss_file_mb", x, cp["rss_file_kb"] / 1024)
         add("control_plane.fds", x, cp["fds"])
         add("control_plane.asyncio_tasks", x, cp["asyncio_tasks"])
         add("control_plane.gc_objects", x, cp["gc_objects"])
@@ -97,7 +100,7 @@ def chart(samples: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     warmup = judge(samples).warmup_cycles
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
     panels = [
-        (axes[0][0], ".rss_mb", "RSS (MB)"),
+        (axes[0][0], ".rss_mb", "RSS (MB; dashed: control plane's anonymous part)"),
         (axes[0][1], ".fds", "open file descriptors"),
         (axes[1][0], "control_plane.asyncio_tasks", "control-plane asyncio tasks"),
         (axes[1][1], "control_plane.tracemalloc_mb", "control-plane traced Python memory (MB)"),
@@ -106,6 +109,9 @@ def chart(samples: Sequence[dict[str, Any]], path: Path, title: str) -> None:
         for name, points in sorted(data.items()):
             if name.endswith(suffix):
                 ax.plot([x for x, _ in points], [y for _, y in points], label=name.split(".")[0])
+        if suffix == ".rss_mb" and "control_plane.rss_anon_mb" in data:
+            anon = data["control_plane.rss_anon_mb"]
+            ax.plot([x for x, _ in anon], [y for _, y in anon], "--", label="control_plane (anon)")
         ax.axvline(warmup, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("room cycles")
         ax.set_ylabel(label)

@@ -50,16 +50,32 @@ log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
 _CLOSED = object()
+ROOM_ELSEWHERE = -100212  # the enter was answered by a redirect: the room runs on another node
+MAX_REDIRECTS = 3  # a cluster sends a client on at most twice (placement, then owner); more is a loop
+
+
+def signal_url(public_url: str) -> str:
+    """The signalling WebSocket of a node given by its public URL (http(s)://host[:port][/prefix])."""
+    u = urlparse(public_url)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(u.scheme)
+    if scheme is None or not u.netloc:
+        raise RelayRoomError(5000, "the redirect does not name an http(s) URL")
+    path = u.path.rstrip("/")
+    return f"{scheme}://{u.netloc}{path if path.endswith('/signal') else path + '/signal'}"
 
 
 class RelayRoomError(Exception):
     """A refused request: TRTC-like ``code``, ``extra_code`` and ``message`` (docs/signalling.md)."""
 
-    def __init__(self, code: int, message: str, extra_code: int = 0) -> None:
+    def __init__(
+        self, code: int, message: str, extra_code: int = 0, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.extra_code = extra_code
         self.message = message
+        # the error's other fields, e.g. regionUrl when the application belongs to another region
+        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -252,6 +268,9 @@ class RelayRoomClient:
         self.e2ee: ClientE2EE | None = None  # end-to-end encryption in this room (docs/e2ee.md)
         self.user_id: str | None = None
         self.event_log: list[ClientEvent] = []
+        # Cluster: the last redirect the server sent ({"url", "reason"}), and the node URLs followed.
+        self._redirect: dict[str, Any] | None = None
+        self.redirected_from: list[str] = []
         self.closed = False
 
     # ------------------------------------------------------------------ events
@@ -341,7 +360,10 @@ class RelayRoomClient:
         if not msg.get("ok"):
             err = msg.get("error") or {}
             raise RelayRoomError(
-                int(err.get("code", 5999)), str(err.get("message", "")), int(err.get("extraCode", 0))
+                int(err.get("code", 5999)),
+                str(err.get("message", "")),
+                int(err.get("extraCode", 0)),
+                {k: v for k, v in err.items() if k not in ("code", "message", "extraCode")},
             )
         data_out: dict[str, Any] = msg.get("data") or {}
         return data_out
@@ -360,6 +382,10 @@ class RelayRoomClient:
                         fut.set_result(msg)
                 elif msg.get("type") == "event":
                     self._on_server_event(str(msg.get("event")), msg.get("data") or {})
+                elif msg.get("type") == "redirect" and isinstance(msg.get("url"), str):
+                    self._redirect = {"url": msg["url"], "reason": str(msg.get("reason", ""))}
+                    if msg.get("id") is None:  # not an entry's answer: e.g. the node drains
+                        self._emit("redirect", dict(self._redirect))
         except Exception:
             pass
         finally:
@@ -450,7 +476,7 @@ class RelayRoomClient:
         # has been handed to this coroutine, and it must not be dropped.
         self._begin_session()
         try:
-            self.room = await self.request("enter", data)
+            self.room = await self._enter_following_redirects(data)
         except BaseException:
             self._end_session()
             raise
@@ -465,6 +491,30 @@ class RelayRoomClient:
             interval = float(self.room.get("heartbeatInterval", 10.0))
             self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop(interval))
         return self.room
+
+    async def _enter_following_redirects(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``enter``; when the room runs on another node of a cluster, the server answers with a
+        redirect: reconnect there and enter again (at most MAX_REDIRECTS times)."""
+        for hops in range(MAX_REDIRECTS + 1):
+            self._redirect = None
+            try:
+                return await self.request("enter", {**data, "redirects": hops} if hops else data)
+            except RelayRoomError as exc:
+                target = self._redirect
+                if exc.code != ROOM_ELSEWHERE or target is None or hops == MAX_REDIRECTS:
+                    raise
+            log.info("room served by another node; entering there", extra={"reason": target["reason"]})
+            self.redirected_from.append(self.url)
+            await self._move_to(signal_url(str(target["url"])))
+        raise AssertionError("unreachable")
+
+    async def _move_to(self, url: str) -> None:
+        """Close this signalling socket and open one to ``url`` (another node of the cluster)."""
+        await self.drop_connection()
+        self.url = url
+        host = urlparse(url).hostname or ""
+        self.loopback = self.loopback or host in ("127.0.0.1", "localhost", "::1")
+        await self.connect()
 
     async def resume(self, resume_token: str) -> dict[str, Any]:
         """Reattach to a membership after the signalling socket dropped (docs/signalling.md)."""

@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Protocol
 
+from relayroom.cluster.bus import CommandFailed
 from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.cluster.registry import NodeInfo
 from relayroom.cluster.runtime import ClusterRuntime
+from relayroom.control.rooms.errors import ErrorCode, RoomError, RoomRedirect
 
 log = logging.getLogger(__name__)
+
+EVICT_SESSION = "rooms.evict-session"  # command bus: kick a user's session in a room of the target
+
+
+class SessionEvictor(Protocol):
+    """The room manager, as the target of :data:`EVICT_SESSION`."""
+
+    async def evict_session(self, sdkappid: int, user_id: str, room_key: str) -> bool: ...
+
 
 RedirectReason = Literal["owner", "placement", "drain"]
 
@@ -59,6 +70,51 @@ class RoomPlacement:
                 raise ClusterUnavailable("this node is draining and no other node takes rooms; retry shortly")
             return None
         return Redirect(best.public_url, "drain" if rt.draining else "placement", best.node_id)
+
+    # --- the room manager's EntryPlacement (control/rooms/registry.py) ------------------------------
+    async def check(self, room_key: str, *, settled: bool) -> None:
+        """Go on entering here, or raise :class:`RoomRedirect` (the room belongs elsewhere) or a
+        retryable CLUSTER_UNAVAILABLE refusal (Redis, or the room's node, cannot be reached now)."""
+        try:
+            to = await self.locate(room_key, settled=settled)
+        except ClusterUnavailable as exc:
+            raise RoomError(ErrorCode.CLUSTER_UNAVAILABLE, str(exc)) from None
+        if to is not None:
+            raise RoomRedirect(to.url, to.reason)
+
+    async def hosted_elsewhere(self, owner: str) -> RoomError:
+        """The refusal for an entry whose room another node claimed first: a redirect to it."""
+        try:
+            to = await self.to_owner(owner)
+        except ClusterUnavailable as exc:
+            return RoomError(ErrorCode.CLUSTER_UNAVAILABLE, str(exc))
+        return RoomRedirect(to.url, to.reason)
+
+    async def evict(self, sdkappid: int, user_id: str, room_key: str) -> None:
+        """TRTC's one room per user across nodes: the node running ``room_key`` kicks the user's
+        session there. Best effort: when it cannot be asked, the entry goes on (the old session then
+        ends by its own exit or idle timeout, and cannot take the presence record back)."""
+        rt = self._rt
+        try:
+            owner = await rt.leases.owner_key(room_key)
+            if owner is None or owner == rt.node_id:
+                return
+            await rt.bus.request(
+                owner, EVICT_SESSION, {"sdkappid": sdkappid, "userId": user_id, "roomKey": room_key}
+            )
+        except (ClusterUnavailable, CommandFailed) as exc:
+            log.warning("the user's session on another node was not kicked", extra={"error": str(exc)})
+
+    def serve_evictions(self, rooms: SessionEvictor) -> None:
+        """Answer :data:`EVICT_SESSION` from other nodes with ``rooms``."""
+
+        async def evict(args: dict[str, Any]) -> bool:
+            sdkappid, user_id, room_key = args.get("sdkappid"), args.get("userId"), args.get("roomKey")
+            if not isinstance(sdkappid, int) or not isinstance(user_id, str) or not isinstance(room_key, str):
+                raise CommandFailed("sdkappid, userId and roomKey are required", "invalid_parameter")
+            return await rooms.evict_session(sdkappid, user_id, room_key)
+
+        self._rt.bus.handle(EVICT_SESSION, evict)
 
     async def to_owner(self, owner: str) -> Redirect:
         """The redirect to the node holding a room's lease; ClusterUnavailable when that node has no

@@ -4,8 +4,8 @@ room per user, one record for the whole cluster).
 
 Both keep serving the rooms this node holds when Redis is away: a lease this node holds answers from
 its own record; presence writes that fail are logged and skipped (the record is rewritten by the
-next touch). Only what needs Redis to be right fails: claiming a room this node does not hold raises
-:class:`~relayroom.cluster.redis.ClusterUnavailable` (the entry is refused with a retryable error).
+next touch). Only what needs Redis to be right fails: claiming a room this node does not hold is
+refused with the retryable CLUSTER_UNAVAILABLE (the entry may be tried again in a few seconds).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import logging
 from relayroom.cluster.leases import RoomLeases
 from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.cluster.shared import RedisPresence
+from relayroom.control.rooms.errors import ErrorCode, RoomError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,10 @@ class LeaseRoomRegistry:
     async def claim(self, room_key: str, node: str) -> str:
         if self._leases.holds_key(room_key):
             return node
-        return await self._leases.acquire_key(room_key)
+        try:
+            return await self._leases.acquire_key(room_key)
+        except ClusterUnavailable as exc:
+            raise RoomError(ErrorCode.CLUSTER_UNAVAILABLE, str(exc)) from None
 
     async def release(self, room_key: str, node: str) -> None:
         try:

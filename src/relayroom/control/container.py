@@ -48,6 +48,7 @@ from relayroom.control.privacy.consent import ConsentGate, ConsentService
 from relayroom.control.privacy.live import LiveControl, NoLiveRooms
 from relayroom.control.privacy.requests import RequestService
 from relayroom.control.privacy.retention import RetentionService
+from relayroom.control.regions import RegionalDirectory, RegionMap
 from relayroom.control.rooms.live_control import RoomsLiveControl
 from relayroom.control.rooms.manager import RoomLimits, RoomManager, RoomManagerParams
 from relayroom.control.rooms.moderation import ModerationService
@@ -114,6 +115,7 @@ class Container:
     login_throttle: LoginThrottle
     replay_cache: ReplayCache
     rate_limiter: RateLimiter
+    regions: RegionMap  # regions as separate clusters (region_map): who holds which SDKAppID
     # A cluster node (redis_url set): its heartbeat, room leases and command bus; None: a single node.
     cluster: ClusterRuntime | None = None
     placement: RoomPlacement | None = None  # where entries belong (None: always here)
@@ -275,7 +277,10 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
     room_events = RoomEventFanout([history.on_room_event, webhooks.on_room_event])
 
     gate = ConsentGate(ctx)
+    regions = RegionMap.from_settings(settings)
+    directory = RegionalDirectory(DbAppDirectory(ctx.db, apps), regions)
     cluster = _cluster_runtime(settings, params)
+    placement = RoomPlacement(cluster) if cluster is not None else None
     media: MediaService | None = None
     rooms: RoomManager | None = None
     if params.serve and settings.media.enabled:
@@ -284,7 +289,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms = RoomManager(
             RoomManagerParams(
                 media=media,
-                directory=DbAppDirectory(ctx.db, apps),
+                directory=directory,
                 node_region=settings.region,
                 consent=gate,
                 limits=RoomLimits(
@@ -304,10 +309,13 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
                 presence=_given(params.presence, _const(cluster.room_presence) if cluster else LocalPresence),
                 node_id=cluster.node_id if cluster is not None else params.node_id,
                 blocks=DbUserBlocks(ctx.db),
+                placement=placement,
             )
         )
     if cluster is not None:
         cluster.probe = _load_probe(settings, media, rooms)
+    if placement is not None and rooms is not None:
+        placement.serve_evictions(rooms)  # one room per user: other nodes ask this one to kick
     live: LiveControl = RoomsLiveControl(rooms) if rooms is not None else NoLiveRooms()
     consent = ConsentService(ctx, oplog, gate, live)
     services = Services(
@@ -342,11 +350,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         rooms=rooms,
         live=live,
         moderation=ModerationService(ctx, oplog, rooms),
-        whip=(
-            WhipService(WhipParams(rooms, media, ice_servers, DbAppDirectory(ctx.db, apps)))
-            if rooms is not None
-            else None
-        ),
+        whip=(WhipService(WhipParams(rooms, media, ice_servers, directory)) if rooms is not None else None),
         signal_connections=SignalConnections(),
         ice_servers=ice_servers,
         login_throttle=LoginThrottle(
@@ -374,7 +378,8 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
             ),
         ),
         cluster=cluster,
-        placement=RoomPlacement(cluster) if cluster is not None and rooms is not None else None,
+        placement=placement if rooms is not None else None,
+        regions=regions,
         serve=params.serve,
     )
 

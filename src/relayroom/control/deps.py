@@ -8,8 +8,8 @@ piece with ``app.dependency_overrides`` or by building the container with other
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -37,6 +37,8 @@ from relayroom.control.signaling.ice_servers import IceServers
 from relayroom.control.usage.meter import UsageMeter
 from relayroom.control.webhooks.service import WebhookService
 from relayroom.media.service import MediaService
+
+T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/v1/auth/login")
 
@@ -79,16 +81,31 @@ def get_container(conn: HTTPConnection) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_services(c: ContainerDep) -> Services:
-    return c.services
+def from_container(read: Callable[[Container], T]) -> Callable[[Container], T]:
+    """A dependency that hands an endpoint one service of the container: one line per service below,
+    typed by the lambda (mypy infers ``T`` from it), each a named function that tests may override
+    (``app.dependency_overrides[get_ice_servers]``)."""
+
+    def dependency(c: ContainerDep) -> T:
+        return read(c)
+
+    return dependency
 
 
-def get_settings(c: ContainerDep) -> Settings:
-    return c.settings
-
-
-def get_rooms_or_none(c: ContainerDep) -> RoomManager | None:
-    return c.rooms
+get_services = from_container(lambda c: c.services)
+get_settings = from_container(lambda c: c.settings)
+get_rooms_or_none = from_container(lambda c: c.rooms)
+get_media = from_container(lambda c: c.media)
+get_history = from_container(lambda c: c.history)
+get_webhooks = from_container(lambda c: c.webhooks)
+get_meter = from_container(lambda c: c.meter)
+get_rate_limiter = from_container(lambda c: c.rate_limiter)
+get_replay_cache = from_container(lambda c: c.replay_cache)
+get_login_throttle = from_container(lambda c: c.login_throttle)
+get_integrity = from_container(lambda c: c.integrity)
+get_moderation = from_container(lambda c: c.moderation)
+get_signal_connections = from_container(lambda c: c.signal_connections)
+get_ice_servers = from_container(lambda c: c.ice_servers)
 
 
 def get_rooms(rooms: Annotated[RoomManager | None, Depends(get_rooms_or_none)]) -> RoomManager:
@@ -97,62 +114,13 @@ def get_rooms(rooms: Annotated[RoomManager | None, Depends(get_rooms_or_none)]) 
     return rooms
 
 
-def get_media(c: ContainerDep) -> MediaService | None:
-    return c.media
-
-
-def get_history(c: ContainerDep) -> CallHistory:
-    return c.history
-
-
-def get_webhooks(c: ContainerDep) -> WebhookService:
-    return c.webhooks
-
-
-def get_meter(c: ContainerDep) -> UsageMeter:
-    return c.meter
-
-
-def get_rate_limiter(c: ContainerDep) -> RateLimiter:
-    return c.rate_limiter
-
-
-def get_replay_cache(c: ContainerDep) -> ReplayCache:
-    return c.replay_cache
-
-
-def get_login_throttle(c: ContainerDep) -> LoginThrottle:
-    return c.login_throttle
-
-
-def get_integrity(c: ContainerDep) -> OplogIntegrity:
-    return c.integrity
-
-
-def get_moderation(c: ContainerDep) -> ModerationService:
-    return c.moderation
-
-
 def get_entry_metrics(conn: HTTPConnection) -> Any:
     """The signalling endpoint's observer of each enter's outcome (None on an app without /metrics)."""
     return conn.app.entry_metrics if isinstance(conn.app, RelayRoomApp) else None
 
 
-def get_signal_connections(c: ContainerDep) -> SignalConnections:
-    return c.signal_connections
-
-
-def get_cluster(c: ContainerDep) -> ClusterRuntime | None:
-    """This node's cluster runtime (None: a single node without redis_url)."""
-    return c.cluster
-
-
-def get_placement(c: ContainerDep) -> RoomPlacement | None:
-    return c.placement
-
-
-def get_ice_servers(c: ContainerDep) -> IceServers:
-    return c.ice_servers
+get_cluster = from_container(lambda c: c.cluster)  # None: a single node without redis_url
+get_placement = from_container(lambda c: c.placement)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -103,8 +103,12 @@ class ApplicationService:
         self._on_terminated = on_terminated
 
     async def _allocate_sdkappid(self, session: AsyncSession) -> int:
+        first, last = SDKAPPID_BASE, SDKAPPID_BASE + SDKAPPID_SPAN - 1
+        own = self.ctx.settings.region_map.get(self.ctx.settings.region)
+        if own is not None:  # regions as separate clusters: this region's range (control/regions.py)
+            first, last = own.sdkappids
         for _ in range(32):
-            candidate = SDKAPPID_BASE + secrets.randbelow(SDKAPPID_SPAN)
+            candidate = first + secrets.randbelow(last - first + 1)
             if await session.get(Application, candidate) is None:
                 return candidate
         raise InvalidState("could not allocate an SDKAppID; try again")

@@ -28,6 +28,7 @@ from relayroom.control.cloudapi.replay import ReplayCache, ReplayCacheFull
 from relayroom.control.deps import ContainerDep, container_of
 from relayroom.control.limits import CLOUD_API_BODY_LIMIT
 from relayroom.control.principal import Principal
+from relayroom.control.regions import cloud_api_region_error
 from relayroom.jsonlimits import JsonTooDeep
 from relayroom.jsonlimits import loads as json_loads
 from relayroom.storage.models import Role
@@ -83,6 +84,11 @@ async def cloud_api(request: Request, c: ContainerDep) -> Response:
         body = await request.body()  # at most CLOUD_API_BODY_LIMIT: the edge refused larger ones
         if len(body) > CLOUD_API_BODY_LIMIT:
             raise CloudApiError(E.REQUEST_SIZE_LIMIT_EXCEEDED, "The request body is too large.")
+        # Another region's SdkAppId: its URL, before authentication (the caller's credentials live in
+        # that region's database, and nothing of the request is kept here).
+        wrong_region = cloud_api_region_error(c.regions, body, request.query_params)
+        if wrong_region is not None:
+            raise wrong_region
         req = await authenticate(request, services, body)
         secret_id, action = req.secret_id, req.action[:64]
         spec = ACTIONS.get(req.action)
@@ -124,7 +130,7 @@ async def cloud_api(request: Request, c: ContainerDep) -> Response:
         out = await spec.fn(ctx, Params(data))
     except CloudApiError as exc:
         log.info("cloud api error", extra={"action": action[:64], "code": exc.code})
-        return envelope.error(request_id, exc.code, exc.message)
+        return envelope.error(request_id, exc.code, exc.message, exc.details)
     except Exception:
         log.exception("cloud api action failed", extra={"action": action[:64]})
         return envelope.error(request_id, E.INTERNAL_ERROR, "Internal error.")

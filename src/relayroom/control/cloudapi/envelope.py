@@ -7,6 +7,7 @@ charset parameter it silently returns an empty response object (spec §2.3), so 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
@@ -23,5 +24,8 @@ def ok(request_id: str, data: dict[str, Any]) -> Response:
     return _response({**data, "RequestId": request_id})
 
 
-def error(request_id: str, code: str, message: str) -> Response:
-    return _response({"Error": {"Code": code, "Message": message}, "RequestId": request_id})
+def error(request_id: str, code: str, message: str, details: Mapping[str, str] | None = None) -> Response:
+    """``details``: more fields of the Error object, after Code and Message (the SDK reads those two)."""
+    return _response(
+        {"Error": {"Code": code, "Message": message, **(details or {})}, "RequestId": request_id}
+    )

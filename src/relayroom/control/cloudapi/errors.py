@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class CloudApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, details: Mapping[str, str] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.details = dict(details or {})  # more fields of the Error object (e.g. RegionUrl)
 
 
 # common
@@ -28,6 +31,7 @@ REQUEST_SIZE_LIMIT_EXCEEDED = "RequestSizeLimitExceeded"
 RESOURCE_UNAVAILABLE = "ResourceUnavailable"
 UNKNOWN_PARAMETER = "UnknownParameter"
 UNSUPPORTED_PROTOCOL = "UnsupportedProtocol"
+UNSUPPORTED_REGION = "UnsupportedRegion"  # the SdkAppId is another region's (control/regions.py)
 # TRTC-specific (errorcodes.py of the SDK)
 ROOM_NOT_EXIST = "FailedOperation.RoomNotExist"
 UNAUTHORIZED_SDKAPPID = "UnauthorizedOperation.SdkAppId"

@@ -29,18 +29,46 @@ TOP_LINES = 15
 
 
 def proc_sample(pid: int | str = "self") -> dict[str, int]:
-    """RSS (kB) and open fds of a process from /proc (Linux); zeros where it cannot be read."""
-    out = {"rss_kb": 0, "fds": 0}
+    """RSS (kB) and open fds of a process from /proc (Linux); zeros where it cannot be read.
+
+    RSS is split as the kernel counts it: anonymous memory (the heaps: Python's, malloc's, SQLite's
+    page caches) and file-backed pages (shared libraries' code and data, paged in as code paths are
+    first used, shared and reclaimable). A leak grows the first; the second grows during warm-up and
+    is bounded by the libraries' size."""
+    out = {"rss_kb": 0, "rss_anon_kb": 0, "rss_file_kb": 0, "fds": 0}
+    fields = {"VmRSS:": "rss_kb", "RssAnon:": "rss_anon_kb", "RssFile:": "rss_file_kb"}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    out["rss_kb"] = int(line.split()[1])
-                    break
+                key = fields.get(line.split(":", 1)[0] + ":")
+                if key is not None:
+                    out[key] = int(line.split()[1])
         out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
     except (OSError, ValueError, IndexError):
         pass
     return out
+
+
+def fd_kinds(pid: int | str = "self") -> dict[str, int]:
+    """Open fds by what they point at (socket, pipe, anon_inode:[eventpoll], a file's directory), so a
+    soak that sees fds grow can tell which kind grows."""
+    kinds: Counter[str] = Counter()
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return {}
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith(("socket:", "pipe:")):
+            kinds[target.split(":", 1)[0]] += 1
+        elif target.startswith("anon_inode:"):
+            kinds[target] += 1
+        else:
+            kinds[os.path.dirname(target) or target] += 1
+    return dict(kinds)
 
 
 def objects_by_type(top: int = TOP_TYPES) -> dict[str, int]:
@@ -97,6 +125,7 @@ class Introspector:
         if objects:
             gc.collect()
             out["objects_by_type"] = objects_by_type()
+            out["fd_kinds"] = fd_kinds()
         out["gc_objects"] = len(gc.get_objects())
         out["tracemalloc"] = self._tracemalloc(baseline, diff)
         services = getattr(state, "services", None)

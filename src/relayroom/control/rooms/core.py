@@ -65,6 +65,7 @@ class RoomManagerCore:
         self._registry = params.registry
         self._presence = params.presence
         self._blocks = params.blocks
+        self._placement = params.placement
         self._node = params.node_id
         self._rooms: dict[RoomKey, Room] = {}
         self._by_router: dict[str, Room] = {}

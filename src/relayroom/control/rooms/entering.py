@@ -56,9 +56,16 @@ class Entering(RoomManagerCore):
             raise RoomError(ErrorCode.USER_BLOCKED, f"user {user_id} is blocked in this application")
         if grant.permission_key_enforced:
             require_privilege(grant.privileges, Privilege.ENTER_ROOM, PrivilegeNeed.ENTER_ROOM)
+        if self._placement is not None and not self._runs(ref.key):
+            # A cluster: the room runs (or starts) on another node: the client is redirected there.
+            await self._placement.check(ref.key, settled=req.redirects > 0)
 
-        # TRTC: one room per user at a time; the same UserId entering again kicks the older session.
-        for old in await self._sessions_present(sdkappid, user_id):
+        # TRTC: one room per user at a time; the same UserId entering again kicks the older session
+        # (here, or in a cluster on the node running the room the user is in).
+        present = await self._presence.where(sdkappid, user_id)
+        if present is not None and self._placement is not None and not self._runs(RoomKey(present)):
+            await self._placement.evict(sdkappid, user_id, present)
+        for old in self._sessions_present(present, sdkappid, user_id):
             old_room = self._rooms.get(old.room_key)
             if old_room is not None:
                 async with old_room.lock:
@@ -194,13 +201,31 @@ class Entering(RoomManagerCore):
                 if not pub.muted:
                     p.send(*availability(other.user_id, pub, True))
 
-    async def _sessions_present(self, sdkappid: int, user_id: str) -> list[Participant]:
-        """The user's sessions the presence knows of (this node holds the sessions of its rooms)."""
-        room_key = await self._presence.where(sdkappid, user_id)
+    def _sessions_present(self, room_key: str | None, sdkappid: int, user_id: str) -> list[Participant]:
+        """The user's sessions on this node: in ``room_key`` (where the presence has the user) and any
+        other this node holds."""
         room = self._rooms.get(RoomKey(room_key)) if room_key is not None else None
         found = room.participants.get(user_id) if room is not None else None
         local = self._sessions_of(sdkappid, user_id)
         return local if found is None or found in local else [*local, found]
+
+    async def evict_session(self, sdkappid: int, user_id: str, room_key: str) -> bool:
+        """The user entered a room on another node of the cluster: their session in ``room_key`` here
+        is kicked out (TRTC's one room per user). False: no such session here."""
+        room = self._rooms.get(RoomKey(room_key))
+        p = room.participants.get(user_id) if room is not None and room.ref.sdkappid == sdkappid else None
+        if room is None or p is None:
+            return False
+        async with room.lock:
+            if p.closed:
+                return False
+            await self._remove(room, p, ExitReason.KICK, kick=KickReason.KICK)
+        return True
+
+    def _runs(self, key: RoomKey) -> bool:
+        """This node runs the room now (an entry to it needs no placement)."""
+        room = self._rooms.get(key)
+        return room is not None and not room.closed
 
     async def _get_or_create_room(
         self, ref: RoomRef, scene: Scene, privileges: Privilege, enforced: bool
@@ -213,6 +238,8 @@ class Entering(RoomManagerCore):
                 require_privilege(privileges, Privilege.CREATE_ROOM, PrivilegeNeed.CREATE_ROOM)
             host = await self._registry.claim(ref.key, self._node)
             if host != self._node:
+                if self._placement is not None:  # another node claimed it first: go there
+                    raise await self._placement.hosted_elsewhere(host)
                 raise RoomError(ErrorCode.OPERATION_FAILED, "the room is hosted by another node")
             try:
                 router_id = await self._media.create_router(ref.key)

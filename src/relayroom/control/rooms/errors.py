@@ -7,6 +7,7 @@ SDKs' entry errors); the -1002xx codes are ours. docs/signalling.md lists every 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 
 class ErrorCode(enum.IntEnum):
@@ -50,14 +51,17 @@ class RoomError(Exception):
     ``message`` is written for the developer using the SDK; it never contains secrets.
     """
 
-    def __init__(self, code: ErrorCode, message: str, extra_code: int = 0) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, extra_code: int = 0, details: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.extra_code = extra_code
+        self.details = dict(details or {})  # more fields of the error object (e.g. regionUrl)
 
     def to_dict(self) -> dict[str, int | str]:
-        return {"code": int(self.code), "extraCode": self.extra_code, "message": self.message}
+        return {**self.details, "code": int(self.code), "extraCode": self.extra_code, "message": self.message}
 
     def __repr__(self) -> str:
         return f"RoomError({self.code.name}, {self.message!r})"

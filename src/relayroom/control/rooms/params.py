@@ -12,6 +12,7 @@ from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.entry import AppDirectory, ConsentCheck
 from relayroom.control.rooms.events import RoomEvent
 from relayroom.control.rooms.registry import (
+    EntryPlacement,
     LocalPresence,
     LocalRoomRegistry,
     Presence,
@@ -56,6 +57,8 @@ class RoomManagerParams:
     # App-wide blocks kept outside this node (the database: every node and the CLI write them); None:
     # blocks live in this node's memory only.
     blocks: UserBlocks | None = None
+    # A cluster's placement: an entry for a room this node does not run is redirected (None: one node)
+    placement: EntryPlacement | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class EnterParams:
     e2ee: bool = False  # the member declares end-to-end encrypted media
     # device type, SDK version, address: for the call history only
     client: ClientInfo = field(default_factory=ClientInfo)
+    redirects: int = 0  # cluster: redirects the client followed to get here
 
 
 @dataclass(frozen=True)

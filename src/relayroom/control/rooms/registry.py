@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from relayroom.control.rooms.errors import RoomError
+
 
 class RoomRegistry(Protocol):
     async def claim(self, room_key: str, node: str) -> str:
@@ -111,6 +113,25 @@ class LocalPresence:
             users.discard(user_id)
             if not users:
                 del self._members[room_key]
+
+
+class EntryPlacement(Protocol):
+    """Where an entry belongs in a cluster (``relayroom.cluster.placement.RoomPlacement``); a single node
+    has none and enters everything here."""
+
+    async def check(self, room_key: str, *, settled: bool) -> None:
+        """Return to enter here; raise ``RoomRedirect`` (the room runs, or should start, on another node)
+        or a retryable ``RoomError``. ``settled``: the client followed a redirect already."""
+        ...
+
+    async def hosted_elsewhere(self, owner: str) -> RoomError:
+        """The refusal for an entry whose room ``owner`` claimed first (a redirect there)."""
+        ...
+
+    async def evict(self, sdkappid: int, user_id: str, room_key: str) -> None:
+        """The user is entering here while in ``room_key`` on another node: that node kicks the old
+        session (best effort: a node that cannot be asked is logged, the entry goes on)."""
+        ...
 
 
 class UserBlocks(Protocol):

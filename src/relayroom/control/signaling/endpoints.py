@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import APIRouter, WebSocket
@@ -21,7 +22,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from relayroom.control.deps import EntryMetricsDep, IceServersDep, OptionalRoomsDep, SignalConnectionsDep
 from relayroom.control.rooms.client_info import ClientInfo
-from relayroom.control.rooms.errors import ErrorCode, RoomError
+from relayroom.control.rooms.errors import ErrorCode, RoomError, RoomRedirect
 from relayroom.control.rooms.manager import DeclaredTrack, EnterParams, RoomManager
 from relayroom.control.rooms.participant import Participant
 from relayroom.control.rooms.room import Room
@@ -46,6 +47,7 @@ from relayroom.control.signaling.protocol import (
     UnpublishData,
     event_message,
     parse_request,
+    redirect_message,
     response_error,
     response_ok,
 )
@@ -70,20 +72,26 @@ def _reason(code: int) -> str:
     return ErrorCode(code).name if code in ErrorCode._value2member_map_ else str(int(code))
 
 
+@dataclass(frozen=True)
+class SignalServices:
+    """What every signalling connection of a node shares: its rooms, the TURN servers handed to clients,
+    the observer of entries (/metrics)."""
+
+    manager: RoomManager
+    ice_servers: IceServers = field(default_factory=NoIceServers)
+    entries: EntryObserver | None = None
+
+
 class Connection:
     """One signalling socket. Implements the manager's EventSink."""
 
-    def __init__(
-        self,
-        websocket: WebSocket,
-        manager: RoomManager,
-        ice_servers: IceServers | None = None,
-        entries: EntryObserver | None = None,
-    ) -> None:
+    def __init__(self, websocket: WebSocket, services: SignalServices) -> None:
         self._ws = websocket
-        self._entries = entries
-        self._manager = manager
-        self._ice_servers = ice_servers or NoIceServers()
+        self._manager, self._ice_servers, self._entries = (
+            services.manager,
+            services.ice_servers,
+            services.entries,
+        )
         self._out: asyncio.Queue[str | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._flushed = asyncio.Event()
@@ -172,6 +180,15 @@ class Connection:
         started = time.perf_counter()
         try:
             data = await self._handle(req)
+        except RoomRedirect as exc:
+            # The room is another node's: say where, then refuse (a client that knows no redirects
+            # still gets a clear answer).
+            log.info("entry redirected", extra={"reason": exc.reason})
+            if self._entries is not None:
+                self._entries.refused(_reason(int(exc.code)))
+            self._push(redirect_message(exc.url, exc.reason, req.id))
+            self._push(response_error(req.id, exc))
+            return
         except RoomError as exc:
             log.info("request refused", extra={"request": req.type, "code": int(exc.code)})
             if req.type == "enter" and self._entries is not None:
@@ -221,6 +238,7 @@ class Connection:
                 auto_receive_video=d.auto_receive_video,
                 consent_token=d.consent_token,
                 e2ee=d.e2ee,
+                redirects=d.redirects,
                 client=ClientInfo(
                     device_type=d.device_type,
                     sdk_version=d.sdk_version,
@@ -325,7 +343,7 @@ async def signal(
     if connections.closing:
         await websocket.close(code=SHUTDOWN_CLOSE_CODE, reason=SHUTDOWN_CLOSE_REASON)
         return
-    conn = Connection(websocket, manager, ice_servers, entries)
+    conn = Connection(websocket, SignalServices(manager, ice_servers, entries))
     connections.add(conn)
     try:
         await conn.run()

@@ -2,8 +2,10 @@
 
 Client → server: ``{"v": 1, "id": <int|str>, "type": "<request>", "data": {...}}``.
 Server → client: responses ``{"v": 1, "type": "response", "id": ..., "ok": true, "data": {...}}`` or
-``{..., "ok": false, "error": {"code", "extraCode", "message"}}``, and events
-``{"v": 1, "type": "event", "event": "<name>", "data": {...}}``.
+``{..., "ok": false, "error": {"code", "extraCode", "message"}}``, events
+``{"v": 1, "type": "event", "event": "<name>", "data": {...}}``, and in a cluster redirects
+``{"v": 1, "type": "redirect", "url": "<a node's public URL>", "reason": "owner" | "placement" | "drain"}``
+(with the ``id`` of the enter request it answers, which is then refused with ROOM_ELSEWHERE).
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ class EnterData(_Data):
     sdk_version: StrictStr = Field(
         default="", alias="sdkVersion", max_length=CLIENT_TEXT_MAX, pattern=_PRINTABLE
     )
+    # Cluster: how many redirects the client followed to get here (docs/cluster.md). After one, the
+    # node does not send it on for load again (an owner redirect still comes).
+    redirects: StrictInt = Field(default=0, ge=0, le=16)
 
 
 class ResumeData(_Data):
@@ -205,6 +210,14 @@ def response_error(request_id: int | str | None, error: RoomError) -> str:
     return json.dumps(
         {"v": PROTOCOL_VERSION, "type": "response", "id": request_id, "ok": False, "error": error.to_dict()}
     )
+
+
+def redirect_message(url: str, reason: str, request_id: int | str | None = None) -> str:
+    """Enter at ``url`` (another node's public URL) instead; ``request_id``: the enter it answers."""
+    msg: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "redirect", "url": url, "reason": reason}
+    if request_id is not None:
+        msg["id"] = request_id
+    return json.dumps(msg)
 
 
 def event_message(event: str, data: dict[str, Any]) -> str:

@@ -74,7 +74,8 @@ _ROOM_ERRORS: dict[ErrorCode, tuple[int, str]] = {
 def from_room_error(exc: RoomError) -> WhipError:
     status, code = _ROOM_ERRORS.get(exc.code, (400, "invalid_request"))
     headers = {"WWW-Authenticate": 'Bearer realm="relayroom"'} if status == 401 else None
-    return WhipError(status, code, exc.message, details={"trtcCode": int(exc.code)}, headers=headers)
+    details: dict[str, Any] = {"trtcCode": int(exc.code), **exc.details}  # regionUrl of a wrong region
+    return WhipError(status, code, exc.message, details=details, headers=headers)
 
 
 def parse_room(sdkappid: int, room: str) -> RoomRef:

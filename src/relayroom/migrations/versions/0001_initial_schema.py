@@ -3,14 +3,15 @@
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-29 00:30:01.889099
+
+Accounts, console users and their tokens, applications with their keys, the operation log.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
-import relayroom.storage.types
+from relayroom.migrations.tables import Index, Table, create, drop, sdkappid, serial, utc
 
 revision = "0001"
 down_revision = None
@@ -18,197 +19,141 @@ branch_labels = None
 depends_on = None
 
 
+def _status(name: str, *values: str) -> sa.Enum:
+    return sa.Enum(*values, name=name, native_enum=False, length=16)
+
+
+def _tables() -> list[Table]:
+    """In creation order; dropped in reverse."""
+    return [
+        Table(
+            "accounts",
+            [
+                sa.Column("id", sa.String(length=36), nullable=False),
+                sa.Column("name", sa.String(length=200), nullable=True),
+                sa.Column(
+                    "status", _status("accountstatus", "active", "terminated", "purged"), nullable=False
+                ),
+                sa.Column("data_key_wrapped", sa.LargeBinary(), nullable=True),
+                utc("created_at"),
+                utc("terminated_at", nullable=True),
+            ],
+        ),
+        Table(
+            "oplog_entries",
+            [
+                sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+                utc("ts"),
+                sa.Column("account_id", sa.String(length=36), nullable=True),
+                sa.Column("account_ref", sa.String(length=64), nullable=False),
+                sa.Column("action", sa.String(length=64), nullable=False),
+                sa.Column("result", sa.String(length=16), nullable=False),
+                sa.Column("payload", sa.Text(), nullable=True),
+                sa.Column("salt", sa.LargeBinary(), nullable=True),
+                sa.Column("payload_commit", sa.String(length=64), nullable=False),
+                sa.Column("prev_hash", sa.String(length=64), nullable=False),
+                sa.Column("entry_hash", sa.String(length=64), nullable=False),
+                utc("redacted_at", nullable=True),
+            ],
+            primary_key=["seq"],
+            indexes=[Index(["account_id"]), Index(["action"])],
+        ),
+        Table(
+            "users",
+            [
+                sa.Column("id", sa.String(length=36), nullable=False),
+                sa.Column("username", sa.String(length=128), nullable=False),
+                sa.Column("password_hash", sa.String(length=255), nullable=False),
+                sa.Column("is_admin", sa.Boolean(), nullable=False),
+                sa.Column("disabled", sa.Boolean(), nullable=False),
+                utc("created_at"),
+            ],
+            unique=[["username"]],
+        ),
+        Table(
+            "api_tokens",
+            [
+                sa.Column("id", sa.String(length=36), nullable=False),
+                sa.Column("user_id", sa.String(length=36), nullable=False),
+                sa.Column("token_hash", sa.String(length=64), nullable=False),
+                sa.Column("name", sa.String(length=100), nullable=False),
+                utc("created_at"),
+                utc("expires_at", nullable=True),
+                utc("revoked_at", nullable=True),
+            ],
+            cascades=[("user_id", "users.id")],
+            unique=[["token_hash"]],
+            indexes=[Index(["user_id"])],
+        ),
+        Table(
+            "applications",
+            [
+                sa.Column("sdkappid", sa.BigInteger(), autoincrement=False, nullable=False),
+                sa.Column("account_id", sa.String(length=36), nullable=False),
+                sa.Column("name", sa.String(length=200), nullable=False),
+                sa.Column("description", sa.Text(), nullable=False),
+                sa.Column("tags", sa.JSON(), nullable=False),
+                sa.Column(
+                    "status", _status("appstatus", "enabled", "disabled", "terminated"), nullable=False
+                ),
+                sa.Column("region", sa.String(length=64), nullable=False),
+                sa.Column("permission_key_enabled", sa.Boolean(), nullable=False),
+                sa.Column(
+                    "consent_policy", _status("consentpolicy", "off", "attest", "enforce"), nullable=False
+                ),
+                utc("created_at"),
+                utc("updated_at"),
+                utc("terminated_at", nullable=True),
+            ],
+            primary_key=["sdkappid"],
+            cascades=[("account_id", "accounts.id")],
+            indexes=[Index(["account_id"])],
+        ),
+        Table(
+            "cloud_credentials",
+            [
+                sa.Column("secret_id", sa.String(length=64), nullable=False),
+                sa.Column("account_id", sa.String(length=36), nullable=False),
+                sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+                sa.Column("enabled", sa.Boolean(), nullable=False),
+                utc("created_at"),
+                utc("last_used_at", nullable=True),
+            ],
+            primary_key=["secret_id"],
+            cascades=[("account_id", "accounts.id")],
+            indexes=[Index(["account_id"])],
+        ),
+        Table(
+            "memberships",
+            [
+                serial(),
+                sa.Column("account_id", sa.String(length=36), nullable=False),
+                sa.Column("user_id", sa.String(length=36), nullable=False),
+                sa.Column("role", _status("role", "owner", "member"), nullable=False),
+                utc("created_at"),
+            ],
+            cascades=[("account_id", "accounts.id"), ("user_id", "users.id")],
+            unique=[["account_id", "user_id"]],
+            indexes=[Index(["account_id"]), Index(["user_id"])],
+        ),
+        Table(
+            "app_secret_keys",
+            [
+                sa.Column("id", sa.String(length=36), nullable=False),
+                sdkappid(),
+                sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
+                utc("created_at"),
+                utc("retires_at", nullable=True),
+            ],
+            cascades=[("sdkappid", "applications.sdkappid")],
+            indexes=[Index(["sdkappid"])],
+        ),
+    ]
+
+
 def upgrade() -> None:
-    # ### commands auto generated by Alembic - please adjust! ###
-    op.create_table(
-        "accounts",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=True),
-        sa.Column(
-            "status",
-            sa.Enum("active", "terminated", "purged", name="accountstatus", native_enum=False, length=16),
-            nullable=False,
-        ),
-        sa.Column("data_key_wrapped", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("terminated_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
-    )
-    op.create_table(
-        "oplog_entries",
-        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("ts", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("account_id", sa.String(length=36), nullable=True),
-        sa.Column("account_ref", sa.String(length=64), nullable=False),
-        sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("result", sa.String(length=16), nullable=False),
-        sa.Column("payload", sa.Text(), nullable=True),
-        sa.Column("salt", sa.LargeBinary(), nullable=True),
-        sa.Column("payload_commit", sa.String(length=64), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("entry_hash", sa.String(length=64), nullable=False),
-        sa.Column("redacted_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_oplog_entries")),
-    )
-    with op.batch_alter_table("oplog_entries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_oplog_entries_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_oplog_entries_action"), ["action"], unique=False)
-
-    op.create_table(
-        "users",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("username", sa.String(length=128), nullable=False),
-        sa.Column("password_hash", sa.String(length=255), nullable=False),
-        sa.Column("is_admin", sa.Boolean(), nullable=False),
-        sa.Column("disabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
-        sa.UniqueConstraint("username", name=op.f("uq_users_username")),
-    )
-    op.create_table(
-        "api_tokens",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("user_id", sa.String(length=36), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
-    )
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
-
-    op.create_table(
-        "applications",
-        sa.Column("sdkappid", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("account_id", sa.String(length=36), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("tags", sa.JSON(), nullable=False),
-        sa.Column(
-            "status",
-            sa.Enum("enabled", "disabled", "terminated", name="appstatus", native_enum=False, length=16),
-            nullable=False,
-        ),
-        sa.Column("region", sa.String(length=64), nullable=False),
-        sa.Column("permission_key_enabled", sa.Boolean(), nullable=False),
-        sa.Column(
-            "consent_policy",
-            sa.Enum("off", "attest", "enforce", name="consentpolicy", native_enum=False, length=16),
-            nullable=False,
-        ),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("terminated_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["accounts.id"],
-            name=op.f("fk_applications_account_id_accounts"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("sdkappid", name=op.f("pk_applications")),
-    )
-    with op.batch_alter_table("applications", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_applications_account_id"), ["account_id"], unique=False)
-
-    op.create_table(
-        "cloud_credentials",
-        sa.Column("secret_id", sa.String(length=64), nullable=False),
-        sa.Column("account_id", sa.String(length=36), nullable=False),
-        sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
-        sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["accounts.id"],
-            name=op.f("fk_cloud_credentials_account_id_accounts"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("secret_id", name=op.f("pk_cloud_credentials")),
-    )
-    with op.batch_alter_table("cloud_credentials", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_cloud_credentials_account_id"), ["account_id"], unique=False)
-
-    op.create_table(
-        "memberships",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("account_id", sa.String(length=36), nullable=False),
-        sa.Column("user_id", sa.String(length=36), nullable=False),
-        sa.Column(
-            "role", sa.Enum("owner", "member", name="role", native_enum=False, length=16), nullable=False
-        ),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["accounts.id"],
-            name=op.f("fk_memberships_account_id_accounts"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_memberships_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_memberships")),
-        sa.UniqueConstraint("account_id", "user_id", name=op.f("uq_memberships_account_id")),
-    )
-    with op.batch_alter_table("memberships", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_memberships_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_memberships_user_id"), ["user_id"], unique=False)
-
-    op.create_table(
-        "app_secret_keys",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("ciphertext", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("retires_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["sdkappid"],
-            ["applications.sdkappid"],
-            name=op.f("fk_app_secret_keys_sdkappid_applications"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_app_secret_keys")),
-    )
-    with op.batch_alter_table("app_secret_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_app_secret_keys_sdkappid"), ["sdkappid"], unique=False)
-
-    # ### end Alembic commands ###
+    create(_tables())
 
 
 def downgrade() -> None:
-    # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table("app_secret_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_app_secret_keys_sdkappid"))
-
-    op.drop_table("app_secret_keys")
-    with op.batch_alter_table("memberships", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_memberships_user_id"))
-        batch_op.drop_index(batch_op.f("ix_memberships_account_id"))
-
-    op.drop_table("memberships")
-    with op.batch_alter_table("cloud_credentials", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_cloud_credentials_account_id"))
-
-    op.drop_table("cloud_credentials")
-    with op.batch_alter_table("applications", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_applications_account_id"))
-
-    op.drop_table("applications")
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
-
-    op.drop_table("api_tokens")
-    op.drop_table("users")
-    with op.batch_alter_table("oplog_entries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_oplog_entries_action"))
-        batch_op.drop_index(batch_op.f("ix_oplog_entries_account_id"))
-
-    op.drop_table("oplog_entries")
-    op.drop_table("accounts")
-    # ### end Alembic commands ###
+    drop(_tables())

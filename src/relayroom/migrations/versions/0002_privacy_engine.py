@@ -3,14 +3,15 @@
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29 00:38:04.205039
+
+Consent records and attestations, privacy requests, retention jobs, deletion receipts, tombstones.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
-import relayroom.storage.types
 
+from relayroom.migrations.tables import Index, Table, create, drop, sdkappid, serial, utc
 
 revision = "0002"
 down_revision = "0001"
@@ -18,141 +19,113 @@ branch_labels = None
 depends_on = None
 
 
+def _tables() -> list[Table]:
+    """The privacy engine's state, in creation order."""
+    return [
+        Table(
+            "consent_attestations",
+            [
+                serial(),
+                sdkappid(),
+                sa.Column("attested_by", sa.String(length=64), nullable=False),
+                utc("attested_at"),
+                sa.Column("dpa_version", sa.String(length=64), nullable=False),
+                sa.Column("consent_mechanism", sa.Text(), nullable=False),
+                sa.Column("age_gate_method", sa.String(length=200), nullable=False),
+                sa.Column("parental_flow", sa.Boolean(), nullable=False),
+                sa.Column("table_version", sa.String(length=32), nullable=False),
+            ],
+            indexes=[Index(["sdkappid"])],
+        ),
+        Table(
+            "consent_records",
+            [
+                serial(),
+                sdkappid(),
+                sa.Column("subject_ref", sa.String(length=64), nullable=False),
+                sa.Column("event", sa.String(length=16), nullable=False),
+                sa.Column("jurisdiction", sa.String(length=8), nullable=True),
+                sa.Column("threshold_age", sa.Integer(), nullable=True),
+                sa.Column("consenter", sa.String(length=8), nullable=True),
+                sa.Column("parental_evidence_ref", sa.String(length=128), nullable=True),
+                sa.Column("notice_version", sa.String(length=64), nullable=True),
+                sa.Column("token_time", sa.BigInteger(), nullable=True),
+                sa.Column("table_version", sa.String(length=32), nullable=True),
+                utc("ts"),
+            ],
+            indexes=[Index(["sdkappid"]), Index(["subject_ref"])],
+        ),
+        Table(
+            "deletion_receipts",
+            [
+                sa.Column("id", sa.String(length=64), nullable=False),
+                sa.Column("account_ref", sa.String(length=64), nullable=False),
+                sa.Column("document", sa.Text(), nullable=False),
+                utc("created_at"),
+            ],
+            indexes=[Index(["account_ref"])],
+        ),
+        Table(
+            "privacy_requests",
+            [
+                sa.Column("id", sa.String(length=36), nullable=False),
+                sa.Column("account_id", sa.String(length=36), nullable=True),
+                sa.Column("account_ref", sa.String(length=64), nullable=False),
+                sa.Column("kind", sa.String(length=16), nullable=False),
+                sa.Column("subject_kind", sa.String(length=16), nullable=False),
+                sdkappid(nullable=True),
+                sa.Column("subject_sealed", sa.LargeBinary(), nullable=True),
+                sa.Column("subject_ref", sa.String(length=64), nullable=False),
+                sa.Column("state", sa.String(length=16), nullable=False),
+                sa.Column("reason", sa.Text(), nullable=True),
+                utc("received_at"),
+                utc("due_at"),
+                utc("completed_at", nullable=True),
+                sa.Column("result", sa.Text(), nullable=True),
+                sa.Column("export_sealed", sa.LargeBinary(), nullable=True),
+                sa.Column("receipt_id", sa.String(length=64), nullable=True),
+            ],
+            indexes=[Index(["account_id"]), Index(["state"])],
+        ),
+        Table(
+            "retention_jobs",
+            [
+                sa.Column("id", sa.String(length=36), nullable=False),
+                sa.Column("scope", sa.String(length=16), nullable=False),
+                sa.Column("trigger", sa.String(length=32), nullable=False),
+                sa.Column("account_id", sa.String(length=36), nullable=True),
+                sdkappid(nullable=True),
+                sa.Column("account_ref", sa.String(length=64), nullable=False),
+                sa.Column("target_ref", sa.String(length=64), nullable=False),
+                sa.Column("request_id", sa.String(length=36), nullable=True),
+                utc("requested_at"),
+                utc("due_at"),
+                utc("deadline_at"),
+                sa.Column("state", sa.String(length=16), nullable=False),
+                sa.Column("attempts", sa.Integer(), nullable=False),
+                utc("started_at", nullable=True),
+                utc("completed_at", nullable=True),
+                sa.Column("sla_breach", sa.Boolean(), nullable=False),
+                sa.Column("receipt_id", sa.String(length=64), nullable=True),
+            ],
+            indexes=[Index(["account_id"]), Index(["due_at"]), Index(["state"])],
+        ),
+        Table(
+            "tombstones",
+            [
+                sa.Column("ref", sa.String(length=64), nullable=False),
+                sa.Column("kind", sa.String(length=16), nullable=False),
+                utc("purged_at"),
+                sa.Column("receipt_id", sa.String(length=64), nullable=True),
+            ],
+            primary_key=["ref"],
+        ),
+    ]
+
+
 def upgrade() -> None:
-    # ### commands auto generated by Alembic - please adjust! ###
-    op.create_table(
-        "consent_attestations",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("attested_by", sa.String(length=64), nullable=False),
-        sa.Column("attested_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("dpa_version", sa.String(length=64), nullable=False),
-        sa.Column("consent_mechanism", sa.Text(), nullable=False),
-        sa.Column("age_gate_method", sa.String(length=200), nullable=False),
-        sa.Column("parental_flow", sa.Boolean(), nullable=False),
-        sa.Column("table_version", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_attestations")),
-    )
-    with op.batch_alter_table("consent_attestations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_consent_attestations_sdkappid"), ["sdkappid"], unique=False)
-
-    op.create_table(
-        "consent_records",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("subject_ref", sa.String(length=64), nullable=False),
-        sa.Column("event", sa.String(length=16), nullable=False),
-        sa.Column("jurisdiction", sa.String(length=8), nullable=True),
-        sa.Column("threshold_age", sa.Integer(), nullable=True),
-        sa.Column("consenter", sa.String(length=8), nullable=True),
-        sa.Column("parental_evidence_ref", sa.String(length=128), nullable=True),
-        sa.Column("notice_version", sa.String(length=64), nullable=True),
-        sa.Column("token_time", sa.BigInteger(), nullable=True),
-        sa.Column("table_version", sa.String(length=32), nullable=True),
-        sa.Column("ts", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_records")),
-    )
-    with op.batch_alter_table("consent_records", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_consent_records_sdkappid"), ["sdkappid"], unique=False)
-        batch_op.create_index(batch_op.f("ix_consent_records_subject_ref"), ["subject_ref"], unique=False)
-
-    op.create_table(
-        "deletion_receipts",
-        sa.Column("id", sa.String(length=64), nullable=False),
-        sa.Column("account_ref", sa.String(length=64), nullable=False),
-        sa.Column("document", sa.Text(), nullable=False),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_deletion_receipts")),
-    )
-    with op.batch_alter_table("deletion_receipts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_deletion_receipts_account_ref"), ["account_ref"], unique=False)
-
-    op.create_table(
-        "privacy_requests",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("account_id", sa.String(length=36), nullable=True),
-        sa.Column("account_ref", sa.String(length=64), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("subject_kind", sa.String(length=16), nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=True),
-        sa.Column("subject_sealed", sa.LargeBinary(), nullable=True),
-        sa.Column("subject_ref", sa.String(length=64), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("received_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("due_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("completed_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("result", sa.Text(), nullable=True),
-        sa.Column("export_sealed", sa.LargeBinary(), nullable=True),
-        sa.Column("receipt_id", sa.String(length=64), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_privacy_requests")),
-    )
-    with op.batch_alter_table("privacy_requests", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_privacy_requests_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_privacy_requests_state"), ["state"], unique=False)
-
-    op.create_table(
-        "retention_jobs",
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("scope", sa.String(length=16), nullable=False),
-        sa.Column("trigger", sa.String(length=32), nullable=False),
-        sa.Column("account_id", sa.String(length=36), nullable=True),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=True),
-        sa.Column("account_ref", sa.String(length=64), nullable=False),
-        sa.Column("target_ref", sa.String(length=64), nullable=False),
-        sa.Column("request_id", sa.String(length=36), nullable=True),
-        sa.Column("requested_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("due_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("deadline_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("started_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("completed_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("sla_breach", sa.Boolean(), nullable=False),
-        sa.Column("receipt_id", sa.String(length=64), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_retention_jobs")),
-    )
-    with op.batch_alter_table("retention_jobs", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_retention_jobs_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_retention_jobs_due_at"), ["due_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_retention_jobs_state"), ["state"], unique=False)
-
-    op.create_table(
-        "tombstones",
-        sa.Column("ref", sa.String(length=64), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("purged_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("receipt_id", sa.String(length=64), nullable=True),
-        sa.PrimaryKeyConstraint("ref", name=op.f("pk_tombstones")),
-    )
-    # ### end Alembic commands ###
+    create(_tables())
 
 
 def downgrade() -> None:
-    # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table("tombstones")
-    with op.batch_alter_table("retention_jobs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_retention_jobs_state"))
-        batch_op.drop_index(batch_op.f("ix_retention_jobs_due_at"))
-        batch_op.drop_index(batch_op.f("ix_retention_jobs_account_id"))
-
-    op.drop_table("retention_jobs")
-    with op.batch_alter_table("privacy_requests", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_privacy_requests_state"))
-        batch_op.drop_index(batch_op.f("ix_privacy_requests_account_id"))
-
-    op.drop_table("privacy_requests")
-    with op.batch_alter_table("deletion_receipts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_deletion_receipts_account_ref"))
-
-    op.drop_table("deletion_receipts")
-    with op.batch_alter_table("consent_records", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_consent_records_subject_ref"))
-        batch_op.drop_index(batch_op.f("ix_consent_records_sdkappid"))
-
-    op.drop_table("consent_records")
-    with op.batch_alter_table("consent_attestations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_consent_attestations_sdkappid"))
-
-    op.drop_table("consent_attestations")
-    # ### end Alembic commands ###
+    drop(_tables())

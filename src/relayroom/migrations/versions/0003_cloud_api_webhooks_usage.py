@@ -3,14 +3,15 @@
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-29 00:41:50.672308
+
+Call history, usage buckets, the webhook outbox and the callback settings.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
-import relayroom.storage.types
 
+from relayroom.migrations.tables import Index, Table, create, drop, sdkappid, serial, utc
 
 revision = "0003"
 down_revision = "0002"
@@ -18,169 +19,132 @@ branch_labels = None
 depends_on = None
 
 
+def _tables() -> list[Table]:
+    """What the cloud API reads back (history, usage) and what webhooks need."""
+    return [
+        Table(
+            "call_quality_samples",
+            [
+                serial(),
+                sa.Column("call_id", sa.Integer(), nullable=False),
+                sdkappid(),
+                sa.Column("user_id", sa.String(length=32), nullable=False),
+                sa.Column("peer_id", sa.String(length=32), nullable=False),
+                sa.Column("data_type", sa.String(length=32), nullable=False),
+                sa.Column("ts", sa.BigInteger(), nullable=False),
+                sa.Column("value", sa.Float(), nullable=False),
+            ],
+            indexes=[Index(["call_id", "user_id"], "ix_call_quality_samples_call_user"), Index(["sdkappid"])],
+        ),
+        Table(
+            "call_rooms",
+            [
+                serial(),
+                sdkappid(),
+                sa.Column("room_id", sa.String(length=64), nullable=False),
+                sa.Column("str_room", sa.Boolean(), nullable=False),
+                sa.Column("create_ts", sa.BigInteger(), nullable=False),
+                sa.Column("destroy_ts", sa.BigInteger(), nullable=True),
+                sa.Column("creator", sa.String(length=32), nullable=False),
+            ],
+            indexes=[Index(["sdkappid", "create_ts"], "ix_call_rooms_app_time"), Index(["sdkappid"])],
+        ),
+        Table(
+            "call_user_events",
+            [
+                serial(),
+                sa.Column("call_id", sa.Integer(), nullable=False),
+                sdkappid(),
+                sa.Column("user_id", sa.String(length=32), nullable=False),
+                sa.Column("ts_ms", sa.BigInteger(), nullable=False),
+                sa.Column("event_id", sa.Integer(), nullable=False),
+                sa.Column("type", sa.Integer(), nullable=False),
+                sa.Column("param_one", sa.BigInteger(), nullable=False),
+                sa.Column("param_two", sa.BigInteger(), nullable=False),
+            ],
+            indexes=[Index(["call_id"]), Index(["sdkappid"])],
+        ),
+        Table(
+            "call_users",
+            [
+                serial(),
+                sa.Column("call_id", sa.Integer(), nullable=False),
+                sdkappid(),
+                sa.Column("user_id", sa.String(length=32), nullable=False),
+                sa.Column("role", sa.String(length=16), nullable=False),
+                sa.Column("join_ts", sa.BigInteger(), nullable=False),
+                sa.Column("leave_ts", sa.BigInteger(), nullable=True),
+            ],
+            indexes=[Index(["call_id"]), Index(["sdkappid"])],
+        ),
+        Table(
+            "usage_buckets",
+            [
+                serial(),
+                sdkappid(),
+                sa.Column("granularity", sa.String(length=8), nullable=False),
+                utc("bucket_start"),
+                sa.Column("room_id", sa.String(length=64), nullable=False),
+                sa.Column("str_room", sa.Boolean(), nullable=False),
+                sa.Column("user_id", sa.String(length=32), nullable=False),
+                *(
+                    sa.Column(name, sa.Float(), nullable=False)
+                    for name in ("audio_s", "sd_s", "hd_s", "fhd_s", "k2_s", "k4_s")
+                ),
+            ],
+            constraints=[
+                sa.UniqueConstraint(
+                    "sdkappid",
+                    "granularity",
+                    "bucket_start",
+                    "room_id",
+                    "str_room",
+                    "user_id",
+                    name="uq_usage_bucket",
+                )
+            ],
+            indexes=[Index(["sdkappid"])],
+        ),
+        Table(
+            "webhook_deliveries",
+            [
+                serial(),
+                sdkappid(),
+                sa.Column("event_group", sa.Integer(), nullable=False),
+                sa.Column("event_type", sa.Integer(), nullable=False),
+                sa.Column("user_id", sa.String(length=32), nullable=True),
+                sa.Column("event_info", sa.Text(), nullable=False),
+                sa.Column("state", sa.String(length=16), nullable=False),
+                utc("created_at"),
+                utc("first_attempt_at", nullable=True),
+                utc("next_attempt_at"),
+                sa.Column("attempts", sa.Integer(), nullable=False),
+                sa.Column("last_status", sa.Integer(), nullable=True),
+                sa.Column("last_error", sa.String(length=200), nullable=True),
+                utc("finished_at", nullable=True),
+            ],
+            indexes=[
+                Index(["sdkappid"]),
+                Index(["state", "next_attempt_at"], "ix_webhook_deliveries_state_next"),
+            ],
+        ),
+        Table(
+            "callback_configs",
+            [
+                sdkappid(),
+                sa.Column("url", sa.Text(), nullable=False),
+                sa.Column("key_ciphertext", sa.LargeBinary(), nullable=True),
+                utc("updated_at"),
+            ],
+            primary_key=["sdkappid"],
+            cascades=[("sdkappid", "applications.sdkappid")],
+        ),
+    ]
+
+
 def upgrade() -> None:
-    # ### commands auto generated by Alembic - please adjust! ###
-    op.create_table(
-        "call_quality_samples",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("call_id", sa.Integer(), nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("peer_id", sa.String(length=32), nullable=False),
-        sa.Column("data_type", sa.String(length=32), nullable=False),
-        sa.Column("ts", sa.BigInteger(), nullable=False),
-        sa.Column("value", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_quality_samples")),
-    )
-    with op.batch_alter_table("call_quality_samples", schema=None) as batch_op:
-        batch_op.create_index("ix_call_quality_samples_call_user", ["call_id", "user_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_call_quality_samples_sdkappid"), ["sdkappid"], unique=False)
-
-    op.create_table(
-        "call_rooms",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("room_id", sa.String(length=64), nullable=False),
-        sa.Column("str_room", sa.Boolean(), nullable=False),
-        sa.Column("create_ts", sa.BigInteger(), nullable=False),
-        sa.Column("destroy_ts", sa.BigInteger(), nullable=True),
-        sa.Column("creator", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_rooms")),
-    )
-    with op.batch_alter_table("call_rooms", schema=None) as batch_op:
-        batch_op.create_index("ix_call_rooms_app_time", ["sdkappid", "create_ts"], unique=False)
-        batch_op.create_index(batch_op.f("ix_call_rooms_sdkappid"), ["sdkappid"], unique=False)
-
-    op.create_table(
-        "call_user_events",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("call_id", sa.Integer(), nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("ts_ms", sa.BigInteger(), nullable=False),
-        sa.Column("event_id", sa.Integer(), nullable=False),
-        sa.Column("type", sa.Integer(), nullable=False),
-        sa.Column("param_one", sa.BigInteger(), nullable=False),
-        sa.Column("param_two", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_user_events")),
-    )
-    with op.batch_alter_table("call_user_events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_call_user_events_call_id"), ["call_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_call_user_events_sdkappid"), ["sdkappid"], unique=False)
-
-    op.create_table(
-        "call_users",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("call_id", sa.Integer(), nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("role", sa.String(length=16), nullable=False),
-        sa.Column("join_ts", sa.BigInteger(), nullable=False),
-        sa.Column("leave_ts", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_call_users")),
-    )
-    with op.batch_alter_table("call_users", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_call_users_call_id"), ["call_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_call_users_sdkappid"), ["sdkappid"], unique=False)
-
-    op.create_table(
-        "usage_buckets",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("granularity", sa.String(length=8), nullable=False),
-        sa.Column("bucket_start", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("room_id", sa.String(length=64), nullable=False),
-        sa.Column("str_room", sa.Boolean(), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("audio_s", sa.Float(), nullable=False),
-        sa.Column("sd_s", sa.Float(), nullable=False),
-        sa.Column("hd_s", sa.Float(), nullable=False),
-        sa.Column("fhd_s", sa.Float(), nullable=False),
-        sa.Column("k2_s", sa.Float(), nullable=False),
-        sa.Column("k4_s", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_buckets")),
-        sa.UniqueConstraint(
-            "sdkappid",
-            "granularity",
-            "bucket_start",
-            "room_id",
-            "str_room",
-            "user_id",
-            name="uq_usage_bucket",
-        ),
-    )
-    with op.batch_alter_table("usage_buckets", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_usage_buckets_sdkappid"), ["sdkappid"], unique=False)
-
-    op.create_table(
-        "webhook_deliveries",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("event_group", sa.Integer(), nullable=False),
-        sa.Column("event_type", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=True),
-        sa.Column("event_info", sa.Text(), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("created_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("first_attempt_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("next_attempt_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_status", sa.Integer(), nullable=True),
-        sa.Column("last_error", sa.String(length=200), nullable=True),
-        sa.Column("finished_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
-    )
-    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_webhook_deliveries_sdkappid"), ["sdkappid"], unique=False)
-        batch_op.create_index("ix_webhook_deliveries_state_next", ["state", "next_attempt_at"], unique=False)
-
-    op.create_table(
-        "callback_configs",
-        sa.Column("sdkappid", sa.BigInteger(), nullable=False),
-        sa.Column("url", sa.Text(), nullable=False),
-        sa.Column("key_ciphertext", sa.LargeBinary(), nullable=True),
-        sa.Column("updated_at", relayroom.storage.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["sdkappid"],
-            ["applications.sdkappid"],
-            name=op.f("fk_callback_configs_sdkappid_applications"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("sdkappid", name=op.f("pk_callback_configs")),
-    )
-    # ### end Alembic commands ###
+    create(_tables())
 
 
 def downgrade() -> None:
-    # ### commands auto generated by Alembic - please adjust! ###
-    op.drop_table("callback_configs")
-    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_webhook_deliveries_state_next")
-        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_sdkappid"))
-
-    op.drop_table("webhook_deliveries")
-    with op.batch_alter_table("usage_buckets", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_usage_buckets_sdkappid"))
-
-    op.drop_table("usage_buckets")
-    with op.batch_alter_table("call_users", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_call_users_sdkappid"))
-        batch_op.drop_index(batch_op.f("ix_call_users_call_id"))
-
-    op.drop_table("call_users")
-    with op.batch_alter_table("call_user_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_call_user_events_sdkappid"))
-        batch_op.drop_index(batch_op.f("ix_call_user_events_call_id"))
-
-    op.drop_table("call_user_events")
-    with op.batch_alter_table("call_rooms", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_call_rooms_sdkappid"))
-        batch_op.drop_index("ix_call_rooms_app_time")
-
-    op.drop_table("call_rooms")
-    with op.batch_alter_table("call_quality_samples", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_call_quality_samples_sdkappid"))
-        batch_op.drop_index("ix_call_quality_samples_call_user")
-
-    op.drop_table("call_quality_samples")
-    # ### end Alembic commands ###
+    drop(_tables())

@@ -52,6 +52,8 @@ describe('policy', () => {
   test('negative server codes are final except "room full"; others are retried', () => {
     assert.ok(isFinalRefusal(serverError(-100018)));
     assert.ok(!isFinalRefusal(serverError(-100202)));
+    assert.ok(!isFinalRefusal(serverError(-100212))); // cluster: the room runs elsewhere (redirect)
+    assert.ok(!isFinalRefusal(serverError(-100213))); // cluster: shared state briefly unreachable
     assert.ok(!isFinalRefusal(serverError(5503)));
     assert.ok(!isFinalRefusal(new RtcError({code: 5998, extraCode: 5502})));
     assert.ok(!isFinalRefusal(new Error('network')));

@@ -162,3 +162,33 @@ describe('heartbeat', () => {
     s.stopHeartbeat();
   });
 });
+
+describe('redirects (cluster)', () => {
+  async function withRedirects() {
+    const redirects = [];
+    const s = new Signalling({onEvent: () => {}, onDrop: () => {}, onRedirect: (r) => redirects.push(r)});
+    const opening = s.open('ws://127.0.0.1/signal');
+    const ws = FakeWebSocket.last;
+    ws.accept();
+    await opening;
+    return {s, ws, redirects};
+  }
+
+  test('a redirect answering an enter is kept for the caller; the refusal that follows rejects the request', async () => {
+    const {s, ws, redirects} = await withRedirects();
+    const p = s.request('enter', {roomId: 1}, 'enterRoom');
+    ws.reply({v: 1, type: 'redirect', id: 1, url: 'http://127.0.0.1:8082', reason: 'owner'});
+    ws.reply({type: 'response', id: 1, ok: false, error: {code: -100212, message: 'elsewhere'}});
+    assert.deepEqual(await rejection(p), [5400, -100212, 'enterRoom']);
+    assert.deepEqual(s.takeRedirect(), {url: 'http://127.0.0.1:8082', reason: 'owner'});
+    assert.equal(s.takeRedirect(), null); // taken once
+    assert.deepEqual(redirects, []); // it answered a request: not an unsolicited move
+  });
+
+  test('a redirect that answers no request (the node drains) goes to onRedirect; junk is ignored', async () => {
+    const {ws, redirects} = await withRedirects();
+    ws.reply({v: 1, type: 'redirect', url: 42, reason: 'drain'}); // no URL: ignored
+    ws.reply({v: 1, type: 'redirect', url: 'http://127.0.0.1:8083', reason: 'drain'});
+    assert.deepEqual(redirects, [{url: 'http://127.0.0.1:8083', reason: 'drain'}]);
+  });
+});

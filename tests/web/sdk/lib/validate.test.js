@@ -5,7 +5,7 @@ import {describe, test} from 'node:test';
 import {EXTRA_CODE, SCREEN_PROFILES, VIDEO_PROFILES} from '../../../../src/relayroom/web/sdk/lib/constants.js';
 import {RtcError} from '../../../../src/relayroom/web/sdk/lib/errors.js';
 import {
-  profileOf, signalUrl, validateCustomMessage, validateEnterRoomParams, validateRoom, validateStreamType,
+  nodeSignalUrl, profileOf, signalUrl, validateCustomMessage, validateEnterRoomParams, validateRoom, validateStreamType,
   validateUserId, validateVolume,
 } from '../../../../src/relayroom/web/sdk/lib/validate.js';
 
@@ -143,5 +143,18 @@ describe('custom messages, stream types, volumes', () => {
     assert.equal(validateVolume(150, 'f'), 100);
     assert.equal(validateVolume(0, 'f'), 0);
     for (const bad of [-1, NaN, '50']) assert.equal(refusal(() => validateVolume(bad, 'f'))[0], 5000);
+  });
+});
+
+describe('a cluster node\'s signalling URL (redirects)', () => {
+  test('the public URL\'s scheme becomes ws(s) and /signal is added after any path prefix', () => {
+    assert.equal(nodeSignalUrl('http://127.0.0.1:8081'), 'ws://127.0.0.1:8081/signal');
+    assert.equal(nodeSignalUrl('https://rtc.example.com/eu/'), 'wss://rtc.example.com/eu/signal');
+    assert.equal(nodeSignalUrl('wss://n2.example.com/signal'), 'wss://n2.example.com/signal');
+  });
+
+  test('other schemes and broken URLs are 5000', () => {
+    assert.equal(refusal(() => nodeSignalUrl('ftp://h'))[0], 5000);
+    assert.equal(refusal(() => nodeSignalUrl('not a url'))[0], 5000);
   });
 });

@@ -10,13 +10,18 @@ import {log} from './log.js';
 export const RESUME_REFUSED = -100209;
 /** The room is full: worth retrying (someone may leave). */
 export const ROOM_FULL = -100202;
+/** Cluster: the room runs elsewhere (a redirect follows) or shared state is briefly unreachable. */
+export const ROOM_ELSEWHERE = -100212;
+export const CLUSTER_UNAVAILABLE = -100213;
+const RETRYABLE = new Set([ROOM_FULL, ROOM_ELSEWHERE, CLUSTER_UNAVAILABLE]);
 
 export const FIRST_DELAY_MS = 250;
 export const MAX_DELAY_MS = 4000;
 
-/** Refused for good (UserSig expired, app disabled, blocked...): a negative server code other than "room full". */
+/** Refused for good (UserSig expired, app disabled, blocked...): a negative server code other than "room
+ *  full" or a cluster's retryable ones. */
 export function isFinalRefusal(e) {
-  return e instanceof RtcError && e.code === ERROR_CODE.SERVER_ERROR && e.extraCode < 0 && e.extraCode !== ROOM_FULL;
+  return e instanceof RtcError && e.code === ERROR_CODE.SERVER_ERROR && e.extraCode < 0 && !RETRYABLE.has(e.extraCode);
 }
 
 export function nextDelay(delayMs) {

@@ -9,9 +9,14 @@ import {log} from './log.js';
 import {Reconnector} from './reconnect.js';
 import {Signalling} from './signalling.js';
 import {clientInfo} from './client-info.js';
+import {nodeSignalUrl} from './validate.js';
 
 /** Known users missing after a re-entry leave after this grace: in a worker death everyone re-enters. */
 export const REENTRY_GRACE_MS = 10000;
+/** The enter was answered by a redirect: the room runs on another node of the cluster. */
+export const ROOM_ELSEWHERE = -100212;
+/** A cluster sends a client on at most twice (placement, then owner); more would be a loop. */
+export const MAX_REDIRECTS = 3;
 
 export class Session {
   /**
@@ -39,6 +44,7 @@ export class Session {
         log.info('signalling socket dropped; resuming');
         this._reconnector.recover('socket');
       },
+      onRedirect: (to) => this._redirected(to),
     });
     this._reconnector = new Reconnector({
       active: () => this._inRoom && !this._closed,
@@ -209,7 +215,7 @@ export class Session {
   /** Enter with the stored parameters on the open socket, then publish the local tracks. */
   async _enter(again) {
     this._generation += 1;
-    const res = await this.request('enter', {...this._enterData, ...clientInfo()}, 'enterRoom');
+    const res = await this._enterFollowingRedirects();
     this._room = res;
     this._inRoom = true;
     if (this._s.checkEntered) this._s.checkEntered(res);
@@ -227,6 +233,41 @@ export class Session {
       // In the room but not publishing: tell the application (as trtc-sdk-v5 does for a failed publish).
       this._s.emit(EVENT.ERROR, asRtcError(e, 'publish', ERROR_CODE.OPERATION_FAILED, 'publish failed'));
     }
+  }
+
+  /** `enter`; when the room runs on another node of a cluster the server redirects: move there and enter
+   *  again (later resumes and re-entries go to that node too). */
+  async _enterFollowingRedirects() {
+    for (let hops = 0; ; hops += 1) {
+      this._signalling.takeRedirect();
+      const data = {...this._enterData, ...clientInfo()};
+      if (hops > 0) data.redirects = hops;
+      try {
+        return await this.request('enter', data, 'enterRoom');
+      } catch (e) {
+        const to = this._signalling.takeRedirect();
+        if (!(e instanceof RtcError) || e.extraCode !== ROOM_ELSEWHERE || !to || hops >= MAX_REDIRECTS) throw e;
+        log.info('the room runs on another node; entering there');
+        this._signalling.close();
+        this._url = nodeSignalUrl(to.url);
+        await this._signalling.open(this._url);
+      }
+    }
+  }
+
+  /** The server asks this member to move (it drains): enter again through the node it names. */
+  _redirected(to) {
+    if (!this._inRoom || this._closed || this._entering) return;
+    let url;
+    try {
+      url = nodeSignalUrl(to.url);
+    } catch {
+      return;
+    }
+    log.info('the server moves this member to another node:', to.reason);
+    this._url = url;
+    this._signalling.close();
+    this._reconnector.recover('gone');
   }
 
   /** Resume the session on a new socket: the membership and the media are untouched. */

@@ -1,6 +1,8 @@
 // The signalling channel: one WebSocket to `/signal` (docs/signalling.md), requests matched to their
 // responses by id with a timeout, server events handed to `onEvent`, a heartbeat that notices a silent
 // socket. It knows nothing about rooms: the client decides what a dropped socket means (`onDrop`).
+// In a cluster the server may answer with a redirect (`{type: 'redirect', url, reason, id?}`): the last
+// one is kept (`takeRedirect`) and one that answers no request is handed to `onRedirect`.
 
 import {ERROR_CODE, EXTRA_CODE, PROTOCOL_VERSION} from './constants.js';
 import {RtcError, fromServerError} from './errors.js';
@@ -9,10 +11,13 @@ import {log} from './log.js';
 const OPEN_TIMEOUT_MS = 10000;
 
 export class Signalling {
-  /** onEvent(name, data): a server event. onDrop(): the open socket closed (or went silent) by itself. */
-  constructor({onEvent, onDrop}) {
+  /** onEvent(name, data): a server event. onDrop(): the open socket closed (or went silent) by itself.
+   *  onRedirect({url, reason}): the server asks to move to another node (e.g. it drains). */
+  constructor({onEvent, onDrop, onRedirect = () => {}}) {
     this._onEvent = onEvent;
     this._onDrop = onDrop;
+    this._onRedirect = onRedirect;
+    this._redirect = null; // the last redirect received: {url, reason}
     this._ws = null; // set once open; null again when closed
     this._seq = 0;
     this._pending = new Map(); // id -> {resolve, reject, timer, functionName}
@@ -59,6 +64,13 @@ export class Signalling {
         if (this._ws === ws) this._onMessage(ev.data);
       };
     });
+  }
+
+  /** The redirect the server sent last ({url, reason}) or null; forgotten once taken. */
+  takeRedirect() {
+    const r = this._redirect;
+    this._redirect = null;
+    return r;
   }
 
   /** Close the socket on purpose: pending requests fail with 5998, `onDrop` is not called. */
@@ -147,6 +159,15 @@ export class Signalling {
       clearTimeout(p.timer);
       if (msg.ok) p.resolve(msg.data || {});
       else p.reject(fromServerError(msg.error, p.functionName));
+    } else if (msg.type === 'redirect' && typeof msg.url === 'string') {
+      this._redirect = {url: msg.url, reason: String(msg.reason || '')};
+      if (msg.id === undefined || msg.id === null) {
+        try {
+          this._onRedirect({...this._redirect});
+        } catch (e) {
+          log.warn('redirect handling failed', e && e.message);
+        }
+      }
     } else if (msg.type === 'event') {
       try {
         this._onEvent(String(msg.event), msg.data || {});

@@ -100,6 +100,25 @@ export function signalUrl(serverUrl) {
   return url.toString();
 }
 
+/** The signalling URL of a cluster node given by its public URL (http(s)://host[:port][/prefix]): a
+ *  redirect names one. */
+export function nodeSignalUrl(publicUrl) {
+  let url;
+  try {
+    url = new URL(publicUrl);
+  } catch {
+    throw invalid('enterRoom', 'the redirect does not name a valid URL');
+  }
+  if (url.protocol === 'http:') url.protocol = 'ws:';
+  else if (url.protocol === 'https:') url.protocol = 'wss:';
+  else if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw invalid('enterRoom', 'the redirect must name an http(s) URL');
+  const path = url.pathname.replace(/\/+$/, '');
+  url.pathname = path.endsWith('/signal') ? path : `${path}/signal`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
 /** A profile name of `table` or {width, height, frameRate, bitrate} → {width, height, frameRate, bitrate kbps}. */
 export function profileOf(profile, table, fallback, functionName) {
   if (profile === undefined || profile === null) profile = fallback;
