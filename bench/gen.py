@@ -37,6 +37,7 @@ class Generator:
         self.stop = asyncio.Event()
         self.clock: asyncio.Task[None] | None = None
         self.reported_joins: set[str] = set()
+        self.deferred: dict[str, sdp.RemoteDescription] = {}  # subscribers answered, not started
 
     def _pubs(self) -> list[Publisher]:
         return self.publishers
@@ -80,7 +81,8 @@ class Generator:
             peer.start(remote, controlling=True, dtls_role=role)
             return {}
         if op == "sub_answer":
-            sub = Subscriber(req["name"], self.cert, self.window)
+            # count=False: a subscriber whose packets are not counted (bench/robust.py's joiners)
+            sub = Subscriber(req["name"], self.cert, self.window if req.get("count", True) else Window())
             sub.start_ns = int(req.get("start_ns") or time.time_ns())
             self.peers[sub.name] = sub
             remote = sdp.parse(req["sdp"])
@@ -88,8 +90,19 @@ class Generator:
                 remote, ufrag=sub.ufrag, pwd=sub.pwd, fingerprint=sub.fingerprint, port=sub.port
             )
             # A full-ICE offerer (Janus) controls; against ICE-lite (RelayRoom) we do.
-            sub.start(remote, controlling=remote.ice_lite, dtls_role=DtlsRole.CLIENT)
+            if req.get("defer"):  # ICE and DTLS start with ``sub_start`` (bench/robust.py's mass join)
+                self.deferred[sub.name] = remote
+            else:
+                sub.start(remote, controlling=remote.ice_lite, dtls_role=DtlsRole.CLIENT)
             return {"sdp": answer}
+        if op == "sub_start":
+            for name in req["names"]:
+                peer = self.peers.get(name)
+                deferred = self.deferred.pop(name, None)
+                if peer is not None and deferred is not None:
+                    peer.start_ns = time.time_ns()
+                    peer.start(deferred, controlling=deferred.ice_lite, dtls_role=DtlsRole.CLIENT)
+            return {}
         if op == "wait":
             names = req["names"]
             deadline = time.monotonic() + float(req.get("wait_s", 15))
@@ -109,6 +122,9 @@ class Generator:
             return {"failed": failed, "profiles": profiles}
         if op == "arm":
             self.window.reset(int(req["t0"]), int(req["t1"]))
+            return {}
+        if op == "arm_bins":
+            self.window.reset_bins(int(req["t0"]), int(req["bin_ns"]), int(req["n"]))
             return {}
         if op == "collect":
             w = self.window
@@ -132,6 +148,9 @@ class Generator:
                 "bytes": w.received_bytes,
                 "bad": w.bad,
                 "hist": {str(i): c for i, c in enumerate(w.hist) if c},
+                "received_kind": w.received_kind,
+                "sent_bins": w.sent_bins,
+                "ontime_bins": w.ontime_bins,
                 "sent": dict(w.sent),
                 "joins": joins,
                 "no_media": waiting,

@@ -7,9 +7,12 @@ one publisher (1 Mbit/s VP8 + Opus), audience 1→N, each step a fresh room. Con
 - ``2-workers``: two workers, one per core, ``pipe_threshold`` 0 (every subscriber goes to the
   least-loaded worker: half the audience behind a pipe); the generators share both cores with them,
   so ``other %`` (CPU used on the server's cores by anything but the server) is high and is reported;
-- ``pipe-latency``: at a small audience (CPU is no limit), every subscriber on the origin worker
-  (``via origin``) against every subscriber on the other worker (``via pipe``); the difference of the
-  per-packet latency p50 is the pipe's added latency.
+- ``pipe-latency``: at a small audience (CPU is no limit), the same serving worker (hence the same
+  core, shared or not with the generators) reached directly (``direct``: the room's origin is that
+  worker) and through a pipe (``pipe``: the origin is the other worker); the difference of the
+  per-packet latency p50 is the pipe's added latency. Both serving workers are measured (worker 0 on
+  core 1, alone; worker 1 on core 0, with the generators), the four arms alternating in each round,
+  for each worker scheduler slice of ``--latency-slices`` (0: the kernel's default; media/sched.py).
 
 Writes bench/results/<date>-live-spread.json and a PNG, prints a table with the measured per-core figure
 and the projections from it (projected: subscribers per core × cores; not measured).
@@ -32,7 +35,7 @@ from typing import Any
 from bench.genpool import GenPool
 from bench.runner import StepContext, run_step, server_rss
 from bench.scenarios import Participant, Step
-from bench.servers import RelayRoomServer, pin
+from bench.servers import RelayRoomServer, Room, pin
 from relayroom.media.service import MediaService
 from relayroom.media.service_state import RouterState
 
@@ -47,31 +50,35 @@ def live_spread(n: int) -> Step:
 
 
 class _Placed(MediaService):
-    """MediaService whose recv transports all go to one side (bench only: the latency comparison)."""
+    """MediaService whose recv transports all go to worker ``serve`` (bench only: the latency A/B)."""
 
-    edge: bool = False
+    serve: int = 0
 
     def _place_recv(self, state: RouterState, audience: bool) -> int:
-        if not self.edge:
-            return state.worker_index
-        others = [i for i in self.consumer_loads() if i != state.worker_index]
-        return others[0] if others else state.worker_index
+        return self.serve
 
 
 class SpreadServer(RelayRoomServer):
-    """RelayRoom with ``workers`` worker processes, worker i pinned to ``cores[i]``."""
+    """RelayRoom with ``workers`` worker processes, worker i pinned to ``cores[i]``; with ``placed``
+    (origin worker, serving worker) every room starts on the first and every subscriber is served by
+    the second (through a pipe when they differ)."""
 
-    def __init__(self, label: str, cores: list[int], pipe_threshold: float, placed: str = "") -> None:
+    def __init__(
+        self, label: str, cores: list[int], pipe_threshold: float, placed: tuple[int, int] | None = None
+    ) -> None:
         super().__init__(set(cores), workers=len(cores))
         self.label = label
         self.cores = cores
         self.params = dataclasses.replace(self.params, pipe_threshold=pipe_threshold)
-        self.placed = placed  # "", "origin" or "edge"
+        self.placed = placed
+        self.slice_ns: int | None = None  # the workers' scheduler slice; None: MediaService's default
 
     async def start(self) -> None:
         ms = _Placed(self.params) if self.placed else MediaService(self.params)
-        if isinstance(ms, _Placed):
-            ms.edge = self.placed == "edge"
+        if self.slice_ns is not None:
+            ms.worker_slice_ns = self.slice_ns
+        if isinstance(ms, _Placed) and self.placed is not None:
+            ms.serve = self.placed[1]
         self.ms = ms
         await ms.start()
         for pid, core in zip(ms.worker_pids(), self.cores, strict=True):
@@ -80,6 +87,10 @@ class SpreadServer(RelayRoomServer):
         from importlib.metadata import version
 
         self.version = version("relayroom")
+
+    async def create_room(self, name: str) -> Room:
+        assert self.ms is not None
+        return Room(await self.ms.create_router(name, self.placed[0] if self.placed else None))
 
     async def placement_counts(self) -> dict[str, int]:
         """Subscribers per worker in the live rooms (a check that the configuration spread them)."""
@@ -214,39 +225,48 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         results += await _run_config(SpreadServer("2-workers", [0, 1], 0.0), {0, 1}, steps, args, print)
     rounds: list[dict[str, Any]] = []
     if "latency" in args.parts:
-        # A/B in alternation (the machine's load drifts): each round measures via origin, then via pipe
+        # A/B in alternation (the machine's load drifts): each round measures, for each serving worker,
+        # its subscribers served directly and through a pipe from the other worker
         lat_steps = [live_spread(args.latency_audience)]
+        slices = [int(v) for v in args.latency_slices.split(",")]
         for _ in range(args.latency_rounds):
-            pair: dict[str, dict[str, Any]] = {}
-            for placed in ("origin", "edge"):
-                label = f"via {'pipe' if placed == 'edge' else 'origin'}"
-                rows = await _run_config(
-                    SpreadServer(label, [1, 0], 0.0, placed), {0}, lat_steps, args, print
-                )
-                results += rows
-                if rows and "error" not in rows[0]:
-                    pair[placed] = rows[0]
-            if len(pair) == 2:
-                a, b = pair["origin"], pair["edge"]
+            arms: dict[tuple[int, int, int], dict[str, Any]] = {}
+            for slice_us in slices:
+                for origin, serve in ((0, 0), (1, 0), (1, 1), (0, 1)):
+                    label = f"{'pipe' if origin != serve else 'direct'} w{serve} s{slice_us}"
+                    server = SpreadServer(label, [1, 0], 0.0, (origin, serve))
+                    server.slice_ns = slice_us * 1000
+                    rows = await _run_config(server, {0}, lat_steps, args, print)
+                    results += rows
+                    if rows and "error" not in rows[0]:
+                        arms[(slice_us, origin, serve)] = rows[0]
+            for (slice_us, origin, serve), b in arms.items():
+                a = arms.get((slice_us, serve, serve))
+                if origin == serve or a is None:
+                    continue
                 rounds.append(
                     {
-                        "origin_p50_us": a["lat_p50_us"],
+                        "worker_slice_us": slice_us,
+                        "serving_worker": serve,
+                        "serving_core": [1, 0][serve],
+                        "direct_p50_us": a["lat_p50_us"],
                         "pipe_p50_us": b["lat_p50_us"],
                         "added_p50_us": (b["lat_p50_us"] or 0) - (a["lat_p50_us"] or 0),
-                        "origin_p99_us": a["lat_p99_us"],
+                        "direct_p99_us": a["lat_p99_us"],
                         "pipe_p99_us": b["lat_p99_us"],
                         "other_pct": [round(a["foreign_pct"]), round(b["foreign_pct"])],
                     }
                 )
     pipe_latency = None
     if rounds:
-        added = sorted(r["added_p50_us"] for r in rounds)
-        pipe_latency = {
-            "audience": args.latency_audience,
-            "rounds": rounds,
-            "added_p50_us_median": added[len(added) // 2],
-            "added_p50_us_range": [added[0], added[-1]],
-        }
+        by_slice: dict[str, Any] = {}
+        for slice_us in sorted({r["worker_slice_us"] for r in rounds}):
+            added = sorted(r["added_p50_us"] for r in rounds if r["worker_slice_us"] == slice_us)
+            by_slice[str(slice_us)] = {
+                "added_p50_us_median": added[len(added) // 2],
+                "added_p50_us_range": [added[0], added[-1]],
+            }
+        pipe_latency = {"audience": args.latency_audience, "rounds": rounds, "by_worker_slice_us": by_slice}
     return {
         "meta": {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -271,7 +291,10 @@ def main() -> None:
     ap.add_argument("--audience", default="10,50,100,200,300", help="audience sizes (steps)")
     ap.add_argument("--parts", default="spread,latency", help="spread, latency")
     ap.add_argument("--latency-audience", type=int, default=10)
-    ap.add_argument("--latency-rounds", type=int, default=3, help="via origin / via pipe pairs")
+    ap.add_argument("--latency-rounds", type=int, default=3, help="rounds of the four direct/pipe arms")
+    ap.add_argument(
+        "--latency-slices", default="0,100", help="worker scheduler slices (µs; 0: the kernel's default)"
+    )
     ap.add_argument("--window", type=float, default=3.0)
     ap.add_argument("--generators", type=int, default=2)
     ap.add_argument("--kbps", type=int, default=1000)

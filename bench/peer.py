@@ -73,12 +73,33 @@ class Window:
     bad: int = 0
     hist: list[int] = field(default_factory=lambda: [0] * HIST_BINS)
     sent: dict[str, int] = field(default_factory=dict)  # stream key -> packets sent in window
+    received_kind: list[int] = field(default_factory=lambda: [0, 0])  # in window: audio, video
+    # Time series (bench/robust.py), by send time in bins of bin_ns from bins_t0, per kind (0 audio,
+    # 1 video): packets sent, and packets received within ON_TIME_NS of their sending.
+    bins_t0: int = 0
+    bin_ns: int = 0
+    sent_bins: list[list[int]] = field(default_factory=lambda: [[], []])
+    ontime_bins: list[list[int]] = field(default_factory=lambda: [[], []])
 
     def reset(self, t0: int, t1: int) -> None:
         self.t0, self.t1 = t0, t1
         self.received = self.received_bytes = self.bad = 0
         self.hist = [0] * HIST_BINS
         self.sent = {}
+        self.received_kind = [0, 0]
+
+    def reset_bins(self, t0: int, bin_ns: int, n: int) -> None:
+        self.bins_t0, self.bin_ns = t0, bin_ns
+        self.sent_bins = [[0] * n, [0] * n]
+        self.ontime_bins = [[0] * n, [0] * n]
+
+    def count_bin(self, table: list[list[int]], kind: int, sent_ns: int) -> None:
+        i = (sent_ns - self.bins_t0) // self.bin_ns
+        if 0 <= i < len(table[kind]):
+            table[kind][i] += 1
+
+
+ON_TIME_NS = 100_000_000  # a packet later than this does not count as delivered in the time series
 
 
 class Peer:
@@ -276,9 +297,12 @@ class Subscriber(Peer):
             self.first_rtp_ns = rx_ns
         if flags & FLAG_KEY and not self.first_key_ns:
             self.first_key_ns = rx_ns
+        if w.bin_ns and rx_ns - sent_ns < ON_TIME_NS:
+            w.count_bin(w.ontime_bins, flags & FLAG_VIDEO, sent_ns)
         if w.t0 <= sent_ns < w.t1:
             w.received += 1
             w.received_bytes += len(data)
+            w.received_kind[flags & FLAG_VIDEO] += 1
             lat = rx_ns - sent_ns
             us = lat // 1000
             if 0 <= us < 4000:
@@ -372,6 +396,8 @@ class Publisher(Peer):
         self.tx_packets += 1
         self.tx_bytes += len(pkt)
         w = self.window
+        if w.bin_ns:
+            w.count_bin(w.sent_bins, flags & FLAG_VIDEO, now)
         if w.t0 <= now < w.t1:
             key = f"{self.stream_id}:{flags & FLAG_VIDEO}"
             w.sent[key] = w.sent.get(key, 0) + 1

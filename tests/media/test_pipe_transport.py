@@ -5,6 +5,7 @@ Real MediaService worker processes, real aiortc peers decoding colours, all on 1
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import socket
 import struct
@@ -13,14 +14,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM
 
 from relayroom.media.channel import Channel
+from relayroom.media.dtls.dtls_transport import SrtpKeys
+from relayroom.media.pipe_transport import new_pipe_keys
 from relayroom.media.rtp import rtcp
 from relayroom.media.service import MediaService
+from relayroom.media.srtp.session import SrtpPair
 from relayroom.media.types import InvalidStateError, MediaEvent, MediaEventType, MediaParams
 from relayroom.media.worker import Worker
 from tests.media.peers import (
+    ColourVideoTrack,
     Subscriber,
     UdpRelay,
     apply_offer,
@@ -197,6 +203,67 @@ async def test_nack_rtx_and_pli_work_through_the_pipe_with_loss_on_the_audience_
             relay.transport.close()
 
 
+async def _publish_big_and_small(
+    svc: MediaService, router_id: str, user: str
+) -> tuple[RTCPeerConnection, list[str]]:
+    """A camera (green, 320x240) and its small stream sent as a track of its own (blue, 160x120): one
+    producer of two encodings, layer 0 the small one; the colour a subscriber decodes names its layer."""
+    pc = RTCPeerConnection(client_config())
+    pc.addTransceiver(ColourVideoTrack("green", 320, 240), direction="sendonly")
+    pc.addTransceiver(ColourVideoTrack("blue", 160, 120), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    result = await svc.publish(router_id, user, pc.localDescription.sdp, small_mids={"1": "0"})
+    await pc.setRemoteDescription(RTCSessionDescription(result.answer_sdp, "answer"))
+    return pc, [p.producer_id for p in result.producers]
+
+
+def _decodes(sub: Subscriber, colour: str) -> bool:
+    return len(sub.video_frames) > 3 and all(close_colour(c, colour) for _, _, c in sub.video_frames[-3:])
+
+
+async def test_a_simulcast_producer_is_piped_with_its_layers_and_edge_subscribers_choose_small_or_big(
+    spread: Media,
+) -> None:
+    svc, _ = spread
+    router_id = await svc.create_router("room-pipe-simulcast")
+    origin = svc.worker_for_router(router_id).index
+    edge = 1 - origin
+    pub, producer_ids = await _publish_big_and_small(svc, router_id, "anchor")
+    assert len(producer_ids) == 1
+    for user in ("near_small", "far_small"):
+        await svc.set_small_stream(router_id, user, "anchor", True)
+    # least-loaded placement, ties to the origin: origin, edge, origin, edge
+    users = ("near_big", "far_big", "near_small", "far_small")
+    subs = {u: await subscribe(svc, router_id, u, producer_ids) for u in users}
+    try:
+        placement = svc.placement(router_id)
+        assert [placement[u] for u in users] == [origin, edge, origin, edge], placement
+        await eventually(
+            lambda: all(_decodes(subs[u], "blue" if u.endswith("small") else "green") for u in users), 30
+        )
+        dump = await svc.dump()
+        origin_pipe, edge_pipe = _pipes(dump, origin)[0], _pipes(dump, edge)[0]
+        # one piped producer, carried as two layers: two pipe consumers, a two-layer pipe producer
+        assert origin_pipe["producersPiped"] == 1 and edge_pipe["pipeProducers"] == 1
+        assert len(origin_pipe["consumers"]) == 2 and len(edge_pipe["producers"]) == 2
+        assert all(c["packets"] > 0 for c in origin_pipe["consumers"])
+        # an edge subscriber switches: the edge's simulcast consumer changes layer at a key frame
+        await svc.set_small_stream(router_id, "far_small", "anchor", False)
+        await svc.set_small_stream(router_id, "far_big", "anchor", True)
+        await eventually(
+            lambda: _decodes(subs["far_small"], "green") and _decodes(subs["far_big"], "blue"), 20
+        )
+        # the publisher leaves: every layer's pipe closes on both sides
+        await svc.close_participant(router_id, "anchor")
+        dump = await svc.dump()
+        assert all(p["consumers"] == [] for p in _pipes(dump, origin))
+        assert all(p["producers"] == [] for p in _pipes(dump, edge))
+    finally:
+        for sub in subs.values():
+            await sub.close()
+        await pub.close()
+
+
 async def test_a_publisher_restart_continues_edge_subscribers_through_a_new_pipe(spread: Media) -> None:
     svc, _ = spread
     router_id = await svc.create_router("room-pipe-restart")
@@ -356,3 +423,119 @@ async def test_placement_keeps_members_on_the_origin_below_the_threshold_and_alw
         if pub is not None:
             await pub.close()
         await svc.close()
+
+
+async def test_pipe_encodings_make_a_layered_producer_and_one_pipe_consumer_per_layer(
+    inproc: tuple[Worker, Channel, list[tuple[str, str, dict[str, Any]]]],
+) -> None:
+    worker, ch, notes = inproc
+    await ch.request("worker.createRouter", None, {"routerId": "r"})
+    await ch.request("router.createPipeTransport", "r", {"transportId": "p"})
+    video = {"producerId": "piped", "kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
+    video["payloadType"] = 96
+    with pytest.raises(ValueError, match="last encoding"):
+        await ch.request(
+            "pipeTransport.produce", "p", {**video, "ssrc": 3, "encodings": [{"ssrc": 1}, {"ssrc": 2}]}
+        )
+    with pytest.raises(TypeError, match="ssrc already in use"):
+        await ch.request(
+            "pipeTransport.produce", "p", {**video, "ssrc": 2, "encodings": [{"ssrc": 2}, {"ssrc": 2}]}
+        )
+    await ch.request(
+        "pipeTransport.produce", "p", {**video, "ssrc": 2, "encodings": [{"ssrc": 1}, {"ssrc": 2}]}
+    )
+    pipe = worker.pipes["p"]
+    top = pipe.producers["piped"]
+    assert [layer.id for layer in top.layers] == ["piped.0", "piped"]
+    assert pipe.stats()["pipeProducers"] == 1
+    # piping it on: as many encodings as it has layers, one pipe consumer each, closed together
+    take = {"consumerId": "c", "producerId": "piped", "ssrc": 9, "payloadType": 96}
+    with pytest.raises(ValueError, match="simulcast layers"):
+        await ch.request(
+            "pipeTransport.consume", "p", {**take, "encodings": [{"ssrc": s} for s in (7, 8, 9)]}
+        )
+    await ch.request("pipeTransport.consume", "p", {**take, "encodings": [{"ssrc": 8}, {"ssrc": 9}]})
+    assert set(pipe.consumers) == {"c", "c.0"} and pipe.stats()["producersPiped"] == 1
+    await ch.request("consumer.close", "c")
+    assert pipe.consumers == {}
+    # the top producer closes its lower layer with it; only the top is announced
+    await ch.request("producer.close", "piped")
+    assert pipe.producers == {}
+    closed = [t for t, e, _ in notes if e == "producerclose"]
+    assert "piped" in closed and "piped.0" not in closed
+
+
+# -- SRTP pipes: what joins two nodes, run here between two workers of one node -------------------------
+
+
+async def test_an_srtp_keyed_pipe_carries_the_room_between_two_workers_as_between_two_nodes(
+    spread: Media,
+) -> None:
+    svc, _ = spread
+    svc.pipe_srtp = True
+    router_id = await svc.create_router("room-pipe-srtp")
+    origin = svc.worker_for_router(router_id).index
+    edge = 1 - origin
+    pub, producer_ids = await publish(svc, router_id, "anchor", "yellow")
+    subs = [await subscribe(svc, router_id, f"v{i}", producer_ids) for i in range(2)]
+    try:
+        assert svc.placement(router_id)["v1"] == edge
+        await eventually(lambda: all(len(s.video_frames) > 5 and len(s.audio_frames) > 10 for s in subs), 20)
+        assert close_colour(subs[1].video_frames[-1][2], "yellow")
+        dump = await svc.dump()
+        for worker in (origin, edge):
+            pipe = _pipes(dump, worker)[0]
+            assert pipe["rxErrors"] == 0
+        origin_pipe = next(p for r in _routers(dump, origin) for p in r["pipeTransports"])
+        assert origin_pipe["srtp"] is True and origin_pipe["txPackets"] > 50
+    finally:
+        for s in subs:
+            await s.close()
+        await pub.close()
+
+
+async def test_an_srtp_pipe_drops_what_does_not_authenticate_and_protects_its_rtcp(
+    inproc: tuple[Worker, Channel, list[tuple[str, str, dict[str, Any]]]],
+) -> None:
+    worker, ch, _ = inproc
+    await ch.request("worker.createRouter", None, {"routerId": "edge"})
+    local = await ch.request("router.createPipeTransport", "edge", {"transportId": "pipe"})
+    ours, theirs = new_pipe_keys()
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(2)
+    try:
+        target = {"ip": "127.0.0.1", "port": peer.getsockname()[1]}
+        for bad, message in (
+            ({**ours, "cryptoSuite": "AES_CM_128_HMAC_SHA1_80"}, "cryptoSuite"),
+            ({**ours, "rxKey": ours["txKey"]}, "differ"),
+            ({**ours, "txKey": "c2hvcnQ="}, "28 bytes"),
+        ):
+            with pytest.raises(ValueError, match=message):
+                await ch.request("pipeTransport.connect", "pipe", {**target, "srtp": bad})
+        await ch.request("pipeTransport.connect", "pipe", {**target, "srtp": ours})
+        params = {"producerId": "piped", "kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
+        await ch.request("pipeTransport.produce", "pipe", {**params, "payloadType": 96, "ssrc": 4242})
+        pipe = worker.pipes["pipe"]
+        # the other end's keys: what it sends is ours to receive, and the other way round
+        keys = SrtpKeys(
+            SRTP_AEAD_AES_128_GCM,
+            tx_key=base64.b64decode(theirs["txKey"]),
+            rx_key=base64.b64decode(theirs["rxKey"]),
+        )
+        other = SrtpPair(keys)
+        for seq in range(1, 4):  # plain RTP: refused
+            peer.sendto(_rtp(4242, seq), ("127.0.0.1", local["port"]))
+        await eventually(lambda: pipe.rx_errors == 3, within=5)
+        for seq in range(4, 9):
+            peer.sendto(other.tx.protect(_rtp(4242, seq)), ("127.0.0.1", local["port"]))
+        await eventually(lambda: pipe.producers["piped"].packets == 5, within=5)
+        # its key-frame request leaves as SRTCP, readable with the other end's keys only
+        await ch.request("producer.requestKeyFrame", "piped")
+        data = await asyncio.get_running_loop().run_in_executor(None, peer.recv, 2048)
+        plain = other.rx.unprotect_rtcp(data)
+        assert len(data) > len(plain) and data[8:12] != plain[8:12]  # tag added, media SSRC encrypted
+        assert any(isinstance(i, rtcp.Pli) and i.media_ssrc == 4242 for i in rtcp.parse(plain))
+        assert (await ch.request("pipeTransport.dump", "pipe"))["srtp"] is True
+    finally:
+        peer.close()

@@ -48,6 +48,8 @@ def series(samples: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, flo
         add("control_plane.fds", x, cp["fds"])
         add("control_plane.asyncio_tasks", x, cp["asyncio_tasks"])
         add("control_plane.gc_objects", x, cp["gc_objects"])
+        for key, value in (cp.get("native_heaps") or {}).items():
+            add(f"control_plane.{key}_mb", x, value / 1024 / 1024)
         if "current" in cp.get("tracemalloc", {}):
             add("control_plane.tracemalloc_mb", x, cp["tracemalloc"]["current"] / 1024 / 1024)
         if cp.get("db") and cp["db"].get("checked_out") is not None:

@@ -81,6 +81,7 @@ def create_app(
     http_latency = Histogram(
         "relayroom_http_request_seconds", "HTTP request latency", ["route"], registry=registry
     )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = build_container(settings, params)

@@ -84,3 +84,41 @@ class MediaCollector(Collector):
                 octets.add_metric([w, pipe, "tx"], float(p.get("txBytes", 0)))
                 octets.add_metric([w, pipe, "rx"], float(p.get("rxBytes", 0)))
         yield from (producers, packets, octets)
+
+
+def shedding_metrics(workers: dict[int, dict[str, Any]]) -> Iterator[Metric]:
+    """Load shedding and the DTLS handshake cap per worker, from each worker's ``worker.metrics``
+    (docs/performance.md, "Load shedding"; docs/observability.md lists the names)."""
+    packets = CounterMetricFamily(
+        "relayroom_worker_shed_packets",
+        "Video packets of non-key frames dropped by load shedding (the worker was behind)",
+        labels=["worker"],
+    )
+    octets = CounterMetricFamily(
+        "relayroom_worker_shed_bytes",
+        "Bytes of the video packets dropped by load shedding",
+        labels=["worker"],
+    )
+    turns = CounterMetricFamily(
+        "relayroom_worker_shed_turns",
+        "Event-loop turns that began with the UDP socket backlogged (those turns shed)",
+        labels=["worker"],
+    )
+    keyframes = CounterMetricFamily(
+        "relayroom_worker_shed_keyframe_requests",
+        "Key frames requested from publishers once a backlog had drained",
+        labels=["worker"],
+    )
+    deferred = CounterMetricFamily(
+        "relayroom_worker_dtls_flights_deferred",
+        "DTLS handshake flights that waited for a later event-loop turn (the per-turn budget was spent)",
+        labels=["worker"],
+    )
+    for index, m in sorted(workers.items()):
+        w = str(index)
+        packets.add_metric([w], float(m.get("shedPackets", 0)))
+        octets.add_metric([w], float(m.get("shedBytes", 0)))
+        turns.add_metric([w], float(m.get("shedTurns", 0)))
+        keyframes.add_metric([w], float(m.get("shedKeyframeRequests", 0)))
+        deferred.add_metric([w], float(m.get("dtlsFlightsDeferred", 0)))
+    yield from (packets, octets, turns, keyframes, deferred)

@@ -306,6 +306,16 @@ class Producer:
             self._new_frame(data, ts)
         self._forward(data, seq, ts, now)
 
+    def receive_shed(self, data: bytes, seq: int, ts: int, now: float) -> None:
+        """A packet of this producer the worker's load shedding dropped (webrtc_transport.py ``_shed``):
+        it counts as received (statistics, frames; no NACK to the publisher for it), and is neither
+        stored nor forwarded."""
+        if self.params.payload_type != data[1] & 0x7F:
+            return
+        self._update_stats(seq, ts, len(data), now)
+        if ts != self._last_ts and self._video:
+            self._new_frame(data, ts)
+
     def _new_frame(self, data: bytes, ts: int) -> None:
         """First packet seen of a new video frame (timestamp change): count it and probe the picture
         size (a key frame starts with the VP8 key frame header / the H.264 SPS). Once per frame, not per

@@ -16,6 +16,7 @@ import logging
 import uuid
 from typing import Any
 
+from relayroom.media import sched
 from relayroom.media.service_core import _quiet
 from relayroom.media.service_publish import PublishMixin, produce_params
 from relayroom.media.service_state import RouterState
@@ -59,6 +60,8 @@ logger = logging.getLogger(__name__)
 class MediaService(PublishMixin, SubscribeMixin):
     """Facade over the media workers. One instance per control-plane process."""
 
+    worker_slice_ns: int = sched.WORKER_SLICE_NS  # the workers' scheduler slice (0: the kernel's)
+
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
         """Spawn the workers and wait until each one has bound its UDP port."""
@@ -73,6 +76,8 @@ class MediaService(PublishMixin, SubscribeMixin):
         handle = WorkerHandle(index, self._params, self._on_worker_notification, self._on_worker_died)
         try:
             await handle.start()
+            if self.worker_slice_ns and handle.pid is not None:
+                sched.set_slice(handle.pid, self.worker_slice_ns)  # a latency hint (media/sched.py)
             if self.closed:
                 raise InvalidStateError("media service closed while a worker started")
         except BaseException:
@@ -283,13 +288,14 @@ class MediaService(PublishMixin, SubscribeMixin):
             with contextlib.suppress(Exception):
                 self._emit(MediaEvent(MediaEventType.STATS, data=await self.dump()))
 
-    async def create_router(self, room_key: str) -> str:
-        """Create a router (one per room) on the least-loaded worker; returns its id."""
+    async def create_router(self, room_key: str, worker_index: int | None = None) -> str:
+        """Create a router (one per room) on the least-loaded worker, or on worker ``worker_index``
+        (tests and benchmarks place a room's origin); returns its id."""
         self._check()
         live = [w for w in self._workers if w is not None and not w.closed]
         if not live:
             raise InvalidStateError("no media worker running")
-        worker = min(live, key=lambda w: w.load)
+        worker = min(live, key=lambda w: w.load) if worker_index is None else self._handle(worker_index)
         router_id = uuid.uuid4().hex
         await worker.request("worker.createRouter", None, {"routerId": router_id})
         worker.router_ids.add(router_id)

@@ -131,3 +131,21 @@ def _fp_set(fingerprints: list[tuple[str, str]]) -> frozenset[tuple[str, str]]:
 
 def _fps(fingerprints: list[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"algorithm": a, "value": v} for a, v in fingerprints]
+
+
+async def _connect(
+    worker: WorkerHandle,
+    transport_id: str | None,
+    role: str,
+    fingerprints: list[tuple[str, str]],
+    ufrag: str | None,
+) -> None:
+    """``transport.connect``: the peer's DTLS role (``client``/``server``) and fingerprints, its ICE ufrag."""
+    await worker.request(
+        "transport.connect",
+        transport_id,
+        {
+            "dtlsParameters": {"role": role, "fingerprints": _fps(fingerprints)},
+            "iceParameters": {"usernameFragment": ufrag},
+        },
+    )

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 
 from relayroom.media import sdp
+from relayroom.media.pipe_transport import new_pipe_keys
 from relayroom.media.service_core import ServiceCore, _quiet
 from relayroom.media.service_state import EdgeState, PipeRecord, ProducerRecord, RouterState
 from relayroom.media.types import CloseReason, InvalidStateError, MediaEvent, MediaEventType
@@ -15,6 +16,8 @@ from relayroom.media.types import CloseReason, InvalidStateError, MediaEvent, Me
 
 class PipesMixin(ServiceCore):
     """Placement of recv transports, edges and pipes."""
+
+    pipe_srtp: bool = False  # key every pipe pair with SRTP (across machines; tests on one machine)
 
     def _lose_edges(self, index: int) -> list[MediaEvent]:
         """Worker ``index`` died while it served edges of rooms whose origin lives on: only the members
@@ -93,14 +96,14 @@ class PipesMixin(ServiceCore):
             edge_pipe = await worker.request(
                 "router.createPipeTransport", router_id, {"transportId": uuid.uuid4().hex}
             )
-            await origin.request(
-                "pipeTransport.connect", origin_pipe["id"], {"ip": edge_pipe["ip"], "port": edge_pipe["port"]}
-            )
-            await worker.request(
-                "pipeTransport.connect",
-                edge_pipe["id"],
-                {"ip": origin_pipe["ip"], "port": origin_pipe["port"]},
-            )
+            # SRTP keys (one per direction) only when asked: the two ends are on this machine
+            keys = new_pipe_keys() if self.pipe_srtp else None
+            for handle, pipe, peer, srtp in (
+                (origin, origin_pipe, edge_pipe, keys[0] if keys else None),
+                (worker, edge_pipe, origin_pipe, keys[1] if keys else None),
+            ):
+                connect = {"ip": peer["ip"], "port": peer["port"], **({"srtp": srtp} if srtp else {})}
+                await handle.request("pipeTransport.connect", pipe["id"], connect)
         except BaseException:
             worker.router_ids.discard(router_id)
             await _quiet(worker.request("router.close", router_id))
@@ -120,10 +123,22 @@ class PipesMixin(ServiceCore):
         origin = self._handle(state.worker_index)
         worker = self._handle(index)
         with_rtx = rec.has_rtx and rec.kind == "video" and rec.codec.rtx_payload_type is not None
-        ssrc = sdp.new_ssrc(edge.ssrcs)
-        rtx_ssrc = sdp.new_ssrc(edge.ssrcs) if with_rtx else None
+        # a simulcast producer travels whole: one pipe ssrc (and rtx ssrc) per layer, lowest first
+        layers = [
+            (sdp.new_ssrc(edge.ssrcs), sdp.new_ssrc(edge.ssrcs) if with_rtx else None)
+            for _ in range(rec.layers if rec.kind == "video" else 1)
+        ]
+        ssrc, rtx_ssrc = layers[-1]
+        encodings = [{"ssrc": s, "rtxSsrc": r} for s, r in layers] if len(layers) > 1 else []
         rtx_pt = rec.codec.rtx_payload_type if with_rtx else None
-        pipe = PipeRecord(rec.producer_id, uuid.uuid4().hex, uuid.uuid4().hex, ssrc, rtx_ssrc)
+        pipe = PipeRecord(
+            rec.producer_id,
+            uuid.uuid4().hex,
+            uuid.uuid4().hex,
+            ssrc,
+            rtx_ssrc,
+            layer_ssrcs=tuple(s for layer in layers[:-1] for s in layer),
+        )
         # the edge side first, so the key frame the pipe consumer asks for finds its producer
         await worker.request(
             "pipeTransport.produce",
@@ -137,6 +152,7 @@ class PipesMixin(ServiceCore):
                 "ssrc": ssrc,
                 "rtxSsrc": rtx_ssrc,
                 "rtxPayloadType": rtx_pt,
+                "encodings": encodings,
             },
         )
         self._edge_producers.add(pipe.edge_producer_id)
@@ -151,6 +167,7 @@ class PipesMixin(ServiceCore):
                     "payloadType": rec.codec.payload_type,
                     "rtxSsrc": rtx_ssrc,
                     "rtxPayloadType": rtx_pt,
+                    "encodings": encodings,
                 },
             )
         except BaseException:
@@ -166,7 +183,7 @@ class PipesMixin(ServiceCore):
         remaining consumers, if any, become orphans a replacement producer may continue)."""
         if edge.pipes.get(pipe.producer_id) is pipe:
             del edge.pipes[pipe.producer_id]
-        edge.ssrcs.difference_update((pipe.ssrc, pipe.rtx_ssrc))
+        edge.ssrcs.difference_update((pipe.ssrc, pipe.rtx_ssrc, *pipe.layer_ssrcs))
         self._pipe_consumers.pop(pipe.pipe_consumer_id, None)
         self._edge_producers.discard(pipe.edge_producer_id)
         origin = self._workers[state.worker_index]

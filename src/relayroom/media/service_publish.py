@@ -10,7 +10,7 @@ from typing import Any
 
 from relayroom.media import sdp
 from relayroom.media.rtp.twcc import TWCC_URI
-from relayroom.media.service_core import _fp_set, _fps
+from relayroom.media.service_core import _connect, _fp_set
 from relayroom.media.service_pipes import PipesMixin
 from relayroom.media.service_state import ParticipantState, PipeRecord, ProducerRecord, RouterState
 from relayroom.media.types import (
@@ -80,14 +80,7 @@ class PublishMixin(PipesMixin):
             if not p.send_connected:
                 # We answer setup:passive (the client is the DTLS client) unless the offer says passive.
                 remote_role = "server" if offer.setup_role == "server" else "client"
-                await worker.request(
-                    "transport.connect",
-                    p.send_transport_id,
-                    {
-                        "dtlsParameters": {"role": remote_role, "fingerprints": _fps(offer.fingerprints)},
-                        "iceParameters": {"usernameFragment": offer.ice_ufrag},
-                    },
-                )
+                await _connect(worker, p.send_transport_id, remote_role, offer.fingerprints, offer.ice_ufrag)
                 p.send_connected = True
             created: list[ProducerInfo] = []
             closed: list[str] = list(replaced)

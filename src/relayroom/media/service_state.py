@@ -35,6 +35,7 @@ class PipeRecord:
     ssrc: int
     rtx_ssrc: int | None
     consumers: set[str] = field(default_factory=set)  # edge consumer ids fed by this pipe
+    layer_ssrcs: tuple[int | None, ...] = ()  # a simulcast producer's lower layers: their pipe ssrcs
 
 
 @dataclass

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 
 from relayroom.media import sdp
-from relayroom.media.service_core import _fps
+from relayroom.media.service_core import _connect
 from relayroom.media.service_pipes import PipesMixin
 from relayroom.media.service_state import ParticipantState, PipeRecord, ProducerRecord, RouterState
 from relayroom.media.types import InvalidStateError, PlayResult, SubscribeResult, UnsupportedError
@@ -143,8 +143,7 @@ class SubscribeMixin(PipesMixin):
                 p.small_from.discard(publisher_id)
             if p.recv_transport_id is None:
                 return
-            # Through a pipe (an edge worker) only the highest encoding travels: the choice is kept and
-            # the consumer there ignores it (one encoding).
+            # on an edge worker too: a pipe carries every encoding of a simulcast producer
             worker = self._recv_handle(state, p)
             for ml in p.mlines:
                 if ml.active and ml.consumer_id and ml.kind == "video" and ml.source == "main":
@@ -202,14 +201,7 @@ class SubscribeMixin(PipesMixin):
             p.recv_worker = w
             worker = self._recv_handle(state, p)
             remote_role = "server" if offer.setup_role == "server" else "client"
-            await worker.request(
-                "transport.connect",
-                p.recv_transport_id,
-                {
-                    "dtlsParameters": {"role": remote_role, "fingerprints": _fps(offer.fingerprints)},
-                    "iceParameters": {"usernameFragment": offer.ice_ufrag},
-                },
-            )
+            await _connect(worker, p.recv_transport_id, remote_role, offer.fingerprints, offer.ice_ufrag)
             p.recv_connected = True
             for producer_id, mid, codec in plan:
                 await self._consume(worker, state, p, producer_id, (mid, codec))
@@ -272,14 +264,7 @@ class SubscribeMixin(PipesMixin):
             role = answer.setup_role or "client"
             if role not in ("client", "server"):
                 raise ValueError("answer must use setup active or passive")
-            await worker.request(
-                "transport.connect",
-                p.recv_transport_id,
-                {
-                    "dtlsParameters": {"role": role, "fingerprints": _fps(answer.fingerprints)},
-                    "iceParameters": {"usernameFragment": answer.ice_ufrag},
-                },
-            )
+            await _connect(worker, p.recv_transport_id, role, answer.fingerprints, answer.ice_ufrag)
             p.recv_connected = True
 
 

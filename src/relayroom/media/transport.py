@@ -102,11 +102,13 @@ class Transport:
         for ssrc in (params.ssrc, params.rtx_ssrc):
             if ssrc is not None and ssrc in self._consumers_by_ssrc:
                 raise TypeError("ssrc already in use")
-        consumer = self._new_consumer(params, producer, data)
-        self.consumers[consumer_id] = consumer
-        self._consumers_by_ssrc[params.ssrc] = consumer
-        if params.rtx_ssrc is not None:
-            self._consumers_by_ssrc[params.rtx_ssrc] = consumer
+        return self._add_consumer(self._new_consumer(params, producer, data))
+
+    def _add_consumer(self, consumer: Consumer) -> Consumer:
+        self.consumers[consumer.id] = consumer
+        self._consumers_by_ssrc[consumer.params.ssrc] = consumer
+        if consumer.params.rtx_ssrc is not None:
+            self._consumers_by_ssrc[consumer.params.rtx_ssrc] = consumer
         consumer.request_keyframe()  # a new subscriber starts at a key frame
         return consumer
 

@@ -82,6 +82,16 @@ class MediaParams:
     restart_dead_workers: bool = True
     stats_interval_s: float = 0.0  # 0 = no periodic STATS events
     udp_gso: bool = True  # batch RTP bursts to one address with UDP_SEGMENT when the kernel supports it
+    # Load shedding (docs/performance.md, "Load shedding"): a loop turn that starts with at least
+    # shed_queue_bytes of kernel memory queued on the worker's UDP socket (or with new kernel drops)
+    # drops the video packets of non-key frames it reads; audio, RTCP and key frames go through, and a
+    # key frame is requested once the queue has drained. 64 KiB: ~28 datagrams of 1,200 bytes.
+    load_shedding: bool = True
+    shed_queue_bytes: int = 64 * 1024
+    # DTLS handshakes in slices (dtls/handshake_gate.py): at most this many handshake flights run per
+    # event-loop turn, the others wait for the next turns, so a mass join cannot starve forwarding
+    # (0 = no gate)
+    dtls_flights_per_turn: int = 2
     tcp_ports: Sequence[int] = ()
     tcp: IceTcpOptions = field(default_factory=IceTcpOptions)
     # Spreading a room over workers (pipe transports): a subscriber goes to the least-loaded worker when

@@ -16,6 +16,8 @@ from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.media.consumer import Consumer, ConsumerParams
 from relayroom.media.dtls.dtls_transport import DtlsRole, DtlsTransport, SrtpKeys, local_fingerprint
+from relayroom.media.dtls.handshake_gate import HandshakeGate
+from relayroom.media.ice.stun import IntegrityKey
 from relayroom.media.layer_allocator import HEADROOM, VideoDemand, allocate
 from relayroom.media.network_quality import network_quality
 from relayroom.media.producer import Producer, ProducerParams
@@ -119,8 +121,12 @@ class TransportParams:
     tcp_port: int | None = None  # the worker's ICE-TCP port (a passive TCP candidate); None = no TCP
     udp_preferred_s: float = 5.0  # TCP checks are not answered while UDP checks are this recent
     tcp_grace_s: float = 1.0  # nor this long after the first TCP check (time for UDP checks to arrive)
+<<<<<<< HEAD
     # the worker's native sender (media/native NativeSender) when the native fan-out is on
     native_sender: Any = None
+=======
+    dtls_gate: HandshakeGate | None = None  # the worker's budget of DTLS flights per loop turn
+>>>>>>> main
 
 
 class WebRtcTransport(Transport):
@@ -132,6 +138,7 @@ class WebRtcTransport(Transport):
         self.params = params
         self.ice_ufrag = secrets.token_hex(8)
         self.ice_pwd = secrets.token_hex(16)
+        self.ice_key = IntegrityKey(self.ice_pwd)  # the STUN fast path's HMAC state (worker.handle_stun)
         self.state = TransportState.NEW
         # The selected tuple: the peer's address, and the ICE-TCP connection when it came over TCP.
         # Sends go through _sendto/_send_rtp_to, swapped when the tuple changes kind, so the send path
@@ -159,6 +166,7 @@ class WebRtcTransport(Transport):
             on_connected=self._on_dtls_connected,
             on_failed=self._on_dtls_failed,
             on_closed=self._on_dtls_closed,
+            gate=params.dtls_gate,
         )
         # simulcast encodings offered by rid whose SSRC is not known yet: (mid, rid) -> producer
         self._rid_listeners: dict[tuple[str, str], Producer] = {}
@@ -181,6 +189,7 @@ class WebRtcTransport(Transport):
         self._pending_dtls: list[bytes] = []
         self._twcc_id = 0  # transport-wide CC extension id negotiated with the publisher (0 = none)
         self._twcc = TwccRecorder()
+        self._key_ts: dict[int, int] = {}  # producer SSRC -> RTP timestamp of its last key frame (_shed)
         self.created_at = time.monotonic()
         self.last_rx = self.created_at
         self.rx_packets = 0
@@ -256,6 +265,7 @@ class WebRtcTransport(Transport):
         self._check_open()
         self.ice_ufrag = secrets.token_hex(8)
         self.ice_pwd = secrets.token_hex(16)
+        self.ice_key = IntegrityKey(self.ice_pwd)
         self.remote_ufrag = remote_ufrag
         return self.ice_ufrag, self.ice_pwd
 
@@ -339,30 +349,32 @@ class WebRtcTransport(Transport):
             return
         self.dtls.receive(data)
 
-    def receive_srtp(self, data: bytes, now: float) -> None:
-        """SRTP or SRTCP (first byte 128..191) from the bound tuple."""
+    def receive_srtp(self, data: bytes, now: float, shedding: bool = False) -> Producer | None:
+        """SRTP or SRTCP (first byte 128..191) from the bound tuple. ``shedding`` (the worker is behind,
+        worker.py): video packets of non-key frames are dropped (``_shed``); returns the producer whose
+        packet was dropped, else None."""
         srtp = self.srtp
         if srtp is None:
-            return
+            return None
         if 192 <= data[1] <= 223:  # RFC 5761: RTCP packet types
             try:
                 plain = srtp.rx.unprotect_rtcp(data)
             except pylibsrtp.Error:
                 self.rx_errors += 1
-                return
+                return None
             self.last_rx = now  # only authenticated packets count as consent
             self.rx_packets += 1
             self._receive_rtcp(plain, now)
-            return
+            return None
         try:
             plain = srtp.rx.unprotect(data)
         except pylibsrtp.Error:
             self.rx_errors += 1
-            return
+            return None
         self.last_rx = now
         self.rx_packets += 1
         if len(plain) < 12:
-            return
+            return None
         twcc_id = self._twcc_id
         if twcc_id:  # every packet counts for congestion control, probes and RTX included
             pos = find_extension(plain, twcc_id)
@@ -373,13 +385,32 @@ class WebRtcTransport(Transport):
         producer = self._rtp_listeners.get(ssrc)
         if producer is None:
             if not self._rid_listeners:
-                return
+                return None
             producer = self._learn_ssrc(plain, ssrc)
             if producer is None:
-                return
+                return None
         seq = (plain[2] << 8) | plain[3]
         ts = (plain[4] << 24) | (plain[5] << 16) | (plain[6] << 8) | plain[7]
+        if shedding and producer.kind == "video" and self._shed(producer, plain, seq, ts, ssrc, now):
+            return producer
         producer.receive_rtp(plain, plain[1] & 0x7F, seq, ts, ssrc, now)
+        return None
+
+    def _shed(self, producer: Producer, plain: bytes, seq: int, ts: int, ssrc: int, now: float) -> bool:
+        """Whether the worker's load shedding drops this video packet: RTX, and the packets of non-key
+        frames. A key frame goes through whole: its first packet by its payload header, the others by
+        its RTP timestamp (a key frame that began before the backlog loses its tail: the key frame the
+        worker asks for once drained replaces it). Dropped packets count as received for the
+        producer's statistics (no NACK for them) and are neither stored nor forwarded."""
+        if ssrc != producer.params.ssrc:
+            return True  # a repair: the key frame requested after the backlog supersedes it
+        if producer.is_keyframe(plain):
+            self._key_ts[ssrc] = ts
+            return False
+        if self._key_ts.get(ssrc) == ts:
+            return False
+        producer.receive_shed(plain, seq, ts, now)
+        return True
 
     def _extension_text(self, data: bytes, ext_id: int) -> str | None:
         if not ext_id:

@@ -26,6 +26,7 @@ from relayroom.media import native as native_fanout
 from relayroom.media.active_speaker import SpeakerReport
 from relayroom.media.channel import Channel
 from relayroom.media.consumer import Consumer
+from relayroom.media.dtls.handshake_gate import HandshakeGate
 from relayroom.media.ice import stun
 from relayroom.media.ice.tcp_server import (
     IceTcpServer,
@@ -56,6 +57,12 @@ UDP_RECV_BUFFER = 256 * 1024
 UDP_SEND_BUFFER = 4 * 1024 * 1024
 # getsockopt(SOL_SOCKET, SO_MEMINFO): u32 array; index 0 = bytes queued for reading, 8 = drops (Linux)
 _SO_MEMINFO = 55
+_MEMINFO = struct.Struct("9I")
+# Load shedding (MediaParams.load_shedding): a loop turn that starts with this much kernel memory
+# queued on the socket (~2,300 bytes per 1,200-byte datagram on Linux, ~830 per audio packet) drops
+# the video packets of non-key frames it reads. docs/performance.md, "Load shedding".
+SHED_QUEUE_BYTES = 64 * 1024
+DTLS_FLIGHTS_PER_TURN = 2  # DTLS handshake flights run per loop turn (dtls/handshake_gate.py)
 
 
 def _rss_bytes() -> int:
@@ -100,11 +107,18 @@ class WorkerProtocol(asyncio.DatagramProtocol):
             b0 = data[0]
             w.rx_packets += 1
             w.rx_bytes += len(data)
+            if not w.turn_checked:
+                w.begin_turn()
             t = w.tuples.get(addr)
             # RFC 7983 demux. Hot path first: SRTP/SRTCP from a bound 5-tuple.
             if 127 < b0 < 192:
                 if t is not None and len(data) >= 12:
-                    t.receive_srtp(data, time.monotonic())
+                    if w.shedding:  # behind: this turn drops video of non-key frames (Worker.begin_turn)
+                        shed = t.receive_srtp(data, time.monotonic(), True)
+                        if shed is not None:
+                            w.count_shed(shed, len(data))
+                    else:
+                        t.receive_srtp(data, time.monotonic())
                 else:
                     w.dropped += 1
             elif b0 < 4:
@@ -136,6 +150,9 @@ class Worker:
         udp_recv_buffer: int = UDP_RECV_BUFFER,
         tcp: IceTcpOptions | None = None,
         tcp_port: int | None = None,
+        load_shedding: bool = True,
+        shed_queue_bytes: int = SHED_QUEUE_BYTES,
+        dtls_flights_per_turn: int = DTLS_FLIGHTS_PER_TURN,
     ) -> None:
         self.host = host
         self.port = port
@@ -162,12 +179,26 @@ class Worker:
         self.dropped = 0
         self.errors = 0
         self.stun_rejected = 0
+        self.stun_fast = 0  # Binding requests answered by the fast path
         # lifetime totals for /metrics (datagrams on the UDP socket; feedback of transports that closed)
         self.rx_packets = 0
         self.rx_bytes = 0
         self.tx_packets = 0
         self.tx_bytes = 0
         self.feedback_closed = [0, 0, 0, 0]  # NACKs, PLIs, FIRs received, RTX sent
+        # Load shedding, checked once per loop turn (begin_turn): turn_checked is reset by a callback
+        # scheduled for after the turn's datagrams; with shedding off it stays True and nothing is checked.
+        self.load_shedding = load_shedding
+        self.shed_queue_bytes = shed_queue_bytes
+        self.turn_checked = not load_shedding
+        self.shedding = False  # this turn drops video packets of non-key frames
+        self._kernel_drops = 0  # SO_MEMINFO drops at the last check
+        self._shed_producers: dict[str, Producer] = {}  # a key frame is requested once drained
+        self.shed_packets = 0
+        self.shed_bytes = 0
+        self.shed_turns = 0  # loop turns that started behind
+        self.shed_keyframe_requests = 0
+        self.dtls_gate = HandshakeGate(dtls_flights_per_turn)
         self._handlers = self._build_handlers()
         # ICE-TCP: None = off; tcp_port None = the UDP port's number (another one if that is taken
         # after an ephemeral UDP port)
@@ -274,9 +305,26 @@ class Worker:
             sender.queue(data, addr)
 
     def handle_stun(self, data: bytes, addr: Addr) -> None:
-        if self.loopback_only and not ipaddress.ip_address(addr[0]).is_loopback:
+        # the socket is IPv4: a loopback source is 127.x.x.x (ipaddress costs ~2 µs, only for the rest)
+        if self.loopback_only and addr[0][:4] != "127." and not ipaddress.ip_address(addr[0]).is_loopback:
             self.stun_rejected += 1
             return
+        # Fast path (ice/stun.py): the usual request layout, the transport's precomputed HMAC state and
+        # a response template. Anything it does not take (another layout, an unknown ufrag, a failed
+        # check) goes through the slow path below, which answers, rejects and counts as it always did.
+        fast = stun.fast_binding(data)
+        if fast is not None:
+            t = self.ufrags.get(fast[0])
+            if (
+                t is not None
+                and not t.closed
+                and (t.remote_ufrag is None or fast[1] == t.remote_ufrag)
+                and t.ice_key.check(data)
+            ):
+                self.stun_fast += 1
+                self.sendto(t.ice_key.binding_success(data[8:20], addr), addr)
+                t.on_ice_check(addr, fast[2])
+                return
         found = self.check_binding(data)
         if found is None:
             return
@@ -315,6 +363,47 @@ class Worker:
             out["udpRecvQueued"] = info[0]
             out["udpRecvDrops"] = info[8]
         return out
+
+    def begin_turn(self) -> None:
+        """First datagram of a loop turn: is the socket behind? At least ``shed_queue_bytes`` queued, or
+        datagrams dropped by the kernel since the last look, make this turn shed (datagram_received);
+        the first turn that finds the queue below the mark again requests a key frame from each
+        producer that lost packets. One getsockopt per turn, none per datagram."""
+        self.turn_checked = True
+        asyncio.get_running_loop().call_soon(self._end_turn)
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            info = _MEMINFO.unpack(sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, _MEMINFO.size))
+        except OSError:
+            return
+        drops = info[8]
+        behind = info[0] >= self.shed_queue_bytes or drops != self._kernel_drops
+        self._kernel_drops = drops
+        if behind:
+            self.shedding = True
+            self.shed_turns += 1
+        elif self.shedding:
+            self.shedding = False
+            self._drained()
+
+    def _end_turn(self) -> None:
+        self.turn_checked = False
+
+    def count_shed(self, producer: Producer, size: int) -> None:
+        self.shed_packets += 1
+        self.shed_bytes += size
+        self._shed_producers[producer.id] = producer
+
+    def _drained(self) -> None:
+        """The backlog is gone: one key frame request per producer that lost packets meanwhile (the
+        subscribers' decoders need it; Producer.request_keyframe rate-limits and defers, never drops)."""
+        for producer in self._shed_producers.values():
+            if not producer.closed:
+                producer.request_keyframe()
+                self.shed_keyframe_requests += 1
+        self._shed_producers.clear()
 
     def _bind_tuple(self, transport: WebRtcTransport, old: Addr | None, addr: Addr | None) -> None:
         """UDP 5-tuples only (an ICE-TCP tuple is its connection, which knows its transport)."""
@@ -400,6 +489,7 @@ class Worker:
             tcp_port=self.tcp_port if self._tcp is not None else None,
             udp_preferred_s=self.udp_preferred_s,
             tcp_grace_s=self.tcp_grace_s,
+            dtls_gate=self.dtls_gate,
         )
 
     def _make_pipe_params(
@@ -549,6 +639,11 @@ class Worker:
             "plis": feedback[1],
             "firs": feedback[2],
             "rtxSent": feedback[3],
+            "shedPackets": self.shed_packets,
+            "shedBytes": self.shed_bytes,
+            "shedTurns": self.shed_turns,
+            "shedKeyframeRequests": self.shed_keyframe_requests,
+            "dtlsFlightsDeferred": self.dtls_gate.deferred,
         }
 
     def _worker_dump(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
@@ -564,6 +659,7 @@ class Worker:
             "dropped": self.dropped,
             "errors": self.errors,
             "stunRejected": self.stun_rejected,
+            "stunFast": self.stun_fast,
             "tuples": len(self.tuples),
             "ufrags": len(self.ufrags),
             **self.udp_socket_stats(),
@@ -577,6 +673,19 @@ class Worker:
             "gsoPackets": (sender.gso_packets if sender else 0) + (native.gso_packets if native else 0),
             "tcp": self._tcp.stats() if self._tcp else None,
             "pipes": [pipe.stats() for pipe in self.pipes.values()],
+            "loadShedding": self.load_shedding,
+            "shedPackets": self.shed_packets,
+            "shedBytes": self.shed_bytes,
+            "shedTurns": self.shed_turns,
+            "shedKeyframeRequests": self.shed_keyframe_requests,
+            "dtlsGate": {
+                "flightsPerTurn": self.dtls_gate.limit,
+                "waiting": self.dtls_gate.waiting,
+                "processed": self.dtls_gate.processed,
+                "deferred": self.dtls_gate.deferred,
+                "peakWaiting": self.dtls_gate.peak_waiting,
+                "peakPerTurn": self.dtls_gate.peak_per_turn,
+            },
         }
 
     def _worker_create_router(self, _: str | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -632,7 +741,7 @@ class Worker:
         return pipe.local_parameters()
 
     def _pipe_connect(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
-        self._pipe(transport_id).connect(str(data["ip"]), data["port"])
+        self._pipe(transport_id).connect(str(data["ip"]), data["port"], data.get("srtp"))
         return {}
 
     def _pipe_produce(self, transport_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
@@ -709,6 +818,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-gso", action="store_true")
     ap.add_argument("--no-native", action="store_true", help="pure-Python forwarding (no C fan-out)")
     ap.add_argument("--udp-recv-buffer", type=int, default=UDP_RECV_BUFFER, help="SO_RCVBUF (bytes)")
+    ap.add_argument("--no-load-shedding", action="store_true")
+    ap.add_argument("--shed-queue-bytes", type=int, default=SHED_QUEUE_BYTES)
+    ap.add_argument("--dtls-flights-per-turn", type=int, default=DTLS_FLIGHTS_PER_TURN, help="0 = no gate")
     ap.add_argument("--log-level", default="WARNING")
     ap.add_argument("--log-format", choices=LOG_FORMATS, default="auto")
     add_tcp_arguments(ap)
@@ -732,6 +844,9 @@ def main(argv: list[str] | None = None) -> None:
             udp_recv_buffer=args.udp_recv_buffer,
             tcp=tcp_options_from_args(args),
             tcp_port=args.tcp_port,
+            load_shedding=not args.no_load_shedding,
+            shed_queue_bytes=args.shed_queue_bytes,
+            dtls_flights_per_turn=args.dtls_flights_per_turn,
         )
         await worker.start(sock)
         await worker.run_until_closed()

@@ -84,6 +84,10 @@ class WorkerHandle:
             args.append("--no-gso")
         if not p.native:
             args.append("--no-native")
+        if not p.load_shedding:
+            args.append("--no-load-shedding")
+        args += ["--shed-queue-bytes", str(p.shed_queue_bytes)]
+        args += ["--dtls-flights-per-turn", str(p.dtls_flights_per_turn)]
         tcp_ports = list(p.tcp_ports)
         args += tcp_worker_args(p.tcp, tcp_ports[self.index] if self.index < len(tcp_ports) else None)
         loop = asyncio.get_running_loop()

@@ -36,3 +36,21 @@ def test_fd_kinds_counts_what_is_opened(tmp_path: Path) -> None:
 def test_unreadable_process_gives_zeros_and_nothing() -> None:
     assert proc_sample(2**22 + 7)["rss_kb"] == 0
     assert fd_kinds(2**22 + 7) == {}
+
+
+def test_native_heaps_see_malloc_and_sqlite() -> None:
+    import sqlite3
+
+    from relayroom.control.observability.introspect import native_heaps
+
+    before = native_heaps()
+    if "malloc_in_use" not in before or "sqlite_memory_used" not in before:
+        pytest.skip("needs glibc's mallinfo2 and a shared libsqlite3")
+    db = sqlite3.connect(":memory:")
+    db.execute("create table t (x blob)")
+    db.executemany("insert into t values (?)", [(b"x" * 1000,) for _ in range(2000)])
+    after = native_heaps()
+    assert after["sqlite_memory_used"] - before["sqlite_memory_used"] > 1_000_000
+    assert after["malloc_in_use"] > before["malloc_in_use"]
+    db.close()
+    assert native_heaps()["sqlite_memory_used"] < after["sqlite_memory_used"]

@@ -14,6 +14,8 @@ and members, and each media worker's pid, RSS, fds and object counts (``worker.c
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import os
 import time
@@ -69,6 +71,42 @@ def fd_kinds(pid: int | str = "self") -> dict[str, int]:
         else:
             kinds[os.path.dirname(target) or target] += 1
     return dict(kinds)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+    ]
+
+
+def _c_function(library: str | None, name: str, restype: type) -> Any:
+    try:
+        found = ctypes.util.find_library(library) if library else None
+        fn = getattr(ctypes.CDLL(found), name)
+    except (OSError, AttributeError):
+        return None
+    fn.restype = restype
+    fn.argtypes = []
+    return fn
+
+
+# glibc's heap and SQLite's own allocator: the memory that tracemalloc does not see. Looked up once;
+# None where the C library is not glibc or SQLite is linked statically.
+_mallinfo2 = _c_function(None, "mallinfo2", _MallInfo2)
+_sqlite_memory_used = _c_function("sqlite3", "sqlite3_memory_used", ctypes.c_int64)
+
+
+def native_heaps() -> dict[str, int]:
+    """Bytes in the C heaps: malloc's arenas (in use, free but kept) and mmapped blocks; SQLite's page
+    caches and statements (``sqlite3_memory_used``). A leak outside the Python heap shows here."""
+    out: dict[str, int] = {}
+    if _mallinfo2 is not None:
+        info = _mallinfo2()
+        out.update(malloc_in_use=info.uordblks, malloc_free=info.fordblks, malloc_mmapped=info.hblkhd)
+    if _sqlite_memory_used is not None:
+        out["sqlite_memory_used"] = int(_sqlite_memory_used())
+    return out
 
 
 def objects_by_type(top: int = TOP_TYPES) -> dict[str, int]:
@@ -127,6 +165,7 @@ class Introspector:
             out["objects_by_type"] = objects_by_type()
             out["fd_kinds"] = fd_kinds()
         out["gc_objects"] = len(gc.get_objects())
+        out["native_heaps"] = native_heaps()
         out["tracemalloc"] = self._tracemalloc(baseline, diff)
         services = getattr(state, "services", None)
         engine = getattr(getattr(getattr(services, "ctx", None), "db", None), "engine", None)

@@ -23,6 +23,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from relayroom.media.metrics import shedding_metrics
+
 log = logging.getLogger("relayroom.observability")
 
 # join latency: the server's handling of `enter` (auth, app lookup, room, router on a worker)
@@ -239,6 +241,7 @@ class ControlPlaneCollector(Collector):
         yield from gauges.values()
         yield from counters.values()
         yield from (drops, feedback)
+        yield from shedding_metrics(s.workers)
 
 
 def register(registry: CollectorRegistry) -> tuple[ControlPlaneCollector, EntryMetrics]:

@@ -25,8 +25,12 @@ from relayroom.control.whip.service import Created, EntryOptions, WhipService
 # 415: an offer or a trickle fragment sent with another Content-Type than the protocol's (RFC 9725)
 router = APIRouter(
     tags=["whip"],
-    responses={415: {"description": "The body's Content-Type is not application/sdp (offers) or "
-                     "application/trickle-ice-sdpfrag (PATCH)"}},
+    responses={
+        415: {
+            "description": "The body's Content-Type is not application/sdp (offers) or "
+            "application/trickle-ice-sdpfrag (PATCH)"
+        }
+    },
 )
 
 

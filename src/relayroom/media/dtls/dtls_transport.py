@@ -22,6 +22,8 @@ from aiortc.rtcdtlstransport import (
 )
 from OpenSSL import SSL
 
+from relayroom.media.dtls.handshake_gate import HandshakeGate
+
 logger = logging.getLogger(__name__)
 
 # Profiles we offer/accept, in preference order.
@@ -69,8 +71,10 @@ class DtlsTransport:
         on_connected: Callable[[SrtpKeys], None],
         on_failed: Callable[[str], None],
         on_closed: Callable[[], None],
+        gate: HandshakeGate | None = None,
     ) -> None:
         self._cert = certificate
+        self._gate = gate  # the worker's budget of handshake flights per loop turn (handshake_gate.py)
         self._send = send
         self._on_connected = on_connected
         self._on_failed = on_failed
@@ -98,7 +102,22 @@ class DtlsTransport:
             self._ssl.set_connect_state()
         self.state = DtlsState.CONNECTING
         if role == DtlsRole.CLIENT:
+            self._step()
+
+    def _step(self) -> None:
+        """One handshake flight through the worker's gate (handshake_gate.py), or now without one."""
+        if self._gate is None:
             self._handshake()
+        else:
+            self._gate.run(id(self), self._gated_handshake)
+
+    def _gated_handshake(self) -> None:
+        if self._ssl is not None and self.state == DtlsState.CONNECTING:
+            self._handshake()
+
+    def _release(self) -> None:
+        if self._gate is not None:
+            self._gate.cancel(id(self))
 
     @property
     def role(self) -> DtlsRole:
@@ -111,7 +130,7 @@ class DtlsTransport:
             return
         ssl.bio_write(data)
         if self.state == DtlsState.CONNECTING:
-            self._handshake()
+            self._step()
             return
         # Connected: application data (no data channels yet) or alerts (close_notify).
         try:
@@ -225,6 +244,7 @@ class DtlsTransport:
         logger.debug("dtls failed: %s", reason)
         self.state = DtlsState.FAILED
         self._cancel_timer()
+        self._release()
         self._on_failed(reason)
 
     def close(self) -> None:
@@ -234,6 +254,7 @@ class DtlsTransport:
         was_connected = self.state == DtlsState.CONNECTED
         self.state = DtlsState.CLOSED
         self._cancel_timer()
+        self._release()
         if was_connected and self._ssl is not None:
             try:
                 self._ssl.shutdown()
