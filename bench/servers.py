@@ -81,10 +81,6 @@ class RelayRoomServer:
 
     Driven through MediaService directly (publish/subscribe/set_subscriber_answer), without signalling."""
 
-<<<<<<< HEAD
-    def __init__(self, cpus: set[int], workers: int = 1, gso: bool = True, native: bool = True) -> None:
-        self.label = ("relayroom" if native else "relayroom-py") + ("" if gso else "-nogso")
-=======
     def __init__(
         self,
         cpus: set[int],
@@ -93,22 +89,19 @@ class RelayRoomServer:
         label: str = "",
         load_shedding: bool = True,
         dtls_flights_per_turn: int | None = None,
+        native: bool = True,
     ) -> None:
-        self.label = label or ("relayroom" if gso else "relayroom-nogso")
->>>>>>> main
+        self.label = label or ("relayroom" if native else "relayroom-py") + ("" if gso else "-nogso")
         self.cpus = cpus
         extra = {} if dtls_flights_per_turn is None else {"dtls_flights_per_turn": dtls_flights_per_turn}
         self.params = MediaParams(
-<<<<<<< HEAD
-            workers=workers, loopback_only=True, udp_gso=gso, restart_dead_workers=False, native=native
-=======
             workers=workers,
             loopback_only=True,
             udp_gso=gso,
             restart_dead_workers=False,
             load_shedding=load_shedding,
+            native=native,
             **extra,
->>>>>>> main
         )
         self.ms: MediaService | None = None
         self.version = ""
@@ -172,15 +165,12 @@ class RelayRoomServer:
                 "gsoCalls",
                 "gsoPackets",
                 "udpRecvDrops",
-<<<<<<< HEAD
                 "nativePackets",
                 "nativeCalls",
-=======
                 "stunFast",
                 "shedPackets",
                 "shedTurns",
                 "shedKeyframeRequests",
->>>>>>> main
             ):
                 out[k] = out.get(k, 0) + int(d.get(k, 0))
         return out

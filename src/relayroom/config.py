@@ -43,17 +43,14 @@ class MediaSettings(BaseModel):
     # worker, which receives the published tracks through pipe transports. 0 = spread every subscriber.
     pipe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     worker_capacity: int = Field(default=1000, ge=1)  # consumers (outgoing tracks) a worker is sized for
-<<<<<<< HEAD
     # The native fan-out (C extension, docs/decisions/0032-native-fanout.md); false forces the
     # pure-Python forwarding path (RELAYROOM_MEDIA__NATIVE=0).
     native: bool = True
-=======
     # A worker that falls behind drops video of non-key frames instead of forwarding it late
     # (docs/performance.md, "Load shedding"); DTLS handshake flights run per event-loop turn (0 = any).
     load_shedding: bool = True
     shed_queue_bytes: int = Field(default=64 * 1024, ge=4096)
     dtls_flights_per_turn: int = Field(default=2, ge=0)
->>>>>>> main
 
 
 class RoomSettings(BaseModel):

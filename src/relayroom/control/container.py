@@ -236,13 +236,10 @@ def _media_service(settings: Settings) -> MediaService:
             tcp_ports=m.tcp_ports[: m.workers],
             pipe_threshold=m.pipe_threshold,
             worker_capacity=m.worker_capacity,
-<<<<<<< HEAD
             native=m.native,
-=======
             load_shedding=m.load_shedding,
             shed_queue_bytes=m.shed_queue_bytes,
             dtls_flights_per_turn=m.dtls_flights_per_turn,
->>>>>>> main
             tcp=IceTcpOptions(
                 enabled=m.tcp_enabled,
                 max_frame_bytes=m.tcp_max_frame_bytes,

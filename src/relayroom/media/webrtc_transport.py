@@ -121,12 +121,9 @@ class TransportParams:
     tcp_port: int | None = None  # the worker's ICE-TCP port (a passive TCP candidate); None = no TCP
     udp_preferred_s: float = 5.0  # TCP checks are not answered while UDP checks are this recent
     tcp_grace_s: float = 1.0  # nor this long after the first TCP check (time for UDP checks to arrive)
-<<<<<<< HEAD
     # the worker's native sender (media/native NativeSender) when the native fan-out is on
     native_sender: Any = None
-=======
     dtls_gate: HandshakeGate | None = None  # the worker's budget of DTLS flights per loop turn
->>>>>>> main
 
 
 class WebRtcTransport(Transport):
