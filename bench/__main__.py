@@ -40,8 +40,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="fan-out 1→10/20/30 only (under 2 minutes)")
     ap.add_argument(
         "--servers",
-        default="relayroom,janus-el1,janus",
-        help="comma list: relayroom, relayroom-nogso, janus-el1 (event_loops=1), janus (default threading)",
+        default="relayroom,relayroom-py,janus-el1,janus",
+        help="comma list: relayroom (native fan-out), relayroom-py (pure-Python forwarding), "
+        "relayroom-nogso, relayroom-py-nogso, janus-el1 (event_loops=1), janus (default threading)",
     )
     ap.add_argument(
         "--scenarios", default="", help="comma list to keep: fanout,meeting,audio,live; cluster (its own run)"
@@ -87,6 +88,8 @@ def _parse() -> argparse.Namespace:
     ap.add_argument(
         "--profile-native", action="store_true", help="py-spy --native (C frames: libsrtp, syscalls)"
     )
+    ap.add_argument("--profile-perf", action="store_true", help="Linux perf instead of py-spy (all frames)")
+    ap.add_argument("--profile-python", action="store_true", help="profile the pure-Python forwarding path")
     return ap.parse_args()
 
 
@@ -119,10 +122,13 @@ def _cpus(s: str) -> set[int]:
 
 
 def _make_server(label: str, cpus: set[int]) -> Server:
-    if label == "relayroom":
-        return RelayRoomServer(cpus)
-    if label == "relayroom-nogso":
-        return RelayRoomServer(cpus, gso=False)
+    if label.startswith("relayroom") and label.removeprefix("relayroom") in (
+        "",
+        "-py",
+        "-nogso",
+        "-py-nogso",
+    ):
+        return RelayRoomServer(cpus, gso="nogso" not in label, native="-py" not in label)
     if label == "janus-el1":
         return JanusServer(cpus, event_loops=1)
     if label == "janus":

@@ -239,6 +239,7 @@ def _media_service(settings: Settings) -> MediaService:
             tcp_ports=m.tcp_ports[: m.workers],
             pipe_threshold=m.pipe_threshold,
             worker_capacity=m.worker_capacity,
+            native=m.native,
             load_shedding=m.load_shedding,
             shed_queue_bytes=m.shed_queue_bytes,
             dtls_flights_per_turn=m.dtls_flights_per_turn,
