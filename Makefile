@@ -14,7 +14,7 @@ JS_TESTS = $(shell find tests/web -name '*.test.js' | sort)
 
 .PHONY: run cluster test test-install test-js lint typecheck bench bench-quick bench-quality bench-e2ee fuzz fuzz-capture soak chaos reliability-report clean setup
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/relayroom/media/native/_fanout.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

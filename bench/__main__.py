@@ -3,7 +3,9 @@
 The SFU under test is pinned to one core (``--server-cpu``, default 1); the coordinator and the
 generator processes to the other (``--gen-cpu``, default 0). Writes bench/results/<date>.json and
 bench/results/<date>-fanout.png, and prints a table. `python -m bench --profile` runs py-spy on the
-RelayRoom worker under a fan-out load instead.
+RelayRoom worker under a fan-out load instead. `python -m bench --scenarios cluster` runs the cluster
+scenario (bench/cluster.py: join time direct vs through a redirect, failover time; three nodes on the
+local PostgreSQL and Redis) and writes bench/results/<date>-cluster.json.
 """
 
 from __future__ import annotations
@@ -38,10 +40,15 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="fan-out 1→10/20/30 only (under 2 minutes)")
     ap.add_argument(
         "--servers",
-        default="relayroom,janus-el1,janus",
-        help="comma list: relayroom, relayroom-nogso, janus-el1 (event_loops=1), janus (default threading)",
+        default="relayroom,relayroom-py,janus-el1,janus",
+        help="comma list: relayroom (native fan-out), relayroom-py (pure-Python forwarding), "
+        "relayroom-nogso, relayroom-py-nogso, janus-el1 (event_loops=1), janus (default threading)",
     )
-    ap.add_argument("--scenarios", default="", help="comma list to keep: fanout,meeting,audio,live")
+    ap.add_argument(
+        "--scenarios", default="", help="comma list to keep: fanout,meeting,audio,live; cluster (its own run)"
+    )
+    ap.add_argument("--trials", type=int, default=20, help="cluster: trials per measure")
+    ap.add_argument("--lease-ttl", type=float, default=5.0, help="cluster: room lease / node TTL (s)")
     ap.add_argument("--fanout", default="", help="override fan-out steps, e.g. 10,50,100")
     ap.add_argument("--window", type=float, default=0.0, help="measurement window per step (s)")
     ap.add_argument("--generators", type=int, default=0, help="generator processes (default 2 quick, 3 full)")
@@ -81,6 +88,8 @@ def _parse() -> argparse.Namespace:
     ap.add_argument(
         "--profile-native", action="store_true", help="py-spy --native (C frames: libsrtp, syscalls)"
     )
+    ap.add_argument("--profile-perf", action="store_true", help="Linux perf instead of py-spy (all frames)")
+    ap.add_argument("--profile-python", action="store_true", help="profile the pure-Python forwarding path")
     return ap.parse_args()
 
 
@@ -113,10 +122,13 @@ def _cpus(s: str) -> set[int]:
 
 
 def _make_server(label: str, cpus: set[int]) -> Server:
-    if label == "relayroom":
-        return RelayRoomServer(cpus)
-    if label == "relayroom-nogso":
-        return RelayRoomServer(cpus, gso=False)
+    if label.startswith("relayroom") and label.removeprefix("relayroom") in (
+        "",
+        "-py",
+        "-nogso",
+        "-py-nogso",
+    ):
+        return RelayRoomServer(cpus, gso="nogso" not in label, native="-py" not in label)
     if label == "janus-el1":
         return JanusServer(cpus, event_loops=1)
     if label == "janus":
@@ -251,6 +263,14 @@ def main() -> None:
         from bench.profile import run_profile
 
         sys.exit(run_profile(args, console))
+    wanted = [x for x in args.scenarios.split(",") if x]
+    if "cluster" in wanted:
+        from bench.cluster import run_cluster
+
+        status = run_cluster(args.trials, args.lease_ttl, args.out if wanted == ["cluster"] else "")
+        if status or wanted == ["cluster"]:
+            sys.exit(status)
+        args.scenarios = ",".join(x for x in wanted if x != "cluster")
     t0 = time.monotonic()
     try:
         import uvloop

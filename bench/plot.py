@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 STYLE = {
     "relayroom": ("tab:blue", "o"),
     "relayroom-nogso": ("tab:cyan", "v"),
+    "relayroom-py": ("tab:olive", "s"),
     "janus-el1": ("tab:red", "s"),
     "janus": ("tab:orange", "^"),
 }

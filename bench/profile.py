@@ -3,7 +3,10 @@
 Needs py-spy in the virtualenv (``.venv/bin/pip install py-spy``; not a project dependency). Samples
 the worker (Python frames; ``--profile-native`` adds C frames: libsrtp, syscalls) and prints the
 functions with the most samples, self and inclusive, plus the raw collapsed stacks' path
-(bench/results/<date>-profile.txt).
+(bench/results/<date>-profile.txt). ``--profile-perf`` samples with Linux ``perf`` instead (every frame
+of the process, kernel included: the native fan-out's libsrtp and sendmmsg costs) and prints
+``perf report`` by shared object and symbol (bench/results/<date>-perf.txt). ``--profile-python`` profiles
+the pure-Python forwarding path (``media.native`` off).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import datetime as dt
 import json
 import shutil
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -60,19 +64,30 @@ def summarize_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace, console: Console, out: Path) -> dict[str, Any]:
-    server = RelayRoomServer({int(c) for c in args.server_cpu.split(",")})
+    server = RelayRoomServer({int(c) for c in args.server_cpu.split(",")}, native=not args.profile_python)
     gens = GenPool(
         args.generators or 3, {int(c) for c in args.gen_cpu.split(",")}, args.kbps, args.burst, 600
     )
-    spy = _py_spy()
+    spy = shutil.which("perf") if args.profile_perf else _py_spy()
     if spy is None:
-        raise SystemExit("py-spy missing: .venv/bin/pip install py-spy")
+        raise SystemExit(
+            "perf missing" if args.profile_perf else "py-spy missing: .venv/bin/pip install py-spy"
+        )
     await server.start()
     await gens.start()
     try:
         pid = server.pids()[0]
         step = fanout(args.profile_subs)
         procs: list[asyncio.subprocess.Process] = []
+
+        seconds = str(int(args.profile_seconds))
+        if args.profile_perf:
+            cmd = ["record", "-F", "999", "-g", "-p", str(pid), "-o", str(out.with_suffix(".data"))]
+            cmd += ["--", "sleep", seconds]
+        else:
+            cmd = ["record", "--pid", str(pid), "--rate", "250", "--duration", seconds]
+            cmd += ["--format", "raw", "--output", str(out)]
+            cmd += ["--native"] if args.profile_native else ["--nonblocking"]
 
         async def start_spy() -> None:
             procs.append(
@@ -81,18 +96,7 @@ async def _run(args: argparse.Namespace, console: Console, out: Path) -> dict[st
                     "-c",
                     args.gen_cpu,
                     spy,
-                    "record",
-                    "--pid",
-                    str(pid),
-                    "--rate",
-                    "250",
-                    "--duration",
-                    str(int(args.profile_seconds)),
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(out),
-                    *(["--native"] if args.profile_native else ["--nonblocking"]),
+                    *cmd,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )
@@ -129,6 +133,8 @@ def run_profile(args: argparse.Namespace, console: Console) -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%MZ")
     out = RESULTS / f"{stamp}-profile.txt"
     res = uvloop.run(_run(args, console, out))
+    if args.profile_perf:
+        return _perf_report(out, res, console)
     if not out.exists():
         console.print("[red]py-spy wrote nothing (ptrace not permitted?)")
         return 1
@@ -148,4 +154,39 @@ def run_profile(args: argparse.Namespace, console: Console) -> int:
             t.add_row(f, str(c), f"{pct:.1f}")
         console.print(t)
     console.print(f"collapsed stacks: {out}")
+    return 0
+
+
+def _perf_report(out: Path, res: dict[str, Any], console: Console) -> int:
+    data = out.with_suffix(".data")
+    if not data.exists():
+        console.print("[red]perf wrote nothing (perf_event_paranoid?)")
+        return 1
+    report = subprocess.run(
+        [
+            "perf",
+            "report",
+            "-i",
+            str(data),
+            "--no-children",
+            "--sort",
+            "dso,symbol",
+            "-g",
+            "none",
+            "--percent-limit",
+            "0.3",
+            "--stdio",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    text = (
+        f"fan-out {res.get('label')}: {res.get('out_pps', 0):.0f} pps, CPU {res.get('cpu_pct', 0):.0f} %, "
+        f"{res.get('us_per_pkt') or 0:.2f} µs/pkt, delivery {100 * res.get('delivery', 0):.1f} %\n" + report
+    )
+    perf_txt = out.with_name(out.name.replace("-profile", "-perf"))
+    perf_txt.write_text(text)
+    console.print(text)
+    console.print(f"perf report: {perf_txt}")
     return 0

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-RELAYROOM = ("relayroom", "relayroom-nogso")
+RELAYROOM = ("relayroom", "relayroom-py", "relayroom-nogso")
 
 
 def _ok(r: dict[str, Any]) -> bool:

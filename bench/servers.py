@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -89,18 +89,21 @@ class RelayRoomServer:
         label: str = "",
         load_shedding: bool = True,
         dtls_flights_per_turn: int | None = None,
+        native: bool = True,
     ) -> None:
-        self.label = label or ("relayroom" if gso else "relayroom-nogso")
+        self.label = label or ("relayroom" if native else "relayroom-py") + ("" if gso else "-nogso")
         self.cpus = cpus
-        extra = {} if dtls_flights_per_turn is None else {"dtls_flights_per_turn": dtls_flights_per_turn}
-        self.params = MediaParams(
+        params = MediaParams(
             workers=workers,
             loopback_only=True,
             udp_gso=gso,
             restart_dead_workers=False,
             load_shedding=load_shedding,
-            **extra,
+            native=native,
         )
+        if dtls_flights_per_turn is not None:
+            params = replace(params, dtls_flights_per_turn=dtls_flights_per_turn)
+        self.params = params
         self.ms: MediaService | None = None
         self.version = ""
 
@@ -140,7 +143,7 @@ class RelayRoomServer:
     async def subscribe(self, room: Room, participant: str, publishers: list[str]) -> str:
         assert self.ms is not None
         producers = [pid for p in publishers for pid in room.feeds[p]]
-        return (await self.ms.subscribe(room.key, participant, producers)).offer_sdp
+        return str((await self.ms.subscribe(room.key, participant, producers)).offer_sdp)
 
     async def answer(self, room: Room, participant: str, answer: str) -> None:
         assert self.ms is not None
@@ -163,6 +166,8 @@ class RelayRoomServer:
                 "gsoCalls",
                 "gsoPackets",
                 "udpRecvDrops",
+                "nativePackets",
+                "nativeCalls",
                 "stunFast",
                 "shedPackets",
                 "shedTurns",

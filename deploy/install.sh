@@ -11,5 +11,5 @@ src=${2:-.}
 # A regular (not editable) install: the wheel carries the web assets and migrations as package data.
 "$prefix/bin/python" -m pip install --quiet "$src"
 # Fail here, not at the first start, if the installed package is incomplete.
-"$prefix/bin/python" -c "import relayroom.control.app, relayroom.media.worker, relayroom.client"
+"$prefix/bin/python" -c "import relayroom.control.app, relayroom.media.worker, relayroom.client, relayroom.media.native._fanout"
 "$prefix/bin/relayroom" --help >/dev/null

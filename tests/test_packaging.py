@@ -87,7 +87,7 @@ def build_wheel(deps: Path, out: Path) -> Path:
     """setuptools' PEP 517 hook on a copy of the tree (a build/ left in the tree could add stale files)."""
     tree = out / "tree"
     tree.mkdir(parents=True)
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):  # setup.py: the C extension (decision 0032)
         shutil.copy2(ROOT / name, tree / name)
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     shutil.copytree(ROOT / "src", tree / "src", ignore=skip)

@@ -43,6 +43,9 @@ class MediaSettings(BaseModel):
     # worker, which receives the published tracks through pipe transports. 0 = spread every subscriber.
     pipe_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     worker_capacity: int = Field(default=1000, ge=1)  # consumers (outgoing tracks) a worker is sized for
+    # The native fan-out (C extension, docs/decisions/0032-native-fanout.md); false forces the
+    # pure-Python forwarding path (RELAYROOM_MEDIA__NATIVE=0).
+    native: bool = True
     # A worker that falls behind drops video of non-key frames instead of forwarding it late
     # (docs/performance.md, "Load shedding"); DTLS handshake flights run per event-loop turn (0 = any).
     load_shedding: bool = True
@@ -248,6 +251,9 @@ class Settings(BaseSettings):
     # HTTPS without a proxy: PEM certificate chain and private key (uvicorn's TLS); both or neither
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # SIGTERM or `relayroom node drain`: members are told to move (signalling redirect, reason "drain")
+    # and the node waits up to this long for them to leave before it stops (docs/cluster.md).
+    drain_timeout_s: float = Field(default=15.0, ge=0, le=3600)
     max_apps_per_account: int = Field(default=300, ge=1)
     session_ttl_hours: float = Field(default=12.0, gt=0)
     media: MediaSettings = Field(default_factory=MediaSettings)

@@ -2,9 +2,10 @@
 same data dir and port.
 
 Expected: its media workers exit with it (no orphan keeps the UDP ports or forwards media for a room
-nobody runs); the clients are told (``connection-state-changed: DISCONNECTED``); after the restart the
-same users enter again with the same application and key and media flows; nothing stored is lost or
-corrupt (the operation-log chain verifies, the application is there).
+nobody runs); the clients notice (``connection-state-changed: RECONNECTING``) and, once the server is
+back, are in the room again by themselves (the SDK's reconnection: the restarted server does not know
+the old membership, so they enter again, publish again and subscribe again) with media flowing;
+nothing stored is lost or corrupt (the operation-log chain verifies, the application is there).
 """
 
 from __future__ import annotations
@@ -61,25 +62,29 @@ async def test_control_plane_sigkill_and_restart_clients_re_enter_nothing_lost(t
         workers = [w["pid"] for w in (await console.introspect())["media"]["workers"]]
         assert len(workers) == 1
         anchor, viewer = await _call(server, 31)
-        disconnected = asyncio.Event()
+        reconnecting = asyncio.Event()
         viewer.on(
             "connection-state-changed",
-            lambda e: disconnected.set() if e.data["state"] == "DISCONNECTED" else None,
+            lambda e: reconnecting.set() if e.data["state"] == "RECONNECTING" else None,
         )
+        old_track = viewer.remote_track("anchor", "video")
 
         server.stop(signal.SIGKILL)
-        await asyncio.wait_for(disconnected.wait(), 15)
+        await asyncio.wait_for(reconnecting.wait(), 15)
         deadline = time.monotonic() + 15
         while any(_alive(p) for p in workers) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         assert not any(_alive(p) for p in workers), "a media worker outlived its control plane"
-        await anchor.close()
-        await viewer.close()
 
         server.start()  # same data dir, same port
         await server.wait_ready()
         await console.login()  # the admin's password survived
-        anchor, viewer = await _call(server, 31)  # same app, same key: the users enter again
+        for c in (anchor, viewer):  # back by themselves: entered again, published again
+            await c.wait_for_event("connection-state-changed", lambda d: d["state"] == "RECONNECTED", 60)
+        assert old_track is not None and old_track.ended
+        track = await viewer.wait_remote_track("anchor", "video", within=30)
+        await track.wait_frames(10, within=30)
+        assert not [e for e in (*anchor.event_log, *viewer.event_log) if e.name == "error"]
         await anchor.close()
         await viewer.close()
         async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:

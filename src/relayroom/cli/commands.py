@@ -3,6 +3,7 @@
 from relayroom.cli import app
 from relayroom.cli.admin_cmd import accounts_app, apps_app, credentials_app, users_app
 from relayroom.cli.moderation_cmd import block_user  # noqa: F401  (registers apps block/unblock/blocked)
+from relayroom.cli.node_cmd import node_app
 from relayroom.cli.oplog_cmd import checkpoint_app, oplog_app
 from relayroom.cli.privacy_cmd import privacy_app, receipt_app, retention_app
 from relayroom.cli.serve import serve
@@ -20,3 +21,4 @@ app.add_typer(privatemapkey_app, name="privatemapkey")
 app.add_typer(retention_app, name="retention")
 app.add_typer(receipt_app, name="receipt")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(node_app, name="node")

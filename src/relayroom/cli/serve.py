@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from relayroom.cli.common import ConfigOpt, DataDirOpt, DbOpt, settings_from
+from relayroom.cli.node_cmd import remove_pid_file, write_pid_file
 from relayroom.control.bootstrap import (
     FirstStart,
     first_start_message,
@@ -89,4 +90,8 @@ def serve(
     server = server_config(
         app, settings.host, settings.port, ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key
     )
-    Server(server, app).run()
+    pid_file = write_pid_file(settings.data_dir)  # `relayroom node drain` finds this process by it
+    try:
+        Server(server, app).run()
+    finally:
+        remove_pid_file(pid_file)

@@ -16,7 +16,7 @@ import logging
 import platform
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -33,10 +33,12 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from relayroom import __version__
+from relayroom.client import reconnect
 from relayroom.client.e2ee import E2EEKey
 from relayroom.client.e2ee_media import ClientE2EE
 from relayroom.client.stall_guard import StallGuard
@@ -211,6 +213,7 @@ class RemoteTrack:
     async def close(self) -> None:
         if self.stall_guard is not None:
             self.stall_guard.stop()
+        self.ended = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -218,6 +221,37 @@ class RemoteTrack:
 
 
 RemoteKey = tuple[str, str, str]  # (userId, kind, streamType)
+
+
+class _LentTrack(MediaStreamTrack):
+    """An application's track as one send connection sees it: closing that connection stops this
+    wrapper, not the application's track, so the SDK can publish the same track again after a
+    re-entry (aiortc stops a sender's track when its connection closes)."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self.source.recv()
+
+
+@dataclass
+class _Published:
+    """What the application published (publish's arguments), to publish again after a re-entry."""
+
+    audio: MediaStreamTrack | None
+    video: MediaStreamTrack | None
+    screen: MediaStreamTrack | None
+    small: bool | tuple[int, int]
+
+    def stop(self) -> None:
+        for track in (self.audio, self.video, self.screen):
+            if track is not None:
+                track.stop()
 
 
 class RelayRoomClient:
@@ -238,10 +272,28 @@ class RelayRoomClient:
         request_timeout: float = 15.0,
         ice_transport_policy: IceTransportPolicy = "all",
         ssl: ssl.SSLContext | None = None,
+        auto_reconnect: bool = True,
+        reconnect_urls: Sequence[str] = (),
+        reconnect_timeout: float | None = None,
     ) -> None:
         if ice_transport_policy not in ("all", "relay"):
             raise ValueError("ice_transport_policy must be 'all' or 'relay'")
-        self.url = url
+        self.url = url  # the node this client talks to now (a redirect or a reconnect may change it)
+        # Reconnecting (client/reconnect.py): on a dropped socket, resume or enter again by itself;
+        # ``reconnect_urls`` are other entry points of the deployment, tried after ``url``.
+        self.auto_reconnect = auto_reconnect
+        self._home_url = url
+        self._alternates = [signal_url(u) for u in reconnect_urls]
+        self._reconnect_timeout = reconnect_timeout
+        self._recovery: asyncio.Task[None] | None = None
+        self._entry: dict[str, Any] | None = None  # the enter request (UserSig inside: never logged)
+        self._published: _Published | None = None
+        self._lent: list[_LentTrack] = []  # wrappers on the current send connection
+        # explicit subscribe/unsubscribe calls: (wanted, small), replayed after a re-entry
+        self._wanted: dict[RemoteKey, tuple[bool, bool | None]] = {}
+        self._resubscribe: dict[RemoteKey, tuple[bool, bool | None]] = {}  # until the user is back
+        self.connection_state = "DISCONNECTED"
+        self._manual_drop = False  # drop_connection: the caller resumes
         host = urlparse(url).hostname or ""
         self.loopback = loopback if loopback is not None else host in ("127.0.0.1", "localhost", "::1")
         self.ice_transport_policy: IceTransportPolicy = ice_transport_policy
@@ -340,7 +392,10 @@ class RelayRoomClient:
     async def connect(self) -> None:
         if self._ws is not None:
             return
-        self._ws = await connect(self.url, max_queue=None, max_size=1 << 20, ssl=self._ssl)
+        await self._open(self.url)
+
+    async def _open(self, url: str) -> None:
+        self._ws = await connect(url, max_queue=None, max_size=1 << 20, ssl=self._ssl)
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name="signal-reader")
         self._negotiator = asyncio.get_running_loop().create_task(self._negotiate_loop(), name="negotiator")
 
@@ -375,9 +430,10 @@ class RelayRoomClient:
         return data_out
 
     async def _read_loop(self) -> None:
-        assert self._ws is not None
+        ws = self._ws
+        assert ws is not None
         try:
-            async for raw in self._ws:
+            async for raw in ws:
                 try:
                     msg = json.loads(raw)
                 except ValueError:
@@ -388,18 +444,18 @@ class RelayRoomClient:
                         fut.set_result(msg)
                 elif msg.get("type") == "event":
                     self._on_server_event(str(msg.get("event")), msg.get("data") or {})
-                elif msg.get("type") == "redirect" and isinstance(msg.get("url"), str):
-                    self._redirect = {"url": msg["url"], "reason": str(msg.get("reason", ""))}
+                elif msg.get("type") == "redirect":
+                    if isinstance(msg.get("url"), str):
+                        self._redirect = {"url": msg["url"], "reason": str(msg.get("reason", ""))}
                     if msg.get("id") is None:  # not an entry's answer: e.g. the node drains
-                        self._emit("redirect", dict(self._redirect))
+                        self._on_session_redirect(msg)
         except Exception:
             pass
         finally:
             for fut in self._pending.values():
                 if not fut.done():
                     fut.set_exception(RelayRoomError(5998, "signalling connection closed"))
-            if not self.closed:
-                self._emit("connection-state-changed", {"state": "DISCONNECTED"})
+            self._socket_lost(ws)
 
     def _on_server_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "offer":
@@ -413,10 +469,14 @@ class RelayRoomClient:
             )
             if track is not None and data.get("reason") != "mute":
                 track.ended = True
+        if name == "remote-user-enter" and self._resubscribe:
+            asyncio.get_running_loop().create_task(self._replay_subscriptions(str(data.get("userId"))))
         if name == "kicked-out" or (name == "reconnect" and data.get("reason") in ("worker_died", "timeout")):
             # The membership is gone on the server: drop the media connections; enter_room works again.
             self._end_session()
             self.room = None
+            self._forget_room()
+            self._set_state("DISCONNECTED")
             if self._teardown is None or self._teardown.done():
                 self._teardown = asyncio.get_running_loop().create_task(self._close_peer_connections())
         self._emit(name, data)
@@ -481,11 +541,15 @@ class RelayRoomClient:
         # The session starts before the request: the server's first offer may arrive before the response
         # has been handed to this coroutine, and it must not be dropped.
         self._begin_session()
+        self._set_state("CONNECTING")
         try:
             self.room = await self._enter_following_redirects(data)
         except BaseException:
             self._end_session()
+            self._set_state("DISCONNECTED")
             raise
+        self._entry = data  # to enter again after a lost connection (client/reconnect.py)
+        self._set_state("CONNECTED")
         self.user_id = user_id
         self.ice_servers = _parse_ice_servers(self.room.get("iceServers"))
         if self.ice_transport_policy == "relay" and not self.ice_servers:
@@ -533,27 +597,246 @@ class RelayRoomClient:
             self._in_session = was_in_session
             raise
         self.ice_servers = _parse_ice_servers(self.room.get("iceServers")) or self.ice_servers
+        if self._recovery is None or self._recovery.done():  # the SDK's recovery reports on its own
+            self._set_state("CONNECTED")
         return self.room
+
+    # ------------------------------------------------------------------ reconnecting
+
+    def _set_state(self, state: str) -> None:
+        """TRTC's connection states: DISCONNECTED, CONNECTING, CONNECTED, RECONNECTING (and RECONNECTED,
+        passed through on the way back to CONNECTED), each change a ``connection-state-changed``."""
+        if state == self.connection_state:
+            return
+        previous, self.connection_state = self.connection_state, state
+        self._emit("connection-state-changed", {"prevState": previous, "state": state})
+
+    def _socket_lost(self, ws: ClientConnection) -> None:
+        """The reader of ``ws`` ended: recover, or tell the application."""
+        if self.closed or (self._ws is not None and self._ws is not ws):
+            return  # closing, or replaced by a newer socket
+        self._ws = None
+        if self._recovery is not None and not self._recovery.done():
+            return  # the running recovery sees its request fail and tries again
+        manual, self._manual_drop = self._manual_drop, False
+        if self.auto_reconnect and not manual and self._in_session and self._entry is not None:
+            log.info("signalling socket lost; reconnecting")
+            self._start_recovery("socket", None)
+        elif manual and self.room is None:
+            pass  # the entry moving to another node (redirect): not a state change
+        else:
+            self._set_state("DISCONNECTED")
+
+    def _on_session_redirect(self, msg: dict[str, Any]) -> None:
+        """``{"type": "redirect", "url", "reason"}`` while in a room (e.g. reason "drain": the node is
+        going away): leave and enter again at ``url`` (the URL this client was made with if none),
+        publishing and subscribing again what we had. A redirect answering ``enter`` is the entry's."""
+        if self.closed or not self._in_session or self.room is None or self._entry is None:
+            return
+        raw = msg.get("url")
+        target = self._home_url
+        if isinstance(raw, str) and raw:
+            try:
+                target = signal_url(raw)
+            except RelayRoomError:
+                log.warning("redirect with an unusable URL; entering again where we started")
+        self._emit("redirect", {"url": target, "reason": str(msg.get("reason", ""))})
+        if self.auto_reconnect:
+            self._start_recovery("redirect", target)
+
+    def _start_recovery(self, why: str, target: str | None) -> None:
+        if self._recovery is not None and not self._recovery.done():
+            return
+        self._set_state("RECONNECTING")
+        self._recovery = asyncio.get_running_loop().create_task(self._recover(why, target), name="reconnect")
+
+    async def _stop_recovery(self) -> None:
+        task, self._recovery = self._recovery, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _recover(self, why: str, target: str | None) -> None:
+        """Resume (``why`` "socket") or enter again (``why`` "redirect"), trying ``target``, the node we
+        were on, the URL we were made with and ``reconnect_urls`` in turn, with backoff. A node that
+        cannot be reached is skipped at once (the next URL is tried before sleeping), and a redirect
+        answering the entry is followed at once (a few hops at most between sleeps)."""
+        room = self.room or {}
+        deadline = time.monotonic() + reconnect.deadline_s(room.get("idleTimeout"), self._reconnect_timeout)
+        urls = reconnect.candidates(target or self.url, self._home_url, self._alternates)
+        needs_enter = why != "socket"
+        if why == "redirect":
+            await self._leave_node()
+        delay = reconnect.FIRST_DELAY_S
+        attempt = 0
+        hop: str | None = None  # the room is elsewhere: the node the server named
+        unreachable = hops = 0  # since the last sleep
+        while not self.closed:
+            url = hop or urls[attempt % len(urls)]
+            hop = None
+            attempt += 1
+            try:
+                await self._reopen(url)
+                if not needs_enter:
+                    try:
+                        await self.resume(str(room.get("resumeToken", "")))
+                        break
+                    except RelayRoomError as exc:
+                        if exc.code != reconnect.SESSION_NOT_FOUND:
+                            raise
+                        needs_enter = True  # the server no longer knows the membership
+                await self._reenter(hops)
+                break
+            except Exception as exc:
+                code = exc.code if isinstance(exc, RelayRoomError) else 0
+                if reconnect.is_final(code) or time.monotonic() + delay > deadline:
+                    await self._give_up(exc)
+                    return
+                if code == ROOM_ELSEWHERE and self._redirect is not None and self._redirect["url"]:
+                    with contextlib.suppress(RelayRoomError):
+                        hop = signal_url(str(self._redirect["url"]))
+                log.info("reconnect attempt failed: %s %s", type(exc).__name__, code or "")
+                if hop is not None and hops < 3:
+                    hops += 1
+                    continue
+                if self._ws is None and unreachable + 1 < len(urls):
+                    unreachable += 1  # that node is down: the next URL at once
+                    continue
+                await asyncio.sleep(delay)
+                delay = reconnect.next_delay(delay)
+                unreachable = hops = 0
+        if self.closed:
+            return
+        self.url = url
+        log.info("back in the room", extra={"entered_again": needs_enter})
+        self._set_state("RECONNECTED")
+        self._set_state("CONNECTED")
+
+    async def _leave_node(self) -> None:
+        """Best effort: tell the node we leave (it is draining), then close its socket."""
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.request("exit"), 2)
+        await self._reopen(None)
+
+    async def _reopen(self, url: str | None) -> None:
+        """Close the current socket (without a recovery of its own) and open one to ``url``."""
+        old, self._ws = self._ws, None
+        for task in (self._reader, self._negotiator):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.close(), 2)
+        for task in (self._reader, self._negotiator):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._reader = self._negotiator = None
+        if url is not None:
+            await self._open(url)
+
+    async def _reenter(self, redirects: int = 0) -> None:
+        """Enter again with the stored request on the open socket, publish again, subscribe again
+        (``redirects``: how many entry redirects led here, as the entry path tells the server)."""
+        assert self._entry is not None
+        self._end_session()
+        self.room = None
+        await self._close_peer_connections()
+        self._resubscribe = dict(self._wanted)
+        self._begin_session()
+        try:
+            self._redirect = None
+            data = {**self._entry, "redirects": redirects} if redirects else self._entry
+            self.room = await self.request("enter", data)
+            self.ice_servers = _parse_ice_servers(self.room.get("iceServers"))
+            if self._published is not None and self.room.get("role", "anchor") == "anchor":
+                await self._publish_tracks(self._published)
+            await self._replay_subscriptions(None)
+        except BaseException:
+            if self.room is not None:  # in, but not publishing: leave before the next attempt
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.request("exit"), 2)
+            self._end_session()
+            self.room = None
+            raise
+
+    async def _replay_subscriptions(self, user_id: str | None) -> None:
+        """Subscribe again as the application had (all, or ``user_id``'s once that user is back)."""
+        for key, (wanted, small) in list(self._resubscribe.items()):
+            if user_id is not None and key[0] != user_id:
+                continue
+            data: dict[str, Any] = {"userId": key[0], "kind": key[1], "streamType": key[2]}
+            if small is not None:
+                data["small"] = small
+            try:
+                await self.request("subscribe" if wanted else "unsubscribe", data)
+            except RelayRoomError as exc:
+                if exc.code == 5102:  # REMOTE_USER_MISSING: again when the user enters
+                    continue
+                log.warning("resubscribing failed: %s", exc.code)
+            self._resubscribe.pop(key, None)
+
+    async def _give_up(self, exc: Exception) -> None:
+        log.warning("reconnecting failed: %s", type(exc).__name__)
+        self._end_session()
+        self.room = None
+        await self._close_peer_connections()
+        await self._reopen(None)
+        code = exc.code if isinstance(exc, RelayRoomError) else 0
+        self._emit(
+            "error",
+            {
+                "code": 5500,
+                "extraCode": reconnect.RECONNECT_FAILED,
+                "reason": "reconnect_failed",
+                "serverCode": code,
+                "message": f"could not get back into the room ({type(exc).__name__}); enter again",
+            },
+        )
+        self._set_state("DISCONNECTED")
+
+    def _forget_room(self) -> None:
+        """We left (or were removed): nothing to enter again, republish or resubscribe; the published
+        tracks end (as aiortc ends the tracks of a closed connection)."""
+        self._entry = None
+        if self._published is not None:
+            self._published.stop()
+            self._published = None
+        self._wanted.clear()
+        self._resubscribe.clear()
 
     async def exit_room(self) -> None:
         """TRTC exitRoom: leave, stop publishing and receiving."""
+        await self._stop_recovery()
         self._end_session()  # before the request: offers and media teardown racing the exit are void
         if self.room is not None:
             with contextlib.suppress(RelayRoomError):
                 await self.request("exit")
         self.room = None
+        self._forget_room()
         await self._close_peer_connections()
+        self._set_state("DISCONNECTED")
 
     async def switch_role(self, role: str, private_map_key: str | None = None) -> str:
         data: dict[str, Any] = {"role": role}
         if private_map_key is not None:
             data["privateMapKey"] = private_map_key
         result = await self.request("switchRole", data)
+        if self._entry is not None:  # a re-entry enters with the role we have now
+            self._entry["role"] = str(result["role"])
+            if private_map_key is not None:
+                self._entry["privateMapKey"] = private_map_key
         if role == "audience":
             self._local.clear()
             if self._send_pc is not None:
                 await self._send_pc.close()
                 self._send_pc = None
+            self._stop_lent()
+            if self._published is not None:
+                self._published.stop()
+                self._published = None
         return str(result["role"])
 
     async def set_e2ee_key(self, key: E2EEKey) -> None:
@@ -593,6 +876,17 @@ class RelayRoomClient:
         """
         if self._send_pc is not None:
             raise RelayRoomError(5100, "already publishing; unpublish first")
+        published = _Published(audio_track, video_track, screen_track, small)
+        producers = await self._publish_tracks(published)
+        self._published = published  # published again after a re-entry
+        return producers
+
+    async def _publish_tracks(self, published: _Published) -> list[dict[str, Any]]:
+        """Publish the application's tracks on a new send connection (through wrappers: see _LentTrack)."""
+        audio_track = self._lend(published.audio)
+        video_track = self._lend(published.video)
+        screen_track = self._lend(published.screen)
+        small = published.small
         pc = self._new_peer_connection()
         declared: list[tuple[Any, str, str, bool]] = []
         small_track: MediaStreamTrack | None = None
@@ -627,6 +921,7 @@ class RelayRoomClient:
             await pc.setRemoteDescription(RTCSessionDescription(result["sdp"], "answer"))
         except BaseException:
             await pc.close()
+            self._stop_lent()
             raise
         self._send_pc = pc
         producers: list[dict[str, Any]] = result.get("producers", [])
@@ -642,6 +937,10 @@ class RelayRoomClient:
         self._local.clear()
         await self._send_pc.close()
         self._send_pc = None
+        self._stop_lent()
+        if self._published is not None:
+            self._published.stop()  # unpublished tracks end, as aiortc ends a closed sender's track
+            self._published = None
 
     async def mute_local_audio(self, muted: bool) -> None:
         await self.request("mute", {"kind": "audio", "muted": muted})
@@ -657,13 +956,17 @@ class RelayRoomClient:
         """Receive a remote stream that autoReceive does not cover (TRTC startRemoteVideo). For a main
         video, ``small`` picks the small stream (True) or the big one (False); a publisher without a
         small stream sends its big one (TRTC's fallback). Call again to switch."""
-        data: dict[str, Any] = {"userId": user_id, "kind": kind, "streamType": stream_type}
-        if small is not None:
-            data["small"] = small
-        await self.request("subscribe", data)
+        await self._subscription((user_id, kind, stream_type), True, small)
 
     async def unsubscribe(self, user_id: str, kind: str, stream_type: str = "main") -> None:
-        await self.request("unsubscribe", {"userId": user_id, "kind": kind, "streamType": stream_type})
+        await self._subscription((user_id, kind, stream_type), False, None)
+
+    async def _subscription(self, key: RemoteKey, wanted: bool, small: bool | None) -> None:
+        data: dict[str, Any] = {"userId": key[0], "kind": key[1], "streamType": key[2]}
+        if small is not None:
+            data["small"] = small
+        await self.request("subscribe" if wanted else "unsubscribe", data)
+        self._wanted[key] = (wanted, small)  # replayed after a re-entry
 
     async def start_remote_video(
         self, user_id: str, stream_type: str = "main", small: bool | None = None
@@ -699,7 +1002,11 @@ class RelayRoomClient:
             return track
         await self.wait_for_event(
             "track",
-            lambda d: (d["userId"], d["kind"], d["streamType"]) == key and not self.remote_tracks[key].ended,
+            lambda d: (
+                (d["userId"], d["kind"], d["streamType"]) == key
+                and (t := self.remote_tracks.get(key)) is not None
+                and not t.ended
+            ),
             within,
         )
         return self.remote_tracks[key]
@@ -838,16 +1145,33 @@ class RelayRoomClient:
             if pc is not None:
                 await pc.close()
         self._send_pc = self._recv_pc = None
+        self._stop_lent()
+
+    def _lend(self, track: MediaStreamTrack | None) -> MediaStreamTrack | None:
+        if track is None:
+            return None
+        lent = _LentTrack(track)
+        self._lent.append(lent)
+        return lent
+
+    def _stop_lent(self) -> None:
+        for track in self._lent:
+            track.stop()
+        self._lent.clear()
 
     async def close(self) -> None:
         """Exit the room (if in one) and close everything. Idempotent."""
         if self.closed:
             return
+        await self._stop_recovery()
         if self.room is not None and self._ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.exit_room(), 5)
         self.closed = True
         await self._close_peer_connections()
+        if self._published is not None:
+            self._published.stop()
+            self._published = None
         for task in (self._heartbeat, self._negotiator, self._reader, self._teardown):
             if task is not None:
                 task.cancel()
@@ -861,11 +1185,13 @@ class RelayRoomClient:
         for q in self._queues:
             q.put_nowait(_CLOSED)
 
-    async def drop_connection(self) -> None:
-        """Close only the signalling socket, as a network failure would (tests of session resume)."""
+    async def drop_connection(self, reconnect: bool = False) -> None:
+        """Close only the signalling socket, as a network failure would (tests of session resume).
+        ``reconnect``: let the SDK recover by itself (else the caller resumes, see :meth:`resume`)."""
         if self._ws is not None:
-            await self._ws.close()
-            self._ws = None
+            ws, self._ws = self._ws, None
+            self._manual_drop = not reconnect
+            await ws.close()
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader

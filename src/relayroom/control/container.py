@@ -41,6 +41,7 @@ from relayroom.control.cloudapi.ratelimit import InMemoryRateLimiter, RateLimite
 from relayroom.control.cloudapi.replay import InMemoryReplayCache, ReplayCache
 from relayroom.control.context import ControlContext
 from relayroom.control.keys.service import KeyService
+from relayroom.control.live.ops import RoomOps, build_room_ops
 from relayroom.control.oplog.chain import derive_chain_key
 from relayroom.control.oplog.integrity import OplogIntegrity
 from relayroom.control.oplog.service import OplogService
@@ -119,6 +120,8 @@ class Container:
     # A cluster node (redis_url set): its heartbeat, room leases and command bus; None: a single node.
     cluster: ClusterRuntime | None = None
     placement: RoomPlacement | None = None  # where entries belong (None: always here)
+    # Live rooms as any node sees them: here, or at their owner over the command bus (control/live/ops.py)
+    room_ops: RoomOps | None = None
     serve: bool = True
     _scheduler: asyncio.Task[None] | None = None
     _started: bool = False
@@ -236,6 +239,7 @@ def _media_service(settings: Settings) -> MediaService:
             tcp_ports=m.tcp_ports[: m.workers],
             pipe_threshold=m.pipe_threshold,
             worker_capacity=m.worker_capacity,
+            native=m.native,
             load_shedding=m.load_shedding,
             shed_queue_bytes=m.shed_queue_bytes,
             dtls_flights_per_turn=m.dtls_flights_per_turn,
@@ -339,6 +343,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         history=history,
         params=params.meter_params or MeterParams(tick_s=us.tick_s, flush_s=us.flush_s),
     )
+    moderation = ModerationService(ctx, oplog, rooms)
     return Container(
         settings=settings,
         ctx=ctx,
@@ -351,7 +356,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         media=media,
         rooms=rooms,
         live=live,
-        moderation=ModerationService(ctx, oplog, rooms),
+        moderation=moderation,
         whip=(WhipService(WhipParams(rooms, media, ice_servers, directory)) if rooms is not None else None),
         signal_connections=SignalConnections(),
         ice_servers=ice_servers,
@@ -382,6 +387,7 @@ def build_container(settings: Settings, params: ContainerParams | None = None) -
         cluster=cluster,
         placement=placement if rooms is not None else None,
         regions=regions,
+        room_ops=build_room_ops(rooms, moderation, media, history, meter, cluster),
         serve=params.serve,
     )
 

@@ -16,11 +16,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
+
+
 class BatchWriter(Generic[T]):
     """Items are put without waiting; ``run`` (one task) or ``drain`` writes all queued items at once.
 
     Items leave the queue only under one lock, so a ``drain`` that returns has seen every item put before
-    it was called (queries that must see them, shutdown)."""
+    it was called (queries that must see them, shutdown). A batch whose write fails (the database
+    restarting) is kept and written first the next time, in order, and ``run`` retries it with backoff:
+    a ``write`` must therefore leave its own in-memory state as it was when it fails."""
 
     def __init__(self, write: Callable[[list[T]], Awaitable[None]], what: str) -> None:
         self._write = write
@@ -28,29 +34,40 @@ class BatchWriter(Generic[T]):
         self._queue: asyncio.Queue[T] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._failed: list[T] = []  # a batch not written yet: first in the next write
 
     def put(self, item: T) -> None:
         self._queue.put_nowait(item)
         self._wake.set()
 
     def qsize(self) -> int:
-        return self._queue.qsize()
+        return self._queue.qsize() + len(self._failed)
 
     async def drain(self) -> None:
         """Write everything queued up to now (nothing is written when nothing is queued)."""
         async with self._lock:
-            batch: list[T] = []
+            batch, self._failed = self._failed, []
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             if batch:
-                await self._write(batch)
+                try:
+                    await self._write(batch)
+                except BaseException:
+                    self._failed = batch  # written again next time
+                    raise
 
     async def run(self) -> None:
-        """The writer task: a failed batch is logged and the loop goes on with the next."""
+        """The writer task: a failed batch is logged and written again after a pause (0.5 s doubling to
+        5 s), together with what came meanwhile."""
+        delay = RETRY_FIRST_S
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
                 await self.drain()
-            except Exception:
-                log.exception("%s write failed", self._what)
+                delay = RETRY_FIRST_S
+            except Exception as exc:
+                log.warning("%s write failed (%s); retrying in %.1f s", self._what, type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                self._wake.set()

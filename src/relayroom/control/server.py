@@ -7,13 +7,16 @@ tells signalling clients why before their sockets close.
 
 from __future__ import annotations
 
+import signal
 import socket
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from relayroom.control.deps import find_container
+from relayroom.control.drain import Drainer, RuntimeDrain
 from relayroom.control.signaling.connections import SignalConnections
 from relayroom.control.signaling.protocol import MAX_FRAME_BYTES
 
@@ -34,24 +37,46 @@ def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, with signalling clients told of a shutdown before their sockets close.
+    """uvicorn's server, with the node drained first (control/drain.py: members moved elsewhere) and
+    signalling clients still there told of the shutdown before their sockets close.
 
     The connections are the app's container's (``create_app``), or ``connections`` when given (an app
-    without a container, e.g. a test serving the signalling router alone).
+    without a container, e.g. a test serving the signalling router alone: no drain step then, unless
+    ``drain_timeout_s`` is given).
+    A SIGTERM is a drain: the process then exits 0 (uvicorn would re-raise the signal).
     """
 
     def __init__(
-        self, config: uvicorn.Config, app: FastAPI, connections: SignalConnections | None = None
+        self,
+        config: uvicorn.Config,
+        app: FastAPI,
+        connections: SignalConnections | None = None,
+        drain_timeout_s: float | None = None,
     ) -> None:
         super().__init__(config)
         self._app = app
         self._connections = connections
+        self._drain_timeout_s = drain_timeout_s
+        self.drainer: Drainer | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM and sig in self._captured_signals:
+            self._captured_signals.remove(sig)  # drained: a normal stop, exit status 0
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         connections = self._connections
-        if connections is None:
-            container = find_container(self._app)
-            connections = container.signal_connections if container is not None else None
+        container = find_container(self._app)
+        timeout = self._drain_timeout_s
+        if connections is None and container is not None:
+            connections = container.signal_connections
+            timeout = container.settings.drain_timeout_s if timeout is None else timeout
+        if connections is not None and timeout is not None:
+            cluster = container.cluster if container is not None else None
+            self.drainer = Drainer(
+                connections, timeout, RuntimeDrain(cluster) if cluster is not None else None
+            )
+            await self.drainer.drain()
         if connections is not None:
             await connections.shutdown()
         await super().shutdown(sockets)

@@ -66,6 +66,7 @@ class Consumer:
         on_close: Callable[[Consumer, CloseReason], None],
         on_producer_closed: Callable[[Consumer], None],
         paused: bool = False,
+        native_target: Any = None,
     ) -> None:
         self.params = params
         self.id = params.consumer_id
@@ -106,6 +107,16 @@ class Consumer:
         self._rate_time = 0.0
         self._rate_octets = 0
         self._sr_sent: dict[int, float] = {}  # middle 32 bits of the NTP of our recent SRs -> monotonic
+        # Native fan-out (media/native, decision 0032): while armed, the producer's C fan-out does what
+        # send_rtp does, on a copy of the rewrite state in _entry; _pull() brings it back. Armed only in
+        # the steady state (not paused, not waiting for a key frame) on a UDP tuple (native_target).
+        self._target: Any = native_target
+        self._entry: Any = None
+        self._armed_on: ProducerLink | None = None
+        if native_target is not None:
+            from relayroom.media.native import _fanout
+
+            self._entry = _fanout.Entry()
         self.producer: ProducerLink | None = attach(self)
         self.kind = self.producer.kind
         self._clock_rate = self.producer.clock_rate
@@ -121,6 +132,10 @@ class Consumer:
             if producer is None or not producer.is_keyframe(data):
                 return
             self._rebase(seq, ts, now)
+            if self._entry is not None:  # steady state from here: this packet in Python, then natively
+                self.send_rtp(data, seq, ts, now)
+                self._update_native()
+                return
         elif seq_diff(seq, self._sync_seq) < 0:
             return  # reordered packet from before the re-base point
         out_seq = (seq + self._seq_offset) & 0xFFFF
@@ -132,6 +147,58 @@ class Consumer:
         self.packets += 1
         self.octets += len(data) - 12
         self._send_rewritten(data, self._pt, out_seq, out_ts, self._ssrc)
+
+    # -- native fan-out ------------------------------------------------------------------------------
+    def set_native_target(self, target: Any) -> None:
+        """The transport's native target (None: its tuple is not one the native path can send on)."""
+        if self._entry is None and target is None and self._target is None:
+            return
+        self._target = target
+        if target is not None and self._entry is None:
+            from relayroom.media.native import _fanout
+
+            self._entry = _fanout.Entry()
+        self._update_native()
+
+    def _update_native(self) -> None:
+        """Arm or disarm after a state change (never per packet)."""
+        producer = self.producer
+        want = (
+            self._entry is not None
+            and self._target is not None
+            and producer is not None
+            and producer.arm is not None
+            and not (self.closed or self.paused or self.bandwidth_paused or self._sync)
+        )
+        armed = self._armed_on
+        if armed is not None and (not want or armed is not producer):
+            self._pull()
+            self._armed_on = None
+            if armed.arm is not None:
+                armed.arm(None)
+        if want and self._armed_on is None and producer is not None and producer.arm is not None:
+            self._entry.load(
+                self._target,
+                self._pt,
+                self._ssrc,
+                self._seq_offset,
+                self._ts_offset,
+                self._sync_seq,
+                self._last_seq,
+                self._last_ts,
+                self._last_send_time,
+                self.packets,
+                self.octets,
+            )
+            self._armed_on = producer
+            producer.arm(self._entry)
+
+    def _pull(self) -> None:
+        """Bring back what the native fan-out changed (last seq/timestamp, counters)."""
+        if self._armed_on is not None:
+            (self._last_seq, self._last_ts, self._last_send_time, self.packets, self.octets) = (
+                self._entry.state()
+            )
 
     def _rebase(self, seq: int, ts: int, now: float) -> None:
         gap = 1
@@ -193,6 +260,7 @@ class Consumer:
 
     def sender_report(self, now: float, wallclock: float) -> bytes | None:
         """SR for the subscriber: NTP/RTP mapping from the publisher's last SR when known."""
+        self._pull()
         if not self.packets:
             return None
         producer = self.producer
@@ -229,6 +297,7 @@ class Consumer:
 
     def update_rates(self, now: float) -> None:
         """Bitrate sent over the interval since the last call (once per report interval)."""
+        self._pull()
         dt = now - self._rate_time
         if self._rate_time and dt > 0:
             self.bitrate = int((self.octets - self._rate_octets) * 8 / dt)
@@ -259,6 +328,8 @@ class Consumer:
             self._sync = True
             self.request_keyframe()
         self.bandwidth_paused = paused
+        if self._entry is not None:
+            self._update_native()
 
     # -- what the layer allocator needs (webrtc_transport.allocate_layers) ---------------------------
     def layer_bitrates(self) -> tuple[int, ...]:
@@ -272,13 +343,18 @@ class Consumer:
 
     @property
     def current_layer(self) -> int:
+        self._pull()
         return -1 if self.bandwidth_paused or not self.packets else 0
 
     def resync(self) -> None:
         self._sync = True
+        if self._entry is not None:
+            self._update_native()
 
     def pause(self) -> None:
         self.paused = True
+        if self._entry is not None:
+            self._update_native()
 
     def resume(self) -> None:
         if self.paused:
@@ -291,6 +367,9 @@ class Consumer:
         new producer's ``Producer.attach``."""
         if kind != self.kind:
             raise TypeError("producer kind mismatch")
+        self._sync = True
+        if self._entry is not None:
+            self._update_native()  # disarm from the old producer before leaving it
         if self.producer is not None:
             self.producer.detach()
         self.producer = link = attach(self)
@@ -300,6 +379,8 @@ class Consumer:
 
     def producer_closed(self) -> None:
         """The producer went away; the consumer stays (silent) until closed or given a new producer."""
+        self._pull()
+        self._armed_on = None  # the producer drops its native fan-out itself
         self.producer = None
         self._sync = True
         self._on_producer_closed(self)
@@ -308,12 +389,15 @@ class Consumer:
         if self.closed:
             return
         self.closed = True
+        if self._entry is not None:
+            self._update_native()
         if self.producer is not None:
             self.producer.detach()
             self.producer = None
         self._on_close(self, reason)
 
     def dump(self) -> dict[str, Any]:
+        self._pull()
         return {
             "id": self.id,
             "kind": self.kind,

@@ -74,6 +74,9 @@ class ProducerLink:
     last_sender_report: Callable[[], tuple[int, int, float] | None]  # (NTP, RTP ts, monotonic) if any
     detach: Callable[[], None]
     bitrate: Callable[[], int] = lambda: 0  # received bit/s over the last report interval
+    # native fan-out (media/native): arm(entry) moves this consumer to the producer's C fan-out,
+    # arm(None) back to its Python loop; None when the producer has no native fan-out
+    arm: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class Producer:
         params: ProducerParams,
         send_rtcp: Callable[[bytes], None],
         on_close: Callable[[Producer, CloseReason], None],
+        native_sender: Any = None,
     ) -> None:
         self.params = params
         self.id = params.producer_id
@@ -145,6 +149,19 @@ class Producer:
         self._send_rtcp = send_rtcp
         self._on_close = on_close
         self._consumers: tuple[ConsumerSink, ...] = ()
+        # Native fan-out (media/native, decision 0032): consumers armed there leave _py_consumers and
+        # are served by one C call per packet (_fanout.FanOut.forward on the worker's native sender).
+        self._py_consumers: tuple[ConsumerSink, ...] = ()
+        self._armed: dict[int, tuple[ConsumerSink, Any]] = {}  # id(consumer) -> (consumer, entry)
+        self._fanout: Any = None
+        self._native_sender: Any = None  # the C sender
+        self._native_schedule: Callable[[], None] = lambda: None
+        if native_sender is not None:  # media/native NativeSender
+            from relayroom.media.native import _fanout
+
+            self._fanout = _fanout.FanOut()
+            self._native_sender = native_sender.c
+            self._native_schedule = native_sender.schedule
         # Simulcast: the track's encodings, lowest resolution first, on the producer the control plane
         # knows (the last one, the full resolution); the others are its layers, each a Producer of one
         # encoding (own SSRC, ring, NACK, keyframe requests), reachable only through it.
@@ -222,6 +239,7 @@ class Producer:
         """Start forwarding to ``consumer``; returns what it may call on this producer."""
         if consumer not in self._consumers:
             self._consumers = (*self._consumers, consumer)
+            self._py_consumers = (*self._py_consumers, consumer)
         ring = self.ring
         return ProducerLink(
             producer_id=self.id,
@@ -234,10 +252,25 @@ class Producer:
             last_sender_report=self._last_sender_report,
             detach=lambda: self._detach(consumer),
             bitrate=lambda: self.bitrate,
+            arm=None if self._fanout is None else lambda entry: self._arm(consumer, entry),
         )
 
+    def _arm(self, consumer: ConsumerSink, entry: Any) -> None:
+        """Serve ``consumer`` natively through ``entry`` (loaded by the consumer), or in Python (None)."""
+        if consumer not in self._consumers:
+            return
+        old = self._armed.pop(id(consumer), None)
+        if old is not None:
+            self._fanout.remove(old[1])
+        if entry is not None:
+            self._armed[id(consumer)] = (consumer, entry)
+            self._fanout.add(entry)
+        self._py_consumers = tuple(c for c in self._consumers if id(c) not in self._armed)
+
     def _detach(self, consumer: ConsumerSink) -> None:
+        self._arm(consumer, None)
         self._consumers = tuple(c for c in self._consumers if c is not consumer)
+        self._py_consumers = tuple(c for c in self._py_consumers if c is not consumer)
 
     def _last_sender_report(self) -> tuple[int, int, float] | None:
         if not self.last_sr_time:
@@ -323,7 +356,9 @@ class Producer:
             ring.store(seq, data, now * 1000)
         if self.paused:
             return
-        for consumer in self._consumers:
+        if self._armed and self._fanout.forward(data, seq, ts, now, self._native_sender):
+            self._native_schedule()
+        for consumer in self._py_consumers:
             consumer.send_rtp(data, seq, ts, now)
 
     def _update_stats(self, seq: int, ts: int, size: int, now: float) -> None:
@@ -527,6 +562,11 @@ class Producer:
         consumers, self._consumers = self._consumers, ()
         for c in consumers:
             c.producer_closed()
+        self._py_consumers = ()
+        if self._armed:
+            for _, entry in self._armed.values():
+                self._fanout.remove(entry)
+            self._armed.clear()
         if self.ring is not None:
             self.ring.clear()
         self._on_close(self, reason)

@@ -126,7 +126,12 @@ class Transport:
             on_close=self._on_consumer_close,
             on_producer_closed=self._on_consumer_producer_closed,
             paused=bool(data.get("paused", False)),
+            native_target=self._consumer_native_target(),
         )
+
+    def _consumer_native_target(self) -> Any:
+        """The native fan-out's target for new consumers (media/native); None: the Python path."""
+        return None
 
     def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
         self.consumers.pop(consumer.id, None)

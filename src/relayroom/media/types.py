@@ -99,6 +99,7 @@ class MediaParams:
     # consumers (0 = every new subscriber is spread); otherwise it stays on the origin worker.
     pipe_threshold: float = 0.5
     worker_capacity: int = 1000  # consumers (outgoing tracks) one worker is sized for
+    native: bool = True  # native fan-out (media/native) when built; False = pure-Python forwarding
 
 
 @dataclass(frozen=True)

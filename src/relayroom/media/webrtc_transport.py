@@ -138,6 +138,8 @@ class TransportParams:
     tcp_port: int | None = None  # the worker's ICE-TCP port (a passive TCP candidate); None = no TCP
     udp_preferred_s: float = 5.0  # TCP checks are not answered while UDP checks are this recent
     tcp_grace_s: float = 1.0  # nor this long after the first TCP check (time for UDP checks to arrive)
+    # the worker's native sender (media/native NativeSender) when the native fan-out is on
+    native_sender: Any = None
     dtls_gate: HandshakeGate | None = None  # the worker's budget of DTLS flights per loop turn
 
 
@@ -164,6 +166,14 @@ class WebRtcTransport(Transport):
         self._udp_checked_at = float("-inf")  # last valid UDP check (answers_tcp_check)
         self._first_tcp_check_at: float | None = None
         self.srtp: SrtpPair | None = None
+        # Native fan-out (decision 0032): this transport's SRTP context and UDP tuple, pushed to C when
+        # they change; consumers get it while the tuple is UDP (ICE-TCP tuples stay on the Python path).
+        self.native_target: Any = None
+        self._native_path = True  # consumers get native_target (not while the tuple is ICE-TCP or not IPv4)
+        if params.native_sender is not None:
+            from relayroom.media.native import _fanout
+
+            self.native_target = _fanout.Target(params.native_sender.c)
         self.dtls = DtlsTransport(
             params.certificate,
             send=self._send_raw,
@@ -334,7 +344,25 @@ class WebRtcTransport(Transport):
             self._sendto, self._send_rtp_to = self.params.sendto, self.params.send_rtp
         else:
             self._sendto = self._send_rtp_to = tcp.send_frame
+        self._update_native_tuple()
         self.params.bind_tuple(self, old_udp, addr if tcp is None else None)
+
+    def _update_native_tuple(self) -> None:
+        target = self.native_target
+        if target is None:
+            return
+        target.clear_addr()
+        # ICE-TCP tuples, and transport-cc subscribers (the native path does not stamp transport-wide
+        # sequence numbers yet: stamp_transport_cc is the function to mirror), go the Python path
+        ok = self.tcp is None and not self._tx_twcc_id
+        if ok and self.tuple is not None:
+            try:
+                target.set_addr(self.tuple[0], self.tuple[1])
+            except ValueError:  # not IPv4 (the worker's socket is): the Python path sends
+                ok = False
+        self._native_path = ok
+        for consumer in self.consumers.values():
+            consumer.set_native_target(target if ok else None)
 
     def on_tcp_closed(self, tcp: TcpLink) -> None:
         """An ICE-TCP connection of this transport closed. If it was the selected tuple, nothing can be
@@ -555,6 +583,10 @@ class WebRtcTransport(Transport):
     # -- DTLS callbacks ----------------------------------------------------------------------------
     def _on_dtls_connected(self, keys: SrtpKeys) -> None:
         self.srtp = SrtpPair(keys)
+        if self.native_target is not None:
+            from relayroom.media.native import srtp_context_address
+
+            self.native_target.set_srtp(srtp_context_address(self.srtp.tx), self.srtp.tx)
         self._set_state(TransportState.CONNECTED, {"srtpProfile": self.srtp.profile_name})
         # Anything forwarded before now was dropped: start every consumer at a fresh key frame.
         for consumer in self.consumers.values():
@@ -608,7 +640,12 @@ class WebRtcTransport(Transport):
             raise TypeError("an encoding without ssrc needs a rid not in use")
         if params.producer_id in self.producers:
             raise TypeError("duplicate producer id")
-        producer = Producer(params, send_rtcp=self.send_rtcp, on_close=self._on_producer_close)
+        producer = Producer(
+            params,
+            send_rtcp=self.send_rtcp,
+            on_close=self._on_producer_close,
+            native_sender=self.params.native_sender,
+        )
         if not params.ssrc:
             self._rid_listeners[(params.mid, params.rid or "")] = producer
         for ext_id, uri in params.header_extensions:
@@ -655,6 +692,9 @@ class WebRtcTransport(Transport):
         the request that counts. That one comes at DTLS connect (_on_dtls_connected) or, on a connected
         transport, once the subscriber answered (``consumer.requestKeyFrame`` from
         ``MediaService.set_subscriber_answer``; docs/quality.md, Join to first frame)."""
+
+    def _consumer_native_target(self) -> Any:
+        return self.native_target if self._native_path else None
 
     def _on_consumer_close(self, consumer: Consumer, reason: CloseReason) -> None:
         if consumer.id in self.consumers:
@@ -822,6 +862,7 @@ class WebRtcTransport(Transport):
         self._tx_twcc_id = ext_id
         if self.bwe is None:
             self.bwe = BandwidthEstimator()
+        self._update_native_tuple()  # every packet must pass stamp_transport_cc
 
     def stamp_transport_cc(self, data: bytes) -> bytes:
         """The one place an outgoing RTP packet gets its transport-wide sequence number (a native send
@@ -981,6 +1022,9 @@ class WebRtcTransport(Transport):
         self.dtls.close()
         self._close_children()
         self.srtp = None
+        if self.native_target is not None:
+            self.native_target.clear_srtp()
+            self.native_target.clear_addr()
         self._set_state(TransportState.CLOSED, {"reason": str(reason)})
         self.params.on_close(self)
         self.params.notify(self.id, "transportclose", {"reason": str(reason)})
@@ -1001,7 +1045,7 @@ class WebRtcTransport(Transport):
             "srtpProfile": self.srtp.profile_name if self.srtp else None,
             "rxPackets": self.rx_packets,
             "rxErrors": self.rx_errors,
-            "txPackets": self.tx_packets,
+            "txPackets": self.tx_packets + (self.native_target.tx_packets if self.native_target else 0),
             "producerIds": list(self.producers),
             "consumerIds": list(self.consumers),
             "estimateBps": self.estimate_bps,

@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 from aiortc.rtcdtlstransport import RTCCertificate
 
 from relayroom.logs import LOG_FORMATS, setup_logging
+from relayroom.media import native as native_fanout
 from relayroom.media.active_speaker import SpeakerReport
 from relayroom.media.channel import Channel
 from relayroom.media.consumer import Consumer
@@ -145,6 +146,7 @@ class Worker:
         rtx_buffer_ms: int,
         consent_timeout_s: float,
         gso: bool = True,
+        native: bool = True,
         udp_recv_buffer: int = UDP_RECV_BUFFER,
         tcp: IceTcpOptions | None = None,
         tcp_port: int | None = None,
@@ -168,6 +170,8 @@ class Worker:
         self._udp: asyncio.DatagramTransport | None = None
         self._sender: UdpSender | None = None
         self.gso = gso
+        self.native = native
+        self._native_sender: native_fanout.NativeSender | None = None  # when the native fan-out is on
         self.udp_recv_buffer = udp_recv_buffer
         self._sock: socket.socket | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -228,6 +232,9 @@ class Worker:
         self._udp = udp
         self._sock = sock
         self._sender = UdpSender(sock, loop, self.gso)
+        fanout = native_fanout.load() if self.native else None
+        if fanout is not None:
+            self._native_sender = native_fanout.NativeSender(fanout, sock, loop, self._sender.gso)
         requested_port = self.port
         self.port = sock.getsockname()[1]
         if self.tcp_options is not None:
@@ -291,7 +298,7 @@ class Worker:
             sender.sendto(data, addr)
 
     def send_rtp(self, data: bytes, addr: Addr) -> None:
-        sender = self._sender
+        sender = self._native_sender or self._sender  # one per-turn RTP queue: arrival order per address
         if sender is not None:
             self.tx_packets += 1
             self.tx_bytes += len(data)
@@ -474,6 +481,7 @@ class Worker:
             rtx_buffer_ms=self.rtx_buffer_ms,
             sendto=self.sendto,
             send_rtp=self.send_rtp,
+            native_sender=self._native_sender,
             bind_tuple=self._bind_tuple,
             notify=self._notify,
             router=router,
@@ -612,6 +620,7 @@ class Worker:
             for i, n in enumerate(t.feedback_counts()):
                 feedback[i] += n
         sender = self._sender
+        native = self._native_sender.c if self._native_sender else None
         udp = self.udp_socket_stats()
         return {
             "cpuSeconds": usage.ru_utime + usage.ru_stime,
@@ -622,11 +631,11 @@ class Worker:
             "consumers": sum(len(t.consumers) for t in transports),
             "rxPackets": self.rx_packets,
             "rxBytes": self.rx_bytes,
-            "txPackets": self.tx_packets,
-            "txBytes": self.tx_bytes,
+            "txPackets": self.tx_packets + (native.tx_packets if native else 0),
+            "txBytes": self.tx_bytes + (native.tx_bytes if native else 0),
             "droppedWorker": self.dropped,
             "droppedKernel": int(udp.get("udpRecvDrops", 0)),
-            "sendErrors": sender.send_errors if sender else 0,
+            "sendErrors": (sender.send_errors if sender else 0) + (native.send_errors if native else 0),
             "nacks": feedback[0],
             "plis": feedback[1],
             "firs": feedback[2],
@@ -641,6 +650,7 @@ class Worker:
     def _worker_dump(self, _: str | None, __: dict[str, Any]) -> dict[str, Any]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         sender = self._sender
+        native = self._native_sender.c if self._native_sender else None
         return {
             "port": self.port,
             "cpuSeconds": round(usage.ru_utime + usage.ru_stime, 3),
@@ -654,10 +664,14 @@ class Worker:
             "tuples": len(self.tuples),
             "ufrags": len(self.ufrags),
             **self.udp_socket_stats(),
-            "sendErrors": sender.send_errors if sender else 0,
+            "sendErrors": (sender.send_errors if sender else 0) + (native.send_errors if native else 0),
+            # the native sender carries every RTP datagram when on (native forwards and the Python path's)
+            "native": native is not None,
+            "nativePackets": native.tx_packets if native else 0,
+            "nativeCalls": native.calls if native else 0,
             "gso": bool(sender and sender.gso),
-            "gsoCalls": sender.gso_calls if sender else 0,
-            "gsoPackets": sender.gso_packets if sender else 0,
+            "gsoCalls": (sender.gso_calls if sender else 0) + (native.gso_calls if native else 0),
+            "gsoPackets": (sender.gso_packets if sender else 0) + (native.gso_packets if native else 0),
             "tcp": self._tcp.stats() if self._tcp else None,
             "pipes": [pipe.stats() for pipe in self.pipes.values()],
             "loadShedding": self.load_shedding,
@@ -806,6 +820,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rtx-buffer-ms", type=int, default=2000)
     ap.add_argument("--consent-timeout", type=float, default=30.0)
     ap.add_argument("--no-gso", action="store_true")
+    ap.add_argument("--no-native", action="store_true", help="pure-Python forwarding (no C fan-out)")
     ap.add_argument("--udp-recv-buffer", type=int, default=UDP_RECV_BUFFER, help="SO_RCVBUF (bytes)")
     ap.add_argument("--no-load-shedding", action="store_true")
     ap.add_argument("--shed-queue-bytes", type=int, default=SHED_QUEUE_BYTES)
@@ -829,6 +844,7 @@ def main(argv: list[str] | None = None) -> None:
             args.rtx_buffer_ms,
             args.consent_timeout,
             gso=not args.no_gso,
+            native=not args.no_native,
             udp_recv_buffer=args.udp_recv_buffer,
             tcp=tcp_options_from_args(args),
             tcp_port=args.tcp_port,

@@ -82,6 +82,8 @@ class WorkerHandle:
             args.append("--loopback-only")
         if not p.udp_gso:
             args.append("--no-gso")
+        if not p.native:
+            args.append("--no-native")
         if not p.load_shedding:
             args.append("--no-load-shedding")
         args += ["--shed-queue-bytes", str(p.shed_queue_bytes)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,5 +120,30 @@ async def call(client: Any, action: str, params: dict[str, Any]) -> Any:
     from tencentcloud.trtc.v20190722 import models
 
     req = getattr(models, f"{action}Request")()
-    req.from_json_string(__import__("json").dumps(params))
+    req.from_json_string(json.dumps(params))
     return await asyncio.to_thread(getattr(client, action), req)
+
+
+async def tc3_post(
+    http: httpx.AsyncClient, host: str, action: str, body: dict[str, Any], sid: str, key: str
+) -> dict[str, Any]:
+    """POST / with a TC3-signed JSON body built by relayroom.auth.tc3 (for actions the pinned SDK lacks,
+    e.g. SetUserBlocked); the envelope's ``Response``. ``http`` is based at the server, ``host`` is
+    the Host it signs."""
+    from relayroom.auth import tc3
+
+    payload = json.dumps(body).encode()
+    ts = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "X-TC-Action": action,
+        "X-TC-Version": "2019-07-22",
+        "X-TC-Timestamp": str(ts),
+        "Authorization": tc3.sign_request(
+            secret_id=sid, secret_key=key, host=host, payload=payload, timestamp=ts
+        ),
+    }
+    r = await http.post("/", content=payload, headers=headers)
+    assert r.headers["content-type"] == "application/json"
+    out: dict[str, Any] = r.json()["Response"]
+    return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from relayroom.auth import tc3
 from relayroom.auth.usersig import gen_usersig
 from relayroom.client import RelayRoomClient, SineAudioTrack, TestPatternVideoTrack
 from relayroom.control.container import ContainerParams
 from relayroom.control.usage.meter import MeterParams
-from tests.control.cloudapi.server import Live, call, live_server, settings_for, trtc_client
+from tests.control.cloudapi.server import Live, call, live_server, settings_for, tc3_post, trtc_client
 
 # every response field is one the SDK model knows (it warns "fileds are useless" otherwise)
 pytestmark = [
@@ -32,21 +30,7 @@ ROOM = 4242
 
 async def _raw(live: Live, action: str, body: dict[str, Any], sid: str, key: str) -> dict[str, Any]:
     """A TC3-signed request built by relayroom.auth.tc3 (SetUserBlocked is not in the CN SDK 3.1.177)."""
-    payload = json.dumps(body).encode()
-    ts = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "X-TC-Action": action,
-        "X-TC-Version": "2019-07-22",
-        "X-TC-Timestamp": str(ts),
-        "Authorization": tc3.sign_request(
-            secret_id=sid, secret_key=key, host=live.host, payload=payload, timestamp=ts
-        ),
-    }
-    r = await live.http.post("/", content=payload, headers=headers)
-    assert r.headers["content-type"] == "application/json"
-    out: dict[str, Any] = r.json()["Response"]
-    return out
+    return await tc3_post(live.http, live.host, action, body, sid, key)
 
 
 async def _join(live: Live, user: str, **room: Any) -> RelayRoomClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, cast
 
-from relayroom.control.live.endpoints import _media_stats, _with_quality
+from relayroom.control.live.ops import _media_stats, _with_quality
 from relayroom.media.service import MediaService
 
 MEMBER = {

@@ -102,6 +102,16 @@ async def test_metrics_during_a_call_and_the_dashboard_reads_only_names_that_exi
         assert value(samples, "relayroom_join_seconds_count") == 2
         assert value(samples, "relayroom_entry_refusals_total", reason="usersig_invalid") == 1
         assert value(samples, "relayroom_oplog_chain_ok") == 1
+        # the node: its id, healthy database, no Redis (a single node), not draining, nothing redirected
+        [(info, one)] = samples["relayroom_node_info"]
+        assert info["node"] == container_of(live.app).history.node_id and info["region"] == "local"
+        assert one == 1
+        assert value(samples, "relayroom_database_up") == 1
+        assert value(samples, "relayroom_redis_up") == -1
+        assert value(samples, "relayroom_node_draining") == 0
+        assert value(samples, "relayroom_cluster_nodes", state="live") == 1
+        assert value(samples, "relayroom_entry_redirects_total") == 0
+        assert 0 < value(samples, "relayroom_worker_load", worker="0") < 1  # two consumers of the capacity
         assert "process_resident_memory_bytes" in samples
         for name in (
             "relayroom_webhook_queue_depth",

@@ -1,34 +1,35 @@
 """The TRTC server API actions, one function each: (ActionContext, Params) -> response fields.
 
 Field names and types follow the official SDK's ``trtc/v20190722/models.py`` (spec §2.5).
-Room management acts on this node's RoomManager; monitoring and usage actions read the call history,
+Room management acts on live rooms through RoomOps (control/live/ops.py): this node's, or in a cluster
+the owner node's over the command bus; monitoring and usage actions read the call history,
 quality samples and usage buckets written by cloudapi/history.py and usage/meter.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
+from relayroom.cluster.bus import CommandFailed
+from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.control.cloudapi import errors as E
 from relayroom.control.cloudapi.errors import CloudApiError
-from relayroom.control.cloudapi.history import CallHistory
 from relayroom.control.cloudapi.params import Params
+from relayroom.control.live.ops import NO_ROOM, NO_USER, Acting, RoomOpRefused, RoomOps
 from relayroom.control.principal import Principal
 from relayroom.control.rooms.errors import RoomError
 from relayroom.control.rooms.ids import ROOM_ID_MAX, ROOM_ID_MIN, validate_room
-from relayroom.control.rooms.manager import RoomManager
-from relayroom.control.rooms.moderation import ModerationService
 from relayroom.control.services import Services
 from relayroom.control.usage import queries
-from relayroom.control.usage.meter import UsageMeter
 from relayroom.control.usage.tiers import TIERS, USAGE_KEY
 from relayroom.storage.models import (
     Application,
@@ -62,12 +63,9 @@ QUALITY_METRICS = (
 @dataclass
 class ActionContext:
     services: Services
-    rooms: RoomManager | None  # None when media is disabled
-    history: CallHistory | None
-    meter: UsageMeter | None
+    ops: RoomOps | None  # live rooms (here, or at their owner in a cluster), history and usage flushes
     account_id: str
     now: float  # unix seconds
-    moderation: ModerationService | None = None
     actor: Principal | None = None  # the credential, as the operation log names it
 
 
@@ -104,12 +102,6 @@ def _num_room(p: Params) -> int:
     return p.int_("RoomId", lo=ROOM_ID_MIN, hi=ROOM_ID_MAX)
 
 
-def _require_rooms(ctx: ActionContext) -> Any:
-    if ctx.rooms is None:
-        raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist (media is disabled on this node).")
-    return ctx.rooms
-
-
 def _time_range(
     ctx: ActionContext, p: Params, max_span_s: int, *, max_age_days: int = 14, strict: bool = False
 ) -> tuple[int, int]:
@@ -141,11 +133,22 @@ def _page(p: Params, default_size: int, max_size: int = 100) -> tuple[int, int]:
 
 
 async def _fresh(ctx: ActionContext) -> None:
-    """Make what happened up to now visible (history queue, unflushed usage/quality samples)."""
-    if ctx.history is not None:
-        await ctx.history.drain()
-    if ctx.meter is not None:
-        await ctx.meter.flush()
+    """Make what happened up to now visible (history queue, unflushed usage/quality samples), on every
+    node of a cluster: a room's history and usage are written by the node that hosts it."""
+    if ctx.ops is not None:
+        with _cluster_errors():
+            await ctx.ops.flush()
+
+
+@contextlib.contextmanager
+def _cluster_errors() -> Iterator[None]:
+    """A node (or the shared state) that cannot be reached now: a retryable error, never a hang."""
+    try:
+        yield
+    except ClusterUnavailable as exc:
+        raise CloudApiError(E.RESOURCE_UNAVAILABLE, f"{exc} (retry in a few seconds)") from None
+    except CommandFailed as exc:
+        raise CloudApiError(E.INTERNAL_ERROR, "The node that hosts the room could not do this.") from exc
 
 
 async def _call(ctx: ActionContext, sdkappid: int, comm_id: str) -> CallRoom | None:
@@ -196,18 +199,22 @@ async def _stays(
 # ------------------------------------------------------------------------------ room management
 
 
-def _moderation(ctx: ActionContext) -> tuple[ModerationService, Principal]:
-    if ctx.moderation is None or ctx.actor is None:
-        raise CloudApiError(E.INTERNAL_ERROR, "moderation is not available on this node")
-    return ctx.moderation, ctx.actor
+def _acting(ctx: ActionContext, action: str, detail: str = "") -> Acting:
+    actor = ctx.actor.actor if ctx.actor is not None else "system"
+    return Acting(ctx.account_id, actor, f"cloud API {action}{detail}", "cloud-api")
 
 
-async def _dismiss(ctx: ActionContext, sdkappid: int, key: str, action: str) -> dict[str, Any]:
-    _require_rooms(ctx)
-    moderation, actor = _moderation(ctx)
-    done = await moderation.dismiss_room(
-        actor, ctx.account_id, sdkappid, key, reason=f"cloud API {action}", via="cloud-api"
-    )
+def _require_rooms(ctx: ActionContext) -> RoomOps:
+    """The rooms this node can reach: its own, and in a cluster every node's (through their owners)."""
+    if ctx.ops is None or (ctx.ops.local.rooms is None and not ctx.ops.clustered):
+        raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist (media is disabled on this node).")
+    return ctx.ops
+
+
+async def _dismiss(ctx: ActionContext, key: str, action: str) -> dict[str, Any]:
+    ops = _require_rooms(ctx)
+    with _cluster_errors():
+        done = await ops.dismiss(key, _acting(ctx, action))
     if not done:
         raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist.")
     return {}
@@ -215,25 +222,21 @@ async def _dismiss(ctx: ActionContext, sdkappid: int, key: str, action: str) -> 
 
 async def dismiss_room(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
-    return await _dismiss(ctx, sdkappid, _room_key(sdkappid, _num_room(p)), "DismissRoom")
+    return await _dismiss(ctx, _room_key(sdkappid, _num_room(p)), "DismissRoom")
 
 
 async def dismiss_room_by_str_room_id(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, p.str_("RoomId", max_len=64))
-    return await _dismiss(ctx, sdkappid, key, "DismissRoomByStrRoomId")
+    return await _dismiss(ctx, key, "DismissRoomByStrRoomId")
 
 
-async def _remove(
-    ctx: ActionContext, sdkappid: int, key: str, user_ids: list[str], action: str
-) -> dict[str, Any]:
-    rooms = _require_rooms(ctx)
-    if rooms.get_room(key) is None:
+async def _remove(ctx: ActionContext, key: str, user_ids: list[str], action: str) -> dict[str, Any]:
+    ops = _require_rooms(ctx)
+    with _cluster_errors():
+        removed = await ops.remove_users(key, user_ids, _acting(ctx, action))
+    if removed is None:
         raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist.")
-    moderation, actor = _moderation(ctx)
-    await moderation.remove_users(
-        actor, ctx.account_id, sdkappid, key, user_ids, reason=f"cloud API {action}", via="cloud-api"
-    )
     return {}
 
 
@@ -241,42 +244,37 @@ async def remove_user(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, _num_room(p))
     users = p.str_list("UserIds", max_items=MAX_USER_IDS_REMOVE)
-    return await _remove(ctx, sdkappid, key, users, "RemoveUser")
+    return await _remove(ctx, key, users, "RemoveUser")
 
 
 async def remove_user_by_str_room_id(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, p.str_("RoomId", max_len=64))
     users = p.str_list("UserIds", max_items=MAX_USER_IDS_REMOVE)
-    return await _remove(ctx, sdkappid, key, users, "RemoveUserByStrRoomId")
+    return await _remove(ctx, key, users, "RemoveUserByStrRoomId")
 
 
 async def _set_blocked(
-    ctx: ActionContext, sdkappid: int, key: str, user_id: str, is_mute: int, action: str
+    ctx: ActionContext, key: str, user_id: str, is_mute: int, action: str
 ) -> dict[str, Any]:
     """IsMute: 0 enable audio and video, 1 disable both, 2 disable audio, 3 disable video."""
-    rooms = _require_rooms(ctx)
-    room = rooms.get_room(key)
-    if room is None:
-        raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist.")
-    if room.participants.get(user_id) is None:
-        raise E.invalid("UserId", "the user is not in the room")
-    moderation, actor = _moderation(ctx)
+    ops = _require_rooms(ctx)
     try:
         # the room manager also refuses the user's own unmute while blocked
-        await moderation.set_media_blocked(
-            actor,
-            ctx.account_id,
-            sdkappid,
-            key,
-            user_id,
-            audio=is_mute in (1, 2),
-            video=is_mute in (1, 3),
-            reason=f"cloud API {action} IsMute={is_mute}",
-            via="cloud-api",
-        )
-    except RoomError as exc:
-        raise CloudApiError(E.INTERNAL_ERROR, f"could not change the user's media: {exc.message}") from None
+        with _cluster_errors():
+            result = await ops.set_media_blocked(
+                key,
+                user_id,
+                audio=is_mute in (1, 2),
+                video=is_mute in (1, 3),
+                acting=_acting(ctx, action, f" IsMute={is_mute}"),
+            )
+    except RoomOpRefused as exc:
+        raise CloudApiError(E.INTERNAL_ERROR, f"could not change the user's media: {exc}") from None
+    if result == NO_ROOM:
+        raise CloudApiError(E.ROOM_NOT_EXIST, "The room does not exist.")
+    if result == NO_USER:
+        raise E.invalid("UserId", "the user is not in the room")
     return {}
 
 
@@ -284,7 +282,7 @@ async def set_user_blocked(ctx: ActionContext, p: Params) -> dict[str, Any]:
     sdkappid = await _sdkappid(ctx, p)
     key = _room_key(sdkappid, _num_room(p))
     user_id = p.str_("UserId", max_len=32)
-    return await _set_blocked(ctx, sdkappid, key, user_id, p.int_("IsMute", lo=0, hi=3), "SetUserBlocked")
+    return await _set_blocked(ctx, key, user_id, p.int_("IsMute", lo=0, hi=3), "SetUserBlocked")
 
 
 async def set_user_blocked_by_str_room_id(ctx: ActionContext, p: Params) -> dict[str, Any]:
@@ -292,7 +290,7 @@ async def set_user_blocked_by_str_room_id(ctx: ActionContext, p: Params) -> dict
     key = _room_key(sdkappid, p.str_("StrRoomId", max_len=64))
     user_id = p.str_("UserId", max_len=32)
     is_mute = p.int_("IsMute", lo=0, hi=3)
-    return await _set_blocked(ctx, sdkappid, key, user_id, is_mute, "SetUserBlockedByStrRoomId")
+    return await _set_blocked(ctx, key, user_id, is_mute, "SetUserBlockedByStrRoomId")
 
 
 # ------------------------------------------------------------------------------ call quality
@@ -552,8 +550,7 @@ async def describe_trtc_usage(ctx: ActionContext, p: Params) -> dict[str, Any]:
                 ).scalars()
             )
     granularity = "5min" if end == start else "day"
-    if ctx.meter is not None:
-        await ctx.meter.flush()
+    await _fresh(ctx)
     async with ctx.services.ctx.db.read() as s:
         points = await queries.series(s, apps, start, end + timedelta(days=1), granularity)
     return {
@@ -577,8 +574,7 @@ async def describe_trtc_room_usage(ctx: ActionContext, p: Params) -> dict[str, A
         raise CloudApiError(E.OUT_OF_RANGE, "EndTime must be after StartTime.")
     if end - start > timedelta(days=1):
         raise CloudApiError(E.QUERY_SCALE_OVERSIZE, "At most 24 hours per query.")
-    if ctx.meter is not None:
-        await ctx.meter.flush()
+    await _fresh(ctx)
     async with ctx.services.ctx.db.read() as s:
         rows = await queries.details(s, sdkappid, start, end, "5min")
     totals: dict[tuple[str, str], list[float]] = {}

@@ -27,6 +27,7 @@ from relayroom.control.cloudapi.params import Params
 from relayroom.control.cloudapi.replay import ReplayCache, ReplayCacheFull
 from relayroom.control.deps import ContainerDep, container_of
 from relayroom.control.limits import CLOUD_API_BODY_LIMIT
+from relayroom.control.live.ops import room_ops
 from relayroom.control.principal import Principal
 from relayroom.control.regions import cloud_api_region_error
 from relayroom.jsonlimits import JsonTooDeep
@@ -119,12 +120,9 @@ async def cloud_api(request: Request, c: ContainerDep) -> Response:
             await _take_once(c.replay_cache, req, now)
         ctx = ActionContext(
             services=services,
-            rooms=c.rooms,
-            history=c.history,
-            meter=c.meter,
+            ops=room_ops(c),
             account_id=req.account_id,
             now=now,
-            moderation=c.moderation,
             actor=Principal(actor=f"credential:{secret_id}", roles={req.account_id: Role.OWNER}),
         )
         out = await spec.fn(ctx, Params(data))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from dataclasses import dataclass
 
@@ -112,9 +113,15 @@ class CallHistory:
         await self._batches.drain()
 
     async def _write_batch(self, batch: list[RoomEvent]) -> None:
-        async with self.ctx.db.write() as s:
-            for ev in batch:
-                await self._apply(s, ev)
+        # A failed transaction leaves the open calls as they were: the batch is applied again later.
+        before = copy.deepcopy(self._open)
+        try:
+            async with self.ctx.db.write() as s:
+                for ev in batch:
+                    await self._apply(s, ev)
+        except BaseException:
+            self._open = before
+            raise
 
     async def _apply(self, s: AsyncSession, ev: RoomEvent) -> None:
         ts = int(ev.at)

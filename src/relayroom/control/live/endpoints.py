@@ -3,38 +3,43 @@ dismiss a room."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relayroom.cluster.identity import resolve_node_id
-from relayroom.config import Settings
+from relayroom.cluster.bus import CommandFailed
+from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.control.deps import (
-    MediaDep,
+    ContainerDep,
     MediaUnavailable,
     ModerationDep,
-    OptionalRoomsDep,
     PrincipalDep,
     ReadSession,
     SdkAppIdPath,
     ServicesDep,
-    WriteSession,
 )
 from relayroom.control.errors import InvalidInput, NotFound
+from relayroom.control.live.ops import Acting, RoomOps, room_ops, sdkappid_of
 from relayroom.control.principal import Principal
 from relayroom.control.rooms.errors import RoomError
 from relayroom.control.rooms.ids import validate_user_id
-from relayroom.control.rooms.manager import RoomManager
 from relayroom.control.rooms.moderation import ModerationService
 from relayroom.control.services import Services
-from relayroom.media.service import MediaService
 
 router = APIRouter(prefix="/api/v1", tags=["live rooms"])
 log = logging.getLogger(__name__)
+
+
+class ClusterBusy(MediaUnavailable):
+    """503: the node that hosts the room (or the cluster's shared state) cannot be reached now."""
+
+    code = "cluster_unavailable"
 
 
 class RemoveUsersIn(BaseModel):
@@ -46,18 +51,21 @@ class DismissIn(BaseModel):  # also the body of a block
     reason: str | None = Field(default=None, max_length=200, description="Recorded in the operation log.")
 
 
-def _rooms(rooms: RoomManager | None) -> RoomManager:
-    """After the caller's rights are checked: a node without media answers 503."""
-    if rooms is None:
+@contextlib.contextmanager
+def _cluster_errors() -> Iterator[None]:
+    try:
+        yield
+    except (ClusterUnavailable, CommandFailed) as exc:
+        raise ClusterBusy(f"{exc}; retry in a few seconds") from None
+
+
+def _ops(c: ContainerDep) -> RoomOps:
+    """After the caller's rights are checked: a single node without media answers 503 (a cluster node
+    reaches the rooms of the others)."""
+    ops = room_ops(c)
+    if ops.local.rooms is None and not ops.clustered:
         raise MediaUnavailable("this node runs without media workers; no rooms are live here")
-    return rooms
-
-
-def _room_of_app(rooms: RoomManager, sdkappid: SdkAppIdPath, room_key: str) -> dict[str, Any]:
-    info = rooms.room_info(room_key)
-    if info is None or info.get("sdkAppId") != sdkappid:
-        raise NotFound("no such live room in this application")
-    return info
+    return ops
 
 
 @dataclass(frozen=True)
@@ -65,163 +73,92 @@ class Moderating:
     """An owner acting on one application's live rooms (resolved by :func:`_moderating`)."""
 
     account_id: str
-    rooms: RoomManager
+    ops: RoomOps
     principal: Principal
-    session: AsyncSession | None  # None: the moderation service writes in a transaction of its own
+
+    def acting(self, reason: str | None) -> Acting:
+        return Acting(self.account_id, self.principal.actor, reason, "console")
 
 
 async def _owner(
-    s: AsyncSession, sdkappid: int, live: RoomManager | None, principal: Principal, services: Services
+    s: AsyncSession, sdkappid: int, c: ContainerDep, principal: Principal, services: Services
 ) -> Moderating:
     """Owners only: the app must exist and be the caller's, then a node without media answers 503."""
     app = await services.apps.get(s, principal, sdkappid)
     principal.require_owner(app.account_id)
-    return Moderating(app.account_id, _rooms(live), principal, None)
+    return Moderating(app.account_id, _ops(c), principal)
 
 
 async def _moderating(
-    sdkappid: SdkAppIdPath,
-    live: OptionalRoomsDep,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: WriteSession,
+    sdkappid: SdkAppIdPath, c: ContainerDep, principal: PrincipalDep, services: ServicesDep
 ) -> Moderating:
-    """Recorded in the request's transaction."""
-    m = await _owner(session, sdkappid, live, principal, services)
-    return replace(m, session=session)
-
-
-async def _blocking(
-    sdkappid: SdkAppIdPath, live: OptionalRoomsDep, principal: PrincipalDep, services: ServicesDep
-) -> Moderating:
-    """App-wide blocks are committed by the moderation service before anyone is told: the request
-    holds no write transaction."""
+    """The request holds no write transaction: the moderation service records the action in one of its
+    own after it is done, on the node that does it (the room's owner, which may be another node: a
+    transaction held here while it answers would stall this node's writes). App-wide blocks are
+    committed before anyone is told."""
     async with services.ctx.db.read() as s:
-        return await _owner(s, sdkappid, live, principal, services)
+        return await _owner(s, sdkappid, c, principal, services)
 
 
-ModeratingDep = Annotated[Moderating, Depends(_moderating)]
-BlockingDep = Annotated[Moderating, Depends(_blocking)]
-
-
-async def _media_stats(media: MediaService | None, router_id: Any) -> dict[str, Any]:
-    """``MediaService.stats`` of one room; {} when the media layer has none (or fails)."""
-    if media is None or not isinstance(router_id, str):
-        return {}
-    try:
-        result = await media.stats(router_id)
-    except Exception:
-        log.debug("media statistics unavailable for a live room", exc_info=True)
-        return {}
-    return result if isinstance(result, dict) else {}
-
-
-def _node_name(settings: Settings) -> str:
-    """This node's name in the live-rooms API: its node id (docs/cluster.md), as in call history."""
-    return resolve_node_id(settings)
-
-
-def _placement(media: MediaService | None, router_id: Any) -> dict[str, int]:
-    """Worker index serving each participant of a room (``MediaService.placement``); {} without media."""
-    if media is None or not isinstance(router_id, str):
-        return {}
-    try:
-        result = media.placement(router_id)
-    except Exception:
-        return {}
-    return result if isinstance(result, dict) else {}
-
-
-def _with_quality(member: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
-    """Add live quality to a member: per published track (uplink as the SFU receives it) and the
-    member's downlink (what its subscriber's receiver reports say about the tracks we send it)."""
-    mine = stats.get(str(member.get("participantId"))) or {}
-    producers = mine.get("producers") or {}
-    tracks = []
-    for t in member.get("tracks", []):
-        ps = producers.get(t.get("producerId")) or {}
-        q: dict[str, Any] = {"bitrate": ps.get("bitrate"), "fractionLost": ps.get("fractionLost")}
-        if t.get("kind") == "video":
-            q.update(width=ps.get("width"), height=ps.get("height"), frameRate=ps.get("frameRate"))
-        tracks.append({**t, **q})
-    consumers = [c for c in (mine.get("consumers") or {}).values() if isinstance(c, dict)]
-    downlink: dict[str, Any] | None = None
-    if consumers:
-        losses = [c["fractionLost"] for c in consumers if isinstance(c.get("fractionLost"), int | float)]
-        rtts = [c["rttMs"] for c in consumers if isinstance(c.get("rttMs"), int | float)]
-        downlink = {
-            "bitrate": sum(int(c.get("bitrate") or 0) for c in consumers),
-            "fractionLost": max(losses) if losses else None,  # the worst received track
-            "rttMs": round(sum(rtts) / len(rtts), 1) if rtts else None,
-        }
-    return {**member, "tracks": tracks, "downlink": downlink}
-
-
-@router.get("/applications/{sdkappid}/rooms")
-async def list_live_rooms(
+async def _viewing(
     sdkappid: SdkAppIdPath,
-    live: OptionalRoomsDep,
-    media: MediaDep,
+    c: ContainerDep,
     principal: PrincipalDep,
     services: ServicesDep,
     session: ReadSession,
-) -> list[dict[str, Any]]:
-    """Rooms of the application live on this node, with members, roles, published tracks and their live
-    quality (``bitrate``, ``fractionLost``, video ``width``/``height``/``frameRate``; ``null`` when the
-    media layer does not know) and each member's ``downlink`` (``bitrate``, worst ``fractionLost``, mean
-    ``rttMs``; ``null`` while it receives nothing), the ``node`` and media ``worker`` (index) serving
-    each member (one logical room even when its audience is spread over workers), and whether the room
-    is end-to-end encrypted (``e2ee``: its media is ciphertext to this server, docs/e2ee.md)."""
+) -> RoomOps:
+    """Any member of the application's account may look (the app lookup refuses others with 404)."""
     await services.apps.get(session, principal, sdkappid)
-    rooms = _rooms(live)
-    out = []
-    node = _node_name(services.ctx.settings)
-    for r in rooms.list_rooms(sdkappid):
-        info = rooms.room_info(r["roomKey"])
-        if info is not None:
-            stats = await _media_stats(media, info.get("routerId"))
-            placement = _placement(media, info.get("routerId"))
-            members = [
-                {**_with_quality(m, stats), "node": node, "worker": placement.get(str(m["participantId"]))}
-                for m in info["members"]
-            ]
-            out.append({**r, "e2ee": bool(info.get("e2ee")), "members": members})
-    return out
+    return _ops(c)
+
+
+ModeratingDep = Annotated[Moderating, Depends(_moderating)]
+ViewingDep = Annotated[RoomOps, Depends(_viewing)]
+
+
+@router.get("/applications/{sdkappid}/rooms")
+async def list_live_rooms(sdkappid: SdkAppIdPath, ops: ViewingDep) -> list[dict[str, Any]]:
+    """Rooms of the application live on this node (on every node of a cluster), with members, roles,
+    published tracks and their live quality (``bitrate``, ``fractionLost``, video
+    ``width``/``height``/``frameRate``; ``null`` when the media layer does not know) and each member's
+    ``downlink`` (``bitrate``, worst ``fractionLost``, mean ``rttMs``; ``null`` while it receives
+    nothing), the ``node`` and media ``worker`` (index) serving each member (one logical room even when
+    its audience is spread over workers), and whether the room is end-to-end encrypted (``e2ee``: its
+    media is ciphertext to this server, docs/e2ee.md)."""
+    with _cluster_errors():
+        return await ops.live_rooms(sdkappid)
+
+
+def _in_app(sdkappid: int, room_key: str) -> None:
+    if sdkappid_of(room_key) != sdkappid:
+        raise NotFound("no such live room in this application")
 
 
 @router.post("/applications/{sdkappid}/rooms/{room_key}/remove-users")
 async def remove_users(
-    sdkappid: SdkAppIdPath, room_key: str, body: RemoveUsersIn, m: ModeratingDep, moderation: ModerationDep
+    sdkappid: SdkAppIdPath, room_key: str, body: RemoveUsersIn, m: ModeratingDep
 ) -> dict[str, Any]:
     """Remove members (they are told `kicked-out` with reason `banned`, as TRTC's RemoveUser)."""
-    _room_of_app(m.rooms, sdkappid, room_key)
-    removed = await moderation.remove_users(
-        m.principal,
-        m.account_id,
-        sdkappid,
-        room_key,
-        body.user_ids,
-        reason=body.reason,
-        via="console",
-        session=m.session,
-    )
+    _in_app(sdkappid, room_key)
+    with _cluster_errors():
+        removed = await m.ops.remove_users(room_key, body.user_ids, m.acting(body.reason))
+    if removed is None:
+        raise NotFound("no such live room in this application")
     return {"removed": removed}
 
 
 @router.post("/applications/{sdkappid}/rooms/{room_key}/dismiss")
 async def dismiss_room(
-    sdkappid: SdkAppIdPath,
-    room_key: str,
-    m: ModeratingDep,
-    moderation: ModerationDep,
-    body: DismissIn | None = None,
+    sdkappid: SdkAppIdPath, room_key: str, m: ModeratingDep, body: DismissIn | None = None
 ) -> dict[str, Any]:
     """End the room for everyone (`kicked-out` with reason `room_disband`, as TRTC's DismissRoom)."""
-    _room_of_app(m.rooms, sdkappid, room_key)
-    reason = body.reason if body is not None else None
-    await moderation.dismiss_room(
-        m.principal, m.account_id, sdkappid, room_key, reason=reason, via="console", session=m.session
-    )
+    _in_app(sdkappid, room_key)
+    if not m.ops.clustered and not m.ops.local.has(room_key):
+        raise NotFound("no such live room in this application")
+    with _cluster_errors():
+        done = await m.ops.dismiss(room_key, m.acting(body.reason if body is not None else None))
+    if not done:
+        raise NotFound("no such live room in this application")
     return {"dismissed": True}
 
 
@@ -234,16 +171,9 @@ def _end_user(user_id: str) -> str:
 
 @router.get("/applications/{sdkappid}/blocked-users")
 async def list_blocked_users(
-    sdkappid: SdkAppIdPath,
-    live: OptionalRoomsDep,
-    moderation: ModerationDep,
-    principal: PrincipalDep,
-    services: ServicesDep,
-    session: ReadSession,
+    sdkappid: SdkAppIdPath, ops: ViewingDep, moderation: ModerationDep
 ) -> dict[str, Any]:
     """UserIds blocked application-wide (entry refused with -100208 on every node)."""
-    await services.apps.get(session, principal, sdkappid)
-    _rooms(live)
     return {"user_ids": await moderation.blocked_users(sdkappid)}
 
 
@@ -251,7 +181,7 @@ async def list_blocked_users(
 async def block_user(
     sdkappid: SdkAppIdPath,
     user_id: str,
-    m: BlockingDep,
+    m: ModeratingDep,
     moderation: ModerationDep,
     body: DismissIn | None = None,
 ) -> dict[str, Any]:
@@ -264,7 +194,7 @@ async def block_user(
 async def unblock_user(
     sdkappid: SdkAppIdPath,
     user_id: str,
-    m: BlockingDep,
+    m: ModeratingDep,
     moderation: ModerationDep,
     reason: Annotated[str | None, Query(max_length=200, description="Recorded in the operation log.")] = None,
 ) -> dict[str, Any]:
@@ -284,4 +214,7 @@ async def _set_blocked(
     await moderation.set_user_blocked(
         m.principal, m.account_id, sdkappid, user_id, blocked, reason=reason, via="console"
     )
+    if blocked:  # removed here by the moderation service; in a cluster, from every other node's rooms
+        with _cluster_errors():
+            await m.ops.kick_blocked_elsewhere(sdkappid, user_id)
     return {"user_id": user_id, "blocked": blocked}

@@ -31,6 +31,8 @@ class NodeState:
     media: Any = None
     webhooks: Any = None
     signal_connections: Any = None
+    cluster: Any = None  # a cluster node's ClusterRuntime (redis, registry, draining); None: single node
+    node_id: str = ""
 
 
 def state_of(app: Any) -> NodeState:
@@ -44,6 +46,8 @@ def state_of(app: Any) -> NodeState:
         media=container.media,
         webhooks=container.webhooks,
         signal_connections=container.signal_connections,
+        cluster=container.cluster,
+        node_id=container.history.node_id,
     )
 
 

@@ -1,4 +1,6 @@
-"""What /metrics shows beyond HTTP counters: rooms, members, media workers, entries, webhooks, purges.
+"""What /metrics shows beyond HTTP counters: rooms, members, media workers, entries, webhooks, purges,
+and the node itself (its id and region, draining, Redis and PostgreSQL health, the cluster's nodes as
+this node sees them, entries redirected to another node).
 
 The numbers come from the running services through small typed calls, gathered by ``refresh()`` (the
 /metrics handler awaits it before rendering: a scrape asks each worker once, ``worker.metrics``, with a
@@ -21,8 +23,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from relayroom.control.rooms.errors import ErrorCode
 from relayroom.media.metrics import shedding_metrics
 
 log = logging.getLogger("relayroom.observability")
@@ -40,9 +43,27 @@ class MediaView(Protocol):
 
     def workers_running(self) -> tuple[int, int]: ...
 
+    def consumer_loads(self) -> dict[int, int]: ...
+
 
 class WebhookQueue(Protocol):
     def queue_depth(self) -> int: ...
+
+
+REDIS_TIMEOUT_S = 1.0
+DB_TIMEOUT_S = 2.0
+
+
+@dataclass
+class NodeHealth:
+    """This node and what it depends on. ``redis_up`` is -1 on a single node (no ``redis_url``)."""
+
+    node_id: str = ""
+    region: str = ""
+    draining: bool = False
+    database_up: bool = False
+    redis_up: int = -1
+    nodes: dict[str, int] = field(default_factory=dict)  # "live" / "draining" -> nodes in the registry
 
 
 @dataclass
@@ -56,6 +77,8 @@ class Snapshot:
     webhook_deliveries: dict[str, int] = field(default_factory=dict)  # state -> rows
     purges_due: int = 0
     purges_overdue: int = 0
+    worker_loads: dict[int, float] = field(default_factory=dict)  # consumers / worker_capacity
+    node: NodeHealth = field(default_factory=NodeHealth)
     refreshed: bool = False
 
 
@@ -75,12 +98,22 @@ class EntryMetrics:
             ["reason"],
             registry=registry,
         )
+        self.redirects = Counter(
+            "relayroom_entry_redirects",
+            "Enter requests answered with a redirect to the node that owns the room (cluster)",
+            registry=registry,
+        )
 
     def entered(self, seconds: float) -> None:
         self.join_seconds.observe(seconds)
 
     def refused(self, reason: str) -> None:
-        self.refusals.labels(reason.lower()).inc()
+        """A refused enter; ROOM_ELSEWHERE is a redirect (the answer names the owner's URL): counted
+        as both, so refusals stay the whole of what was not admitted here."""
+        reason = reason.lower()
+        self.refusals.labels(reason).inc()
+        if reason == ErrorCode.ROOM_ELSEWHERE.name.lower():
+            self.redirects.inc()
 
 
 async def webhook_delivery_states(db: Any) -> dict[str, int]:
@@ -102,6 +135,42 @@ async def purge_jobs(db: Any, now: datetime) -> tuple[int, int]:
     return int(due or 0), int(overdue or 0)
 
 
+async def database_up(db: Any) -> bool:
+    """PostgreSQL (or SQLite) answers ``SELECT 1`` within two seconds."""
+    try:
+        async with asyncio.timeout(DB_TIMEOUT_S):
+            async with db.read() as s:
+                await s.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+async def node_health(state: Any) -> NodeHealth:
+    """Who this node is and whether its database, Redis and cluster answer (each bounded in time)."""
+    services = getattr(state, "services", None)
+    cluster = getattr(state, "cluster", None)
+    connections = getattr(state, "signal_connections", None)
+    health = NodeHealth(
+        node_id=str(getattr(state, "node_id", "") or ""),
+        region=str(getattr(getattr(getattr(services, "ctx", None), "settings", None), "region", "") or ""),
+        draining=bool(getattr(cluster, "draining", False) or getattr(connections, "closing", False)),
+        database_up=await database_up(services.ctx.db) if services is not None else False,
+    )
+    if cluster is None:
+        health.nodes = {"live": 1, "draining": int(health.draining)}  # a single node: itself
+        return health
+    try:
+        async with asyncio.timeout(REDIS_TIMEOUT_S):
+            await cluster.redis.ping()
+            nodes = await cluster.registry.live_nodes()
+        health.redis_up = 1
+        health.nodes = {"live": len(nodes), "draining": sum(1 for n in nodes if n.draining)}
+    except Exception:
+        health.redis_up = 0
+    return health
+
+
 class ControlPlaneCollector(Collector):
     """Renders the last snapshot (``refresh`` fills it)."""
 
@@ -118,13 +187,17 @@ class ControlPlaneCollector(Collector):
                 snap.members["anchor"] = snap.members.get("anchor", 0) + anchors
                 snap.members["audience"] = snap.members.get("audience", 0) + int(r["members"]) - anchors
         media: MediaView | None = getattr(state, "media", None)
+        services = getattr(state, "services", None)
         if media is not None:
             snap.workers = await media.worker_metrics()
             snap.workers_running, snap.workers_configured = media.workers_running()
+            capacity = services.ctx.settings.media.worker_capacity if services is not None else 0
+            if capacity > 0:
+                snap.worker_loads = {i: n / capacity for i, n in media.consumer_loads().items()}
         webhooks: WebhookQueue | None = getattr(state, "webhooks", None)
         if webhooks is not None:
             snap.webhook_queue = webhooks.queue_depth()
-        services = getattr(state, "services", None)
+        snap.node = await node_health(state)
         if services is not None:
             ctx = services.ctx
             with contextlib.suppress(Exception):  # a database that does not answer: /readyz says so
@@ -164,6 +237,35 @@ class ControlPlaneCollector(Collector):
         )
         overdue.add_metric([], float(s.purges_overdue))
         yield from (queue, deliveries, due, overdue)
+        yield from self._node(s.node)
+
+    @staticmethod
+    def _node(n: NodeHealth) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "relayroom_node_info", "This node: its id and region (always 1)", labels=["node", "region"]
+        )
+        info.add_metric([n.node_id, n.region], 1.0)
+        draining = GaugeMetricFamily(
+            "relayroom_node_draining", "1 while this node drains (takes no new rooms, moves its members)"
+        )
+        draining.add_metric([], float(n.draining))
+        db = GaugeMetricFamily(
+            "relayroom_database_up", "The database answers SELECT 1 within 2 s (1) or not (0)"
+        )
+        db.add_metric([], float(n.database_up))
+        redis = GaugeMetricFamily(
+            "relayroom_redis_up",
+            "Redis answers PING within 1 s: 1 yes, 0 no, -1 not configured (single node)",
+        )
+        redis.add_metric([], float(n.redis_up))
+        nodes = GaugeMetricFamily(
+            "relayroom_cluster_nodes",
+            "Nodes whose heartbeat is current, as this node sees them (live), and those draining",
+            labels=["state"],
+        )
+        for st in ("live", "draining"):
+            nodes.add_metric([st], float(n.nodes.get(st, 0)))
+        yield from (info, draining, db, redis, nodes)
 
     @staticmethod
     def _workers(s: Snapshot) -> Iterator[Metric]:
@@ -171,6 +273,14 @@ class ControlPlaneCollector(Collector):
         up.add_metric(["running"], float(s.workers_running))
         up.add_metric(["configured"], float(s.workers_configured))
         yield up
+        load = GaugeMetricFamily(
+            "relayroom_worker_load",
+            "Consumers on each worker as a share of media.worker_capacity (what placement compares)",
+            labels=["worker"],
+        )
+        for index, share in sorted(s.worker_loads.items()):
+            load.add_metric([str(index)], share)
+        yield load
         gauges = {
             "producers": GaugeMetricFamily(
                 "relayroom_media_producers", "Producers (published tracks) per worker", labels=["worker"]

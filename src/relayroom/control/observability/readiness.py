@@ -7,22 +7,9 @@ routes new rooms by /readyz and restarts by /healthz (the split LiveKit makes).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from sqlalchemy import text
-
-DB_TIMEOUT_S = 2.0
-
-
-async def _database_ok(db: Any) -> bool:
-    try:
-        async with asyncio.timeout(DB_TIMEOUT_S):
-            async with db.read() as s:
-                await s.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
+from relayroom.control.observability.metrics import database_up
 
 
 async def readiness(state: Any) -> tuple[bool, dict[str, Any]]:
@@ -45,7 +32,7 @@ async def readiness(state: Any) -> tuple[bool, dict[str, Any]]:
         if running == 0:
             reasons.append("no media worker running")
     services = getattr(state, "services", None)
-    checks["database"] = await _database_ok(services.ctx.db) if services is not None else False
+    checks["database"] = await database_up(services.ctx.db) if services is not None else False
     if not checks["database"]:
         reasons.append("database unreachable")
     return not reasons, {"checks": checks, "reasons": reasons}

@@ -30,6 +30,15 @@ class ClosableConnection(Protocol):
         """Return once the close frame was written (or the socket is gone)."""
         ...
 
+    @property
+    def in_room(self) -> bool:
+        """A member of a room is attached to this socket (control/drain.py)."""
+        ...
+
+    def send_redirect(self, url: str | None, reason: str) -> None:
+        """Tell the member to enter again at ``url`` (control/drain.py)."""
+        ...
+
 
 class SignalConnections:
     def __init__(self) -> None:
@@ -44,6 +53,10 @@ class SignalConnections:
 
     def discard(self, conn: ClosableConnection) -> None:
         self._open.discard(conn)
+
+    def in_room(self) -> list[ClosableConnection]:
+        """The open sockets with a member in a room (what a drain waits for)."""
+        return [c for c in self._open if c.in_room]
 
     async def shutdown(self, timeout_s: float = 3.0) -> int:
         """Tell every open socket the server is going away and close it; returns how many.

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from relayroom.cluster.redis import ClusterUnavailable
 from relayroom.control.deps import EntryMetricsDep, IceServersDep, OptionalRoomsDep, SignalConnectionsDep
 from relayroom.control.rooms.client_info import ClientInfo
 from relayroom.control.rooms.errors import ErrorCode, RoomError, RoomRedirect
@@ -126,6 +127,14 @@ class Connection:
     async def wait_flushed(self) -> None:
         await self._flushed.wait()
 
+    @property
+    def in_room(self) -> bool:
+        return self._in_room()
+
+    def send_redirect(self, url: str | None, reason: str) -> None:
+        """A mid-session ``redirect`` (a draining node: control/drain.py); the client leaves by itself."""
+        self._push(redirect_message(url or "", reason))  # "": back where the client entered
+
     async def run(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="signal-writer")
         try:
@@ -179,7 +188,10 @@ class Connection:
     async def _dispatch(self, req: Request) -> None:
         started = time.perf_counter()
         try:
-            data = await self._handle(req)
+            try:
+                data = await self._handle(req)
+            except ClusterUnavailable as exc:  # Redis (or the room's node) away: retryable, never a hang
+                raise RoomError(ErrorCode.CLUSTER_UNAVAILABLE, str(exc)) from None
         except RoomRedirect as exc:
             # The room is another node's: say where, then refuse (a client that knows no redirects
             # still gets a clear answer).

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import re
@@ -289,15 +290,21 @@ class WebhookService:
             self._batches.put(event)
 
     async def _write_batch(self, batch: list[RoomEvent]) -> None:
-        """Translate and store a batch of room events in one transaction, then wake delivery."""
-        events = self._translator.translate(batch)
-        wanted = [e for e in events if await self._wants(e.sdkappid, e.group)]
-        if not wanted:
-            return
-        now = self.ctx.clock.now()
-        async with self.ctx.db.write() as session:
-            for e in wanted:
-                session.add(self._row(e, now))
+        """Translate and store a batch of room events in one transaction, then wake delivery. A failure
+        (the database away) leaves the translator as it was: the batch is translated again later."""
+        before = copy.deepcopy(self._translator)
+        try:
+            events = self._translator.translate(batch)
+            wanted = [e for e in events if await self._wants(e.sdkappid, e.group)]
+            if not wanted:
+                return
+            now = self.ctx.clock.now()
+            async with self.ctx.db.write() as session:
+                for e in wanted:
+                    session.add(self._row(e, now))
+        except BaseException:
+            self._translator = before
+            raise
         self._wake.set()
 
     def _row(self, e: CallbackEvent, now: datetime) -> WebhookDelivery:

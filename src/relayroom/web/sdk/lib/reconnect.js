@@ -28,8 +28,9 @@ export function nextDelay(delayMs) {
   return Math.min(delayMs * 2, MAX_DELAY_MS);
 }
 
-/** Why a recovery starts: 'socket' (resume first) or 'gone', 'not_in_room', 'media' (enter again; the
- *  last two leave first, because the membership may still exist on the server). */
+/** Why a recovery starts: 'socket' (resume first) or 'gone', 'not_in_room', 'media', 'redirect' (enter
+ *  again; 'media' and 'not_in_room' leave first, because the membership may still exist on the server;
+ *  'redirect' has left already, at the node that sent it). */
 export function recoveryPlan(why) {
   return {needsEnter: why !== 'socket', leaveFirst: why === 'media' || why === 'not_in_room'};
 }

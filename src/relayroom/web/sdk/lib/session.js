@@ -31,7 +31,8 @@ export class Session {
     this._s = steps;
     this._state = 'DISCONNECTED';
     this._enterData = null; // the validated enter request (holds the UserSig: never logged)
-    this._url = null;
+    this._url = null; // the node we talk to (a redirect changes it)
+    this._homeUrl = null; // the URL the application entered with
     this._room = null; // the enter/resume response (holds the resume token: never logged)
     this._inRoom = false;
     this._entering = false;
@@ -44,7 +45,7 @@ export class Session {
         log.info('signalling socket dropped; resuming');
         this._reconnector.recover('socket');
       },
-      onRedirect: (to) => this._redirected(to),
+      onRedirect: (r) => this._onRedirect(r),
     });
     this._reconnector = new Reconnector({
       active: () => this._inRoom && !this._closed,
@@ -133,6 +134,7 @@ export class Session {
   /** Enter with validated request `data` over `url`; on failure everything is undone and RtcError thrown. */
   async enter(data, url) {
     this._url = url;
+    this._homeUrl = url;
     this._enterData = data;
     this._entering = true;
     this._setState('CONNECTING');
@@ -255,21 +257,6 @@ export class Session {
     }
   }
 
-  /** The server asks this member to move (it drains): enter again through the node it names. */
-  _redirected(to) {
-    if (!this._inRoom || this._closed || this._entering) return;
-    let url;
-    try {
-      url = nodeSignalUrl(to.url);
-    } catch {
-      return;
-    }
-    log.info('the server moves this member to another node:', to.reason);
-    this._url = url;
-    this._signalling.close();
-    this._reconnector.recover('gone');
-  }
-
   /** Resume the session on a new socket: the membership and the media are untouched. */
   async _resume() {
     const res = await this.request('resume', {resumeToken: this._room.resumeToken}, 'resume');
@@ -311,6 +298,29 @@ export class Session {
     const prevState = this._state;
     this._state = state;
     this._s.emit(EVENT.CONNECTION_STATE_CHANGED, {prevState, state});
+  }
+
+  /** A `redirect` while in the room (reason 'drain': this node is going away): leave it, then enter
+   *  again at `url` (the URL we entered with when none), publishing and subscribing again as after any
+   *  re-entry. A redirect answering an entry is the entry's business. */
+  _onRedirect({url, reason}) {
+    if (!this._inRoom || this._entering || this._closed) return;
+    let target = this._homeUrl;
+    if (url) {
+      try {
+        target = nodeSignalUrl(url);
+      } catch {
+        log.warn('redirect with an unusable URL; entering again where we started');
+      }
+    }
+    log.info('server moves this member elsewhere:', reason);
+    this._url = target; // a recovery already running (the socket dropped first) goes there too
+    const leaving = this._signalling.connected ? this.request('exit', {}, 'exitRoom', 2000) : Promise.resolve();
+    leaving.catch(() => {}).then(() => {
+      if (!this._inRoom || this._closed) return;
+      if (!this._reconnector.running) this._signalling.close(); // else: its socket may be the new one
+      this._reconnector.recover('redirect');
+    });
   }
 
   _onEvent(name, data) {

@@ -1,0 +1,43 @@
+MAX_PACKET: int
+
+def init(srtp_protect_address: int, /) -> None: ...
+
+class Sender:
+    tx_packets: int
+    tx_bytes: int
+    send_errors: int
+    calls: int
+    def __init__(self, fd: int, /) -> None: ...
+
+class Target:
+    tx_packets: int
+    ready: bool
+    def __init__(self, sender: Sender, /) -> None: ...
+    def set_srtp(self, ctx_address: int, owner: object, /) -> None: ...
+    def clear_srtp(self) -> None: ...
+    def set_addr(self, host: str, port: int, /) -> None: ...
+    def clear_addr(self) -> None: ...
+
+class Entry:
+    def load(
+        self,
+        target: Target,
+        payload_type: int,
+        ssrc: int,
+        seq_offset: int,
+        ts_offset: int,
+        sync_seq: int,
+        last_seq: int,
+        last_ts: int,
+        last_send_time: float,
+        packets: int,
+        octets: int,
+        /,
+    ) -> None: ...
+    def state(self) -> tuple[int, int, float, int, int]: ...
+
+class FanOut:
+    def __len__(self) -> int: ...
+    def add(self, entry: Entry, /) -> None: ...
+    def remove(self, entry: Entry, /) -> None: ...
+    def forward(self, data: bytes, seq: int, ts: int, now: float, sender: Sender, /) -> int: ...
