@@ -549,7 +549,7 @@ class WebRtcTransport(Transport):
             data = self.stamp_transport_cc(data)
         try:
             protected = srtp.tx.protect(data)
-        except pylibsrtp.Error:
+        except (pylibsrtp.Error, ValueError):  # ValueError: too long once protected (RTX adds 2 octets)
             return
         self.tx_packets += 1
         self._send_rtp_to(protected, tup)

@@ -135,6 +135,8 @@ def outcome(native_on: bool, gso: bool, ops: list[Op]) -> tuple[dict[Any, list[b
 @pytest.mark.parametrize("gso", [True, False], ids=["gso", "nogso"])
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=ops_strategy)
+# a retransmission of a near-MTU packet grows past what SRTP protects (RTX adds 2 octets): dropped
+@example(ops=[("pkt", 0, 1, False, 1460, False, True), ("nack", 0), ("flush",)])
 @example(ops=[("pkt", 0, 0x8000 - 2, False, 100, False, False)])  # exactly half the seq space back
 def test_native_and_python_put_identical_bytes_on_the_wire(gso: bool, ops: list[Op]) -> None:
     python_wire, python_state, _ = outcome(False, gso, ops)
