@@ -318,3 +318,27 @@ def test_a_worker_logs_through_the_same_redacting_json_setup_as_the_control_plan
         doc = json.loads(line)  # every line is JSON, no plain basicConfig line
         assert {"ts", "level", "logger", "msg"} <= set(doc)
         assert doc["process"] == f"media-worker:{proc.pid}"
+
+
+async def test_object_handlers_call_the_found_objects_own_method(
+    worker: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """consumer.pause/resume on a simulcast consumer run SimulcastConsumer's methods (which resync its
+    layer rewriter), not Consumer's: the handlers dispatch on the object found, not on a base class."""
+    calls: list[str] = []
+
+    class Subclassed:
+        def pause(self) -> None:
+            calls.append("pause")
+
+        def resume(self) -> None:
+            calls.append("resume")
+
+        def close(self) -> None:
+            calls.append("close")
+
+    monkeypatch.setattr(worker.worker, "_consumer", lambda _id: Subclassed())
+    monkeypatch.setattr(worker.worker, "_handlers", worker.worker._build_handlers())
+    for method in ("consumer.pause", "consumer.resume", "consumer.close"):
+        await worker.worker.handle_request(method, "c1", {})
+    assert calls == ["pause", "resume", "close"]

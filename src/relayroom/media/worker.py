@@ -17,6 +17,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
+from operator import methodcaller
 from typing import Any, TypeVar, cast
 
 from aiortc.rtcdtlstransport import RTCCertificate
@@ -556,16 +557,16 @@ class Worker:
             "transport.restartIce": self._transport_restart_ice,
             "transport.produce": self._transport_produce,
             "transport.consume": self._transport_consume,
-            "transport.close": _acting(self._transport, WebRtcTransport.close, missing_ok=True),
+            "transport.close": _acting(self._transport, methodcaller("close"), missing_ok=True),
             "transport.dump": lambda tid, _: self._transport(tid).dump(),
-            "producer.close": _acting(self._producer, Producer.close, missing_ok=True),
-            "producer.pause": _acting(self._producer, Producer.pause),
-            "producer.resume": _acting(self._producer, Producer.resume),
-            "producer.requestKeyFrame": _acting(self._producer, Producer.request_keyframe),
-            "consumer.close": _acting(self._consumer, Consumer.close, missing_ok=True),
-            "consumer.pause": _acting(self._consumer, Consumer.pause),
-            "consumer.resume": _acting(self._consumer, Consumer.resume),
-            "consumer.disableRtx": _acting(self._consumer, Consumer.disable_rtx),
+            "producer.close": _acting(self._producer, methodcaller("close"), missing_ok=True),
+            "producer.pause": _acting(self._producer, methodcaller("pause")),
+            "producer.resume": _acting(self._producer, methodcaller("resume")),
+            "producer.requestKeyFrame": _acting(self._producer, methodcaller("request_keyframe")),
+            "consumer.close": _acting(self._consumer, methodcaller("close"), missing_ok=True),
+            "consumer.pause": _acting(self._consumer, methodcaller("pause")),
+            "consumer.resume": _acting(self._consumer, methodcaller("resume")),
+            "consumer.disableRtx": _acting(self._consumer, methodcaller("disable_rtx")),
             "consumer.requestKeyFrame": _acting(self._consumer, lambda c: c.request_keyframe()),
             "consumer.setProducer": self._consumer_set_producer,
             "consumer.setPreferredLayers": self._consumer_set_preferred_layers,
@@ -574,7 +575,7 @@ class Worker:
             "pipeTransport.connect": self._pipe_connect,
             "pipeTransport.produce": self._pipe_produce,
             "pipeTransport.consume": self._pipe_consume,
-            "pipeTransport.close": _acting(self._pipe, PipeTransport.close, missing_ok=True),
+            "pipeTransport.close": _acting(self._pipe, methodcaller("close"), missing_ok=True),
             "pipeTransport.dump": lambda tid, _: self._pipe(tid).dump(),
         }
 
