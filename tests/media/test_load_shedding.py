@@ -193,6 +193,8 @@ async def test_a_backlog_sheds_only_non_key_video_and_asks_one_key_frame_once_dr
     while pub.plis() == plis_before:
         assert time.monotonic() < deadline, "no key frame requested after the backlog drained"
         await asyncio.sleep(0.05)
+    # the publisher answers with a key frame, as a real one does (else the producer asks again after 1 s)
+    pub.send_rtp(VIDEO_PT, seq, ts, VIDEO_SSRC, vp8(True, True, b"k"), marker=True)
     await asyncio.sleep(1.5)  # and only one
 
     dump = await worker.request("worker.dump")

@@ -27,7 +27,11 @@ node_app = typer.Typer(no_args_is_help=True, help="This node: drain it before a 
 def write_pid_file(data_dir: Path) -> Path:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = data_dir / PID_FILE
-    path.write_text(f"{os.getpid()}\n")
+    # 0600 like every file in the data dir (tests/security/test_file_modes.py)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    os.chmod(path, 0o600)  # an older file may have been looser
     return path
 
 
