@@ -14,6 +14,7 @@ import asyncio
 import random
 import socket
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +141,7 @@ class Rig:
             t.on_ice_check(socks[0].getsockname(), nominated=True)
             t._on_dtls_connected(srtp_keys(i))  # what DtlsTransport calls once the handshake is done
             t.clock = lambda: self.now
+            t.call_later = self._no_timer  # probe steps are operations of the test
             if transport_cc:  # the subscriber's answer kept transport-cc (Chromium's does)
                 t.enable_transport_cc(EXT_TRANSPORT_CC)
             self.subs.append(Subscriber(t, socks))
@@ -174,6 +176,9 @@ class Rig:
             )
         )
 
+    def _no_timer(self, delay: float, callback: Callable[[], None]) -> Any:
+        return self.loop.call_later(3600, callback)  # never runs: the loop is not run
+
     def sent_records(self) -> list[Any]:
         """What each subscriber transport's estimator was told was sent (seq, send time, size, probe)."""
         out = []
@@ -181,7 +186,8 @@ class Rig:
             bwe = s.transport.bwe
             s.transport.dump()  # takes in what the native path stamped
             if bwe is not None:
-                out.append((bwe.next_seq, bwe._h_seq, bwe._h_send, bwe._h_size, bwe._h_probe))
+                probe = (s.transport.probes_sent, s.transport._probe_bytes, s.transport._probe_packets)
+                out.append((bwe.next_seq, bwe._h_seq, bwe._h_send, bwe._h_size, bwe._h_probe, probe))
         return out
 
     def feed(self, producer: int, data: bytes, now: float) -> None:

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from relayroom.media import native
+from relayroom.media.bwe.probe import ProbeCluster
 from tests.media.native.rig import AUDIO_PT, VIDEO_PT, Rig, rtp
 
 KEY = b"\x10\x00\x9d\x01\x2a"  # VP8 key frame start
@@ -48,6 +49,8 @@ ops_strategy = st.lists(
         consumer_op,
         st.tuples(st.just("consume"), st.integers(0, 2), st.integers(0, 2)),
         st.tuples(st.just("move"), st.integers(0, 2)),
+        # a padding probe on a transport-cc subscriber: start, a step (padding from Python), end
+        st.tuples(st.sampled_from(["probe", "probe_step", "probe_end"]), st.integers(0, 2)),
         st.tuples(st.sampled_from(["ppause", "presume"]), st.integers(0, 2)),
         st.just(("flush",)),  # the event-loop turn ends: queued RTP leaves (GSO runs per address)
     ),
@@ -99,12 +102,29 @@ def run(rig: Rig, ops: list[Op], transport_cc: bool = False) -> None:
             rig.flush()
         elif kind == "move":
             rig.move(op[1])
+        elif kind in ("probe", "probe_step", "probe_end"):
+            probe_step(rig, kind, op[1])
         elif kind in ("ppause", "presume"):
             producer = rig.producers[op[1]]
             producer.pause() if kind == "ppause" else producer.resume()
         else:
             consumer_step(rig, kind, op[1] % len(rig.consumers), seqs, now, transport_cc)
     rig.flush()
+
+
+def probe_step(rig: Rig, kind: str, sub: int) -> None:
+    """Padding probes go out from Python and media sent meanwhile counts for them, from either path."""
+    t = rig.subs[sub].transport
+    if t.bwe is None:
+        return
+    if kind == "probe":
+        if t._probing is None:
+            t._start_probe(ProbeCluster(sub, 2_000_000, 5, 5000, 15.0))
+    elif kind == "probe_step":
+        if t._probing is not None:
+            t._probe_step()
+    else:
+        t._end_probe()
 
 
 def consumer_step(

@@ -4,7 +4,8 @@
  * One call per input packet (FanOut.forward) does, for every consumer armed on it, what the Python
  * path does per consumer (consumer.py Consumer.send_rtp -> WebRtcTransport.send_rtp_rewritten ->
  * SrtpPair.protect_rewritten -> Worker.send_rtp -> UdpSender): the reordering guard, the seq/timestamp
- * rewrite and the consumer's counters, the header rewrite (PT, seq, timestamp, SSRC), SRTP protect
+ * rewrite and the consumer's counters, the header rewrite (PT, seq, timestamp, SSRC), the transport-wide
+ * sequence number of a transport-cc subscriber (WebRtcTransport.stamp_transport_cc), SRTP protect
  * with the transport's own libsrtp context, and one sendmmsg for all outputs.
  *
  * Python owns the state. It pushes it here when it changes (Entry.load when a consumer is armed,
