@@ -241,6 +241,7 @@ class Consumer:
         """A padding-only packet (``size`` octets of padding, 1-255) on this consumer's RTX stream, for a
         bandwidth probe (the transport stamps and sends it); None without RTX or before any media."""
         rtx_ssrc, rtx_pt = self._rtx_ssrc, self._rtx_pt
+        self._pull()  # the timestamp of the last packet the native path sent
         if rtx_ssrc is None or rtx_pt is None or not self.packets:
             return None
         size = max(1, min(size, 255))

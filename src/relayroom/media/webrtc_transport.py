@@ -7,6 +7,7 @@ import asyncio
 import enum
 import logging
 import secrets
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from relayroom.media.transport import Transport
 from relayroom.media.types import CloseReason, InvalidStateError
 
 logger = logging.getLogger(__name__)
+_SENT_RECORD = struct.Struct("=dI4x")  # the native target's take_sent(): (send time in s, size)
 
 Addr = tuple[str, int]
 
@@ -352,9 +354,8 @@ class WebRtcTransport(Transport):
         if target is None:
             return
         target.clear_addr()
-        # ICE-TCP tuples, and transport-cc subscribers (the native path does not stamp transport-wide
-        # sequence numbers yet: stamp_transport_cc is the function to mirror), go the Python path
-        ok = self.tcp is None and not self._tx_twcc_id
+        # ICE-TCP tuples go the Python path (transport-cc subscribers do not: the target stamps)
+        ok = self.tcp is None
         if ok and self.tuple is not None:
             try:
                 target.set_addr(self.tuple[0], self.tuple[1])
@@ -859,30 +860,57 @@ class WebRtcTransport(Transport):
         self._check_open()
         if not 1 <= ext_id <= 14:
             raise ValueError("transport-cc extension id must be 1..14")
+        self._drain_native_sent()
         self._tx_twcc_id = ext_id
         if self.bwe is None:
             self.bwe = BandwidthEstimator()
-        self._update_native_tuple()  # every packet must pass stamp_transport_cc
+        if self.native_target is not None:  # the native path stamps from the same counter
+            self.native_target.set_twcc(ext_id, self.bwe.next_seq)
 
     def stamp_transport_cc(self, data: bytes) -> bytes:
         """The one place an outgoing RTP packet gets its transport-wide sequence number (a native send
         path mirrors this: same bytes). Records (size, send time, probe cluster) in the estimator."""
         bwe = self.bwe
         assert bwe is not None
+        target = self.native_target
+        if target is not None:
+            self._drain_native_sent()
         probe = self._probing
         if probe is not None:
             self._probe_bytes += len(data)
             self._probe_packets += 1
         seq = bwe.on_packet_sent(len(data), self.clock() * 1000, probe)
+        if target is not None:
+            target.twcc_next = bwe.next_seq
         try:
             return with_transport_sequence(data, self._tx_twcc_id, seq)
         except ValueError:
             return data  # a malformed extension block from the publisher: sent as it is
 
+    def _drain_native_sent(self) -> None:
+        """Feed the estimator what the native path stamped since the last call, as stamp_transport_cc
+        would have: called before Python stamps a packet, reads the estimator or changes the probe, so
+        the estimator sees every packet in sequence order with the probe it went out under."""
+        target = self.native_target
+        bwe = self.bwe
+        if target is None or bwe is None:
+            return
+        records = target.take_sent()
+        if not records:
+            return
+        probe = self._probing
+        on_sent = bwe.on_packet_sent
+        for send_time, size in _SENT_RECORD.iter_unpack(records):
+            if probe is not None:
+                self._probe_bytes += size
+                self._probe_packets += 1
+            on_sent(size, send_time * 1000, probe)
+
     def _on_transport_feedback(self, packet: bytes, now: float) -> None:
         bwe = self.bwe
         if bwe is None:
             return
+        self._drain_native_sent()
         try:
             bwe.on_feedback(packet, now * 1000)
         except ValueError:
@@ -892,6 +920,7 @@ class WebRtcTransport(Transport):
             self._bwe_first_feedback = now
 
     def _bwe_tick(self, now: float, bwe: BandwidthEstimator) -> None:
+        self._drain_native_sent()
         now_ms = now * 1000
         source = self._probe_source()
         if not self._bwe_started and self._bwe_first_feedback is not None:
@@ -964,6 +993,7 @@ class WebRtcTransport(Transport):
                 self.call_later = asyncio.get_running_loop().call_later
             except RuntimeError:
                 return  # no event loop and no timer given
+        self._drain_native_sent()  # what went out before the probe started is not part of it
         self._probing = cluster
         self._probe_bytes = self._probe_packets = 0
         self._probe_start = self.clock()
@@ -974,6 +1004,7 @@ class WebRtcTransport(Transport):
         """Send the padding the cluster is due by the next step; end it once it lasted its duration
         with its packets and bytes (media sent meanwhile counts, stamp_transport_cc)."""
         self._probe_timer = None
+        self._drain_native_sent()
         cluster = self._probing
         source = self._probe_source()
         if cluster is None or source is None or self.closed:
@@ -1001,6 +1032,7 @@ class WebRtcTransport(Transport):
         self._probe_timer = self.call_later(PROBE_STEP_S, self._probe_step)
 
     def _end_probe(self) -> None:
+        self._drain_native_sent()
         self._probing = None
         if self._probe_timer is not None:
             self._probe_timer.cancel()
@@ -1035,6 +1067,7 @@ class WebRtcTransport(Transport):
         return self.nacks_received, self.plis_received, self.firs_received, rtx
 
     def dump(self) -> dict[str, Any]:
+        self._drain_native_sent()
         return {
             "id": self.id,
             "state": str(self.state),

@@ -14,6 +14,7 @@ import asyncio
 import random
 import socket
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +25,16 @@ from relayroom.media.consumer import Consumer
 from relayroom.media.dtls.dtls_transport import SrtpKeys
 from relayroom.media.producer import Producer
 from relayroom.media.router import Router, RouterParams
+from relayroom.media.rtp.header import EXT_TRANSPORT_CC, EXT_URI_TRANSPORT_CC
 from relayroom.media.udp_sender import UdpSender
 from relayroom.media.webrtc_transport import RouterLink, TransportParams, WebRtcTransport
 
 _CERT: list[RTCCertificate] = []
 VIDEO_PT, AUDIO_PT = 96, 111
-EXTENSIONS = [[3, "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"]]  # remapped once per packet
+EXTENSIONS = [  # remapped once per packet
+    [3, "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"],
+    [5, EXT_URI_TRANSPORT_CC],
+]
 
 
 def certificate() -> RTCCertificate:
@@ -45,13 +50,19 @@ def srtp_keys(index: int) -> SrtpKeys:
     return SrtpKeys(profile, tx_key=bytes((index * 7 + i) & 0xFF for i in range(size)), rx_key=bytes(size))
 
 
-def rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool, ext: bool) -> bytes:
+EXT_BLOCKS = (
+    b"",
+    b"\xbe\xde\x00\x01\x32\x01\x02\x03",  # one-byte block: abs-send-time (id 3)
+    b"\xbe\xde\x00\x02\x32\x01\x02\x03\x51\x07\x08\x00",  # + the publisher's transport-cc (id 5)
+    b"\x10\x00\x00\x01\x03\x02\x01\x02",  # two-byte block (RFC 8285 4.3), left as it is
+)
+
+
+def rtp(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool, ext: int) -> bytes:
+    """``ext``: index into EXT_BLOCKS (False/True: none or the one-byte block)."""
     b0 = 0x90 if ext else 0x80
     head = bytes([b0, (0x80 if marker else 0) | pt]) + seq.to_bytes(2, "big") + ts.to_bytes(4, "big")
-    head += ssrc.to_bytes(4, "big")
-    if ext:  # one-byte extension block, one element (id 3, 3 bytes) + padding
-        head += b"\xbe\xde\x00\x01" + b"\x32\x01\x02\x03"
-    return head + payload
+    return head + ssrc.to_bytes(4, "big") + EXT_BLOCKS[ext] + payload
 
 
 @dataclass
@@ -62,7 +73,9 @@ class Subscriber:
 
 
 class Rig:
-    def __init__(self, native_on: bool, gso: bool = True, subscribers: int = 3) -> None:
+    def __init__(
+        self, native_on: bool, gso: bool = True, subscribers: int = 3, transport_cc: bool = False
+    ) -> None:
         random.seed(20261201)  # consumers draw their initial seq/timestamp from `random`
         self.loop = asyncio.new_event_loop()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -115,6 +128,7 @@ class Rig:
             )
         )
         self.subs: list[Subscriber] = []
+        self.now = 0.0  # the transports' clock (the send time stamp_transport_cc records)
         for i in range(subscribers):
             t = self.router.create_webrtc_transport(f"sub{i}")
             socks = []
@@ -126,6 +140,10 @@ class Rig:
                 socks.append(s)
             t.on_ice_check(socks[0].getsockname(), nominated=True)
             t._on_dtls_connected(srtp_keys(i))  # what DtlsTransport calls once the handshake is done
+            t.clock = lambda: self.now
+            t.call_later = self._no_timer  # probe steps are operations of the test
+            if transport_cc:  # the subscriber's answer kept transport-cc (Chromium's does)
+                t.enable_transport_cc(EXT_TRANSPORT_CC)
             self.subs.append(Subscriber(t, socks))
         self.consumers: list[Consumer] = []
         self.captured: dict[tuple[int, int, int], list[bytes]] = defaultdict(list)
@@ -157,6 +175,20 @@ class Rig:
                 {"ssrc": 50000 + n, "payloadType": kind_pt, "rtxSsrc": 60000 + n, "rtxPayloadType": 101},
             )
         )
+
+    def _no_timer(self, delay: float, callback: Callable[[], None]) -> Any:
+        return self.loop.call_later(3600, callback)  # never runs: the loop is not run
+
+    def sent_records(self) -> list[Any]:
+        """What each subscriber transport's estimator was told was sent (seq, send time, size, probe)."""
+        out = []
+        for s in self.subs:
+            bwe = s.transport.bwe
+            s.transport.dump()  # takes in what the native path stamped
+            if bwe is not None:
+                probe = (s.transport.probes_sent, s.transport._probe_bytes, s.transport._probe_packets)
+                out.append((bwe.next_seq, bwe._h_seq, bwe._h_send, bwe._h_size, bwe._h_probe, probe))
+        return out
 
     def feed(self, producer: int, data: bytes, now: float) -> None:
         p = self.producers[producer]

@@ -65,3 +65,47 @@ async def test_a_chromium_subscriber_is_estimated_from_its_transport_cc_feedback
         }"""
     )
     print("estimate", transport["estimateBps"], "bwe", bwe, "subscriber", stats)
+
+
+async def test_a_chromium_transport_cc_subscriber_of_one_encoding_is_forwarded_natively(
+    server: Server, chromium: Browser
+) -> None:
+    """The native fan-out stamps our transport-wide sequence numbers (decision 0032, point 7): Chromium
+    decodes what it forwards and its feedback about those numbers drives the estimate."""
+    room = 3142
+    pub = await sdk_page(chromium, server, "pub")
+    sub = await sdk_page(chromium, server, "sub")
+    await enter(pub, "pub", room)
+    await pub.evaluate("() => rr.startLocalVideo({view: 'me', option: {profile: '480p'}})")
+    await enter(sub, "sub", room)
+    await sub.evaluate("() => rr.startRemoteVideo({userId: 'pub', view: 'remote'})")
+    await eventually(lambda: width_of(sub, "pub"), what="the subscriber plays", within=20)
+    media = container_of(server.app).media
+    assert media is not None
+
+    async def estimated() -> dict[str, Any] | None:
+        dump = await media.dump()
+        native = sum(w.get("nativePackets", 0) for w in dump["workers"])
+        found = _estimating(dump)
+        if native >= 100 and len(found) == 1 and found[0]["bwe"]["feedbackPackets"] >= 20:
+            return found[0]
+        return None
+
+    dump = await media.dump()
+    if not all(w.get("native") for w in dump["workers"]):
+        pytest.skip("the native fan-out is off or not built here")
+    transport = await eventually(estimated, what="native forwarding and transport-cc feedback", within=20)
+    assert transport["bwe"]["feedbackErrors"] == 0, transport["bwe"]
+    assert transport["estimateBps"] >= 300_000, transport["bwe"]  # loopback: the numbers arrive in order
+    decoded = "() => rr._recv.pc.getStats().then((r) => { let n = 0; r.forEach((s) => {"
+    decoded += " if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded; }); return n; })"
+    before = int(await sub.evaluate(decoded))
+    await eventually(
+        lambda: _more(sub, decoded, before + 30),
+        what="frames keep decoding",
+        within=10,
+    )
+
+
+async def _more(page: Any, script: str, at_least: int) -> bool:
+    return int(await page.evaluate(script)) >= at_least

@@ -93,6 +93,11 @@ class BandwidthEstimator:
         self._last_sent = now_ms
         return seq & 0xFFFF
 
+    @property
+    def next_seq(self) -> int:
+        """The extended transport-wide sequence number the next packet gets (packets sent so far)."""
+        return self._next_seq
+
     def start(self, now_ms: float) -> None:
         """The first media went out: schedule the start-up probes."""
         if not self._started:

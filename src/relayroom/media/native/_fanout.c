@@ -4,7 +4,8 @@
  * One call per input packet (FanOut.forward) does, for every consumer armed on it, what the Python
  * path does per consumer (consumer.py Consumer.send_rtp -> WebRtcTransport.send_rtp_rewritten ->
  * SrtpPair.protect_rewritten -> Worker.send_rtp -> UdpSender): the reordering guard, the seq/timestamp
- * rewrite and the consumer's counters, the header rewrite (PT, seq, timestamp, SSRC), SRTP protect
+ * rewrite and the consumer's counters, the header rewrite (PT, seq, timestamp, SSRC), the transport-wide
+ * sequence number of a transport-cc subscriber (WebRtcTransport.stamp_transport_cc), SRTP protect
  * with the transport's own libsrtp context, and one sendmmsg for all outputs.
  *
  * Python owns the state. It pushes it here when it changes (Entry.load when a consumer is armed,
@@ -328,6 +329,12 @@ static PyTypeObject SenderType = {
 /* ---------------------------------------------------------------- Target: one transport's way out */
 
 typedef struct {
+    double now;    /* the forward's `now` (WebRtcTransport.clock() on the Python path) */
+    uint32_t size; /* the packet before stamping, as stamp_transport_cc records len(data) */
+    uint32_t pad;
+} SentRecord;
+
+typedef struct {
     PyObject_HEAD
     Sender *sender;   /* strong */
     PyObject *keep;   /* the pylibsrtp Session that owns ctx (strong), or NULL */
@@ -335,6 +342,14 @@ typedef struct {
     struct sockaddr_in addr;
     int has_addr;
     unsigned long long tx_packets; /* protected and queued (WebRtcTransport.tx_packets) */
+    /* transport-cc (decision 0034): while twcc_id != 0 every packet forwarded here gets the transport's
+     * transport-wide sequence number twcc_next (then incremented), exactly as stamp_transport_cc /
+     * with_transport_sequence do, and leaves a (send time, size) record that Python feeds to the
+     * estimator (take_sent) before it stamps a packet itself or reads the estimator. */
+    int twcc_id;
+    unsigned long long twcc_next;
+    SentRecord *sent;
+    Py_ssize_t nsent, sent_cap;
 } Target;
 
 static int Target_init(Target *self, PyObject *args, PyObject *kw) {
@@ -361,6 +376,7 @@ static int Target_clear(Target *self) {
 static void Target_dealloc(Target *self) {
     PyObject_GC_UnTrack(self);
     Target_clear(self);
+    PyMem_Free(self->sent);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -408,7 +424,111 @@ static PyObject *Target_ready(Target *self, void *closure) {
     return PyBool_FromLong(self->ctx != NULL && self->has_addr);
 }
 
+static PyObject *Target_set_twcc(Target *self, PyObject *args) {
+    int ext_id;
+    unsigned long long next;
+    if (!PyArg_ParseTuple(args, "iK", &ext_id, &next)) return NULL;
+    if (ext_id < 0 || ext_id > 14) {
+        PyErr_SetString(PyExc_ValueError, "transport-cc extension id must be 0..14");
+        return NULL;
+    }
+    self->twcc_id = ext_id;
+    self->twcc_next = next;
+    Py_RETURN_NONE;
+}
+
+/* the records of the packets stamped here since the last call, oldest first: bytes of "=dI4x" */
+static PyObject *Target_take_sent(Target *self, PyObject *unused) {
+    PyObject *r = PyBytes_FromStringAndSize((const char *)self->sent, self->nsent * (Py_ssize_t)sizeof(SentRecord));
+    if (r != NULL) self->nsent = 0;
+    return r;
+}
+
+static int record_sent(Target *t, double now, Py_ssize_t size) {
+    if (t->nsent == t->sent_cap) {
+        Py_ssize_t cap = t->sent_cap ? t->sent_cap * 2 : 256;
+        SentRecord *r = PyMem_Realloc(t->sent, (size_t)cap * sizeof(SentRecord));
+        if (r == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        t->sent = r;
+        t->sent_cap = cap;
+    }
+    SentRecord *r = &t->sent[t->nsent++];
+    r->now = now;
+    r->size = (uint32_t)size;
+    r->pad = 0;
+    return 0;
+}
+
+/* offset of the value of one-byte header extension `id`, or -1 (twcc.py find_extension) */
+static int find_extension(const unsigned char *d, int n, int id) {
+    if (!(d[0] & 0x10)) return -1;
+    int pos = 12 + 4 * (d[0] & 0x0F);
+    if (n < pos + 4 || d[pos] != 0xBE || d[pos + 1] != 0xDE) return -1;
+    int end = pos + 4 + 4 * ((d[pos + 2] << 8) | d[pos + 3]);
+    if (end > n) return -1;
+    int i = pos + 4;
+    while (i < end) {
+        int b = d[i];
+        if (b == 0) {
+            i++;
+            continue;
+        }
+        int eid = b >> 4;
+        if (eid == 15) return -1;
+        int length = (b & 0x0F) + 1;
+        if (eid == id) return i + 1 + length <= end ? i + 1 : -1;
+        i += 1 + length;
+    }
+    return -1;
+}
+
+/* twcc.py with_transport_sequence on buf[0:len] (room for 8 more octets): the new length; a packet
+ * whose extension block it cannot extend (ValueError there) stays as it is */
+static int stamp_twcc(unsigned char *buf, int len, int id, uint16_t seq) {
+    unsigned char hi = (unsigned char)(seq >> 8), lo = (unsigned char)seq;
+    int pos = find_extension(buf, len, id);
+    if (pos > 0 && (buf[pos - 1] & 0x0F) == 1) {
+        buf[pos] = hi;
+        buf[pos + 1] = lo;
+        return len;
+    }
+    int start = 12 + 4 * (buf[0] & 0x0F);
+    if (!(buf[0] & 0x10)) {
+        if (start > len) start = len; /* as Python's slices of a short packet */
+        memmove(buf + start + 8, buf + start, (size_t)(len - start));
+        unsigned char block[8] = {0xBE, 0xDE, 0, 1, (unsigned char)((id << 4) | 1), hi, lo, 0};
+        memcpy(buf + start, block, 8);
+        buf[0] |= 0x10;
+        return len + 8;
+    }
+    if (len < start + 4) return len;
+    int words = (buf[start + 2] << 8) | buf[start + 3];
+    int end = start + 4 + 4 * words;
+    if (end > len || words >= 0xFFFF) return len;
+    unsigned char el[4];
+    if (buf[start] == 0xBE && buf[start + 1] == 0xDE) {
+        el[0] = (unsigned char)((id << 4) | 1), el[1] = hi, el[2] = lo, el[3] = 0;
+    } else if (buf[start] == 0x10 && (buf[start + 1] >> 4) == 0) {
+        el[0] = (unsigned char)id, el[1] = 2, el[2] = hi, el[3] = lo;
+    } else {
+        return len;
+    }
+    words++;
+    buf[start + 2] = (unsigned char)(words >> 8);
+    buf[start + 3] = (unsigned char)words;
+    memmove(buf + end + 4, buf + end, (size_t)(len - end));
+    memcpy(buf + end, el, 4);
+    return len + 4;
+}
+
 static PyMethodDef Target_methods[] = {
+    {"set_twcc", (PyCFunction)Target_set_twcc, METH_VARARGS,
+     "set_twcc(ext_id, next_seq): stamp transport-wide sequence numbers from next_seq on (0: off)"},
+    {"take_sent", (PyCFunction)Target_take_sent, METH_NOARGS,
+     "take_sent() -> bytes: (send time, size) records ('=dI4x') of the packets stamped since the last call"},
     {"set_srtp", (PyCFunction)Target_set_srtp, METH_VARARGS, "set_srtp(ctx_address, owner)"},
     {"clear_srtp", (PyCFunction)Target_clear_srtp, METH_NOARGS, NULL},
     {"set_addr", (PyCFunction)Target_set_addr, METH_VARARGS, "set_addr(host, port): IPv4 only"},
@@ -416,7 +536,9 @@ static PyMethodDef Target_methods[] = {
     {NULL}};
 
 static PyMemberDef Target_members[] = {
-    {"tx_packets", T_ULONGLONG, offsetof(Target, tx_packets), READONLY, NULL}, {NULL}};
+    {"tx_packets", T_ULONGLONG, offsetof(Target, tx_packets), READONLY, NULL},
+    {"twcc_next", T_ULONGLONG, offsetof(Target, twcc_next), 0, NULL},
+    {NULL}};
 
 static PyGetSetDef Target_getset[] = {{"ready", (getter)Target_ready, NULL, NULL, NULL}, {NULL}};
 
@@ -609,7 +731,14 @@ static PyObject *FanOut_forward(FanOut *self, PyObject *const *args, Py_ssize_t 
         e->packets++;
         e->octets += (unsigned long long)(n - 12);
         Target *t = e->target;
-        if (!sendable || t == NULL || t->ctx == NULL || !t->has_addr) continue;
+        if (t == NULL || t->ctx == NULL || !t->has_addr) continue;
+        uint16_t tseq = 0;
+        int twcc = t->twcc_id;
+        if (twcc && n >= 12) { /* Python stamps (and counts) before protect refuses an oversized one */
+            if (record_sent(t, now, n) < 0) return NULL;
+            tseq = (uint16_t)(t->twcc_next++ & 0xFFFF);
+        }
+        if (!sendable) continue;
         int k = sender_slot(s);
         unsigned char *buf = s->slab + (size_t)k * SLOT;
         buf[0] = data[0];
@@ -626,6 +755,10 @@ static PyObject *FanOut_forward(FanOut *self, PyObject *const *args, Py_ssize_t 
         buf[11] = (unsigned char)e->ssrc;
         memcpy(buf + 12, data + 12, (size_t)(n - 12));
         int len = (int)n;
+        if (twcc) {
+            len = stamp_twcc(buf, len, twcc, tseq);
+            if (len > MAX_PACKET) continue; /* protect_rewritten's size check */
+        }
         if (g_protect(t->ctx, buf, &len) != 0) continue;
         t->tx_packets++;
         s->tx_packets++;
