@@ -671,10 +671,11 @@ class RelayRoomClient:
                 await task
 
     async def _recover(self, why: str, target: str | None) -> None:
-        """Resume (``why`` "socket") or enter again (``why`` "redirect", "worker_died"), trying ``target``, the node we
-        were on, the URL we were made with and ``reconnect_urls`` in turn, with backoff. A node that
-        cannot be reached is skipped at once (the next URL is tried before sleeping), and a redirect
-        answering the entry is followed at once (a few hops at most between sleeps)."""
+        """Resume (``why`` "socket") or enter again (``why`` "redirect", "worker_died"), trying
+        ``target``, the node we were on, the URL we were made with and ``reconnect_urls`` in turn, with
+        backoff. A node that cannot be reached is skipped at once (the next URL is tried before
+        sleeping), and a redirect answering the entry is followed at once (a few hops at most between
+        sleeps)."""
         room = self.room or {}
         deadline = time.monotonic() + reconnect.deadline_s(room.get("idleTimeout"), self._reconnect_timeout)
         urls = reconnect.candidates(target or self.url, self._home_url, self._alternates)
