@@ -309,7 +309,14 @@ async def test_killing_one_worker_resets_only_its_room_while_the_other_room_keep
                 assert not [
                     e for e in b1.event_log + b2.event_log if e.name in ("reconnect", "remote-user-exit")
                 ]
-                assert manager.get_room(f"{SDKAPPID}:n:1") is None
                 assert manager.get_room(f"{SDKAPPID}:n:2") is room_b
+                # room 1's members enter again by themselves: a new room, media flowing again
+                for c in (a1, a2):
+                    await c.wait_for_event(
+                        "connection-state-changed", lambda d: d["state"] == "RECONNECTED", 30
+                    )
+                await (await a2.wait_remote_track("a1", "video", within=30)).wait_frames(3, within=30)
+                again = manager.get_room(f"{SDKAPPID}:n:1")
+                assert again is not None and again is not room_a
     finally:
         await media.close()
