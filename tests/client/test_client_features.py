@@ -30,9 +30,9 @@ RED = (220, 30, 30)
 
 @contextlib.asynccontextmanager
 async def client(
-    server: RunningServer, user: str, room_id: int = 77, **kw: object
+    server: RunningServer, user: str, room_id: int = 77, auto_reconnect: bool = True, **kw: object
 ) -> AsyncIterator[RelayRoomClient]:
-    c = RelayRoomClient(server.url)
+    c = RelayRoomClient(server.url, auto_reconnect=auto_reconnect)
     try:
         await c.enter_room(
             sdk_app_id=SDKAPPID,
@@ -140,18 +140,56 @@ async def test_a_dropped_socket_resumes_with_its_token_and_media_keeps_flowing(s
         assert not [e for e in alice.event_log if e.name == "remote-user-exit"]
 
 
-async def test_worker_death_sends_reconnect_and_members_can_enter_again(server: RunningServer) -> None:
-    events: list[MediaEventType] = []
-    server.media.on_event(lambda e: events.append(e.type))
+async def kill_the_rooms_worker(server: RunningServer, room_id: int = 77) -> None:
+    room = server.manager.get_room(f"{SDKAPPID}:n:{room_id}")
+    assert room is not None
+    server.media.worker_for_router(room.router_id).kill()
+
+
+async def test_worker_death_members_enter_again_by_themselves_with_media_flowing(
+    server: RunningServer,
+) -> None:
     async with client(server, "alice") as alice, client(server, "bob") as bob:
         await alice.publish(video_track=TestPatternVideoTrack(RED))
-        await (await bob.wait_remote_track("alice", "video")).wait_frames(3)
-        room = server.manager.get_room(f"{SDKAPPID}:n:77")
-        assert room is not None
-        server.media.worker_for_router(room.router_id).kill()
+        old = await bob.wait_remote_track("alice", "video")
+        await old.wait_frames(3)
+        await kill_the_rooms_worker(server)
         for c in (alice, bob):
             ev = await c.wait_for_event("reconnect", within=10)
             assert ev.data == {"reason": "worker_died"}
+        for c in (alice, bob):
+            await c.wait_for_event("connection-state-changed", lambda d: d["state"] == "RECONNECTED", 30)
+        # the application did nothing: alice published again, bob received again
+        assert old.ended
+        track = await bob.wait_remote_track("alice", "video", within=30)
+        await track.wait_frames(5, within=30)
+        colour = track.colour()
+        assert colour is not None and colour_close(colour, RED), colour
+        room = server.manager.get_room(f"{SDKAPPID}:n:77")
+        assert room is not None and set(room.participants) == {"alice", "bob"}
+        for c in (alice, bob):
+            states = [e.data["state"] for e in c.event_log if e.name == "connection-state-changed"]
+            assert states[-3:] == ["RECONNECTING", "RECONNECTED", "CONNECTED"]
+            assert not [e for e in c.event_log if e.name == "error"]
+
+
+async def test_worker_death_without_auto_reconnect_leaves_entering_again_to_the_app(
+    server: RunningServer,
+) -> None:
+    events: list[MediaEventType] = []
+    server.media.on_event(lambda e: events.append(e.type))
+    async with (
+        client(server, "alice", auto_reconnect=False) as alice,
+        client(server, "bob", auto_reconnect=False) as bob,
+    ):
+        await alice.publish(video_track=TestPatternVideoTrack(RED))
+        await (await bob.wait_remote_track("alice", "video")).wait_frames(3)
+        await kill_the_rooms_worker(server)
+        for c in (alice, bob):
+            ev = await c.wait_for_event("reconnect", within=10)
+            assert ev.data == {"reason": "worker_died"}
+            await c.wait_for_event("connection-state-changed", lambda d: d["state"] == "DISCONNECTED", 10)
+            assert c.room is None
         async with asyncio.timeout(20):
             while MediaEventType.WORKER_RESTARTED not in events:
                 await asyncio.sleep(0.05)
@@ -271,7 +309,14 @@ async def test_killing_one_worker_resets_only_its_room_while_the_other_room_keep
                 assert not [
                     e for e in b1.event_log + b2.event_log if e.name in ("reconnect", "remote-user-exit")
                 ]
-                assert manager.get_room(f"{SDKAPPID}:n:1") is None
                 assert manager.get_room(f"{SDKAPPID}:n:2") is room_b
+                # room 1's members enter again by themselves: a new room, media flowing again
+                for c in (a1, a2):
+                    await c.wait_for_event(
+                        "connection-state-changed", lambda d: d["state"] == "RECONNECTED", 30
+                    )
+                await (await a2.wait_remote_track("a1", "video", within=30)).wait_frames(3, within=30)
+                again = manager.get_room(f"{SDKAPPID}:n:1")
+                assert again is not None and again is not room_a
     finally:
         await media.close()

@@ -129,9 +129,9 @@ async def test_live_room_audience_on_two_workers_decodes_the_anchor_survives_the
         while MediaEventType.WORKER_RESTARTED not in events:
             await asyncio.sleep(0.05)
 
-    # they re-enter and resume (placed again, possibly on the restarted worker)
+    # they enter again by themselves and resume (placed again, possibly on the restarted worker)
     for u in on_edge:
-        await enter(server, clients, u, "audience")
+        await clients[u].wait_for_event("connection-state-changed", lambda d: d["state"] == "RECONNECTED", 30)
     await asyncio.gather(*(decodes_anchor(clients[u]) for u in on_edge))
 
     # the anchor leaves: every pipe closes on both workers

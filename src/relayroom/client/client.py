@@ -280,6 +280,7 @@ class RelayRoomClient:
             raise ValueError("ice_transport_policy must be 'all' or 'relay'")
         self.url = url  # the node this client talks to now (a redirect or a reconnect may change it)
         # Reconnecting (client/reconnect.py): on a dropped socket, resume or enter again by itself;
+        # on a drain redirect or a ``reconnect`` (reason worker_died), enter again by itself too;
         # ``reconnect_urls`` are other entry points of the deployment, tried after ``url``.
         self.auto_reconnect = auto_reconnect
         self._home_url = url
@@ -471,6 +472,18 @@ class RelayRoomClient:
                 track.ended = True
         if name == "remote-user-enter" and self._resubscribe:
             asyncio.get_running_loop().create_task(self._replay_subscriptions(str(data.get("userId"))))
+        if (
+            name == "reconnect"
+            and data.get("reason") == "worker_died"
+            and self.auto_reconnect
+            and self._in_session
+            and self._entry is not None
+        ):
+            # The media worker of our room died and the server dropped the membership: enter again
+            # by ourselves (republish, resubscribe), as after a lost socket (client/reconnect.py).
+            self._emit(name, data)
+            self._start_recovery("worker_died", self.url)
+            return
         if name == "kicked-out" or (name == "reconnect" and data.get("reason") in ("worker_died", "timeout")):
             # The membership is gone on the server: drop the media connections; enter_room works again.
             self._end_session()
@@ -658,10 +671,11 @@ class RelayRoomClient:
                 await task
 
     async def _recover(self, why: str, target: str | None) -> None:
-        """Resume (``why`` "socket") or enter again (``why`` "redirect"), trying ``target``, the node we
-        were on, the URL we were made with and ``reconnect_urls`` in turn, with backoff. A node that
-        cannot be reached is skipped at once (the next URL is tried before sleeping), and a redirect
-        answering the entry is followed at once (a few hops at most between sleeps)."""
+        """Resume (``why`` "socket") or enter again (``why`` "redirect", "worker_died"), trying
+        ``target``, the node we were on, the URL we were made with and ``reconnect_urls`` in turn, with
+        backoff. A node that cannot be reached is skipped at once (the next URL is tried before
+        sleeping), and a redirect answering the entry is followed at once (a few hops at most between
+        sleeps)."""
         room = self.room or {}
         deadline = time.monotonic() + reconnect.deadline_s(room.get("idleTimeout"), self._reconnect_timeout)
         urls = reconnect.candidates(target or self.url, self._home_url, self._alternates)

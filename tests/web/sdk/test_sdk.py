@@ -331,7 +331,8 @@ async def test_page_reconnects_by_itself(server: Server, chromium: Browser) -> N
         await wait_media_from(page, ["py"], rr_expr="rr")
 
         # 2. The media worker holding the room is killed: the service restarts it, the server sends
-        # `reconnect {worker_died}`, and the page enters again and republishes without being told to.
+        # `reconnect {worker_died}`, and the page (and the Python client) enter again and republish without
+        # being told to.
         media = container_of(server.app).media
         assert media is not None
         [pid] = media.worker_pids()
@@ -344,16 +345,8 @@ async def test_page_reconnects_by_itself(server: Server, chromium: Browser) -> N
         )
         states = [e["state"] for e in await events(page, "connection-state-changed")]
         assert states[-3:] == ["RECONNECTING", "RECONNECTED", "CONNECTED"] and len(states) == 6
-        await asyncio.sleep(0.5)  # the Python client's own teardown of its dead connections
-        py_sig = gen_usersig(server.first.sdkappid, server.first.secret_key, "py")
-        await py.enter_room(
-            sdk_app_id=server.first.sdkappid,
-            user_id="py",
-            user_sig=py_sig,
-            room_id=room,
-            auto_receive_video=True,
-        )
-        await py.publish(audio_track=SineAudioTrack(440), video_track=TestPatternVideoTrack(BLUE))
+        # the Python client enters again by itself too, republishing its tracks
+        await py.wait_for_event("connection-state-changed", lambda d: d["state"] == "RECONNECTED", 30)
         await wait_media_from(page, ["py"], rr_expr="rr")
         await _python_hears_and_sees(py, "web")
         assert not await events(page, "error")
