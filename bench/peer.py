@@ -477,3 +477,121 @@ def schedule_publishers(publishers: Callable[[], list[Publisher]], stop: asyncio
             await asyncio.sleep(max(0.0, delay))
 
     return asyncio.get_running_loop().create_task(run())
+
+
+class SimulcastPublisher(Publisher):
+    """A camera sent as three simulcast encodings (``a=ssrc-group:SIM``, lowest first), each with its own
+    SSRC, sequence numbers, frames and pacer budget, all paced together like libwebrtc. A PLI/FIR asks
+    the encoding it names (its media SSRC) for a key frame. Packets sent in the window are counted per
+    encoding under ``"<stream>:1.<layer>"`` (audio stays ``"<stream>:0"``)."""
+
+    def __init__(
+        self,
+        name: str,
+        cert: RTCCertificate,
+        window: Window,
+        *,
+        stream_id: int,
+        audio: bool,
+        layers: list[tuple[list[Frame], Frame]],
+        audio_payloads: list[bytes],
+        kbps: int,
+        burst: bool,
+    ) -> None:
+        frames, key = layers[-1]
+        super().__init__(
+            name,
+            cert,
+            window,
+            stream_id=stream_id,
+            audio=audio,
+            video=True,
+            frames=frames,
+            key_frame=key,
+            audio_payloads=audio_payloads,
+            kbps=kbps,
+            burst=burst,
+        )
+        self.layers = layers
+        n = len(layers)
+        self.video_ssrcs = [secrets.randbits(31) | 2 for _ in range(n)]
+        self.video_ssrc = self.video_ssrcs[-1]
+        self.l_seq = [secrets.randbits(16) for _ in range(n)]
+        self.l_want_key = [True] * n
+        self.l_last_key = [0.0] * n
+        self.l_queue: list[list[tuple[bytes, bool, bool, int]]] = [[] for _ in range(n)]
+
+    def on_rtcp(self, data: bytes) -> None:
+        srtp = self.srtp
+        if srtp is None:
+            return
+        try:
+            plain = srtp.rx.unprotect_rtcp(data)
+        except pylibsrtp.Error:
+            return
+        off = 0
+        while off + 12 <= len(plain):
+            b0, pt, length = _RTCP_HDR.unpack_from(plain, off)
+            if pt == 206 and (b0 & 0x1F) in (1, 4):  # PSFB PLI / FIR: the media SSRC names the encoding
+                self.plis += 1
+                target = struct.unpack_from("!I", plain, off + 8)[0]
+                if (b0 & 0x1F) == 4 and off + 16 <= len(plain):
+                    target = struct.unpack_from("!I", plain, off + 12)[0]  # FIR: the FCI's SSRC
+                for i, s in enumerate(self.video_ssrcs):
+                    if s == target:
+                        self.l_want_key[i] = True
+            off += (length + 1) * 4
+
+    def _sent_key(self, flags: int, layer: int) -> str:
+        return f"{self.stream_id}:1.{layer}" if flags & FLAG_VIDEO else f"{self.stream_id}:0"
+
+    def video_frame(self, now: float) -> None:
+        if not self.sending:
+            return
+        self.v_ts = (self.v_ts + VIDEO_CLOCK // 30) & 0xFFFFFFFF
+        i = self.v_i
+        self.v_i += 1
+        for layer, (frames, key_frame) in enumerate(self.layers):
+            if self.l_want_key[layer] and now - self.l_last_key[layer] >= 0.5:
+                frame = key_frame
+                self.l_want_key[layer] = False
+                self.l_last_key[layer] = now
+                self.key_frames_sent += 1
+            else:
+                frame = frames[i % len(frames)]
+            n = len(frame.payloads)
+            q = self.l_queue[layer]
+            for j, p in enumerate(frame.payloads):
+                q.append((p, j == n - 1, frame.key, self.v_ts))
+
+    def pace_tick(self) -> None:
+        budget = self.pace_bytes_per_tick
+        for layer, q in enumerate(self.l_queue):
+            sent = 0
+            while q and (sent == 0 or budget > 0):
+                payload, marker, key, ts = q.pop(0)
+                self.l_seq[layer] = seq = (self.l_seq[layer] + 1) & 0xFFFF
+                flags = FLAG_VIDEO | (FLAG_KEY if key else 0)
+                self._send_layer(layer, marker, seq, ts, payload, flags)
+                budget -= len(payload)
+                sent += 1
+
+    def _send_layer(self, layer: int, marker: bool, seq: int, ts: int, payload: bytes, flags: int) -> None:
+        assert self.srtp is not None
+        now = time.time_ns()
+        self.counter += 1
+        pkt = (
+            rtp_header(VIDEO_PT, marker, seq, ts, self.video_ssrcs[layer], self.video_mid, now)
+            + payload
+            + TRAILER.pack(flags, self.stream_id, self.counter & 0xFFFFFFFF, now)
+        )
+        try:
+            self.sock.sendto(self.srtp.tx.protect(pkt), self.remote_addr)  # type: ignore[arg-type]
+        except (OSError, pylibsrtp.Error):
+            return
+        self.tx_packets += 1
+        self.tx_bytes += len(pkt)
+        w = self.window
+        if w.t0 <= now < w.t1:
+            k = self._sent_key(flags, layer)
+            w.sent[k] = w.sent.get(k, 0) + 1
