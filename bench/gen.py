@@ -21,10 +21,10 @@ from aiortc import RTCCertificate
 from bench import sdp
 from bench.media import Frame, opus_payloads, video_frames
 from bench.peer import Peer, Publisher, SimulcastPublisher, Subscriber, Window, schedule_publishers
+from relayroom.media.dtls.dtls_transport import DtlsRole
 
 # A simulcast camera's three encodings as shares of --kbps (≈ Chrome's 1/4, 1/2, 1 resolution ladder)
 SIMULCAST_SHARES = (0.15, 0.35, 1.0)
-from relayroom.media.dtls.dtls_transport import DtlsRole
 
 
 class Generator:
