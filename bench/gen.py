@@ -109,11 +109,11 @@ class Generator:
             return {"sdp": answer}
         if op == "sub_start":
             for name in req["names"]:
-                peer = self.peers.get(name)
+                p = self.peers.get(name)
                 deferred = self.deferred.pop(name, None)
-                if peer is not None and deferred is not None:
-                    peer.start_ns = time.time_ns()
-                    peer.start(deferred, controlling=deferred.ice_lite, dtls_role=DtlsRole.CLIENT)
+                if p is not None and deferred is not None:
+                    p.start_ns = time.time_ns()
+                    p.start(deferred, controlling=deferred.ice_lite, dtls_role=DtlsRole.CLIENT)
             return {}
         if op == "wait":
             names = req["names"]
