@@ -379,8 +379,19 @@ class Publisher(Peer):
             off += (length + 1) * 4
 
     def _send(
-        self, pt: int, marker: bool, seq: int, ts: int, ssrc: int, mid: int, payload: bytes, flags: int
+        self,
+        pt: int,
+        marker: bool,
+        seq: int,
+        ts: int,
+        ssrc: int,
+        mid: int,
+        payload: bytes,
+        flags: int,
+        sent_key: str | None = None,
     ) -> None:
+        """Protect and send one packet; count it in the window under ``sent_key`` (default: the stream
+        and its kind)."""
         assert self.srtp is not None
         now = time.time_ns()
         self.counter += 1
@@ -399,7 +410,7 @@ class Publisher(Peer):
         if w.bin_ns:
             w.count_bin(w.sent_bins, flags & FLAG_VIDEO, now)
         if w.t0 <= now < w.t1:
-            key = f"{self.stream_id}:{flags & FLAG_VIDEO}"
+            key = sent_key or f"{self.stream_id}:{flags & FLAG_VIDEO}"
             w.sent[key] = w.sent.get(key, 0) + 1
 
     def audio_tick(self) -> None:
@@ -542,9 +553,6 @@ class SimulcastPublisher(Publisher):
                         self.l_want_key[i] = True
             off += (length + 1) * 4
 
-    def _sent_key(self, flags: int, layer: int) -> str:
-        return f"{self.stream_id}:1.{layer}" if flags & FLAG_VIDEO else f"{self.stream_id}:0"
-
     def video_frame(self, now: float) -> None:
         if not self.sending:
             return
@@ -572,26 +580,9 @@ class SimulcastPublisher(Publisher):
                 payload, marker, key, ts = q.pop(0)
                 self.l_seq[layer] = seq = (self.l_seq[layer] + 1) & 0xFFFF
                 flags = FLAG_VIDEO | (FLAG_KEY if key else 0)
-                self._send_layer(layer, marker, seq, ts, payload, flags)
+                ssrc, mid = self.video_ssrcs[layer], self.video_mid
+                self._send(
+                    VIDEO_PT, marker, seq, ts, ssrc, mid, payload, flags, f"{self.stream_id}:1.{layer}"
+                )
                 budget -= len(payload)
                 sent += 1
-
-    def _send_layer(self, layer: int, marker: bool, seq: int, ts: int, payload: bytes, flags: int) -> None:
-        assert self.srtp is not None
-        now = time.time_ns()
-        self.counter += 1
-        pkt = (
-            rtp_header(VIDEO_PT, marker, seq, ts, self.video_ssrcs[layer], self.video_mid, now)
-            + payload
-            + TRAILER.pack(flags, self.stream_id, self.counter & 0xFFFFFFFF, now)
-        )
-        try:
-            self.sock.sendto(self.srtp.tx.protect(pkt), self.remote_addr)  # type: ignore[arg-type]
-        except (OSError, pylibsrtp.Error):
-            return
-        self.tx_packets += 1
-        self.tx_bytes += len(pkt)
-        w = self.window
-        if w.t0 <= now < w.t1:
-            k = self._sent_key(flags, layer)
-            w.sent[k] = w.sent.get(k, 0) + 1
