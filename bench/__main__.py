@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench.genpool import GenPool
 from bench.report import print_tables, summarize
 from bench.runner import StepContext, run_step, server_rss
-from bench.scenarios import Plan, fanout, full_plan, quick_plan
+from bench.scenarios import Plan, fanout, full_plan, quick_plan, simulcast
 from bench.servers import JanusServer, RelayRoomServer, Server, ensure_janus
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,11 +45,14 @@ def _parse() -> argparse.Namespace:
         "relayroom-nogso, relayroom-py-nogso, janus-el1 (event_loops=1), janus (default threading)",
     )
     ap.add_argument(
-        "--scenarios", default="", help="comma list to keep: fanout,meeting,audio,live; cluster (its own run)"
+        "--scenarios",
+        default="",
+        help="comma list to keep: fanout,meeting,audio,live,simulcast; cluster (its own run)",
     )
     ap.add_argument("--trials", type=int, default=20, help="cluster: trials per measure")
     ap.add_argument("--lease-ttl", type=float, default=5.0, help="cluster: room lease / node TTL (s)")
     ap.add_argument("--fanout", default="", help="override fan-out steps, e.g. 10,50,100")
+    ap.add_argument("--simulcast", default="", help="override simulcast steps (subscribers), e.g. 30,90")
     ap.add_argument("--window", type=float, default=0.0, help="measurement window per step (s)")
     ap.add_argument("--generators", type=int, default=0, help="generator processes (default 2 quick, 3 full)")
     ap.add_argument("--kbps", type=int, default=1000, help="video bitrate per publisher")
@@ -142,6 +145,9 @@ def _plan(args: argparse.Namespace) -> Plan:
     if args.fanout:
         steps = [s for s in steps if s.scenario != "fanout"]
         steps = [fanout(int(n)) for n in args.fanout.split(",")] + steps
+    if args.simulcast:
+        steps = [s for s in steps if s.scenario != "simulcast"]
+        steps += [simulcast(int(n)) for n in args.simulcast.split(",")]
     if args.scenarios:
         keep = set(args.scenarios.split(","))
         steps = [s for s in steps if s.scenario in keep]

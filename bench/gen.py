@@ -19,9 +19,12 @@ from typing import Any
 from aiortc import RTCCertificate
 
 from bench import sdp
-from bench.media import opus_payloads, video_frames
-from bench.peer import Peer, Publisher, Subscriber, Window, schedule_publishers
+from bench.media import Frame, opus_payloads, video_frames
+from bench.peer import Peer, Publisher, SimulcastPublisher, Subscriber, Window, schedule_publishers
 from relayroom.media.dtls.dtls_transport import DtlsRole
+
+# A simulcast camera's three encodings as shares of --kbps (≈ Chrome's 1/4, 1/2, 1 resolution ladder)
+SIMULCAST_SHARES = (0.15, 0.35, 1.0)
 
 
 class Generator:
@@ -38,12 +41,35 @@ class Generator:
         self.clock: asyncio.Task[None] | None = None
         self.reported_joins: set[str] = set()
         self.deferred: dict[str, sdp.RemoteDescription] = {}  # subscribers answered, not started
+        self.seed = seed
+        self.layers: list[tuple[list[Frame], Frame]] = []  # simulcast encodings, built on first use
+
+    def _simulcast_layers(self) -> list[tuple[list[Frame], Frame]]:
+        if not self.layers:
+            self.layers = [
+                video_frames(max(1, int(self.kbps * share)), 30, 90, self.seed + i)
+                for i, share in enumerate(SIMULCAST_SHARES)
+            ]
+        return self.layers
 
     def _pubs(self) -> list[Publisher]:
         return self.publishers
 
     async def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req["op"]
+        if op == "pub_offer" and req.get("simulcast"):
+            spub = SimulcastPublisher(
+                req["name"],
+                self.cert,
+                self.window,
+                stream_id=int(req["stream_id"]),
+                audio=bool(req.get("audio", True)),
+                layers=self._simulcast_layers(),
+                audio_payloads=self.audio,
+                kbps=int(self.kbps * sum(SIMULCAST_SHARES)),
+                burst=self.burst,
+            )
+            return self._add_publisher(spub, req, spub.video_ssrcs)
         if op == "pub_offer":
             pub = Publisher(
                 req["name"],
@@ -58,21 +84,7 @@ class Generator:
                 kbps=self.kbps,
                 burst=self.burst,
             )
-            pub.start_ns = int(req.get("start_ns") or time.time_ns())
-            self.peers[pub.name] = pub
-            self.publishers.append(pub)
-            if self.clock is None:
-                self.clock = schedule_publishers(self._pubs, self.stop)
-            offer = sdp.publisher_offer(
-                ufrag=pub.ufrag,
-                pwd=pub.pwd,
-                fingerprint=pub.fingerprint,
-                port=pub.port,
-                audio_ssrc=pub.audio_ssrc,
-                video_ssrc=pub.video_ssrc,
-                stream=pub.name,
-            )
-            return {"sdp": offer}
+            return self._add_publisher(pub, req, None)
         if op == "pub_answer":
             peer = self.peers[req["name"]]
             remote = sdp.parse(req["sdp"])
@@ -97,11 +109,11 @@ class Generator:
             return {"sdp": answer}
         if op == "sub_start":
             for name in req["names"]:
-                peer = self.peers.get(name)
+                p = self.peers.get(name)
                 deferred = self.deferred.pop(name, None)
-                if peer is not None and deferred is not None:
-                    peer.start_ns = time.time_ns()
-                    peer.start(deferred, controlling=deferred.ice_lite, dtls_role=DtlsRole.CLIENT)
+                if p is not None and deferred is not None:
+                    p.start_ns = time.time_ns()
+                    p.start(deferred, controlling=deferred.ice_lite, dtls_role=DtlsRole.CLIENT)
             return {}
         if op == "wait":
             names = req["names"]
@@ -169,6 +181,26 @@ class Generator:
         if op == "ping":
             return {"pid": os.getpid()}
         raise ValueError(f"unknown op {op}")
+
+    def _add_publisher(
+        self, pub: Publisher, req: dict[str, Any], video_ssrcs: list[int] | None
+    ) -> dict[str, Any]:
+        pub.start_ns = int(req.get("start_ns") or time.time_ns())
+        self.peers[pub.name] = pub
+        self.publishers.append(pub)
+        if self.clock is None:
+            self.clock = schedule_publishers(self._pubs, self.stop)
+        offer = sdp.publisher_offer(
+            ufrag=pub.ufrag,
+            pwd=pub.pwd,
+            fingerprint=pub.fingerprint,
+            port=pub.port,
+            audio_ssrc=pub.audio_ssrc,
+            video_ssrc=pub.video_ssrc,
+            stream=pub.name,
+            video_ssrcs=video_ssrcs,
+        )
+        return {"sdp": offer}
 
     def socket_drops(self) -> int:
         """Datagrams the kernel dropped on our subscribers' sockets (full receive buffer): generator

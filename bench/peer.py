@@ -379,8 +379,19 @@ class Publisher(Peer):
             off += (length + 1) * 4
 
     def _send(
-        self, pt: int, marker: bool, seq: int, ts: int, ssrc: int, mid: int, payload: bytes, flags: int
+        self,
+        pt: int,
+        marker: bool,
+        seq: int,
+        ts: int,
+        ssrc: int,
+        mid: int,
+        payload: bytes,
+        flags: int,
+        sent_key: str | None = None,
     ) -> None:
+        """Protect and send one packet; count it in the window under ``sent_key`` (default: the stream
+        and its kind)."""
         assert self.srtp is not None
         now = time.time_ns()
         self.counter += 1
@@ -399,7 +410,7 @@ class Publisher(Peer):
         if w.bin_ns:
             w.count_bin(w.sent_bins, flags & FLAG_VIDEO, now)
         if w.t0 <= now < w.t1:
-            key = f"{self.stream_id}:{flags & FLAG_VIDEO}"
+            key = sent_key or f"{self.stream_id}:{flags & FLAG_VIDEO}"
             w.sent[key] = w.sent.get(key, 0) + 1
 
     def audio_tick(self) -> None:
@@ -477,3 +488,101 @@ def schedule_publishers(publishers: Callable[[], list[Publisher]], stop: asyncio
             await asyncio.sleep(max(0.0, delay))
 
     return asyncio.get_running_loop().create_task(run())
+
+
+class SimulcastPublisher(Publisher):
+    """A camera sent as three simulcast encodings (``a=ssrc-group:SIM``, lowest first), each with its own
+    SSRC, sequence numbers, frames and pacer budget, all paced together like libwebrtc. A PLI/FIR asks
+    the encoding it names (its media SSRC) for a key frame. Packets sent in the window are counted per
+    encoding under ``"<stream>:1.<layer>"`` (audio stays ``"<stream>:0"``)."""
+
+    def __init__(
+        self,
+        name: str,
+        cert: RTCCertificate,
+        window: Window,
+        *,
+        stream_id: int,
+        audio: bool,
+        layers: list[tuple[list[Frame], Frame]],
+        audio_payloads: list[bytes],
+        kbps: int,
+        burst: bool,
+    ) -> None:
+        frames, key = layers[-1]
+        super().__init__(
+            name,
+            cert,
+            window,
+            stream_id=stream_id,
+            audio=audio,
+            video=True,
+            frames=frames,
+            key_frame=key,
+            audio_payloads=audio_payloads,
+            kbps=kbps,
+            burst=burst,
+        )
+        self.layers = layers
+        n = len(layers)
+        self.video_ssrcs = [secrets.randbits(31) | 2 for _ in range(n)]
+        self.video_ssrc = self.video_ssrcs[-1]
+        self.l_seq = [secrets.randbits(16) for _ in range(n)]
+        self.l_want_key = [True] * n
+        self.l_last_key = [0.0] * n
+        self.l_queue: list[list[tuple[bytes, bool, bool, int]]] = [[] for _ in range(n)]
+
+    def on_rtcp(self, data: bytes) -> None:
+        srtp = self.srtp
+        if srtp is None:
+            return
+        try:
+            plain = srtp.rx.unprotect_rtcp(data)
+        except pylibsrtp.Error:
+            return
+        off = 0
+        while off + 12 <= len(plain):
+            b0, pt, length = _RTCP_HDR.unpack_from(plain, off)
+            if pt == 206 and (b0 & 0x1F) in (1, 4):  # PSFB PLI / FIR: the media SSRC names the encoding
+                self.plis += 1
+                target = struct.unpack_from("!I", plain, off + 8)[0]
+                if (b0 & 0x1F) == 4 and off + 16 <= len(plain):
+                    target = struct.unpack_from("!I", plain, off + 12)[0]  # FIR: the FCI's SSRC
+                for i, s in enumerate(self.video_ssrcs):
+                    if s == target:
+                        self.l_want_key[i] = True
+            off += (length + 1) * 4
+
+    def video_frame(self, now: float) -> None:
+        if not self.sending:
+            return
+        self.v_ts = (self.v_ts + VIDEO_CLOCK // 30) & 0xFFFFFFFF
+        i = self.v_i
+        self.v_i += 1
+        for layer, (frames, key_frame) in enumerate(self.layers):
+            if self.l_want_key[layer] and now - self.l_last_key[layer] >= 0.5:
+                frame = key_frame
+                self.l_want_key[layer] = False
+                self.l_last_key[layer] = now
+                self.key_frames_sent += 1
+            else:
+                frame = frames[i % len(frames)]
+            n = len(frame.payloads)
+            q = self.l_queue[layer]
+            for j, p in enumerate(frame.payloads):
+                q.append((p, j == n - 1, frame.key, self.v_ts))
+
+    def pace_tick(self) -> None:
+        budget = self.pace_bytes_per_tick
+        for layer, q in enumerate(self.l_queue):
+            sent = 0
+            while q and (sent == 0 or budget > 0):
+                payload, marker, key, ts = q.pop(0)
+                self.l_seq[layer] = seq = (self.l_seq[layer] + 1) & 0xFFFF
+                flags = FLAG_VIDEO | (FLAG_KEY if key else 0)
+                ssrc, mid = self.video_ssrcs[layer], self.video_mid
+                self._send(
+                    VIDEO_PT, marker, seq, ts, ssrc, mid, payload, flags, f"{self.stream_id}:1.{layer}"
+                )
+                budget -= len(payload)
+                sent += 1

@@ -69,7 +69,7 @@ def _f(v: Any, fmt: str = "{:.1f}") -> str:
 
 def print_tables(console: Console, data: dict[str, Any]) -> None:
     results = data["results"]
-    for scenario in ("fanout", "meeting", "audio", "live"):
+    for scenario in ("fanout", "meeting", "audio", "live", "simulcast"):
         rows = [r for r in results if r["scenario"] == scenario]
         if not rows:
             continue
@@ -145,7 +145,7 @@ def to_markdown(data: dict[str, Any]) -> str:
         "| step | server | out pps | Mbit/s | CPU % | µs/pkt | ×janus-el1 | delivery | latency p50 / p99 µs "
         "| join p50 ms | RSS/participant KB | gen CPU % | other % |"
     )
-    for scenario in ("fanout", "meeting", "audio", "live"):
+    for scenario in ("fanout", "meeting", "audio", "live", "simulcast"):
         rows = [r for r in results if r["scenario"] == scenario]
         if not rows:
             continue

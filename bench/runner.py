@@ -148,7 +148,8 @@ async def _measure(
     for p in step.subscribers:
         for pub in p.subscribes:
             sid = stream_ids[pub]
-            expected += sent.get(f"{sid}:0", 0) + sent.get(f"{sid}:1", 0)
+            video = f"{sid}:1" if p.layer is None else f"{sid}:1.{p.layer}"  # its simulcast encoding
+            expected += sent.get(f"{sid}:0", 0) + sent.get(video, 0)
     in_packets = sum(sent.values())
     cpu = cpu1 - cpu0
     cpu_pct = 100 * cpu / elapsed
@@ -197,7 +198,12 @@ async def run_step(ctx: StepContext, step: Step) -> dict[str, Any]:
             name = f"{p.name}.pub"
             g = gens.assign(name)
             offer = await g.call(
-                "pub_offer", name=name, stream_id=stream_ids[p.name], audio=p.audio, video=p.video
+                "pub_offer",
+                name=name,
+                stream_id=stream_ids[p.name],
+                audio=p.audio,
+                video=p.video,
+                simulcast=p.simulcast,
             )
             answer = await server.publish(room, p.name, offer["sdp"])
             await g.call("pub_answer", name=name, sdp=answer)
@@ -217,6 +223,9 @@ async def run_step(ctx: StepContext, step: Step) -> dict[str, Any]:
             offer = await server.subscribe(room, p.name, list(p.subscribes))
             ans = await g.call("sub_answer", name=name, sdp=offer, start_ns=start_ns)
             await server.answer(room, p.name, ans["sdp"])
+            if p.layer is not None:
+                for pub in p.subscribes:
+                    await server.set_layer(room, p.name, pub, p.layer)
 
         await _bounded([subscribe(p) for p in step.subscribers], JOIN_CONCURRENCY)
         sub_names = [f"{p.name}.sub" for p in step.subscribers]

@@ -11,6 +11,8 @@ class Participant:
     audio: bool = False
     video: bool = False
     subscribes: tuple[str, ...] = ()
+    simulcast: bool = False  # publishes its camera as three simulcast encodings
+    layer: int | None = None  # subscriber: the encoding it asks for (0 lowest … 2 highest)
 
     @property
     def publishes(self) -> bool:
@@ -66,6 +68,13 @@ def live(anchors: int, audience: int) -> Step:
     return Step("live", audience, (*hosts, *aud), f"{anchors}+{audience}")
 
 
+def simulcast(n: int) -> Step:
+    """1 publisher (audio + a 3-encoding simulcast camera) → n subscribers, a third on each encoding."""
+    pub = Participant("p0", audio=True, video=True, simulcast=True)
+    subs = tuple(Participant(f"s{i}", subscribes=("p0",), layer=i % 3) for i in range(n))
+    return Step("simulcast", n, (pub, *subs), f"1→{n} sim")
+
+
 @dataclass(frozen=True)
 class Plan:
     steps: list[Step] = field(default_factory=list)
@@ -81,4 +90,5 @@ def full_plan() -> Plan:
     steps += [meeting(n) for n in (4, 8, 12, 16)]
     steps += [audio_room(n) for n in (10, 20, 30, 40)]
     steps += [live(3, n) for n in (20, 40, 80, 120)]
+    steps += [simulcast(n) for n in (30, 90, 150)]
     return Plan(steps, window_s=5.0)

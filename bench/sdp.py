@@ -110,8 +110,11 @@ def publisher_offer(
     audio_ssrc: int | None,
     video_ssrc: int | None,
     stream: str,
+    video_ssrcs: list[int] | None = None,
 ) -> str:
-    """A browser-like sendonly offer: Opus and/or VP8, BUNDLE, rtcp-mux, a=ssrc, one host candidate."""
+    """A browser-like sendonly offer: Opus and/or VP8, BUNDLE, rtcp-mux, a=ssrc, one host candidate.
+    ``video_ssrcs``: a simulcast camera, one SSRC per encoding, lowest first (``a=ssrc-group:SIM``, as
+    Chrome's SDP-munged simulcast; both RelayRoom and Janus read it)."""
     mids: list[str] = []
     body: list[str] = []
     cand = [f"a=candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host", "a=end-of-candidates"]
@@ -148,11 +151,17 @@ def publisher_offer(
             f"a=rtcp-fb:{VIDEO_PT} ccm fir",
             f"a=rtcp-fb:{VIDEO_PT} nack",
             f"a=rtcp-fb:{VIDEO_PT} nack pli",
-            f"a=ssrc:{video_ssrc} cname:{stream}",
-            f"a=ssrc:{video_ssrc} msid:{stream} {stream}-video",
+            *_video_ssrc_lines(video_ssrcs or [video_ssrc], stream),
             *cand,
         ]
     return "\r\n".join(_session(ufrag, pwd, fingerprint, mids) + body) + "\r\n"
+
+
+def _video_ssrc_lines(ssrcs: list[int], stream: str) -> list[str]:
+    lines = ["a=ssrc-group:SIM " + " ".join(map(str, ssrcs))] if len(ssrcs) > 1 else []
+    for s in ssrcs:
+        lines += [f"a=ssrc:{s} cname:{stream}", f"a=ssrc:{s} msid:{stream} {stream}-video"]
+    return lines
 
 
 def subscriber_answer(offer: RemoteDescription, *, ufrag: str, pwd: str, fingerprint: str, port: int) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from bench.sdp import parse
 from relayroom.media.service import MediaService
 from relayroom.media.types import MediaParams
 
@@ -43,6 +44,7 @@ class Server(Protocol):
     async def publish(self, room: Room, participant: str, offer: str) -> str: ...
     async def subscribe(self, room: Room, participant: str, publishers: list[str]) -> str: ...
     async def answer(self, room: Room, participant: str, answer: str) -> None: ...
+    async def set_layer(self, room: Room, participant: str, publisher: str, layer: int) -> None: ...
     async def counters(self) -> dict[str, int]: ...
 
 
@@ -148,6 +150,17 @@ class RelayRoomServer:
     async def answer(self, room: Room, participant: str, answer: str) -> None:
         assert self.ms is not None
         await self.ms.set_subscriber_answer(room.key, participant, answer)
+
+    async def set_layer(self, room: Room, participant: str, publisher: str, layer: int) -> None:
+        """The simulcast encoding ``participant`` gets of ``publisher``'s camera: the channel request
+        ``MediaService.set_small_stream`` sends (which only knows layers 0 and 2), with any layer."""
+        assert self.ms is not None
+        state = self.ms._router(room.key)
+        p = state.participant(participant)
+        worker = self.ms._recv_handle(state, p)
+        for ml in p.mlines:
+            if ml.active and ml.consumer_id and ml.kind == "video" and ml.stream_id == publisher:
+                await worker.request("consumer.setPreferredLayers", ml.consumer_id, {"spatialLayer": layer})
 
     async def counters(self) -> dict[str, int]:
         """Worker-wide drop/error/GSO counters (summed over workers), for the window's deltas."""
@@ -496,5 +509,15 @@ class JanusServer:
 
     async def answer(self, room: Room, participant: str, answer: str) -> None:
         h = room.extra["handles"][f"sub:{participant}"]
+        room.extra.setdefault("video_mids", {})[participant] = [
+            m.mid for m in parse(answer).media if m.kind == "video" and m.port != 0
+        ]
         await self._message(h, {"request": "start"}, {"type": "answer", "sdp": answer})
         await self._trickle_done(h)
+
+    async def set_layer(self, room: Room, participant: str, publisher: str, layer: int) -> None:
+        """VideoRoom's per-subscriber simulcast choice: ``configure`` with the stream's ``substream``
+        (every video stream of the subscription; the bench subscribes one publisher per handle)."""
+        h = room.extra["handles"][f"sub:{participant}"]
+        streams = [{"mid": mid, "substream": layer} for mid in room.extra["video_mids"][participant]]
+        await self._message(h, {"request": "configure", "streams": streams})
