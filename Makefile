@@ -102,7 +102,7 @@ soak: $(STAMP)
 chaos: $(STAMP)
 	mkdir -p chaos-out
 	RELAYROOM_CHAOS=1 nice -n 10 $(BIN)/pytest -q -p no:cacheprovider --junitxml=chaos-out/junit.xml \
-		tests/chaos tests/client/test_client_features.py::test_worker_death_sends_reconnect_and_members_can_enter_again
+		tests/chaos tests/client/test_client_features.py::test_worker_death_members_enter_again_by_themselves_with_media_flowing
 
 # docs/reliability.md (+ docs/reliability-soak.png) from the fuzz ledger, $(SOAK_OUT)/soak.json and
 # chaos-out/junit.xml: run `make fuzz`, `make soak` and `make chaos` first for a complete report.

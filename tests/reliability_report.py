@@ -31,8 +31,9 @@ FUZZ_GOAL = 1_000_000
 SCENARIOS: list[tuple[str, str, str]] = [
     (
         "media worker SIGKILL during a call",
-        "tests/client/test_client_features.py::test_worker_death_sends_reconnect_and_members_can_enter_again",
-        "members get `reconnect {worker_died}`, the worker is restarted, members enter again and media flows",
+        "tests/client/test_client_features.py::test_worker_death_members_enter_again_by_themselves_with_media_flowing",
+        "members get `reconnect {worker_died}`, the worker is restarted, members enter again by themselves "
+        "(SDK re-entry) and media flows",
     ),
     (
         "control plane SIGKILL and restart",

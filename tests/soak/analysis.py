@@ -102,7 +102,7 @@ def chart(samples: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     warmup = judge(samples).warmup_cycles
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
     panels = [
-        (axes[0][0], ".rss_mb", "RSS (MB; dashed: control plane's anonymous part)"),
+        (axes[0][0], ".rss_mb", "RSS (MB); dashed: anonymous"),
         (axes[0][1], ".fds", "open file descriptors"),
         (axes[1][0], "control_plane.asyncio_tasks", "control-plane asyncio tasks"),
         (axes[1][1], "control_plane.tracemalloc_mb", "control-plane traced Python memory (MB)"),
